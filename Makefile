@@ -1,0 +1,42 @@
+# upshift — see README.md. Every target works on a fresh machine with Go:
+# missing binaries of the local fleet are built from the official Go modules.
+
+GO          ?= go
+UPSHIFT     := bin/upshift
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TEST_FLAGS  ?= -timeout 75m
+BENCH       ?= .
+
+.PHONY: all build tools test lint demo demo-down bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(UPSHIFT) ./cmd/upshift
+
+# The local fleet's binaries (Kubernetes control planes of each minor, etcd,
+# kwok), built once into the cache ($UPSHIFT_CACHE, default ~/.cache/upshift).
+tools: build
+	$(UPSHIFT) local tools --build
+
+test: tools
+	$(GO) vet ./...
+	$(GO) test $(TEST_FLAGS) ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
+
+# The main job on the embedded default: a local cluster with a sample app.
+demo: tools
+	$(UPSHIFT) demo
+
+demo-down: build
+	$(UPSHIFT) local down demo
+
+bench: tools
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./bench/
+
+clean:
+	rm -rf bin

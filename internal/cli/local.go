@@ -1,0 +1,439 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"upshift.dev/upshift/internal/ingress"
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/printer"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+// localOptions are shared by the local subcommands.
+type localOptions struct {
+	streams Streams
+	home    string
+	cache   string
+	printer *printer.Printer
+}
+
+func (o *localOptions) fleet() (*localfleet.Fleet, error) {
+	self, err := selfCommand()
+	if err != nil {
+		return nil, err
+	}
+	return &localfleet.Fleet{
+		Home:          o.home,
+		Tools:         &toolchain.Cache{Dir: o.cache, Log: o.printer.Actions()},
+		DaemonCommand: self,
+		Progress:      o.printer.Actions(),
+	}, nil
+}
+
+func newLocalCommand(s Streams) *cobra.Command {
+	o := &localOptions{streams: s, printer: printer.New(s.Err)}
+	cmd := &cobra.Command{
+		Use:   "local",
+		Short: "Run real Kubernetes clusters on this machine (the local fleet)",
+		Long: `Run real Kubernetes control planes on loopback: etcd, kube-apiserver,
+kube-controller-manager and kube-scheduler built from the official Go modules,
+kwok standing in for kubelets, and an ingress stand-in per cluster.`,
+	}
+	cmd.PersistentFlags().StringVar(&o.home, "home", localfleet.DefaultHome(), "state folder of the local fleet ($UPSHIFT_HOME)")
+	cmd.PersistentFlags().StringVar(&o.cache, "cache", toolchain.DefaultCacheDir(), "cache folder of built binaries ($UPSHIFT_CACHE)")
+	cmd.AddCommand(newLocalUpCommand(o), newLocalDownCommand(o), newLocalListCommand(o),
+		newLocalKubeconfigCommand(o), newLocalUpgradeCommand(o), newLocalToolsCommand(o), newServeIngressCommand(o))
+	return cmd
+}
+
+type localUpOptions struct {
+	*localOptions
+	version   string
+	pools     []string
+	nodeImage string
+	apiPort   int
+	ingPort   int
+	output    string
+	spec      localfleet.Spec
+}
+
+func newLocalUpCommand(parent *localOptions) *cobra.Command {
+	o := &localUpOptions{localOptions: parent}
+	cmd := &cobra.Command{
+		Use:   "up NAME",
+		Short: "Start a local cluster and wait until it is ready",
+		Example: `  upshift local up dev --kubernetes-version 1.33
+  upshift local up prod --kubernetes-version 1.33 --node-pool system=3 --node-pool user=5 --node-image ubuntu-2204-2025.01`,
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.version, "kubernetes-version", toolchain.Releases[0].Minor, "Kubernetes version: "+releaseList())
+	cmd.Flags().StringArrayVar(&o.pools, "node-pool", nil, "node pool NAME=COUNT, repeatable (default system=3)")
+	cmd.Flags().StringVar(&o.nodeImage, "node-image", localfleet.DefaultNodeImage, "node image version of the pools")
+	cmd.Flags().IntVar(&o.apiPort, "api-server-port", 0, "loopback port of the API server (default: a free one)")
+	cmd.Flags().IntVar(&o.ingPort, "ingress-port", 0, "loopback port of the ingress stand-in (default: a free one)")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "print the cluster as json or yaml when ready")
+	return cmd
+}
+
+func (o *localUpOptions) Complete(args []string) error {
+	o.spec = localfleet.Spec{Name: args[0], KubernetesVersion: o.version, NodeImage: o.nodeImage, APIServerPort: o.apiPort, IngressPort: o.ingPort}
+	if len(o.pools) == 0 {
+		o.pools = []string{"system=3"}
+	}
+	for _, p := range o.pools {
+		pool, err := localfleet.ParsePool(p)
+		if err != nil {
+			return usageError{err}
+		}
+		o.spec.NodePools = append(o.spec.NodePools, pool)
+	}
+	return nil
+}
+
+func (o *localUpOptions) Validate() error {
+	if o.output != "" {
+		if err := validateOutput(o.output, outputJSON, outputYAML); err != nil {
+			return err
+		}
+	}
+	if err := o.spec.Validate(); err != nil {
+		return usageError{err}
+	}
+	if _, err := toolchain.ResolveKubernetesVersion(o.spec.KubernetesVersion); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+func (o *localUpOptions) Run(ctx context.Context) error {
+	fleet, err := o.fleet()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	o.printer.Action("bringing up local cluster %s", o.spec.Name)
+	c, err := fleet.Up(ctx, o.spec)
+	if err != nil {
+		if strings.Contains(err.Error(), "already taken") {
+			return usageError{err}
+		}
+		return err
+	}
+	st := fleet.Status(ctx, c)
+	o.printer.Success("local cluster %s is ready in %s: %s, nodes %s", c.Name, time.Since(start).Round(100*time.Millisecond), st.ServerVersion, st.PoolSummary())
+	if o.output != "" {
+		return writeData(o.streams.Out, o.output, st)
+	}
+	fmt.Fprintf(o.streams.Out, "kubeconfig: %s (context %s)\napi server: %s\ningress:    %s\n", c.KubeconfigPath(), c.Name, c.APIServerURL(), c.IngressURL())
+	return nil
+}
+
+func newLocalDownCommand(o *localOptions) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "down [NAME...] [--all]",
+		Short: "Stop local clusters and remove their state",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if all == (len(args) > 0) {
+				return usagef("name the clusters to remove, or pass --all")
+			}
+			fleet, err := o.fleet()
+			if err != nil {
+				return err
+			}
+			if all {
+				names, err := fleet.DownAll()
+				for _, n := range names {
+					o.printer.Success("local cluster %s removed", n)
+				}
+				if len(names) == 0 && err == nil {
+					o.printer.Success("no local clusters to remove")
+				}
+				return err
+			}
+			var errs []error
+			for _, name := range args {
+				if err := fleet.Down(name); err != nil {
+					if errors.Is(err, localfleet.ErrNotFound) {
+						err = usageError{err}
+					}
+					errs = append(errs, err)
+					continue
+				}
+				o.printer.Success("local cluster %s removed", name)
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "remove every local cluster")
+	return cmd
+}
+
+func newLocalListCommand(o *localOptions) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List local clusters: versions, ports, node pools, health",
+		Args:    exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validateOutput(output, outputTable, outputWide, outputJSON, outputYAML); err != nil {
+				return err
+			}
+			fleet, err := o.fleet()
+			if err != nil {
+				return err
+			}
+			clusters, err := fleet.Clusters()
+			if err != nil {
+				return err
+			}
+			statuses := make([]localfleet.Status, 0, len(clusters))
+			for _, c := range clusters {
+				statuses = append(statuses, fleet.Status(cmd.Context(), c))
+			}
+			if output == outputJSON || output == outputYAML {
+				return writeData(o.streams.Out, output, statuses)
+			}
+			header := []string{"NAME", "VERSION", "HEALTH", "API SERVER", "INGRESS", "NODE POOLS (READY/NODES)"}
+			if output == outputWide {
+				header = append(header, "PHASE", "KUBECONFIG")
+			}
+			var rows [][]string
+			for _, s := range statuses {
+				version := s.ServerVersion
+				if version == "" {
+					version = s.KubernetesVersion
+				}
+				row := []string{s.Name, version, s.Health, s.APIServer, s.Ingress, s.PoolSummary()}
+				if output == outputWide {
+					row = append(row, s.Phase, s.Kubeconfig)
+				}
+				rows = append(rows, row)
+			}
+			return table(o.streams.Out, header, rows)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table, wide, json or yaml")
+	return cmd
+}
+
+func newLocalKubeconfigCommand(o *localOptions) *cobra.Command {
+	var merge bool
+	cmd := &cobra.Command{
+		Use:   "kubeconfig NAME",
+		Short: "Print the path of a cluster's kubeconfig, or merge it into $KUBECONFIG",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fleet, err := o.fleet()
+			if err != nil {
+				return err
+			}
+			c, err := fleet.Get(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			if !merge {
+				fmt.Fprintln(o.streams.Out, c.KubeconfigPath())
+				return nil
+			}
+			target, err := mergeKubeconfig(c.KubeconfigPath())
+			if err != nil {
+				return err
+			}
+			o.printer.Success("merged context %s into %s", c.Name, target)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&merge, "merge", false, "merge into the first file of $KUBECONFIG (default ~/.kube/config) and switch to it")
+	return cmd
+}
+
+// mergeKubeconfig merges src into the user's kubeconfig and makes its
+// context current. The kubeconfig holds credentials: it is written 0600.
+func mergeKubeconfig(src string) (string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	target := rules.GetDefaultFilename()
+	if paths := filepath.SplitList(os.Getenv("KUBECONFIG")); len(paths) > 0 && paths[0] != "" {
+		target = paths[0]
+	}
+	add, err := clientcmd.LoadFromFile(src)
+	if err != nil {
+		return "", err
+	}
+	dst, err := clientcmd.LoadFromFile(target)
+	if errors.Is(err, os.ErrNotExist) {
+		dst = clientcmdAPIConfig()
+	} else if err != nil {
+		return "", fmt.Errorf("reading %s: %w", target, err)
+	}
+	for k, v := range add.Clusters {
+		dst.Clusters[k] = v
+	}
+	for k, v := range add.AuthInfos {
+		dst.AuthInfos[k] = v
+	}
+	for k, v := range add.Contexts {
+		dst.Contexts[k] = v
+	}
+	dst.CurrentContext = add.CurrentContext
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		return "", err
+	}
+	if err := clientcmd.WriteToFile(*dst, target); err != nil {
+		return "", err
+	}
+	return target, os.Chmod(target, 0o600)
+}
+
+func newLocalUpgradeCommand(o *localOptions) *cobra.Command {
+	var version string
+	cmd := &cobra.Command{
+		Use:   "upgrade-control-plane NAME --kubernetes-version VERSION",
+		Short: "Restart a local cluster's control plane on the next minor version",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if version == "" {
+				return usagef("--kubernetes-version is required: %s", releaseList())
+			}
+			if _, err := toolchain.ResolveKubernetesVersion(version); err != nil {
+				return usageError{err}
+			}
+			fleet, err := o.fleet()
+			if err != nil {
+				return err
+			}
+			c, err := fleet.Get(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			target, _ := toolchain.ResolveKubernetesVersion(version)
+			if err := localfleet.CheckUpgrade(c.KubernetesVersion, target.Version); err != nil {
+				return usageError{err}
+			}
+			start := time.Now()
+			if err := fleet.UpgradeControlPlane(cmd.Context(), args[0], version); err != nil {
+				return err
+			}
+			o.printer.Success("control plane of %s runs %s (%s)", args[0], target.Version, time.Since(start).Round(100*time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&version, "kubernetes-version", "", "target version: "+releaseList())
+	return cmd
+}
+
+func newLocalToolsCommand(o *localOptions) *cobra.Command {
+	var build bool
+	cmd := &cobra.Command{
+		Use:   "tools [--build]",
+		Short: "Show (and build) the local fleet's binaries in the cache",
+		Args:  exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cache := &toolchain.Cache{Dir: o.cache, Log: o.printer.Actions()}
+			var rows [][]string
+			for _, b := range toolchain.All() {
+				if build && !cache.Built(b) {
+					start := time.Now()
+					if _, err := cache.Ensure(cmd.Context(), b); err != nil {
+						return err
+					}
+					o.printer.Success("built %s in %s", b, time.Since(start).Round(time.Second))
+				}
+				path, err := cache.Path(b)
+				if err != nil {
+					return err
+				}
+				state := "missing"
+				if cache.Built(b) {
+					state = "built"
+				}
+				rows = append(rows, []string{b.Name, b.Version, state, path})
+			}
+			return table(o.streams.Out, []string{"BINARY", "VERSION", "STATE", "PATH"}, rows)
+		},
+	}
+	cmd.Flags().BoolVar(&build, "build", false, "build what is missing")
+	return cmd
+}
+
+func newServeIngressCommand(o *localOptions) *cobra.Command {
+	var cluster, kubeconfig, listen string
+	cmd := &cobra.Command{
+		Use:    "serve-ingress",
+		Short:  "Run a cluster's ingress stand-in (started by `local up`)",
+		Hidden: true,
+		Args:   exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return ServeIngress(cmd.Context(), cluster, kubeconfig, listen)
+		},
+	}
+	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster name")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "listen address")
+	return cmd
+}
+
+// ServeIngress runs an ingress stand-in until SIGTERM. Test binaries that
+// stand in for upshift call it directly.
+func ServeIngress(ctx context.Context, cluster, kubeconfig, listen string) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetesClient(cfg)
+	if err != nil {
+		return err
+	}
+	return ingress.New(cluster, client).ListenAndServe(ctx, listen)
+}
+
+func releaseList() string {
+	var parts []string
+	for _, r := range toolchain.Releases {
+		parts = append(parts, r.Minor+" ("+r.Version+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// exactArgs is cobra.ExactArgs with a message that says what to give.
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == n {
+			return nil
+		}
+		if n == 0 {
+			return usagef("%s takes no arguments, got %d", cmd.CommandPath(), len(args))
+		}
+		return usagef("%s takes %s (%d argument%s), got %d: see --help", cmd.CommandPath(), names, n, plural(n), len(args))
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

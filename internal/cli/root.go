@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"upshift.dev/upshift/internal/printer"
+)
+
+// Exit codes a pipeline can branch on.
+const (
+	ExitOK      = 0
+	ExitFailed  = 1 // the operation failed
+	ExitUsage   = 2 // bad input: nothing was changed
+	ExitTimeout = 3 // a wait ran out of time
+)
+
+// Streams are the command's standard streams.
+type Streams struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// usageError marks bad input, which exits with ExitUsage.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// NewRootCommand builds the upshift command tree.
+func NewRootCommand(s Streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "upshift",
+		Short: "Upgrade Kubernetes clusters and fleets without downtime",
+		Long: `upshift upgrades Kubernetes clusters, one or a fleet of hundreds, without
+downtime its users can notice: staged update runs, blue-green swaps with
+traffic switching, canary version adoption and readiness audits.
+
+upshift local runs real Kubernetes control planes on this machine: the
+embedded default and test bed.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newLocalCommand(s), newDemoCommand(s))
+	return root
+}
+
+// Main runs upshift with args and returns the process exit code.
+func Main(ctx context.Context, args []string, s Streams) int {
+	root := NewRootCommand(s)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	printer.New(s.Err).Failure("%v", err)
+	var usage usageError
+	switch {
+	case errors.As(err, &usage):
+		return ExitUsage
+	case errors.Is(err, context.DeadlineExceeded):
+		return ExitTimeout
+	default:
+		return ExitFailed
+	}
+}
+
+// selfCommand is how daemons re-run this program.
+func selfCommand() ([]string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding the upshift executable: %w", err)
+	}
+	return []string{exe}, nil
+}

@@ -1,0 +1,46 @@
+// Package filelock takes exclusive advisory locks on files (flock), so that
+// several upshift processes on one machine do not build the same binary or
+// change the same state at once. A lock dies with its process.
+package filelock
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// ErrLocked is returned by TryLock when another holder has the lock.
+var ErrLocked = errors.New("locked by another process")
+
+// Lock waits for the exclusive lock on path and returns its release.
+func Lock(path string) (unlock func(), err error) {
+	return lock(path, syscall.LOCK_EX)
+}
+
+// TryLock takes the exclusive lock on path or returns ErrLocked at once.
+func TryLock(path string) (unlock func(), err error) {
+	return lock(path, syscall.LOCK_EX|syscall.LOCK_NB)
+}
+
+func lock(path string, how int) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock %s: %w", path, err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		f.Close()
+		return nil, ErrLocked
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}

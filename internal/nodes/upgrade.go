@@ -1,0 +1,362 @@
+package nodes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/kubectl/pkg/drain"
+)
+
+// Pool is what a provider offers for one node pool.
+type Pool interface {
+	// AddNodes creates n nodes at the upgrade's target and returns their
+	// names.
+	AddNodes(ctx context.Context, n int) ([]string, error)
+	// RemoveNodes deletes the nodes and their machines.
+	RemoveNodes(ctx context.Context, names []string) error
+}
+
+// Event reports one step of an upgrade, for progress and audit.
+type Event struct {
+	Time    time.Time
+	Step    string // Surge, Ready, Cordon, Drain, Delete, Soak, Done
+	Nodes   []string
+	Message string
+}
+
+// Upgrade replaces every node of a pool that is not at the target.
+type Upgrade struct {
+	Client kubernetes.Interface
+	Pool   Pool
+	// Selector selects the pool's nodes (a label selector).
+	Selector string
+	// Current reports whether a node is already at the target.
+	Current func(*corev1.Node) bool
+	// Size is the pool's node count, kept through the upgrade.
+	Size int
+	// MaxSurge is how many extra nodes may exist at once: a count or a
+	// percentage of Size, rounded up; at least 1. Default 1.
+	MaxSurge intstr.IntOrString
+	// DrainTimeout bounds the drain of each batch. Default 30 minutes.
+	DrainTimeout time.Duration
+	// ReadyTimeout bounds the wait for surge nodes. Default 10 minutes.
+	ReadyTimeout time.Duration
+	// EvictionRetryDelay is the pause before retrying an eviction that a
+	// PodDisruptionBudget refused (HTTP 429). Default 1s; never 0, which
+	// spins.
+	EvictionRetryDelay time.Duration
+	// Soak is a wait after each batch, before the next one.
+	Soak time.Duration
+	// Events receives progress; nil discards it.
+	Events func(Event)
+}
+
+// Result summarises a finished upgrade.
+type Result struct {
+	Replaced int
+	Batches  int
+	Duration time.Duration
+}
+
+// DrainError says which pods, and which budgets, kept nodes from draining.
+type DrainError struct {
+	Nodes    []string
+	Timeout  time.Duration
+	Blockers []Blocker
+	Err      error
+}
+
+// Blocker is a pod that could not be evicted and the budgets that forbade it.
+type Blocker struct {
+	Pod  string   // namespace/name
+	PDBs []string // "namespace/name (allows 0 disruptions, ...)"
+}
+
+func (e *DrainError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "draining %s did not finish within %s", strings.Join(e.Nodes, ", "), e.Timeout)
+	if len(e.Blockers) == 0 {
+		fmt.Fprintf(&b, ": %v", e.Err)
+		return b.String()
+	}
+	b.WriteString(": ")
+	for i, bl := range e.Blockers {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		if len(bl.PDBs) == 0 {
+			fmt.Fprintf(&b, "pod %s was not evicted", bl.Pod)
+			continue
+		}
+		fmt.Fprintf(&b, "pod %s is protected by PodDisruptionBudget %s", bl.Pod, strings.Join(bl.PDBs, ", "))
+	}
+	b.WriteString(" — relax the budget, add replicas, or raise the drain timeout")
+	return b.String()
+}
+
+func (e *DrainError) Unwrap() error { return e.Err }
+
+// SurgeCount resolves maxSurge against a pool size: percentages round up,
+// and the result is at least 1.
+func SurgeCount(maxSurge intstr.IntOrString, size int) (int, error) {
+	if maxSurge.Type == intstr.String && maxSurge.StrVal == "" {
+		return 1, nil
+	}
+	n, err := intstr.GetScaledValueFromIntOrPercent(&maxSurge, size, true)
+	if err != nil {
+		return 0, fmt.Errorf("maxSurge %q: %w (use a count such as 3 or a percentage such as 33%%)", maxSurge.String(), err)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("maxSurge %q must not be negative", maxSurge.String())
+	}
+	return max(n, 1), nil
+}
+
+func (u *Upgrade) defaults() {
+	if u.DrainTimeout == 0 {
+		u.DrainTimeout = 30 * time.Minute
+	}
+	if u.ReadyTimeout == 0 {
+		u.ReadyTimeout = 10 * time.Minute
+	}
+	if u.EvictionRetryDelay <= 0 {
+		u.EvictionRetryDelay = time.Second
+	}
+	if u.MaxSurge.Type == intstr.Int && u.MaxSurge.IntVal == 0 {
+		u.MaxSurge = intstr.FromInt32(1)
+	}
+}
+
+func (u *Upgrade) emit(step string, nodes []string, format string, args ...any) {
+	if u.Events != nil {
+		u.Events(Event{Time: time.Now(), Step: step, Nodes: nodes, Message: fmt.Sprintf(format, args...)})
+	}
+}
+
+// Run upgrades the pool and returns when no old node is left, or on the
+// first failure. Nodes of a failed drain stay cordoned.
+func (u *Upgrade) Run(ctx context.Context) (Result, error) {
+	u.defaults()
+	start := time.Now()
+	surge, err := SurgeCount(u.MaxSurge, u.Size)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	for {
+		current, old, err := u.split(ctx)
+		if err != nil {
+			return res, err
+		}
+		if len(old) == 0 {
+			res.Duration = time.Since(start)
+			u.emit("Done", nil, "every node of the pool is at the target (%d replaced in %d batches)", res.Replaced, res.Batches)
+			return res, nil
+		}
+		batch := old[:min(surge, len(old))]
+		// Enough nodes at the target to take the batch's place, counting
+		// those a previous, interrupted pass already made.
+		if add := (u.Size - len(old) + len(batch)) - len(current); add > 0 {
+			u.emit("Surge", nil, "adding %d surge node(s) at the target", add)
+			names, err := u.Pool.AddNodes(ctx, add)
+			if err != nil {
+				return res, fmt.Errorf("adding surge nodes: %w", err)
+			}
+			if err := u.waitReady(ctx, names); err != nil {
+				return res, err
+			}
+			u.emit("Ready", names, "surge node(s) Ready: %s", strings.Join(names, ", "))
+		}
+		if err := u.drainBatch(ctx, batch); err != nil {
+			return res, err
+		}
+		u.emit("Delete", batch, "deleting drained node(s) %s", strings.Join(batch, ", "))
+		if err := u.Pool.RemoveNodes(ctx, batch); err != nil {
+			return res, fmt.Errorf("deleting drained nodes: %w", err)
+		}
+		res.Replaced += len(batch)
+		res.Batches++
+		if u.Soak > 0 {
+			u.emit("Soak", nil, "soaking for %s", u.Soak)
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-time.After(u.Soak):
+			}
+		}
+	}
+}
+
+// split returns the names of the pool's nodes at the target and the others.
+func (u *Upgrade) split(ctx context.Context) (current, old []string, err error) {
+	list, err := u.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: u.Selector})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing the pool's nodes: %w", err)
+	}
+	for i := range list.Items {
+		n := &list.Items[i]
+		if n.DeletionTimestamp != nil {
+			continue
+		}
+		if u.Current(n) {
+			current = append(current, n.Name)
+		} else {
+			old = append(old, n.Name)
+		}
+	}
+	sort.Strings(current)
+	// Cordoned old nodes first: an interrupted pass had started on them.
+	sort.SliceStable(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	var cordoned, rest []string
+	for i := range list.Items {
+		n := &list.Items[i]
+		if n.DeletionTimestamp != nil || u.Current(n) {
+			continue
+		}
+		if n.Spec.Unschedulable {
+			cordoned = append(cordoned, n.Name)
+		} else {
+			rest = append(rest, n.Name)
+		}
+	}
+	return current, append(cordoned, rest...), nil
+}
+
+func (u *Upgrade) waitReady(ctx context.Context, names []string) error {
+	deadline := time.Now().Add(u.ReadyTimeout)
+	for {
+		ready := 0
+		for _, name := range names {
+			n, err := u.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err == nil && nodeReady(n) {
+				ready++
+			}
+		}
+		if ready == len(names) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("surge nodes %s were not Ready within %s", strings.Join(names, ", "), u.ReadyTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// drainBatch cordons every node of the batch first, so evicted pods do not
+// land on a node about to go, then drains them in parallel.
+func (u *Upgrade) drainBatch(ctx context.Context, batch []string) error {
+	helper := u.helper(ctx)
+	u.emit("Cordon", batch, "cordoning %s", strings.Join(batch, ", "))
+	for _, name := range batch {
+		n, err := u.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("cordoning node %s: %w", name, err)
+		}
+		if err := drain.RunCordonOrUncordon(helper, n, true); err != nil {
+			return fmt.Errorf("cordoning node %s: %w", name, err)
+		}
+	}
+	u.emit("Drain", batch, "draining %s (timeout %s)", strings.Join(batch, ", "), u.DrainTimeout)
+	var wg sync.WaitGroup
+	errs := make([]error, len(batch))
+	for i, name := range batch {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = drain.RunNodeDrain(u.helper(ctx), name)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		blockers, berr := Blockers(ctx, u.Client, batch)
+		if berr != nil {
+			err = errors.Join(err, berr)
+		}
+		return &DrainError{Nodes: batch, Timeout: u.DrainTimeout, Blockers: blockers, Err: err}
+	}
+	return nil
+}
+
+func (u *Upgrade) helper(ctx context.Context) *drain.Helper {
+	return &drain.Helper{
+		Ctx:                  ctx,
+		Client:               u.Client,
+		Force:                true, // pods without a controller are lost either way; say so in the audit
+		GracePeriodSeconds:   -1,
+		IgnoreAllDaemonSets:  true,
+		DeleteEmptyDirData:   true,
+		Timeout:              u.DrainTimeout,
+		EvictErrorRetryDelay: u.EvictionRetryDelay,
+		Out:                  io.Discard,
+		ErrOut:               io.Discard,
+	}
+}
+
+// Blockers lists the pods still on the nodes that a drain would evict, with
+// the PodDisruptionBudgets that cover each and what they allow.
+func Blockers(ctx context.Context, client kubernetes.Interface, nodeNames []string) ([]Blocker, error) {
+	var out []Blocker
+	pdbCache := map[string][]pdbInfo{}
+	for _, node := range nodeNames {
+		pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
+		if err != nil {
+			return out, fmt.Errorf("listing pods on %s: %w", node, err)
+		}
+		for i := range pods.Items {
+			pod := &pods.Items[i]
+			if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed || daemonSetPod(pod) {
+				continue
+			}
+			pdbs, ok := pdbCache[pod.Namespace]
+			if !ok {
+				if pdbs, err = listPDBs(ctx, client, pod.Namespace); err != nil {
+					return out, err
+				}
+				pdbCache[pod.Namespace] = pdbs
+			}
+			b := Blocker{Pod: pod.Namespace + "/" + pod.Name}
+			for _, p := range pdbs {
+				if p.selector.Matches(labelSet(pod.Labels)) {
+					b.PDBs = append(b.PDBs, p.describe)
+				}
+			}
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func daemonSetPod(pod *corev1.Pod) bool {
+	for _, ref := range pod.OwnerReferences {
+		if ref.Kind == "DaemonSet" && ref.Controller != nil && *ref.Controller {
+			return true
+		}
+	}
+	return false
+}

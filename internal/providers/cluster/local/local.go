@@ -1,0 +1,241 @@
+// Package local is the cluster provider of the local fleet: clusters of real
+// control planes on loopback with kwok nodes (internal/localfleet). Node pool
+// upgrades use the provider-independent surge and drain of internal/nodes.
+package local
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+// Type names this provider in configuration.
+const Type = "local"
+
+// Provider drives a local fleet.
+type Provider struct {
+	Fleet *localfleet.Fleet
+}
+
+// New returns a provider over fleet.
+func New(fleet *localfleet.Fleet) *Provider { return &Provider{Fleet: fleet} }
+
+var _ cluster.Provider = (*Provider)(nil)
+
+// Create starts a local cluster.
+func (p *Provider) Create(ctx context.Context, spec cluster.Spec) (*cluster.Cluster, error) {
+	ls := localfleet.Spec{Name: spec.Name, KubernetesVersion: spec.KubernetesVersion}
+	for _, np := range spec.NodePools {
+		ls.NodePools = append(ls.NodePools, localfleet.PoolSpec{Name: np.Name, Count: np.Count})
+		if np.NodeImage != "" {
+			ls.NodeImage = np.NodeImage
+		}
+	}
+	if _, err := p.Fleet.Up(ctx, ls); err != nil {
+		return nil, err
+	}
+	return p.Get(ctx, spec.Name)
+}
+
+// Delete stops and removes a local cluster.
+func (p *Provider) Delete(_ context.Context, name string) error { return p.Fleet.Down(name) }
+
+// Get reads a local cluster; pool counts come from the live nodes.
+func (p *Provider) Get(ctx context.Context, name string) (*cluster.Cluster, error) {
+	c, err := p.Fleet.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	st := p.Fleet.Status(ctx, c)
+	out := &cluster.Cluster{
+		Name:              c.Name,
+		KubernetesVersion: c.KubernetesVersion,
+		Kubeconfig:        c.KubeconfigPath(),
+		Context:           c.Name,
+		IngressURL:        c.IngressURL(),
+	}
+	if st.ServerVersion != "" {
+		out.KubernetesVersion = st.ServerVersion
+	}
+	for _, pool := range c.NodePools {
+		np := cluster.NodePool{Name: pool.Name, Count: pool.Count, KubernetesVersion: pool.KubernetesVersion, NodeImage: pool.NodeImage}
+		for _, live := range st.NodePools {
+			if live.Name == pool.Name {
+				np.Count = live.Nodes
+			}
+		}
+		out.NodePools = append(out.NodePools, np)
+	}
+	return out, nil
+}
+
+// Versions lists the releases the local fleet builds.
+func (p *Provider) Versions(context.Context) ([]string, error) {
+	var out []string
+	for _, r := range toolchain.Releases {
+		out = append(out, r.Version)
+	}
+	return out, nil
+}
+
+// UpgradeControlPlane restarts the control plane on the next minor.
+func (p *Provider) UpgradeControlPlane(ctx context.Context, name, version string) error {
+	return p.Fleet.UpgradeControlPlane(ctx, name, version)
+}
+
+// UpgradeNodePool surges, drains and replaces the pool's nodes.
+func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cluster.NodePoolUpgrade) (nodes.Result, error) {
+	c, err := p.Fleet.Get(name)
+	if err != nil {
+		return nodes.Result{}, err
+	}
+	current, ok := c.Pool(pool)
+	if !ok {
+		return nodes.Result{}, fmt.Errorf("local cluster %s has no node pool %q (it has %s)", name, pool, poolNames(c))
+	}
+	target := *current
+	if up.KubernetesVersion != "" {
+		r, err := toolchain.ResolveKubernetesVersion(up.KubernetesVersion)
+		if err != nil {
+			return nodes.Result{}, err
+		}
+		target.KubernetesVersion = r.Version
+	}
+	if up.NodeImage != "" {
+		target.NodeImage = up.NodeImage
+	}
+	if err := checkKubeletSkew(c.KubernetesVersion, target.KubernetesVersion); err != nil {
+		return nodes.Result{}, fmt.Errorf("node pool %s of %s: %w", pool, name, err)
+	}
+	client, err := c.Client()
+	if err != nil {
+		return nodes.Result{}, err
+	}
+	// Record the target first, so that nodes added from now on, and a
+	// restarted upgrade, use it.
+	if err := p.Fleet.SetPool(name, target); err != nil {
+		return nodes.Result{}, err
+	}
+	u := &nodes.Upgrade{
+		Client:       client,
+		Pool:         poolOps{fleet: p.Fleet, cluster: name, pool: target},
+		Selector:     localfleet.LabelNodePool + "=" + pool,
+		Current:      func(n *corev1.Node) bool { return atTarget(n, target) },
+		Size:         target.Count,
+		MaxSurge:     up.MaxSurge,
+		DrainTimeout: up.DrainTimeout,
+		Soak:         up.Soak,
+		Events:       up.Events,
+	}
+	return u.Run(ctx)
+}
+
+func atTarget(n *corev1.Node, target localfleet.NodePool) bool {
+	return n.Status.NodeInfo.KubeletVersion == target.KubernetesVersion && n.Labels[localfleet.LabelNodeImage] == target.NodeImage
+}
+
+// checkKubeletSkew enforces Kubernetes' version skew policy: a kubelet is
+// never newer than its API server, nor more than three minors older.
+func checkKubeletSkew(controlPlane, kubelet string) error {
+	cp, err := toolchain.MinorOf(controlPlane)
+	if err != nil {
+		return err
+	}
+	kl, err := toolchain.MinorOf(kubelet)
+	if err != nil {
+		return err
+	}
+	switch {
+	case kl > cp:
+		return fmt.Errorf("nodes at %s would be newer than the control plane at %s: upgrade the control plane first", kubelet, controlPlane)
+	case cp-kl > 3:
+		return fmt.Errorf("nodes at %s would be more than three minor versions behind the control plane at %s", kubelet, controlPlane)
+	}
+	return nil
+}
+
+// AddNodes grows a pool at its current version and image.
+func (p *Provider) AddNodes(ctx context.Context, name, pool string, count int) ([]string, error) {
+	c, err := p.Fleet.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	np, ok := c.Pool(pool)
+	if !ok {
+		return nil, fmt.Errorf("local cluster %s has no node pool %q (it has %s)", name, pool, poolNames(c))
+	}
+	return poolOps{fleet: p.Fleet, cluster: name, pool: *np}.add(ctx, count, true)
+}
+
+// RemoveNodes deletes nodes.
+func (p *Provider) RemoveNodes(ctx context.Context, name string, nodeNames []string) error {
+	c, err := p.Fleet.Get(name)
+	if err != nil {
+		return err
+	}
+	client, err := c.Client()
+	if err != nil {
+		return err
+	}
+	return localfleet.DeleteNodes(ctx, client, nodeNames)
+}
+
+func poolNames(c *localfleet.Cluster) string {
+	var names []string
+	for _, p := range c.NodePools {
+		names = append(names, p.Name)
+	}
+	slices.Sort(names)
+	return fmt.Sprint(names)
+}
+
+// poolOps is nodes.Pool for one local pool.
+type poolOps struct {
+	fleet   *localfleet.Fleet
+	cluster string
+	pool    localfleet.NodePool
+}
+
+func (o poolOps) AddNodes(ctx context.Context, n int) ([]string, error) { return o.add(ctx, n, false) }
+
+func (o poolOps) add(ctx context.Context, n int, grow bool) ([]string, error) {
+	c, err := o.fleet.Get(o.cluster)
+	if err != nil {
+		return nil, err
+	}
+	client, err := c.Client()
+	if err != nil {
+		return nil, err
+	}
+	names, err := localfleet.CreateNodes(ctx, client, o.pool, n)
+	if err != nil {
+		return names, err
+	}
+	if grow {
+		pool := o.pool
+		pool.Count += len(names)
+		if err := o.fleet.SetPool(o.cluster, pool); err != nil {
+			return names, err
+		}
+	}
+	return names, nil
+}
+
+func (o poolOps) RemoveNodes(ctx context.Context, names []string) error {
+	c, err := o.fleet.Get(o.cluster)
+	if err != nil {
+		return err
+	}
+	client, err := c.Client()
+	if err != nil {
+		return err
+	}
+	return localfleet.DeleteNodes(ctx, client, names)
+}

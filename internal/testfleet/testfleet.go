@@ -1,0 +1,84 @@
+// Package testfleet is the one helper integration tests use to run local
+// clusters: TestMain hands it the test binary, which it also re-runs as the
+// clusters' ingress stand-in daemon; each package gets a private fleet home
+// and shares the machine's binary cache; every cluster is removed when the
+// tests end, also when they fail.
+package testfleet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"upshift.dev/upshift/internal/cli"
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+var fleet *localfleet.Fleet
+
+// Main is TestMain for packages that run local clusters.
+func Main(m *testing.M) {
+	// The fleet starts this binary as `local serve-ingress ...`.
+	if len(os.Args) > 2 && os.Args[1] == "local" && os.Args[2] == "serve-ingress" {
+		os.Exit(cli.Main(context.Background(), os.Args[1:], cli.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
+	}
+	home, err := os.MkdirTemp("", "upshift-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fleet = &localfleet.Fleet{
+		Home:          home,
+		Tools:         &toolchain.Cache{Dir: toolchain.DefaultCacheDir(), Log: os.Stderr},
+		DaemonCommand: []string{exe},
+	}
+	if testing.Verbose() {
+		fleet.Progress = os.Stderr
+	}
+	code := m.Run()
+	if _, err := fleet.DownAll(); err != nil {
+		fmt.Fprintln(os.Stderr, "cleaning up local clusters:", err)
+		code = 1
+	}
+	os.RemoveAll(home)
+	os.Exit(code)
+}
+
+// Fleet returns the package's fleet.
+func Fleet(t testing.TB) *localfleet.Fleet {
+	t.Helper()
+	if fleet == nil {
+		t.Fatal("testfleet.Main must be the package's TestMain")
+	}
+	return fleet
+}
+
+// Up starts a cluster for the test and removes it when the test ends.
+func Up(t testing.TB, spec localfleet.Spec) *localfleet.Cluster {
+	t.Helper()
+	f := Fleet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	c, err := f.Up(ctx, spec)
+	if err != nil {
+		t.Fatalf("local up %s: %v", spec.Name, err)
+	}
+	t.Cleanup(func() {
+		if err := f.Down(spec.Name); err != nil {
+			t.Errorf("local down %s: %v", spec.Name, err)
+		}
+	})
+	return c
+}
+
+// LogDir is where a cluster's component logs are, for failure messages.
+func LogDir(c *localfleet.Cluster) string { return filepath.Join(c.Dir(), "logs") }
