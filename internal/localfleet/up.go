@@ -41,25 +41,24 @@ func (f *Fleet) Up(ctx context.Context, spec Spec) (*Cluster, error) {
 	if len(f.DaemonCommand) == 0 {
 		return nil, errors.New("localfleet: DaemonCommand is not set")
 	}
+	if existing, err := f.Get(spec.Name); err == nil {
+		return f.upExisting(ctx, existing, spec, release)
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
 	// Build missing binaries before anything exists, so a build failure
 	// leaves nothing behind.
 	bins, err := f.binaries(ctx, release)
 	if err != nil {
 		return nil, err
 	}
-
 	unlockFleet, err := f.lockFleet()
 	if err != nil {
 		return nil, err
 	}
-	existing, err := f.Get(spec.Name)
-	if err == nil {
+	if _, err := f.Get(spec.Name); err == nil {
 		unlockFleet()
-		return f.upExisting(ctx, existing, spec, release)
-	}
-	if !errors.Is(err, ErrNotFound) {
-		unlockFleet()
-		return nil, err
+		return nil, fmt.Errorf("the name %s was just taken by another `upshift local up`: pick another name", spec.Name)
 	}
 	c, err := f.create(spec, release)
 	unlockFleet()

@@ -7,6 +7,7 @@ package testfleet
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,6 +27,7 @@ func Main(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "local" && os.Args[2] == "serve-ingress" {
 		os.Exit(cli.Main(context.Background(), os.Args[1:], cli.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
 	}
+	flag.Parse()
 	home, err := os.MkdirTemp("", "upshift-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestBadInput checks that bad input exits 2 with one line that says what
+// to fix, before anything is started.
+func TestBadInput(t *testing.T) {
+	home := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown version", []string{"local", "up", "dev", "--kubernetes-version", "1.20"}, "not available locally"},
+		{"not a version", []string{"local", "up", "dev", "--kubernetes-version", "latest"}, "is not a version"},
+		{"malformed pool", []string{"local", "up", "dev", "--node-pool", "user:5"}, "write NAME=COUNT"},
+		{"bad name", []string{"local", "up", "Dev!"}, "cluster name"},
+		{"no name", []string{"local", "up"}, "takes NAME"},
+		{"unknown flag", []string{"local", "up", "dev", "--nodes", "3"}, "unknown flag"},
+		{"bad output", []string{"local", "list", "-o", "xml"}, "unknown output format"},
+		{"down nothing", []string{"local", "down"}, "--all"},
+		{"down unknown", []string{"local", "down", "ghost"}, "no such local cluster"},
+		{"upgrade without version", []string{"local", "upgrade-control-plane", "dev"}, "--kubernetes-version is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append(tc.args, "--home", home)
+			code := Main(context.Background(), args, Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+			if code != ExitUsage {
+				t.Errorf("exit code %d, want %d (stderr %q)", code, ExitUsage, errOut.String())
+			}
+			msg := strings.TrimSpace(errOut.String())
+			if !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") > 0 {
+				t.Errorf("stderr %q: want one line mentioning %q", msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestListEmpty(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := Main(context.Background(), []string{"local", "list", "-o", "json", "--home", t.TempDir()}, Streams{Out: &out, Err: &errOut})
+	if code != 0 || strings.TrimSpace(out.String()) != "[]" {
+		t.Errorf("list on an empty fleet: exit %d, out %q, err %q", code, out.String(), errOut.String())
+	}
+}

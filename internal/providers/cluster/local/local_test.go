@@ -1,0 +1,193 @@
+package local_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/cluster/local"
+	"upshift.dev/upshift/internal/sampleapp"
+	"upshift.dev/upshift/internal/testfleet"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+func TestMain(m *testing.M) { testfleet.Main(m) }
+
+var (
+	lower  = toolchain.Releases[0]
+	higher = toolchain.Releases[1]
+)
+
+// TestNodePoolUpgrade upgrades a cluster the way users do: control plane
+// first, then the node pool with surge nodes and PDB-respecting drains,
+// while a sampler watches that the app never drops below its budget.
+func TestNodePoolUpgrade(t *testing.T) {
+	ctx := t.Context()
+	p := local.New(testfleet.Fleet(t))
+	testfleet.Up(t, localfleet.Spec{Name: "pools", KubernetesVersion: lower.Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 4}}})
+	c, err := p.Fleet.Get("pools")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := sampleapp.App{Namespace: "shop", Name: "web", Host: "web.example", Replicas: 6, MinAvailable: 5}
+	if err := app.Deploy(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	before := nodeNames(t, p, "pools")
+
+	_, err = p.UpgradeNodePool(ctx, "pools", "user", cluster.NodePoolUpgrade{KubernetesVersion: higher.Minor})
+	if err == nil || !strings.Contains(err.Error(), "newer than the control plane") {
+		t.Fatalf("node pool ahead of the control plane: %v", err)
+	}
+	if err := p.UpgradeControlPlane(ctx, "pools", higher.Minor); err != nil {
+		t.Fatal(err)
+	}
+
+	// Sample availability through the whole node upgrade.
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	minReady, samples := int(app.Replicas), 0
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for sampleCtx.Err() == nil {
+			if n, err := app.ReadyPods(sampleCtx, client); err == nil {
+				minReady = min(minReady, n)
+				samples++
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	var events []nodes.Event
+	res, err := p.UpgradeNodePool(ctx, "pools", "user", cluster.NodePoolUpgrade{
+		KubernetesVersion: higher.Minor, NodeImage: "ubuntu-2204-2025.02",
+		MaxSurge: intstr.FromString("50%"), DrainTimeout: 2 * time.Minute,
+		Events: func(e nodes.Event) { events = append(events, e) },
+	})
+	stopSampling()
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Replaced != 4 || res.Batches != 2 {
+		t.Errorf("replaced %d nodes in %d batches; want 4 in 2 (maxSurge 50%% of 4)", res.Replaced, res.Batches)
+	}
+	if samples < 10 || minReady < int(app.MinAvailable) {
+		t.Errorf("ready pods fell to %d during the upgrade (%d samples); the PDB asks for %d", minReady, samples, app.MinAvailable)
+	}
+	t.Logf("node upgrade: %d nodes in %s, min ready pods %d over %d samples", res.Replaced, res.Duration, minReady, samples)
+
+	list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 4 {
+		t.Errorf("pool has %d nodes after the upgrade, want 4", len(list.Items))
+	}
+	for _, n := range list.Items {
+		if before[n.Name] {
+			t.Errorf("node %s was not replaced", n.Name)
+		}
+		if n.Status.NodeInfo.KubeletVersion != higher.Version || n.Labels[localfleet.LabelNodeImage] != "ubuntu-2204-2025.02" || n.Spec.Unschedulable {
+			t.Errorf("node %s: %s %s unschedulable=%v", n.Name, n.Status.NodeInfo.KubeletVersion, n.Labels[localfleet.LabelNodeImage], n.Spec.Unschedulable)
+		}
+	}
+	if err := app.WaitAvailable(ctx, client, time.Minute); err != nil {
+		t.Error(err)
+	}
+	got, err := p.Get(ctx, "pools")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.KubernetesVersion != higher.Version || got.NodePools[0].KubernetesVersion != higher.Version || got.NodePools[0].NodeImage != "ubuntu-2204-2025.02" || got.NodePools[0].Count != 4 {
+		t.Errorf("cluster after upgrade: %+v", got)
+	}
+	steps := map[string]int{}
+	for _, e := range events {
+		steps[e.Step]++
+	}
+	if steps["Surge"] != 2 || steps["Drain"] != 2 || steps["Delete"] != 2 || steps["Done"] != 1 {
+		t.Errorf("events by step = %v", steps)
+	}
+
+	// Upgrading a pool already at the target changes nothing.
+	res, err = p.UpgradeNodePool(ctx, "pools", "user", cluster.NodePoolUpgrade{KubernetesVersion: higher.Minor})
+	if err != nil || res.Replaced != 0 {
+		t.Errorf("second upgrade: %+v, %v", res, err)
+	}
+}
+
+// TestDrainBlockedByPDB checks that a budget that never allows an eviction
+// fails the upgrade after the drain timeout, naming the pods and the budget.
+func TestDrainBlockedByPDB(t *testing.T) {
+	ctx := t.Context()
+	p := local.New(testfleet.Fleet(t))
+	testfleet.Up(t, localfleet.Spec{Name: "stuck", KubernetesVersion: lower.Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 1}}})
+	c, _ := p.Fleet.Get("stuck")
+	client, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := sampleapp.App{Namespace: "pay", Name: "ledger", Host: "ledger.example", Replicas: 2, MinAvailable: 2}
+	if err := app.Deploy(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = p.UpgradeNodePool(ctx, "stuck", "user", cluster.NodePoolUpgrade{NodeImage: "ubuntu-2204-2025.02", DrainTimeout: 5 * time.Second})
+	var drainErr *nodes.DrainError
+	if !errors.As(err, &drainErr) {
+		t.Fatalf("upgrade with a blocking PDB: %v", err)
+	}
+	if time.Since(start) > time.Minute {
+		t.Errorf("the drain timeout of 5s took %s to fire", time.Since(start))
+	}
+	msg := err.Error()
+	for _, want := range []string{"pay/ledger-", "PodDisruptionBudget pay/ledger", "minAvailable 2", "allows 0 disruptions", "within 5s"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not mention %q", msg, want)
+		}
+	}
+	if len(drainErr.Blockers) != 2 {
+		t.Errorf("blockers = %+v, want the 2 pods", drainErr.Blockers)
+	}
+	if n, _ := app.ReadyPods(ctx, client); n != 2 {
+		t.Errorf("%d ready pods after the failed drain, want 2", n)
+	}
+}
+
+func nodeNames(t *testing.T, p *local.Provider, name string) map[string]bool {
+	t.Helper()
+	c, _ := p.Fleet.Get(name)
+	client, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := client.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, n := range list.Items {
+		out[n.Name] = true
+	}
+	return out
+}
