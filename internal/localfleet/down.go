@@ -10,8 +10,16 @@ import (
 	"upshift.dev/upshift/internal/procs"
 )
 
-// stopGrace is how long a component gets to exit on SIGTERM.
-const stopGrace = 10 * time.Second
+// stopGrace is how long a component gets to exit on SIGTERM before it is
+// killed. kube-apiserver would wait a minute for open watches (kwok's, the
+// ingress stand-in's) to close; its state is in etcd, so it gets a short
+// grace that still lets in-flight writes finish.
+func stopGrace(component string) time.Duration {
+	if component == compAPIServer {
+		return 2 * time.Second
+	}
+	return 10 * time.Second
+}
 
 // Down stops every process of a cluster and removes its state.
 func (f *Fleet) Down(name string) error {
@@ -71,7 +79,7 @@ func (f *Fleet) stop(c *Cluster, names []string) error {
 		if !ok || !slices.Contains(names, name) {
 			continue
 		}
-		if err := rec.Stop(stopGrace); err != nil {
+		if err := rec.Stop(stopGrace(name)); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -54,7 +54,6 @@ func CreateNodes(ctx context.Context, client kubernetes.Interface, pool NodePool
 				Allocatable: nodeCapacity,
 				NodeInfo: corev1.NodeSystemInfo{
 					KubeletVersion:          pool.KubernetesVersion,
-					KubeProxyVersion:        pool.KubernetesVersion,
 					OSImage:                 pool.NodeImage,
 					OperatingSystem:         "linux",
 					Architecture:            "amd64",

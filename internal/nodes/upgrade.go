@@ -197,35 +197,24 @@ func (u *Upgrade) Run(ctx context.Context) (Result, error) {
 	}
 }
 
-// split returns the names of the pool's nodes at the target and the others.
+// split returns the names of the pool's nodes at the target and the others,
+// cordoned old nodes first: an interrupted pass had started on them.
 func (u *Upgrade) split(ctx context.Context) (current, old []string, err error) {
 	list, err := u.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: u.Selector})
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing the pool's nodes: %w", err)
 	}
-	for i := range list.Items {
-		n := &list.Items[i]
-		if n.DeletionTimestamp != nil {
-			continue
-		}
-		if u.Current(n) {
-			current = append(current, n.Name)
-		} else {
-			old = append(old, n.Name)
-		}
-	}
-	sort.Strings(current)
-	// Cordoned old nodes first: an interrupted pass had started on them.
-	sort.SliceStable(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	var cordoned, rest []string
 	for i := range list.Items {
 		n := &list.Items[i]
-		if n.DeletionTimestamp != nil || u.Current(n) {
-			continue
-		}
-		if n.Spec.Unschedulable {
+		switch {
+		case n.DeletionTimestamp != nil:
+		case u.Current(n):
+			current = append(current, n.Name)
+		case n.Spec.Unschedulable:
 			cordoned = append(cordoned, n.Name)
-		} else {
+		default:
 			rest = append(rest, n.Name)
 		}
 	}

@@ -31,4 +31,3 @@ func TestSurgeCount(t *testing.T) {
 		})
 	}
 }
-
