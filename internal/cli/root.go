@@ -52,7 +52,7 @@ embedded default and test bed.`,
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newLocalCommand(s), newDemoCommand(s))
+	root.AddCommand(newLocalCommand(s), newDemoCommand(s), newScanCommand(s))
 	return root
 }
 
@@ -63,6 +63,10 @@ func Main(ctx context.Context, args []string, s Streams) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	var code exitCode
+	if errors.As(err, &code) {
+		return int(code)
 	}
 	printer.New(s.Err).Failure("%v", err)
 	var usage usageError

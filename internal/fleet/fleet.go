@@ -1,0 +1,112 @@
+// Package fleet reads fleet files — YAML streams of upshift.dev/v1alpha1
+// Cluster objects — strictly (unknown fields are errors), and turns each
+// cluster into a client configuration.
+package fleet
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/localfleet"
+)
+
+// Load reads and validates a fleet file.
+func Load(path string) ([]v1alpha1.Cluster, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading fleet file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse reads Cluster objects from a YAML stream.
+func Parse(name string, data []byte) ([]v1alpha1.Cluster, error) {
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var out []v1alpha1.Cluster
+	seen := map[string]bool{}
+	for i := 1; ; i++ {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
+		}
+		if js, err := yaml.YAMLToJSON(doc); err == nil && bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
+			continue // empty or comments only
+		}
+		var c v1alpha1.Cluster
+		if err := yaml.UnmarshalStrict(doc, &c); err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
+		}
+		if err := validate(&c); err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
+		}
+		if seen[c.Name] {
+			return nil, fmt.Errorf("%s: document %d: cluster %q is listed twice", name, i, c.Name)
+		}
+		seen[c.Name] = true
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no Cluster objects", name)
+	}
+	return out, nil
+}
+
+func validate(c *v1alpha1.Cluster) error {
+	if c.APIVersion != v1alpha1.GroupVersion || c.Kind != "Cluster" {
+		return fmt.Errorf("apiVersion/kind %q/%q: want %s Cluster", c.APIVersion, c.Kind, v1alpha1.GroupVersion)
+	}
+	if errs := validation.IsDNS1123Subdomain(c.Name); len(errs) > 0 {
+		return fmt.Errorf("metadata.name %q: %v", c.Name, errs)
+	}
+	switch c.Spec.Provider {
+	case v1alpha1.ProviderLocal:
+		if c.Spec.Local == nil || c.Spec.Local.Name == "" {
+			return fmt.Errorf("cluster %s: spec.local.name is required with provider local", c.Name)
+		}
+	case v1alpha1.ProviderKubeconfig:
+	default:
+		return fmt.Errorf("cluster %s: spec.provider %q: use %s or %s", c.Name, c.Spec.Provider, v1alpha1.ProviderLocal, v1alpha1.ProviderKubeconfig)
+	}
+	return nil
+}
+
+// RESTConfig returns how to reach a cluster; local clusters are looked up
+// in the local fleet.
+func RESTConfig(c v1alpha1.Cluster, local *localfleet.Fleet) (*rest.Config, error) {
+	if c.Spec.Provider == v1alpha1.ProviderLocal {
+		lc, err := local.Get(c.Spec.Local.Name)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+		return lc.RESTConfig()
+	}
+	return KubeconfigRESTConfig(c.Spec.Kubeconfig, c.Spec.Context)
+}
+
+// KubeconfigRESTConfig loads a kubeconfig the way kubectl does: an explicit
+// path, else $KUBECONFIG, else ~/.kube/config; an optional context.
+func KubeconfigRESTConfig(path, context string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig (context %q): %w", context, err)
+	}
+	cfg.QPS, cfg.Burst = 100, 200
+	return cfg, nil
+}

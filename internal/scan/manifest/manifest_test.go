@@ -1,0 +1,108 @@
+package manifest
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRead(t *testing.T) {
+	data := `# a comment only document
+---
+apiVersion: extensions/v1beta1
+kind: Ingress
+metadata:
+  name: web
+  namespace: shop
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: batch/v1beta1
+  kind: CronJob
+  metadata:
+    name: nightly
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata:
+    name: api
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: broken
+  labels: [unclosed
+---
+just a string
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: after-the-errors
+`
+	objs, errs := Read("all.yaml", []byte(data))
+	want := []struct {
+		kind, name string
+		line       int
+	}{{"Ingress", "web", 3}, {"CronJob", "nightly", 12}, {"Deployment", "api", 16}, {"Service", "after-the-errors", 29}}
+	if len(objs) != len(want) {
+		t.Fatalf("got %d objects: %+v", len(objs), objs)
+	}
+	for i, w := range want {
+		if objs[i].Kind != w.kind || objs[i].Name != w.name || objs[i].Line != w.line {
+			t.Errorf("object %d = %s %s at line %d; want %s %s at line %d", i, objs[i].Kind, objs[i].Name, objs[i].Line, w.kind, w.name, w.line)
+		}
+	}
+	if objs[0].Namespace != "shop" || objs[0].APIVersion != "extensions/v1beta1" {
+		t.Errorf("first object = %+v", objs[0])
+	}
+	if len(errs) != 2 {
+		t.Fatalf("errors = %v, want 2", errs)
+	}
+	var pe *ParseError
+	if !errors.As(errs[0], &pe) || pe.File != "all.yaml" || pe.Line < 20 || pe.Line > 25 {
+		t.Errorf("first error = %v; want all.yaml around line 20-25", errs[0])
+	}
+	if !strings.Contains(errs[1].Error(), "all.yaml:27:") || !strings.Contains(errs[1].Error(), "not a mapping") {
+		t.Errorf("second error = %v", errs[1])
+	}
+}
+
+func TestReadJSONAndFolders(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a/pdb.json", "{\n  \"apiVersion\": \"policy/v1beta1\",\n  \"kind\": \"PodDisruptionBudget\",\n  \"metadata\": {\"name\": \"db\"}\n}\n")
+	write("b/values.yaml", "replicas: 3\n")
+	write("b/readme.md", "apiVersion: v1\n")
+	write(".git/x.yaml", "apiVersion: v1\nkind: Secret\n")
+	objs, errs := ReadPaths([]string{dir, filepath.Join(dir, "missing.yaml"), "-"}, strings.NewReader("apiVersion: v1\nkind: Pod\nmetadata:\n  name: stdin\n"))
+	if len(objs) != 2 || objs[0].Kind != "PodDisruptionBudget" || objs[0].Line != 1 || objs[1].File != "-" {
+		t.Errorf("objects = %+v", objs)
+	}
+	if len(errs) != 2 || !strings.Contains(errs[0].Error(), "values.yaml:1: not a Kubernetes object") || !strings.Contains(errs[1].Error(), "missing.yaml") {
+		t.Errorf("errors = %v", errs)
+	}
+}
+
+func FuzzRead(f *testing.F) {
+	f.Add([]byte("apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod}\n---\n: :\n"))
+	f.Add([]byte("{\"apiVersion\": \"v1\", \"kind\": \"Pod\"}"))
+	f.Add([]byte("---\n---\n...\n- a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		objs, _ := Read("fuzz.yaml", data)
+		for _, o := range objs {
+			if o.Line < 1 || o.APIVersion == "" || o.Kind == "" {
+				t.Fatalf("object without position or type: %+v", o)
+			}
+		}
+	})
+}

@@ -1,0 +1,202 @@
+// Package rules knows when each Kubernetes API version is deprecated and
+// removed, and what replaces it. The table is derived at start-up from the
+// APILifecycleDeprecated, APILifecycleRemoved and APILifecycleReplacement
+// methods that k8s.io/api generates for its prerelease types, so it follows
+// the k8s.io/api version upshift is built with; a small sourced table adds
+// the types k8s.io/api no longer carries.
+package rules
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/scheme"
+)
+
+// Version is a Kubernetes minor release, e.g. {1, 25}; the zero value
+// means "not scheduled".
+type Version struct{ Major, Minor int }
+
+func (v Version) String() string {
+	if v.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("%d.%d", v.Major, v.Minor)
+}
+
+// IsZero reports whether no release is set.
+func (v Version) IsZero() bool { return v.Major == 0 && v.Minor == 0 }
+
+// AtOrBefore reports whether v is set and not later than target.
+func (v Version) AtOrBefore(target Version) bool {
+	if v.IsZero() {
+		return false
+	}
+	return v.Major < target.Major || (v.Major == target.Major && v.Minor <= target.Minor)
+}
+
+// ParseVersion reads "1.25", "v1.25" or "v1.25.3".
+func ParseVersion(s string) (Version, error) {
+	var v Version
+	var patch int
+	s = strings.TrimPrefix(strings.TrimSpace(s), "v")
+	n, _ := fmt.Sscanf(s, "%d.%d.%d", &v.Major, &v.Minor, &patch)
+	parts := strings.Split(s, ".")
+	if n < 2 || len(parts) > 3 || v.Major != 1 || v.Minor < 0 {
+		return Version{}, fmt.Errorf("%q is not a Kubernetes version: write MAJOR.MINOR, e.g. 1.34", s)
+	}
+	for _, p := range parts {
+		if p == "" || strings.TrimLeft(p, "0123456789") != "" {
+			return Version{}, fmt.Errorf("%q is not a Kubernetes version: write MAJOR.MINOR, e.g. 1.34", s)
+		}
+	}
+	return v, nil
+}
+
+// Rule is the lifecycle of one API version of one kind.
+type Rule struct {
+	GVK         schema.GroupVersionKind
+	Deprecated  Version
+	Removed     Version
+	Replacement schema.GroupVersionKind // empty if none
+	Source      string                  // where the rule comes from
+}
+
+// APIVersion is the rule's apiVersion as manifests write it.
+func (r Rule) APIVersion() string { return r.GVK.GroupVersion().String() }
+
+// ReplacementString renders the replacement as "apiVersion Kind".
+func (r Rule) ReplacementString() string {
+	if r.Replacement.Empty() {
+		return ""
+	}
+	return r.Replacement.GroupVersion().String() + " " + r.Replacement.Kind
+}
+
+// Table maps group/version/kind to its rule.
+type Table struct {
+	byGVK map[schema.GroupVersionKind]Rule
+	// byGVR maps group/version/resource (plural, lowercase) for sources
+	// that name resources, such as the API server's metric.
+	byGVR map[schema.GroupVersionResource]Rule
+}
+
+// Lookup returns the rule of a group/version/kind.
+func (t *Table) Lookup(gvk schema.GroupVersionKind) (Rule, bool) {
+	r, ok := t.byGVK[gvk]
+	return r, ok
+}
+
+// LookupResource returns the rule of a group/version/resource.
+func (t *Table) LookupResource(gvr schema.GroupVersionResource) (Rule, bool) {
+	r, ok := t.byGVR[gvr]
+	return r, ok
+}
+
+// All returns every rule, sorted by group, version and kind.
+func (t *Table) All() []Rule {
+	out := make([]Rule, 0, len(t.byGVK))
+	for _, r := range t.byGVK {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GVK.String() < out[j].GVK.String() })
+	return out
+}
+
+type lifecycle interface {
+	APILifecycleDeprecated() (major, minor int)
+	APILifecycleRemoved() (major, minor int)
+}
+
+type replaced interface {
+	APILifecycleReplacement() schema.GroupVersionKind
+}
+
+// kubernetesAPIModule names the source of derived rules.
+const kubernetesAPIModule = "k8s.io/api (generated prerelease lifecycle)"
+
+// Default builds the table from k8s.io/api and the sourced extras.
+func Default() *Table {
+	t := &Table{byGVK: map[schema.GroupVersionKind]Rule{}, byGVR: map[schema.GroupVersionResource]Rule{}}
+	for gvk, typ := range scheme.Scheme.AllKnownTypes() {
+		if strings.HasSuffix(gvk.Kind, "List") || gvk.Version == "__internal" {
+			continue
+		}
+		obj, ok := reflect.New(typ).Interface().(lifecycle)
+		if !ok {
+			continue
+		}
+		r := Rule{GVK: gvk, Source: kubernetesAPIModule}
+		r.Deprecated.Major, r.Deprecated.Minor = obj.APILifecycleDeprecated()
+		r.Removed.Major, r.Removed.Minor = obj.APILifecycleRemoved()
+		if rep, ok := obj.(replaced); ok {
+			r.Replacement = rep.APILifecycleReplacement()
+		}
+		if r.Deprecated.IsZero() && r.Removed.IsZero() {
+			continue
+		}
+		t.add(r)
+	}
+	for _, r := range extra {
+		if _, ok := t.byGVK[r.GVK]; !ok {
+			t.add(r)
+		}
+	}
+	return t
+}
+
+func (t *Table) add(r Rule) {
+	t.byGVK[r.GVK] = r
+	t.byGVR[schema.GroupVersionResource{Group: r.GVK.Group, Version: r.GVK.Version, Resource: plural(r.GVK.Kind)}] = r
+}
+
+// plural lowercases and pluralises a kind the way the API server names
+// resources (Ingress → ingresses, PodSecurityPolicy → podsecuritypolicies).
+func plural(kind string) string {
+	k := strings.ToLower(kind)
+	switch {
+	case strings.HasSuffix(k, "s"), strings.HasSuffix(k, "x"):
+		return k + "es"
+	case strings.HasSuffix(k, "y") && !strings.HasSuffix(k, "ey"):
+		return k[:len(k)-1] + "ies"
+	}
+	return k + "s"
+}
+
+// deprecationGuide is the upstream record of removals.
+const deprecationGuide = "https://kubernetes.io/docs/reference/using-api/deprecation-guide/"
+
+// extra holds API versions that k8s.io/api (or the other API modules) no
+// longer carries, from the upstream deprecation guide.
+var extra = []Rule{
+	{GVK: gvk("policy", "v1beta1", "PodSecurityPolicy"), Deprecated: Version{1, 21}, Removed: Version{1, 25}, Source: deprecationGuide + "#psp-v125"},
+	{GVK: gvk("autoscaling", "v2beta1", "HorizontalPodAutoscaler"), Deprecated: Version{1, 22}, Removed: Version{1, 25}, Replacement: gvk("autoscaling", "v2", "HorizontalPodAutoscaler"), Source: deprecationGuide + "#horizontalpodautoscaler-v125"},
+	{GVK: gvk("autoscaling", "v2beta2", "HorizontalPodAutoscaler"), Deprecated: Version{1, 23}, Removed: Version{1, 26}, Replacement: gvk("autoscaling", "v2", "HorizontalPodAutoscaler"), Source: deprecationGuide + "#horizontalpodautoscaler-v126"},
+	{GVK: gvk("apiextensions.k8s.io", "v1beta1", "CustomResourceDefinition"), Deprecated: Version{1, 16}, Removed: Version{1, 22}, Replacement: gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"), Source: deprecationGuide + "#customresourcedefinition-v122"},
+	{GVK: gvk("apiregistration.k8s.io", "v1beta1", "APIService"), Deprecated: Version{1, 19}, Removed: Version{1, 22}, Replacement: gvk("apiregistration.k8s.io", "v1", "APIService"), Source: deprecationGuide + "#apiservice-v122"},
+}
+
+func gvk(group, version, kind string) schema.GroupVersionKind {
+	return schema.GroupVersionKind{Group: group, Version: version, Kind: kind}
+}
+
+// ReplacementAt follows the replacement chain until it reaches an API
+// version still served at target (flowcontrol v1beta2 → v1beta3 → v1).
+func (t *Table) ReplacementAt(r Rule, target Version) schema.GroupVersionKind {
+	rep := r.Replacement
+	for range 10 {
+		next, ok := t.byGVK[rep]
+		if rep.Empty() || !ok || !next.Removed.AtOrBefore(target) {
+			return rep
+		}
+		if next.Replacement.Empty() {
+			// Upstream names no successor; the GA version of the group is it.
+			return schema.GroupVersionKind{Group: rep.Group, Version: "v1", Kind: rep.Kind}
+		}
+		rep = next.Replacement
+	}
+	return rep
+}

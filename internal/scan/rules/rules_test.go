@@ -1,0 +1,73 @@
+package rules
+
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// TestWellKnownRemovals checks the derived table against removals every
+// Kubernetes user met.
+func TestWellKnownRemovals(t *testing.T) {
+	table := Default()
+	for _, tc := range []struct {
+		group, version, kind string
+		removed              Version
+		replacement          string
+	}{
+		{"extensions", "v1beta1", "Ingress", Version{1, 22}, "networking.k8s.io/v1 Ingress"},
+		{"networking.k8s.io", "v1beta1", "Ingress", Version{1, 22}, "networking.k8s.io/v1 Ingress"},
+		{"policy", "v1beta1", "PodDisruptionBudget", Version{1, 25}, "policy/v1 PodDisruptionBudget"},
+		{"batch", "v1beta1", "CronJob", Version{1, 25}, "batch/v1 CronJob"},
+		{"autoscaling", "v2beta2", "HorizontalPodAutoscaler", Version{1, 26}, "autoscaling/v2 HorizontalPodAutoscaler"},
+		{"flowcontrol.apiserver.k8s.io", "v1beta2", "FlowSchema", Version{1, 29}, "flowcontrol.apiserver.k8s.io/v1beta3 FlowSchema"},
+		{"flowcontrol.apiserver.k8s.io", "v1beta3", "PriorityLevelConfiguration", Version{1, 32}, "flowcontrol.apiserver.k8s.io/v1 PriorityLevelConfiguration"},
+		{"policy", "v1beta1", "PodSecurityPolicy", Version{1, 25}, ""},
+		{"apps", "v1beta1", "Deployment", Version{1, 16}, "apps/v1 Deployment"},
+	} {
+		t.Run(tc.group+"/"+tc.version+" "+tc.kind, func(t *testing.T) {
+			r, ok := table.Lookup(schema.GroupVersionKind{Group: tc.group, Version: tc.version, Kind: tc.kind})
+			if !ok {
+				t.Fatal("no rule")
+			}
+			if r.Removed != tc.removed {
+				t.Errorf("removed in %s, want %s", r.Removed, tc.removed)
+			}
+			if r.Deprecated.IsZero() || !r.Deprecated.AtOrBefore(r.Removed) {
+				t.Errorf("deprecated in %q, removed in %s", r.Deprecated, r.Removed)
+			}
+			if got := r.ReplacementString(); got != tc.replacement {
+				t.Errorf("replacement %q, want %q", got, tc.replacement)
+			}
+		})
+	}
+	if _, ok := table.Lookup(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}); ok {
+		t.Error("apps/v1 Deployment has a deprecation rule")
+	}
+	if r, ok := table.LookupResource(schema.GroupVersionResource{Group: "policy", Version: "v1beta1", Resource: "podsecuritypolicies"}); !ok || r.GVK.Kind != "PodSecurityPolicy" {
+		t.Errorf("resource lookup of podsecuritypolicies: %v %v", r, ok)
+	}
+	fs, _ := table.Lookup(schema.GroupVersionKind{Group: "flowcontrol.apiserver.k8s.io", Version: "v1beta2", Kind: "FlowSchema"})
+	if got := table.ReplacementAt(fs, Version{1, 34}); got.Version != "v1" {
+		t.Errorf("replacement of flowcontrol v1beta2 at 1.34 = %v, want v1", got)
+	}
+	if got := table.ReplacementAt(fs, Version{1, 29}); got.Version != "v1beta3" {
+		t.Errorf("replacement of flowcontrol v1beta2 at 1.29 = %v, want v1beta3", got)
+	}
+	if len(table.All()) < 50 {
+		t.Errorf("only %d rules derived", len(table.All()))
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	for in, want := range map[string]Version{"1.25": {1, 25}, "v1.34": {1, 34}, "v1.34.4": {1, 34}} {
+		if got, err := ParseVersion(in); err != nil || got != want {
+			t.Errorf("ParseVersion(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "1", "2.1", "1.x", "latest", "1.2.3.4", "1..2"} {
+		if _, err := ParseVersion(in); err == nil {
+			t.Errorf("ParseVersion(%q) succeeded", in)
+		}
+	}
+}
