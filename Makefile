@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS  ?= -timeout 75m
 BENCH       ?= .
 
-.PHONY: all build tools test lint demo demo-down bench clean
+.PHONY: all build tools test lint demo demo-down bench generate clean
 
 all: build
 
@@ -37,6 +37,10 @@ demo-down: build
 
 bench: tools
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./bench/
+
+# DeepCopy methods of the API types.
+generate:
+	$(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object paths=./api/...
 
 clean:
 	rm -rf bin

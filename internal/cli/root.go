@@ -52,7 +52,9 @@ embedded default and test bed.`,
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newLocalCommand(s), newDemoCommand(s), newScanCommand(s))
+	root.AddCommand(newLocalCommand(s), newDemoCommand(s), newScanCommand(s),
+		newRunCommand(s), newPlanCommand(s), newStatusCommand(s), newApproveCommand(s),
+		newStopCommand(s), newResumeCommand(s), newSkipCommand(s), newHistoryCommand(s))
 	return root
 }
 

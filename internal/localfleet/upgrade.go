@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"upshift.dev/upshift/internal/procs"
 	"upshift.dev/upshift/internal/toolchain"
 )
 
@@ -36,6 +37,12 @@ func (f *Fleet) UpgradeControlPlane(ctx context.Context, name, version string) e
 		return err
 	}
 	defer unlock()
+	// A process killed after the new control plane started, before it
+	// recorded so: finish the record, restart nothing.
+	if c.Phase == PhaseUpgrading && c.KubernetesVersion == target.Version && f.runs(c, controlPlane, bins["kube"]) {
+		c.Phase = PhaseRunning
+		return c.save()
+	}
 	// Record the intent first: a process killed between stop and start
 	// leaves a record that says which version to bring back.
 	c.Phase = PhaseUpgrading
@@ -52,6 +59,21 @@ func (f *Fleet) UpgradeControlPlane(ctx context.Context, name, version string) e
 	}
 	c.Phase = PhaseRunning
 	return c.save()
+}
+
+// runs reports whether every named component is alive on the binary.
+func (f *Fleet) runs(c *Cluster, names []string, binary string) bool {
+	recs, err := procs.LoadDir(c.path("pids"))
+	if err != nil {
+		return false
+	}
+	for _, name := range names {
+		rec, ok := recs[name]
+		if !ok || !rec.Alive() || rec.Path != binary {
+			return false
+		}
+	}
+	return true
 }
 
 // CheckUpgrade says whether a control plane may go from one version to

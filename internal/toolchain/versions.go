@@ -31,12 +31,17 @@ var versionPattern = regexp.MustCompile(`^v?(\d+)\.(\d+)(?:\.(\d+))?$`)
 // ResolveKubernetesVersion maps what a user typed ("1.34", "v1.34",
 // "1.34.4", "v1.34.4") to a release the local fleet has.
 func ResolveKubernetesVersion(s string) (Release, error) {
+	return ResolveKubernetesVersionIn(s, Releases)
+}
+
+// ResolveKubernetesVersionIn resolves a version among releases.
+func ResolveKubernetesVersionIn(s string, releases []Release) (Release, error) {
 	m := versionPattern.FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
 		return Release{}, fmt.Errorf("kubernetes version %q is not a version: use MAJOR.MINOR or MAJOR.MINOR.PATCH, one of %s", s, available())
 	}
 	minor := m[1] + "." + m[2]
-	for _, r := range Releases {
+	for _, r := range releases {
 		if r.Minor != minor {
 			continue
 		}

@@ -1,0 +1,288 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// UpdateStrategy is a reusable, ordered plan of stages (Azure Fleet's
+// update strategy; KubeFleet's staged update strategy).
+// +kubebuilder:object:root=true
+type UpdateStrategy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec UpdateStrategySpec `json:"spec"`
+}
+
+// UpdateStrategySpec lists the stages, run in order.
+type UpdateStrategySpec struct {
+	Stages []StageSpec `json:"stages"`
+}
+
+// StageSpec selects clusters and says how to walk them.
+type StageSpec struct {
+	Name string `json:"name"`
+	// Groups selects clusters by their spec.group; groups of a stage run in
+	// parallel.
+	Groups []GroupRef `json:"groups,omitempty"`
+	// LabelSelector selects clusters by label (AND with Groups).
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	// MaxConcurrency bounds the clusters upgraded at once in each group: a
+	// count or a percentage of the group. Default 1.
+	MaxConcurrency *intstr.IntOrString `json:"maxConcurrency,omitempty"`
+	// BeforeStageTasks run before the stage's clusters (Approval).
+	BeforeStageTasks []StageTask `json:"beforeStageTasks,omitempty"`
+	// AfterStageTasks run after them (TimedWait, Approval, Gate).
+	AfterStageTasks []StageTask `json:"afterStageTasks,omitempty"`
+	// AfterStageWaitInSeconds is Azure Fleet's soak: a TimedWait after the
+	// stage.
+	AfterStageWaitInSeconds int `json:"afterStageWaitInSeconds,omitempty"`
+}
+
+// GroupRef names a group of clusters.
+type GroupRef struct {
+	Name string `json:"name"`
+}
+
+// Stage task types.
+const (
+	TaskTimedWait = "TimedWait"
+	TaskApproval  = "Approval"
+	TaskGate      = "Gate"
+)
+
+// StageTask is a wait, an approval or a gate around a stage.
+type StageTask struct {
+	Type string `json:"type"`
+	// Name tells tasks of one stage apart; defaults to the type.
+	Name string `json:"name,omitempty"`
+	// WaitTime of a TimedWait.
+	WaitTime *metav1.Duration `json:"waitTime,omitempty"`
+	// Gate of a Gate task.
+	Gate *GateSpec `json:"gate,omitempty"`
+}
+
+// Gate types.
+const (
+	GateTimedWait        = "TimedWait"
+	GateApproval         = "Approval"
+	GateKubernetesHealth = "KubernetesHealth"
+	GateHTTP             = "HTTP"
+	GateCommand          = "Command"
+)
+
+// GateSpec is a check that must pass before a run goes on.
+type GateSpec struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Interval between attempts (default 5s).
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	// Timeout of the whole gate (default 5m).
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	// FailureThreshold is how many failed attempts fail the gate (default 3).
+	FailureThreshold int `json:"failureThreshold,omitempty"`
+	// Duration of a TimedWait gate.
+	Duration *metav1.Duration `json:"duration,omitempty"`
+	// HTTP check.
+	HTTP *HTTPGate `json:"http,omitempty"`
+	// Command check.
+	Command *CommandGate `json:"command,omitempty"`
+	// KubernetesHealth check.
+	KubernetesHealth *KubernetesHealthGate `json:"kubernetesHealth,omitempty"`
+}
+
+// HTTPGate passes when the URL answers the expected status (and body).
+type HTTPGate struct {
+	URL            string `json:"url"`
+	Host           string `json:"host,omitempty"`
+	ExpectedStatus int    `json:"expectedStatus,omitempty"` // default 200
+	BodyContains   string `json:"bodyContains,omitempty"`
+}
+
+// CommandGate runs a user's script; exit code 0 passes. The cluster's
+// kubeconfig is in $KUBECONFIG and its name in $UPSHIFT_CLUSTER.
+type CommandGate struct {
+	Command []string `json:"command"`
+}
+
+// KubernetesHealthGate checks nodes, workloads and the API server.
+type KubernetesHealthGate struct {
+	// PendingThreshold is how long a pod may stay Pending (default 2m).
+	PendingThreshold *metav1.Duration `json:"pendingThreshold,omitempty"`
+}
+
+// UpdateRun upgrades a fleet through a strategy's stages.
+// +kubebuilder:object:root=true
+type UpdateRun struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   UpdateRunSpec   `json:"spec"`
+	Status UpdateRunStatus `json:"status,omitempty"`
+}
+
+// Run states.
+const (
+	StateInitialize = "Initialize" // compute and show the plan only
+	StateRun        = "Run"
+	StateStop       = "Stop" // finish the current steps, start nothing new
+)
+
+// Upgrade types (Azure Fleet).
+const (
+	UpgradeFull             = "Full"
+	UpgradeControlPlaneOnly = "ControlPlaneOnly"
+	UpgradeNodeImageOnly    = "NodeImageOnly"
+)
+
+// Node image selections (Azure Fleet).
+const (
+	NodeImageLatest     = "Latest"
+	NodeImageConsistent = "Consistent"
+	NodeImageCustom     = "Custom"
+)
+
+// Methods.
+const (
+	MethodInPlace   = "InPlace"
+	MethodBlueGreen = "BlueGreen"
+	MethodCanary    = "Canary"
+)
+
+// UpdateRunSpec says what to upgrade to, how, and in which order.
+type UpdateRunSpec struct {
+	// StrategyRef names an UpdateStrategy; Strategy inlines one.
+	StrategyRef *StrategyRef        `json:"strategyRef,omitempty"`
+	Strategy    *UpdateStrategySpec `json:"strategy,omitempty"`
+	Upgrade     UpgradeSpec         `json:"upgrade"`
+	// Method is InPlace (BlueGreen and Canary come later).
+	Method      string          `json:"method,omitempty"`
+	NodeUpgrade NodeUpgradeSpec `json:"nodeUpgrade,omitempty"`
+	Gates       RunGates        `json:"gates,omitempty"`
+	State       string          `json:"state,omitempty"`
+	// FailurePolicy says what a failed cluster does to its stage.
+	FailurePolicy FailurePolicy `json:"failurePolicy,omitempty"`
+}
+
+// StrategyRef names an UpdateStrategy.
+type StrategyRef struct {
+	Name string `json:"name"`
+}
+
+// UpgradeSpec is the target.
+type UpgradeSpec struct {
+	Type               string              `json:"type"`
+	KubernetesVersion  string              `json:"kubernetesVersion,omitempty"`
+	NodeImageSelection *NodeImageSelection `json:"nodeImageSelection,omitempty"`
+}
+
+// NodeImageSelection picks the node image of upgraded pools.
+type NodeImageSelection struct {
+	Type  string `json:"type"`
+	Image string `json:"image,omitempty"` // Custom
+}
+
+// Undrainable node behaviours (AKS).
+const (
+	UndrainableCordon   = "Cordon"
+	UndrainableSchedule = "Schedule"
+)
+
+// NodeUpgradeSpec tunes node pool upgrades (AKS names).
+type NodeUpgradeSpec struct {
+	MaxSurge                *intstr.IntOrString `json:"maxSurge,omitempty"`
+	DrainTimeout            *metav1.Duration    `json:"drainTimeout,omitempty"`
+	NodeSoakDuration        *metav1.Duration    `json:"nodeSoakDuration,omitempty"`
+	UndrainableNodeBehavior string              `json:"undrainableNodeBehavior,omitempty"`
+}
+
+// RunGates run on every cluster around its upgrade.
+type RunGates struct {
+	Preflight   []GateSpec `json:"preflight,omitempty"`
+	PostUpgrade []GateSpec `json:"postUpgrade,omitempty"`
+}
+
+// FailurePolicy bounds failures.
+type FailurePolicy struct {
+	// MaxFailedClustersPerStage lets a stage go on past this many failed
+	// clusters (default 0: the first failure halts the run).
+	MaxFailedClustersPerStage int `json:"maxFailedClustersPerStage,omitempty"`
+}
+
+// Phases of runs, stages, clusters, steps and tasks.
+const (
+	PhaseNotStarted = "NotStarted"
+	PhaseRunning    = "Running"
+	PhaseWaiting    = "Waiting"
+	PhaseStopped    = "Stopped"
+	PhaseSkipped    = "Skipped"
+	PhaseFailed     = "Failed"
+	PhaseCompleted  = "Completed"
+)
+
+// UpdateRunStatus is a tree: run → stages → clusters → steps.
+type UpdateRunStatus struct {
+	Phase   string       `json:"phase,omitempty"`
+	Message string       `json:"message,omitempty"`
+	Start   *metav1.Time `json:"startTime,omitempty"`
+	End     *metav1.Time `json:"endTime,omitempty"`
+	// Strategy is the strategy as it was when the run started.
+	Strategy *UpdateStrategySpec `json:"strategySnapshot,omitempty"`
+	// NodeImage is the node image chosen when the run started (Latest and
+	// Consistent selections), so every cluster gets the same one.
+	NodeImage string `json:"nodeImage,omitempty"`
+	// Clusters is the fleet frozen when the run started.
+	Clusters   []string           `json:"clusters,omitempty"`
+	Stages     []StageStatus      `json:"stages,omitempty"`
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// StageStatus is one stage's progress.
+type StageStatus struct {
+	Name        string               `json:"name"`
+	Phase       string               `json:"phase"`
+	Start       *metav1.Time         `json:"startTime,omitempty"`
+	End         *metav1.Time         `json:"endTime,omitempty"`
+	Message     string               `json:"message,omitempty"`
+	BeforeTasks []TaskStatus         `json:"beforeStageTasks,omitempty"`
+	Clusters    []StageClusterStatus `json:"clusters"`
+	AfterTasks  []TaskStatus         `json:"afterStageTasks,omitempty"`
+}
+
+// StageClusterStatus is a cluster's progress in a run.
+type StageClusterStatus struct {
+	Name    string       `json:"name"`
+	Group   string       `json:"group,omitempty"`
+	Phase   string       `json:"phase"`
+	Start   *metav1.Time `json:"startTime,omitempty"`
+	End     *metav1.Time `json:"endTime,omitempty"`
+	Message string       `json:"message,omitempty"`
+	// FromVersion is the control plane's version when the cluster started.
+	FromVersion string       `json:"fromVersion,omitempty"`
+	Steps       []StepStatus `json:"steps,omitempty"`
+}
+
+// TaskStatus is a stage task's progress.
+type TaskStatus struct {
+	Name       string       `json:"name"`
+	Type       string       `json:"type"`
+	Phase      string       `json:"phase"`
+	Start      *metav1.Time `json:"startTime,omitempty"`
+	End        *metav1.Time `json:"endTime,omitempty"`
+	Message    string       `json:"message,omitempty"`
+	ApprovedBy string       `json:"approvedBy,omitempty"`
+	ApprovedAt *metav1.Time `json:"approvedAt,omitempty"`
+}
+
+// StepStatus is one step of a cluster's upgrade.
+type StepStatus struct {
+	Name     string       `json:"name"`
+	Phase    string       `json:"phase"`
+	Start    *metav1.Time `json:"startTime,omitempty"`
+	End      *metav1.Time `json:"endTime,omitempty"`
+	Message  string       `json:"message,omitempty"`
+	Attempts int          `json:"attempts,omitempty"`
+	// Output of a Command gate, truncated.
+	Output string `json:"output,omitempty"`
+}

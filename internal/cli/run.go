@@ -1,0 +1,528 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/engine"
+	"upshift.dev/upshift/internal/fleet"
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/plan"
+	"upshift.dev/upshift/internal/printer"
+	"upshift.dev/upshift/internal/providers/cluster/local"
+	"upshift.dev/upshift/internal/store"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+// ExitStopped is the exit code of a run that was stopped before it ended.
+const ExitStopped = 10
+
+// runOptions are shared by the update-run commands.
+type runOptions struct {
+	streams   Streams
+	home      string
+	runFile   string
+	fleetFile string
+	stages    string
+	printer   *printer.Printer
+}
+
+func (o *runOptions) addHome(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.home, "home", localfleet.DefaultHome(), "state folder: runs and the local fleet ($UPSHIFT_HOME)")
+}
+
+func (o *runOptions) addInputs(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&o.runFile, "filename", "f", "", "run file: an UpdateRun and the UpdateStrategy it names (required)")
+	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file of upshift.dev/v1alpha1 Cluster objects (required)")
+	cmd.Flags().StringVar(&o.stages, "stages", "", "Azure Fleet stages JSON (az fleet updaterun create --stages), used as the strategy")
+}
+
+func (o *runOptions) store() *store.Store { return &store.Store{Dir: o.home} }
+
+// engine builds an engine over a fleet of local clusters.
+func (o *runOptions) engine(clusters []v1alpha1.Cluster) *engine.Engine {
+	lf := &localfleet.Fleet{Home: o.home, Tools: &toolchain.Cache{Dir: toolchain.DefaultCacheDir()}}
+	provider := local.New(lf)
+	return &engine.Engine{
+		Store:      o.store(),
+		Fleet:      clusters,
+		Releases:   toolchain.Releases,
+		NodeImages: localfleet.NodeImages,
+		Resolve: func(c v1alpha1.Cluster) (*engine.Member, error) {
+			if c.Spec.Provider != v1alpha1.ProviderLocal {
+				return nil, fmt.Errorf("provider %s can be scanned but not upgraded yet: only local clusters run update runs today", c.Spec.Provider)
+			}
+			lc, err := lf.Get(c.Spec.Local.Name)
+			if err != nil {
+				return nil, err
+			}
+			cfg, err := lc.RESTConfig()
+			if err != nil {
+				return nil, err
+			}
+			return &engine.Member{Provider: provider, Name: lc.Name, RESTConfig: cfg, Kubeconfig: lc.KubeconfigPath()}, nil
+		},
+		Progress: o.progress,
+	}
+}
+
+func (o *runOptions) progress(ev engine.Event) {
+	where := ev.Stage
+	if where == "" {
+		where = "run"
+	}
+	if ev.Cluster != "" {
+		where += "/" + ev.Cluster
+	}
+	if ev.Step != "" {
+		where += " " + ev.Step
+	}
+	msg := fmt.Sprintf("[%s] %s", where, ev.Message)
+	switch ev.Type {
+	case "Completed", "Approved":
+		o.printer.Success("%s", msg)
+	case "Failed", "Stopped":
+		o.printer.Failure("%s", msg)
+	case "Waiting":
+		o.printer.Waiting("%s", msg)
+	default:
+		o.printer.Action("%s", msg)
+	}
+}
+
+// load reads the run file, its strategy and the fleet.
+func (o *runOptions) load() (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec, []v1alpha1.Cluster, []byte, error) {
+	if o.runFile == "" || o.fleetFile == "" {
+		return nil, nil, nil, nil, usagef("-f RUN_FILE and --fleet FLEET_FILE are required")
+	}
+	data, err := os.ReadFile(o.runFile)
+	if err != nil {
+		return nil, nil, nil, nil, usageError{err}
+	}
+	docs, err := plan.Parse(o.runFile, data)
+	if err != nil {
+		return nil, nil, nil, nil, usageError{err}
+	}
+	run := docs.Run
+	strategy := run.Spec.Strategy
+	if ref := run.Spec.StrategyRef; ref != nil {
+		s, ok := docs.Strategies[ref.Name]
+		if !ok {
+			return nil, nil, nil, nil, usagef("%s: spec.strategyRef names UpdateStrategy %q, which the file does not hold", o.runFile, ref.Name)
+		}
+		strategy = &s.Spec
+	}
+	if o.stages != "" {
+		js, err := os.ReadFile(o.stages)
+		if err != nil {
+			return nil, nil, nil, nil, usageError{err}
+		}
+		if strategy, err = plan.ParseAzureStages(o.stages, js); err != nil {
+			return nil, nil, nil, nil, usageError{err}
+		}
+		run.Spec.Strategy, run.Spec.StrategyRef = strategy, nil
+	}
+	fleetData, err := os.ReadFile(o.fleetFile)
+	if err != nil {
+		return nil, nil, nil, nil, usageError{err}
+	}
+	clusters, err := fleet.Parse(o.fleetFile, fleetData)
+	if err != nil {
+		return nil, nil, nil, nil, usageError{err}
+	}
+	return run, strategy, clusters, fleetData, nil
+}
+
+func newRunCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "run -f RUN_FILE --fleet FLEET_FILE [--stages STAGES_JSON]",
+		Short: "Start an update run and drive it in the foreground to its end",
+		Long: `Start an update run: validate it against the fleet, freeze the plan, and drive it
+stage by stage with live progress, then print the report.
+
+Kill it at any moment and run ` + "`upshift resume RUN`" + `: it carries on where it was and
+does nothing twice. Approve, skip or stop it from another terminal.
+
+Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped.`,
+		Example: `  upshift run -f run.yaml --fleet fleet.yaml
+  upshift run -f run.yaml --fleet fleet.yaml --stages upgrade-stages.json`,
+		Args: exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.printer = printer.New(s.Err)
+			run, strategy, clusters, fleetData, err := o.load()
+			if err != nil {
+				return err
+			}
+			e := o.engine(clusters)
+			p, err := e.Initialize(cmd.Context(), run, strategy)
+			if err != nil {
+				var invalid *engine.InvalidError
+				if errors.As(err, &invalid) || strings.Contains(err.Error(), "already exists") {
+					return usageError{err}
+				}
+				return err
+			}
+			if err := o.store().SaveFleet(run.Name, fleetData); err != nil {
+				return err
+			}
+			printPlan(s.Out, p)
+			if run.Spec.State == v1alpha1.StateInitialize {
+				o.printer.Success("run %s initialized; start it with `upshift resume %s`", run.Name, run.Name)
+				return nil
+			}
+			return o.drive(cmd.Context(), e, run.Name)
+		},
+	}
+	o.addHome(cmd)
+	o.addInputs(cmd)
+	return cmd
+}
+
+func (o *runOptions) drive(ctx context.Context, e *engine.Engine, name string) error {
+	start := time.Now()
+	run, err := e.Drive(ctx, name)
+	if run != nil {
+		fmt.Fprintln(o.streams.Out)
+		writeRunReport(o.streams.Out, run)
+	}
+	switch {
+	case err == nil:
+		o.printer.Success("run %s completed in %s", name, time.Since(start).Round(time.Second))
+		return nil
+	case errors.Is(err, engine.ErrStopped):
+		o.printer.Failure("run %s stopped: resume it with `upshift resume %s`", name, name)
+		return exitCode(ExitStopped)
+	case errors.Is(err, store.ErrLocked):
+		return usageError{err}
+	}
+	return err
+}
+
+// frozen builds an engine for a stored run over the fleet it started with.
+func (o *runOptions) frozen(name string) (*engine.Engine, error) {
+	data, err := o.store().Fleet(name)
+	if err != nil {
+		if _, getErr := o.store().Get(name); getErr != nil {
+			return nil, usageError{getErr}
+		}
+		return nil, fmt.Errorf("run %s has no frozen fleet: %w", name, err)
+	}
+	clusters, err := fleet.Parse(name+"/fleet.yaml", data)
+	if err != nil {
+		return nil, err
+	}
+	return o.engine(clusters), nil
+}
+
+func newResumeCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "resume RUN",
+		Short: "Drive a stopped, failed, initialized or interrupted run on from where it is",
+		Args:  exactArgs(1, "RUN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.printer = printer.New(s.Err)
+			e, err := o.frozen(args[0])
+			if err != nil {
+				return err
+			}
+			if err := o.store().SetState(args[0], v1alpha1.StateRun); err != nil {
+				return err
+			}
+			return o.drive(cmd.Context(), e, args[0])
+		},
+	}
+	o.addHome(cmd)
+	return cmd
+}
+
+func newPlanCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "plan -f RUN_FILE --fleet FLEET_FILE [--stages STAGES_JSON]",
+		Short: "Show what a run would do — stages, groups, clusters, steps — without doing it",
+		Args:  exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.printer = printer.New(s.Err)
+			run, strategy, clusters, _, err := o.load()
+			if err != nil {
+				return err
+			}
+			p, err := o.engine(clusters).Plan(cmd.Context(), run, strategy)
+			if err != nil {
+				var invalid *engine.InvalidError
+				if errors.As(err, &invalid) {
+					return usageError{err}
+				}
+				return err
+			}
+			printPlan(s.Out, p)
+			return nil
+		},
+	}
+	o.addHome(cmd)
+	o.addInputs(cmd)
+	return cmd
+}
+
+func printPlan(w io.Writer, p *plan.Plan) {
+	for i, st := range p.Stages {
+		fmt.Fprintf(w, "stage %d: %s (maxConcurrency %s per group)\n", i+1, st.Name, st.MaxConcurrency.String())
+		for _, t := range st.Before {
+			fmt.Fprintf(w, "  before: %s\n", describeTask(t))
+		}
+		for _, g := range st.Groups {
+			fmt.Fprintf(w, "  group %s\n", g.Name)
+			for _, c := range g.Clusters {
+				fmt.Fprintf(w, "    %s (%s): %s\n", c.Name, c.FromVersion, strings.Join(c.Steps, " → "))
+			}
+		}
+		for _, t := range st.After {
+			fmt.Fprintf(w, "  after: %s\n", describeTask(t))
+		}
+	}
+}
+
+func describeTask(t v1alpha1.StageTask) string {
+	switch t.Type {
+	case v1alpha1.TaskTimedWait:
+		return "wait " + t.WaitTime.Duration.String()
+	case v1alpha1.TaskGate:
+		return "gate " + t.Gate.Name + " (" + t.Gate.Type + ")"
+	}
+	return t.Type
+}
+
+func newStatusCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status RUN [-o table|json|yaml]",
+		Short: "Show a run's status tree: stages, clusters, steps, with times",
+		Args:  exactArgs(1, "RUN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validateOutput(output, outputTable, outputJSON, outputYAML); err != nil {
+				return err
+			}
+			run, err := o.store().Get(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			if output != outputTable {
+				return writeData(s.Out, output, run)
+			}
+			writeRunReport(s.Out, run)
+			return nil
+		},
+	}
+	o.addHome(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table, json or yaml")
+	return cmd
+}
+
+// writeRunReport renders the status tree with durations.
+func writeRunReport(w io.Writer, run *v1alpha1.UpdateRun) {
+	st := run.Status
+	fmt.Fprintf(w, "run %s: %s%s\n", run.Name, st.Phase, span(st.Start, st.End))
+	if st.Message != "" {
+		fmt.Fprintf(w, "  %s\n", st.Message)
+	}
+	for _, s := range st.Stages {
+		fmt.Fprintf(w, "  stage %s: %s%s\n", s.Name, s.Phase, span(s.Start, s.End))
+		for _, t := range s.BeforeTasks {
+			fmt.Fprintf(w, "    before %s: %s%s%s\n", t.Name, t.Phase, approved(t), msg(t.Message))
+		}
+		for _, c := range s.Clusters {
+			fmt.Fprintf(w, "    cluster %s (group %s, from %s): %s%s%s\n", c.Name, c.Group, c.FromVersion, c.Phase, span(c.Start, c.End), msg(c.Message))
+			for _, step := range c.Steps {
+				fmt.Fprintf(w, "      %s: %s%s%s\n", step.Name, step.Phase, span(step.Start, step.End), msg(step.Message))
+			}
+		}
+		for _, t := range s.AfterTasks {
+			fmt.Fprintf(w, "    after %s: %s%s%s\n", t.Name, t.Phase, approved(t), msg(t.Message))
+		}
+	}
+}
+
+// span renders how long something took, or since when it runs.
+func span(start, end *metav1.Time) string {
+	switch {
+	case start == nil:
+		return ""
+	case end == nil:
+		return " (since " + start.UTC().Format("15:04:05") + ")"
+	}
+	return " (" + end.Sub(start.Time).Round(time.Second).String() + ")"
+}
+
+func msg(m string) string {
+	if m == "" {
+		return ""
+	}
+	return " — " + m
+}
+
+func approved(t v1alpha1.TaskStatus) string {
+	if t.ApprovedBy == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (approved by %s at %s)", t.ApprovedBy, t.ApprovedAt.UTC().Format(time.RFC3339))
+}
+
+func newApproveCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	var stage, task, clusterName, gate, by string
+	cmd := &cobra.Command{
+		Use:   "approve RUN --stage STAGE [--task TASK] | --cluster CLUSTER --gate GATE",
+		Short: "Approve a stage's approval task, or a cluster's approval gate",
+		Args:  exactArgs(1, "RUN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := requestKey(stage, task, clusterName, gate)
+			if err != nil {
+				return err
+			}
+			if by == "" {
+				by = currentUser()
+			}
+			if err := o.store().Approve(args[0], store.Approval{Key: key, By: by, Time: time.Now().UTC()}); err != nil {
+				return usageError{err}
+			}
+			_ = o.store().Audit(args[0], store.Event{Time: time.Now().UTC(), Type: "Approved", Message: key + " approved by " + by})
+			printer.New(s.Err).Success("approved %s of run %s as %s", key, args[0], by)
+			return nil
+		},
+	}
+	o.addHome(cmd)
+	cmd.Flags().StringVar(&stage, "stage", "", "stage whose approval tasks to approve")
+	cmd.Flags().StringVar(&task, "task", "", "one approval task of the stage (default: all of them)")
+	cmd.Flags().StringVar(&clusterName, "cluster", "", "cluster whose approval gate to approve")
+	cmd.Flags().StringVar(&gate, "gate", "", "the approval gate's name")
+	cmd.Flags().StringVar(&by, "by", "", "who approves (default: the current user)")
+	return cmd
+}
+
+func requestKey(stage, task, clusterName, gate string) (string, error) {
+	switch {
+	case stage != "" && clusterName == "":
+		if task != "" {
+			return "stage/" + stage + "/" + task, nil
+		}
+		return "stage/" + stage, nil
+	case clusterName != "" && stage == "" && gate != "":
+		return "cluster/" + clusterName + "/" + gate, nil
+	}
+	return "", usagef("name a --stage (and optionally --task), or a --cluster and its --gate")
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
+}
+
+func newSkipCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	var stage, task, clusterName string
+	cmd := &cobra.Command{
+		Use:   "skip RUN --cluster CLUSTER | --stage STAGE [--task TASK]",
+		Short: "Skip a cluster, a whole stage, or a stage's wait or approval",
+		Args:  exactArgs(1, "RUN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var key string
+			switch {
+			case clusterName != "" && stage == "" && task == "":
+				key = "cluster/" + clusterName
+			case stage != "" && clusterName == "":
+				key = "stage/" + stage
+				if task != "" {
+					key += "/" + task
+				}
+			default:
+				return usagef("name a --cluster, or a --stage (and optionally its --task)")
+			}
+			if err := o.store().Skip(args[0], store.Approval{Key: key, By: currentUser(), Time: time.Now().UTC()}); err != nil {
+				return usageError{err}
+			}
+			_ = o.store().Audit(args[0], store.Event{Time: time.Now().UTC(), Type: "SkipRequested", Message: key})
+			printer.New(s.Err).Success("%s of run %s will be skipped", key, args[0])
+			return nil
+		},
+	}
+	o.addHome(cmd)
+	cmd.Flags().StringVar(&stage, "stage", "", "stage to skip")
+	cmd.Flags().StringVar(&task, "task", "", "one task of the stage to skip (a wait or an approval)")
+	cmd.Flags().StringVar(&clusterName, "cluster", "", "cluster to skip")
+	return cmd
+}
+
+func newStopCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "stop RUN",
+		Short: "Stop a run: steps under way finish safely, nothing new starts",
+		Args:  exactArgs(1, "RUN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.store().SetState(args[0], v1alpha1.StateStop); err != nil {
+				return usageError{err}
+			}
+			_ = o.store().Audit(args[0], store.Event{Time: time.Now().UTC(), Type: "StopRequested", Message: "stop requested by " + currentUser()})
+			printer.New(s.Err).Success("run %s will stop after the steps under way; resume it with `upshift resume %s`", args[0], args[0])
+			return nil
+		},
+	}
+	o.addHome(cmd)
+	return cmd
+}
+
+func newHistoryCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	var output string
+	cmd := &cobra.Command{
+		Use:   "history",
+		Short: "List update runs: phase, target, start, duration",
+		Args:  exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validateOutput(output, outputTable, outputJSON, outputYAML); err != nil {
+				return err
+			}
+			runs, err := o.store().List()
+			if err != nil {
+				return err
+			}
+			if output != outputTable {
+				if runs == nil {
+					runs = []*v1alpha1.UpdateRun{}
+				}
+				return writeData(s.Out, output, runs)
+			}
+			var rows [][]string
+			for _, r := range runs {
+				target := r.Spec.Upgrade.Type
+				if r.Spec.Upgrade.KubernetesVersion != "" {
+					target += " " + r.Spec.Upgrade.KubernetesVersion
+				}
+				started := "-"
+				if r.Status.Start != nil {
+					started = r.Status.Start.UTC().Format(time.RFC3339)
+				}
+				rows = append(rows, []string{r.Name, r.Status.Phase, target, fmt.Sprint(len(r.Status.Clusters)), started, strings.TrimPrefix(span(r.Status.Start, r.Status.End), " ")})
+			}
+			return table(s.Out, []string{"NAME", "PHASE", "TARGET", "CLUSTERS", "STARTED", "DURATION"}, rows)
+		},
+	}
+	o.addHome(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table, json or yaml")
+	return cmd
+}

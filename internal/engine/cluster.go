@@ -1,0 +1,177 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/gates"
+	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/plan"
+	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+// runCluster walks one cluster through its steps. Completed steps are not
+// done again; a step found Running was cut short and is redone, which its
+// idempotent action makes safe.
+func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
+	stageName := e.run.Status.Stages[stage].Name
+	get := func(s *v1alpha1.UpdateRunStatus) *v1alpha1.StageClusterStatus { return &s.Stages[stage].Clusters[idx] }
+	e.mu.Lock()
+	cs := *get(&e.run.Status).DeepCopy()
+	e.mu.Unlock()
+	if cs.Phase == v1alpha1.PhaseCompleted || cs.Phase == v1alpha1.PhaseSkipped {
+		return nil
+	}
+	if e.skipped("cluster/" + cs.Name) {
+		_ = e.update(func(s *v1alpha1.UpdateRunStatus) { c := get(s); c.Phase, c.End = v1alpha1.PhaseSkipped, now() })
+		e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Skipped", Message: "cluster skipped on request"})
+		return nil
+	}
+	if e.stopped() {
+		_ = e.update(func(s *v1alpha1.UpdateRunStatus) { get(s).Phase = v1alpha1.PhaseStopped })
+		return ErrStopped
+	}
+	fail := func(err error) error {
+		_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+			c := get(s)
+			c.Phase, c.Message, c.End = v1alpha1.PhaseFailed, err.Error(), now()
+		})
+		e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Failed", Message: err.Error()})
+		return fmt.Errorf("cluster %s: %w", cs.Name, err)
+	}
+	m, fc, err := e.member(cs.Name)
+	if err != nil {
+		return fail(err)
+	}
+	_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+		c := get(s)
+		c.Phase, c.Message = v1alpha1.PhaseRunning, ""
+		if c.Start == nil {
+			c.Start = now()
+		}
+	})
+	e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Started", Message: "upgrading " + cs.Name})
+	for k := range cs.Steps {
+		step := cs.Steps[k]
+		if step.Phase == v1alpha1.PhaseCompleted || step.Phase == v1alpha1.PhaseSkipped {
+			continue
+		}
+		if e.stopped() {
+			_ = e.update(func(s *v1alpha1.UpdateRunStatus) { get(s).Phase = v1alpha1.PhaseStopped })
+			e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Stopped", Message: "stopped before " + step.Name})
+			return ErrStopped
+		}
+		var since time.Time
+		_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+			st := &get(s).Steps[k]
+			st.Phase, st.Message = v1alpha1.PhaseRunning, ""
+			st.Attempts++
+			if st.Start == nil {
+				st.Start = now()
+			}
+			since = st.Start.Time
+		})
+		e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: "Started", Message: step.Name})
+		msg, output, err := e.execStep(ctx, stageName, fc, m, step.Name, since)
+		if err != nil {
+			_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+				st := &get(s).Steps[k]
+				st.Phase, st.Message, st.Output, st.End = v1alpha1.PhaseFailed, err.Error(), output, now()
+			})
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fail(fmt.Errorf("step %s: %w", step.Name, err))
+		}
+		_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+			st := &get(s).Steps[k]
+			st.Phase, st.Message, st.Output, st.End = v1alpha1.PhaseCompleted, msg, output, now()
+		})
+		e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: "Completed", Message: msg})
+	}
+	_ = e.update(func(s *v1alpha1.UpdateRunStatus) { c := get(s); c.Phase, c.End = v1alpha1.PhaseCompleted, now() })
+	e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Completed", Message: cs.Name + " upgraded"})
+	return nil
+}
+
+// execStep does one step's action and returns what to record.
+func (e *Engine) execStep(ctx context.Context, stage string, fc v1alpha1.Cluster, m *Member, step string, since time.Time) (string, string, error) {
+	kind, target := plan.StepTarget(step)
+	spec := e.run.Spec
+	switch kind {
+	case plan.StepPreflight:
+		return e.runGates(ctx, fc, m, spec.Gates.Preflight, "", since)
+	case plan.StepPostUpgrade:
+		nodeVersion := ""
+		if spec.Upgrade.Type == v1alpha1.UpgradeFull {
+			r, err := toolchain.ResolveKubernetesVersionIn(spec.Upgrade.KubernetesVersion, e.Releases)
+			if err == nil {
+				nodeVersion = r.Version
+			}
+		}
+		return e.runGates(ctx, fc, m, spec.Gates.PostUpgrade, nodeVersion, since)
+	case plan.StepControlPlane:
+		start := time.Now()
+		if err := m.Provider.UpgradeControlPlane(ctx, m.Name, target); err != nil {
+			return "", "", err
+		}
+		return fmt.Sprintf("control plane at %s (%s)", target, time.Since(start).Round(100*time.Millisecond)), "", nil
+	case plan.StepNodePool:
+		up := cluster.NodePoolUpgrade{NodeImage: e.run.Status.NodeImage, Events: func(ev nodes.Event) {
+			e.emit(Event{Stage: stage, Cluster: fc.Name, Step: step, Type: "Progress", Message: ev.Message})
+		}}
+		if spec.Upgrade.Type == v1alpha1.UpgradeFull {
+			up.KubernetesVersion = spec.Upgrade.KubernetesVersion
+		}
+		if s := spec.NodeUpgrade.MaxSurge; s != nil {
+			up.MaxSurge = *s
+		}
+		if d := spec.NodeUpgrade.DrainTimeout; d != nil {
+			up.DrainTimeout = d.Duration
+		}
+		if d := spec.NodeUpgrade.NodeSoakDuration; d != nil {
+			up.Soak = d.Duration
+		}
+		res, err := m.Provider.UpgradeNodePool(ctx, m.Name, target, up)
+		if err != nil {
+			return "", "", err
+		}
+		return fmt.Sprintf("%d node(s) replaced in %d batch(es) in %s", res.Replaced, res.Batches, res.Duration.Round(100*time.Millisecond)), "", nil
+	}
+	return "", "", fmt.Errorf("unknown step %q", step)
+}
+
+// runGates evaluates a cluster's gates in order.
+func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, list []v1alpha1.GateSpec, nodeVersion string, since time.Time) (string, string, error) {
+	t := gates.Target{Cluster: fc.Name, Kubeconfig: m.Kubeconfig, RESTConfig: m.RESTConfig, NodeVersion: nodeVersion, Since: since}
+	var msgs []string
+	var output string
+	for _, g := range list {
+		res, err := gates.Run(ctx, g, t, e.approvals(), "cluster/"+fc.Name+"/"+g.Name)
+		output += res.Output
+		if err != nil {
+			var failed *gates.Failed
+			if errors.As(err, &failed) {
+				return "", output, fmt.Errorf("gate %s (%s): %s", g.Name, g.Type, failed.Result.Message)
+			}
+			return "", output, err
+		}
+		msgs = append(msgs, g.Name+": "+res.Message)
+	}
+	return joinMessages(msgs), output, nil
+}
+
+func joinMessages(m []string) string {
+	out := ""
+	for i, s := range m {
+		if i > 0 {
+			out += "; "
+		}
+		out += s
+	}
+	return out
+}

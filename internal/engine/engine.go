@@ -1,0 +1,576 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/gates"
+	"upshift.dev/upshift/internal/plan"
+	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/store"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+// Member is a fleet cluster the engine can act on.
+type Member struct {
+	Provider   cluster.Provider
+	Name       string // the provider's name of the cluster
+	RESTConfig *rest.Config
+	Kubeconfig string
+}
+
+// Resolver finds how to act on a fleet cluster.
+type Resolver func(v1alpha1.Cluster) (*Member, error)
+
+// Event is a line of progress, also written to the audit log.
+type Event = store.Event
+
+// Engine drives runs kept in a store.
+type Engine struct {
+	Store    *store.Store
+	Fleet    []v1alpha1.Cluster
+	Resolve  Resolver
+	Releases []toolchain.Release
+	// NodeImages the provider offers, oldest first (Latest is the last).
+	NodeImages []string
+	// Progress receives every event; nil discards.
+	Progress func(Event)
+	// Poll is how often waits look for approvals, skips and stop requests.
+	Poll time.Duration
+
+	mu     sync.Mutex
+	run    *v1alpha1.UpdateRun
+	skips  map[string]bool
+	stop   chan struct{}
+	stopMu sync.Once
+}
+
+// Outcome of Drive.
+var (
+	ErrStopped = errors.New("the run was stopped")
+	ErrFailed  = errors.New("the run failed")
+)
+
+// Initialize validates a run against the fleet, stores it and its plan,
+// and returns the plan. With state Initialize nothing more happens.
+func (e *Engine) Initialize(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) (*plan.Plan, error) {
+	p, err := e.Plan(ctx, run, strategy)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Store.Create(run); err != nil {
+		return nil, err
+	}
+	status := InitialStatus(p, strategy, e.Fleet)
+	status.NodeImage = e.resolveImage(run)
+	if err := e.Store.SaveStatus(run.Name, &status); err != nil {
+		return nil, err
+	}
+	_ = e.Store.Audit(run.Name, Event{Time: time.Now().UTC(), Type: "Initialized", Message: fmt.Sprintf("%d stages, %d clusters", len(p.Stages), len(e.Fleet))})
+	return p, nil
+}
+
+// Plan computes the plan of a run over the fleet without storing anything.
+func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) (*plan.Plan, error) {
+	if errs := plan.Validate(run, strategy); len(errs) > 0 {
+		return nil, &InvalidError{Msg: plan.ErrorsString(errs)}
+	}
+	var infos []plan.ClusterInfo
+	for _, c := range e.Fleet {
+		m, err := e.Resolve(c)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+		got, err := m.Provider.Get(ctx, m.Name)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s is unreachable: %w", c.Name, err)
+		}
+		info := plan.ClusterInfo{Cluster: c, Version: got.KubernetesVersion}
+		for _, np := range got.NodePools {
+			info.NodePools = append(info.NodePools, np.Name)
+		}
+		infos = append(infos, info)
+	}
+	p, errs := plan.Build(run, strategy, infos, e.Releases)
+	if len(errs) > 0 {
+		return nil, &InvalidError{Msg: plan.ErrorsString(errs)}
+	}
+	return p, nil
+}
+
+// InvalidError is a run that cannot be planned; nothing was changed.
+type InvalidError struct{ Msg string }
+
+func (e *InvalidError) Error() string { return "the update run is invalid:\n" + e.Msg }
+
+// InitialStatus lays out the status tree of a plan.
+func InitialStatus(p *plan.Plan, strategy *v1alpha1.UpdateStrategySpec, fleet []v1alpha1.Cluster) v1alpha1.UpdateRunStatus {
+	s := v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseNotStarted, Strategy: strategy.DeepCopy()}
+	for _, c := range fleet {
+		s.Clusters = append(s.Clusters, c.Name)
+	}
+	for _, st := range p.Stages {
+		ss := v1alpha1.StageStatus{Name: st.Name, Phase: v1alpha1.PhaseNotStarted}
+		for _, t := range st.Before {
+			ss.BeforeTasks = append(ss.BeforeTasks, v1alpha1.TaskStatus{Name: taskName(t), Type: t.Type, Phase: v1alpha1.PhaseNotStarted})
+		}
+		for _, t := range st.After {
+			ss.AfterTasks = append(ss.AfterTasks, v1alpha1.TaskStatus{Name: taskName(t), Type: t.Type, Phase: v1alpha1.PhaseNotStarted})
+		}
+		for _, g := range st.Groups {
+			for _, c := range g.Clusters {
+				cs := v1alpha1.StageClusterStatus{Name: c.Name, Group: g.Name, Phase: v1alpha1.PhaseNotStarted, FromVersion: c.FromVersion}
+				for _, step := range c.Steps {
+					cs.Steps = append(cs.Steps, v1alpha1.StepStatus{Name: step, Phase: v1alpha1.PhaseNotStarted})
+				}
+				ss.Clusters = append(ss.Clusters, cs)
+			}
+		}
+		s.Stages = append(s.Stages, ss)
+	}
+	return s
+}
+
+func taskName(t v1alpha1.StageTask) string {
+	if t.Name != "" {
+		return t.Name
+	}
+	if t.Type == v1alpha1.TaskGate && t.Gate != nil {
+		return t.Gate.Name
+	}
+	return t.Type
+}
+
+func (e *Engine) resolveImage(run *v1alpha1.UpdateRun) string {
+	sel := run.Spec.Upgrade.NodeImageSelection
+	switch {
+	case sel == nil && run.Spec.Upgrade.Type != v1alpha1.UpgradeNodeImageOnly:
+		return "" // keep each pool's image
+	case sel != nil && sel.Type == v1alpha1.NodeImageCustom:
+		return sel.Image
+	case len(e.NodeImages) > 0:
+		// Latest and Consistent both take the newest image known when the
+		// run starts; recording it in status keeps every cluster on it.
+		return e.NodeImages[len(e.NodeImages)-1]
+	}
+	return ""
+}
+
+func now() *metav1.Time { t := metav1.NewTime(time.Now().UTC().Truncate(time.Second)); return &t }
+
+func (e *Engine) emit(ev Event) {
+	ev.Time = time.Now().UTC()
+	_ = e.Store.Audit(e.run.Name, ev)
+	if e.Progress != nil {
+		e.Progress(ev)
+	}
+}
+
+// update changes the status under the lock and saves it.
+func (e *Engine) update(fn func(s *v1alpha1.UpdateRunStatus)) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fn(&e.run.Status)
+	return e.Store.SaveStatus(e.run.Name, &e.run.Status)
+}
+
+// Drive runs a stored run until it completes, fails or is stopped. It holds
+// the run's lock throughout: a second driver is refused.
+func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, error) {
+	unlock, err := e.Store.Lock(name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	run, err := e.Store.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	if e.Poll == 0 {
+		e.Poll = time.Second
+	}
+	e.run, e.stop = run, make(chan struct{})
+	e.stopMu = sync.Once{}
+	if run.Spec.State == v1alpha1.StateInitialize {
+		return run, nil
+	}
+	if run.Status.Phase == v1alpha1.PhaseCompleted {
+		return run, nil
+	}
+	watchCtx, cancelWatch := context.WithCancel(ctx)
+	defer cancelWatch()
+	go e.watch(watchCtx)
+
+	if err := e.update(func(s *v1alpha1.UpdateRunStatus) {
+		resumeFailed(s)
+		s.Phase, s.Message = v1alpha1.PhaseRunning, ""
+		if s.Start == nil {
+			s.Start = now()
+		}
+	}); err != nil {
+		return nil, err
+	}
+	e.emit(Event{Type: "Started", Message: "driving run " + name})
+	for i := range run.Status.Stages {
+		err := e.runStage(ctx, i)
+		if err == nil {
+			continue
+		}
+		phase := v1alpha1.PhaseFailed
+		if errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled) {
+			phase = v1alpha1.PhaseStopped
+		}
+		_ = e.update(func(s *v1alpha1.UpdateRunStatus) { s.Phase, s.Message = phase, err.Error() })
+		e.emit(Event{Type: phase, Message: err.Error()})
+		if phase == v1alpha1.PhaseStopped {
+			return e.run, fmt.Errorf("%w: %v", ErrStopped, err)
+		}
+		return e.run, fmt.Errorf("%w: %v", ErrFailed, err)
+	}
+	_ = e.update(func(s *v1alpha1.UpdateRunStatus) { s.Phase, s.End, s.Message = v1alpha1.PhaseCompleted, now(), "" })
+	e.emit(Event{Type: "Completed", Message: "every stage completed"})
+	return e.run, nil
+}
+
+// resumeFailed puts what failed back to work, for a resumed run.
+func resumeFailed(s *v1alpha1.UpdateRunStatus) {
+	for i := range s.Stages {
+		st := &s.Stages[i]
+		if st.Phase == v1alpha1.PhaseFailed || st.Phase == v1alpha1.PhaseStopped {
+			st.Phase = v1alpha1.PhaseRunning
+		}
+		for j := range st.Clusters {
+			c := &st.Clusters[j]
+			if c.Phase == v1alpha1.PhaseFailed || c.Phase == v1alpha1.PhaseStopped {
+				c.Phase = v1alpha1.PhaseNotStarted
+			}
+			for k := range c.Steps {
+				if c.Steps[k].Phase == v1alpha1.PhaseFailed {
+					c.Steps[k].Phase = v1alpha1.PhaseNotStarted
+				}
+			}
+		}
+		for _, tasks := range [][]v1alpha1.TaskStatus{st.BeforeTasks, st.AfterTasks} {
+			for k := range tasks {
+				if tasks[k].Phase == v1alpha1.PhaseFailed {
+					tasks[k].Phase = v1alpha1.PhaseNotStarted
+				}
+			}
+		}
+	}
+}
+
+// watch turns a stored Stop into the stop channel, and keeps the skip
+// requests current.
+func (e *Engine) watch(ctx context.Context) {
+	for {
+		if run, err := e.Store.Get(e.run.Name); err == nil && run.Spec.State == v1alpha1.StateStop {
+			e.stopMu.Do(func() { close(e.stop) })
+		}
+		if skips, err := e.Store.Skips(e.run.Name); err == nil {
+			e.mu.Lock()
+			e.skips = skips
+			e.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(e.Poll):
+		}
+	}
+}
+
+func (e *Engine) stopped() bool {
+	select {
+	case <-e.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (e *Engine) skipped(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.skips == nil {
+		if skips, err := e.Store.Skips(e.run.Name); err == nil {
+			e.skips = skips
+		}
+	}
+	return e.skips[key]
+}
+
+func (e *Engine) stage(i int) v1alpha1.StageStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return *e.run.Status.Stages[i].DeepCopy()
+}
+
+func (e *Engine) stageSpec(i int) v1alpha1.StageSpec {
+	return e.run.Status.Strategy.Stages[i]
+}
+
+func (e *Engine) runStage(ctx context.Context, i int) error {
+	st := e.stage(i)
+	if st.Phase == v1alpha1.PhaseCompleted || st.Phase == v1alpha1.PhaseSkipped {
+		return nil
+	}
+	if e.skipped("stage/" + st.Name) {
+		_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+			s.Stages[i].Phase, s.Stages[i].End = v1alpha1.PhaseSkipped, now()
+			for j := range s.Stages[i].Clusters {
+				if s.Stages[i].Clusters[j].Phase != v1alpha1.PhaseCompleted {
+					s.Stages[i].Clusters[j].Phase = v1alpha1.PhaseSkipped
+				}
+			}
+		})
+		e.emit(Event{Stage: st.Name, Type: "Skipped", Message: "stage skipped on request"})
+		return nil
+	}
+	if e.stopped() {
+		return ErrStopped
+	}
+	_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+		s.Stages[i].Phase = v1alpha1.PhaseRunning
+		if s.Stages[i].Start == nil {
+			s.Stages[i].Start = now()
+		}
+	})
+	e.emit(Event{Stage: st.Name, Type: "Started", Message: fmt.Sprintf("stage %s: %d cluster(s)", st.Name, len(st.Clusters))})
+	spec := e.stageSpec(i)
+	before := spec.BeforeStageTasks
+	for j := range before {
+		if err := e.runTask(ctx, i, j, true, before[j]); err != nil {
+			return e.failStage(i, err)
+		}
+	}
+	if err := e.runClusters(ctx, i, spec); err != nil {
+		return e.failStage(i, err)
+	}
+	after := append([]v1alpha1.StageTask{}, spec.AfterStageTasks...)
+	if spec.AfterStageWaitInSeconds > 0 {
+		after = append(after, v1alpha1.StageTask{Type: v1alpha1.TaskTimedWait, Name: "afterStageWait", WaitTime: &metav1.Duration{Duration: time.Duration(spec.AfterStageWaitInSeconds) * time.Second}})
+	}
+	for j := range after {
+		if err := e.runTask(ctx, i, j, false, after[j]); err != nil {
+			return e.failStage(i, err)
+		}
+	}
+	_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+		s.Stages[i].Phase, s.Stages[i].End, s.Stages[i].Message = v1alpha1.PhaseCompleted, now(), ""
+	})
+	e.emit(Event{Stage: st.Name, Type: "Completed", Message: "stage " + st.Name + " completed"})
+	return nil
+}
+
+func (e *Engine) failStage(i int, err error) error {
+	phase := v1alpha1.PhaseFailed
+	if errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled) {
+		phase = v1alpha1.PhaseStopped
+	}
+	_ = e.update(func(s *v1alpha1.UpdateRunStatus) { s.Stages[i].Phase, s.Stages[i].Message = phase, err.Error() })
+	return fmt.Errorf("stage %s: %w", e.run.Status.Stages[i].Name, err)
+}
+
+// runTask runs a stage task: an approval, a timed wait or a gate.
+func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task v1alpha1.StageTask) error {
+	get := func(s *v1alpha1.UpdateRunStatus) *v1alpha1.TaskStatus {
+		if before {
+			return &s.Stages[stage].BeforeTasks[idx]
+		}
+		return &s.Stages[stage].AfterTasks[idx]
+	}
+	var ts v1alpha1.TaskStatus
+	e.mu.Lock()
+	ts = *get(&e.run.Status)
+	e.mu.Unlock()
+	stageName := e.run.Status.Stages[stage].Name
+	if ts.Phase == v1alpha1.PhaseCompleted || ts.Phase == v1alpha1.PhaseSkipped {
+		return nil
+	}
+	key := "stage/" + stageName + "/" + ts.Name
+	if e.skipped(key) {
+		_ = e.update(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase, t.End = v1alpha1.PhaseSkipped, now() })
+		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Skipped", Message: ts.Type + " skipped on request"})
+		return nil
+	}
+	var since time.Time
+	_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+		t := get(s)
+		if t.Start == nil {
+			t.Start = now()
+		}
+		since = t.Start.Time
+		t.Phase = v1alpha1.PhaseRunning
+		if task.Type == v1alpha1.TaskApproval {
+			t.Phase = v1alpha1.PhaseWaiting
+			t.Message = fmt.Sprintf("waiting for approval: upshift approve %s --stage %s", e.run.Name, stageName)
+		}
+	})
+	var g v1alpha1.GateSpec
+	switch task.Type {
+	case v1alpha1.TaskApproval:
+		g = v1alpha1.GateSpec{Name: ts.Name, Type: v1alpha1.GateApproval}
+		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: fmt.Sprintf("waiting for approval of stage %s: upshift approve %s --stage %s", stageName, e.run.Name, stageName)})
+	case v1alpha1.TaskTimedWait:
+		g = v1alpha1.GateSpec{Name: ts.Name, Type: v1alpha1.GateTimedWait, Duration: task.WaitTime}
+		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: fmt.Sprintf("soaking for %s", task.WaitTime.Duration)})
+	default:
+		g = *task.Gate
+		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Started", Message: "gate " + g.Name})
+	}
+	// Waits end early on stop or skip; they are safe to interrupt.
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		for {
+			select {
+			case <-waitCtx.Done():
+				return
+			case <-e.stop:
+				cancel()
+				return
+			case <-time.After(e.Poll):
+				if e.skipped(key) {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	res, err := gates.Run(waitCtx, g, gates.Target{Since: since}, e.approvals(), key)
+	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
+		if e.skipped(key) {
+			_ = e.update(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase, t.End = v1alpha1.PhaseSkipped, now() })
+			e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Skipped", Message: ts.Type + " skipped on request"})
+			return nil
+		}
+		_ = e.update(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase = v1alpha1.PhaseStopped })
+		return ErrStopped
+	}
+	if err != nil {
+		_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+			t := get(s)
+			t.Phase, t.Message, t.End = v1alpha1.PhaseFailed, res.Message, now()
+		})
+		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Failed", Message: err.Error()})
+		return err
+	}
+	_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+		t := get(s)
+		t.Phase, t.Message, t.End = v1alpha1.PhaseCompleted, res.Message, now()
+		if res.ApprovedBy != "" {
+			t.ApprovedBy = res.ApprovedBy
+			at := metav1.NewTime(res.ApprovedAt)
+			t.ApprovedAt = &at
+		}
+	})
+	e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Completed", Message: res.Message})
+	return nil
+}
+
+func (e *Engine) approvals() gates.Approvals {
+	return func(key string) (string, time.Time, bool) {
+		all, err := e.Store.Approvals(e.run.Name)
+		if err != nil {
+			return "", time.Time{}, false
+		}
+		// An approval of a stage approves all its approval tasks.
+		for _, k := range []string{key, stagePrefix(key)} {
+			if a, ok := all[k]; ok {
+				return a.By, a.Time, true
+			}
+		}
+		return "", time.Time{}, false
+	}
+}
+
+func stagePrefix(key string) string {
+	// "stage/<name>/<task>" → "stage/<name>"
+	n := 0
+	for i, r := range key {
+		if r == '/' {
+			n++
+			if n == 2 {
+				return key[:i]
+			}
+		}
+	}
+	return key
+}
+
+// runClusters upgrades the stage's clusters: groups in parallel, each
+// group up to maxConcurrency clusters at once.
+func (e *Engine) runClusters(ctx context.Context, stage int, spec v1alpha1.StageSpec) error {
+	st := e.stage(stage)
+	groups := map[string][]int{}
+	var order []string
+	for j, c := range st.Clusters {
+		if _, ok := groups[c.Group]; !ok {
+			order = append(order, c.Group)
+		}
+		groups[c.Group] = append(groups[c.Group], j)
+	}
+	maxConc := intstr.FromInt32(1)
+	if spec.MaxConcurrency != nil {
+		maxConc = *spec.MaxConcurrency
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []error
+	for _, g := range order {
+		idx := groups[g]
+		sem := make(chan struct{}, plan.Concurrency(maxConc, len(idx)))
+		for _, j := range idx {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				defer func() { <-sem }()
+				if err := e.runCluster(ctx, stage, j); err != nil {
+					mu.Lock()
+					failures = append(failures, err)
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	var stopped, failed []error
+	for _, err := range failures {
+		if errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled) {
+			stopped = append(stopped, err)
+		} else {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > e.run.Spec.FailurePolicy.MaxFailedClustersPerStage {
+		return errors.Join(failed...)
+	}
+	if len(stopped) > 0 {
+		return ErrStopped
+	}
+	return nil
+}
+
+func (e *Engine) member(name string) (*Member, v1alpha1.Cluster, error) {
+	i := slices.IndexFunc(e.Fleet, func(c v1alpha1.Cluster) bool { return c.Name == name })
+	if i < 0 {
+		return nil, v1alpha1.Cluster{}, fmt.Errorf("cluster %s left the fleet file after the run started: put it back, or skip it with `upshift skip %s --cluster %s`", name, e.run.Name, name)
+	}
+	m, err := e.Resolve(e.Fleet[i])
+	return m, e.Fleet[i], err
+}

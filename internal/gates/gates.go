@@ -1,0 +1,313 @@
+// Package gates evaluates the checks an update run waits on: TimedWait
+// (soak), Approval (recorded with who and when), KubernetesHealth (API
+// server, nodes, workloads, crash loops, stuck pods), HTTP (status and body,
+// optional Host header) and Command (a user's script; exit 0 passes, its
+// output is kept). Each gate retries at its interval until it passes, its
+// failure threshold is reached or its timeout runs out.
+package gates
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"upshift.dev/upshift/api/v1alpha1"
+)
+
+// Target is the cluster a gate checks.
+type Target struct {
+	Cluster    string
+	Kubeconfig string // path, for Command gates
+	RESTConfig *rest.Config
+	// NodeVersion, if set, is the kubelet version every node must report.
+	NodeVersion string
+	// Since is when the step began, so a restarted TimedWait does not start
+	// over.
+	Since time.Time
+}
+
+// Approvals answers whether key was approved, by whom and when.
+type Approvals func(key string) (by string, at time.Time, ok bool)
+
+// Result is a gate's outcome.
+type Result struct {
+	Attempts int
+	Message  string
+	Output   string // a Command gate's output, truncated
+	// ApprovedBy and ApprovedAt record an Approval.
+	ApprovedBy string
+	ApprovedAt time.Time
+}
+
+// Defaults of gates that do not set them.
+const (
+	DefaultInterval         = 5 * time.Second
+	DefaultTimeout          = 5 * time.Minute
+	DefaultFailureThreshold = 3
+	maxOutput               = 4096
+)
+
+// Failed is a gate that did not pass; retrying the run will not make it
+// pass without a change.
+type Failed struct {
+	Gate   string
+	Result Result
+}
+
+func (f *Failed) Error() string { return fmt.Sprintf("gate %s failed: %s", f.Gate, f.Result.Message) }
+
+// Run evaluates a gate. approvalKey names the approval an Approval gate
+// waits for.
+func Run(ctx context.Context, g v1alpha1.GateSpec, t Target, approvals Approvals, approvalKey string) (Result, error) {
+	interval, timeout, threshold := DefaultInterval, DefaultTimeout, DefaultFailureThreshold
+	if g.Interval != nil {
+		interval = g.Interval.Duration
+	}
+	if g.Timeout != nil {
+		timeout = g.Timeout.Duration
+	}
+	if g.FailureThreshold > 0 {
+		threshold = g.FailureThreshold
+	}
+	switch g.Type {
+	case v1alpha1.GateTimedWait:
+		return timedWait(ctx, g.Duration.Duration, t.Since)
+	case v1alpha1.GateApproval:
+		return waitApproval(ctx, approvals, approvalKey, interval, g.Timeout)
+	}
+	deadline := time.Now().Add(timeout)
+	var res Result
+	failures := 0
+	for {
+		res.Attempts++
+		msg, output, err := attempt(ctx, g, t, timeout)
+		res.Output = output
+		if err == nil {
+			res.Message = msg
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		failures++
+		res.Message = err.Error()
+		if failures >= threshold {
+			res.Message = fmt.Sprintf("%d failed attempt(s), the threshold: %s", failures, err)
+			return res, &Failed{Gate: g.Name, Result: res}
+		}
+		if time.Now().Add(interval).After(deadline) {
+			res.Message = fmt.Sprintf("did not pass within %s: %s", timeout, err)
+			return res, &Failed{Gate: g.Name, Result: res}
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+func attempt(ctx context.Context, g v1alpha1.GateSpec, t Target, timeout time.Duration) (string, string, error) {
+	switch g.Type {
+	case v1alpha1.GateHTTP:
+		msg, err := httpCheck(ctx, g.HTTP)
+		return msg, "", err
+	case v1alpha1.GateCommand:
+		return command(ctx, g.Command, t, timeout)
+	case v1alpha1.GateKubernetesHealth:
+		threshold := 2 * time.Minute
+		if g.KubernetesHealth != nil && g.KubernetesHealth.PendingThreshold != nil {
+			threshold = g.KubernetesHealth.PendingThreshold.Duration
+		}
+		msg, err := KubernetesHealth(ctx, t, threshold)
+		return msg, "", err
+	}
+	return "", "", fmt.Errorf("unknown gate type %q", g.Type)
+}
+
+func timedWait(ctx context.Context, d time.Duration, since time.Time) (Result, error) {
+	if since.IsZero() {
+		since = time.Now()
+	}
+	remaining := time.Until(since.Add(d))
+	if remaining > 0 {
+		select {
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case <-time.After(remaining):
+		}
+	}
+	return Result{Attempts: 1, Message: fmt.Sprintf("waited %s", d)}, nil
+}
+
+func waitApproval(ctx context.Context, approvals Approvals, key string, interval time.Duration, timeout *metav1.Duration) (Result, error) {
+	var deadline time.Time
+	if timeout != nil {
+		deadline = time.Now().Add(timeout.Duration)
+	}
+	interval = min(interval, time.Second)
+	for {
+		if by, at, ok := approvals(key); ok {
+			return Result{Attempts: 1, Message: "approved by " + by, ApprovedBy: by, ApprovedAt: at}, nil
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return Result{Message: "not approved in time"}, &Failed{Gate: key, Result: Result{Message: "no approval within " + timeout.Duration.String()}}
+		}
+		select {
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+func httpCheck(ctx context.Context, h *v1alpha1.HTTPGate) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
+	if err != nil {
+		return "", fmt.Errorf("bad URL %q: %w", h.URL, err)
+	}
+	if h.Host != "" {
+		req.Host = h.Host
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: %w", h.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	want := h.ExpectedStatus
+	if want == 0 {
+		want = http.StatusOK
+	}
+	if resp.StatusCode != want {
+		return "", fmt.Errorf("GET %s answered %d, want %d", h.URL, resp.StatusCode, want)
+	}
+	if h.BodyContains != "" && !strings.Contains(string(body), h.BodyContains) {
+		return "", fmt.Errorf("GET %s: body does not contain %q", h.URL, h.BodyContains)
+	}
+	return fmt.Sprintf("GET %s answered %d", h.URL, resp.StatusCode), nil
+}
+
+func command(ctx context.Context, c *v1alpha1.CommandGate, t Target, timeout time.Duration) (string, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.Command[0], c.Command[1:]...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+t.Kubeconfig, "UPSHIFT_CLUSTER="+t.Cluster)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	output := out.String()
+	if len(output) > maxOutput {
+		output = "…" + output[len(output)-maxOutput:]
+	}
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return "", output, fmt.Errorf("%s exited %d", c.Command[0], exit.ExitCode())
+		}
+		return "", output, fmt.Errorf("running %s: %w", c.Command[0], err)
+	}
+	return c.Command[0] + " exited 0", output, nil
+}
+
+// KubernetesHealth checks the API server, nodes (Ready, and at the target
+// kubelet version if one is set), Deployments, StatefulSets and DaemonSets
+// (available), and pods (none crash-looping, none Pending past threshold).
+func KubernetesHealth(ctx context.Context, t Target, pendingThreshold time.Duration) (string, error) {
+	client, err := kubernetes.NewForConfig(t.RESTConfig)
+	if err != nil {
+		return "", err
+	}
+	if _, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err != nil {
+		return "", fmt.Errorf("API server /readyz: %w", err)
+	}
+	var problems []string
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, n := range nodes.Items {
+		ready := false
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				ready = true
+			}
+		}
+		if !ready {
+			problems = append(problems, "node "+n.Name+" is not Ready")
+		}
+		if t.NodeVersion != "" && n.Status.NodeInfo.KubeletVersion != t.NodeVersion {
+			problems = append(problems, fmt.Sprintf("node %s runs %s, not %s", n.Name, n.Status.NodeInfo.KubeletVersion, t.NodeVersion))
+		}
+	}
+	deps, err := client.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, d := range deps.Items {
+		want := int32(1)
+		if d.Spec.Replicas != nil {
+			want = *d.Spec.Replicas
+		}
+		if d.Status.AvailableReplicas < want {
+			problems = append(problems, fmt.Sprintf("deployment %s/%s: %d of %d available", d.Namespace, d.Name, d.Status.AvailableReplicas, want))
+		}
+	}
+	sts, err := client.AppsV1().StatefulSets("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, s := range sts.Items {
+		want := int32(1)
+		if s.Spec.Replicas != nil {
+			want = *s.Spec.Replicas
+		}
+		if s.Status.ReadyReplicas < want {
+			problems = append(problems, fmt.Sprintf("statefulset %s/%s: %d of %d ready", s.Namespace, s.Name, s.Status.ReadyReplicas, want))
+		}
+	}
+	dss, err := client.AppsV1().DaemonSets("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, d := range dss.Items {
+		if d.Status.NumberAvailable < d.Status.DesiredNumberScheduled {
+			problems = append(problems, fmt.Sprintf("daemonset %s/%s: %d of %d available", d.Namespace, d.Name, d.Status.NumberAvailable, d.Status.DesiredNumberScheduled))
+		}
+	}
+	pods, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodPending && time.Since(p.CreationTimestamp.Time) > pendingThreshold {
+			problems = append(problems, fmt.Sprintf("pod %s/%s Pending for %s", p.Namespace, p.Name, time.Since(p.CreationTimestamp.Time).Round(time.Second)))
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff" {
+				problems = append(problems, fmt.Sprintf("pod %s/%s container %s is crash-looping", p.Namespace, p.Name, cs.Name))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		if len(problems) > 5 {
+			problems = append(problems[:5], fmt.Sprintf("and %d more", len(problems)-5))
+		}
+		return "", errors.New(strings.Join(problems, "; "))
+	}
+	return fmt.Sprintf("%d nodes Ready, %d deployments, %d statefulsets, %d daemonsets available", len(nodes.Items), len(deps.Items), len(sts.Items), len(dss.Items)), nil
+}

@@ -1,0 +1,198 @@
+package plan
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+// ClusterInfo is a member cluster as the planner sees it.
+type ClusterInfo struct {
+	Cluster   v1alpha1.Cluster
+	Version   string   // the control plane's version now, e.g. v1.33.13
+	NodePools []string // pool names, in upgrade order
+}
+
+// Plan is what a run will do.
+type Plan struct {
+	Stages []Stage
+}
+
+// Stage is a planned stage.
+type Stage struct {
+	Name           string
+	Groups         []Group
+	MaxConcurrency intstr.IntOrString
+	Before, After  []v1alpha1.StageTask
+}
+
+// Group is a planned group; groups of a stage run in parallel.
+type Group struct {
+	Name     string
+	Clusters []Cluster
+}
+
+// Cluster is a planned cluster with its steps.
+type Cluster struct {
+	Name        string
+	FromVersion string
+	Steps       []string
+}
+
+// Step names; control-plane and pool steps carry their target.
+const (
+	StepPreflight    = "Preflight"
+	StepControlPlane = "ControlPlane"
+	StepNodePool     = "NodePool"
+	StepPostUpgrade  = "PostUpgrade"
+)
+
+// Concurrency resolves a group's maxConcurrency: a count, or a percentage
+// of the group rounded down; at least 1.
+func Concurrency(v intstr.IntOrString, groupSize int) int {
+	n, err := intstr.GetScaledValueFromIntOrPercent(&v, groupSize, false)
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// Build plans a run over clusters. releases are the versions the provider
+// can run, used to plan minor-version hops.
+func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clusters []ClusterInfo, releases []toolchain.Release) (*Plan, field.ErrorList) {
+	var errs field.ErrorList
+	sp := field.NewPath("spec", "strategy", "stages")
+	owner := map[string]string{} // cluster → stage
+	p := &Plan{}
+	for i, st := range strategy.Stages {
+		stage := Stage{Name: st.Name, MaxConcurrency: intstr.FromInt32(1), Before: st.BeforeStageTasks, After: append([]v1alpha1.StageTask{}, st.AfterStageTasks...)}
+		if st.MaxConcurrency != nil {
+			stage.MaxConcurrency = *st.MaxConcurrency
+		}
+		if st.AfterStageWaitInSeconds > 0 {
+			stage.After = append(stage.After, v1alpha1.StageTask{Type: v1alpha1.TaskTimedWait, Name: "afterStageWait", WaitTime: &metav1.Duration{Duration: time.Duration(st.AfterStageWaitInSeconds) * time.Second}})
+		}
+		var sel labels.Selector = labels.Everything()
+		if st.LabelSelector != nil {
+			sel, _ = metav1.LabelSelectorAsSelector(st.LabelSelector)
+		}
+		wantGroups := map[string]bool{}
+		for _, g := range st.Groups {
+			wantGroups[g.Name] = true
+		}
+		groups := map[string]*Group{}
+		for _, ci := range clusters {
+			c := ci.Cluster
+			if (len(wantGroups) > 0 && !wantGroups[c.Spec.Group]) || !sel.Matches(labels.Set(c.Labels)) {
+				continue
+			}
+			if prev, ok := owner[c.Name]; ok {
+				errs = append(errs, field.Invalid(sp.Index(i), st.Name, fmt.Sprintf("cluster %s is also selected by stage %s: each cluster belongs to one stage", c.Name, prev)))
+				continue
+			}
+			owner[c.Name] = st.Name
+			steps, err := Steps(run, ci, releases)
+			if err != nil {
+				errs = append(errs, field.Invalid(field.NewPath("spec", "upgrade", "kubernetesVersion"), run.Spec.Upgrade.KubernetesVersion, err.Error()))
+				continue
+			}
+			gname := c.Spec.Group
+			if gname == "" {
+				gname = "default"
+			}
+			g := groups[gname]
+			if g == nil {
+				g = &Group{Name: gname}
+				groups[gname] = g
+			}
+			g.Clusters = append(g.Clusters, Cluster{Name: c.Name, FromVersion: ci.Version, Steps: steps})
+		}
+		for _, g := range st.Groups {
+			if groups[g.Name] == nil {
+				errs = append(errs, field.Invalid(sp.Index(i).Child("groups"), g.Name, "no cluster of the fleet is in this group"))
+			}
+		}
+		var names []string
+		for n := range groups {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			stage.Groups = append(stage.Groups, *groups[n])
+		}
+		p.Stages = append(p.Stages, stage)
+	}
+	for _, ci := range clusters {
+		if _, ok := owner[ci.Cluster.Name]; !ok {
+			errs = append(errs, field.Invalid(sp, ci.Cluster.Name, "cluster "+ci.Cluster.Name+" is selected by no stage: add its group to a stage, or leave it out of the fleet file"))
+		}
+	}
+	return p, errs
+}
+
+// Steps lists a cluster's steps: preflight gates, one control-plane step
+// per minor version, one step per node pool, post-upgrade gates.
+func Steps(run *v1alpha1.UpdateRun, ci ClusterInfo, releases []toolchain.Release) ([]string, error) {
+	var steps []string
+	if len(run.Spec.Gates.Preflight) > 0 {
+		steps = append(steps, StepPreflight)
+	}
+	if run.Spec.Upgrade.Type != v1alpha1.UpgradeNodeImageOnly {
+		hops, err := Hops(ci.Version, run.Spec.Upgrade.KubernetesVersion, releases)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", ci.Cluster.Name, err)
+		}
+		for _, h := range hops {
+			steps = append(steps, StepControlPlane+" "+h)
+		}
+	}
+	if run.Spec.Upgrade.Type != v1alpha1.UpgradeControlPlaneOnly {
+		for _, pool := range ci.NodePools {
+			steps = append(steps, StepNodePool+" "+pool)
+		}
+	}
+	if len(run.Spec.Gates.PostUpgrade) > 0 {
+		steps = append(steps, StepPostUpgrade)
+	}
+	return steps, nil
+}
+
+// Hops returns the versions a control plane passes through from current to
+// target, one minor at a time; empty when it is there already.
+func Hops(current, target string, releases []toolchain.Release) ([]string, error) {
+	from, err := toolchain.MinorOf(current)
+	if err != nil {
+		return nil, err
+	}
+	to, err := toolchain.MinorOf(target)
+	if err != nil {
+		return nil, err
+	}
+	if to < from {
+		return nil, fmt.Errorf("runs %s: downgrading to %s is not supported; a blue-green upgrade moves back", current, target)
+	}
+	var hops []string
+	for m := from + 1; m <= to; m++ {
+		r, err := toolchain.ResolveKubernetesVersionIn(fmt.Sprintf("1.%d", m), releases)
+		if err != nil {
+			return nil, fmt.Errorf("runs %s and %s needs the hop to 1.%d, which the provider cannot run: %w", current, target, m, err)
+		}
+		hops = append(hops, r.Version)
+	}
+	return hops, nil
+}
+
+// StepTarget splits "ControlPlane v1.34.4" into its kind and target.
+func StepTarget(step string) (kind, target string) {
+	kind, target, _ = strings.Cut(step, " ")
+	return kind, target
+}

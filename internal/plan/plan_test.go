@@ -1,0 +1,204 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+const runFile = `apiVersion: upshift.dev/v1alpha1
+kind: UpdateRun
+metadata: {name: fleet-1-34}
+spec:
+  strategyRef: {name: three-stages}
+  upgrade: {type: Full, kubernetesVersion: "1.34"}
+  nodeUpgrade: {maxSurge: "33%", drainTimeout: 10m}
+  gates:
+    postUpgrade:
+    - {name: healthy, type: KubernetesHealth}
+---
+apiVersion: upshift.dev/v1alpha1
+kind: UpdateStrategy
+metadata: {name: three-stages}
+spec:
+  stages:
+  - {name: dev, groups: [{name: dev}], afterStageWaitInSeconds: 60}
+  - {name: test, groups: [{name: test}], maxConcurrency: 2}
+  - name: prod
+    groups: [{name: prod-east}, {name: prod-west}]
+    beforeStageTasks: [{type: Approval}]
+`
+
+var releases = []toolchain.Release{{Minor: "1.32", Version: "v1.32.9"}, {Minor: "1.33", Version: "v1.33.13"}, {Minor: "1.34", Version: "v1.34.4"}}
+
+func cluster(name, group, version string, pools ...string) ClusterInfo {
+	c := v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.ClusterSpec{Provider: "local", Group: group}}
+	return ClusterInfo{Cluster: c, Version: version, NodePools: pools}
+}
+
+func TestParseAndBuild(t *testing.T) {
+	docs, err := Parse("run.yaml", []byte(runFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	strategy := &docs.Strategies["three-stages"].Spec
+	if errs := Validate(docs.Run, strategy); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	fleet := []ClusterInfo{
+		cluster("dev-1", "dev", "v1.33.13", "system"),
+		cluster("test-1", "test", "v1.32.9", "system", "user"),
+		cluster("test-2", "test", "v1.34.4", "user"),
+		cluster("east-1", "prod-east", "v1.33.13", "user"),
+		cluster("west-1", "prod-west", "v1.33.13", "user"),
+	}
+	p, errs := Build(docs.Run, strategy, fleet, releases)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if len(p.Stages) != 3 || len(p.Stages[2].Groups) != 2 || len(p.Stages[2].Before) != 1 {
+		t.Fatalf("plan = %+v", p)
+	}
+	if after := p.Stages[0].After; len(after) != 1 || after[0].Type != v1alpha1.TaskTimedWait || after[0].WaitTime.Duration.Seconds() != 60 {
+		t.Errorf("Azure's afterStageWaitInSeconds did not become a TimedWait: %+v", after)
+	}
+	test1 := p.Stages[1].Groups[0].Clusters[0]
+	want := []string{"ControlPlane v1.33.13", "ControlPlane v1.34.4", "NodePool system", "NodePool user", "PostUpgrade"}
+	if strings.Join(test1.Steps, ",") != strings.Join(want, ",") {
+		t.Errorf("test-1 steps = %v, want %v (two hops)", test1.Steps, want)
+	}
+	test2 := p.Stages[1].Groups[0].Clusters[1]
+	if strings.Join(test2.Steps, ",") != "NodePool user,PostUpgrade" {
+		t.Errorf("test-2 (already at 1.34) steps = %v", test2.Steps)
+	}
+	if Concurrency(p.Stages[1].MaxConcurrency, 2) != 2 {
+		t.Errorf("maxConcurrency 2 resolved to %d", Concurrency(p.Stages[1].MaxConcurrency, 2))
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	docs, _ := Parse("run.yaml", []byte(runFile))
+	strategy := &docs.Strategies["three-stages"].Spec
+	for _, tc := range []struct {
+		name  string
+		fleet []ClusterInfo
+		rel   []toolchain.Release
+		want  string
+	}{
+		{"unselected cluster", []ClusterInfo{cluster("dev-1", "dev", "v1.33.13"), cluster("test-1", "test", "v1.33.13"), cluster("east", "prod-east", "v1.33.13"), cluster("west", "prod-west", "v1.33.13"), cluster("lost", "qa", "v1.33.13")}, releases, "lost is selected by no stage"},
+		{"empty group", []ClusterInfo{cluster("dev-1", "dev", "v1.33.13"), cluster("test-1", "test", "v1.33.13"), cluster("east", "prod-east", "v1.33.13")}, releases, "prod-west"},
+		{"downgrade", []ClusterInfo{cluster("dev-1", "dev", "v1.35.0"), cluster("test-1", "test", "v1.33.13"), cluster("east", "prod-east", "v1.33.13"), cluster("west", "prod-west", "v1.33.13")}, releases, "downgrading"},
+		{"missing hop", []ClusterInfo{cluster("dev-1", "dev", "v1.32.9"), cluster("test-1", "test", "v1.33.13"), cluster("east", "prod-east", "v1.33.13"), cluster("west", "prod-west", "v1.33.13")}, releases[:1:1], "needs the hop to 1.33"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rel := tc.rel
+			if len(rel) == 1 {
+				rel = []toolchain.Release{releases[0], releases[2]}
+			}
+			_, errs := Build(docs.Run, strategy, tc.fleet, rel)
+			if !strings.Contains(errs.ToAggregate().Error(), tc.want) {
+				t.Errorf("errors %v, want one with %q", errs, tc.want)
+			}
+		})
+	}
+	overlap := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{
+		{Name: "a", Groups: []v1alpha1.GroupRef{{Name: "dev"}}},
+		{Name: "b", LabelSelector: &metav1.LabelSelector{}},
+	}}
+	if _, errs := Build(docs.Run, overlap, []ClusterInfo{cluster("dev-1", "dev", "v1.33.13")}, releases); !strings.Contains(errs.ToAggregate().Error(), "also selected by stage a") {
+		t.Errorf("overlap: %v", errs)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	base := func() (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec) {
+		docs, _ := Parse("run.yaml", []byte(runFile))
+		return docs.Run, &docs.Strategies["three-stages"].Spec
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec)
+		want   string
+	}{
+		{"bad version", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Upgrade.KubernetesVersion = "latest"
+		}, "spec.upgrade.kubernetesVersion"},
+		{"bad type", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) { r.Spec.Upgrade.Type = "Everything" }, `spec.upgrade.type: Unsupported value: "Everything"`},
+		{"version with node image only", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Upgrade.Type = v1alpha1.UpgradeNodeImageOnly
+		}, "NodeImageOnly keeps"},
+		{"duplicate stage", func(_ *v1alpha1.UpdateRun, s *v1alpha1.UpdateStrategySpec) { s.Stages[1].Name = "dev" }, `spec.strategy.stages[1].name: Duplicate value: "dev"`},
+		{"bad surge", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			v := r.Spec.NodeUpgrade.MaxSurge
+			v.StrVal = "lots"
+		}, "spec.nodeUpgrade.maxSurge"},
+		{"custom image without image", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Upgrade.NodeImageSelection = &v1alpha1.NodeImageSelection{Type: v1alpha1.NodeImageCustom}
+		}, "spec.upgrade.nodeImageSelection.image"},
+		{"blue-green not yet", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) { r.Spec.Method = v1alpha1.MethodBlueGreen }, "not available yet"},
+		{"gate without url", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Gates.PostUpgrade = append(r.Spec.Gates.PostUpgrade, v1alpha1.GateSpec{Name: "web", Type: v1alpha1.GateHTTP})
+		}, "spec.gates.postUpgrade[1].http.url"},
+		{"timed wait without time", func(_ *v1alpha1.UpdateRun, s *v1alpha1.UpdateStrategySpec) {
+			s.Stages[0].AfterStageTasks = []v1alpha1.StageTask{{Type: v1alpha1.TaskTimedWait}}
+		}, "spec.strategy.stages[0].afterStageTasks[0].waitTime"},
+		{"stage without selection", func(_ *v1alpha1.UpdateRun, s *v1alpha1.UpdateStrategySpec) { s.Stages[0].Groups = nil }, "spec.strategy.stages[0].groups"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run, strategy := base()
+			tc.mutate(run, strategy)
+			errs := Validate(run, strategy)
+			if !strings.Contains(ErrorsString(errs), tc.want) {
+				t.Errorf("errors %q, want one with %q", ErrorsString(errs), tc.want)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct{ name, doc, want string }{
+		{"unknown field", strings.Replace(runFile, "nodeUpgrade:", "nodeUpgrades:", 1), `unknown field "nodeUpgrades"`},
+		{"no run", "apiVersion: upshift.dev/v1alpha1\nkind: UpdateStrategy\nmetadata: {name: s}\nspec: {stages: []}\n", "no UpdateRun"},
+		{"wrong kind", "apiVersion: upshift.dev/v1alpha1\nkind: Deployment\n", `kind "Deployment"`},
+		{"wrong group", "apiVersion: apps/v1\nkind: UpdateRun\n", "want upshift.dev/v1alpha1"},
+		{"malformed", "apiVersion: [\n", "document 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Parse("run.yaml", []byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Parse = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseAzureStages(t *testing.T) {
+	s, err := ParseAzureStages("upgrade-stages.json", []byte(`{"stages":[{"name":"development","groups":[{"name":"dev-clusters"}],"afterStageWaitInSeconds":1800},{"name":"production","groups":[{"name":"prod-clusters"}]}]}`))
+	if err != nil || len(s.Stages) != 2 || s.Stages[0].AfterStageWaitInSeconds != 1800 || s.Stages[1].Groups[0].Name != "prod-clusters" {
+		t.Fatalf("ParseAzureStages = %+v, %v", s, err)
+	}
+	if _, err := ParseAzureStages("x.json", []byte(`{"stages":[{"name":"a","group":[]}]}`)); err == nil || !strings.Contains(err.Error(), "unknown field") {
+		t.Errorf("unknown field accepted: %v", err)
+	}
+}
+
+func FuzzParseAndValidate(f *testing.F) {
+	f.Add([]byte(runFile))
+	f.Add([]byte(`{"stages":[{"name":"a","groups":[{"name":"g"}],"afterStageWaitInSeconds":-1}]}`))
+	f.Add([]byte("apiVersion: upshift.dev/v1alpha1\nkind: UpdateRun\nspec: {nodeUpgrade: {maxSurge: \"x%\"}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if docs, err := Parse("fuzz.yaml", data); err == nil {
+			var strategy *v1alpha1.UpdateStrategySpec
+			if docs.Run.Spec.Strategy != nil {
+				strategy = docs.Run.Spec.Strategy
+			}
+			_ = Validate(docs.Run, strategy)
+		}
+		if s, err := ParseAzureStages("fuzz.json", data); err == nil {
+			_ = validateStrategy(nil, s)
+		}
+	})
+}

@@ -1,0 +1,317 @@
+// Package store keeps update runs as files, for standalone mode: one folder
+// per run under the state directory, holding the run as submitted
+// (run.yaml; stop and resume change its spec.state), its status
+// (status.json, written only by the process driving the run), and two
+// append-only JSON-lines logs: approvals and the audit trail. Writes are
+// atomic (write, then rename); a lock lets one process drive a run.
+package store
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/filelock"
+)
+
+// Store is a state directory of runs.
+type Store struct {
+	Dir string
+}
+
+// ErrNotFound says that no run has the name.
+var ErrNotFound = errors.New("no such update run")
+
+// ErrLocked says that another process drives the run.
+var ErrLocked = errors.New("another upshift process is driving this run")
+
+func (s *Store) runDir(name string) string { return filepath.Join(s.Dir, "runs", name) }
+
+func (s *Store) path(name, file string) string { return filepath.Join(s.runDir(name), file) }
+
+func checkName(name string) error {
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return fmt.Errorf("run name %q: %s", name, errs[0])
+	}
+	return nil
+}
+
+// Create stores a new run. A run of the same name must not exist.
+func (s *Store) Create(run *v1alpha1.UpdateRun) error {
+	if err := checkName(run.Name); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(s.Dir, "runs"), 0o700); err != nil {
+		return err
+	}
+	if err := os.Mkdir(s.runDir(run.Name), 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("update run %s already exists: resume it with `upshift resume %s`, or pick another metadata.name", run.Name, run.Name)
+		}
+		return err
+	}
+	spec := *run
+	spec.Status = v1alpha1.UpdateRunStatus{}
+	return s.SaveSpec(&spec)
+}
+
+// SaveFleet freezes the fleet a run started with.
+func (s *Store) SaveFleet(name string, data []byte) error {
+	return writeAtomic(s.path(name, "fleet.yaml"), data)
+}
+
+// Fleet returns the fleet a run started with.
+func (s *Store) Fleet(name string) ([]byte, error) {
+	return os.ReadFile(s.path(name, "fleet.yaml"))
+}
+
+// SaveSpec writes the run as submitted (its spec).
+func (s *Store) SaveSpec(run *v1alpha1.UpdateRun) error {
+	data, err := yaml.Marshal(run)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(s.path(run.Name, "run.yaml"), data)
+}
+
+// Get reads a run with its status.
+func (s *Store) Get(name string) (*v1alpha1.UpdateRun, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(s.path(name, "run.yaml"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w %q: `upshift history` lists the runs there are", ErrNotFound, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var run v1alpha1.UpdateRun
+	if err := yaml.Unmarshal(data, &run); err != nil {
+		return nil, fmt.Errorf("reading run %s: %w", name, err)
+	}
+	status, err := os.ReadFile(s.path(name, "status.json"))
+	if err == nil {
+		if err := json.Unmarshal(status, &run.Status); err != nil {
+			return nil, fmt.Errorf("reading status of run %s: %w", name, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return &run, nil
+}
+
+// SaveStatus writes a run's status.
+func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error {
+	data, err := json.MarshalIndent(status, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(s.path(name, "status.json"), data)
+}
+
+// SetState changes spec.state (Run, Stop) of a stored run.
+func (s *Store) SetState(name, state string) error {
+	unlock, err := filelock.Lock(s.path(name, "spec.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	run, err := s.Get(name)
+	if err != nil {
+		return err
+	}
+	run.Spec.State = state
+	run.Status = v1alpha1.UpdateRunStatus{}
+	return s.SaveSpec(run)
+}
+
+// Lock takes the right to drive a run; it is released when the process
+// exits, however it exits.
+func (s *Store) Lock(name string) (func(), error) {
+	unlock, err := filelock.TryLock(s.path(name, "driver.lock"))
+	if errors.Is(err, filelock.ErrLocked) {
+		return nil, fmt.Errorf("%w %s", ErrLocked, name)
+	}
+	return unlock, err
+}
+
+// Approval records who approved which stage task, or cluster gate, when.
+type Approval struct {
+	// Key is "stage/<stage>/<task>" or "cluster/<cluster>/<gate>".
+	Key  string    `json:"key"`
+	By   string    `json:"by"`
+	Time time.Time `json:"time"`
+}
+
+// Approve records an approval.
+func (s *Store) Approve(name string, a Approval) error {
+	if _, err := s.Get(name); err != nil {
+		return err
+	}
+	return s.appendLine(name, "approvals.jsonl", a)
+}
+
+// Approvals returns the run's approvals by key (the first of each key).
+func (s *Store) Approvals(name string) (map[string]Approval, error) {
+	out := map[string]Approval{}
+	err := s.readLines(name, "approvals.jsonl", func(line []byte) error {
+		var a Approval
+		if err := json.Unmarshal(line, &a); err != nil {
+			return err
+		}
+		if _, ok := out[a.Key]; !ok {
+			out[a.Key] = a
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Skip records a request to skip a stage ("stage/<stage>"), a stage task
+// ("stage/<stage>/<task>") or a cluster ("cluster/<cluster>").
+func (s *Store) Skip(name string, a Approval) error {
+	if _, err := s.Get(name); err != nil {
+		return err
+	}
+	return s.appendLine(name, "skips.jsonl", a)
+}
+
+// Skips returns the keys that were asked to be skipped.
+func (s *Store) Skips(name string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := s.readLines(name, "skips.jsonl", func(line []byte) error {
+		var a Approval
+		if err := json.Unmarshal(line, &a); err != nil {
+			return err
+		}
+		out[a.Key] = true
+		return nil
+	})
+	return out, err
+}
+
+// Event is one line of a run's audit log.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Stage   string    `json:"stage,omitempty"`
+	Cluster string    `json:"cluster,omitempty"`
+	Step    string    `json:"step,omitempty"`
+	Type    string    `json:"type"` // Started, Completed, Failed, Waiting, Approved, Skipped, Stopped
+	Message string    `json:"message,omitempty"`
+}
+
+// Audit appends an event to the run's audit log.
+func (s *Store) Audit(name string, e Event) error { return s.appendLine(name, "audit.jsonl", e) }
+
+// Events reads the run's audit log.
+func (s *Store) Events(name string) ([]Event, error) {
+	var out []Event
+	err := s.readLines(name, "audit.jsonl", func(line []byte) error {
+		var e Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// List returns every stored run, oldest first.
+func (s *Store) List() ([]*v1alpha1.UpdateRun, error) {
+	entries, err := os.ReadDir(filepath.Join(s.Dir, "runs"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*v1alpha1.UpdateRun
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		run, err := s.Get(e.Name())
+		if err != nil {
+			continue
+		}
+		out = append(out, run)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Status.Start, out[j].Status.Start
+		if a == nil || b == nil {
+			return out[i].Name < out[j].Name
+		}
+		return a.Before(b)
+	})
+	return out, nil
+}
+
+func (s *Store) appendLine(name, file string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(s.path(name, file), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+func (s *Store) readLines(name, file string, fn func([]byte) error) error {
+	f, err := os.Open(s.path(name, file))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		if err := fn(sc.Bytes()); err != nil {
+			// A line torn by a crash mid-write is the last one; skip it.
+			continue
+		}
+	}
+	return sc.Err()
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
