@@ -37,12 +37,6 @@ func (f *Fleet) UpgradeControlPlane(ctx context.Context, name, version string) e
 		return err
 	}
 	defer unlock()
-	// A process killed after the new control plane started, before it
-	// recorded so: finish the record, restart nothing.
-	if c.Phase == PhaseUpgrading && c.KubernetesVersion == target.Version && f.runs(c, controlPlane, bins["kube"]) {
-		c.Phase = PhaseRunning
-		return c.save()
-	}
 	// Record the intent first: a process killed between stop and start
 	// leaves a record that says which version to bring back.
 	c.Phase = PhaseUpgrading
@@ -50,30 +44,32 @@ func (f *Fleet) UpgradeControlPlane(ctx context.Context, name, version string) e
 	if err := c.save(); err != nil {
 		return err
 	}
-	f.progress("upgrading the control plane of %s to %s", name, target.Version)
-	if err := f.stop(c, controlPlane); err != nil {
+	// Restart only what does not run the target yet: a retried upgrade
+	// (the process was killed part-way) restarts nothing twice.
+	pending := f.notRunning(c, controlPlane, bins["kube"])
+	if len(pending) > 0 {
+		f.progress("upgrading the control plane of %s to %s", name, target.Version)
+	}
+	if err := f.stop(c, pending); err != nil {
 		return err
 	}
-	if err := f.start(ctx, c, bins, controlPlane); err != nil {
+	if err := f.start(ctx, c, bins, pending); err != nil {
 		return fmt.Errorf("starting the %s control plane of %s: %w (etcd and its data are untouched; run the upgrade again)", target.Version, name, err)
 	}
 	c.Phase = PhaseRunning
 	return c.save()
 }
 
-// runs reports whether every named component is alive on the binary.
-func (f *Fleet) runs(c *Cluster, names []string, binary string) bool {
-	recs, err := procs.LoadDir(c.path("pids"))
-	if err != nil {
-		return false
-	}
+// notRunning returns the named components that are not alive on binary.
+func (f *Fleet) notRunning(c *Cluster, names []string, binary string) []string {
+	recs, _ := procs.LoadDir(c.path("pids"))
+	var out []string
 	for _, name := range names {
-		rec, ok := recs[name]
-		if !ok || !rec.Alive() || rec.Path != binary {
-			return false
+		if rec, ok := recs[name]; !ok || !rec.Alive() || rec.Path != binary {
+			out = append(out, name)
 		}
 	}
-	return true
+	return out
 }
 
 // CheckUpgrade says whether a control plane may go from one version to

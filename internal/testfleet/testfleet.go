@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -21,10 +22,23 @@ import (
 
 var fleet *localfleet.Fleet
 
+// cliEnv makes the test binary act as the upshift CLI.
+const cliEnv = "UPSHIFT_TEST_RUN_CLI"
+
+// CLI returns a command that runs the upshift CLI (this test binary acting
+// as it) with args, against the package's fleet home.
+func CLI(args ...string) *exec.Cmd {
+	exe, _ := os.Executable()
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), cliEnv+"=1", "UPSHIFT_HOME="+fleet.Home)
+	return cmd
+}
+
 // Main is TestMain for packages that run local clusters.
 func Main(m *testing.M) {
-	// The fleet starts this binary as `local serve-ingress ...`.
-	if len(os.Args) > 2 && os.Args[1] == "local" && os.Args[2] == "serve-ingress" {
+	// The fleet starts this binary as `local serve-ingress ...`; crash tests
+	// run it as the upshift CLI, to kill it.
+	if os.Getenv(cliEnv) == "1" || len(os.Args) > 2 && os.Args[1] == "local" && os.Args[2] == "serve-ingress" {
 		os.Exit(cli.Main(context.Background(), os.Args[1:], cli.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
 	}
 	flag.Parse()

@@ -1,0 +1,428 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/engine"
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/providers/cluster/local"
+	"upshift.dev/upshift/internal/store"
+	"upshift.dev/upshift/internal/testfleet"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+func TestMain(m *testing.M) { testfleet.Main(m) }
+
+var (
+	lower  = toolchain.Releases[0]
+	higher = toolchain.Releases[1]
+)
+
+func member(name, group string) v1alpha1.Cluster {
+	return v1alpha1.Cluster{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "Cluster"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: name}, Group: group},
+	}
+}
+
+// upAll starts local clusters in parallel.
+func upAll(t *testing.T, nodes int, names ...string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			testfleet.Up(t, localfleet.Spec{Name: n, KubernetesVersion: lower.Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: nodes}}})
+		}()
+	}
+	wg.Wait()
+}
+
+func newEngine(t *testing.T, fleet []v1alpha1.Cluster) *engine.Engine {
+	lf := testfleet.Fleet(t)
+	p := local.New(lf)
+	return &engine.Engine{
+		Store:      &store.Store{Dir: t.TempDir()},
+		Fleet:      fleet,
+		Releases:   toolchain.Releases,
+		NodeImages: localfleet.NodeImages,
+		Poll:       100 * time.Millisecond,
+		Resolve: func(c v1alpha1.Cluster) (*engine.Member, error) {
+			lc, err := lf.Get(c.Spec.Local.Name)
+			if err != nil {
+				return nil, err
+			}
+			cfg, err := lc.RESTConfig()
+			if err != nil {
+				return nil, err
+			}
+			return &engine.Member{Provider: p, Name: lc.Name, RESTConfig: cfg, Kubeconfig: lc.KubeconfigPath()}, nil
+		},
+	}
+}
+
+func newRun(name string, upgrade v1alpha1.UpgradeSpec, stages ...v1alpha1.StageSpec) (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec) {
+	strategy := &v1alpha1.UpdateStrategySpec{Stages: stages}
+	return &v1alpha1.UpdateRun{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "UpdateRun"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.UpdateRunSpec{
+			Strategy:    strategy,
+			Upgrade:     upgrade,
+			NodeUpgrade: v1alpha1.NodeUpgradeSpec{DrainTimeout: &metav1.Duration{Duration: time.Minute}},
+		},
+	}, strategy
+}
+
+func stage(name string, groups ...string) v1alpha1.StageSpec {
+	s := v1alpha1.StageSpec{Name: name}
+	for _, g := range groups {
+		s.Groups = append(s.Groups, v1alpha1.GroupRef{Name: g})
+	}
+	return s
+}
+
+// waitFor polls the stored run until cond holds.
+func waitFor(t *testing.T, st *store.Store, name string, what string, cond func(*v1alpha1.UpdateRun) bool) *v1alpha1.UpdateRun {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		if run, err := st.Get(name); err == nil && cond(run) {
+			return run
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+	return nil
+}
+
+func clusterStatus(run *v1alpha1.UpdateRun, name string) v1alpha1.StageClusterStatus {
+	for _, s := range run.Status.Stages {
+		for _, c := range s.Clusters {
+			if c.Name == name {
+				return c
+			}
+		}
+	}
+	return v1alpha1.StageClusterStatus{}
+}
+
+// TestStagedRun runs three stages over four clusters: stages in order, the
+// two groups of the middle stage in parallel, and an approval that holds
+// production until it is given.
+func TestStagedRun(t *testing.T) {
+	upAll(t, 1, "dev", "qa-a", "qa-b", "prod")
+	fleet := []v1alpha1.Cluster{member("dev", "dev"), member("qa-a", "qa-a"), member("qa-b", "qa-b"), member("prod", "prod")}
+	e := newEngine(t, fleet)
+	prodStage := stage("production", "prod")
+	prodStage.BeforeStageTasks = []v1alpha1.StageTask{{Type: v1alpha1.TaskApproval}}
+	run, strategy := newRun("fleet-to-1-34", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: higher.Minor},
+		stage("development", "dev"), stage("qa", "qa-a", "qa-b"), prodStage)
+	run.Spec.Gates.PostUpgrade = []v1alpha1.GateSpec{
+		{Name: "healthy", Type: v1alpha1.GateKubernetesHealth, Interval: &metav1.Duration{Duration: time.Second}},
+		{Name: "smoke", Type: v1alpha1.GateCommand, Command: &v1alpha1.CommandGate{Command: []string{"sh", "-c", `test -s "$KUBECONFIG" && echo "smoke ok for $UPSHIFT_CLUSTER"`}}},
+	}
+	ctx := t.Context()
+	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := e.Drive(ctx, run.Name); done <- err }()
+
+	held := waitFor(t, e.Store, run.Name, "the approval before production", func(r *v1alpha1.UpdateRun) bool {
+		return len(r.Status.Stages) == 3 && r.Status.Stages[2].BeforeTasks[0].Phase == v1alpha1.PhaseWaiting
+	})
+	if held.Status.Stages[1].Phase != v1alpha1.PhaseCompleted || clusterStatus(held, "prod").Phase != v1alpha1.PhaseNotStarted {
+		t.Fatalf("while waiting for approval: qa %s, prod %s", held.Status.Stages[1].Phase, clusterStatus(held, "prod").Phase)
+	}
+	time.Sleep(time.Second) // still held a moment later
+	if r, _ := e.Store.Get(run.Name); clusterStatus(r, "prod").Phase != v1alpha1.PhaseNotStarted {
+		t.Fatal("production started without approval")
+	}
+	if err := e.Store.Approve(run.Name, store.Approval{Key: "stage/production", By: "alice", Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatal("run did not finish")
+	}
+	final, err := e.Store.Get(run.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("run %s: %s", final.Status.Phase, final.Status.Message)
+	}
+	if a := final.Status.Stages[2].BeforeTasks[0]; a.ApprovedBy != "alice" || a.ApprovedAt == nil {
+		t.Errorf("approval not recorded: %+v", a)
+	}
+	dev, qaA, qaB, prod := clusterStatus(final, "dev"), clusterStatus(final, "qa-a"), clusterStatus(final, "qa-b"), clusterStatus(final, "prod")
+	if qaA.Start.Before(dev.End) || qaB.Start.Before(dev.End) || prod.Start.Before(qaA.End) || prod.Start.Before(qaB.End) {
+		t.Errorf("stages overlapped: dev ends %s, qa starts %s/%s and ends %s/%s, prod starts %s", dev.End, qaA.Start, qaB.Start, qaA.End, qaB.End, prod.Start)
+	}
+	if !qaA.Start.Before(qaB.End) || !qaB.Start.Before(qaA.End) {
+		t.Errorf("the qa groups did not run in parallel: qa-a %s–%s, qa-b %s–%s", qaA.Start, qaA.End, qaB.Start, qaB.End)
+	}
+	for _, c := range fleet {
+		got, err := local.New(testfleet.Fleet(t)).Get(ctx, c.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.KubernetesVersion != higher.Version || got.NodePools[0].KubernetesVersion != higher.Version {
+			t.Errorf("%s after the run: %+v", c.Name, got)
+		}
+	}
+	if out := clusterStatus(final, "qa-b").Steps[2].Output; !strings.Contains(out, "smoke ok for qa-b") {
+		t.Errorf("command gate output not kept: %q", out)
+	}
+	events, _ := e.Store.Events(run.Name)
+	if len(events) < 20 {
+		t.Errorf("audit log has %d events", len(events))
+	}
+}
+
+// TestFailingGatesHaltTheRun checks that a failing Command gate halts the
+// run with the step, exit code and output in status, and that a failing
+// preflight HTTP gate stops a run before it changes anything.
+func TestFailingGatesHaltTheRun(t *testing.T) {
+	upAll(t, 1, "gated", "spare")
+	e := newEngine(t, []v1alpha1.Cluster{member("gated", "g"), member("spare", "g")})
+	ctx := t.Context()
+
+	run, strategy := newRun("bad-post-gate", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly, NodeImageSelection: &v1alpha1.NodeImageSelection{Type: v1alpha1.NodeImageLatest}}, stage("only", "g"))
+	run.Spec.Gates.PostUpgrade = []v1alpha1.GateSpec{{Name: "e2e", Type: v1alpha1.GateCommand, FailureThreshold: 1, Command: &v1alpha1.CommandGate{Command: []string{"sh", "-c", "echo checkout flow broken; exit 3"}}}}
+	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Drive(ctx, run.Name)
+	if !errors.Is(err, engine.ErrFailed) {
+		t.Fatalf("drive: %v", err)
+	}
+	final, _ := e.Store.Get(run.Name)
+	gated := clusterStatus(final, "gated")
+	post := gated.Steps[len(gated.Steps)-1]
+	if final.Status.Phase != v1alpha1.PhaseFailed || gated.Phase != v1alpha1.PhaseFailed || post.Phase != v1alpha1.PhaseFailed ||
+		!strings.Contains(post.Message, "exited 3") || !strings.Contains(post.Output, "checkout flow broken") {
+		t.Errorf("status after a failing gate: run %s, cluster %s, step %+v", final.Status.Phase, gated.Phase, post)
+	}
+	if spare := clusterStatus(final, "spare"); spare.Phase == v1alpha1.PhaseRunning {
+		t.Errorf("spare left Running: %+v", spare)
+	}
+	if final.Status.NodeImage != localfleet.NodeImages[len(localfleet.NodeImages)-1] {
+		t.Errorf("Latest node image resolved to %q", final.Status.NodeImage)
+	}
+
+	run2, strategy2 := newRun("bad-preflight", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: higher.Minor}, stage("only", "g"))
+	run2.Spec.Gates.Preflight = []v1alpha1.GateSpec{{Name: "site-up", Type: v1alpha1.GateHTTP, FailureThreshold: 2, Interval: &metav1.Duration{Duration: 100 * time.Millisecond},
+		HTTP: &v1alpha1.HTTPGate{URL: "http://127.0.0.1:1/healthz"}}}
+	if _, err := e.Initialize(ctx, run2, strategy2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Drive(ctx, run2.Name); !errors.Is(err, engine.ErrFailed) {
+		t.Fatalf("drive: %v", err)
+	}
+	final2, _ := e.Store.Get(run2.Name)
+	pre := clusterStatus(final2, "gated").Steps[0]
+	if pre.Name != "Preflight" || pre.Phase != v1alpha1.PhaseFailed || !strings.Contains(pre.Message, "site-up") {
+		t.Errorf("preflight step: %+v", pre)
+	}
+	if c, _ := testfleet.Fleet(t).Get("gated"); c.KubernetesVersion != lower.Version {
+		t.Errorf("a failed preflight changed the control plane to %s", c.KubernetesVersion)
+	}
+}
+
+// TestStopResumeSkip stops a run during a soak, resumes it with the soak
+// and one cluster skipped, and checks the skipped cluster is untouched.
+func TestStopResumeSkip(t *testing.T) {
+	upAll(t, 1, "first", "second")
+	e := newEngine(t, []v1alpha1.Cluster{member("first", "one"), member("second", "two")})
+	ctx := t.Context()
+	s1 := stage("one", "one")
+	s1.AfterStageWaitInSeconds = 600
+	run, strategy := newRun("stoppable", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeControlPlaneOnly, KubernetesVersion: higher.Minor}, s1, stage("two", "two"))
+	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := e.Drive(ctx, run.Name); done <- err }()
+	waitFor(t, e.Store, run.Name, "the soak", func(r *v1alpha1.UpdateRun) bool {
+		return len(r.Status.Stages) > 0 && len(r.Status.Stages[0].AfterTasks) > 0 && r.Status.Stages[0].AfterTasks[0].Phase == v1alpha1.PhaseRunning
+	})
+	if err := e.Store.SetState(run.Name, v1alpha1.StateStop); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, engine.ErrStopped) {
+			t.Fatalf("drive after stop: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("stop did not end the soak")
+	}
+	stopped, _ := e.Store.Get(run.Name)
+	if stopped.Status.Phase != v1alpha1.PhaseStopped || clusterStatus(stopped, "first").Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("after stop: run %s, first %s", stopped.Status.Phase, clusterStatus(stopped, "first").Phase)
+	}
+
+	for _, key := range []string{"stage/one/afterStageWait", "cluster/second"} {
+		if err := e.Store.Skip(run.Name, store.Approval{Key: key, By: "bob", Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Store.SetState(run.Name, v1alpha1.StateRun); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Drive(ctx, run.Name); err != nil {
+		t.Fatal(err)
+	}
+	final, _ := e.Store.Get(run.Name)
+	if final.Status.Phase != v1alpha1.PhaseCompleted || final.Status.Stages[0].AfterTasks[0].Phase != v1alpha1.PhaseSkipped || clusterStatus(final, "second").Phase != v1alpha1.PhaseSkipped {
+		t.Errorf("after resume: run %s, soak %s, second %s", final.Status.Phase, final.Status.Stages[0].AfterTasks[0].Phase, clusterStatus(final, "second").Phase)
+	}
+	if c, _ := testfleet.Fleet(t).Get("second"); c.KubernetesVersion != lower.Version {
+		t.Errorf("the skipped cluster was upgraded to %s", c.KubernetesVersion)
+	}
+	if _, err := e.Drive(ctx, run.Name); err != nil {
+		t.Errorf("driving a completed run again: %v", err)
+	}
+}
+
+// TestCrashAndResume kills the upshift process (SIGKILL) in the middle of
+// the control-plane step and again in the middle of the node pool step,
+// resumes each time, and checks every action happened exactly once: two
+// API server starts in all (the first up and the upgrade) and three new
+// nodes for a pool of three.
+func TestCrashAndResume(t *testing.T) {
+	upAll(t, 3, "crashy")
+	home := testfleet.Fleet(t).Home
+	dir := t.TempDir()
+	fleetFile, runFile := filepath.Join(dir, "fleet.yaml"), filepath.Join(dir, "run.yaml")
+	write(t, fleetFile, "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: crashy}\nspec: {provider: local, local: {name: crashy}, group: g}\n")
+	write(t, runFile, fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
+kind: UpdateRun
+metadata: {name: crash-test}
+spec:
+  strategy: {stages: [{name: only, groups: [{name: g}]}]}
+  upgrade: {type: Full, kubernetesVersion: "%s"}
+  nodeUpgrade: {maxSurge: 1, drainTimeout: 1m, nodeSoakDuration: 2s}
+`, higher.Minor))
+	st := &store.Store{Dir: home}
+	c, _ := testfleet.Fleet(t).Get("crashy")
+	client, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Record every node at the target that ever exists.
+	seen := map[string]bool{}
+	var mu sync.Mutex
+	watchCtx, stopWatch := context.WithCancel(t.Context())
+	defer stopWatch()
+	go func() {
+		for watchCtx.Err() == nil {
+			if list, err := client.CoreV1().Nodes().List(watchCtx, metav1.ListOptions{}); err == nil {
+				mu.Lock()
+				for _, n := range list.Items {
+					if n.Status.NodeInfo.KubeletVersion == higher.Version {
+						seen[n.Name] = true
+					}
+				}
+				mu.Unlock()
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+
+	killWhen := func(cmd string, args []string, cond func([]store.Event) bool) {
+		t.Helper()
+		p := testfleet.CLI(args...)
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			if events, _ := st.Events("crash-test"); cond(events) {
+				_ = p.Process.Kill()
+				_ = p.Wait()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		_ = p.Process.Kill()
+		t.Fatalf("%s: the kill point never came", cmd)
+	}
+	started := func(step string) func([]store.Event) bool {
+		return func(events []store.Event) bool {
+			for _, e := range events {
+				if e.Step == step && e.Type == "Started" {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	surged := func(events []store.Event) bool {
+		for _, e := range events {
+			if e.Step == "NodePool user" && strings.HasPrefix(e.Message, "soaking") {
+				return true
+			}
+		}
+		return false
+	}
+	killWhen("run", []string{"run", "-f", runFile, "--fleet", fleetFile, "--home", home}, started("ControlPlane "+higher.Version))
+	killWhen("resume", []string{"resume", "crash-test", "--home", home}, surged)
+	out, err := testfleet.CLI("resume", "crash-test", "--home", home).CombinedOutput()
+	if err != nil {
+		t.Fatalf("final resume: %v\n%s", err, out)
+	}
+	stopWatch()
+
+	run, _ := st.Get("crash-test")
+	if run.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("run %s: %s", run.Status.Phase, run.Status.Message)
+	}
+	log, err := os.ReadFile(filepath.Join(c.Dir(), "logs", "kube-apiserver.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(log), "Serving securely on"); n != 2 {
+		t.Errorf("the API server started %d times; want 2 (up and one upgrade)", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 {
+		t.Errorf("%d nodes at %s were created: %v; want 3 (no second surge)", len(seen), higher.Version, seen)
+	}
+	nodes, _ := client.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
+	if len(nodes.Items) != 3 {
+		t.Errorf("%d nodes after the run, want 3", len(nodes.Items))
+	}
+	cp := clusterStatus(run, "crashy").Steps[0]
+	if cp.Attempts != 2 {
+		t.Errorf("control-plane step attempts = %d, want 2 (killed once)", cp.Attempts)
+	}
+}
+
+func write(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
