@@ -33,7 +33,7 @@ demo: tools
 	$(UPSHIFT) demo
 
 demo-down: build
-	$(UPSHIFT) local down demo
+	$(UPSHIFT) local down demo-dev demo-test demo-prod
 
 bench: tools
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./bench/

@@ -38,6 +38,16 @@ type StageSpec struct {
 	// AfterStageWaitInSeconds is Azure Fleet's soak: a TimedWait after the
 	// stage.
 	AfterStageWaitInSeconds int `json:"afterStageWaitInSeconds,omitempty"`
+	// BeforeGates and AfterGates are Azure Fleet's stage gates (type
+	// Approval); they become approval tasks.
+	BeforeGates []AzureGate `json:"beforeGates,omitempty"`
+	AfterGates  []AzureGate `json:"afterGates,omitempty"`
+}
+
+// AzureGate is a gate in Azure Fleet's stage format.
+type AzureGate struct {
+	DisplayName string `json:"displayName,omitempty"`
+	Type        string `json:"type"`
 }
 
 // GroupRef names a group of clusters.

@@ -5,155 +5,271 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/spf13/cobra"
-
+	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/sampleapp"
+	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/toolchain"
 )
 
+// demoClusters are the demo's fleet: name and update group.
+var demoClusters = []struct{ name, group string }{
+	{"demo-dev", "dev-clusters"}, {"demo-test", "test-clusters"}, {"demo-prod", "prod-clusters"},
+}
+
+// The demo's Azure Fleet stages file, with short soaks.
+const demoStages = `{
+  "stages": [
+    {"name": "development", "groups": [{"name": "dev-clusters"}], "afterStageWaitInSeconds": 5},
+    {"name": "test", "groups": [{"name": "test-clusters"}], "afterStageWaitInSeconds": 5},
+    {"name": "production", "groups": [{"name": "prod-clusters"}],
+     "beforeGates": [{"displayName": "Production sign-off", "type": "Approval"}]}
+  ]
+}
+`
+
 func newDemoCommand(s Streams) *cobra.Command {
-	o := &localOptions{streams: s}
-	var name string
+	o := &runOptions{streams: s}
+	var cache string
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the demo on the local fleet: a cluster, a sample app, a request through its ingress",
-		Args:  exactArgs(0, ""),
+		Short: "Upgrade a local dev/test/prod fleet under live traffic, end to end",
+		Long: `The demo: three local clusters (dev, test, prod) on Kubernetes ` + toolchain.Releases[0].Minor + `, each
+running a sample app behind its ingress with a PodDisruptionBudget; an update
+run to ` + toolchain.Releases[1].Minor + ` driven by an Azure Fleet stages file, with soaks and an
+approval before production that the demo grants; requests and ready pods are
+sampled throughout, and the report says how long each stage took and whether
+availability ever dropped below a budget.`,
+		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDemo(cmd.Context(), o, name)
+			return runDemo(cmd.Context(), o, cache)
 		},
 	}
-	cmd.Flags().StringVar(&o.home, "home", localfleet.DefaultHome(), "state folder of the local fleet ($UPSHIFT_HOME)")
-	cmd.Flags().StringVar(&o.cache, "cache", toolchain.DefaultCacheDir(), "cache folder of built binaries ($UPSHIFT_CACHE)")
-	cmd.Flags().StringVar(&name, "name", "demo", "name of the demo cluster")
+	o.addHome(cmd)
+	cmd.Flags().StringVar(&cache, "cache", toolchain.DefaultCacheDir(), "cache folder of built binaries ($UPSHIFT_CACHE)")
 	return cmd
 }
 
-func runDemo(ctx context.Context, o *localOptions, name string) error {
+func runDemo(ctx context.Context, o *runOptions, cache string) error {
 	o.printer = printer.New(o.streams.Err)
-	fleet, err := o.fleet()
-	if err != nil {
-		return err
-	}
 	out := o.streams.Out
 	start := time.Now()
-	o.printer.Action("bringing up local cluster %s at Kubernetes %s", name, toolchain.Releases[0].Version)
-	c, err := fleet.Up(ctx, localfleet.Spec{
-		Name: name, KubernetesVersion: toolchain.Releases[0].Minor,
-		NodePools: []localfleet.PoolSpec{{Name: "system", Count: 2}, {Name: "user", Count: 3}},
-	})
+	self, err := selfCommand()
 	if err != nil {
 		return err
 	}
-	o.printer.Success("cluster %s ready in %s", name, time.Since(start).Round(100*time.Millisecond))
-	client, err := c.Client()
+	lf := &localfleet.Fleet{Home: o.home, Tools: &toolchain.Cache{Dir: cache, Log: o.printer.Actions()}, DaemonCommand: self}
+	if err := lf.Tools.EnsureAll(ctx); err != nil {
+		return err
+	}
+
+	// 1. A fresh fleet on the lower version, each cluster with its app.
+	o.printer.Action("bringing up %d local clusters at Kubernetes %s", len(demoClusters), toolchain.Releases[0].Version)
+	apps := map[string]sampleapp.App{}
+	clients := map[string]kubernetes.Interface{}
+	ingress := map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, len(demoClusters))
+	for _, dc := range demoClusters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = lf.Down(dc.name) // the demo starts clean
+			c, err := lf.Up(ctx, localfleet.Spec{Name: dc.name, KubernetesVersion: toolchain.Releases[0].Minor,
+				NodePools: []localfleet.PoolSpec{{Name: "system", Count: 1}, {Name: "user", Count: 3}}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			client, err := c.Client()
+			if err != nil {
+				errs <- err
+				return
+			}
+			app := sampleapp.App{Namespace: "shop", Name: "web", Host: "web." + dc.name + ".example", Replicas: 4, MinAvailable: 3}
+			if err := app.Deploy(ctx, client); err != nil {
+				errs <- err
+				return
+			}
+			if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+				errs <- err
+				return
+			}
+			mu.Lock()
+			apps[dc.name], clients[dc.name], ingress[dc.name] = app, client, c.IngressURL()
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return err
+	}
+	o.printer.Success("fleet ready in %s: each cluster runs shop/web (4 replicas, PodDisruptionBudget minAvailable 3) behind its ingress", time.Since(start).Round(100*time.Millisecond))
+
+	// 2. The files a team would commit.
+	dir := filepath.Join(o.home, "demo")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	var fleetYAML strings.Builder
+	for i, dc := range demoClusters {
+		if i > 0 {
+			fleetYAML.WriteString("---\n")
+		}
+		fmt.Fprintf(&fleetYAML, "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: %s\nspec:\n  provider: local\n  local: {name: %s}\n  group: %s\n", dc.name, dc.name, dc.group)
+	}
+	runName := "demo-" + time.Now().UTC().Format("20060102-150405")
+	runYAML := fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
+kind: UpdateRun
+metadata:
+  name: %s
+spec:
+  upgrade: {type: Full, kubernetesVersion: "%s"}
+  nodeUpgrade: {maxSurge: "33%%", drainTimeout: 5m}
+  gates:
+    postUpgrade:
+    - {name: cluster-healthy, type: KubernetesHealth, interval: 1s}
+`, runName, toolchain.Releases[1].Minor)
+	files := map[string]string{"fleet.yaml": fleetYAML.String(), "upgrade-stages.json": demoStages, "run.yaml": runYAML}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "\nThe run (the same as `upshift run -f %s --fleet %s --stages %s`):\n\n%s\n%s\n",
+		filepath.Join(dir, "run.yaml"), filepath.Join(dir, "fleet.yaml"), filepath.Join(dir, "upgrade-stages.json"), runYAML, demoStages)
+
+	// 3. Live traffic and ready pods, sampled through the whole run.
+	sampleCtx, cancelSampling := context.WithCancel(ctx)
+	samplers := map[string]*availability{}
+	var sampling sync.WaitGroup
+	for _, dc := range demoClusters {
+		a := &availability{minReady: int(apps[dc.name].Replicas)}
+		samplers[dc.name] = a
+		sampling.Add(1)
+		go func() {
+			defer sampling.Done()
+			a.sample(sampleCtx, clients[dc.name], apps[dc.name], ingress[dc.name])
+		}()
+	}
+	stopSampling := func() { cancelSampling(); sampling.Wait() }
+
+	// 4. The run, with the approval before production granted by the demo.
+	o.runFile, o.fleetFile, o.stages = filepath.Join(dir, "run.yaml"), filepath.Join(dir, "fleet.yaml"), filepath.Join(dir, "upgrade-stages.json")
+	run, strategy, clusters, fleetData, err := o.load()
+	if err != nil {
+		stopSampling()
+		return err
+	}
+	e := o.engine(clusters)
+	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+		stopSampling()
+		return err
+	}
+	if err := o.store().SaveFleet(run.Name, fleetData); err != nil {
+		stopSampling()
+		return err
+	}
+	approve := func(ev engine.Event) {
+		o.progress(ev)
+		if ev.Type == "Waiting" && strings.Contains(ev.Message, "approval") {
+			go func() {
+				time.Sleep(2 * time.Second)
+				o.printer.Action("the demo approves stage %s (as a release manager would: upshift approve %s --stage %s)", ev.Stage, run.Name, ev.Stage)
+				_ = o.store().Approve(run.Name, store.Approval{Key: "stage/" + ev.Stage, By: "demo-release-manager", Time: time.Now().UTC()})
+			}()
+		}
+	}
+	e.Progress = approve
+	runStart := time.Now()
+	final, err := e.Drive(ctx, run.Name)
+	stopSampling()
+	if final != nil {
+		fmt.Fprintln(out)
+		writeRunReport(out, final)
+	}
 	if err != nil {
 		return err
 	}
-	app := sampleapp.App{Namespace: "demo", Name: "web", Host: "web." + name + ".example", Replicas: 4, MinAvailable: 3}
-	o.printer.Action("deploying the sample app: Deployment %s/%s (%d replicas, probes, preStop), Service, Ingress %s, PodDisruptionBudget minAvailable %d",
-		app.Namespace, app.Name, app.Replicas, app.Host, app.MinAvailable)
-	if err := app.Deploy(ctx, client); err != nil {
+
+	// 5. The report.
+	fmt.Fprintf(out, "\nAvailability during the run (%s):\n", time.Since(runStart).Round(time.Second))
+	var rows [][]string
+	ok := true
+	for _, dc := range demoClusters {
+		a := samplers[dc.name]
+		app := apps[dc.name]
+		held := a.minReady >= int(app.MinAvailable)
+		ok = ok && held && a.failed == 0
+		rows = append(rows, []string{dc.name, fmt.Sprint(app.MinAvailable), fmt.Sprint(a.minReady), fmt.Sprint(a.samples), fmt.Sprint(a.requests), fmt.Sprint(a.failed), yesNo(held)})
+	}
+	if err := table(out, []string{"CLUSTER", "PDB MIN AVAILABLE", "FEWEST READY PODS", "SAMPLES", "REQUESTS", "FAILED", "NEVER BELOW PDB"}, rows); err != nil {
 		return err
 	}
-	o.printer.Waiting("waiting for %d replicas to be available", app.Replicas)
-	if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
-		return err
+	fmt.Fprintf(out, "\nSee it again: upshift status %s --home %s; upshift local list\nTear it down: make demo-down (upshift local down %s)\n", run.Name, o.home, strings.Join(demoNames(), " "))
+	if !ok {
+		return fmt.Errorf("availability dropped during the run: see the table above")
 	}
-	fmt.Fprintln(out, "\nNodes:")
-	if err := printNodes(ctx, out, client); err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "\nPods:")
-	if err := printPods(ctx, out, client, app.Namespace); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nRequest through the ingress stand-in: GET %s/ (Host: %s)\n", c.IngressURL(), app.Host)
-	code, body, err := ingressRequest(ctx, c.IngressURL(), app.Host)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "HTTP %d %s\n", code, body)
-	if code != http.StatusOK {
-		return fmt.Errorf("the ingress stand-in answered %d for %s", code, app.Host)
-	}
-	fmt.Fprintf(out, "\nTry it:\n  curl -H 'Host: %s' %s/\n  upshift local list\n  export KUBECONFIG=%s\n\nTear it down:\n  upshift local down %s   (or: make demo-down)\n",
-		app.Host, c.IngressURL(), c.KubeconfigPath(), name)
-	o.printer.Success("demo done in %s", time.Since(start).Round(100*time.Millisecond))
+	o.printer.Success("demo done in %s: every cluster on %s, every node replaced, availability never below a budget", time.Since(start).Round(time.Second), toolchain.Releases[1].Version)
 	return nil
 }
 
-func printNodes(ctx context.Context, w io.Writer, client kubernetes.Interface) error {
-	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
+func demoNames() []string {
+	var out []string
+	for _, dc := range demoClusters {
+		out = append(out, dc.name)
 	}
-	var rows [][]string
-	for i := range nodes.Items {
-		n := &nodes.Items[i]
-		status := "NotReady"
-		if localfleet.NodeReady(n) {
-			status = "Ready"
-		}
-		if n.Spec.Unschedulable {
-			status += ",SchedulingDisabled"
-		}
-		rows = append(rows, []string{n.Name, n.Labels[localfleet.LabelNodePool], status, n.Status.NodeInfo.KubeletVersion, n.Labels[localfleet.LabelNodeImage]})
-	}
-	return table(w, []string{"NAME", "POOL", "STATUS", "VERSION", "NODE IMAGE"}, rows)
+	return out
 }
 
-func printPods(ctx context.Context, w io.Writer, client kubernetes.Interface, namespace string) error {
-	pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
+func yesNo(b bool) string {
+	if b {
+		return "yes"
 	}
-	var rows [][]string
-	for _, p := range pods.Items {
-		ready := "false"
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady {
-				ready = strings.ToLower(string(c.Status))
-			}
-		}
-		rows = append(rows, []string{p.Name, p.Spec.NodeName, string(p.Status.Phase), ready})
-	}
-	return table(w, []string{"NAME", "NODE", "PHASE", "READY"}, rows)
+	return "NO"
 }
 
-func ingressRequest(ctx context.Context, url, host string) (int, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/", nil)
+// availability samples an app's ready pods and requests through its ingress.
+type availability struct {
+	minReady, samples, requests, failed int
+}
+
+func (a *availability) sample(ctx context.Context, client kubernetes.Interface, app sampleapp.App, ingressURL string) {
+	httpc := &http.Client{Timeout: 2 * time.Second}
+	for ctx.Err() == nil {
+		if n, err := app.ReadyPods(ctx, client); err == nil {
+			a.minReady = min(a.minReady, n)
+			a.samples++
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ingressURL+"/", nil)
+		req.Host = app.Host
+		resp, err := httpc.Do(req)
+		if ctx.Err() != nil {
+			return
+		}
+		a.requests++
 		if err != nil {
-			return 0, "", err
-		}
-		req.Host = host
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
+			a.failed++
+		} else {
+			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			// Endpoints follow pods within a moment of them being Ready.
-			if resp.StatusCode == http.StatusOK || ctx.Err() != nil {
-				return resp.StatusCode, strings.TrimSpace(string(body)), nil
+			if resp.StatusCode != http.StatusOK {
+				a.failed++
 			}
 		}
-		select {
-		case <-ctx.Done():
-			if err != nil {
-				return 0, "", fmt.Errorf("requesting %s through the ingress stand-in: %w", host, err)
-			}
-			return 0, "", fmt.Errorf("the ingress stand-in did not answer 200 for %s within 30s", host)
-		case <-time.After(200 * time.Millisecond):
-		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
+

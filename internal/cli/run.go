@@ -122,6 +122,11 @@ func (o *runOptions) load() (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec, 
 		}
 		strategy = &s.Spec
 	}
+	if strategy != nil {
+		if err := plan.NormalizeAzureGates(o.runFile, strategy); err != nil {
+			return nil, nil, nil, nil, usageError{err}
+		}
+	}
 	if o.stages != "" {
 		js, err := os.ReadFile(o.stages)
 		if err != nil {

@@ -425,4 +425,3 @@ func write(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
-

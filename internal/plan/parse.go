@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
@@ -86,5 +87,47 @@ func ParseAzureStages(name string, data []byte) (*v1alpha1.UpdateStrategySpec, e
 	if len(s.Stages) == 0 {
 		return nil, fmt.Errorf("%s: no stages", name)
 	}
+	if err := NormalizeAzureGates(name, &s); err != nil {
+		return nil, err
+	}
 	return &s, nil
+}
+
+// NormalizeAzureGates turns Azure Fleet's stage gates (beforeGates,
+// afterGates of type Approval) into approval tasks.
+func NormalizeAzureGates(name string, s *v1alpha1.UpdateStrategySpec) error {
+	for i := range s.Stages {
+		st := &s.Stages[i]
+		for _, gates := range []struct {
+			list []v1alpha1.AzureGate
+			into *[]v1alpha1.StageTask
+			side string
+		}{{st.BeforeGates, &st.BeforeStageTasks, "beforeGates"}, {st.AfterGates, &st.AfterStageTasks, "afterGates"}} {
+			for j, g := range gates.list {
+				if g.Type != v1alpha1.TaskApproval {
+					return fmt.Errorf("%s: stages[%d].%s[%d].type %q: Azure stage gates are of type Approval", name, i, gates.side, j, g.Type)
+				}
+				*gates.into = append(*gates.into, v1alpha1.StageTask{Type: v1alpha1.TaskApproval, Name: approvalName(g.DisplayName, gates.side, j)})
+			}
+		}
+		st.BeforeGates, st.AfterGates = nil, nil
+	}
+	return nil
+}
+
+// approvalName makes an Azure gate's display name usable as a task name.
+func approvalName(display, side string, i int) string {
+	var b []rune
+	for _, r := range strings.ToLower(display) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b = append(b, r)
+		case len(b) > 0 && b[len(b)-1] != '-':
+			b = append(b, '-')
+		}
+	}
+	if name := strings.Trim(string(b), "-"); name != "" {
+		return name
+	}
+	return fmt.Sprintf("%s-%d", strings.TrimSuffix(side, "Gates"), i)
 }

@@ -180,6 +180,13 @@ func TestParseAzureStages(t *testing.T) {
 	if err != nil || len(s.Stages) != 2 || s.Stages[0].AfterStageWaitInSeconds != 1800 || s.Stages[1].Groups[0].Name != "prod-clusters" {
 		t.Fatalf("ParseAzureStages = %+v, %v", s, err)
 	}
+	gated, err := ParseAzureStages("gated.json", []byte(`{"stages":[{"name":"production","groups":[{"name":"prod"}],"beforeGates":[{"displayName":"Change board sign-off","type":"Approval"}]}]}`))
+	if err != nil || len(gated.Stages[0].BeforeStageTasks) != 1 || gated.Stages[0].BeforeStageTasks[0].Name != "change-board-sign-off" || gated.Stages[0].BeforeGates != nil {
+		t.Errorf("Azure beforeGates: %+v, %v", gated, err)
+	}
+	if _, err := ParseAzureStages("bad.json", []byte(`{"stages":[{"name":"p","groups":[{"name":"g"}],"afterGates":[{"type":"Wait"}]}]}`)); err == nil || !strings.Contains(err.Error(), "of type Approval") {
+		t.Errorf("a non-approval Azure gate: %v", err)
+	}
 	if _, err := ParseAzureStages("x.json", []byte(`{"stages":[{"name":"a","group":[]}]}`)); err == nil || !strings.Contains(err.Error(), "unknown field") {
 		t.Errorf("unknown field accepted: %v", err)
 	}
