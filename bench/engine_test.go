@@ -37,7 +37,7 @@ func (p *instant) UpgradeNodePool(context.Context, string, string, cluster.NodeP
 	return nodes.Result{}, nil
 }
 func (p *instant) AddNodes(context.Context, string, string, int) ([]string, error) { return nil, nil }
-func (p *instant) RemoveNodes(context.Context, string, []string) error            { return nil }
+func (p *instant) RemoveNodes(context.Context, string, []string) error             { return nil }
 
 // BenchmarkEngineOverhead drives a run over 200 clusters (4 stages, 5
 // groups each, maxConcurrency 5) on a provider that completes instantly:

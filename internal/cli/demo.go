@@ -272,4 +272,3 @@ func (a *availability) sample(ctx context.Context, client kubernetes.Interface, 
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-

@@ -161,6 +161,7 @@ func TestDrainBlockedByPDB(t *testing.T) {
 		t.Errorf("the drain timeout of 5s took %s to fire", time.Since(start))
 	}
 	msg := err.Error()
+	t.Logf("drain error: %s", msg)
 	for _, want := range []string{"pay/ledger-", "PodDisruptionBudget pay/ledger", "minAvailable 2", "allows 0 disruptions", "within 5s"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not mention %q", msg, want)
