@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"upshift.dev/upshift/api/v1alpha1"
@@ -136,11 +137,16 @@ func (e *Engine) execStep(ctx context.Context, stage string, fc v1alpha1.Cluster
 		if d := spec.NodeUpgrade.NodeSoakDuration; d != nil {
 			up.Soak = d.Duration
 		}
+		up.OnUndrainable = spec.NodeUpgrade.UndrainableNodeBehavior
 		res, err := m.Provider.UpgradeNodePool(ctx, m.Name, target, up)
 		if err != nil {
 			return "", "", err
 		}
-		return fmt.Sprintf("%d node(s) replaced in %d batch(es) in %s", res.Replaced, res.Batches, res.Duration.Round(100*time.Millisecond)), "", nil
+		msg := fmt.Sprintf("%d node(s) replaced in %d batch(es) in %s", res.Replaced, res.Batches, res.Duration.Round(100*time.Millisecond))
+		if len(res.Quarantined) > 0 {
+			msg += fmt.Sprintf("; %d node(s) could not be drained and stay cordoned, labelled %s=quarantined: %s", len(res.Quarantined), nodes.LabelQuarantined, strings.Join(res.Quarantined, ", "))
+		}
+		return msg, "", nil
 	}
 	return "", "", fmt.Errorf("unknown step %q", step)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/drain"
@@ -57,15 +59,34 @@ type Upgrade struct {
 	EvictionRetryDelay time.Duration
 	// Soak is a wait after each batch, before the next one.
 	Soak time.Duration
+	// OnUndrainable says what happens to nodes whose drain times out
+	// (AKS's undrainableNodeBehavior): UndrainableSchedule (the default)
+	// makes them schedulable again and fails the upgrade; UndrainableCordon
+	// leaves them cordoned, labels them quarantined, and goes on with the
+	// other nodes.
+	OnUndrainable string
 	// Events receives progress; nil discards it.
 	Events func(Event)
 }
+
+// What to do with nodes that cannot be drained.
+const (
+	UndrainableSchedule = "Schedule"
+	UndrainableCordon   = "Cordon"
+)
+
+// LabelQuarantined marks an old node that could not be drained and was
+// left cordoned (UndrainableCordon).
+const LabelQuarantined = "upshift.dev/upgrade-status"
 
 // Result summarises a finished upgrade.
 type Result struct {
 	Replaced int
 	Batches  int
 	Duration time.Duration
+	// Quarantined are old nodes left cordoned because they could not be
+	// drained (UndrainableCordon); they keep their pods.
+	Quarantined []string
 }
 
 // DrainError says which pods, and which budgets, kept nodes from draining.
@@ -177,14 +198,31 @@ func (u *Upgrade) Run(ctx context.Context) (Result, error) {
 			}
 			u.emit("Ready", names, "surge node(s) Ready: %s", strings.Join(names, ", "))
 		}
-		if err := u.drainBatch(ctx, batch); err != nil {
-			return res, err
+		drained, err := u.drainBatch(ctx, batch)
+		if err != nil {
+			var de *DrainError
+			if !errors.As(err, &de) {
+				return res, err
+			}
+			undrained := without(batch, drained)
+			if u.OnUndrainable != UndrainableCordon {
+				u.emit("Uncordon", undrained, "making %s schedulable again: the upgrade fails (undrainableNodeBehavior Schedule)", strings.Join(undrained, ", "))
+				u.setSchedulable(ctx, undrained)
+				return res, err
+			}
+			u.emit("Quarantine", undrained, "leaving %s cordoned and labelled %s=quarantined: %v", strings.Join(undrained, ", "), LabelQuarantined, err)
+			if qerr := u.quarantine(ctx, undrained); qerr != nil {
+				return res, errors.Join(err, qerr)
+			}
+			res.Quarantined = append(res.Quarantined, undrained...)
 		}
-		u.emit("Delete", batch, "deleting drained node(s) %s", strings.Join(batch, ", "))
-		if err := u.Pool.RemoveNodes(ctx, batch); err != nil {
-			return res, fmt.Errorf("deleting drained nodes: %w", err)
+		if len(drained) > 0 {
+			u.emit("Delete", drained, "deleting drained node(s) %s", strings.Join(drained, ", "))
+			if err := u.Pool.RemoveNodes(ctx, drained); err != nil {
+				return res, fmt.Errorf("deleting drained nodes: %w", err)
+			}
 		}
-		res.Replaced += len(batch)
+		res.Replaced += len(drained)
 		res.Batches++
 		if u.Soak > 0 {
 			u.emit("Soak", nil, "soaking for %s", u.Soak)
@@ -209,7 +247,7 @@ func (u *Upgrade) split(ctx context.Context) (current, old []string, err error) 
 	for i := range list.Items {
 		n := &list.Items[i]
 		switch {
-		case n.DeletionTimestamp != nil:
+		case n.DeletionTimestamp != nil, n.Labels[LabelQuarantined] == "quarantined":
 		case u.Current(n):
 			current = append(current, n.Name)
 		case n.Spec.Unschedulable:
@@ -256,16 +294,16 @@ func nodeReady(n *corev1.Node) bool {
 
 // drainBatch cordons every node of the batch first, so evicted pods do not
 // land on a node about to go, then drains them in parallel.
-func (u *Upgrade) drainBatch(ctx context.Context, batch []string) error {
+func (u *Upgrade) drainBatch(ctx context.Context, batch []string) ([]string, error) {
 	helper := u.helper(ctx)
 	u.emit("Cordon", batch, "cordoning %s", strings.Join(batch, ", "))
 	for _, name := range batch {
 		n, err := u.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return fmt.Errorf("cordoning node %s: %w", name, err)
+			return nil, fmt.Errorf("cordoning node %s: %w", name, err)
 		}
 		if err := drain.RunCordonOrUncordon(helper, n, true); err != nil {
-			return fmt.Errorf("cordoning node %s: %w", name, err)
+			return nil, fmt.Errorf("cordoning node %s: %w", name, err)
 		}
 	}
 	u.emit("Drain", batch, "draining %s (timeout %s)", strings.Join(batch, ", "), u.DrainTimeout)
@@ -279,17 +317,56 @@ func (u *Upgrade) drainBatch(ctx context.Context, batch []string) error {
 		}()
 	}
 	wg.Wait()
+	var drained, failed []string
+	for i, name := range batch {
+		if errs[i] == nil {
+			drained = append(drained, name)
+		} else {
+			failed = append(failed, name)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
-		blockers, berr := Blockers(ctx, u.Client, batch)
+		blockers, berr := Blockers(ctx, u.Client, failed)
 		if berr != nil {
 			err = errors.Join(err, berr)
 		}
-		return &DrainError{Nodes: batch, Timeout: u.DrainTimeout, Blockers: blockers, Err: err}
+		return drained, &DrainError{Nodes: failed, Timeout: u.DrainTimeout, Blockers: blockers, Err: err}
+	}
+	return drained, nil
+}
+
+// setSchedulable uncordons nodes, best effort: the upgrade is failing.
+func (u *Upgrade) setSchedulable(ctx context.Context, names []string) {
+	helper := u.helper(ctx)
+	for _, name := range names {
+		if n, err := u.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil {
+			_ = drain.RunCordonOrUncordon(helper, n, false)
+		}
+	}
+}
+
+// quarantine labels undrainable nodes, which stay cordoned.
+func (u *Upgrade) quarantine(ctx context.Context, names []string) error {
+	patch := []byte(`{"metadata":{"labels":{"` + LabelQuarantined + `":"quarantined"}}}`)
+	for _, name := range names {
+		if _, err := u.Client.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("labelling node %s quarantined: %w", name, err)
+		}
 	}
 	return nil
+}
+
+func without(all, drop []string) []string {
+	var out []string
+	for _, s := range all {
+		if !slices.Contains(drop, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (u *Upgrade) helper(ctx context.Context) *drain.Helper {

@@ -75,5 +75,8 @@ type NodePoolUpgrade struct {
 	MaxSurge     intstr.IntOrString
 	DrainTimeout time.Duration
 	Soak         time.Duration
-	Events       func(nodes.Event)
+	// OnUndrainable is nodes.UndrainableSchedule (default) or
+	// nodes.UndrainableCordon.
+	OnUndrainable string
+	Events        func(nodes.Event)
 }

@@ -124,15 +124,16 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 		return nodes.Result{}, err
 	}
 	u := &nodes.Upgrade{
-		Client:       client,
-		Pool:         poolOps{fleet: p.Fleet, cluster: name, pool: target},
-		Selector:     localfleet.LabelNodePool + "=" + pool,
-		Current:      func(n *corev1.Node) bool { return atTarget(n, target) },
-		Size:         target.Count,
-		MaxSurge:     up.MaxSurge,
-		DrainTimeout: up.DrainTimeout,
-		Soak:         up.Soak,
-		Events:       up.Events,
+		Client:        client,
+		Pool:          poolOps{fleet: p.Fleet, cluster: name, pool: target},
+		Selector:      localfleet.LabelNodePool + "=" + pool,
+		Current:       func(n *corev1.Node) bool { return atTarget(n, target) },
+		Size:          target.Count,
+		MaxSurge:      up.MaxSurge,
+		DrainTimeout:  up.DrainTimeout,
+		Soak:          up.Soak,
+		OnUndrainable: up.OnUndrainable,
+		Events:        up.Events,
 	}
 	return u.Run(ctx)
 }

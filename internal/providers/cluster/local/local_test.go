@@ -173,6 +173,28 @@ func TestDrainBlockedByPDB(t *testing.T) {
 	if n, _ := app.ReadyPods(ctx, client); n != 2 {
 		t.Errorf("%d ready pods after the failed drain, want 2", n)
 	}
+	// undrainableNodeBehavior Schedule (the default): the node takes pods again.
+	old, err := client.CoreV1().Nodes().Get(ctx, drainErr.Nodes[0], metav1.GetOptions{})
+	if err != nil || old.Spec.Unschedulable {
+		t.Errorf("undrainable node after a Schedule failure: unschedulable=%v, %v", old.Spec.Unschedulable, err)
+	}
+
+	// undrainableNodeBehavior Cordon: the node is quarantined and the
+	// upgrade goes on without it.
+	res, err := p.UpgradeNodePool(ctx, "stuck", "user", cluster.NodePoolUpgrade{NodeImage: "ubuntu-2204-2025.02", DrainTimeout: 3 * time.Second, OnUndrainable: nodes.UndrainableCordon})
+	if err != nil {
+		t.Fatalf("upgrade with Cordon: %v", err)
+	}
+	if len(res.Quarantined) != 1 || res.Quarantined[0] != old.Name {
+		t.Errorf("quarantined = %v, want [%s]", res.Quarantined, old.Name)
+	}
+	old, err = client.CoreV1().Nodes().Get(ctx, old.Name, metav1.GetOptions{})
+	if err != nil || !old.Spec.Unschedulable || old.Labels[nodes.LabelQuarantined] != "quarantined" {
+		t.Errorf("quarantined node: unschedulable=%v labels=%v, %v", old.Spec.Unschedulable, old.Labels, err)
+	}
+	if n, _ := app.ReadyPods(ctx, client); n != 2 {
+		t.Errorf("%d ready pods after quarantine, want 2", n)
+	}
 }
 
 func nodeNames(t *testing.T, p *local.Provider, name string) map[string]bool {
