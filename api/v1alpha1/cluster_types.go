@@ -36,9 +36,28 @@ type LocalClusterRef struct {
 
 // ClusterStatus is what upshift last observed of the cluster.
 type ClusterStatus struct {
+	// KubernetesVersion is the control plane's version.
 	KubernetesVersion string             `json:"kubernetesVersion,omitempty"`
+	NodePools         []NodePoolStatus   `json:"nodePools,omitempty"`
 	Conditions        []metav1.Condition `json:"conditions,omitempty"`
 }
+
+// NodePoolStatus is a node pool as observed.
+type NodePoolStatus struct {
+	Name              string `json:"name"`
+	Count             int    `json:"count"`
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+	NodeImage         string `json:"nodeImage,omitempty"`
+}
+
+// Cluster condition types and reasons.
+const (
+	// ConditionReachable is True when upshift could read the cluster.
+	ConditionReachable = "Reachable"
+
+	ReasonObserved    = "Observed"
+	ReasonUnreachable = "Unreachable"
+)
 
 // Cluster providers.
 const (

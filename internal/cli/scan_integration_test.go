@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/cli"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/scan/apis"
@@ -129,6 +130,13 @@ func TestScanLiveCluster(t *testing.T) {
 		}
 		if err := os.WriteFile(path, []byte(fleetFile+"---\napiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ghost}\nspec: {provider: local, local: {name: ghost}}\n"), 0o600); err != nil {
 			t.Fatal(err)
+		}
+		code, out, stderr = run(t, "fleet", "--fleet", path, "--home", testfleet.Fleet(t).Home, "-o", "json")
+		var observed []v1alpha1.Cluster
+		if err := json.Unmarshal([]byte(out), &observed); code != 0 || err != nil || len(observed) != 2 ||
+			observed[0].Status.KubernetesVersion != toolchain.Releases[0].Version || len(observed[0].Status.NodePools) != 1 || observed[0].Status.NodePools[0].Count != 2 ||
+			observed[1].Status.Conditions[0].Reason != v1alpha1.ReasonUnreachable {
+			t.Errorf("fleet status: exit %d, %v\n%s\n%s", code, err, out, stderr)
 		}
 		// A missing cluster is reported; the others are still scanned.
 		code, out, stderr = run(t, "scan", "apis", "--target-version", "1.34", "--fleet", path, "--home", testfleet.Fleet(t).Home)

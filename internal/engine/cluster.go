@@ -92,11 +92,34 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 			st := &get(s).Steps[k]
 			st.Phase, st.Message, st.Output, st.End = v1alpha1.PhaseCompleted, msg, output, now()
 		})
-		e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: "Completed", Message: msg})
+		e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: "Completed", Message: msg + " " + e.progressBar()})
 	}
 	_ = e.update(func(s *v1alpha1.UpdateRunStatus) { c := get(s); c.Phase, c.End = v1alpha1.PhaseCompleted, now() })
 	e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Completed", Message: cs.Name + " upgraded"})
 	return nil
+}
+
+// progressBar renders the run's steps done, e.g. "[#####.....] 5/10 steps".
+func (e *Engine) progressBar() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	done, total := 0, 0
+	for _, st := range e.run.Status.Stages {
+		for _, c := range st.Clusters {
+			for _, step := range c.Steps {
+				total++
+				if step.Phase == v1alpha1.PhaseCompleted || step.Phase == v1alpha1.PhaseSkipped || c.Phase == v1alpha1.PhaseSkipped {
+					done++
+				}
+			}
+		}
+	}
+	if total == 0 {
+		return ""
+	}
+	const width = 20
+	filled := done * width / total
+	return fmt.Sprintf("[%s%s] %d/%d steps", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total)
 }
 
 // execStep does one step's action and returns what to record.

@@ -305,10 +305,10 @@ func TestStopResumeSkip(t *testing.T) {
 }
 
 // TestCrashAndResume kills the upshift process (SIGKILL) in the middle of
-// the control-plane step and again in the middle of the node pool step,
+// the control-plane step, of the node pool step and of the stage's soak,
 // resumes each time, and checks every action happened exactly once: two
-// API server starts in all (the first up and the upgrade) and three new
-// nodes for a pool of three.
+// API server starts in all (the first up and the upgrade), three new nodes
+// for a pool of three, and a soak that is not started over.
 func TestCrashAndResume(t *testing.T) {
 	upAll(t, 3, "crashy")
 	home := testfleet.Fleet(t).Home
@@ -319,7 +319,7 @@ func TestCrashAndResume(t *testing.T) {
 kind: UpdateRun
 metadata: {name: crash-test}
 spec:
-  strategy: {stages: [{name: only, groups: [{name: g}]}]}
+  strategy: {stages: [{name: only, groups: [{name: g}], afterStageWaitInSeconds: 8}]}
   upgrade: {type: Full, kubernetesVersion: "%s"}
   nodeUpgrade: {maxSurge: 1, drainTimeout: 1m, nodeSoakDuration: 2s}
 `, higher.Minor))
@@ -387,6 +387,15 @@ spec:
 	}
 	killWhen("run", []string{"run", "-f", runFile, "--fleet", fleetFile, "--home", home}, started("ControlPlane "+higher.Version))
 	killWhen("resume", []string{"resume", "crash-test", "--home", home}, surged)
+	soaking := func(events []store.Event) bool {
+		for _, e := range events {
+			if e.Step == "afterStageWait" && e.Type == "Waiting" {
+				return true
+			}
+		}
+		return false
+	}
+	killWhen("resume", []string{"resume", "crash-test", "--home", home}, soaking)
 	out, err := testfleet.CLI("resume", "crash-test", "--home", home).CombinedOutput()
 	if err != nil {
 		t.Fatalf("final resume: %v\n%s", err, out)
@@ -416,6 +425,11 @@ spec:
 	cp := clusterStatus(run, "crashy").Steps[0]
 	if cp.Attempts != 2 {
 		t.Errorf("control-plane step attempts = %d, want 2 (killed once)", cp.Attempts)
+	}
+	// The soak resumed from when it began instead of starting over.
+	soak := run.Status.Stages[0].AfterTasks[0]
+	if took := soak.End.Sub(soak.Start.Time); soak.Phase != v1alpha1.PhaseCompleted || took < 8*time.Second || took > 12*time.Second {
+		t.Errorf("soak of 8s: %s, took %s from its first start", soak.Phase, took)
 	}
 }
 
