@@ -17,9 +17,9 @@ import (
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/members"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/printer"
-	"upshift.dev/upshift/internal/providers/cluster/local"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -52,27 +52,13 @@ func (o *runOptions) store() *store.Store { return &store.Store{Dir: o.home} }
 // engine builds an engine over a fleet of local clusters.
 func (o *runOptions) engine(clusters []v1alpha1.Cluster) *engine.Engine {
 	lf := &localfleet.Fleet{Home: o.home, Tools: &toolchain.Cache{Dir: toolchain.DefaultCacheDir()}}
-	provider := local.New(lf)
 	return &engine.Engine{
 		Store:      o.store(),
 		Fleet:      clusters,
 		Releases:   toolchain.Releases,
 		NodeImages: localfleet.NodeImages,
-		Resolve: func(c v1alpha1.Cluster) (*engine.Member, error) {
-			if c.Spec.Provider != v1alpha1.ProviderLocal {
-				return nil, fmt.Errorf("provider %s can be scanned but not upgraded yet: only local clusters run update runs today", c.Spec.Provider)
-			}
-			lc, err := lf.Get(c.Spec.Local.Name)
-			if err != nil {
-				return nil, err
-			}
-			cfg, err := lc.RESTConfig()
-			if err != nil {
-				return nil, err
-			}
-			return &engine.Member{Provider: provider, Name: lc.Name, RESTConfig: cfg, Kubeconfig: lc.KubeconfigPath()}, nil
-		},
-		Progress: o.progress,
+		Resolve:    members.Local(lf),
+		Progress:   o.progress,
 	}
 }
 

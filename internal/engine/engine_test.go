@@ -16,6 +16,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/members"
 	"upshift.dev/upshift/internal/providers/cluster/local"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/testfleet"
@@ -52,25 +53,13 @@ func upAll(t *testing.T, nodes int, names ...string) {
 }
 
 func newEngine(t *testing.T, fleet []v1alpha1.Cluster) *engine.Engine {
-	lf := testfleet.Fleet(t)
-	p := local.New(lf)
 	return &engine.Engine{
 		Store:      &store.Store{Dir: t.TempDir()},
 		Fleet:      fleet,
 		Releases:   toolchain.Releases,
 		NodeImages: localfleet.NodeImages,
 		Poll:       100 * time.Millisecond,
-		Resolve: func(c v1alpha1.Cluster) (*engine.Member, error) {
-			lc, err := lf.Get(c.Spec.Local.Name)
-			if err != nil {
-				return nil, err
-			}
-			cfg, err := lc.RESTConfig()
-			if err != nil {
-				return nil, err
-			}
-			return &engine.Member{Provider: p, Name: lc.Name, RESTConfig: cfg, Kubeconfig: lc.KubeconfigPath()}, nil
-		},
+		Resolve:    members.Local(testfleet.Fleet(t)),
 	}
 }
 

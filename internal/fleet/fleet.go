@@ -4,21 +4,17 @@
 package fleet
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"k8s.io/apimachinery/pkg/util/validation"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/yamlstream"
 )
 
 // Load reads and validates a fleet file.
@@ -32,32 +28,25 @@ func Load(path string) ([]v1alpha1.Cluster, error) {
 
 // Parse reads Cluster objects from a YAML stream.
 func Parse(name string, data []byte) ([]v1alpha1.Cluster, error) {
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	var out []v1alpha1.Cluster
 	seen := map[string]bool{}
-	for i := 1; ; i++ {
-		doc, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
-		}
-		if js, err := yaml.YAMLToJSON(doc); err == nil && bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
-			continue // empty or comments only
-		}
+	err := yamlstream.Each(name, data, func(i int, doc []byte) error {
 		var c v1alpha1.Cluster
 		if err := yaml.UnmarshalStrict(doc, &c); err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
+			return fmt.Errorf("%s: document %d: %w", name, i, err)
 		}
 		if err := validate(&c); err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
+			return fmt.Errorf("%s: document %d: %w", name, i, err)
 		}
 		if seen[c.Name] {
-			return nil, fmt.Errorf("%s: document %d: cluster %q is listed twice", name, i, c.Name)
+			return fmt.Errorf("%s: document %d: cluster %q is listed twice", name, i, c.Name)
 		}
 		seen[c.Name] = true
 		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no Cluster objects", name)

@@ -1,17 +1,13 @@
 package plan
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/yamlstream"
 )
 
 // Documents are the objects of a run file.
@@ -24,51 +20,40 @@ type Documents struct {
 // objects it refers to. Unknown fields are errors.
 func Parse(name string, data []byte) (*Documents, error) {
 	docs := &Documents{Strategies: map[string]*v1alpha1.UpdateStrategy{}}
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	for i := 1; ; i++ {
-		doc, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
-		}
-		js, err := yaml.YAMLToJSON(doc)
-		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
-		}
-		if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
-			continue
-		}
+	err := yamlstream.Each(name, data, func(i int, doc []byte) error {
 		var meta struct {
 			APIVersion string `json:"apiVersion"`
 			Kind       string `json:"kind"`
 		}
 		if err := yaml.Unmarshal(doc, &meta); err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
+			return fmt.Errorf("%s: document %d: %w", name, i, err)
 		}
 		if meta.APIVersion != v1alpha1.GroupVersion {
-			return nil, fmt.Errorf("%s: document %d: apiVersion %q: want %s", name, i, meta.APIVersion, v1alpha1.GroupVersion)
+			return fmt.Errorf("%s: document %d: apiVersion %q: want %s", name, i, meta.APIVersion, v1alpha1.GroupVersion)
 		}
 		switch meta.Kind {
 		case "UpdateRun":
 			if docs.Run != nil {
-				return nil, fmt.Errorf("%s: document %d: a run file holds one UpdateRun", name, i)
+				return fmt.Errorf("%s: document %d: a run file holds one UpdateRun", name, i)
 			}
 			var run v1alpha1.UpdateRun
 			if err := yaml.UnmarshalStrict(doc, &run); err != nil {
-				return nil, fmt.Errorf("%s: document %d (UpdateRun): %w", name, i, err)
+				return fmt.Errorf("%s: document %d (UpdateRun): %w", name, i, err)
 			}
 			docs.Run = &run
 		case "UpdateStrategy":
 			var s v1alpha1.UpdateStrategy
 			if err := yaml.UnmarshalStrict(doc, &s); err != nil {
-				return nil, fmt.Errorf("%s: document %d (UpdateStrategy): %w", name, i, err)
+				return fmt.Errorf("%s: document %d (UpdateStrategy): %w", name, i, err)
 			}
 			docs.Strategies[s.Name] = &s
 		default:
-			return nil, fmt.Errorf("%s: document %d: kind %q: a run file holds UpdateRun and UpdateStrategy objects", name, i, meta.Kind)
+			return fmt.Errorf("%s: document %d: kind %q: a run file holds UpdateRun and UpdateStrategy objects", name, i, meta.Kind)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if docs.Run == nil {
 		return nil, fmt.Errorf("%s: no UpdateRun object", name)

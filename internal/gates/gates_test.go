@@ -1,0 +1,105 @@
+package gates
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"upshift.dev/upshift/api/v1alpha1"
+)
+
+func fast(g v1alpha1.GateSpec) v1alpha1.GateSpec {
+	g.Interval = &metav1.Duration{Duration: 10 * time.Millisecond}
+	return g
+}
+
+func TestHTTPGate(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		if r.Host != "shop.example" {
+			http.Error(w, "wrong host", http.StatusNotFound)
+			return
+		}
+		if n < 3 {
+			http.Error(w, "warming up", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("cluster=green ok"))
+	}))
+	defer srv.Close()
+	g := fast(v1alpha1.GateSpec{Name: "site", Type: v1alpha1.GateHTTP, FailureThreshold: 5, HTTP: &v1alpha1.HTTPGate{URL: srv.URL, Host: "shop.example", BodyContains: "green"}})
+	res, err := Run(context.Background(), g, Target{}, nil, "")
+	if err != nil || res.Attempts != 3 {
+		t.Fatalf("HTTP gate passing on the third attempt: %+v, %v", res, err)
+	}
+	calls.Store(0)
+	g.FailureThreshold = 2
+	_, err = Run(context.Background(), g, Target{}, nil, "")
+	var failed *Failed
+	if !errors.As(err, &failed) || !strings.Contains(err.Error(), "2 failed attempt(s)") || !strings.Contains(err.Error(), "answered 503") {
+		t.Errorf("HTTP gate under its threshold: %v", err)
+	}
+	g.HTTP.BodyContains = "blue"
+	g.FailureThreshold = 1
+	calls.Store(10)
+	if _, err := Run(context.Background(), g, Target{}, nil, ""); err == nil || !strings.Contains(err.Error(), `does not contain "blue"`) {
+		t.Errorf("body mismatch: %v", err)
+	}
+}
+
+func TestCommandGate(t *testing.T) {
+	g := fast(v1alpha1.GateSpec{Name: "e2e", Type: v1alpha1.GateCommand, FailureThreshold: 1,
+		Command: &v1alpha1.CommandGate{Command: []string{"sh", "-c", `echo "$UPSHIFT_CLUSTER $KUBECONFIG"; exit 4`}}})
+	res, err := Run(context.Background(), g, Target{Cluster: "prod", Kubeconfig: "/k"}, nil, "")
+	if err == nil || !strings.Contains(err.Error(), "exited 4") || strings.TrimSpace(res.Output) != "prod /k" {
+		t.Errorf("failing command: %+v, %v", res, err)
+	}
+	g.Command.Command = []string{"sh", "-c", "sleep 5"}
+	g.Timeout = &metav1.Duration{Duration: 100 * time.Millisecond}
+	start := time.Now()
+	if _, err := Run(context.Background(), g, Target{}, nil, ""); err == nil || time.Since(start) > 3*time.Second {
+		t.Errorf("a command past its timeout: %v after %s", err, time.Since(start))
+	}
+}
+
+func TestTimedWaitResumes(t *testing.T) {
+	g := v1alpha1.GateSpec{Name: "soak", Type: v1alpha1.GateTimedWait, Duration: &metav1.Duration{Duration: time.Hour}}
+	start := time.Now()
+	// A wait that began an hour ago is over.
+	if _, err := Run(context.Background(), g, Target{Since: time.Now().Add(-time.Hour)}, nil, ""); err != nil || time.Since(start) > time.Second {
+		t.Errorf("resumed wait: %v after %s", err, time.Since(start))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := Run(ctx, g, Target{Since: time.Now()}, nil, ""); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled wait: %v", err)
+	}
+}
+
+func TestApprovalGate(t *testing.T) {
+	var approved atomic.Bool
+	approvals := func(key string) (string, time.Time, bool) {
+		if key == "stage/prod" && approved.Load() {
+			return "alice", time.Unix(1, 0), true
+		}
+		return "", time.Time{}, false
+	}
+	go func() { time.Sleep(100 * time.Millisecond); approved.Store(true) }()
+	g := fast(v1alpha1.GateSpec{Name: "sign-off", Type: v1alpha1.GateApproval})
+	res, err := Run(context.Background(), g, Target{}, approvals, "stage/prod")
+	if err != nil || res.ApprovedBy != "alice" {
+		t.Fatalf("approval: %+v, %v", res, err)
+	}
+	g.Timeout = &metav1.Duration{Duration: 50 * time.Millisecond}
+	if _, err := Run(context.Background(), g, Target{}, approvals, "stage/other"); err == nil {
+		t.Error("an approval that never comes passed")
+	}
+}

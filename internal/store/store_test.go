@@ -1,0 +1,73 @@
+package store
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"upshift.dev/upshift/api/v1alpha1"
+)
+
+func TestStore(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "r1"}, Spec: v1alpha1.UpdateRunSpec{State: v1alpha1.StateRun}}
+	if err := s.Create(run); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(run); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("second create: %v", err)
+	}
+	if _, err := s.Get("nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing run: %v", err)
+	}
+	if err := s.SaveStatus("r1", &v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseRunning}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetState("r1", v1alpha1.StateStop); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get("r1")
+	if err != nil || got.Spec.State != v1alpha1.StateStop || got.Status.Phase != v1alpha1.PhaseRunning {
+		t.Errorf("after stop: %+v, %v", got, err)
+	}
+
+	// One driver at a time.
+	unlock, err := s.Lock("r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lock("r1"); !errors.Is(err, ErrLocked) {
+		t.Errorf("second driver: %v", err)
+	}
+	unlock()
+
+	// Approvals keep the first of each key; a line torn by a crash is skipped.
+	for _, by := range []string{"alice", "bob"} {
+		if err := s.Approve("r1", Approval{Key: "stage/prod", By: by, Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, _ := os.OpenFile(s.path("r1", "approvals.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	_, _ = f.WriteString(`{"key":"stage/te`)
+	f.Close()
+	approvals, err := s.Approvals("r1")
+	if err != nil || len(approvals) != 1 || approvals["stage/prod"].By != "alice" {
+		t.Errorf("approvals: %+v, %v", approvals, err)
+	}
+	if err := s.Skip("r1", Approval{Key: "cluster/c1"}); err != nil {
+		t.Fatal(err)
+	}
+	if skips, _ := s.Skips("r1"); !skips["cluster/c1"] {
+		t.Errorf("skips: %v", skips)
+	}
+	if err := s.Approve("ghost", Approval{Key: "x"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("approving a missing run: %v", err)
+	}
+	if st, _ := os.Stat(s.path("r1", "status.json")); st.Mode().Perm() != 0o600 {
+		t.Errorf("status mode %v", st.Mode().Perm())
+	}
+}
