@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -209,12 +210,20 @@ func command(ctx context.Context, c *v1alpha1.CommandGate, t Target, timeout tim
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+t.Kubeconfig, "UPSHIFT_CLUSTER="+t.Cluster)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	// On timeout, kill the script and everything it started: a child that
+	// keeps the output open would otherwise hold the gate.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	output := out.String()
 	if len(output) > maxOutput {
 		output = "…" + output[len(output)-maxOutput:]
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return "", output, fmt.Errorf("%s did not finish within %s", c.Command[0], timeout)
+		}
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
 			return "", output, fmt.Errorf("%s exited %d", c.Command[0], exit.ExitCode())
