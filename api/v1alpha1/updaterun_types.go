@@ -80,9 +80,13 @@ const (
 	GateKubernetesHealth = "KubernetesHealth"
 	GateHTTP             = "HTTP"
 	GateCommand          = "Command"
+	GateDeprecatedAPIs   = "DeprecatedAPIs"
+	GateReadiness        = "Readiness"
 )
 
-// GateSpec is a check that must pass before a run goes on.
+// GateSpec is a check that must pass before a run goes on. A
+// DeprecatedAPIs gate fails when the cluster uses an API removed in the
+// run's target version (upshift scan apis as a gate).
 type GateSpec struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
@@ -100,6 +104,15 @@ type GateSpec struct {
 	Command *CommandGate `json:"command,omitempty"`
 	// KubernetesHealth check.
 	KubernetesHealth *KubernetesHealthGate `json:"kubernetesHealth,omitempty"`
+	// Readiness check (upshift scan readiness as a gate).
+	Readiness *ReadinessGate `json:"readiness,omitempty"`
+}
+
+// ReadinessGate fails on upgrade-readiness findings at or above FailOn.
+type ReadinessGate struct {
+	// FailOn is error (default), warning or info.
+	FailOn                  string `json:"failOn,omitempty"`
+	IncludeSystemNamespaces bool   `json:"includeSystemNamespaces,omitempty"`
 }
 
 // HTTPGate passes when the URL answers the expected status (and body).

@@ -177,6 +177,11 @@ func (e *Engine) execStep(ctx context.Context, stage string, fc v1alpha1.Cluster
 // runGates evaluates a cluster's gates in order.
 func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, list []v1alpha1.GateSpec, nodeVersion string, since time.Time) (string, string, error) {
 	t := gates.Target{Cluster: fc.Name, Kubeconfig: m.Kubeconfig, RESTConfig: m.RESTConfig, NodeVersion: nodeVersion, Since: since}
+	if v := e.run.Spec.Upgrade.KubernetesVersion; v != "" {
+		t.TargetVersion = v
+	} else if cv := e.clusterVersion(fc.Name); cv != "" {
+		t.TargetVersion = cv // NodeImageOnly keeps the version
+	}
 	var msgs []string
 	var output string
 	for _, g := range list {
@@ -192,6 +197,20 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 		msgs = append(msgs, g.Name+": "+res.Message)
 	}
 	return joinMessages(msgs), output, nil
+}
+
+// clusterVersion is the version a cluster started the run at.
+func (e *Engine) clusterVersion(name string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, st := range e.run.Status.Stages {
+		for _, c := range st.Clusters {
+			if c.Name == name {
+				return c.FromVersion
+			}
+		}
+	}
+	return ""
 }
 
 func joinMessages(m []string) string {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
@@ -234,6 +236,44 @@ func TestFailingGatesHaltTheRun(t *testing.T) {
 	}
 	if c, _ := testfleet.Fleet(t).Get("gated"); c.KubernetesVersion != lower.Version {
 		t.Errorf("a failed preflight changed the control plane to %s", c.KubernetesVersion)
+	}
+
+	// The scans as preflight gates: an object on a removed API, a naked pod.
+	lc, _ := testfleet.Fleet(t).Get("gated")
+	client, err := lc.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "legacy", Annotations: map[string]string{
+		"kubectl.kubernetes.io/last-applied-configuration": `{"apiVersion":"extensions/v1beta1","kind":"Ingress"}`}},
+		Spec: networkingv1.IngressSpec{DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}
+	if _, err := client.NetworkingV1().Ingresses("default").Create(ctx, ing, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "debug"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "sh", Image: "busybox"}}}}
+	if _, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	only := newEngine(t, []v1alpha1.Cluster{member("gated", "g")})
+	for _, tc := range []struct {
+		gate v1alpha1.GateSpec
+		want string
+	}{
+		{v1alpha1.GateSpec{Name: "no-removed-apis", Type: v1alpha1.GateDeprecatedAPIs, FailureThreshold: 1}, "Ingress default/legacy (extensions/v1beta1"},
+		{v1alpha1.GateSpec{Name: "drain-ready", Type: v1alpha1.GateReadiness, FailureThreshold: 1}, "naked-pod Pod default/debug"},
+	} {
+		r, s := newRun("scan-gate-"+tc.gate.Name, v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: higher.Minor}, stage("only", "g"))
+		r.Spec.Gates.Preflight = []v1alpha1.GateSpec{tc.gate}
+		if _, err := only.Initialize(ctx, r, s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := only.Drive(ctx, r.Name); !errors.Is(err, engine.ErrFailed) {
+			t.Fatalf("%s: drive: %v", tc.gate.Name, err)
+		}
+		got, _ := only.Store.Get(r.Name)
+		if pre := clusterStatus(got, "gated").Steps[0]; pre.Phase != v1alpha1.PhaseFailed || !strings.Contains(pre.Message, tc.want) || pre.Output == "" {
+			t.Errorf("%s gate: %+v", tc.gate.Name, pre)
+		}
 	}
 }
 

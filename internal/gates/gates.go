@@ -37,6 +37,8 @@ type Target struct {
 	// Since is when the step began, so a restarted TimedWait does not start
 	// over.
 	Since time.Time
+	// TargetVersion is the run's target, for DeprecatedAPIs and Readiness.
+	TargetVersion string
 }
 
 // Approvals answers whether key was approved, by whom and when.
@@ -134,6 +136,10 @@ func attempt(ctx context.Context, g v1alpha1.GateSpec, t Target, timeout time.Du
 		}
 		msg, err := KubernetesHealth(ctx, t, threshold)
 		return msg, "", err
+	case v1alpha1.GateDeprecatedAPIs:
+		return deprecatedAPIs(ctx, t)
+	case v1alpha1.GateReadiness:
+		return readinessGate(ctx, g.Readiness, t)
 	}
 	return "", "", fmt.Errorf("unknown gate type %q", g.Type)
 }

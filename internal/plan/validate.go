@@ -167,7 +167,15 @@ func validateGate(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
 		if g.Duration == nil || g.Duration.Duration <= 0 {
 			errs = append(errs, field.Required(p.Child("duration"), "a TimedWait gate needs a positive duration"))
 		}
-	case v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth:
+	case v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth, v1alpha1.GateDeprecatedAPIs:
+	case v1alpha1.GateReadiness:
+		if r := g.Readiness; r != nil {
+			switch r.FailOn {
+			case "", "error", "warning", "info":
+			default:
+				errs = append(errs, field.NotSupported(p.Child("readiness", "failOn"), r.FailOn, []string{"error", "warning", "info"}))
+			}
+		}
 	case v1alpha1.GateHTTP:
 		if g.HTTP == nil || g.HTTP.URL == "" {
 			errs = append(errs, field.Required(p.Child("http", "url"), "an HTTP gate needs a URL"))
@@ -177,7 +185,7 @@ func validateGate(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
 			errs = append(errs, field.Required(p.Child("command", "command"), "a Command gate needs a command"))
 		}
 	default:
-		errs = append(errs, field.NotSupported(p.Child("type"), g.Type, []string{v1alpha1.GateTimedWait, v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth, v1alpha1.GateHTTP, v1alpha1.GateCommand}))
+		errs = append(errs, field.NotSupported(p.Child("type"), g.Type, []string{v1alpha1.GateTimedWait, v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth, v1alpha1.GateHTTP, v1alpha1.GateCommand, v1alpha1.GateDeprecatedAPIs, v1alpha1.GateReadiness}))
 	}
 	for name, d := range map[string]*metav1.Duration{"interval": g.Interval, "timeout": g.Timeout} {
 		if d != nil && d.Duration <= 0 {

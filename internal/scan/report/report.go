@@ -130,7 +130,7 @@ const (
 func (r *Report) ExitCode(failOn string) int {
 	if r.Scan == "readiness" {
 		for _, f := range r.Findings {
-			if atLeast(f.Severity, failOn) {
+			if AtLeast(f.Severity, failOn) {
 				return ExitReadiness
 			}
 		}
@@ -148,7 +148,9 @@ func (r *Report) ExitCode(failOn string) int {
 	return ExitClean
 }
 
-func atLeast(severity, threshold string) bool {
+// AtLeast reports whether severity reaches threshold (error, warning,
+// info; none is never reached; anything else means error).
+func AtLeast(severity, threshold string) bool {
 	rank := map[string]int{SeverityError: 3, SeverityWarning: 2, SeverityInfo: 1, "none": 99}
 	t, ok := rank[threshold]
 	if !ok {
