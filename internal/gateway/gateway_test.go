@@ -1,0 +1,352 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"upshift.dev/upshift/internal/gateway"
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/providers/traffic"
+	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
+	"upshift.dev/upshift/internal/sampleapp"
+	"upshift.dev/upshift/internal/testfleet"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+func TestMain(m *testing.M) { testfleet.Main(m) }
+
+const (
+	host  = "web.example"
+	token = "test-admin-token-0123456789"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestSwitchUnderLoad moves a host from blue to green while clients keep
+// sending requests, and checks that none is lost and that the gateway's
+// counts agree with what each cluster's ingress saw.
+func TestSwitchUnderLoad(t *testing.T) {
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	clusters := map[string]*localfleet.Cluster{}
+	var mu sync.Mutex
+	for name, version := range map[string]string{"blue": toolchain.Releases[0].Minor, "green": toolchain.Releases[1].Minor} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := testfleet.Up(t, localfleet.Spec{Name: name, KubernetesVersion: version, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
+			client, err := c.Client()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			app := sampleapp.App{Namespace: "shop", Name: "web", Host: host, Replicas: 2, MinAvailable: 1}
+			if err := app.Deploy(ctx, client); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			clusters[name] = c
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	// Endpoints follow ready pods within a moment; wait for both ingresses.
+	for _, c := range clusters {
+		waitOK(t, c.IngressURL(), host)
+	}
+
+	cfg := gateway.Config{
+		Listen: freeAddr(t), AdminListen: freeAddr(t),
+		HealthInterval: gateway.Duration{Duration: 200 * time.Millisecond},
+		Routes: []gateway.Route{{Host: host, Backends: []gateway.Backend{
+			{Name: "blue", URL: clusters["blue"].IngressURL(), Weight: 100, HealthPath: "/"},
+			{Name: "green", URL: clusters["green"].IngressURL(), Weight: 0, HealthPath: "/"},
+		}}},
+	}
+	gw, err := gateway.New(cfg, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwCtx, stopGateway := context.WithCancel(ctx)
+	gwDone := make(chan error, 1)
+	go func() { gwDone <- gw.Run(gwCtx) }()
+	defer func() { stopGateway(); <-gwDone }()
+	front := "http://" + cfg.Listen
+	waitOK(t, front, host)
+
+	provider := trafficgateway.New("http://"+cfg.AdminListen, token)
+	if w, err := provider.Weights(ctx, host); err != nil || w.String() != "blue=100,green=0" {
+		t.Fatalf("weights before the switch: %v, %v", w, err)
+	}
+
+	// Bounded load: 8 clients until told to stop, at most 30 s.
+	var sent, failed, fromGreenAfter, fromBlueAfter atomic.Int64
+	var switched atomic.Bool
+	loadCtx, stopLoad := context.WithTimeout(ctx, 30*time.Second)
+	var clients sync.WaitGroup
+	for range 8 {
+		clients.Add(1)
+		go func() {
+			defer clients.Done()
+			hc := &http.Client{Timeout: 5 * time.Second}
+			for loadCtx.Err() == nil {
+				after := switched.Load()
+				req, _ := http.NewRequestWithContext(loadCtx, http.MethodGet, front+"/", nil)
+				req.Host = host
+				resp, err := hc.Do(req)
+				if loadCtx.Err() != nil {
+					return
+				}
+				sent.Add(1)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+				}
+				if after {
+					switch resp.Header.Get(gateway.BackendHeader) {
+					case "green":
+						fromGreenAfter.Add(1)
+					case "blue":
+						fromBlueAfter.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	start := time.Now()
+	if err := provider.Switch(ctx, host, traffic.Weights{"blue": 0, "green": 100}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("switch applied in %s", time.Since(start))
+	switched.Store(true)
+	time.Sleep(1500 * time.Millisecond)
+	stopLoad()
+	clients.Wait()
+
+	t.Logf("sent %d requests, %d failed; after the switch %d from green, %d from blue", sent.Load(), failed.Load(), fromGreenAfter.Load(), fromBlueAfter.Load())
+	if sent.Load() < 100 || failed.Load() != 0 {
+		t.Errorf("sent %d, failed %d: the switch must lose no request", sent.Load(), failed.Load())
+	}
+	if fromGreenAfter.Load() == 0 || fromBlueAfter.Load() != 0 {
+		t.Errorf("after the switch: %d from green, %d from blue", fromGreenAfter.Load(), fromBlueAfter.Load())
+	}
+
+	// What the gateway counted per backend (requests + health checks) must
+	// be what each cluster's ingress stand-in counted. Health checks go on,
+	// so bracket the gateway's count between two ingress scrapes: the
+	// ingress counts a request before it answers, the gateway after, with
+	// at most one check in flight per backend.
+	for name, c := range clusters {
+		ingressBefore := sum(scrape(t, c.IngressURL()+"/metrics", ""), "upshift_ingress_requests_total", map[string]string{"host": host})
+		gwMetrics := scrape(t, "http://"+cfg.AdminListen+"/metrics", token)
+		forwarded := sum(gwMetrics, "upshift_gateway_requests_total", map[string]string{"backend": name}) +
+			sum(gwMetrics, "upshift_gateway_health_checks_total", map[string]string{"backend": name})
+		ingressAfter := sum(scrape(t, c.IngressURL()+"/metrics", ""), "upshift_ingress_requests_total", map[string]string{"host": host})
+		if forwarded < ingressBefore-1 || forwarded > ingressAfter {
+			t.Errorf("%s: the gateway forwarded %v requests and health checks; the ingress counted %v then %v", name, forwarded, ingressBefore, ingressAfter)
+		}
+	}
+}
+
+// TestGatewayFeatures covers the admin API's authentication and checks,
+// the pin header, and retries on a refused connection.
+func TestGatewayFeatures(t *testing.T) {
+	ctx := t.Context()
+	c := testfleet.Up(t, localfleet.Spec{Name: "solo", KubernetesVersion: toolchain.Releases[0].Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 1}}})
+	client, _ := c.Client()
+	app := sampleapp.App{Namespace: "shop", Name: "web", Host: host, Replicas: 1}
+	if err := app.Deploy(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	waitOK(t, c.IngressURL(), host)
+	// A backend that passes its first health check, then dies.
+	dying := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	dead := dying.URL
+	cfg := gateway.Config{
+		Listen: freeAddr(t), AdminListen: freeAddr(t),
+		HealthInterval: gateway.Duration{Duration: time.Hour}, // only retries can notice the dead backend
+		Routes: []gateway.Route{{Host: host, Affinity: true, Backends: []gateway.Backend{
+			{Name: "live", URL: c.IngressURL(), Weight: 50},
+			{Name: "dead", URL: dead, Weight: 50},
+		}}},
+	}
+	gw, err := gateway.New(cfg, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(gwCtx) }()
+	defer func() { stop(); <-done }()
+	front := "http://" + cfg.Listen
+	waitOK(t, front, host)
+	dying.Close()
+
+	// Half the picks land on a refused connection; every request must still
+	// succeed, retried on the live backend.
+	for i := range 40 {
+		code, by := get(t, front, host, nil)
+		if code != http.StatusOK || by != "live" {
+			t.Fatalf("request %d: %d from %q", i, code, by)
+		}
+	}
+	m := scrape(t, "http://"+cfg.AdminListen+"/metrics", token)
+	if sum(m, "upshift_gateway_retries_total", map[string]string{"backend": "dead"}) == 0 {
+		t.Error("no retry was counted")
+	}
+	// The pin header reaches exactly the named backend, refused or not.
+	if code, _ := get(t, front, host, map[string]string{gateway.PinHeader: "dead"}); code != http.StatusBadGateway {
+		t.Errorf("pinned to the dead backend: %d", code)
+	}
+	// The admin API wants the token and valid weights.
+	adminURL := "http://" + cfg.AdminListen + "/routes/" + host + "/weights"
+	for _, tc := range []struct {
+		token, body string
+		want        int
+	}{
+		{"wrong-token-0123456789", `{"live":100,"dead":0}`, http.StatusUnauthorized},
+		{token, `{"live":60,"dead":60}`, http.StatusBadRequest},
+		{token, `{"live":100,"ghost":0}`, http.StatusBadRequest},
+		{token, `not json`, http.StatusBadRequest},
+		{token, `{"live":100,"dead":0}`, http.StatusNoContent},
+	} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, adminURL, strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer "+tc.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("PUT %s with token %q: %d, want %d", tc.body, tc.token[:4], resp.StatusCode, tc.want)
+		}
+	}
+	if _, err := trafficgateway.New("http://"+cfg.AdminListen, "wrong-token-0123456789").Weights(ctx, host); err == nil || !strings.Contains(err.Error(), "refused the token") {
+		t.Errorf("provider with a wrong token: %v", err)
+	}
+	if _, err := gateway.New(cfg, "short"); err == nil {
+		t.Error("a short admin token was accepted")
+	}
+}
+
+func get(t *testing.T, front, host string, headers map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, front+"/", nil)
+	req.Host = host
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get(gateway.BackendHeader)
+}
+
+func waitOK(t *testing.T, base, host string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest(http.MethodGet, base+"/", nil)
+		req.Host = host
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered 200 for %s", base, host)
+}
+
+func scrape(t *testing.T, url, bearer string) map[string][]sample {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(&buf)
+	if err != nil {
+		t.Fatalf("metrics of %s: %v", url, err)
+	}
+	out := map[string][]sample{}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			s := sample{labels: map[string]string{}}
+			for _, l := range m.GetLabel() {
+				s.labels[l.GetName()] = l.GetValue()
+			}
+			if m.GetCounter() != nil {
+				s.value = m.GetCounter().GetValue()
+			}
+			out[name] = append(out[name], s)
+		}
+	}
+	return out
+}
+
+type sample struct {
+	labels map[string]string
+	value  float64
+}
+
+func sum(m map[string][]sample, name string, match map[string]string) float64 {
+	total := 0.0
+	for _, s := range m[name] {
+		ok := true
+		for k, v := range match {
+			if s.labels[k] != v {
+				ok = false
+			}
+		}
+		if ok {
+			total += s.value
+		}
+	}
+	return total
+}
+

@@ -1,0 +1,99 @@
+// Package gateway is the traffic provider for upshift's own front door
+// (internal/gateway): it reads and sets a route's weights through the
+// gateway's admin API, and verifies the gateway applies them.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"upshift.dev/upshift/internal/providers/traffic"
+)
+
+// Type names this provider in configuration.
+const Type = "gateway"
+
+// PinHeader is the gateway's header that pins a request to a backend.
+const PinHeader = "X-Upshift-Backend"
+
+// Provider talks to one gateway's admin API.
+type Provider struct {
+	// AdminURL, e.g. http://127.0.0.1:9090.
+	AdminURL string
+	// Token is the admin API's bearer token; never logged.
+	Token  string
+	Client *http.Client
+}
+
+var (
+	_ traffic.Provider     = (*Provider)(nil)
+	_ traffic.HeaderPinner = (*Provider)(nil)
+)
+
+// New returns a provider for the gateway at adminURL.
+func New(adminURL, token string) *Provider {
+	return &Provider{AdminURL: adminURL, Token: token, Client: &http.Client{Timeout: 10 * time.Second}}
+}
+
+// PinHeader names the header that pins a request to a backend.
+func (p *Provider) PinHeader() string { return PinHeader }
+
+// Weights reads a route's weights.
+func (p *Provider) Weights(ctx context.Context, route string) (traffic.Weights, error) {
+	var w traffic.Weights
+	if err := p.do(ctx, http.MethodGet, route, nil, &w); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Switch sets a route's weights and checks the gateway reports them.
+func (p *Provider) Switch(ctx context.Context, route string, w traffic.Weights) error {
+	if err := w.Validate(); err != nil {
+		return err
+	}
+	body, _ := json.Marshal(w)
+	if err := p.do(ctx, http.MethodPut, route, body, nil); err != nil {
+		return err
+	}
+	got, err := p.Weights(ctx, route)
+	if err != nil {
+		return fmt.Errorf("verifying the switch of %s: %w", route, err)
+	}
+	if got.String() != w.String() {
+		return fmt.Errorf("gateway applies %s to %s, not %s", got, route, w)
+	}
+	return nil
+}
+
+func (p *Provider) do(ctx context.Context, method, route string, body []byte, out any) error {
+	u := p.AdminURL + "/routes/" + url.PathEscape(route) + "/weights"
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("gateway admin API %s: %w", p.AdminURL, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("gateway admin API %s refused the token: check the gateway's adminTokenFile", p.AdminURL)
+	case resp.StatusCode >= 300:
+		return fmt.Errorf("gateway admin API %s %s: %s: %s", method, route, resp.Status, bytes.TrimSpace(data))
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
