@@ -29,7 +29,7 @@ const (
 	// PinHeader names the backend a request must go to, for testing.
 	PinHeader = "X-Upshift-Backend"
 	// BackendHeader on responses names the backend that served.
-	BackendHeader = "X-Upshift-Served-By"
+	BackendHeader  = "X-Upshift-Served-By"
 	affinityCookie = "upshift-backend"
 	maxAttempts    = 3
 )

@@ -349,4 +349,3 @@ func sum(m map[string][]sample, name string, match map[string]string) float64 {
 	}
 	return total
 }
-
