@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"upshift.dev/upshift/internal/engine"
+	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/sampleapp"
@@ -77,7 +78,7 @@ func runDemo(ctx context.Context, o *runOptions, cache string) error {
 	o.printer.Action("bringing up %d local clusters at Kubernetes %s", len(demoClusters), toolchain.Releases[0].Version)
 	apps := map[string]sampleapp.App{}
 	clients := map[string]kubernetes.Interface{}
-	ingress := map[string]string{}
+	ingressURLs := map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make(chan error, len(demoClusters))
@@ -106,8 +107,12 @@ func runDemo(ctx context.Context, o *runOptions, cache string) error {
 				errs <- err
 				return
 			}
+			if _, err := ingress.WaitServed(ctx, c.IngressURL(), app.Host, int(app.Replicas), time.Minute); err != nil {
+				errs <- err
+				return
+			}
 			mu.Lock()
-			apps[dc.name], clients[dc.name], ingress[dc.name] = app, client, c.IngressURL()
+			apps[dc.name], clients[dc.name], ingressURLs[dc.name] = app, client, c.IngressURL()
 			mu.Unlock()
 		}()
 	}
@@ -161,7 +166,7 @@ spec:
 		sampling.Add(1)
 		go func() {
 			defer sampling.Done()
-			a.sample(sampleCtx, clients[dc.name], apps[dc.name], ingress[dc.name])
+			a.sample(sampleCtx, clients[dc.name], apps[dc.name], ingressURLs[dc.name])
 		}()
 	}
 	stopSampling := func() { cancelSampling(); sampling.Wait() }

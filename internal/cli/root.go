@@ -54,7 +54,8 @@ embedded default and test bed.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newLocalCommand(s), newDemoCommand(s), newScanCommand(s),
 		newRunCommand(s), newPlanCommand(s), newStatusCommand(s), newApproveCommand(s),
-		newStopCommand(s), newResumeCommand(s), newSkipCommand(s), newHistoryCommand(s), newFleetCommand(s))
+		newStopCommand(s), newResumeCommand(s), newSkipCommand(s), newHistoryCommand(s), newFleetCommand(s),
+		newGatewayCommand(s), newTrafficCommand(s))
 	return root
 }
 

@@ -110,7 +110,10 @@ func TestClusterLifecycle(t *testing.T) {
 	})
 
 	t.Run("ingress answers while the service has ready endpoints", func(t *testing.T) {
-		a := waitIngress(t, c, app.Host, http.StatusOK)
+		a, err := ingress.WaitServed(ctx, c.IngressURL(), app.Host, 3, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if a.Cluster != "life" || a.Service != "shop/web" || a.KubernetesVersion != lower.Version || a.ReadyEndpoints != 3 {
 			t.Errorf("answer = %+v", a)
 		}
