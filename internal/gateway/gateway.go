@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -14,7 +15,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,7 +32,9 @@ const (
 	// BackendHeader on responses names the backend that served.
 	BackendHeader  = "X-Upshift-Served-By"
 	affinityCookie = "upshift-backend"
-	maxAttempts    = 3
+	// StatusClientClosed is recorded for requests their client abandoned.
+	StatusClientClosed = 499
+	maxAttempts        = 3
 )
 
 type backend struct {
@@ -40,22 +43,20 @@ type backend struct {
 	health    string
 	transport *http.Transport
 
-	mu      sync.Mutex
-	weight  int
-	healthy bool
-}
-
-func (b *backend) state() (weight int, healthy bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.weight, b.healthy
+	healthy atomic.Bool
 }
 
 type route struct {
 	host     string
 	affinity bool
 	backends []*backend
+	// weights is replaced whole on a switch, never edited in place: a
+	// request sees the old weights or the new ones, never a mix in which
+	// every backend has none.
+	weights atomic.Pointer[traffic.Weights]
 }
+
+func (rt *route) weightsNow() traffic.Weights { return *rt.weights.Load() }
 
 // Gateway is a running front door.
 type Gateway struct {
@@ -93,22 +94,26 @@ func New(cfg Config, adminToken string) (*Gateway, error) {
 	g.registry.MustRegister(g.requests, g.duration, g.retries, g.healthy, g.checks, g.weights)
 	for _, rc := range cfg.Routes {
 		r := &route{host: rc.Host, affinity: rc.Affinity}
+		initial := traffic.Weights{}
 		for _, bc := range rc.Backends {
+			initial[bc.Name] = bc.Weight
 			u, _ := url.Parse(bc.URL)
 			hp := bc.HealthPath
 			if hp == "" {
 				hp = "/"
 			}
-			b := &backend{name: bc.Name, url: u, health: hp, weight: bc.Weight, healthy: true,
+			b := &backend{name: bc.Name, url: u, health: hp,
 				transport: &http.Transport{
 					DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 					MaxIdleConnsPerHost: 256,
 					IdleConnTimeout:     30 * time.Second,
 				}}
+			b.healthy.Store(true)
 			r.backends = append(r.backends, b)
-			g.weights.WithLabelValues(r.host, b.name).Set(float64(b.weight))
+			g.weights.WithLabelValues(r.host, b.name).Set(float64(bc.Weight))
 			g.healthy.WithLabelValues(r.host, b.name).Set(1)
 		}
+		r.weights.Store(&initial)
 		g.routes[rc.Host] = r
 	}
 	return g, nil
@@ -186,6 +191,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					refused = true // nothing was written: try another backend
 					return
 				}
+				if r.Context().Err() != nil {
+					// The client went away; record it as proxies do (499),
+					// not as a backend failure.
+					w.WriteHeader(StatusClientClosed)
+					return
+				}
 				http.Error(w, "backend "+b.name+": "+err.Error(), http.StatusBadGateway)
 			},
 		}
@@ -229,10 +240,11 @@ func (g *Gateway) pick(rt *route, r *http.Request, pinned string, tried map[stri
 		}
 		return nil
 	}
+	weights := rt.weightsNow()
 	if rt.affinity {
 		if c, err := r.Cookie(affinityCookie); err == nil {
 			for _, b := range rt.backends {
-				if w, h := b.state(); b.name == c.Value && w > 0 && h && !tried[b.name] {
+				if b.name == c.Value && weights[b.name] > 0 && b.healthy.Load() && !tried[b.name] {
 					return b
 				}
 			}
@@ -241,16 +253,16 @@ func (g *Gateway) pick(rt *route, r *http.Request, pinned string, tried map[stri
 	total := 0
 	var candidates []*backend
 	for _, b := range rt.backends {
-		if w, h := b.state(); w > 0 && h && !tried[b.name] {
+		if weights[b.name] > 0 && b.healthy.Load() && !tried[b.name] {
 			candidates = append(candidates, b)
-			total += w
+			total += weights[b.name]
 		}
 	}
 	if total == 0 {
 		// Nothing healthy with weight: fall back to any weighted backend
 		// not tried yet rather than refuse outright.
 		for _, b := range rt.backends {
-			if w, _ := b.state(); w > 0 && !tried[b.name] {
+			if weights[b.name] > 0 && !tried[b.name] {
 				return b
 			}
 		}
@@ -258,19 +270,16 @@ func (g *Gateway) pick(rt *route, r *http.Request, pinned string, tried map[stri
 	}
 	n := rand.IntN(total)
 	for _, b := range candidates {
-		w, _ := b.state()
-		if n < w {
+		if n < weights[b.name] {
 			return b
 		}
-		n -= w
+		n -= weights[b.name]
 	}
 	return candidates[len(candidates)-1]
 }
 
 func (g *Gateway) markUnhealthy(rt *route, b *backend) {
-	b.mu.Lock()
-	b.healthy = false
-	b.mu.Unlock()
+	b.healthy.Store(false)
 	g.healthy.WithLabelValues(rt.host, b.name).Set(0)
 }
 
@@ -292,9 +301,7 @@ func (g *Gateway) healthLoop(ctx context.Context) {
 					resp.Body.Close()
 					g.checks.WithLabelValues(rt.host, b.name).Inc()
 				}
-				b.mu.Lock()
-				b.healthy = ok
-				b.mu.Unlock()
+				b.healthy.Store(ok)
 				v := 0.0
 				if ok {
 					v = 1
@@ -316,11 +323,7 @@ func (g *Gateway) Weights(host string) (traffic.Weights, error) {
 	if rt == nil {
 		return nil, fmt.Errorf("no route for host %q", host)
 	}
-	w := traffic.Weights{}
-	for _, b := range rt.backends {
-		w[b.name], _ = b.state()
-	}
-	return w, nil
+	return maps.Clone(rt.weightsNow()), nil
 }
 
 // SetWeights changes a route's weights; requests in flight finish where
@@ -343,12 +346,14 @@ func (g *Gateway) SetWeights(host string, w traffic.Weights) error {
 			return fmt.Errorf("route %s has no backend %q (it has %s)", host, name, strings.Join(sortedKeys(names), ", "))
 		}
 	}
+	next := traffic.Weights{}
 	for _, b := range rt.backends {
-		b.mu.Lock()
-		b.weight = w[b.name]
-		b.mu.Unlock()
-		g.weights.WithLabelValues(host, b.name).Set(float64(w[b.name]))
-		if w[b.name] == 0 {
+		next[b.name] = w[b.name]
+	}
+	rt.weights.Store(&next)
+	for _, b := range rt.backends {
+		g.weights.WithLabelValues(host, b.name).Set(float64(next[b.name]))
+		if next[b.name] == 0 {
 			b.transport.CloseIdleConnections()
 		}
 	}

@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -77,8 +79,11 @@ func TestSwitchUnderLoad(t *testing.T) {
 		t.FailNow()
 	}
 	// Endpoints follow ready pods within a moment; wait for both ingresses.
-	for _, c := range clusters {
+	// What each ingress counted before the gateway existed (these polls).
+	baseline := map[string]float64{}
+	for name, c := range clusters {
 		waitOK(t, c.IngressURL(), host)
+		baseline[name] = sum(scrape(t, c.IngressURL()+"/metrics", ""), "upshift_ingress_requests_total", map[string]string{"host": host})
 	}
 
 	cfg := gateway.Config{
@@ -107,6 +112,14 @@ func TestSwitchUnderLoad(t *testing.T) {
 
 	// Bounded load: 8 clients until told to stop, at most 30 s.
 	var sent, failed, fromGreenAfter, fromBlueAfter atomic.Int64
+	var failMu sync.Mutex
+	var failures []string
+	fail := func(msg string) {
+		failed.Add(1)
+		failMu.Lock()
+		failures = append(failures, msg)
+		failMu.Unlock()
+	}
 	var switched atomic.Bool
 	loadCtx, stopLoad := context.WithTimeout(ctx, 30*time.Second)
 	var clients sync.WaitGroup
@@ -125,12 +138,13 @@ func TestSwitchUnderLoad(t *testing.T) {
 				}
 				sent.Add(1)
 				if err != nil {
-					failed.Add(1)
+					fail(err.Error())
 					continue
 				}
+				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
-					failed.Add(1)
+					fail(fmt.Sprintf("%d from %q: %s", resp.StatusCode, resp.Header.Get(gateway.BackendHeader), bytes.TrimSpace(body)))
 				}
 				if after {
 					switch resp.Header.Get(gateway.BackendHeader) {
@@ -156,7 +170,7 @@ func TestSwitchUnderLoad(t *testing.T) {
 
 	t.Logf("sent %d requests, %d failed; after the switch %d from green, %d from blue", sent.Load(), failed.Load(), fromGreenAfter.Load(), fromBlueAfter.Load())
 	if sent.Load() < 100 || failed.Load() != 0 {
-		t.Errorf("sent %d, failed %d: the switch must lose no request", sent.Load(), failed.Load())
+		t.Errorf("sent %d, failed %d: the switch must lose no request; failures: %q", sent.Load(), failed.Load(), failures)
 	}
 	if fromGreenAfter.Load() == 0 || fromBlueAfter.Load() != 0 {
 		t.Errorf("after the switch: %d from green, %d from blue", fromGreenAfter.Load(), fromBlueAfter.Load())
@@ -168,13 +182,16 @@ func TestSwitchUnderLoad(t *testing.T) {
 	// ingress counts a request before it answers, the gateway after, with
 	// at most one check in flight per backend.
 	for name, c := range clusters {
-		ingressBefore := sum(scrape(t, c.IngressURL()+"/metrics", ""), "upshift_ingress_requests_total", map[string]string{"host": host})
+		ingressBefore := sum(scrape(t, c.IngressURL()+"/metrics", ""), "upshift_ingress_requests_total", map[string]string{"host": host}) - baseline[name]
 		gwMetrics := scrape(t, "http://"+cfg.AdminListen+"/metrics", token)
-		forwarded := sum(gwMetrics, "upshift_gateway_requests_total", map[string]string{"backend": name}) +
+		// Requests the clients abandoned when the load stopped (499) may or
+		// may not have reached the ingress.
+		abandoned := sum(gwMetrics, "upshift_gateway_requests_total", map[string]string{"backend": name, "code": "499"})
+		forwarded := sum(gwMetrics, "upshift_gateway_requests_total", map[string]string{"backend": name}) - abandoned +
 			sum(gwMetrics, "upshift_gateway_health_checks_total", map[string]string{"backend": name})
-		ingressAfter := sum(scrape(t, c.IngressURL()+"/metrics", ""), "upshift_ingress_requests_total", map[string]string{"host": host})
-		if forwarded < ingressBefore-1 || forwarded > ingressAfter {
-			t.Errorf("%s: the gateway forwarded %v requests and health checks; the ingress counted %v then %v", name, forwarded, ingressBefore, ingressAfter)
+		ingressAfter := sum(scrape(t, c.IngressURL()+"/metrics", ""), "upshift_ingress_requests_total", map[string]string{"host": host}) - baseline[name]
+		if forwarded < ingressBefore-1-abandoned || forwarded > ingressAfter {
+			t.Errorf("%s: the gateway forwarded %v requests and health checks (and %v abandoned); the ingress counted %v then %v", name, forwarded, abandoned, ingressBefore, ingressAfter)
 		}
 	}
 }
@@ -214,6 +231,13 @@ func TestGatewayFeatures(t *testing.T) {
 	defer func() { stop(); <-done }()
 	front := "http://" + cfg.Listen
 	waitOK(t, front, host)
+	// Let the first health pass see the dying backend alive, then kill it.
+	for deadline := time.Now().Add(time.Minute); sum(scrape(t, "http://"+cfg.AdminListen+"/metrics", token), "upshift_gateway_health_checks_total", map[string]string{"backend": "dead"}) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway never checked the dying backend")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	dying.Close()
 
 	// Half the picks land on a refused connection; every request must still
