@@ -167,7 +167,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b := g.pick(rt, r, pinned, tried)
 		if b == nil {
 			g.requests.WithLabelValues(host, "none", "503").Inc()
-			http.Error(w, fmt.Sprintf("no healthy backend for host %q", host), http.StatusServiceUnavailable)
+			msg := fmt.Sprintf("no healthy backend for host %q", host)
+			if pinned != "" && !tried[pinned] {
+				msg = fmt.Sprintf("host %q has no backend %q (%s names one)", host, pinned, PinHeader)
+			}
+			http.Error(w, msg, http.StatusServiceUnavailable)
 			return
 		}
 		tried[b.name] = true
