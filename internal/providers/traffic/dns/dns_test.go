@@ -1,0 +1,175 @@
+package dns_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"upshift.dev/upshift/internal/providers/traffic"
+	updns "upshift.dev/upshift/internal/providers/traffic/dns"
+)
+
+// startBIND runs a real BIND 9 primary for zone example.test on a loopback
+// port, accepting updates signed with the returned key.
+func startBIND(t *testing.T) (addr, secret string) {
+	t.Helper()
+	named, err := exec.LookPath("named")
+	if err != nil {
+		named = "/usr/sbin/named"
+		if _, err := os.Stat(named); err != nil {
+			t.Fatal("BIND 9 is not installed: run `make deps` (apt-get install bind9)")
+		}
+	}
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	secret = base64.StdEncoding.EncodeToString(key)
+	conf := fmt.Sprintf(`options {
+	directory "%[1]s";
+	listen-on port %[2]d { 127.0.0.1; };
+	listen-on-v6 { none; };
+	pid-file "%[1]s/named.pid";
+	recursion no;
+	dnssec-validation no;
+};
+controls { };
+key "upshift-key" { algorithm hmac-sha256; secret "%[3]s"; };
+zone "example.test" { type primary; file "%[1]s/db.example.test"; allow-update { key "upshift-key"; }; };
+`, dir, port, secret)
+	zone := `$TTL 300
+@    IN SOA ns.example.test. admin.example.test. 1 3600 600 86400 300
+@    IN NS  ns.example.test.
+ns   IN A   127.0.0.1
+aks  IN A   127.0.0.10
+`
+	if err := os.WriteFile(filepath.Join(dir, "named.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "db.example.test"), []byte(zone), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(named, "-g", "-c", filepath.Join(dir, "named.conf"), "-n", "1")
+	logf, _ := os.Create(filepath.Join(dir, "named.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return addr, secret
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "named.log"))
+			t.Fatalf("BIND did not start: %s", log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The addresses are DNS data only; nothing ever connects to them.
+var targets = map[string]updns.Target{
+	"blue":  {A: []string{"127.0.0.10"}},
+	"green": {A: []string{"127.0.0.20", "127.0.0.21"}},
+	"edge":  {CNAME: "green-lb.example.test"},
+}
+
+func TestSwitchWithBIND(t *testing.T) {
+	ctx := context.Background()
+	addr, secret := startBIND(t)
+	p, err := updns.New(updns.Config{Server: addr, Zone: "example.test", KeyName: "upshift-key", KeySecret: secret, Targets: targets, TTL: 300, SwitchTTL: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "aks.example.test"
+	if w, err := p.Weights(ctx, name); err != nil || w["blue"] != 100 {
+		t.Fatalf("weights before: %v, %v", w, err)
+	}
+
+	wait, err := p.LowerTTL(ctx, name)
+	if err != nil || wait != 300*time.Second {
+		t.Fatalf("lowering the TTL: wait %s, %v", wait, err)
+	}
+	if rec, _ := p.Lookup(ctx, name); rec.TTL != 30 || rec.Backend != "blue" {
+		t.Errorf("after lowering: %+v", rec)
+	}
+	if err := p.Switch(ctx, name, traffic.Weights{"blue": 0, "green": 100, "edge": 0}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := p.Lookup(ctx, name); rec.Backend != "green" || rec.TTL != 30 || strings.Join(rec.Data, ",") != "127.0.0.20,127.0.0.21" {
+		t.Errorf("after the switch: %+v", rec)
+	}
+	if err := p.RestoreTTL(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := p.Lookup(ctx, name); rec.TTL != 300 || rec.Backend != "green" {
+		t.Errorf("after restoring the TTL: %+v", rec)
+	}
+	// A to CNAME and back, each in one update.
+	if err := p.Switch(ctx, name, traffic.Weights{"blue": 0, "green": 0, "edge": 100}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := p.Lookup(ctx, name); rec.Backend != "edge" || rec.Data[0] != "green-lb.example.test." {
+		t.Errorf("after switching to a CNAME: %+v", rec)
+	}
+	if err := p.Switch(ctx, name, traffic.Weights{"blue": 0, "green": 100, "edge": 0}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A wrong key changes nothing and says what to check.
+	bad, _ := updns.New(updns.Config{Server: addr, Zone: "example.test", KeyName: "upshift-key", KeySecret: base64.StdEncoding.EncodeToString([]byte("not-the-secret-0123456789abcdef!")), Targets: targets})
+	err = bad.Switch(ctx, name, traffic.Weights{"blue": 100, "green": 0, "edge": 0})
+	if err == nil || !strings.Contains(err.Error(), "TSIG") {
+		t.Errorf("switch with a wrong key: %v", err)
+	}
+	if rec, _ := p.Lookup(ctx, name); rec.Backend != "green" {
+		t.Errorf("a refused switch changed the record: %+v", rec)
+	}
+	// So does an unreachable server, quickly.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := l.Addr().String()
+	l.Close()
+	gone, _ := updns.New(updns.Config{Server: dead, Zone: "example.test", KeyName: "upshift-key", KeySecret: secret, Targets: targets, Timeout: time.Second})
+	start := time.Now()
+	if err := gone.Switch(ctx, name, traffic.Weights{"blue": 100, "green": 0, "edge": 0}); err == nil || time.Since(start) > 5*time.Second {
+		t.Errorf("switch against an unreachable server: %v after %s", err, time.Since(start))
+	}
+	// DNS cannot split traffic.
+	if err := p.Switch(ctx, name, traffic.Weights{"blue": 50, "green": 50, "edge": 0}); err == nil || !strings.Contains(err.Error(), "cannot split") {
+		t.Errorf("a partial switch: %v", err)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  updns.Config
+		want string
+	}{
+		{updns.Config{Server: "nohost", KeyName: "k", KeySecret: "s", Targets: targets}, "host:port"},
+		{updns.Config{Server: "127.0.0.1:53", Targets: targets}, "TSIG"},
+		{updns.Config{Server: "127.0.0.1:53", KeyName: "k", KeySecret: "s", Targets: map[string]updns.Target{"a": {A: []string{"1.2.3.4"}}}}, "two targets"},
+		{updns.Config{Server: "127.0.0.1:53", KeyName: "k", KeySecret: "s", Targets: map[string]updns.Target{"a": {A: []string{"x"}}, "b": {CNAME: "c"}}}, "not an IPv4"},
+	} {
+		if _, err := updns.New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v) = %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+}
