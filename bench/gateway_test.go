@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"upshift.dev/upshift/internal/gateway"
+	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/sampleapp"
 	"upshift.dev/upshift/internal/testfleet"
@@ -48,7 +49,9 @@ func BenchmarkGateway(b *testing.B) {
 	defer stop()
 	go func() { _ = gw.Run(gwCtx) }()
 	for name, base := range map[string]string{"direct": c.IngressURL(), "gateway": "http://" + cfg.Listen} {
-		waitFor200(b, base, app.Host)
+		if _, err := ingress.WaitServed(ctx, base, app.Host, 1, time.Minute); err != nil {
+			b.Fatal(err)
+		}
 		b.Run(name, func(b *testing.B) {
 			tr := &http.Transport{MaxIdleConnsPerHost: 64}
 			hc := &http.Client{Transport: tr}
@@ -74,20 +77,4 @@ func BenchmarkGateway(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 		})
 	}
-}
-
-func waitFor200(b *testing.B, base, host string) {
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequest(http.MethodGet, base+"/", nil)
-		req.Host = host
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	b.Fatalf("%s never answered 200", base)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"upshift.dev/upshift/internal/gateway"
+	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/providers/traffic"
 	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
@@ -302,21 +303,13 @@ func get(t *testing.T, front, host string, headers map[string]string) (int, stri
 	return resp.StatusCode, resp.Header.Get(gateway.BackendHeader)
 }
 
+// waitOK waits until base serves host: the gateway passes the ingress
+// stand-in's answer through, so one helper serves both.
 func waitOK(t *testing.T, base, host string) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequest(http.MethodGet, base+"/", nil)
-		req.Host = host
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
+	if _, err := ingress.WaitServed(t.Context(), base, host, 1, time.Minute); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("%s never answered 200 for %s", base, host)
 }
 
 func scrape(t *testing.T, url, bearer string) map[string][]sample {
