@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
@@ -283,7 +285,7 @@ func mergeKubeconfig(src string) (string, error) {
 	}
 	dst, err := clientcmd.LoadFromFile(target)
 	if errors.Is(err, os.ErrNotExist) {
-		dst = clientcmdAPIConfig()
+		dst = clientcmdapi.NewConfig()
 	} else if err != nil {
 		return "", fmt.Errorf("reading %s: %w", target, err)
 	}
@@ -403,7 +405,7 @@ func ServeIngress(ctx context.Context, cluster, kubeconfig, listen string) error
 	if err != nil {
 		return err
 	}
-	client, err := kubernetesClient(cfg)
+	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}

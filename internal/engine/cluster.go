@@ -196,7 +196,7 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 		}
 		msgs = append(msgs, g.Name+": "+res.Message)
 	}
-	return joinMessages(msgs), output, nil
+	return strings.Join(msgs, "; "), output, nil
 }
 
 // clusterVersion is the version a cluster started the run at.
@@ -211,15 +211,4 @@ func (e *Engine) clusterVersion(name string) string {
 		}
 	}
 	return ""
-}
-
-func joinMessages(m []string) string {
-	out := ""
-	for i, s := range m {
-		if i > 0 {
-			out += "; "
-		}
-		out += s
-	}
-	return out
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -356,10 +357,7 @@ func (e *Engine) runStage(ctx context.Context, i int) error {
 	if err := e.runClusters(ctx, i, spec); err != nil {
 		return e.failStage(i, err)
 	}
-	after := append([]v1alpha1.StageTask{}, spec.AfterStageTasks...)
-	if spec.AfterStageWaitInSeconds > 0 {
-		after = append(after, v1alpha1.StageTask{Type: v1alpha1.TaskTimedWait, Name: "afterStageWait", WaitTime: &metav1.Duration{Duration: time.Duration(spec.AfterStageWaitInSeconds) * time.Second}})
-	}
+	after := plan.AfterTasks(spec)
 	for j := range after {
 		if err := e.runTask(ctx, i, j, false, after[j]); err != nil {
 			return e.failStage(i, err)
@@ -496,14 +494,8 @@ func (e *Engine) approvals() gates.Approvals {
 
 func stagePrefix(key string) string {
 	// "stage/<name>/<task>" → "stage/<name>"
-	n := 0
-	for i, r := range key {
-		if r == '/' {
-			n++
-			if n == 2 {
-				return key[:i]
-			}
-		}
+	if parts := strings.SplitN(key, "/", 3); len(parts) == 3 {
+		return parts[0] + "/" + parts[1]
 	}
 	return key
 }

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/nodes"
 )
 
 // Target is the cluster a gate checks.
@@ -251,18 +252,13 @@ func KubernetesHealth(ctx context.Context, t Target, pendingThreshold time.Durat
 		return "", fmt.Errorf("API server /readyz: %w", err)
 	}
 	var problems []string
-	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	nodeList, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return "", err
 	}
-	for _, n := range nodes.Items {
-		ready := false
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-				ready = true
-			}
-		}
-		if !ready {
+	for i := range nodeList.Items {
+		n := &nodeList.Items[i]
+		if !nodes.Ready(n) {
 			problems = append(problems, "node "+n.Name+" is not Ready")
 		}
 		if t.NodeVersion != "" && n.Status.NodeInfo.KubeletVersion != t.NodeVersion {
@@ -324,5 +320,5 @@ func KubernetesHealth(ctx context.Context, t Target, pendingThreshold time.Durat
 		}
 		return "", errors.New(strings.Join(problems, "; "))
 	}
-	return fmt.Sprintf("%d nodes Ready, %d deployments, %d statefulsets, %d daemonsets available", len(nodes.Items), len(deps.Items), len(sts.Items), len(dss.Items)), nil
+	return fmt.Sprintf("%d nodes Ready, %d deployments, %d statefulsets, %d daemonsets available", len(nodeList.Items), len(deps.Items), len(sts.Items), len(dss.Items)), nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/procs"
 	"upshift.dev/upshift/internal/sampleapp"
 	"upshift.dev/upshift/internal/testfleet"
@@ -59,13 +60,13 @@ func TestClusterLifecycle(t *testing.T) {
 		if err != nil || v.GitVersion != lower.Version {
 			t.Fatalf("/version = %v, %v; want %s", v, err, lower.Version)
 		}
-		nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		nodeList, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		pools := map[string]int{}
-		for _, n := range nodes.Items {
-			if !localfleet.NodeReady(&n) {
+		for _, n := range nodeList.Items {
+			if !nodes.Ready(&n) {
 				t.Errorf("node %s is not Ready", n.Name)
 			}
 			if n.Status.NodeInfo.KubeletVersion != lower.Version || n.Labels[localfleet.LabelKubernetesVersion] != lower.Version {

@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
+
+	"upshift.dev/upshift/internal/nodes"
 )
 
 // Labels and annotations of local nodes.
@@ -93,7 +95,7 @@ func WaitNodesReady(ctx context.Context, client kubernetes.Interface, selector s
 		notReady := 0
 		if err == nil {
 			for i := range list.Items {
-				if !NodeReady(&list.Items[i]) {
+				if !nodes.Ready(&list.Items[i]) {
 					notReady++
 				}
 			}
@@ -113,16 +115,6 @@ func WaitNodesReady(ctx context.Context, client kubernetes.Interface, selector s
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// NodeReady reports whether the node's Ready condition is True.
-func NodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // SetPool records a node pool's settings (version, image, count) in the

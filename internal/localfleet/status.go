@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/procs"
 )
 
@@ -81,7 +82,7 @@ func (f *Fleet) Status(ctx context.Context, c *Cluster) Status {
 		s.Problems = append(s.Problems, "API server: "+err.Error())
 		return s
 	}
-	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	nodeList, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		s.Problems = append(s.Problems, "listing nodes: "+err.Error())
 		return s
@@ -90,8 +91,8 @@ func (f *Fleet) Status(ctx context.Context, c *Cluster) Status {
 	for _, p := range c.NodePools {
 		pools[p.Name] = &NodePoolStatus{Name: p.Name}
 	}
-	for i := range nodes.Items {
-		n := &nodes.Items[i]
+	for i := range nodeList.Items {
+		n := &nodeList.Items[i]
 		name := n.Labels[LabelNodePool]
 		p := pools[name]
 		if p == nil {
@@ -99,7 +100,7 @@ func (f *Fleet) Status(ctx context.Context, c *Cluster) Status {
 			pools[name] = p
 		}
 		p.Nodes++
-		if NodeReady(n) {
+		if nodes.Ready(n) {
 			p.Ready++
 		}
 		p.Versions = addUnique(p.Versions, n.Status.NodeInfo.KubeletVersion)

@@ -265,7 +265,7 @@ func (u *Upgrade) waitReady(ctx context.Context, names []string) error {
 		ready := 0
 		for _, name := range names {
 			n, err := u.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-			if err == nil && nodeReady(n) {
+			if err == nil && Ready(n) {
 				ready++
 			}
 		}
@@ -283,7 +283,8 @@ func (u *Upgrade) waitReady(ctx context.Context, names []string) error {
 	}
 }
 
-func nodeReady(n *corev1.Node) bool {
+// Ready reports whether the node's Ready condition is True.
+func Ready(n *corev1.Node) bool {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			return c.Status == corev1.ConditionTrue

@@ -56,6 +56,17 @@ const (
 	StepPostUpgrade  = "PostUpgrade"
 )
 
+// AfterTasks are a stage's after-stage tasks in run order: its own, then
+// Azure's afterStageWaitInSeconds as a TimedWait named afterStageWait. The
+// status tree and the engine both index tasks by this order.
+func AfterTasks(st v1alpha1.StageSpec) []v1alpha1.StageTask {
+	after := append([]v1alpha1.StageTask{}, st.AfterStageTasks...)
+	if st.AfterStageWaitInSeconds > 0 {
+		after = append(after, v1alpha1.StageTask{Type: v1alpha1.TaskTimedWait, Name: "afterStageWait", WaitTime: &metav1.Duration{Duration: time.Duration(st.AfterStageWaitInSeconds) * time.Second}})
+	}
+	return after
+}
+
 // Concurrency resolves a group's maxConcurrency: a count, or a percentage
 // of the group rounded down; at least 1.
 func Concurrency(v intstr.IntOrString, groupSize int) int {
@@ -74,12 +85,9 @@ func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clust
 	owner := map[string]string{} // cluster → stage
 	p := &Plan{}
 	for i, st := range strategy.Stages {
-		stage := Stage{Name: st.Name, MaxConcurrency: intstr.FromInt32(1), Before: st.BeforeStageTasks, After: append([]v1alpha1.StageTask{}, st.AfterStageTasks...)}
+		stage := Stage{Name: st.Name, MaxConcurrency: intstr.FromInt32(1), Before: st.BeforeStageTasks, After: AfterTasks(st)}
 		if st.MaxConcurrency != nil {
 			stage.MaxConcurrency = *st.MaxConcurrency
-		}
-		if st.AfterStageWaitInSeconds > 0 {
-			stage.After = append(stage.After, v1alpha1.StageTask{Type: v1alpha1.TaskTimedWait, Name: "afterStageWait", WaitTime: &metav1.Duration{Duration: time.Duration(st.AfterStageWaitInSeconds) * time.Second}})
 		}
 		var sel labels.Selector = labels.Everything()
 		if st.LabelSelector != nil {

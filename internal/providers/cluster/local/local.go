@@ -177,15 +177,7 @@ func (p *Provider) AddNodes(ctx context.Context, name, pool string, count int) (
 
 // RemoveNodes deletes nodes.
 func (p *Provider) RemoveNodes(ctx context.Context, name string, nodeNames []string) error {
-	c, err := p.Fleet.Get(name)
-	if err != nil {
-		return err
-	}
-	client, err := c.Client()
-	if err != nil {
-		return err
-	}
-	return localfleet.DeleteNodes(ctx, client, nodeNames)
+	return poolOps{fleet: p.Fleet, cluster: name}.RemoveNodes(ctx, nodeNames)
 }
 
 func poolNames(c *localfleet.Cluster) string {
