@@ -2,9 +2,28 @@ package localfleet
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 )
+
+// listenRange is where listening ports are picked: below the kernel's
+// ephemeral range, which outbound connections draw from, so a busy client
+// (a load test) cannot take a port between its pick and its bind.
+func listenRange() (lo, hi int) {
+	lo, hi = 20000, 32768
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	var ephemeralLow, ephemeralHigh int
+	if n, _ := fmt.Sscanf(string(data), "%d %d", &ephemeralLow, &ephemeralHigh); n == 2 && ephemeralLow > 2048 {
+		hi = ephemeralLow
+		lo = max(1024, hi-12768)
+	}
+	return lo, hi
+}
 
 // portFree reports whether a loopback port can be bound now.
 func portFree(port int) bool {
@@ -37,20 +56,16 @@ func (f *Fleet) allocatePorts(spec Spec) (Ports, error) {
 		taken[port] = true
 		return port, nil
 	}
+	lo, hi := listenRange()
 	pick := func() (int, error) {
-		for range 100 {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return 0, fmt.Errorf("finding a free loopback port: %w", err)
-			}
-			port := l.Addr().(*net.TCPAddr).Port
-			l.Close()
-			if !taken[port] {
+		for range 1000 {
+			port := lo + rand.IntN(hi-lo)
+			if !taken[port] && portFree(port) {
 				taken[port] = true
 				return port, nil
 			}
 		}
-		return 0, fmt.Errorf("no free loopback port found")
+		return 0, fmt.Errorf("no free loopback port found in %d-%d", lo, hi)
 	}
 	var p Ports
 	if spec.APIServerPort != 0 {
