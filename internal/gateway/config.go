@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -25,23 +24,12 @@ type Config struct {
 	Routes         []Route  `json:"routes"`
 }
 
-// Route sends one host's traffic to weighted backends.
-type Route struct {
-	Host     string    `json:"host"`
-	Backends []Backend `json:"backends"`
-	// Affinity keeps a client on its backend with a cookie while that
-	// backend is healthy and has weight.
-	Affinity bool `json:"affinity,omitempty"`
-}
+// Route sends one host's traffic to weighted backends (the traffic
+// package's route: the admin API and the configuration file agree).
+type Route = traffic.Route
 
-// Backend is one cluster's entry point for the route.
-type Backend struct {
-	Name   string `json:"name"`
-	URL    string `json:"url"`
-	Weight int    `json:"weight"`
-	// HealthPath is checked with the route's Host header (default /).
-	HealthPath string `json:"healthPath,omitempty"`
-}
+// Backend is one cluster's entry point for a route.
+type Backend = traffic.Backend
 
 // Duration reads "1s"-style durations from YAML.
 type Duration struct{ time.Duration }
@@ -83,23 +71,14 @@ func (c *Config) Validate() error {
 	}
 	hosts := map[string]bool{}
 	for _, r := range c.Routes {
-		if r.Host == "" || hosts[r.Host] {
-			return fmt.Errorf("route host %q is empty or given twice", r.Host)
+		if err := r.Validate(); err != nil {
+			return err
 		}
-		hosts[r.Host] = true
-		w := traffic.Weights{}
-		for _, b := range r.Backends {
-			u, err := url.Parse(b.URL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fmt.Errorf("route %s: backend %s: url %q must be http(s)://host:port", r.Host, b.Name, b.URL)
+		for _, h := range append([]string{r.Host}, r.Aliases...) {
+			if hosts[h] {
+				return fmt.Errorf("host %q is served by two routes", h)
 			}
-			if _, dup := w[b.Name]; dup || b.Name == "" {
-				return fmt.Errorf("route %s: backend name %q is empty or given twice", r.Host, b.Name)
-			}
-			w[b.Name] = b.Weight
-		}
-		if err := w.Validate(); err != nil {
-			return fmt.Errorf("route %s: %w", r.Host, err)
+			hosts[h] = true
 		}
 	}
 	return nil

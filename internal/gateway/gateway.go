@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -38,6 +39,7 @@ const (
 )
 
 type backend struct {
+	spec      Backend
 	name      string
 	url       *url.URL
 	health    string
@@ -47,22 +49,31 @@ type backend struct {
 }
 
 type route struct {
-	host     string
-	affinity bool
-	backends []*backend
-	// weights is replaced whole on a switch, never edited in place: a
-	// request sees the old weights or the new ones, never a mix in which
-	// every backend has none.
-	weights atomic.Pointer[traffic.Weights]
+	host         string
+	upstreamHost string
+	affinity     bool
+	// state is replaced whole on a switch or an edit, never changed in
+	// place: a request sees the old backends and weights or the new ones,
+	// never a mix in which every backend has none.
+	state atomic.Pointer[routeState]
 }
 
-func (rt *route) weightsNow() traffic.Weights { return *rt.weights.Load() }
+type routeState struct {
+	backends []*backend
+	weights  traffic.Weights
+	spec     Route
+}
+
+func (rt *route) now() *routeState { return rt.state.Load() }
 
 // Gateway is a running front door.
 type Gateway struct {
-	cfg    Config
-	token  string
-	routes map[string]*route
+	cfg   Config
+	token string
+	// routes maps every host and alias to its route; the map is replaced
+	// whole when a route is added (copy on write), so requests never lock.
+	routes atomic.Pointer[map[string]*route]
+	mu     sync.Mutex // serializes route edits
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -84,7 +95,7 @@ func New(cfg Config, adminToken string) (*Gateway, error) {
 	if cfg.HealthInterval.Duration == 0 {
 		cfg.HealthInterval.Duration = time.Second
 	}
-	g := &Gateway{cfg: cfg, token: adminToken, routes: map[string]*route{}, registry: prometheus.NewRegistry()}
+	g := &Gateway{cfg: cfg, token: adminToken, registry: prometheus.NewRegistry()}
 	g.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "upshift_gateway_requests_total", Help: "Requests answered, by host, backend and status code."}, []string{"host", "backend", "code"})
 	g.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "upshift_gateway_request_duration_seconds", Help: "Time to answer, by host and backend.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"host", "backend"})
 	g.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "upshift_gateway_retries_total", Help: "Requests retried on another backend after a refused connection."}, []string{"host", "backend"})
@@ -92,31 +103,115 @@ func New(cfg Config, adminToken string) (*Gateway, error) {
 	g.weights = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "upshift_gateway_backend_weight", Help: "The backend's share of the route, in percent."}, []string{"host", "backend"})
 	g.checks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "upshift_gateway_health_checks_total", Help: "Health checks that got an answer, by host and backend."}, []string{"host", "backend"})
 	g.registry.MustRegister(g.requests, g.duration, g.retries, g.healthy, g.checks, g.weights)
+	empty := map[string]*route{}
+	g.routes.Store(&empty)
 	for _, rc := range cfg.Routes {
-		r := &route{host: rc.Host, affinity: rc.Affinity}
-		initial := traffic.Weights{}
-		for _, bc := range rc.Backends {
-			initial[bc.Name] = bc.Weight
-			u, _ := url.Parse(bc.URL)
-			hp := bc.HealthPath
-			if hp == "" {
-				hp = "/"
-			}
-			b := &backend{name: bc.Name, url: u, health: hp,
-				transport: &http.Transport{
-					DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-					MaxIdleConnsPerHost: 256,
-					IdleConnTimeout:     30 * time.Second,
-				}}
-			b.healthy.Store(true)
-			r.backends = append(r.backends, b)
-			g.weights.WithLabelValues(r.host, b.name).Set(float64(bc.Weight))
-			g.healthy.WithLabelValues(r.host, b.name).Set(1)
+		if err := g.ApplyRoute(rc); err != nil {
+			return nil, err
 		}
-		r.weights.Store(&initial)
-		g.routes[rc.Host] = r
 	}
 	return g, nil
+}
+
+func newBackend(bc Backend) *backend {
+	u, _ := url.Parse(bc.URL)
+	hp := bc.HealthPath
+	if hp == "" {
+		hp = "/"
+	}
+	b := &backend{name: bc.Name, url: u, health: hp, spec: bc,
+		transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     30 * time.Second,
+		}}
+	b.healthy.Store(true)
+	return b
+}
+
+// lookup finds the route of a host or alias.
+func (g *Gateway) lookup(host string) *route { return (*g.routes.Load())[host] }
+
+// Route returns a route as it is now: its backends and their weights.
+func (g *Gateway) Route(host string) (Route, error) {
+	rt := g.lookup(host)
+	if rt == nil || rt.host != host {
+		return Route{}, fmt.Errorf("%w %q", ErrNoRoute, host)
+	}
+	st := rt.now()
+	out := st.spec
+	out.Backends = nil
+	for _, b := range st.spec.Backends {
+		b.Weight = st.weights[b.Name]
+		out.Backends = append(out.Backends, b)
+	}
+	return out, nil
+}
+
+// ErrNoRoute is returned for a host the gateway has no route for.
+var ErrNoRoute = traffic.ErrNoRoute
+
+// ApplyRoute creates a route or replaces its backends, weights and
+// options at once. Backends kept with the same URL keep their connections
+// and health; removed ones have their idle connections closed.
+func (g *Gateway) ApplyRoute(rc Route) error {
+	if err := rc.Validate(); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	current := *g.routes.Load()
+	for _, h := range append([]string{rc.Host}, rc.Aliases...) {
+		if other := current[h]; other != nil && other.host != rc.Host {
+			return fmt.Errorf("host %q is already served by route %s", h, other.host)
+		}
+	}
+	rt := current[rc.Host]
+	var old *routeState
+	if rt == nil {
+		rt = &route{host: rc.Host}
+	} else {
+		old = rt.now()
+	}
+	keep := map[string]*backend{}
+	if old != nil {
+		for _, b := range old.backends {
+			keep[b.name] = b
+		}
+	}
+	next := &routeState{weights: traffic.Weights{}, spec: rc}
+	for _, bc := range rc.Backends {
+		b := keep[bc.Name]
+		if b == nil || b.spec.URL != bc.URL || b.spec.HealthPath != bc.HealthPath {
+			b = newBackend(bc)
+		}
+		delete(keep, bc.Name)
+		next.backends = append(next.backends, b)
+		next.weights[bc.Name] = bc.Weight
+		g.weights.WithLabelValues(rc.Host, bc.Name).Set(float64(bc.Weight))
+		if b.healthy.Load() {
+			g.healthy.WithLabelValues(rc.Host, bc.Name).Set(1)
+		}
+	}
+	rt.upstreamHost, rt.affinity = rc.UpstreamHost, rc.Affinity
+	rt.state.Store(next)
+	for _, b := range keep {
+		b.transport.CloseIdleConnections()
+		g.weights.DeleteLabelValues(rc.Host, b.name)
+		g.healthy.DeleteLabelValues(rc.Host, b.name)
+	}
+	updated := map[string]*route{}
+	for h, r := range current {
+		if r != rt {
+			updated[h] = r
+		}
+	}
+	for _, h := range append([]string{rc.Host}, rc.Aliases...) {
+		updated[h] = rt
+	}
+	g.routes.Store(&updated)
+	slog.Info("gateway route applied", "host", rc.Host, "weights", next.weights.String())
+	return nil
 }
 
 // Run serves users and the admin API until ctx ends, then drains.
@@ -136,7 +231,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- front.Serve(fl) }()
 	go func() { errc <- admin.Serve(al) }()
-	slog.Info("gateway serving", "listen", g.cfg.Listen, "admin", g.cfg.AdminListen, "routes", len(g.routes))
+	slog.Info("gateway serving", "listen", g.cfg.Listen, "admin", g.cfg.AdminListen, "routes", len(*g.routes.Load()))
 	select {
 	case err := <-errc:
 		return err
@@ -154,17 +249,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	rt := g.routes[host]
+	rt := g.lookup(host)
 	if rt == nil {
 		http.Error(w, fmt.Sprintf("no route for host %q", host), http.StatusNotFound)
 		return
 	}
+	host = rt.host // metrics count aliases under their route
+	st := rt.now()
 	start := time.Now()
 	tried := map[string]bool{}
 	pinned := r.Header.Get(PinHeader)
 	idempotent := r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions || r.Body == nil || r.ContentLength == 0
 	for attempt := 1; ; attempt++ {
-		b := g.pick(rt, r, pinned, tried)
+		b := g.pick(rt, st, r, pinned, tried)
 		if b == nil {
 			g.requests.WithLabelValues(host, "none", "503").Inc()
 			msg := fmt.Sprintf("no healthy backend for host %q", host)
@@ -180,6 +277,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.SetURL(b.url)
 				pr.Out.Host = r.Host // the clusters' ingresses route by the user's host
+				if rt.upstreamHost != "" {
+					pr.Out.Host = rt.upstreamHost
+				}
 				pr.SetXForwarded()
 			},
 			Transport: b.transport,
@@ -235,19 +335,19 @@ func (s *statusRecorder) Flush() {
 
 // pick chooses a backend: the pinned one, the affinity cookie's while it is
 // healthy and weighted, else a weighted random choice among healthy ones.
-func (g *Gateway) pick(rt *route, r *http.Request, pinned string, tried map[string]bool) *backend {
+func (g *Gateway) pick(rt *route, st *routeState, r *http.Request, pinned string, tried map[string]bool) *backend {
 	if pinned != "" {
-		for _, b := range rt.backends {
+		for _, b := range st.backends {
 			if b.name == pinned && !tried[b.name] {
 				return b
 			}
 		}
 		return nil
 	}
-	weights := rt.weightsNow()
+	weights := st.weights
 	if rt.affinity {
 		if c, err := r.Cookie(affinityCookie); err == nil {
-			for _, b := range rt.backends {
+			for _, b := range st.backends {
 				if b.name == c.Value && weights[b.name] > 0 && b.healthy.Load() && !tried[b.name] {
 					return b
 				}
@@ -256,7 +356,7 @@ func (g *Gateway) pick(rt *route, r *http.Request, pinned string, tried map[stri
 	}
 	total := 0
 	var candidates []*backend
-	for _, b := range rt.backends {
+	for _, b := range st.backends {
 		if weights[b.name] > 0 && b.healthy.Load() && !tried[b.name] {
 			candidates = append(candidates, b)
 			total += weights[b.name]
@@ -265,7 +365,7 @@ func (g *Gateway) pick(rt *route, r *http.Request, pinned string, tried map[stri
 	if total == 0 {
 		// Nothing healthy with weight: fall back to any weighted backend
 		// not tried yet rather than refuse outright.
-		for _, b := range rt.backends {
+		for _, b := range st.backends {
 			if weights[b.name] > 0 && !tried[b.name] {
 				return b
 			}
@@ -291,13 +391,19 @@ func (g *Gateway) markUnhealthy(rt *route, b *backend) {
 func (g *Gateway) healthLoop(ctx context.Context) {
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
-		for _, rt := range g.routes {
-			for _, b := range rt.backends {
+		for host, rt := range *g.routes.Load() {
+			if host != rt.host {
+				continue // an alias
+			}
+			for _, b := range rt.now().backends {
 				req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.url.String()+b.health, nil)
 				if err != nil {
 					continue
 				}
 				req.Host = rt.host
+				if rt.upstreamHost != "" {
+					req.Host = rt.upstreamHost
+				}
 				req.Header.Set("User-Agent", "upshift-gateway-health")
 				resp, err := client.Do(req)
 				ok := err == nil && resp.StatusCode < 500
@@ -323,26 +429,29 @@ func (g *Gateway) healthLoop(ctx context.Context) {
 
 // Weights returns a route's weights.
 func (g *Gateway) Weights(host string) (traffic.Weights, error) {
-	rt := g.routes[host]
-	if rt == nil {
-		return nil, fmt.Errorf("no route for host %q", host)
+	rt := g.lookup(host)
+	if rt == nil || rt.host != host {
+		return nil, fmt.Errorf("%w %q", ErrNoRoute, host)
 	}
-	return maps.Clone(rt.weightsNow()), nil
+	return maps.Clone(rt.now().weights), nil
 }
 
 // SetWeights changes a route's weights; requests in flight finish where
 // they are, new ones follow the new weights, and idle connections to
 // backends that lost all their weight are closed.
 func (g *Gateway) SetWeights(host string, w traffic.Weights) error {
-	rt := g.routes[host]
-	if rt == nil {
-		return fmt.Errorf("no route for host %q", host)
-	}
 	if err := w.Validate(); err != nil {
 		return err
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	rt := g.lookup(host)
+	if rt == nil || rt.host != host {
+		return fmt.Errorf("%w %q", ErrNoRoute, host)
+	}
+	old := rt.now()
 	names := map[string]bool{}
-	for _, b := range rt.backends {
+	for _, b := range old.backends {
 		names[b.name] = true
 	}
 	for name := range w {
@@ -350,14 +459,14 @@ func (g *Gateway) SetWeights(host string, w traffic.Weights) error {
 			return fmt.Errorf("route %s has no backend %q (it has %s)", host, name, strings.Join(sortedKeys(names), ", "))
 		}
 	}
-	next := traffic.Weights{}
-	for _, b := range rt.backends {
-		next[b.name] = w[b.name]
+	next := &routeState{backends: old.backends, weights: traffic.Weights{}, spec: old.spec}
+	for _, b := range old.backends {
+		next.weights[b.name] = w[b.name]
 	}
-	rt.weights.Store(&next)
-	for _, b := range rt.backends {
-		g.weights.WithLabelValues(host, b.name).Set(float64(next[b.name]))
-		if next[b.name] == 0 {
+	rt.state.Store(next)
+	for _, b := range old.backends {
+		g.weights.WithLabelValues(host, b.name).Set(float64(next.weights[b.name]))
+		if next.weights[b.name] == 0 {
 			b.transport.CloseIdleConnections()
 		}
 	}
@@ -387,6 +496,33 @@ func (g *Gateway) adminHandler() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(weights)
+	})
+	mux.HandleFunc("GET /routes/{host}", func(w http.ResponseWriter, r *http.Request) {
+		rc, err := g.Route(r.PathValue("host"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(rc)
+	})
+	mux.HandleFunc("PUT /routes/{host}", func(w http.ResponseWriter, r *http.Request) {
+		var rc Route
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&rc); err != nil {
+			http.Error(w, "body must be a JSON route (host, backends, aliases, upstreamHost, affinity): "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if rc.Host != r.PathValue("host") {
+			http.Error(w, fmt.Sprintf("the body's host %q is not the path's %q", rc.Host, r.PathValue("host")), http.StatusBadRequest)
+			return
+		}
+		if err := g.ApplyRoute(rc); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("PUT /routes/{host}/weights", func(w http.ResponseWriter, r *http.Request) {
 		var weights traffic.Weights

@@ -8,7 +8,9 @@ package traffic
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 )
@@ -57,4 +59,90 @@ type Provider interface {
 type HeaderPinner interface {
 	// PinHeader is the header whose value names the backend.
 	PinHeader() string
+}
+
+// Router is a provider whose routes upshift can create and edit: a
+// blue-green run adds green as a backend of the switched route before the
+// switch, points the dedicated blue and green names at their clusters, and
+// removes blue once it is gone.
+type Router interface {
+	// Route reads a route; ErrNoRoute when the host has none.
+	Route(ctx context.Context, host string) (Route, error)
+	// ApplyRoute creates or replaces a route whole, weights included.
+	ApplyRoute(ctx context.Context, r Route) error
+}
+
+// ErrNoRoute is returned for a host without a route.
+var ErrNoRoute = errors.New("no route for host")
+
+// Route sends one host's traffic to weighted backends.
+type Route struct {
+	Host string `json:"host"`
+	// Aliases are more hosts served by this route, e.g. the public name
+	// that is a CNAME of the switched cluster name.
+	Aliases []string `json:"aliases,omitempty"`
+	// UpstreamHost is the Host header sent to backends and their health
+	// checks (default: the request's Host). The dedicated blue and green
+	// names use the public name here, which the clusters' Ingresses serve.
+	UpstreamHost string    `json:"upstreamHost,omitempty"`
+	Backends     []Backend `json:"backends"`
+	// Affinity keeps a client on its backend with a cookie while that
+	// backend is healthy and has weight.
+	Affinity bool `json:"affinity,omitempty"`
+}
+
+// Backend is one cluster's entry point for a route.
+type Backend struct {
+	Name   string `json:"name"`
+	URL    string `json:"url"`
+	Weight int    `json:"weight"`
+	// HealthPath is checked with the route's Host (default /).
+	HealthPath string `json:"healthPath,omitempty"`
+}
+
+// Weights returns the route's weights by backend.
+func (r Route) Weights() Weights {
+	w := Weights{}
+	for _, b := range r.Backends {
+		w[b.Name] = b.Weight
+	}
+	return w
+}
+
+// Backend returns the named backend, if the route has it.
+func (r Route) Backend(name string) (Backend, bool) {
+	for _, b := range r.Backends {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return Backend{}, false
+}
+
+// Validate checks a route: a host, http(s) backends with distinct names,
+// weights that add up to 100.
+func (r Route) Validate() error {
+	if r.Host == "" || strings.ContainsAny(r.Host, "/: ") {
+		return fmt.Errorf("route host %q: write a host name without port or path", r.Host)
+	}
+	seen := map[string]bool{}
+	for _, b := range r.Backends {
+		u, err := url.Parse(b.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("route %s: backend %s: url %q must be http(s)://host:port", r.Host, b.Name, b.URL)
+		}
+		if seen[b.Name] || b.Name == "" {
+			return fmt.Errorf("route %s: backend name %q is empty or given twice", r.Host, b.Name)
+		}
+		seen[b.Name] = true
+	}
+	if err := r.Weights().Validate(); err != nil {
+		return fmt.Errorf("route %s: %w", r.Host, err)
+	}
+	for _, a := range r.Aliases {
+		if a == "" || a == r.Host {
+			return fmt.Errorf("route %s: alias %q is empty or the route's own host", r.Host, a)
+		}
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"upshift.dev/upshift/internal/providers/traffic"
@@ -34,6 +35,7 @@ type Provider struct {
 var (
 	_ traffic.Provider     = (*Provider)(nil)
 	_ traffic.HeaderPinner = (*Provider)(nil)
+	_ traffic.Router       = (*Provider)(nil)
 )
 
 // New returns a provider for the gateway at adminURL.
@@ -47,7 +49,7 @@ func (p *Provider) PinHeader() string { return PinHeader }
 // Weights reads a route's weights.
 func (p *Provider) Weights(ctx context.Context, route string) (traffic.Weights, error) {
 	var w traffic.Weights
-	if err := p.do(ctx, http.MethodGet, route, nil, &w); err != nil {
+	if err := p.do(ctx, http.MethodGet, route+"/weights", nil, &w); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -59,7 +61,7 @@ func (p *Provider) Switch(ctx context.Context, route string, w traffic.Weights) 
 		return err
 	}
 	body, _ := json.Marshal(w)
-	if err := p.do(ctx, http.MethodPut, route, body, nil); err != nil {
+	if err := p.do(ctx, http.MethodPut, route+"/weights", body, nil); err != nil {
 		return err
 	}
 	got, err := p.Weights(ctx, route)
@@ -72,8 +74,42 @@ func (p *Provider) Switch(ctx context.Context, route string, w traffic.Weights) 
 	return nil
 }
 
-func (p *Provider) do(ctx context.Context, method, route string, body []byte, out any) error {
-	u := p.AdminURL + "/routes/" + url.PathEscape(route) + "/weights"
+// Route reads a route whole: backends, their URLs and weights.
+func (p *Provider) Route(ctx context.Context, host string) (traffic.Route, error) {
+	var r traffic.Route
+	err := p.do(ctx, http.MethodGet, host, nil, &r)
+	return r, err
+}
+
+// ApplyRoute creates or replaces a route and checks the gateway applies
+// its weights.
+func (p *Provider) ApplyRoute(ctx context.Context, r traffic.Route) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	body, _ := json.Marshal(r)
+	if err := p.do(ctx, http.MethodPut, r.Host, body, nil); err != nil {
+		return err
+	}
+	got, err := p.Weights(ctx, r.Host)
+	if err != nil {
+		return fmt.Errorf("verifying route %s: %w", r.Host, err)
+	}
+	if got.String() != r.Weights().String() {
+		return fmt.Errorf("gateway applies %s to %s, not %s", got, r.Host, r.Weights())
+	}
+	return nil
+}
+
+// do calls the admin API on /routes/PATH; path is a host, maybe followed
+// by /weights.
+func (p *Provider) do(ctx context.Context, method, path string, body []byte, out any) error {
+	host, rest, _ := strings.Cut(path, "/")
+	route := host
+	u := p.AdminURL + "/routes/" + url.PathEscape(host)
+	if rest != "" {
+		u += "/" + rest
+	}
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -87,6 +123,8 @@ func (p *Provider) do(ctx context.Context, method, route string, body []byte, ou
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	switch {
+	case resp.StatusCode == http.StatusNotFound && strings.Contains(string(data), "no route"):
+		return fmt.Errorf("gateway %s: %w %q", p.AdminURL, traffic.ErrNoRoute, route)
 	case resp.StatusCode == http.StatusUnauthorized:
 		return fmt.Errorf("gateway admin API %s refused the token: check the gateway's adminTokenFile", p.AdminURL)
 	case resp.StatusCode >= 300:
