@@ -150,6 +150,9 @@ const (
 	StateInitialize = "Initialize" // compute and show the plan only
 	StateRun        = "Run"
 	StateStop       = "Stop" // finish the current steps, start nothing new
+	// StateRollback sends a blue-green run's traffic back to blue, lifts
+	// the freeze and ends the run; green is kept for inspection.
+	StateRollback = "Rollback"
 )
 
 // Upgrade types (Azure Fleet).
@@ -179,8 +182,10 @@ type UpdateRunSpec struct {
 	StrategyRef *StrategyRef        `json:"strategyRef,omitempty"`
 	Strategy    *UpdateStrategySpec `json:"strategy,omitempty"`
 	Upgrade     UpgradeSpec         `json:"upgrade"`
-	// Method is InPlace (BlueGreen and Canary come later).
-	Method      string          `json:"method,omitempty"`
+	// Method is InPlace (the default) or BlueGreen (Canary comes later).
+	Method string `json:"method,omitempty"`
+	// BlueGreen configures method BlueGreen.
+	BlueGreen   *BlueGreenSpec  `json:"blueGreen,omitempty"`
 	NodeUpgrade NodeUpgradeSpec `json:"nodeUpgrade,omitempty"`
 	Gates       RunGates        `json:"gates,omitempty"`
 	State       string          `json:"state,omitempty"`
@@ -242,6 +247,8 @@ const (
 	PhaseSkipped    = "Skipped"
 	PhaseFailed     = "Failed"
 	PhaseCompleted  = "Completed"
+	// PhaseRolledBack: traffic is back on blue after a blue-green switch.
+	PhaseRolledBack = "RolledBack"
 )
 
 // UpdateRunStatus is a tree: run → stages → clusters → steps.
@@ -284,6 +291,8 @@ type StageClusterStatus struct {
 	// FromVersion is the control plane's version when the cluster started.
 	FromVersion string       `json:"fromVersion,omitempty"`
 	Steps       []StepStatus `json:"steps,omitempty"`
+	// BlueGreen is the blue-green move of this cluster.
+	BlueGreen *BlueGreenStatus `json:"blueGreen,omitempty"`
 }
 
 // TaskStatus is a stage task's progress.

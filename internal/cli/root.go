@@ -55,7 +55,7 @@ embedded default and test bed.`,
 	root.AddCommand(newLocalCommand(s), newDemoCommand(s), newScanCommand(s),
 		newRunCommand(s), newPlanCommand(s), newStatusCommand(s), newApproveCommand(s),
 		newStopCommand(s), newResumeCommand(s), newSkipCommand(s), newHistoryCommand(s), newFleetCommand(s),
-		newGatewayCommand(s), newTrafficCommand(s))
+		newGatewayCommand(s), newTrafficCommand(s), newBlueGreenCommand(s), newRollbackCommand(s))
 	return root
 }
 

@@ -191,6 +191,9 @@ func (o *runOptions) drive(ctx context.Context, e *engine.Engine, name string) e
 	case err == nil:
 		o.printer.Success("run %s completed in %s", name, time.Since(start).Round(time.Second))
 		return nil
+	case errors.Is(err, engine.ErrRolledBack):
+		o.printer.Failure("run %s rolled back: traffic is on blue; green is kept; `upshift resume %s` syncs and switches again", name, name)
+		return exitCode(ExitRolledBack)
 	case errors.Is(err, engine.ErrStopped):
 		o.printer.Failure("run %s stopped: resume it with `upshift resume %s`", name, name)
 		return exitCode(ExitStopped)
@@ -338,6 +341,9 @@ func writeRunReport(w io.Writer, run *v1alpha1.UpdateRun) {
 			fmt.Fprintf(w, "    cluster %s (group %s, from %s): %s%s%s\n", c.Name, c.Group, c.FromVersion, c.Phase, span(c.Start, c.End), msg(c.Message))
 			for _, step := range c.Steps {
 				fmt.Fprintf(w, "      %s: %s%s%s\n", step.Name, step.Phase, span(step.Start, step.End), msg(step.Message))
+			}
+			if c.BlueGreen != nil {
+				writeBlueGreen(w, c.BlueGreen)
 			}
 		}
 		for _, t := range s.AfterTasks {

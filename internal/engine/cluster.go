@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/bluegreen"
 	"upshift.dev/upshift/internal/gates"
 	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/plan"
@@ -77,7 +79,22 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 			since = st.Start.Time
 		})
 		e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: "Started", Message: step.Name})
-		msg, output, err := e.execStep(ctx, stageName, fc, m, step.Name, since)
+		var msg, output string
+		if slices.Contains(bluegreen.Steps, step.Name) {
+			msg, err = e.execBlueGreen(ctx, stage, idx, fc, m, step.Name, since)
+		} else {
+			msg, output, err = e.execStep(ctx, stageName, fc, m, step.Name, since)
+		}
+		var rolledBack *bluegreen.RolledBackError
+		if errors.As(err, &rolledBack) {
+			_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+				st := &get(s).Steps[k]
+				st.Phase, st.Message, st.End = v1alpha1.PhaseFailed, err.Error(), now()
+			})
+			e.markRolledBack(stage, idx, err.Error())
+			e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: v1alpha1.PhaseRolledBack, Message: err.Error()})
+			return fmt.Errorf("cluster %s: %w", cs.Name, err)
+		}
 		if err != nil {
 			_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
 				st := &get(s).Steps[k]

@@ -14,9 +14,11 @@ import (
 	"k8s.io/client-go/rest"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/bluegreen"
 	"upshift.dev/upshift/internal/gates"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -47,8 +49,17 @@ type Engine struct {
 	Progress func(Event)
 	// Poll is how often waits look for approvals, skips and stop requests.
 	Poll time.Duration
+	// NewTraffic builds a blue-green run's traffic provider (default
+	// bluegreen.NewTraffic).
+	NewTraffic func(v1alpha1.TrafficSpec) (traffic.Provider, error)
+	// OnReplaced is told when green replaces blue as a fleet cluster, to
+	// update the user's fleet file.
+	OnReplaced func(cluster, green string) error
 
-	mu     sync.Mutex
+	traffic    traffic.Provider
+	rollback   chan struct{}
+	rollbackMu sync.Once
+	mu         sync.Mutex
 	run    *v1alpha1.UpdateRun
 	skips  map[string]bool
 	stop   chan struct{}
@@ -199,17 +210,28 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 	if e.Poll == 0 {
 		e.Poll = time.Second
 	}
-	e.run, e.stop = run, make(chan struct{})
-	e.stopMu = sync.Once{}
+	e.run, e.stop, e.rollback = run, make(chan struct{}), make(chan struct{})
+	e.stopMu, e.rollbackMu = sync.Once{}, sync.Once{}
 	if run.Spec.State == v1alpha1.StateInitialize {
 		return run, nil
 	}
 	if run.Status.Phase == v1alpha1.PhaseCompleted {
 		return run, nil
 	}
+	if run.Spec.State == v1alpha1.StateRollback {
+		// Asked before this driver started, or cut short mid-rollback.
+		if err := e.rollbackAll(ctx, "rollback requested (upshift rollback "+name+")"); err != nil {
+			return e.run, fmt.Errorf("%w: %v", ErrFailed, err)
+		}
+		return e.run, ErrRolledBack
+	}
 	watchCtx, cancelWatch := context.WithCancel(ctx)
 	defer cancelWatch()
-	go e.watch(watchCtx)
+	// Work stops at once on a rollback request; the rollback itself runs
+	// on the caller's context.
+	workCtx, cancelWork := context.WithCancel(ctx)
+	defer cancelWork()
+	go e.watch(watchCtx, cancelWork)
 
 	if err := e.update(func(s *v1alpha1.UpdateRunStatus) {
 		resumeFailed(s)
@@ -222,9 +244,21 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 	}
 	e.emit(Event{Type: "Started", Message: "driving run " + name})
 	for i := range run.Status.Stages {
-		err := e.runStage(ctx, i)
+		err := e.runStage(workCtx, i)
 		if err == nil {
 			continue
+		}
+		if e.rollbackRequested() {
+			if rbErr := e.rollbackAll(ctx, "rollback requested (upshift rollback "+name+")"); rbErr != nil {
+				return e.run, fmt.Errorf("%w: %v", ErrFailed, rbErr)
+			}
+			return e.run, ErrRolledBack
+		}
+		var rolledBack *bluegreen.RolledBackError
+		if errors.As(err, &rolledBack) {
+			_ = e.update(func(s *v1alpha1.UpdateRunStatus) { s.Phase, s.Message, s.End = v1alpha1.PhaseRolledBack, err.Error(), now() })
+			e.emit(Event{Type: v1alpha1.PhaseRolledBack, Message: err.Error()})
+			return e.run, fmt.Errorf("%w: %v", ErrRolledBack, err)
 		}
 		phase := v1alpha1.PhaseFailed
 		if errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled) {
@@ -251,7 +285,7 @@ func resumeFailed(s *v1alpha1.UpdateRunStatus) {
 		}
 		for j := range st.Clusters {
 			c := &st.Clusters[j]
-			if c.Phase == v1alpha1.PhaseFailed || c.Phase == v1alpha1.PhaseStopped {
+			if c.Phase == v1alpha1.PhaseFailed || c.Phase == v1alpha1.PhaseStopped || c.Phase == v1alpha1.PhaseRolledBack {
 				c.Phase = v1alpha1.PhaseNotStarted
 			}
 			for k := range c.Steps {
@@ -272,10 +306,17 @@ func resumeFailed(s *v1alpha1.UpdateRunStatus) {
 
 // watch turns a stored Stop into the stop channel, and keeps the skip
 // requests current.
-func (e *Engine) watch(ctx context.Context) {
+func (e *Engine) watch(ctx context.Context, cancelWork context.CancelFunc) {
 	for {
-		if run, err := e.Store.Get(e.run.Name); err == nil && run.Spec.State == v1alpha1.StateStop {
-			e.stopMu.Do(func() { close(e.stop) })
+		if run, err := e.Store.Get(e.run.Name); err == nil {
+			switch run.Spec.State {
+			case v1alpha1.StateStop:
+				e.stopMu.Do(func() { close(e.stop) })
+			case v1alpha1.StateRollback:
+				e.rollbackMu.Do(func() { close(e.rollback) })
+				e.stopMu.Do(func() { close(e.stop) })
+				cancelWork()
+			}
 		}
 		if skips, err := e.Store.Skips(e.run.Name); err == nil {
 			e.mu.Lock()
@@ -287,6 +328,15 @@ func (e *Engine) watch(ctx context.Context) {
 			return
 		case <-time.After(e.Poll):
 		}
+	}
+}
+
+func (e *Engine) rollbackRequested() bool {
+	select {
+	case <-e.rollback:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -99,3 +99,22 @@ func KubeconfigRESTConfig(path, context string) (*rest.Config, error) {
 	cfg.QPS, cfg.Burst = 100, 200
 	return cfg, nil
 }
+
+// Marshal writes clusters as a fleet file: a YAML stream of Cluster
+// objects (status left out).
+func Marshal(clusters []v1alpha1.Cluster) ([]byte, error) {
+	var out []byte
+	for i, c := range clusters {
+		c = *c.DeepCopy()
+		c.Status = v1alpha1.ClusterStatus{}
+		data, err := yaml.Marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			out = append(out, "---\n"...)
+		}
+		out = append(out, data...)
+	}
+	return out, nil
+}

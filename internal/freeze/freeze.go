@@ -48,7 +48,8 @@ func (id Identities) usernames() ([]string, error) {
 	return names, nil
 }
 
-func name(run string) string { return "upshift-freeze-" + run }
+// PolicyName is the name of a run's policy and binding.
+func PolicyName(run string) string { return "upshift-freeze-" + run }
 
 func celList(items []string) string {
 	quoted := make([]string, len(items))
@@ -80,7 +81,7 @@ func Apply(ctx context.Context, cfg *rest.Config, run string, who Identities) er
 	}
 	labels := map[string]string{LabelRun: run}
 	policy := &admissionv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name(run), Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: PolicyName(run), Labels: labels},
 		Spec: admissionv1.ValidatingAdmissionPolicySpec{
 			FailurePolicy: ptr.To(admissionv1.Fail),
 			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
@@ -96,8 +97,8 @@ func Apply(ctx context.Context, cfg *rest.Config, run string, who Identities) er
 		},
 	}
 	binding := &admissionv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name(run), Labels: labels},
-		Spec:       admissionv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name(run), ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny}},
+		ObjectMeta: metav1.ObjectMeta{Name: PolicyName(run), Labels: labels},
+		Spec:       admissionv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: PolicyName(run), ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny}},
 	}
 	if _, err := client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Create(ctx, policy, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating the freeze policy: %w", err)
@@ -114,10 +115,10 @@ func Lift(ctx context.Context, cfg *rest.Config, run string, who Identities) err
 	if err != nil {
 		return err
 	}
-	if err := client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, name(run), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if err := client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, PolicyName(run), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting the freeze binding: %w", err)
 	}
-	if err := client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, name(run), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if err := client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, PolicyName(run), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting the freeze policy: %w", err)
 	}
 	users, err := who.usernames()

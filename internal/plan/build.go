@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/bluegreen"
 	"upshift.dev/upshift/internal/toolchain"
 )
 
@@ -153,6 +154,16 @@ func Steps(run *v1alpha1.UpdateRun, ci ClusterInfo, releases []toolchain.Release
 	var steps []string
 	if len(run.Spec.Gates.Preflight) > 0 {
 		steps = append(steps, StepPreflight)
+	}
+	if run.Spec.Method == v1alpha1.MethodBlueGreen {
+		// Green is made at the target directly: no hops, but no downgrade.
+		if _, err := Hops(ci.Version, run.Spec.Upgrade.KubernetesVersion, releases); err != nil && strings.Contains(err.Error(), "downgrading") {
+			return nil, fmt.Errorf("cluster %s: %w", ci.Cluster.Name, err)
+		}
+		if _, err := toolchain.ResolveKubernetesVersionIn(run.Spec.Upgrade.KubernetesVersion, releases); err != nil {
+			return nil, fmt.Errorf("cluster %s: green cannot run %s: %w", ci.Cluster.Name, run.Spec.Upgrade.KubernetesVersion, err)
+		}
+		return append(steps, bluegreen.Steps...), nil
 	}
 	if run.Spec.Upgrade.Type != v1alpha1.UpgradeNodeImageOnly {
 		hops, err := Hops(ci.Version, run.Spec.Upgrade.KubernetesVersion, releases)

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -59,10 +60,22 @@ func Validate(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) fi
 	}
 	switch run.Spec.Method {
 	case "", v1alpha1.MethodInPlace:
-	case v1alpha1.MethodBlueGreen, v1alpha1.MethodCanary:
-		errs = append(errs, field.NotSupported(spec.Child("method"), run.Spec.Method, []string{v1alpha1.MethodInPlace + " (" + run.Spec.Method + " is not available yet)"}))
+		if run.Spec.BlueGreen != nil {
+			errs = append(errs, field.Forbidden(spec.Child("blueGreen"), "set method: BlueGreen to use blueGreen"))
+		}
+	case v1alpha1.MethodBlueGreen:
+		if run.Spec.Upgrade.Type != v1alpha1.UpgradeFull {
+			errs = append(errs, field.Invalid(up.Child("type"), run.Spec.Upgrade.Type, "a blue-green move builds a whole new cluster: use Full"))
+		}
+		if run.Spec.BlueGreen == nil {
+			errs = append(errs, field.Required(spec.Child("blueGreen"), "method BlueGreen needs blueGreen.traffic at least"))
+		} else {
+			errs = append(errs, validateBlueGreen(spec.Child("blueGreen"), run.Spec.BlueGreen)...)
+		}
+	case v1alpha1.MethodCanary:
+		errs = append(errs, field.NotSupported(spec.Child("method"), run.Spec.Method, []string{v1alpha1.MethodInPlace, v1alpha1.MethodBlueGreen + " (Canary is not available yet)"}))
 	default:
-		errs = append(errs, field.NotSupported(spec.Child("method"), run.Spec.Method, []string{v1alpha1.MethodInPlace}))
+		errs = append(errs, field.NotSupported(spec.Child("method"), run.Spec.Method, []string{v1alpha1.MethodInPlace, v1alpha1.MethodBlueGreen}))
 	}
 	switch run.Spec.State {
 	case "", v1alpha1.StateInitialize, v1alpha1.StateRun, v1alpha1.StateStop:
@@ -218,4 +231,76 @@ func ErrorsString(errs field.ErrorList) string {
 		s += fmt.Sprint(e.Error())
 	}
 	return s
+}
+
+func validateBlueGreen(p *field.Path, bg *v1alpha1.BlueGreenSpec) field.ErrorList {
+	var errs field.ErrorList
+	tp := p.Child("traffic")
+	t := bg.Traffic
+	switch t.Provider {
+	case v1alpha1.TrafficGateway:
+		if t.Gateway == nil || t.Gateway.AdminURL == "" || t.Gateway.TokenFile == "" {
+			errs = append(errs, field.Required(tp.Child("gateway"), "adminURL and tokenFile of the gateway's admin API"))
+		}
+	case v1alpha1.TrafficDNS:
+		if t.DNS == nil || t.DNS.Server == "" || t.DNS.Zone == "" || t.DNS.KeyName == "" || t.DNS.KeySecretFile == "" {
+			errs = append(errs, field.Required(tp.Child("dns"), "server, zone, keyName and keySecretFile"))
+		}
+	default:
+		errs = append(errs, field.NotSupported(tp.Child("provider"), t.Provider, []string{v1alpha1.TrafficGateway, v1alpha1.TrafficDNS}))
+	}
+	hp := tp.Child("hosts")
+	seen := map[string]string{}
+	for _, h := range []struct{ name, value string }{{"public", t.Hosts.Public}, {"cluster", t.Hosts.Cluster}, {"blue", t.Hosts.Blue}, {"green", t.Hosts.Green}} {
+		if errs1 := validation.IsDNS1123Subdomain(h.value); len(errs1) > 0 {
+			errs = append(errs, field.Invalid(hp.Child(h.name), h.value, "a host name is required: "+errs1[0]))
+			continue
+		}
+		if other, dup := seen[h.value]; dup {
+			errs = append(errs, field.Invalid(hp.Child(h.name), h.value, "the same name as hosts."+other+": the four names must differ"))
+		}
+		seen[h.value] = h.name
+	}
+	if t.URL != "" && !regexp.MustCompile(`^https?://[^/]+/?$`).MatchString(t.URL) {
+		errs = append(errs, field.Invalid(tp.Child("url"), t.URL, "write the front door's address as http(s)://host:port"))
+	}
+	sp := p.Child("sync")
+	switch bg.Sync.Source {
+	case "", v1alpha1.SyncCopy:
+		if bg.Sync.Manifests != "" {
+			errs = append(errs, field.Forbidden(sp.Child("manifests"), "only source Manifests reads manifests"))
+		}
+	case v1alpha1.SyncManifests:
+		if bg.Sync.Manifests == "" {
+			errs = append(errs, field.Required(sp.Child("manifests"), "a folder of manifests or a kustomization"))
+		}
+	default:
+		errs = append(errs, field.NotSupported(sp.Child("source"), bg.Sync.Source, []string{v1alpha1.SyncCopy, v1alpha1.SyncManifests}))
+	}
+	for i, sa := range bg.Freeze.ServiceAccounts {
+		if ns, name, ok := strings.Cut(sa, "/"); !ok || ns == "" || name == "" {
+			errs = append(errs, field.Invalid(p.Child("freeze", "serviceAccounts").Index(i), sa, "write namespace/name"))
+		}
+	}
+	for i, g := range bg.Validation.Gates {
+		errs = append(errs, validateGate(p.Child("validation", "gates").Index(i), &g)...)
+	}
+	if lc := bg.Validation.LoadComparison; lc != nil {
+		lp := p.Child("validation", "loadComparison")
+		if lc.Requests < 0 || lc.Concurrency < 0 || lc.ThresholdPercent < 0 {
+			errs = append(errs, field.Invalid(lp, fmt.Sprintf("requests=%d concurrency=%d thresholdPercent=%d", lc.Requests, lc.Concurrency, lc.ThresholdPercent), "must not be negative"))
+		}
+	}
+	for i, g := range bg.PostSwitch.Gates {
+		errs = append(errs, validateGate(p.Child("postSwitch", "gates").Index(i), &g)...)
+	}
+	for name, d := range map[string]*metav1.Duration{"postSwitch.window": bg.PostSwitch.Window, "blueSoak": bg.BlueSoak} {
+		if d != nil && d.Duration < 0 {
+			errs = append(errs, field.Invalid(p.Child(name), d.Duration.String(), "must not be negative"))
+		}
+	}
+	if m := bg.PostSwitch.MaxErrorRatePercent; m != nil && (*m < 0 || *m > 100) {
+		errs = append(errs, field.Invalid(p.Child("postSwitch", "maxErrorRatePercent"), *m, "use 0 to 100"))
+	}
+	return errs
 }

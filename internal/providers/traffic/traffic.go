@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Weights maps a backend (a cluster) to its share of a route's traffic,
@@ -59,6 +60,16 @@ type Provider interface {
 type HeaderPinner interface {
 	// PinHeader is the header whose value names the backend.
 	PinHeader() string
+}
+
+// TTLManager is a provider whose answers are cached (DNS): the TTL is
+// lowered ahead of a switch, so clients follow it quickly, and restored
+// after.
+type TTLManager interface {
+	// LowerTTL sets the low TTL and returns how long to wait for caches
+	// holding the old one.
+	LowerTTL(ctx context.Context, name string) (time.Duration, error)
+	RestoreTTL(ctx context.Context, name string) error
 }
 
 // Router is a provider whose routes upshift can create and edit: a

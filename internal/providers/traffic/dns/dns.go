@@ -51,7 +51,10 @@ type Config struct {
 // Provider switches records on one DNS server.
 type Provider struct{ cfg Config }
 
-var _ traffic.Provider = (*Provider)(nil)
+var (
+	_ traffic.Provider   = (*Provider)(nil)
+	_ traffic.TTLManager = (*Provider)(nil)
+)
 
 // New checks the configuration and returns a provider.
 func New(cfg Config) (*Provider, error) {

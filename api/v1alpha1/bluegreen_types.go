@@ -1,0 +1,208 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// BlueGreenSpec configures method BlueGreen: each cluster (blue) is
+// replaced by a new cluster at the target version (green), filled with
+// blue's state, validated, and put in front of users; blue stays ready
+// for rollback until green has proven itself.
+type BlueGreenSpec struct {
+	// Traffic says how users reach the clusters and how to switch them.
+	Traffic TrafficSpec `json:"traffic"`
+	// Sync says how green gets blue's Kubernetes state (T2).
+	Sync SyncSpec `json:"sync,omitempty"`
+	// Freeze stops these deployers writing to blue from T2 to the end.
+	Freeze FreezeSpec `json:"freeze,omitempty"`
+	// Validation runs on green before the switch (T2).
+	Validation BlueGreenValidation `json:"validation,omitempty"`
+	// PostSwitch watches green after the switch (T3); a failure switches
+	// back to blue.
+	PostSwitch PostSwitchSpec `json:"postSwitch,omitempty"`
+	// BlueSoak is how long blue stays, idle and ready for rollback, after
+	// the post-switch window before it is destroyed (T4; default 0).
+	BlueSoak *metav1.Duration `json:"blueSoak,omitempty"`
+	// KeepBlue keeps blue running after T4 instead of destroying it.
+	KeepBlue bool `json:"keepBlue,omitempty"`
+}
+
+// Traffic providers.
+const (
+	TrafficGateway = "gateway"
+	TrafficDNS     = "dns"
+)
+
+// TrafficSpec is the four-hostname scheme of the reference architecture
+// and the provider that switches the cluster name.
+type TrafficSpec struct {
+	// Provider is gateway (upshift's front door) or dns (RFC 2136).
+	Provider string    `json:"provider"`
+	Hosts    HostNames `json:"hosts"`
+	// URL is where upshift's own probes reach the front door, e.g. the
+	// gateway's listen address http://127.0.0.1:8080; requests carry the
+	// Host of the name they test. Empty: the names resolve through DNS.
+	URL string `json:"url,omitempty"`
+	// HealthPath of the clusters' backends (default /).
+	HealthPath string          `json:"healthPath,omitempty"`
+	Gateway    *GatewayTraffic `json:"gateway,omitempty"`
+	DNS        *DNSTraffic     `json:"dns,omitempty"`
+}
+
+// HostNames are the four names users and testers reach.
+type HostNames struct {
+	// Public is the official name users type (a CNAME of Cluster).
+	Public string `json:"public"`
+	// Cluster is the name that is switched from blue to green.
+	Cluster string `json:"cluster"`
+	// Blue and Green stay on their clusters, for testing.
+	Blue  string `json:"blue"`
+	Green string `json:"green"`
+}
+
+// GatewayTraffic reaches an upshift gateway's admin API.
+type GatewayTraffic struct {
+	AdminURL string `json:"adminURL"`
+	// TokenFile holds the admin API's bearer token.
+	TokenFile string `json:"tokenFile"`
+}
+
+// DNSTraffic reaches a DNS primary that takes signed dynamic updates.
+type DNSTraffic struct {
+	// Server is the primary's host:port.
+	Server       string `json:"server"`
+	Zone         string `json:"zone"`
+	KeyName      string `json:"keyName"`
+	KeyAlgorithm string `json:"keyAlgorithm,omitempty"`
+	// KeySecretFile holds the TSIG key's base64 secret.
+	KeySecretFile string `json:"keySecretFile"`
+	// Targets maps each cluster (the provider's name) to its records.
+	Targets map[string]DNSTarget `json:"targets"`
+	// TTL is the record's normal TTL; SwitchTTL the low one around a
+	// switch.
+	TTL       uint32 `json:"ttl,omitempty"`
+	SwitchTTL uint32 `json:"switchTTL,omitempty"`
+}
+
+// DNSTarget is what the cluster name points to for one cluster.
+type DNSTarget struct {
+	A     []string `json:"a,omitempty"`
+	CNAME string   `json:"cname,omitempty"`
+}
+
+// Sync sources.
+const (
+	SyncCopy      = "Copy"
+	SyncManifests = "Manifests"
+)
+
+// SyncSpec selects how green is filled.
+type SyncSpec struct {
+	// Source is Copy (from blue with the dynamic client, the default) or
+	// Manifests (a folder or kustomization applied server-side).
+	Source string `json:"source,omitempty"`
+	// Namespaces to copy or compare; empty: every non-system namespace.
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Kinds to copy, as resource[.group] (deployments.apps); empty: the
+	// usual application kinds.
+	Kinds []string `json:"kinds,omitempty"`
+	// Manifests is a folder of YAML files or a kustomization.
+	Manifests string `json:"manifests,omitempty"`
+}
+
+// FreezeSpec names the deployers whose writes to blue are denied.
+type FreezeSpec struct {
+	Users  []string `json:"users,omitempty"`
+	Groups []string `json:"groups,omitempty"`
+	// ServiceAccounts as namespace/name.
+	ServiceAccounts []string `json:"serviceAccounts,omitempty"`
+}
+
+// BlueGreenValidation is T2's application validation.
+type BlueGreenValidation struct {
+	// Gates run against green. An HTTP gate whose url is a path ("/")
+	// is sent to green's own name through traffic.url.
+	Gates []GateSpec `json:"gates,omitempty"`
+	// LoadComparison sends the same load to blue and green.
+	LoadComparison *LoadComparison `json:"loadComparison,omitempty"`
+}
+
+// LoadComparison fails when green regresses against blue.
+type LoadComparison struct {
+	// Path requested on both names (default /).
+	Path string `json:"path,omitempty"`
+	// Requests to each cluster (default 200) and Concurrency (default 4).
+	Requests    int `json:"requests,omitempty"`
+	Concurrency int `json:"concurrency,omitempty"`
+	// ThresholdPercent of regression allowed in error rate (points) and
+	// p95 latency (relative), default 5.
+	ThresholdPercent int `json:"thresholdPercent,omitempty"`
+	// MinLatencyDelta below which a p95 difference is noise (default 10ms).
+	MinLatencyDelta *metav1.Duration `json:"minLatencyDelta,omitempty"`
+}
+
+// PostSwitchSpec is T3's monitoring window.
+type PostSwitchSpec struct {
+	// Window is how long green is watched after the switch (default 30s).
+	Window *metav1.Duration `json:"window,omitempty"`
+	// Gates run against green over the window; an HTTP gate with a path
+	// url goes to the cluster name, as users do.
+	Gates []GateSpec `json:"gates,omitempty"`
+	// MaxErrorRatePercent of upshift's probes through the cluster name
+	// during the window (default 1).
+	MaxErrorRatePercent *int `json:"maxErrorRatePercent,omitempty"`
+}
+
+// BlueGreenStatus is what a blue-green move of one cluster did.
+type BlueGreenStatus struct {
+	// Blue and Green are the provider's names of the two clusters.
+	Blue  string `json:"blue"`
+	Green string `json:"green"`
+	// Baseline is blue at T0.
+	Baseline *Baseline `json:"baseline,omitempty"`
+	// TrafficBefore is the switched route's weights at T0.
+	TrafficBefore map[string]int `json:"trafficBefore,omitempty"`
+	// FreezeApplied is when blue's deployers were frozen.
+	FreezeApplied *metav1.Time `json:"freezeApplied,omitempty"`
+	FreezeLifted  *metav1.Time `json:"freezeLifted,omitempty"`
+	// Synced counts objects applied to green.
+	Synced int `json:"synced,omitempty"`
+	// Drift is what differs between blue and green after the sync.
+	Drift []DriftEntry `json:"drift,omitempty"`
+	// LoadComparison is T2's verdict.
+	LoadComparison string `json:"loadComparison,omitempty"`
+	// SwitchStarted and Switched bracket the traffic switch.
+	SwitchStarted  *metav1.Time     `json:"switchStarted,omitempty"`
+	Switched       *metav1.Time     `json:"switched,omitempty"`
+	SwitchDuration *metav1.Duration `json:"switchDuration,omitempty"`
+	// PostSwitch is the monitoring window's verdict.
+	PostSwitch string `json:"postSwitch,omitempty"`
+	// RolledBack is when traffic went back to blue, and why.
+	RolledBack     *metav1.Time `json:"rolledBack,omitempty"`
+	RollbackReason string       `json:"rollbackReason,omitempty"`
+	// BlueDeleted is when blue was destroyed (T4).
+	BlueDeleted *metav1.Time `json:"blueDeleted,omitempty"`
+}
+
+// Baseline is blue as it was at T0.
+type Baseline struct {
+	KubernetesVersion string           `json:"kubernetesVersion"`
+	NodePools         []NodePoolStatus `json:"nodePools,omitempty"`
+	// Workloads counts deployments, statefulsets and daemonsets by
+	// namespace.
+	Workloads map[string]int `json:"workloads,omitempty"`
+	// Traffic through the cluster name: a bounded probe.
+	Requests     int    `json:"requests"`
+	Failed       int    `json:"failed"`
+	RatePerSec   int    `json:"ratePerSecond"`
+	P50          string `json:"p50"`
+	P95          string `json:"p95"`
+	TrafficError string `json:"trafficError,omitempty"`
+}
+
+// DriftEntry is one object of blue missing or different on green.
+type DriftEntry struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	// Problem says what differs, by field path; values are never shown.
+	Problem string `json:"problem"`
+}

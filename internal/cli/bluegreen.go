@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/engine"
+	"upshift.dev/upshift/internal/fleet"
+	"upshift.dev/upshift/internal/printer"
+)
+
+// ExitRolledBack is the exit code of a blue-green run whose traffic went
+// back to blue (automatically or on request).
+const ExitRolledBack = 11
+
+func newBlueGreenCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	var to, configFile, name string
+	cmd := &cobra.Command{
+		Use:   "bluegreen CLUSTER --to VERSION -f BLUEGREEN_FILE [--fleet FLEET_FILE]",
+		Short: "Move one cluster's users to a new cluster at VERSION (blue-green, phases T0–T4)",
+		Long: `Blue-green upgrade of one cluster: T0 record blue's baseline; T1 create green at
+VERSION with blue's node pools and validate it; T2 freeze blue's deployers, copy
+blue's state to green (or apply manifests), report drift, validate green with
+gates and a load comparison; T3 switch the cluster name to green through the
+traffic provider and watch it, switching back on any failure; T4 after the
+soak, take blue out of the routes and destroy it (unless keepBlue).
+
+BLUEGREEN_FILE holds the blueGreen section of an UpdateRun (traffic, sync,
+freeze, validation, postSwitch, blueSoak, keepBlue). CLUSTER is a cluster of
+the fleet file, or a local fleet cluster when no --fleet is given; with
+--fleet, the file is rewritten at the end so green takes blue's place.
+
+It is an update run like any other: kill it and ` + "`upshift resume RUN`" + `; send the
+traffic back with ` + "`upshift rollback RUN`" + ` at any time before T4 ends.
+
+Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
+11 rolled back (traffic is on blue).`,
+		Example: `  upshift bluegreen shop --to 1.34 -f bluegreen.yaml
+  upshift bluegreen shop --to 1.34 -f bluegreen.yaml --fleet fleet.yaml --name shop-134`,
+		Args: exactArgs(1, "CLUSTER"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.printer = printer.New(s.Err)
+			if to == "" || configFile == "" {
+				return usagef("--to VERSION and -f BLUEGREEN_FILE are required")
+			}
+			data, err := os.ReadFile(configFile)
+			if err != nil {
+				return usageError{err}
+			}
+			var bg v1alpha1.BlueGreenSpec
+			if err := yaml.UnmarshalStrict(data, &bg); err != nil {
+				return usagef("%s: %v", configFile, err)
+			}
+			clusters, err := o.blueGreenFleet(args[0])
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				name = fmt.Sprintf("bluegreen-%s-%s", args[0], time.Now().UTC().Format("20060102-150405"))
+			}
+			run := &v1alpha1.UpdateRun{
+				TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "UpdateRun"},
+				ObjectMeta: metav1.ObjectMeta{Name: name},
+				Spec: v1alpha1.UpdateRunSpec{
+					Method:    v1alpha1.MethodBlueGreen,
+					BlueGreen: &bg,
+					Upgrade:   v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: to},
+				},
+			}
+			strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "bluegreen", LabelSelector: &metav1.LabelSelector{}}}}
+			run.Spec.Strategy = strategy
+			e := o.engine(clusters)
+			if o.fleetFile != "" {
+				e.OnReplaced = o.rewriteFleetFile
+			}
+			p, err := e.Initialize(cmd.Context(), run, strategy)
+			if err != nil {
+				var invalid *engine.InvalidError
+				if errors.As(err, &invalid) || strings.Contains(err.Error(), "already exists") {
+					return usageError{err}
+				}
+				return err
+			}
+			fleetData, err := fleet.Marshal(clusters)
+			if err != nil {
+				return err
+			}
+			if err := o.store().SaveFleet(run.Name, fleetData); err != nil {
+				return err
+			}
+			printPlan(s.Out, p)
+			return o.drive(cmd.Context(), e, run.Name)
+		},
+	}
+	o.addHome(cmd)
+	cmd.Flags().StringVar(&to, "to", "", "the Kubernetes version of green, e.g. 1.34")
+	cmd.Flags().StringVarP(&configFile, "filename", "f", "", "blueGreen settings: traffic, sync, freeze, validation, postSwitch, blueSoak, keepBlue")
+	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file holding CLUSTER; rewritten so green replaces blue at the end")
+	cmd.Flags().StringVar(&name, "name", "", "the run's name (default bluegreen-CLUSTER-TIME)")
+	return cmd
+}
+
+// blueGreenFleet is the one-cluster fleet of a bluegreen command.
+func (o *runOptions) blueGreenFleet(clusterName string) ([]v1alpha1.Cluster, error) {
+	if o.fleetFile == "" {
+		return []v1alpha1.Cluster{{
+			TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "Cluster"},
+			ObjectMeta: metav1.ObjectMeta{Name: clusterName},
+			Spec:       v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: clusterName}},
+		}}, nil
+	}
+	all, err := fleet.Load(o.fleetFile)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	for _, c := range all {
+		if c.Name == clusterName {
+			return []v1alpha1.Cluster{c}, nil
+		}
+	}
+	return nil, usagef("%s has no cluster %q", o.fleetFile, clusterName)
+}
+
+// rewriteFleetFile puts green in blue's place in the user's fleet file.
+func (o *runOptions) rewriteFleetFile(clusterName, green string) error {
+	all, err := fleet.Load(o.fleetFile)
+	if err != nil {
+		return err
+	}
+	for i := range all {
+		if all[i].Name == clusterName && all[i].Spec.Local != nil {
+			all[i].Spec.Local.Name = green
+		}
+	}
+	data, err := fleet.Marshal(all)
+	if err != nil {
+		return err
+	}
+	tmp := o.fleetFile + ".upshift-tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, o.fleetFile)
+}
+
+func newRollbackCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "rollback RUN",
+		Short: "Send a blue-green run's traffic back to blue and lift the freeze; green is kept",
+		Long: `Roll a blue-green run back at any phase before blue is destroyed: the cluster
+name's traffic goes back to blue (verified through the provider), the freeze on
+blue's deployers is lifted, and green stays for inspection. If another process
+drives the run, it is told to roll back and this command waits for it.
+
+` + "`upshift resume RUN`" + ` later syncs green again and retries the switch.
+
+Exit codes: 0 rolled back; 1 the rollback failed; 2 bad input.`,
+		Args: exactArgs(1, "RUN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.printer = printer.New(s.Err)
+			e, err := o.frozen(args[0])
+			if err != nil {
+				return err
+			}
+			run, err := e.Rollback(cmd.Context(), args[0])
+			if run != nil {
+				writeRunReport(s.Out, run)
+			}
+			var invalid *engine.InvalidError
+			if errors.As(err, &invalid) {
+				return usageError{err}
+			}
+			if err != nil {
+				return err
+			}
+			o.printer.Success("run %s rolled back: traffic is on blue", args[0])
+			return nil
+		},
+	}
+	o.addHome(cmd)
+	return cmd
+}
+
+// writeBlueGreen renders a cluster's blue-green move: baseline, sync,
+// drift, switch, rollback, retirement.
+func writeBlueGreen(w io.Writer, bg *v1alpha1.BlueGreenStatus) {
+	fmt.Fprintf(w, "      blue-green: blue %s → green %s\n", bg.Blue, bg.Green)
+	if b := bg.Baseline; b != nil {
+		fmt.Fprintf(w, "        baseline: %s, %d pool(s); probe %d requests, %d failed, %d req/s, p50 %s, p95 %s\n", b.KubernetesVersion, len(b.NodePools), b.Requests, b.Failed, b.RatePerSec, b.P50, b.P95)
+	}
+	if bg.FreezeApplied != nil {
+		lifted := "still frozen"
+		if bg.FreezeLifted != nil {
+			lifted = "lifted " + bg.FreezeLifted.UTC().Format("15:04:05")
+		}
+		fmt.Fprintf(w, "        freeze: applied %s, %s\n", bg.FreezeApplied.UTC().Format("15:04:05"), lifted)
+	}
+	if bg.Synced > 0 {
+		fmt.Fprintf(w, "        sync: %d object(s); drift: %d\n", bg.Synced, len(bg.Drift))
+		for _, d := range bg.Drift {
+			obj := d.Name
+			if d.Namespace != "" {
+				obj = d.Namespace + "/" + d.Name
+			}
+			fmt.Fprintf(w, "          %-12s %-40s %s\n", d.Kind, obj, d.Problem)
+		}
+	}
+	if bg.LoadComparison != "" {
+		fmt.Fprintf(w, "        load comparison: %s\n", bg.LoadComparison)
+	}
+	if bg.SwitchDuration != nil {
+		fmt.Fprintf(w, "        switch: %s at %s\n", bg.SwitchDuration.Duration.Round(time.Millisecond), bg.Switched.UTC().Format("15:04:05"))
+	}
+	if bg.PostSwitch != "" {
+		fmt.Fprintf(w, "        post-switch: %s\n", bg.PostSwitch)
+	}
+	if bg.RolledBack != nil {
+		fmt.Fprintf(w, "        rolled back at %s: %s\n", bg.RolledBack.UTC().Format("15:04:05"), bg.RollbackReason)
+	}
+	if bg.BlueDeleted != nil {
+		fmt.Fprintf(w, "        blue destroyed at %s\n", bg.BlueDeleted.UTC().Format("15:04:05"))
+	}
+}
