@@ -189,7 +189,9 @@ func (e *Engine) rollbackAll(ctx context.Context, reason string) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		_ = e.update(func(s *v1alpha1.UpdateRunStatus) { s.Phase, s.Message = v1alpha1.PhaseFailed, "rollback failed: "+err.Error() })
+		_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+			s.Phase, s.Message = v1alpha1.PhaseFailed, "rollback failed: "+err.Error()
+		})
 		return err
 	}
 	_ = e.update(func(s *v1alpha1.UpdateRunStatus) { s.Phase, s.Message, s.End = v1alpha1.PhaseRolledBack, reason, now() })

@@ -60,10 +60,10 @@ type Engine struct {
 	rollback   chan struct{}
 	rollbackMu sync.Once
 	mu         sync.Mutex
-	run    *v1alpha1.UpdateRun
-	skips  map[string]bool
-	stop   chan struct{}
-	stopMu sync.Once
+	run        *v1alpha1.UpdateRun
+	skips      map[string]bool
+	stop       chan struct{}
+	stopMu     sync.Once
 }
 
 // Outcome of Drive.
@@ -256,7 +256,9 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 		}
 		var rolledBack *bluegreen.RolledBackError
 		if errors.As(err, &rolledBack) {
-			_ = e.update(func(s *v1alpha1.UpdateRunStatus) { s.Phase, s.Message, s.End = v1alpha1.PhaseRolledBack, err.Error(), now() })
+			_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+				s.Phase, s.Message, s.End = v1alpha1.PhaseRolledBack, err.Error(), now()
+			})
 			e.emit(Event{Type: v1alpha1.PhaseRolledBack, Message: err.Error()})
 			return e.run, fmt.Errorf("%w: %v", ErrRolledBack, err)
 		}

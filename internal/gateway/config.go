@@ -66,9 +66,6 @@ func (c *Config) Validate() error {
 	if c.Listen == "" || c.AdminListen == "" {
 		return fmt.Errorf("listen and adminListen are required")
 	}
-	if len(c.Routes) == 0 {
-		return fmt.Errorf("no routes")
-	}
 	hosts := map[string]bool{}
 	for _, r := range c.Routes {
 		if err := r.Validate(); err != nil {

@@ -14,9 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"upshift.dev/upshift/internal/gateway"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
@@ -84,7 +81,7 @@ func TestSwitchUnderLoad(t *testing.T) {
 	baseline := map[string]float64{}
 	for name, c := range clusters {
 		waitOK(t, c.IngressURL(), host)
-		baseline[name] = sum(scrape(t, c.IngressURL()+"/metrics", ""), "upshift_ingress_requests_total", map[string]string{"host": host})
+		baseline[name] = testfleet.Scrape(t, c.IngressURL()+"/metrics", "").Sum("upshift_ingress_requests_total", map[string]string{"host": host})
 	}
 
 	cfg := gateway.Config{
@@ -183,14 +180,14 @@ func TestSwitchUnderLoad(t *testing.T) {
 	// ingress counts a request before it answers, the gateway after, with
 	// at most one check in flight per backend.
 	for name, c := range clusters {
-		ingressBefore := sum(scrape(t, c.IngressURL()+"/metrics", ""), "upshift_ingress_requests_total", map[string]string{"host": host}) - baseline[name]
-		gwMetrics := scrape(t, "http://"+cfg.AdminListen+"/metrics", token)
+		ingressBefore := testfleet.Scrape(t, c.IngressURL()+"/metrics", "").Sum("upshift_ingress_requests_total", map[string]string{"host": host}) - baseline[name]
+		gwMetrics := testfleet.Scrape(t, "http://"+cfg.AdminListen+"/metrics", token)
 		// Requests the clients abandoned when the load stopped (499) may or
 		// may not have reached the ingress.
-		abandoned := sum(gwMetrics, "upshift_gateway_requests_total", map[string]string{"backend": name, "code": "499"})
-		forwarded := sum(gwMetrics, "upshift_gateway_requests_total", map[string]string{"backend": name}) - abandoned +
-			sum(gwMetrics, "upshift_gateway_health_checks_total", map[string]string{"backend": name})
-		ingressAfter := sum(scrape(t, c.IngressURL()+"/metrics", ""), "upshift_ingress_requests_total", map[string]string{"host": host}) - baseline[name]
+		abandoned := gwMetrics.Sum("upshift_gateway_requests_total", map[string]string{"backend": name, "code": "499"})
+		forwarded := gwMetrics.Sum("upshift_gateway_requests_total", map[string]string{"backend": name}) - abandoned +
+			gwMetrics.Sum("upshift_gateway_health_checks_total", map[string]string{"backend": name})
+		ingressAfter := testfleet.Scrape(t, c.IngressURL()+"/metrics", "").Sum("upshift_ingress_requests_total", map[string]string{"host": host}) - baseline[name]
 		if forwarded < ingressBefore-1-abandoned || forwarded > ingressAfter {
 			t.Errorf("%s: the gateway forwarded %v requests and health checks (and %v abandoned); the ingress counted %v then %v", name, forwarded, abandoned, ingressBefore, ingressAfter)
 		}
@@ -233,7 +230,7 @@ func TestGatewayFeatures(t *testing.T) {
 	front := "http://" + cfg.Listen
 	waitOK(t, front, host)
 	// Let the first health pass see the dying backend alive, then kill it.
-	for deadline := time.Now().Add(time.Minute); sum(scrape(t, "http://"+cfg.AdminListen+"/metrics", token), "upshift_gateway_health_checks_total", map[string]string{"backend": "dead"}) == 0; {
+	for deadline := time.Now().Add(time.Minute); testfleet.Scrape(t, "http://"+cfg.AdminListen+"/metrics", token).Sum("upshift_gateway_health_checks_total", map[string]string{"backend": "dead"}) == 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("the gateway never checked the dying backend")
 		}
@@ -249,8 +246,8 @@ func TestGatewayFeatures(t *testing.T) {
 			t.Fatalf("request %d: %d from %q", i, code, by)
 		}
 	}
-	m := scrape(t, "http://"+cfg.AdminListen+"/metrics", token)
-	if sum(m, "upshift_gateway_retries_total", map[string]string{"backend": "dead"}) == 0 {
+	m := testfleet.Scrape(t, "http://"+cfg.AdminListen+"/metrics", token)
+	if m.Sum("upshift_gateway_retries_total", map[string]string{"backend": "dead"}) == 0 {
 		t.Error("no retry was counted")
 	}
 	// The pin header reaches exactly the named backend, refused or not.
@@ -310,59 +307,4 @@ func waitOK(t *testing.T, base, host string) {
 	if _, err := ingress.WaitServed(t.Context(), base, host, 1, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func scrape(t *testing.T, url, bearer string) map[string][]sample {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(&buf)
-	if err != nil {
-		t.Fatalf("metrics of %s: %v", url, err)
-	}
-	out := map[string][]sample{}
-	for name, f := range fams {
-		for _, m := range f.GetMetric() {
-			s := sample{labels: map[string]string{}}
-			for _, l := range m.GetLabel() {
-				s.labels[l.GetName()] = l.GetValue()
-			}
-			if m.GetCounter() != nil {
-				s.value = m.GetCounter().GetValue()
-			}
-			out[name] = append(out[name], s)
-		}
-	}
-	return out
-}
-
-type sample struct {
-	labels map[string]string
-	value  float64
-}
-
-func sum(m map[string][]sample, name string, match map[string]string) float64 {
-	total := 0.0
-	for _, s := range m[name] {
-		ok := true
-		for k, v := range match {
-			if s.labels[k] != v {
-				ok = false
-			}
-		}
-		if ok {
-			total += s.value
-		}
-	}
-	return total
 }

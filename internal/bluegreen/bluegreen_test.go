@@ -1,0 +1,403 @@
+package bluegreen_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/bluegreen"
+	"upshift.dev/upshift/internal/engine"
+	"upshift.dev/upshift/internal/freeze"
+	"upshift.dev/upshift/internal/gateway"
+	"upshift.dev/upshift/internal/ingress"
+	"upshift.dev/upshift/internal/loadgen"
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/members"
+	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
+	"upshift.dev/upshift/internal/sampleapp"
+	"upshift.dev/upshift/internal/store"
+	"upshift.dev/upshift/internal/testfleet"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+func TestMain(m *testing.M) { testfleet.Main(m) }
+
+const token = "bluegreen-test-token-0123456789"
+
+var hosts = v1alpha1.HostNames{Public: "shop.example.com", Cluster: "aks.example.com", Blue: "aks-blue.example.com", Green: "aks-green.example.com"}
+
+func TestGreenName(t *testing.T) {
+	for blue, want := range map[string]string{"shop": "shop-g2", "shop-g2": "shop-g3", "shop-g9": "shop-g10", "a-g": "a-g-g2"} {
+		if got := bluegreen.GreenName(blue); got != want {
+			t.Errorf("GreenName(%q) = %q, want %q", blue, got, want)
+		}
+	}
+}
+
+// env is a blue cluster with the sample app behind a running gateway.
+type env struct {
+	blue     *localfleet.Cluster
+	gw       gateway.Config
+	front    string
+	admin    string
+	dir      string
+	stopGW   func()
+	provider *trafficgateway.Provider
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// setup starts blue at the lower version with the app and a deployer
+// service account, and a gateway whose cluster name (with the public name
+// as alias) sends everything to blue, as a user's front door would.
+func setup(t *testing.T, name string) *env {
+	ctx := t.Context()
+	f := testfleet.Fleet(t)
+	blue, err := f.Up(ctx, localfleet.Spec{Name: name, KubernetesVersion: toolchain.Releases[0].Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := blue.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := sampleapp.App{Namespace: "shop", Name: "web", Host: hosts.Public, Replicas: 2, MinAvailable: 1}
+	if err := app.Deploy(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, sa := range []string{"deployer", "other"} {
+		if _, err := client.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ingress.WaitServed(ctx, blue.IngressURL(), hosts.Public, 2, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{blue: blue, dir: t.TempDir()}
+	e.gw = gateway.Config{
+		Listen: freeAddr(t), AdminListen: freeAddr(t),
+		HealthInterval: gateway.Duration{Duration: 200 * time.Millisecond},
+		Routes: []gateway.Route{{Host: hosts.Cluster, Aliases: []string{hosts.Public}, UpstreamHost: hosts.Public, Backends: []gateway.Backend{
+			{Name: name, URL: blue.IngressURL(), Weight: 100},
+		}}},
+	}
+	gw, err := gateway.New(e.gw, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(gwCtx) }()
+	var once sync.Once
+	e.stopGW = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(e.stopGW)
+	e.front, e.admin = "http://"+e.gw.Listen, "http://"+e.gw.AdminListen
+	if _, err := ingress.WaitServed(ctx, e.front, hosts.Public, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "token"), []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.provider = trafficgateway.New(e.admin, token)
+	return e
+}
+
+func (e *env) spec() *v1alpha1.BlueGreenSpec {
+	return &v1alpha1.BlueGreenSpec{
+		Traffic: v1alpha1.TrafficSpec{
+			Provider: v1alpha1.TrafficGateway, Hosts: hosts, URL: e.front,
+			Gateway: &v1alpha1.GatewayTraffic{AdminURL: e.admin, TokenFile: filepath.Join(e.dir, "token")},
+		},
+		Sync:   v1alpha1.SyncSpec{Namespaces: []string{"shop"}},
+		Freeze: v1alpha1.FreezeSpec{ServiceAccounts: []string{"shop/deployer"}},
+		Validation: v1alpha1.BlueGreenValidation{
+			Gates:          []v1alpha1.GateSpec{{Name: "green-serves", Type: v1alpha1.GateHTTP, HTTP: &v1alpha1.HTTPGate{URL: "/", BodyContains: toolchain.Releases[1].Minor}}},
+			LoadComparison: &v1alpha1.LoadComparison{Requests: 100, Concurrency: 2, MinLatencyDelta: &metav1.Duration{Duration: 50 * time.Millisecond}},
+		},
+		PostSwitch: v1alpha1.PostSwitchSpec{Window: &metav1.Duration{Duration: 4 * time.Second}},
+	}
+}
+
+// newRun initializes a blue-green run of the env's blue cluster.
+func (e *env) newRun(t *testing.T, name string, bg *v1alpha1.BlueGreenSpec, progress func(engine.Event)) (*engine.Engine, *store.Store) {
+	t.Helper()
+	f := testfleet.Fleet(t)
+	st := &store.Store{Dir: t.TempDir()}
+	fleet := []v1alpha1.Cluster{{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "Cluster"},
+		ObjectMeta: metav1.ObjectMeta{Name: "shop"},
+		Spec:       v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: e.blue.Name}},
+	}}
+	eng := &engine.Engine{Store: st, Fleet: fleet, Resolve: members.Local(f), Releases: toolchain.Releases, NodeImages: localfleet.NodeImages, Progress: progress, Poll: 100 * time.Millisecond}
+	strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "prod", LabelSelector: &metav1.LabelSelector{}}}}
+	run := &v1alpha1.UpdateRun{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.UpdateRunSpec{Method: v1alpha1.MethodBlueGreen, BlueGreen: bg, Strategy: strategy,
+			Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Releases[1].Minor}},
+	}
+	if _, err := eng.Initialize(t.Context(), run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	return eng, st
+}
+
+func ingressCount(t *testing.T, base string) float64 {
+	return testfleet.Scrape(t, base+"/metrics", "").Sum("upshift_ingress_requests_total", map[string]string{"host": hosts.Public})
+}
+
+// gatewayCount is what the gateway sent a backend: answered requests and
+// health checks, over all routes.
+func (e *env) gatewayCount(t *testing.T, backend string) float64 {
+	m := testfleet.Scrape(t, e.admin+"/metrics", token)
+	return m.Sum("upshift_gateway_requests_total", map[string]string{"backend": backend}) - m.Sum("upshift_gateway_requests_total", map[string]string{"backend": backend, "code": "499"}) +
+		m.Sum("upshift_gateway_health_checks_total", map[string]string{"backend": backend})
+}
+
+func asDeployer(cfg *rest.Config, sa string) kubernetes.Interface {
+	c := rest.CopyConfig(cfg)
+	// system:masters keeps RBAC out of the way: only the freeze can deny.
+	c.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:shop:" + sa, Groups: []string{"system:masters"}}
+	return kubernetes.NewForConfigOrDie(c)
+}
+
+func writeConfigMap(ctx context.Context, client kubernetes.Interface, name string) error {
+	_, err := client.CoreV1().ConfigMaps("shop").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"k": "v"}}, metav1.CreateOptions{})
+	return err
+}
+
+// TestBlueGreenUnderLoad moves a cluster from 1.33 to 1.34 through T0–T4
+// while clients keep using the public name: no request fails, the freeze
+// holds blue's deployer during T2 and only it, and what the gateway sent
+// each cluster is what each cluster's ingress counted.
+func TestBlueGreenUnderLoad(t *testing.T) {
+	ctx := t.Context()
+	e := setup(t, "shop")
+	blueBase := ingressCount(t, e.blue.IngressURL()) - e.gatewayCount(t, "shop")
+	cfg, err := e.blue.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var freezeChecked, blueBracketed bool
+	var blueLow, blueIngress, blueHigh float64
+	progress := func(ev engine.Event) {
+		t.Logf("[%s %s] %s", ev.Cluster, ev.Step, ev.Message)
+		switch {
+		case ev.Step == "" && strings.Contains(ev.Message, "deployers frozen"):
+			// T2 is under way: the deployer is denied, naming the run;
+			// another identity is not.
+			err := writeConfigMap(ctx, asDeployer(cfg, "deployer"), "during-freeze")
+			if err == nil || !apierrors.IsInvalid(err) && !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "bg-load") {
+				t.Errorf("deployer write during T2: %v; want a denial naming run bg-load", err)
+			}
+			if err := writeConfigMap(ctx, asDeployer(cfg, "other"), "other-during-freeze"); err != nil {
+				t.Errorf("another identity was frozen too: %v", err)
+			}
+			freezeChecked = true
+		case strings.Contains(ev.Message, "soaks, ready for rollback"):
+			// T4 begins: blue has no weight, only health checks reach it.
+			blueLow = e.gatewayCount(t, "shop")
+			blueIngress = ingressCount(t, e.blue.IngressURL()) - blueBase
+			blueHigh = e.gatewayCount(t, "shop")
+			blueBracketed = true
+		}
+	}
+	spec := e.spec()
+	spec.BlueSoak = &metav1.Duration{Duration: 2 * time.Second}
+	eng, _ := e.newRun(t, "bg-load", spec, progress)
+
+	load := loadgen.Start(ctx, loadgen.Target{URL: e.front + "/", Host: hosts.Public}, 6, 5*time.Millisecond)
+	run, err := eng.Drive(ctx, "bg-load")
+	stats := load.Stop()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, statusOf(run))
+	}
+	t.Logf("load through the switch: %s; by cluster %v", stats, stats.ByServer)
+	if stats.Sent < 500 || stats.Failed != 0 {
+		t.Fatalf("load: %s; errors %v; want hundreds of requests and none failed", stats, stats.Errors)
+	}
+	if stats.ByServer["shop"] == 0 || stats.ByServer["shop-g2"] == 0 {
+		t.Fatalf("requests by cluster %v: both blue and green should have served", stats.ByServer)
+	}
+	bg := run.Status.Stages[0].Clusters[0].BlueGreen
+	if bg.Green != "shop-g2" || bg.SwitchDuration == nil || bg.BlueDeleted == nil || len(bg.Drift) != 0 || !strings.Contains(bg.LoadComparison, "no regression") {
+		t.Fatalf("blue-green status: %+v", bg)
+	}
+	if !freezeChecked || bg.FreezeApplied == nil || bg.FreezeLifted == nil {
+		t.Fatalf("freeze not exercised during T2 (checked %v, status %+v)", freezeChecked, bg)
+	}
+	if !blueBracketed || blueIngress < blueLow || blueIngress > blueHigh {
+		t.Fatalf("blue's ingress counted %.0f, the gateway sent it between %.0f and %.0f", blueIngress, blueLow, blueHigh)
+	}
+	// Blue is gone, and out of every route; green holds the names.
+	if _, err := testfleet.Fleet(t).Get("shop"); err == nil {
+		t.Fatal("blue still exists after T4")
+	}
+	r, err := e.provider.Route(ctx, hosts.Cluster)
+	if err != nil || len(r.Backends) != 1 || r.Backends[0].Name != "shop-g2" || r.Backends[0].Weight != 100 {
+		t.Fatalf("route %s after T4: %+v, %v", hosts.Cluster, r, err)
+	}
+	if r, err := e.provider.Route(ctx, hosts.Blue); err != nil || r.Backends[0].Name != "shop-g2" {
+		t.Fatalf("route %s after T4: %+v, %v", hosts.Blue, r, err)
+	}
+	// Green's ingress counted exactly what the gateway sent it.
+	green, err := testfleet.Fleet(t).Get("shop-g2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only health checks still reach green: bracket the ingress's count.
+	low := e.gatewayCount(t, "shop-g2")
+	got := ingressCount(t, green.IngressURL())
+	high := e.gatewayCount(t, "shop-g2")
+	if got < low || got > high {
+		t.Fatalf("green's ingress counted %.0f, the gateway sent it between %.0f and %.0f", got, low, high)
+	}
+	gc, _ := green.Client()
+	web := sampleapp.App{Namespace: "shop", Name: "web"}
+	if n, err := web.ReadyPods(ctx, gc); err != nil || n != 2 {
+		t.Fatalf("green runs %d ready pods (%v), want 2", n, err)
+	}
+}
+
+func statusOf(run *v1alpha1.UpdateRun) string {
+	if run == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, st := range run.Status.Stages {
+		for _, c := range st.Clusters {
+			b.WriteString(c.Name + " " + c.Phase + " " + c.Message + "\n")
+			for _, s := range c.Steps {
+				b.WriteString("  " + s.Name + " " + s.Phase + " " + s.Message + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
+// TestRollback: a process killed mid-switch is rolled back by `upshift
+// rollback`; a failing post-switch gate rolls back on its own. Each time
+// traffic is on blue, the freeze is gone, and green stays for inspection.
+func TestRollback(t *testing.T) {
+	ctx := t.Context()
+	e := setup(t, "rb")
+	f := testfleet.Fleet(t)
+	cfg, err := e.blue.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	blueClient := kubernetes.NewForConfigOrDie(cfg)
+	checkOnBlue := func(when string) {
+		t.Helper()
+		w, err := e.provider.Weights(ctx, hosts.Cluster)
+		if err != nil || w["rb"] != 100 || w["rb-g2"] != 0 {
+			t.Fatalf("%s: weights %v (%v), want all on blue rb", when, w, err)
+		}
+		if active, err := freeze.Active(ctx, blueClient); err != nil || len(active) != 0 {
+			t.Fatalf("%s: freezes left on blue: %v (%v)", when, active, err)
+		}
+		if err := writeConfigMap(ctx, asDeployer(cfg, "deployer"), "after-"+strings.ReplaceAll(when, " ", "-")); err != nil {
+			t.Fatalf("%s: the deployer still cannot write: %v", when, err)
+		}
+		if _, err := f.Get("rb-g2"); err != nil {
+			t.Fatalf("%s: green is gone: %v", when, err)
+		}
+	}
+
+	// 1. Killed mid-switch (in the post-switch window), then rolled back.
+	spec := e.spec()
+	spec.PostSwitch.Window = &metav1.Duration{Duration: 5 * time.Minute}
+	data, err := yaml.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(e.dir, "bluegreen.yaml")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := testfleet.CLI("bluegreen", "rb", "--to", toolchain.Releases[1].Minor, "-f", file, "--name", "bg-kill")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	runs := &store.Store{Dir: f.Home}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		run, err := runs.Get("bg-kill")
+		if err == nil && len(run.Status.Stages) > 0 {
+			if bg := run.Status.Stages[0].Clusters[0].BlueGreen; bg != nil && bg.Switched != nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the switch did not happen in 5 minutes:\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if w, err := e.provider.Weights(ctx, hosts.Cluster); err != nil || w["rb-g2"] != 100 {
+		t.Fatalf("after the switch: weights %v (%v)", w, err)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	rb := testfleet.CLI("rollback", "bg-kill")
+	if got, err := rb.CombinedOutput(); err != nil {
+		t.Fatalf("upshift rollback: %v\n%s", err, got)
+	}
+	checkOnBlue("after upshift rollback")
+	if run, err := runs.Get("bg-kill"); err != nil || run.Status.Phase != v1alpha1.PhaseRolledBack {
+		t.Fatalf("run bg-kill: %v %v", run.Status.Phase, err)
+	}
+
+	// 2. A post-switch gate fails: traffic goes back to blue by itself,
+	// while users keep sending requests.
+	spec = e.spec()
+	spec.Validation.LoadComparison = nil
+	spec.PostSwitch.Gates = []v1alpha1.GateSpec{{Name: "never-passes", Type: v1alpha1.GateHTTP, FailureThreshold: 1,
+		Interval: &metav1.Duration{Duration: 200 * time.Millisecond}, Timeout: &metav1.Duration{Duration: 2 * time.Second},
+		HTTP: &v1alpha1.HTTPGate{URL: "/", BodyContains: "not-in-any-answer"}}}
+	eng, _ := e.newRun(t, "bg-gate", spec, func(ev engine.Event) { t.Logf("[%s %s] %s", ev.Cluster, ev.Step, ev.Message) })
+	load := loadgen.Start(ctx, loadgen.Target{URL: e.front + "/", Host: hosts.Public}, 4, 5*time.Millisecond)
+	run, err := eng.Drive(ctx, "bg-gate")
+	stats := load.Stop()
+	if !errors.Is(err, engine.ErrRolledBack) {
+		t.Fatalf("run: %v, want a rollback\n%s", err, statusOf(run))
+	}
+	if run.Status.Phase != v1alpha1.PhaseRolledBack || run.Status.Stages[0].Clusters[0].Phase != v1alpha1.PhaseRolledBack {
+		t.Fatalf("phases: run %s, cluster %s", run.Status.Phase, run.Status.Stages[0].Clusters[0].Phase)
+	}
+	bg := run.Status.Stages[0].Clusters[0].BlueGreen
+	if bg.RolledBack == nil || !strings.Contains(bg.RollbackReason, "never-passes") {
+		t.Fatalf("rollback not recorded: %+v", bg)
+	}
+	if stats.Failed != 0 || stats.ByServer["rb-g2"] == 0 {
+		t.Fatalf("load through switch and rollback: %s by %v; want none failed and some served by green", stats, stats.ByServer)
+	}
+	checkOnBlue("after the automatic rollback")
+}
