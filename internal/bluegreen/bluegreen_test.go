@@ -347,8 +347,15 @@ func TestRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	runs := &store.Store{Dir: f.Home}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("upshift bluegreen ended (%v) before the switch:\n%s", err, out.String())
+		default:
+		}
 		run, err := runs.Get("bg-kill")
 		if err == nil && len(run.Status.Stages) > 0 {
 			if bg := run.Status.Stages[0].Clusters[0].BlueGreen; bg != nil && bg.Switched != nil {
@@ -365,7 +372,7 @@ func TestRollback(t *testing.T) {
 		t.Fatalf("after the switch: weights %v (%v)", w, err)
 	}
 	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	<-exited
 	rb := testfleet.CLI("rollback", "bg-kill")
 	if got, err := rb.CombinedOutput(); err != nil {
 		t.Fatalf("upshift rollback: %v\n%s", err, got)

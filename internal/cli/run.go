@@ -51,7 +51,10 @@ func (o *runOptions) store() *store.Store { return &store.Store{Dir: o.home} }
 
 // engine builds an engine over a fleet of local clusters.
 func (o *runOptions) engine(clusters []v1alpha1.Cluster) *engine.Engine {
-	lf := &localfleet.Fleet{Home: o.home, Tools: &toolchain.Cache{Dir: toolchain.DefaultCacheDir()}}
+	// Blue-green runs create clusters: the fleet runs their ingress
+	// daemons from this program.
+	self, _ := selfCommand()
+	lf := &localfleet.Fleet{Home: o.home, Tools: &toolchain.Cache{Dir: toolchain.DefaultCacheDir()}, DaemonCommand: self}
 	return &engine.Engine{
 		Store:      o.store(),
 		Fleet:      clusters,
