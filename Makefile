@@ -40,7 +40,7 @@ demo: tools
 	$(UPSHIFT) demo
 
 demo-down: build
-	$(UPSHIFT) local down demo-dev demo-test demo-prod
+	$(UPSHIFT) local down demo-dev demo-test demo-prod demo-shop demo-shop-g2 || true
 
 bench: tools
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./bench/

@@ -74,6 +74,17 @@ func runDemo(ctx context.Context, o *runOptions, cache string) error {
 		return err
 	}
 
+	// The blue-green part's cluster comes up alongside the fleet.
+	type shopResult struct {
+		c   *localfleet.Cluster
+		err error
+	}
+	shopReady := make(chan shopResult, 1)
+	go func() {
+		c, err := upDemoShop(ctx, lf)
+		shopReady <- shopResult{c, err}
+	}()
+
 	// 1. A fresh fleet on the lower version, each cluster with its app.
 	o.printer.Action("bringing up %d local clusters at Kubernetes %s", len(demoClusters), toolchain.Releases[0].Version)
 	apps := map[string]sampleapp.App{}
@@ -119,6 +130,7 @@ func runDemo(ctx context.Context, o *runOptions, cache string) error {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
+		<-shopReady
 		return err
 	}
 	o.printer.Success("fleet ready in %s: each cluster runs shop/web (4 replicas, PodDisruptionBudget minAvailable 3) behind its ingress", time.Since(start).Round(100*time.Millisecond))
@@ -223,11 +235,21 @@ spec:
 	if err := table(out, []string{"CLUSTER", "PDB MIN AVAILABLE", "FEWEST READY PODS", "SAMPLES", "REQUESTS", "FAILED", "NEVER BELOW PDB"}, rows); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nSee it again: upshift status %s --home %s; upshift local list\nTear it down: make demo-down (upshift local down %s)\n", run.Name, o.home, strings.Join(demoNames(), " "))
 	if !ok {
 		return fmt.Errorf("availability dropped during the run: see the table above")
 	}
-	o.printer.Success("demo done in %s: every cluster on %s, every node replaced, availability never below a budget", time.Since(start).Round(time.Second), toolchain.Releases[1].Version)
+	o.printer.Success("in-place run done: every cluster on %s, every node replaced, availability never below a budget", toolchain.Releases[1].Version)
+
+	// 6. Blue-green: demo-shop moves to a new cluster under live users.
+	shop := <-shopReady
+	if shop.err != nil {
+		return fmt.Errorf("bringing up %s: %w", demoShop, shop.err)
+	}
+	if err := runBlueGreenDemo(ctx, o, shop.c, dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nSee it again: upshift status %s --home %s; upshift history; upshift local list\nTear it down: make demo-down (upshift local down %s)\n", run.Name, o.home, strings.Join(demoNames(), " "))
+	o.printer.Success("demo done in %s: the fleet upgraded in place, %s moved blue-green to %s, no user request failed", time.Since(start).Round(time.Second), demoShop, demoShopGreen)
 	return nil
 }
 
@@ -236,7 +258,7 @@ func demoNames() []string {
 	for _, dc := range demoClusters {
 		out = append(out, dc.name)
 	}
-	return out
+	return append(out, demoShop, demoShopGreen)
 }
 
 func yesNo(b bool) string {
