@@ -232,26 +232,26 @@ func (m *Move) DeployGreen(ctx context.Context) (string, error) {
 	st := m.Status()
 	green := st.Green
 	start := time.Now()
-	got, err := m.Provider.Get(ctx, green)
-	switch {
-	case err == nil:
+	spec := cluster.Spec{Name: green, KubernetesVersion: m.TargetVersion}
+	for _, p := range st.Baseline.NodePools {
+		image := p.NodeImage
+		if m.NodeImage != "" {
+			image = m.NodeImage
+		}
+		spec.NodePools = append(spec.NodePools, cluster.NodePoolSpec{Name: p.Name, Count: p.Count, NodeImage: image})
+	}
+	if got, err := m.Provider.Get(ctx, green); err == nil {
 		if got.KubernetesVersion != m.TargetVersion {
 			return "", fmt.Errorf("a cluster named %s already runs %s, not %s: it is not this run's green; delete it (upshift local down %s) and resume", green, got.KubernetesVersion, m.TargetVersion, green)
 		}
-		m.progress("green %s exists at %s (made before a restart): validating it", green, got.KubernetesVersion)
-	default:
-		spec := cluster.Spec{Name: green, KubernetesVersion: m.TargetVersion}
-		for _, p := range st.Baseline.NodePools {
-			image := p.NodeImage
-			if m.NodeImage != "" {
-				image = m.NodeImage
-			}
-			spec.NodePools = append(spec.NodePools, cluster.NodePoolSpec{Name: p.Name, Count: p.Count, NodeImage: image})
-		}
+		// Made before a restart, maybe cut short: Create again makes sure
+		// all of it runs, and creates nothing new.
+		m.progress("green %s exists at %s (made before a restart): making sure it runs", green, got.KubernetesVersion)
+	} else {
 		m.progress("creating green %s at %s with %d pool(s)", green, m.TargetVersion, len(spec.NodePools))
-		if _, err := m.Provider.Create(ctx, spec); err != nil {
-			return "", fmt.Errorf("creating green %s: %w", green, err)
-		}
+	}
+	if _, err := m.Provider.Create(ctx, spec); err != nil {
+		return "", fmt.Errorf("creating green %s: %w", green, err)
 	}
 	gc, err := m.Resolve(green)
 	if err != nil {

@@ -1,8 +1,10 @@
 package bluegreen_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -407,4 +409,92 @@ func TestRollback(t *testing.T) {
 		t.Fatalf("load through switch and rollback: %s by %v; want none failed and some served by green", stats, stats.ByServer)
 	}
 	checkOnBlue("after the automatic rollback")
+}
+
+// startUntil runs the CLI and kills it (SIGKILL) as soon as its output
+// shows marker; it fails if the process ends first.
+func startUntil(t *testing.T, marker string, args ...string) string {
+	t.Helper()
+	cmd := testfleet.CLI(args...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan struct{})
+	var out strings.Builder
+	go func() {
+		sc := bufio.NewScanner(pr)
+		found := false
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if !found && strings.Contains(sc.Text(), marker) {
+				found = true
+				close(seen)
+			}
+		}
+	}()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); pw.Close() }()
+	select {
+	case <-seen:
+		_ = cmd.Process.Kill()
+		<-exited
+	case err := <-exited:
+		t.Fatalf("upshift %s ended (%v) before %q:\n%s", strings.Join(args, " "), err, marker, out.String())
+	case <-time.After(5 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("no %q in 5 minutes:\n%s", marker, out.String())
+	}
+	return out.String()
+}
+
+// TestKilledMidPhaseResumes kills the driver while it creates green (T1)
+// and again right after it froze blue (T2); each resume carries on, and
+// the end state is one green, no blue, no freeze, traffic on green.
+func TestKilledMidPhaseResumes(t *testing.T) {
+	ctx := t.Context()
+	e := setup(t, "kc")
+	f := testfleet.Fleet(t)
+	spec := e.spec()
+	spec.Validation.LoadComparison = nil
+	spec.PostSwitch.Window = &metav1.Duration{Duration: time.Second}
+	data, err := yaml.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(e.dir, "bluegreen.yaml")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startUntil(t, "creating green kc-g2", "bluegreen", "kc", "--to", toolchain.Releases[1].Minor, "-f", file, "--name", "bg-crash")
+	startUntil(t, "deployers frozen", "resume", "bg-crash")
+	cfg, _ := e.blue.RESTConfig()
+	if active, err := freeze.Active(ctx, kubernetes.NewForConfigOrDie(cfg)); err != nil || len(active) != 1 {
+		t.Fatalf("after the kill in T2 the freeze should hold (its run resumes): %v %v", active, err)
+	}
+	if out, err := testfleet.CLI("resume", "bg-crash").CombinedOutput(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	clusters, err := f.Clusters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range clusters {
+		if strings.HasPrefix(c.Name, "kc") {
+			names = append(names, c.Name)
+		}
+	}
+	if strings.Join(names, ",") != "kc-g2" {
+		t.Fatalf("clusters after the move: %v, want only kc-g2", names)
+	}
+	run, err := (&store.Store{Dir: f.Home}).Get("bg-crash")
+	if err != nil || run.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("run: %v %v", run.Status.Phase, err)
+	}
+	r, err := e.provider.Route(ctx, hosts.Cluster)
+	if err != nil || len(r.Backends) != 1 || r.Backends[0].Name != "kc-g2" {
+		t.Fatalf("route after the move: %+v %v", r, err)
+	}
 }

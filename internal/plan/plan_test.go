@@ -139,7 +139,28 @@ func TestValidate(t *testing.T) {
 		{"custom image without image", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
 			r.Spec.Upgrade.NodeImageSelection = &v1alpha1.NodeImageSelection{Type: v1alpha1.NodeImageCustom}
 		}, "spec.upgrade.nodeImageSelection.image"},
-		{"blue-green not yet", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) { r.Spec.Method = v1alpha1.MethodBlueGreen }, "not available yet"},
+		{"canary not yet", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) { r.Spec.Method = v1alpha1.MethodCanary }, "not available yet"},
+		{"blue-green without settings", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) { r.Spec.Method = v1alpha1.MethodBlueGreen }, "spec.blueGreen: Required value"},
+		{"blue-green settings on in-place", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) { r.Spec.BlueGreen = validBlueGreen() }, "spec.blueGreen: Forbidden: set method: BlueGreen"},
+		{"blue-green of the control plane only", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Method, r.Spec.BlueGreen, r.Spec.Upgrade.Type = v1alpha1.MethodBlueGreen, validBlueGreen(), v1alpha1.UpgradeControlPlaneOnly
+		}, "spec.upgrade.type: Invalid value: \"ControlPlaneOnly\": a blue-green move builds a whole new cluster"},
+		{"blue-green unknown provider", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Method, r.Spec.BlueGreen = v1alpha1.MethodBlueGreen, validBlueGreen()
+			r.Spec.BlueGreen.Traffic.Provider = "frontdoor"
+		}, "spec.blueGreen.traffic.provider: Unsupported value: \"frontdoor\""},
+		{"blue-green names not distinct", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Method, r.Spec.BlueGreen = v1alpha1.MethodBlueGreen, validBlueGreen()
+			r.Spec.BlueGreen.Traffic.Hosts.Green = r.Spec.BlueGreen.Traffic.Hosts.Blue
+		}, "spec.blueGreen.traffic.hosts.green: Invalid value: \"aks-blue.example.com\": the same name as hosts.blue"},
+		{"blue-green manifests without a path", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Method, r.Spec.BlueGreen = v1alpha1.MethodBlueGreen, validBlueGreen()
+			r.Spec.BlueGreen.Sync.Source = v1alpha1.SyncManifests
+		}, "spec.blueGreen.sync.manifests: Required value"},
+		{"blue-green bad deployer", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Method, r.Spec.BlueGreen = v1alpha1.MethodBlueGreen, validBlueGreen()
+			r.Spec.BlueGreen.Freeze.ServiceAccounts = []string{"deployer"}
+		}, "spec.blueGreen.freeze.serviceAccounts[0]: Invalid value: \"deployer\": write namespace/name"},
 		{"gate without url", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
 			r.Spec.Gates.PostUpgrade = append(r.Spec.Gates.PostUpgrade, v1alpha1.GateSpec{Name: "web", Type: v1alpha1.GateHTTP})
 		}, "spec.gates.postUpgrade[1].http.url"},
@@ -208,4 +229,23 @@ func FuzzParseAndValidate(f *testing.F) {
 			_ = validateStrategy(nil, s)
 		}
 	})
+}
+
+func validBlueGreen() *v1alpha1.BlueGreenSpec {
+	return &v1alpha1.BlueGreenSpec{Traffic: v1alpha1.TrafficSpec{
+		Provider: v1alpha1.TrafficGateway,
+		Gateway:  &v1alpha1.GatewayTraffic{AdminURL: "http://127.0.0.1:9090", TokenFile: "token"},
+		Hosts:    v1alpha1.HostNames{Public: "shop.example.com", Cluster: "aks.example.com", Blue: "aks-blue.example.com", Green: "aks-green.example.com"},
+	}}
+}
+
+func TestValidBlueGreen(t *testing.T) {
+	docs, err := Parse("run.yaml", []byte(runFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs.Run.Spec.Method, docs.Run.Spec.BlueGreen = v1alpha1.MethodBlueGreen, validBlueGreen()
+	if errs := Validate(docs.Run, &docs.Strategies["three-stages"].Spec); len(errs) > 0 {
+		t.Fatalf("a valid blue-green run was refused: %v", errs)
+	}
 }

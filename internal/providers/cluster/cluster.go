@@ -15,7 +15,9 @@ import (
 
 // Provider runs Kubernetes clusters.
 type Provider interface {
-	// Create makes a cluster and returns when it is ready.
+	// Create makes a cluster and returns when it is ready. Creating a
+	// cluster that exists with the same version makes sure all of it runs
+	// and creates nothing new, so a create cut short can be done again.
 	Create(ctx context.Context, spec Spec) (*Cluster, error)
 	// Delete removes a cluster and everything it ran.
 	Delete(ctx context.Context, name string) error
