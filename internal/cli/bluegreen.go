@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -85,11 +84,7 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 			}
 			p, err := e.Initialize(cmd.Context(), run, strategy)
 			if err != nil {
-				var invalid *engine.InvalidError
-				if errors.As(err, &invalid) || strings.Contains(err.Error(), "already exists") {
-					return usageError{err}
-				}
-				return err
+				return initError(err)
 			}
 			fleetData, err := fleet.Marshal(clusters)
 			if err != nil {

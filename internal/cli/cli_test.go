@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -11,6 +13,16 @@ import (
 // to fix, before anything is started.
 func TestBadInput(t *testing.T) {
 	home := t.TempDir()
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	unknownField := write("unknown.yaml", "traffic:\n  provider: gateway\n  hostz: {}\n")
+	good := write("bg.yaml", "traffic:\n  provider: gateway\n  gateway: {adminURL: \"http://127.0.0.1:1\", tokenFile: token}\n  hosts: {public: a.example, cluster: b.example, blue: c.example, green: d.example}\n")
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -26,6 +38,10 @@ func TestBadInput(t *testing.T) {
 		{"down nothing", []string{"local", "down"}, "--all"},
 		{"down unknown", []string{"local", "down", "ghost"}, "no such local cluster"},
 		{"upgrade without version", []string{"local", "upgrade-control-plane", "dev"}, "--kubernetes-version is required"},
+		{"bluegreen without version", []string{"bluegreen", "shop", "-f", good}, "--to VERSION"},
+		{"bluegreen unknown field", []string{"bluegreen", "shop", "--to", "1.34", "-f", unknownField}, `unknown field "hostz"`},
+		{"bluegreen unknown cluster", []string{"bluegreen", "ghost", "--to", "1.34", "-f", good}, `no such local cluster "ghost"`},
+		{"rollback unknown run", []string{"rollback", "ghost"}, "ghost"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer

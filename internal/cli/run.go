@@ -161,11 +161,7 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped.`,
 			e := o.engine(clusters)
 			p, err := e.Initialize(cmd.Context(), run, strategy)
 			if err != nil {
-				var invalid *engine.InvalidError
-				if errors.As(err, &invalid) || strings.Contains(err.Error(), "already exists") {
-					return usageError{err}
-				}
-				return err
+				return initError(err)
 			}
 			if err := o.store().SaveFleet(run.Name, fleetData); err != nil {
 				return err
@@ -525,4 +521,15 @@ func newHistoryCommand(s Streams) *cobra.Command {
 	o.addHome(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table, json or yaml")
 	return cmd
+}
+
+// initError classifies why a run could not start: a run that is invalid,
+// already exists, or names a cluster that does not exist is bad input
+// (exit 2); nothing was changed either way.
+func initError(err error) error {
+	var invalid *engine.InvalidError
+	if errors.As(err, &invalid) || errors.Is(err, localfleet.ErrNotFound) || strings.Contains(err.Error(), "already exists") {
+		return usageError{err}
+	}
+	return err
 }
