@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -35,12 +34,7 @@ func BenchmarkGateway(b *testing.B) {
 	if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
 		b.Fatal(err)
 	}
-	addr := func() string {
-		l, _ := net.Listen("tcp", "127.0.0.1:0")
-		defer l.Close()
-		return l.Addr().String()
-	}
-	cfg := gateway.Config{Listen: addr(), AdminListen: addr(), Routes: []gateway.Route{{Host: app.Host, Backends: []gateway.Backend{{Name: "only", URL: c.IngressURL(), Weight: 100}}}}}
+	cfg := gateway.Config{Listen: testfleet.LoopbackAddr(b), AdminListen: testfleet.LoopbackAddr(b), Routes: []gateway.Route{{Host: app.Host, Backends: []gateway.Backend{{Name: "only", URL: c.IngressURL(), Weight: 100}}}}}
 	gw, err := gateway.New(cfg, "bench-admin-token-0123456789")
 	if err != nil {
 		b.Fatal(err)

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/providers/traffic"
 	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
+	"upshift.dev/upshift/internal/testfleet"
 )
 
 // BenchmarkTrafficSwitch measures a blue-green switch through the gateway
@@ -28,7 +28,7 @@ func BenchmarkTrafficSwitch(b *testing.B) {
 	}
 	blue, green := backend(), backend()
 	const host, token = "app.example", "bench-admin-token-0123456789"
-	cfg := gateway.Config{Listen: loopback(b), AdminListen: loopback(b), Routes: []gateway.Route{{Host: host, Backends: []gateway.Backend{
+	cfg := gateway.Config{Listen: testfleet.LoopbackAddr(b), AdminListen: testfleet.LoopbackAddr(b), Routes: []gateway.Route{{Host: host, Backends: []gateway.Backend{
 		{Name: "blue", URL: blue.URL, Weight: 100}, {Name: "green", URL: green.URL, Weight: 0},
 	}}}}
 	gw, err := gateway.New(cfg, token)
@@ -74,13 +74,4 @@ func BenchmarkTrafficSwitch(b *testing.B) {
 	}
 	b.ReportMetric(float64(toFirst.Microseconds())/1000/float64(b.N), "ms-to-first-new")
 	b.ReportMetric(float64(stats.Sent), "requests")
-}
-
-func loopback(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,16 +60,6 @@ type env struct {
 	provider *trafficgateway.Provider
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // setup starts blue at the lower version with the app and a deployer
 // service account, and a gateway whose cluster name (with the public name
 // as alias) sends everything to blue, as a user's front door would.
@@ -102,7 +91,7 @@ func setup(t *testing.T, name string) *env {
 	}
 	e := &env{blue: blue, dir: t.TempDir()}
 	e.gw = gateway.Config{
-		Listen: freeAddr(t), AdminListen: freeAddr(t),
+		Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
 		HealthInterval: gateway.Duration{Duration: 200 * time.Millisecond},
 		Routes: []gateway.Route{{Host: hosts.Cluster, Aliases: []string{hosts.Public}, UpstreamHost: hosts.Public, Backends: []gateway.Backend{
 			{Name: name, URL: blue.IngressURL(), Weight: 100},
@@ -143,6 +132,20 @@ func (e *env) spec() *v1alpha1.BlueGreenSpec {
 		},
 		PostSwitch: v1alpha1.PostSwitchSpec{Window: &metav1.Duration{Duration: 4 * time.Second}},
 	}
+}
+
+// writeSpec writes blue-green settings for the CLI.
+func (e *env) writeSpec(t *testing.T, spec *v1alpha1.BlueGreenSpec) string {
+	t.Helper()
+	data, err := yaml.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(e.dir, "bluegreen.yaml")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
 
 // newRun initializes a blue-green run of the env's blue cluster.
@@ -334,14 +337,7 @@ func TestRollback(t *testing.T) {
 	// 1. Killed mid-switch (in the post-switch window), then rolled back.
 	spec := e.spec()
 	spec.PostSwitch.Window = &metav1.Duration{Duration: 5 * time.Minute}
-	data, err := yaml.Marshal(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(e.dir, "bluegreen.yaml")
-	if err := os.WriteFile(file, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := e.writeSpec(t, spec)
 	cmd := testfleet.CLI("bluegreen", "rb", "--to", toolchain.Releases[1].Minor, "-f", file, "--name", "bg-kill")
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -459,14 +455,7 @@ func TestKilledMidPhaseResumes(t *testing.T) {
 	spec := e.spec()
 	spec.Validation.LoadComparison = nil
 	spec.PostSwitch.Window = &metav1.Duration{Duration: time.Second}
-	data, err := yaml.Marshal(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(e.dir, "bluegreen.yaml")
-	if err := os.WriteFile(file, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := e.writeSpec(t, spec)
 	startUntil(t, "creating green kc-g2", "bluegreen", "kc", "--to", toolchain.Releases[1].Minor, "-f", file, "--name", "bg-crash")
 	startUntil(t, "deployers frozen", "resume", "bg-crash")
 	cfg, _ := e.blue.RESTConfig()

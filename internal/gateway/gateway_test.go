@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,16 +29,6 @@ const (
 	host  = "web.example"
 	token = "test-admin-token-0123456789"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // TestSwitchUnderLoad moves a host from blue to green while clients keep
 // sending requests, and checks that none is lost and that the gateway's
@@ -85,7 +74,7 @@ func TestSwitchUnderLoad(t *testing.T) {
 	}
 
 	cfg := gateway.Config{
-		Listen: freeAddr(t), AdminListen: freeAddr(t),
+		Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
 		HealthInterval: gateway.Duration{Duration: 200 * time.Millisecond},
 		Routes: []gateway.Route{{Host: host, Backends: []gateway.Backend{
 			{Name: "blue", URL: clusters["blue"].IngressURL(), Weight: 100, HealthPath: "/"},
@@ -212,7 +201,7 @@ func TestGatewayFeatures(t *testing.T) {
 	dying := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 	dead := dying.URL
 	cfg := gateway.Config{
-		Listen: freeAddr(t), AdminListen: freeAddr(t),
+		Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
 		HealthInterval: gateway.Duration{Duration: time.Hour}, // only retries can notice the dead backend
 		Routes: []gateway.Route{{Host: host, Affinity: true, Backends: []gateway.Backend{
 			{Name: "live", URL: c.IngressURL(), Weight: 50},

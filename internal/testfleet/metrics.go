@@ -2,6 +2,7 @@ package testfleet
 
 import (
 	"bytes"
+	"net"
 	"net/http"
 	"testing"
 
@@ -71,4 +72,16 @@ func (m Metrics) Sum(name string, match map[string]string) float64 {
 		}
 	}
 	return total
+}
+
+// LoopbackAddr returns a free 127.0.0.1 address for a server the test
+// starts at once.
+func LoopbackAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
