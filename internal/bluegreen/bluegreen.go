@@ -525,9 +525,28 @@ func (m *Move) watch(ctx context.Context, gc Cluster) (string, error) {
 	return fmt.Sprintf("green healthy for %s (probes: %s)", m.window(), s), nil
 }
 
-// switchBack puts all of the cluster name's traffic on blue.
+// switchBack puts all of the cluster name's traffic on blue, putting blue
+// back in the route first if T4 had taken it out.
 func (m *Move) switchBack(ctx context.Context) error {
-	cur, err := m.Traffic.Weights(ctx, m.hosts().Cluster)
+	h := m.hosts()
+	if router, ok := m.Traffic.(traffic.Router); ok {
+		r, err := router.Route(ctx, h.Cluster)
+		if err != nil {
+			return err
+		}
+		if _, ok := r.Backend(m.Blue.Name); !ok {
+			blue, err := m.Provider.Get(ctx, m.Blue.Name)
+			if err != nil {
+				return fmt.Errorf("blue %s: %w", m.Blue.Name, err)
+			}
+			for i := range r.Backends {
+				r.Backends[i].Weight = 0
+			}
+			r.Backends = append(r.Backends, traffic.Backend{Name: m.Blue.Name, URL: blue.IngressURL, Weight: 100, HealthPath: m.Spec.Traffic.HealthPath})
+			return router.ApplyRoute(ctx, r)
+		}
+	}
+	cur, err := m.Traffic.Weights(ctx, h.Cluster)
 	if err == nil && cur[m.Blue.Name] == 100 {
 		return nil
 	}
@@ -537,7 +556,7 @@ func (m *Move) switchBack(ctx context.Context) error {
 			w[name] = 0
 		}
 	}
-	return m.Traffic.Switch(ctx, m.hosts().Cluster, w)
+	return m.Traffic.Switch(ctx, h.Cluster, w)
 }
 
 // Rollback sends the cluster name's traffic back to blue and lifts the
