@@ -183,6 +183,11 @@ func (e *env) gatewayCount(t *testing.T, backend string) float64 {
 		m.Sum("upshift_gateway_health_checks_total", map[string]string{"backend": backend})
 }
 
+// settle lets the gateway count what a backend has already answered: it
+// counts a request or a health check once the answer is back, a moment
+// after the backend counted it.
+func settle() { time.Sleep(100 * time.Millisecond) }
+
 func asDeployer(cfg *rest.Config, sa string) kubernetes.Interface {
 	c := rest.CopyConfig(cfg)
 	// system:masters keeps RBAC out of the way: only the freeze can deny.
@@ -228,6 +233,7 @@ func TestBlueGreenUnderLoad(t *testing.T) {
 			// T4 begins: blue has no weight, only health checks reach it.
 			blueLow = e.gatewayCount(t, "shop")
 			blueIngress = ingressCount(t, e.blue.IngressURL()) - blueBase
+			settle()
 			blueHigh = e.gatewayCount(t, "shop")
 			blueBracketed = true
 		}
@@ -278,6 +284,7 @@ func TestBlueGreenUnderLoad(t *testing.T) {
 	// Only health checks still reach green: bracket the ingress's count.
 	low := e.gatewayCount(t, "shop-g2")
 	got := ingressCount(t, green.IngressURL())
+	settle()
 	high := e.gatewayCount(t, "shop-g2")
 	if got < low || got > high {
 		t.Fatalf("green's ingress counted %.0f, the gateway sent it between %.0f and %.0f", got, low, high)
