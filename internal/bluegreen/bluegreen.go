@@ -230,6 +230,9 @@ func (m *Move) ensureRoutes(ctx context.Context, blue *cluster.Cluster) (traffic
 // the platform validation.
 func (m *Move) DeployGreen(ctx context.Context) (string, error) {
 	st := m.Status()
+	if st.Baseline == nil {
+		return "", fmt.Errorf("T0 has not recorded blue's baseline: green copies blue's pools from it")
+	}
 	green := st.Green
 	start := time.Now()
 	spec := cluster.Spec{Name: green, KubernetesVersion: m.TargetVersion}

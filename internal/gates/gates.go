@@ -188,12 +188,14 @@ func httpCheck(ctx context.Context, h *v1alpha1.HTTPGate) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("bad URL %q: %w", h.URL, err)
 	}
+	what := "GET " + h.URL
 	if h.Host != "" {
 		req.Host = h.Host
+		what += " (Host " + h.Host + ")"
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("GET %s: %w", h.URL, err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -202,12 +204,12 @@ func httpCheck(ctx context.Context, h *v1alpha1.HTTPGate) (string, error) {
 		want = http.StatusOK
 	}
 	if resp.StatusCode != want {
-		return "", fmt.Errorf("GET %s answered %d, want %d", h.URL, resp.StatusCode, want)
+		return "", fmt.Errorf("%s answered %d, want %d", what, resp.StatusCode, want)
 	}
 	if h.BodyContains != "" && !strings.Contains(string(body), h.BodyContains) {
-		return "", fmt.Errorf("GET %s: body does not contain %q", h.URL, h.BodyContains)
+		return "", fmt.Errorf("%s: body does not contain %q", what, h.BodyContains)
 	}
-	return fmt.Sprintf("GET %s answered %d", h.URL, resp.StatusCode), nil
+	return fmt.Sprintf("%s answered %d", what, resp.StatusCode), nil
 }
 
 func command(ctx context.Context, c *v1alpha1.CommandGate, t Target, timeout time.Duration) (string, string, error) {
