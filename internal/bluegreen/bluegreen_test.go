@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -391,7 +392,40 @@ func TestRollback(t *testing.T) {
 		t.Fatalf("run bg-kill: %v %v", run.Status.Phase, err)
 	}
 
-	// 2. A post-switch gate fails: traffic goes back to blue by itself,
+	// 2. `upshift rollback` while the driver is live, in the window: the
+	// driver rolls back and exits 11; the rollback command waits for it.
+	driver := testfleet.CLI("resume", "bg-kill")
+	var driverOut strings.Builder
+	driver.Stdout, driver.Stderr = &driverOut, &driverOut
+	if err := driver.Start(); err != nil {
+		t.Fatal(err)
+	}
+	driverDone := make(chan error, 1)
+	go func() { driverDone <- driver.Wait() }()
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if w, err := e.provider.Weights(ctx, hosts.Cluster); err == nil && w["rb-g2"] == 100 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the resumed run did not switch again:\n%s", driverOut.String())
+		}
+	}
+	if got, err := testfleet.CLI("rollback", "bg-kill").CombinedOutput(); err != nil {
+		t.Fatalf("upshift rollback with a live driver: %v\n%s", err, got)
+	}
+	select {
+	case err := <-driverDone:
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 11 {
+			t.Fatalf("the driver ended with %v, want exit code 11 (rolled back):\n%s", err, driverOut.String())
+		}
+	case <-time.After(time.Minute):
+		_ = driver.Process.Kill()
+		t.Fatalf("the driver did not end after the rollback:\n%s", driverOut.String())
+	}
+	checkOnBlue("after upshift rollback of a live run")
+
+	// 3. A post-switch gate fails: traffic goes back to blue by itself,
 	// while users keep sending requests.
 	spec = e.spec()
 	spec.Validation.LoadComparison = nil

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/bluegreen"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/providers/traffic"
+	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/toolchain"
 )
 
@@ -251,22 +253,30 @@ func (e *Engine) Rollback(ctx context.Context, name string) (*v1alpha1.UpdateRun
 	if err := e.Store.SetState(name, v1alpha1.StateRollback); err != nil {
 		return nil, err
 	}
-	unlock, err := e.Store.Lock(name)
-	if err != nil {
-		// A driver holds the run: it rolls back; wait for the outcome.
-		for {
-			run, gerr := e.Store.Get(name)
-			if gerr == nil && (run.Status.Phase == v1alpha1.PhaseRolledBack || run.Status.Phase == v1alpha1.PhaseFailed) {
-				if run.Status.Phase == v1alpha1.PhaseFailed {
+	var unlock func()
+	for {
+		// A driver holding the run rolls back itself; wait for it, and
+		// take over if it goes away first.
+		if unlock, err = e.Store.Lock(name); err == nil {
+			break
+		}
+		if !errors.Is(err, store.ErrLocked) {
+			return nil, err
+		}
+		if run, gerr := e.Store.Get(name); gerr == nil {
+			switch run.Status.Phase {
+			case v1alpha1.PhaseRolledBack:
+				return run, nil
+			case v1alpha1.PhaseFailed:
+				if run.Spec.State == v1alpha1.StateRollback && strings.HasPrefix(run.Status.Message, "rollback failed") {
 					return run, fmt.Errorf("%w: %s", ErrFailed, run.Status.Message)
 				}
-				return run, nil
 			}
-			select {
-			case <-ctx.Done():
-				return run, ctx.Err()
-			case <-time.After(200 * time.Millisecond):
-			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 	defer unlock()
