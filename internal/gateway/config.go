@@ -19,6 +19,10 @@ type Config struct {
 	AdminListen string `json:"adminListen"`
 	// AdminTokenFile holds the admin API's bearer token; it is never logged.
 	AdminTokenFile string `json:"adminTokenFile"`
+	// StateFile keeps the routes as the admin API last set them; when it
+	// exists at start it takes the place of routes, so a restarted gateway
+	// keeps a switch (and never sends users back to a retired cluster).
+	StateFile string `json:"stateFile,omitempty"`
 	// HealthInterval between active checks (default 1s).
 	HealthInterval Duration `json:"healthInterval,omitempty"`
 	Routes         []Route  `json:"routes"`

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -105,7 +107,17 @@ func New(cfg Config, adminToken string) (*Gateway, error) {
 	g.registry.MustRegister(g.requests, g.duration, g.retries, g.healthy, g.checks, g.weights)
 	empty := map[string]*route{}
 	g.routes.Store(&empty)
-	for _, rc := range cfg.Routes {
+	routes := cfg.Routes
+	if cfg.StateFile != "" {
+		saved, err := loadState(cfg.StateFile)
+		if err != nil {
+			return nil, err
+		}
+		if saved != nil {
+			routes = saved
+		}
+	}
+	for _, rc := range routes {
 		if err := g.ApplyRoute(rc); err != nil {
 			return nil, err
 		}
@@ -211,7 +223,7 @@ func (g *Gateway) ApplyRoute(rc Route) error {
 	}
 	g.routes.Store(&updated)
 	slog.Info("gateway route applied", "host", rc.Host, "weights", next.weights.String())
-	return nil
+	return g.saveState()
 }
 
 // Run serves users and the admin API until ctx ends, then drains.
@@ -471,7 +483,52 @@ func (g *Gateway) SetWeights(host string, w traffic.Weights) error {
 		}
 	}
 	slog.Info("gateway weights changed", "host", host, "weights", w.String())
+	return g.saveState()
+}
+
+// saveState writes every route with its weights to the state file, if
+// any; callers hold g.mu.
+func (g *Gateway) saveState() error {
+	if g.cfg.StateFile == "" {
+		return nil
+	}
+	var routes []Route
+	for host, rt := range *g.routes.Load() {
+		if host != rt.host {
+			continue
+		}
+		r, _ := g.Route(host)
+		routes = append(routes, r)
+	}
+	sort.Slice(routes, func(i, j int) bool { return routes[i].Host < routes[j].Host })
+	data, err := json.MarshalIndent(routes, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := g.cfg.StateFile + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("saving the gateway's routes: %w", err)
+	}
+	if err := os.Rename(tmp, g.cfg.StateFile); err != nil {
+		return fmt.Errorf("saving the gateway's routes: %w", err)
+	}
 	return nil
+}
+
+// loadState reads saved routes; nil when there is no state file yet.
+func loadState(path string) ([]Route, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var routes []Route
+	if err := json.Unmarshal(data, &routes); err != nil {
+		return nil, fmt.Errorf("gateway state file %s: %w (remove it to start from the configuration's routes)", path, err)
+	}
+	return routes, nil
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -295,5 +297,41 @@ func waitOK(t *testing.T, base, host string) {
 	t.Helper()
 	if _, err := ingress.WaitServed(t.Context(), base, host, 1, time.Minute); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStateFileKeepsSwitches: a gateway restarted with a state file keeps
+// the weights and routes the admin API set, not its configuration's.
+func TestStateFileKeepsSwitches(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer backend.Close()
+	state := filepath.Join(t.TempDir(), "routes.json")
+	cfg := gateway.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), StateFile: state,
+		Routes: []gateway.Route{{Host: host, Backends: []gateway.Backend{{Name: "blue", URL: backend.URL, Weight: 100}, {Name: "green", URL: backend.URL}}}}}
+	gw, err := gateway.New(cfg, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.SetWeights(host, traffic.Weights{"blue": 0, "green": 100}); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.ApplyRoute(gateway.Route{Host: "green." + host, UpstreamHost: host, Backends: []gateway.Backend{{Name: "green", URL: backend.URL, Weight: 100}}}); err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := gateway.New(cfg, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, err := restarted.Weights(host); err != nil || w.String() != "blue=0,green=100" {
+		t.Fatalf("after a restart: %v %v, want the switch kept", w, err)
+	}
+	if r, err := restarted.Route("green." + host); err != nil || r.UpstreamHost != host {
+		t.Fatalf("route added through the admin API lost on restart: %+v %v", r, err)
+	}
+	if err := os.WriteFile(state, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gateway.New(cfg, token); err == nil || !strings.Contains(err.Error(), "remove it to start from the configuration") {
+		t.Fatalf("corrupt state file: %v", err)
 	}
 }
