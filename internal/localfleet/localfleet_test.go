@@ -3,6 +3,7 @@ package localfleet_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -13,8 +14,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
@@ -281,12 +282,10 @@ func mustClient(t *testing.T, c *localfleet.Cluster) kubernetes.Interface {
 
 func scale(t *testing.T, client kubernetes.Interface, app sampleapp.App, n int32) {
 	t.Helper()
-	d, err := client.AppsV1().Deployments(app.Namespace).Get(t.Context(), app.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Spec.Replicas = ptr.To(n)
-	if _, err := client.AppsV1().Deployments(app.Namespace).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
+	// A patch carries no resourceVersion: the deployment controller's own
+	// writes cannot make it conflict (a Get+Update did, in a CI run).
+	patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n)
+	if _, err := client.AppsV1().Deployments(app.Namespace).Patch(t.Context(), app.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
