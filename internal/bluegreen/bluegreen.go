@@ -268,7 +268,12 @@ func (m *Move) DeployGreen(ctx context.Context) (string, error) {
 }
 
 // Sync is T2: freeze blue, fill green, report drift, validate green.
-func (m *Move) Sync(ctx context.Context) (string, error) {
+func (m *Move) Sync(ctx context.Context) (msg string, err error) {
+	defer func() {
+		if err != nil && m.frozen() && m.Status().FreezeApplied != nil {
+			err = fmt.Errorf("%w (blue's deployers stay frozen by run %s: `upshift resume %s` retries, `upshift rollback %s` lifts the freeze)", err, m.Run, m.Run, m.Run)
+		}
+	}()
 	st := m.Status()
 	gc, err := m.Resolve(st.Green)
 	if err != nil {
