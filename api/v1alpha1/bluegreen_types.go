@@ -1,6 +1,10 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // BlueGreenSpec configures method BlueGreen: each cluster (blue) is
 // replaced by a new cluster at the target version (green), filled with
@@ -46,6 +50,12 @@ type TrafficSpec struct {
 	Gateway    *GatewayTraffic `json:"gateway,omitempty"`
 	DNS        *DNSTraffic     `json:"dns,omitempty"`
 }
+
+// ClusterPlaceholder in a host name stands for the fleet cluster's name,
+// so one blue-green run over several clusters gives each its own names
+// (e.g. "{cluster}.aks.contoso.com"); required when a run moves more than
+// one cluster.
+const ClusterPlaceholder = "{cluster}"
 
 // HostNames are the four names users and testers reach.
 type HostNames struct {
@@ -205,4 +215,20 @@ type DriftEntry struct {
 	Name      string `json:"name"`
 	// Problem says what differs, by field path; values are never shown.
 	Problem string `json:"problem"`
+}
+
+// For returns the names of one fleet cluster, placeholders filled in.
+func (h HostNames) For(cluster string) HostNames {
+	r := func(s string) string { return strings.ReplaceAll(s, ClusterPlaceholder, cluster) }
+	return HostNames{Public: r(h.Public), Cluster: r(h.Cluster), Blue: r(h.Blue), Green: r(h.Green)}
+}
+
+// PerCluster reports whether every name holds the cluster placeholder.
+func (h HostNames) PerCluster() bool {
+	for _, s := range []string{h.Public, h.Cluster, h.Blue, h.Green} {
+		if !strings.Contains(s, ClusterPlaceholder) {
+			return false
+		}
+	}
+	return true
 }

@@ -66,9 +66,11 @@ func (e *Engine) move(stage, idx int, fc v1alpha1.Cluster, m *Member) (*bluegree
 		return c.BlueGreen
 	}
 	stageName := e.run.Status.Stages[stage].Name
+	spec := *e.run.Spec.BlueGreen.DeepCopy()
+	spec.Traffic.Hosts = spec.Traffic.Hosts.For(fc.Name)
 	mv := &bluegreen.Move{
 		Run:           e.run.Name,
-		Spec:          *e.run.Spec.BlueGreen,
+		Spec:          spec,
 		TargetVersion: target.Version,
 		NodeImage:     e.run.Status.NodeImage,
 		Provider:      m.Provider,

@@ -140,6 +140,10 @@ func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clust
 		}
 		p.Stages = append(p.Stages, stage)
 	}
+	if bg := run.Spec.BlueGreen; run.Spec.Method == v1alpha1.MethodBlueGreen && bg != nil && len(owner) > 1 && !bg.Traffic.Hosts.PerCluster() {
+		errs = append(errs, field.Invalid(field.NewPath("spec", "blueGreen", "traffic", "hosts"), bg.Traffic.Hosts.Cluster,
+			fmt.Sprintf("the run moves %d clusters: each needs its own names, so put %s in all four (e.g. %s.aks.example.com)", len(owner), v1alpha1.ClusterPlaceholder, v1alpha1.ClusterPlaceholder)))
+	}
 	for _, ci := range clusters {
 		if _, ok := owner[ci.Cluster.Name]; !ok {
 			errs = append(errs, field.Invalid(sp, ci.Cluster.Name, "cluster "+ci.Cluster.Name+" is selected by no stage: add its group to a stage, or leave it out of the fleet file"))

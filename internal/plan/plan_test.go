@@ -249,3 +249,37 @@ func TestValidBlueGreen(t *testing.T) {
 		t.Fatalf("a valid blue-green run was refused: %v", errs)
 	}
 }
+
+// TestBlueGreenFleetNeedsNamesPerCluster: one blue-green run over several
+// clusters must give each its own names; with the placeholder, each
+// cluster's plan is the five phases.
+func TestBlueGreenFleetNeedsNamesPerCluster(t *testing.T) {
+	docs, err := Parse("run.yaml", []byte(runFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	strategy := &docs.Strategies["three-stages"].Spec
+	run := docs.Run
+	run.Spec.Method, run.Spec.BlueGreen = v1alpha1.MethodBlueGreen, validBlueGreen()
+	fleet := []ClusterInfo{
+		cluster("dev-1", "dev", "v1.33.13"), cluster("test-1", "test", "v1.33.13"),
+		cluster("east-1", "prod-east", "v1.33.13"), cluster("west-1", "prod-west", "v1.33.13"),
+	}
+	if _, errs := Build(run, strategy, fleet, releases); len(errs) != 1 || !strings.Contains(errs[0].Error(), "put {cluster} in all four") {
+		t.Fatalf("shared names over 4 clusters: %v", errs)
+	}
+	run.Spec.BlueGreen.Traffic.Hosts = v1alpha1.HostNames{Public: "{cluster}.shop.example.com", Cluster: "{cluster}.aks.example.com", Blue: "{cluster}-blue.aks.example.com", Green: "{cluster}-green.aks.example.com"}
+	if errs := Validate(run, strategy); len(errs) > 0 {
+		t.Fatalf("names with the placeholder refused: %v", errs)
+	}
+	p, errs := Build(run, strategy, fleet, releases)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if got := strings.Join(p.Stages[0].Groups[0].Clusters[0].Steps, " "); got != "T0-Baseline T1-DeployGreen T2-Sync T3-Switch T4-RetireBlue" {
+		t.Fatalf("steps %s", got)
+	}
+	if h := run.Spec.BlueGreen.Traffic.Hosts.For("east-1"); h.Cluster != "east-1.aks.example.com" || h.Green != "east-1-green.aks.example.com" {
+		t.Fatalf("names of east-1: %+v", h)
+	}
+}

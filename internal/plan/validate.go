@@ -251,8 +251,9 @@ func validateBlueGreen(p *field.Path, bg *v1alpha1.BlueGreenSpec) field.ErrorLis
 	}
 	hp := tp.Child("hosts")
 	seen := map[string]string{}
-	for _, h := range []struct{ name, value string }{{"public", t.Hosts.Public}, {"cluster", t.Hosts.Cluster}, {"blue", t.Hosts.Blue}, {"green", t.Hosts.Green}} {
-		if errs1 := validation.IsDNS1123Subdomain(h.value); len(errs1) > 0 {
+	sample := t.Hosts.For("c") // names are checked as a cluster would get them
+	for _, h := range []struct{ name, value, sample string }{{"public", t.Hosts.Public, sample.Public}, {"cluster", t.Hosts.Cluster, sample.Cluster}, {"blue", t.Hosts.Blue, sample.Blue}, {"green", t.Hosts.Green, sample.Green}} {
+		if errs1 := validation.IsDNS1123Subdomain(h.sample); len(errs1) > 0 {
 			errs = append(errs, field.Invalid(hp.Child(h.name), h.value, "a host name is required: "+errs1[0]))
 			continue
 		}
