@@ -61,13 +61,11 @@ type env struct {
 	provider *trafficgateway.Provider
 }
 
-// setup starts blue at the lower version with the app and a deployer
-// service account, and a gateway whose cluster name (with the public name
-// as alias) sends everything to blue, as a user's front door would.
-func setup(t *testing.T, name string) *env {
+// upBlue starts a cluster at the lower version running the app for the
+// public name, with a deployer service account and another one.
+func upBlue(t *testing.T, name, public string) *localfleet.Cluster {
 	ctx := t.Context()
-	f := testfleet.Fleet(t)
-	blue, err := f.Up(ctx, localfleet.Spec{Name: name, KubernetesVersion: toolchain.Releases[0].Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
+	blue, err := testfleet.Fleet(t).Up(ctx, localfleet.Spec{Name: name, KubernetesVersion: toolchain.Releases[0].Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +73,7 @@ func setup(t *testing.T, name string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := sampleapp.App{Namespace: "shop", Name: "web", Host: hosts.Public, Replicas: 2, MinAvailable: 1}
+	app := sampleapp.App{Namespace: "shop", Name: "web", Host: public, Replicas: 2, MinAvailable: 1}
 	if err := app.Deploy(ctx, client); err != nil {
 		t.Fatal(err)
 	}
@@ -87,16 +85,19 @@ func setup(t *testing.T, name string) *env {
 			t.Fatal(err)
 		}
 	}
-	if _, err := ingress.WaitServed(ctx, blue.IngressURL(), hosts.Public, 2, time.Minute); err != nil {
+	if _, err := ingress.WaitServed(ctx, blue.IngressURL(), public, 2, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{blue: blue, dir: t.TempDir()}
+	return blue
+}
+
+// startGateway runs a gateway with the routes until the test ends.
+func startGateway(t *testing.T, routes []gateway.Route) *env {
+	e := &env{dir: t.TempDir()}
 	e.gw = gateway.Config{
 		Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
 		HealthInterval: gateway.Duration{Duration: 200 * time.Millisecond},
-		Routes: []gateway.Route{{Host: hosts.Cluster, Aliases: []string{hosts.Public}, UpstreamHost: hosts.Public, Backends: []gateway.Backend{
-			{Name: name, URL: blue.IngressURL(), Weight: 100},
-		}}},
+		Routes:         routes,
 	}
 	gw, err := gateway.New(e.gw, token)
 	if err != nil {
@@ -109,13 +110,25 @@ func setup(t *testing.T, name string) *env {
 	e.stopGW = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(e.stopGW)
 	e.front, e.admin = "http://"+e.gw.Listen, "http://"+e.gw.AdminListen
-	if _, err := ingress.WaitServed(ctx, e.front, hosts.Public, 1, time.Minute); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.WriteFile(filepath.Join(e.dir, "token"), []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.provider = trafficgateway.New(e.admin, token)
+	return e
+}
+
+// setup starts blue with the app behind a gateway whose cluster name
+// (with the public name as alias) sends everything to blue, as a user's
+// front door would.
+func setup(t *testing.T, name string) *env {
+	blue := upBlue(t, name, hosts.Public)
+	e := startGateway(t, []gateway.Route{{Host: hosts.Cluster, Aliases: []string{hosts.Public}, UpstreamHost: hosts.Public, Backends: []gateway.Backend{
+		{Name: name, URL: blue.IngressURL(), Weight: 100},
+	}}})
+	e.blue = blue
+	if _, err := ingress.WaitServed(t.Context(), e.front, hosts.Public, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	return e
 }
 
@@ -530,5 +543,106 @@ func TestKilledMidPhaseResumes(t *testing.T) {
 	r, err := e.provider.Route(ctx, hosts.Cluster)
 	if err != nil || len(r.Backends) != 1 || r.Backends[0].Name != "kc-g2" {
 		t.Fatalf("route after the move: %+v %v", r, err)
+	}
+}
+
+// TestFleetRunThroughStages moves two clusters blue-green with `upshift
+// run`: stages dev then prod, each cluster on its own names from the
+// {cluster} placeholder (upshift creates the routes on an empty gateway),
+// users on both public names all along, and the fleet file rewritten so
+// each green takes its blue's place.
+func TestFleetRunThroughStages(t *testing.T) {
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	for _, name := range []string{"fa", "fb"} {
+		wg.Add(1)
+		go func() { defer wg.Done(); upBlue(t, name, name+".shop.example") }()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	e := startGateway(t, nil)
+	fleetFile := filepath.Join(e.dir, "fleet.yaml")
+	if err := os.WriteFile(fleetFile, []byte(`apiVersion: upshift.dev/v1alpha1
+kind: Cluster
+metadata: {name: fa}
+spec: {provider: local, local: {name: fa}, group: dev}
+---
+apiVersion: upshift.dev/v1alpha1
+kind: Cluster
+metadata: {name: fb}
+spec: {provider: local, local: {name: fb}, group: prod}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runFile := filepath.Join(e.dir, "run.yaml")
+	if err := os.WriteFile(runFile, []byte(`apiVersion: upshift.dev/v1alpha1
+kind: UpdateRun
+metadata: {name: bg-fleet}
+spec:
+  method: BlueGreen
+  upgrade: {type: Full, kubernetesVersion: "`+toolchain.Releases[1].Minor+`"}
+  strategy:
+    stages:
+    - {name: dev, groups: [{name: dev}]}
+    - {name: prod, groups: [{name: prod}]}
+  blueGreen:
+    traffic:
+      provider: gateway
+      url: `+e.front+`
+      gateway: {adminURL: "`+e.admin+`", tokenFile: `+filepath.Join(e.dir, "token")+`}
+      hosts: {public: "{cluster}.shop.example", cluster: "{cluster}.aks.example", blue: "{cluster}-blue.aks.example", green: "{cluster}-green.aks.example"}
+    sync: {namespaces: [shop]}
+    postSwitch: {window: 1s}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := testfleet.CLI("run", "-f", runFile, "--fleet", fleetFile)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Users come once T0 has put each cluster behind its names.
+	users := map[string]*loadgen.Stream{}
+	for _, name := range []string{"fa", "fb"} {
+		if _, err := ingress.WaitServed(ctx, e.front, name+".shop.example", 1, 2*time.Minute); err != nil {
+			_ = cmd.Process.Kill()
+			t.Fatalf("%s: %v\n%s", name, err, out.String())
+		}
+		users[name] = loadgen.Start(ctx, loadgen.Target{URL: e.front + "/", Host: name + ".shop.example"}, 2, 10*time.Millisecond)
+	}
+	err := cmd.Wait()
+	for name, u := range users {
+		st := u.Stop()
+		if st.Failed != 0 || st.ByServer[name+"-g2"] == 0 {
+			t.Errorf("users of %s: %s by %v; want none failed and some served by %s-g2", name, st, st.ByServer, name)
+		}
+	}
+	if err != nil {
+		t.Fatalf("upshift run: %v\n%s", err, out.String())
+	}
+	run, err := (&store.Store{Dir: testfleet.Fleet(t).Home}).Get("bg-fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, prod := run.Status.Stages[0], run.Status.Stages[1]
+	if dev.End == nil || prod.Start == nil || prod.Start.Before(dev.End) {
+		t.Fatalf("prod started before dev ended: dev %v–%v, prod from %v", dev.Start, dev.End, prod.Start)
+	}
+	data, err := os.ReadFile(fleetFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "name: fa-g2") || !strings.Contains(string(data), "name: fb-g2") {
+		t.Fatalf("the fleet file does not name the new clusters:\n%s", data)
+	}
+	for _, name := range []string{"fa", "fb"} {
+		r, err := e.provider.Route(ctx, name+".aks.example")
+		if err != nil || len(r.Backends) != 1 || r.Backends[0].Name != name+"-g2" {
+			t.Fatalf("route of %s: %+v %v", name, r, err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,8 +80,8 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 			strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "bluegreen", LabelSelector: &metav1.LabelSelector{}}}}
 			run.Spec.Strategy = strategy
 			e := o.engine(clusters)
-			if o.fleetFile != "" {
-				e.OnReplaced = o.rewriteFleetFile
+			if err := o.followFleetFile(e, run); err != nil {
+				return err
 			}
 			p, err := e.Initialize(cmd.Context(), run, strategy)
 			if err != nil {
@@ -126,9 +127,31 @@ func (o *runOptions) blueGreenFleet(clusterName string) ([]v1alpha1.Cluster, err
 	return nil, usagef("%s has no cluster %q", o.fleetFile, clusterName)
 }
 
+// AnnotationFleetFile records, on a run, the fleet file a blue-green run
+// rewrites when green replaces blue, so a resumed run still does.
+const AnnotationFleetFile = "upshift.dev/fleet-file"
+
+// followFleetFile makes a blue-green run started from a fleet file rewrite
+// that file as green replaces blue, now and when resumed.
+func (o *runOptions) followFleetFile(e *engine.Engine, run *v1alpha1.UpdateRun) error {
+	if o.fleetFile == "" || run.Spec.Method != v1alpha1.MethodBlueGreen {
+		return nil
+	}
+	abs, err := filepath.Abs(o.fleetFile)
+	if err != nil {
+		return err
+	}
+	if run.Annotations == nil {
+		run.Annotations = map[string]string{}
+	}
+	run.Annotations[AnnotationFleetFile] = abs
+	e.OnReplaced = func(clusterName, green string) error { return rewriteFleetFile(abs, clusterName, green) }
+	return nil
+}
+
 // rewriteFleetFile puts green in blue's place in the user's fleet file.
-func (o *runOptions) rewriteFleetFile(clusterName, green string) error {
-	all, err := fleet.Load(o.fleetFile)
+func rewriteFleetFile(path, clusterName, green string) error {
+	all, err := fleet.Load(path)
 	if err != nil {
 		return err
 	}
@@ -141,11 +164,11 @@ func (o *runOptions) rewriteFleetFile(clusterName, green string) error {
 	if err != nil {
 		return err
 	}
-	tmp := o.fleetFile + ".upshift-tmp"
+	tmp := path + ".upshift-tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, o.fleetFile)
+	return os.Rename(tmp, path)
 }
 
 func newRollbackCommand(s Streams) *cobra.Command {

@@ -159,6 +159,9 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped.`,
 				return err
 			}
 			e := o.engine(clusters)
+			if err := o.followFleetFile(e, run); err != nil {
+				return err
+			}
 			p, err := e.Initialize(cmd.Context(), run, strategy)
 			if err != nil {
 				return initError(err)
@@ -215,7 +218,13 @@ func (o *runOptions) frozen(name string) (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return o.engine(clusters), nil
+	e := o.engine(clusters)
+	if run, err := o.store().Get(name); err == nil {
+		if path := run.Annotations[AnnotationFleetFile]; path != "" {
+			e.OnReplaced = func(clusterName, green string) error { return rewriteFleetFile(path, clusterName, green) }
+		}
+	}
+	return e, nil
 }
 
 func newResumeCommand(s Streams) *cobra.Command {
