@@ -442,7 +442,7 @@ func TestRollback(t *testing.T) {
 	// while users keep sending requests.
 	spec = e.spec()
 	spec.Validation.LoadComparison = nil
-	spec.PostSwitch.Gates = []v1alpha1.GateSpec{{Name: "never-passes", Type: v1alpha1.GateHTTP, FailureThreshold: 1,
+	spec.PostSwitch.Gates = []v1alpha1.GateSpec{{Name: "never-passes", Type: v1alpha1.GateHTTP, FailureThreshold: 3, // about 0.5 s on green, so users reach it before the rollback
 		Interval: &metav1.Duration{Duration: 200 * time.Millisecond}, Timeout: &metav1.Duration{Duration: 2 * time.Second},
 		HTTP: &v1alpha1.HTTPGate{URL: "/", BodyContains: "not-in-any-answer"}}}
 	eng, _ := e.newRun(t, "bg-gate", spec, func(ev engine.Event) { t.Logf("[%s %s] %s", ev.Cluster, ev.Step, ev.Message) })
@@ -605,14 +605,27 @@ spec:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Users come once T0 has put each cluster behind its names.
+	// Users come as soon as T0 has put their cluster behind its names.
 	users := map[string]*loadgen.Stream{}
+	var usersMu sync.Mutex
+	var waiting sync.WaitGroup
 	for _, name := range []string{"fa", "fb"} {
-		if _, err := ingress.WaitServed(ctx, e.front, name+".shop.example", 1, 2*time.Minute); err != nil {
-			_ = cmd.Process.Kill()
-			t.Fatalf("%s: %v\n%s", name, err, out.String())
-		}
-		users[name] = loadgen.Start(ctx, loadgen.Target{URL: e.front + "/", Host: name + ".shop.example"}, 2, 10*time.Millisecond)
+		waiting.Add(1)
+		go func() {
+			defer waiting.Done()
+			if _, err := ingress.WaitServed(ctx, e.front, name+".shop.example", 1, 3*time.Minute); err != nil {
+				t.Errorf("%s: %v", name, err)
+				return
+			}
+			usersMu.Lock()
+			users[name] = loadgen.Start(ctx, loadgen.Target{URL: e.front + "/", Host: name + ".shop.example"}, 2, 10*time.Millisecond)
+			usersMu.Unlock()
+		}()
+	}
+	waiting.Wait()
+	if t.Failed() {
+		_ = cmd.Process.Kill()
+		t.Fatalf("output:\n%s", out.String())
 	}
 	err := cmd.Wait()
 	for name, u := range users {
