@@ -19,7 +19,8 @@ type Provider interface {
 	// cluster that exists with the same version makes sure all of it runs
 	// and creates nothing new, so a create cut short can be done again.
 	Create(ctx context.Context, spec Spec) (*Cluster, error)
-	// Delete removes a cluster and everything it ran.
+	// Delete removes a cluster and everything it ran. Deleting a cluster
+	// that is gone is not an error, so a delete cut short can be redone.
 	Delete(ctx context.Context, name string) error
 	// Get reads a cluster as it is now.
 	Get(ctx context.Context, name string) (*Cluster, error)

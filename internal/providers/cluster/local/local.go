@@ -5,6 +5,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -44,8 +45,14 @@ func (p *Provider) Create(ctx context.Context, spec cluster.Spec) (*cluster.Clus
 	return p.Get(ctx, spec.Name)
 }
 
-// Delete stops and removes a local cluster.
-func (p *Provider) Delete(_ context.Context, name string) error { return p.Fleet.Down(name) }
+// Delete stops and removes a local cluster; one that is gone already is
+// not an error.
+func (p *Provider) Delete(_ context.Context, name string) error {
+	if err := p.Fleet.Down(name); err != nil && !errors.Is(err, localfleet.ErrNotFound) {
+		return err
+	}
+	return nil
+}
 
 // Get reads a local cluster; pool counts come from the live nodes.
 func (p *Provider) Get(ctx context.Context, name string) (*cluster.Cluster, error) {

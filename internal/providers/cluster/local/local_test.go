@@ -214,3 +214,12 @@ func nodeNames(t *testing.T, p *local.Provider, name string) map[string]bool {
 	}
 	return out
 }
+
+// TestDeleteIsIdempotent: a delete cut short (the cluster went, its
+// record did not) can be redone, as T4 of a resumed blue-green run does.
+func TestDeleteIsIdempotent(t *testing.T) {
+	p := local.New(testfleet.Fleet(t))
+	if err := p.Delete(t.Context(), "never-was"); err != nil {
+		t.Fatalf("deleting a cluster that is gone: %v", err)
+	}
+}
