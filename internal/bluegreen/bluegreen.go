@@ -393,17 +393,11 @@ func (m *Move) addGreenRoutes(ctx context.Context, green string) error {
 		return fmt.Errorf("route %s: %w", h.Cluster, err)
 	}
 	if cur, ok := r.Backend(green); !ok || cur.URL != be.URL {
-		var backends []traffic.Backend
-		for _, b := range r.Backends {
-			if b.Name != green {
-				backends = append(backends, b)
-			}
-		}
 		be.Weight = 0
 		if ok {
 			be.Weight = cur.Weight
 		}
-		r.Backends = append(backends, be)
+		r.Backends = append(r.Without(green), be)
 		if err := router.ApplyRoute(ctx, r); err != nil {
 			return fmt.Errorf("adding green to %s: %w", h.Cluster, err)
 		}
@@ -631,13 +625,7 @@ func (m *Move) RetireBlue(ctx context.Context, since time.Time) (string, error) 
 		if err != nil {
 			return "", err
 		}
-		var keep []traffic.Backend
-		for _, b := range r.Backends {
-			if b.Name != m.Blue.Name {
-				keep = append(keep, b)
-			}
-		}
-		if len(keep) != len(r.Backends) {
+		if keep := r.Without(m.Blue.Name); len(keep) != len(r.Backends) {
 			r.Backends = keep
 			if err := router.ApplyRoute(ctx, r); err != nil {
 				return "", fmt.Errorf("taking blue out of %s: %w", h.Cluster, err)

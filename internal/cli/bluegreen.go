@@ -68,30 +68,10 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 			if name == "" {
 				name = fmt.Sprintf("bluegreen-%s-%s", args[0], time.Now().UTC().Format("20060102-150405"))
 			}
-			run := &v1alpha1.UpdateRun{
-				TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "UpdateRun"},
-				ObjectMeta: metav1.ObjectMeta{Name: name},
-				Spec: v1alpha1.UpdateRunSpec{
-					Method:    v1alpha1.MethodBlueGreen,
-					BlueGreen: &bg,
-					Upgrade:   v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: to},
-				},
-			}
-			strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "bluegreen", LabelSelector: &metav1.LabelSelector{}}}}
-			run.Spec.Strategy = strategy
+			run := blueGreenRun(name, to, &bg)
 			e := o.engine(clusters)
-			if err := o.followFleetFile(e, run); err != nil {
-				return err
-			}
-			p, err := e.Initialize(cmd.Context(), run, strategy)
+			p, err := o.initialize(cmd.Context(), e, run, run.Spec.Strategy)
 			if err != nil {
-				return initError(err)
-			}
-			fleetData, err := fleet.Marshal(clusters)
-			if err != nil {
-				return err
-			}
-			if err := o.store().SaveFleet(run.Name, fleetData); err != nil {
 				return err
 			}
 			printPlan(s.Out, p)
@@ -104,6 +84,21 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file holding CLUSTER; rewritten so green replaces blue at the end")
 	cmd.Flags().StringVar(&name, "name", "", "the run's name (default bluegreen-CLUSTER-TIME)")
 	return cmd
+}
+
+// blueGreenRun is the run of a bluegreen command: one stage holding the
+// fleet's clusters, moved to version.
+func blueGreenRun(name, version string, bg *v1alpha1.BlueGreenSpec) *v1alpha1.UpdateRun {
+	return &v1alpha1.UpdateRun{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "UpdateRun"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.UpdateRunSpec{
+			Method:    v1alpha1.MethodBlueGreen,
+			BlueGreen: bg,
+			Upgrade:   v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: version},
+			Strategy:  &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "bluegreen", LabelSelector: &metav1.LabelSelector{}}}},
+		},
+	}
 }
 
 // blueGreenFleet is the one-cluster fleet of a bluegreen command.
@@ -156,8 +151,8 @@ func rewriteFleetFile(path, clusterName, green string) error {
 		return err
 	}
 	for i := range all {
-		if all[i].Name == clusterName && all[i].Spec.Local != nil {
-			all[i].Spec.Local.Name = green
+		if all[i].Name == clusterName {
+			all[i] = fleet.WithLocalName(all[i], green)
 		}
 	}
 	data, err := fleet.Marshal(all)

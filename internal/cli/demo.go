@@ -185,17 +185,13 @@ spec:
 
 	// 4. The run, with the approval before production granted by the demo.
 	o.runFile, o.fleetFile, o.stages = filepath.Join(dir, "run.yaml"), filepath.Join(dir, "fleet.yaml"), filepath.Join(dir, "upgrade-stages.json")
-	run, strategy, clusters, fleetData, err := o.load()
+	run, strategy, clusters, err := o.load()
 	if err != nil {
 		stopSampling()
 		return err
 	}
 	e := o.engine(clusters)
-	if _, err := e.Initialize(ctx, run, strategy); err != nil {
-		stopSampling()
-		return err
-	}
-	if err := o.store().SaveFleet(run.Name, fleetData); err != nil {
+	if _, err := o.initialize(ctx, e, run, strategy); err != nil {
 		stopSampling()
 		return err
 	}

@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/gateway"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/loadgen"
@@ -138,20 +137,9 @@ func runBlueGreenDemo(ctx context.Context, o *runOptions, blue *localfleet.Clust
 		return err
 	}
 	runName := "demo-bluegreen-" + time.Now().UTC().Format("20060102-150405")
-	run := &v1alpha1.UpdateRun{}
-	run.APIVersion, run.Kind, run.Name = v1alpha1.GroupVersion, "UpdateRun", runName
-	strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "bluegreen", LabelSelector: everything()}}}
-	run.Spec = v1alpha1.UpdateRunSpec{Method: v1alpha1.MethodBlueGreen, BlueGreen: &bg, Strategy: strategy,
-		Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Releases[1].Minor}}
+	run := blueGreenRun(runName, toolchain.Releases[1].Minor, &bg)
 	e := o.engine(clusters)
-	if _, err := e.Initialize(ctx, run, strategy); err != nil {
-		return err
-	}
-	fleetData, err := fleet.Marshal(clusters)
-	if err != nil {
-		return err
-	}
-	if err := o.store().SaveFleet(runName, fleetData); err != nil {
+	if _, err := o.initialize(ctx, e, run, run.Spec.Strategy); err != nil {
 		return err
 	}
 
@@ -194,6 +182,3 @@ func runBlueGreenDemo(ctx context.Context, o *runOptions, blue *localfleet.Clust
 }
 
 func durationPtr(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
-
-// everything selects every cluster of the fleet.
-func everything() *metav1.LabelSelector { return &metav1.LabelSelector{} }

@@ -90,51 +90,64 @@ func (o *runOptions) progress(ev engine.Event) {
 }
 
 // load reads the run file, its strategy and the fleet.
-func (o *runOptions) load() (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec, []v1alpha1.Cluster, []byte, error) {
+func (o *runOptions) load() (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec, []v1alpha1.Cluster, error) {
 	if o.runFile == "" || o.fleetFile == "" {
-		return nil, nil, nil, nil, usagef("-f RUN_FILE and --fleet FLEET_FILE are required")
+		return nil, nil, nil, usagef("-f RUN_FILE and --fleet FLEET_FILE are required")
 	}
 	data, err := os.ReadFile(o.runFile)
 	if err != nil {
-		return nil, nil, nil, nil, usageError{err}
+		return nil, nil, nil, usageError{err}
 	}
 	docs, err := plan.Parse(o.runFile, data)
 	if err != nil {
-		return nil, nil, nil, nil, usageError{err}
+		return nil, nil, nil, usageError{err}
 	}
 	run := docs.Run
 	strategy := run.Spec.Strategy
 	if ref := run.Spec.StrategyRef; ref != nil {
 		s, ok := docs.Strategies[ref.Name]
 		if !ok {
-			return nil, nil, nil, nil, usagef("%s: spec.strategyRef names UpdateStrategy %q, which the file does not hold", o.runFile, ref.Name)
+			return nil, nil, nil, usagef("%s: spec.strategyRef names UpdateStrategy %q, which the file does not hold", o.runFile, ref.Name)
 		}
 		strategy = &s.Spec
 	}
 	if strategy != nil {
 		if err := plan.NormalizeAzureGates(o.runFile, strategy); err != nil {
-			return nil, nil, nil, nil, usageError{err}
+			return nil, nil, nil, usageError{err}
 		}
 	}
 	if o.stages != "" {
 		js, err := os.ReadFile(o.stages)
 		if err != nil {
-			return nil, nil, nil, nil, usageError{err}
+			return nil, nil, nil, usageError{err}
 		}
 		if strategy, err = plan.ParseAzureStages(o.stages, js); err != nil {
-			return nil, nil, nil, nil, usageError{err}
+			return nil, nil, nil, usageError{err}
 		}
 		run.Spec.Strategy, run.Spec.StrategyRef = strategy, nil
 	}
 	fleetData, err := os.ReadFile(o.fleetFile)
 	if err != nil {
-		return nil, nil, nil, nil, usageError{err}
+		return nil, nil, nil, usageError{err}
 	}
 	clusters, err := fleet.Parse(o.fleetFile, fleetData)
 	if err != nil {
-		return nil, nil, nil, nil, usageError{err}
+		return nil, nil, nil, usageError{err}
 	}
-	return run, strategy, clusters, fleetData, nil
+	return run, strategy, clusters, nil
+}
+
+// initialize stores a new run with its plan and frozen fleet; a blue-green
+// run started from a fleet file will rewrite that file.
+func (o *runOptions) initialize(ctx context.Context, e *engine.Engine, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) (*plan.Plan, error) {
+	if err := o.followFleetFile(e, run); err != nil {
+		return nil, err
+	}
+	p, err := e.Initialize(ctx, run, strategy)
+	if err != nil {
+		return nil, initError(err)
+	}
+	return p, nil
 }
 
 func newRunCommand(s Streams) *cobra.Command {
@@ -154,19 +167,13 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped.`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.printer = printer.New(s.Err)
-			run, strategy, clusters, fleetData, err := o.load()
+			run, strategy, clusters, err := o.load()
 			if err != nil {
 				return err
 			}
 			e := o.engine(clusters)
-			if err := o.followFleetFile(e, run); err != nil {
-				return err
-			}
-			p, err := e.Initialize(cmd.Context(), run, strategy)
+			p, err := o.initialize(cmd.Context(), e, run, strategy)
 			if err != nil {
-				return initError(err)
-			}
-			if err := o.store().SaveFleet(run.Name, fleetData); err != nil {
 				return err
 			}
 			printPlan(s.Out, p)
@@ -257,7 +264,7 @@ func newPlanCommand(s Streams) *cobra.Command {
 		Args:  exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.printer = printer.New(s.Err)
-			run, strategy, clusters, _, err := o.load()
+			run, strategy, clusters, err := o.load()
 			if err != nil {
 				return err
 			}

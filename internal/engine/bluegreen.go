@@ -38,16 +38,6 @@ func (e *Engine) trafficProvider() (traffic.Provider, error) {
 	return p, nil
 }
 
-// withLocalName is a fleet cluster moved to another of its provider's
-// clusters: how green is reached through the same resolver as blue.
-func withLocalName(fc v1alpha1.Cluster, name string) v1alpha1.Cluster {
-	c := *fc.DeepCopy()
-	if c.Spec.Local != nil {
-		c.Spec.Local.Name = name
-	}
-	return c
-}
-
 // move builds the blue-green move of a stage's cluster.
 func (e *Engine) move(stage, idx int, fc v1alpha1.Cluster, m *Member) (*bluegreen.Move, error) {
 	tp, err := e.trafficProvider()
@@ -77,7 +67,7 @@ func (e *Engine) move(stage, idx int, fc v1alpha1.Cluster, m *Member) (*bluegree
 		Traffic:       tp,
 		Blue:          bluegreen.Cluster{Name: m.Name, RESTConfig: m.RESTConfig, Kubeconfig: m.Kubeconfig},
 		Resolve: func(name string) (bluegreen.Cluster, error) {
-			gm, err := e.Resolve(withLocalName(fc, name))
+			gm, err := e.Resolve(fleet.WithLocalName(fc, name))
 			if err != nil {
 				return bluegreen.Cluster{}, fmt.Errorf("reaching %s: %w", name, err)
 			}
@@ -97,7 +87,7 @@ func (e *Engine) move(stage, idx int, fc v1alpha1.Cluster, m *Member) (*bluegree
 	}
 	mv.Gates = func(ctx context.Context, list []v1alpha1.GateSpec, c bluegreen.Cluster) (string, error) {
 		gm := &Member{Provider: m.Provider, Name: c.Name, RESTConfig: c.RESTConfig, Kubeconfig: c.Kubeconfig}
-		msg, _, err := e.runGates(ctx, withLocalName(fc, c.Name), gm, list, target.Version, time.Now())
+		msg, _, err := e.runGates(ctx, fleet.WithLocalName(fc, c.Name), gm, list, target.Version, time.Now())
 		return msg, err
 	}
 	return mv, nil
@@ -137,7 +127,7 @@ func (e *Engine) replaceMember(fc v1alpha1.Cluster, green string) error {
 	e.mu.Lock()
 	for i := range e.Fleet {
 		if e.Fleet[i].Name == fc.Name {
-			e.Fleet[i] = withLocalName(e.Fleet[i], green)
+			e.Fleet[i] = fleet.WithLocalName(e.Fleet[i], green)
 		}
 	}
 	clusters := append([]v1alpha1.Cluster(nil), e.Fleet...)
@@ -172,7 +162,7 @@ func (e *Engine) rollbackAll(ctx context.Context, reason string) error {
 			if !ok {
 				continue
 			}
-			m, err := e.Resolve(withLocalName(fc, bg.Blue))
+			m, err := e.Resolve(fleet.WithLocalName(fc, bg.Blue))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, err))
 				continue

@@ -15,6 +15,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/bluegreen"
+	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/gates"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/providers/cluster"
@@ -72,14 +73,23 @@ var (
 	ErrFailed  = errors.New("the run failed")
 )
 
-// Initialize validates a run against the fleet, stores it and its plan,
-// and returns the plan. With state Initialize nothing more happens.
+// Initialize validates a run against the fleet, stores it, the fleet and
+// its plan, and returns the plan. With state Initialize nothing more happens.
 func (e *Engine) Initialize(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) (*plan.Plan, error) {
 	p, err := e.Plan(ctx, run, strategy)
 	if err != nil {
 		return nil, err
 	}
+	frozen, err := fleet.Marshal(e.Fleet)
+	if err != nil {
+		return nil, err
+	}
 	if err := e.Store.Create(run); err != nil {
+		return nil, err
+	}
+	// The fleet as it is now: resume, rollback and status read it, even if
+	// the user's fleet file changes.
+	if err := e.Store.SaveFleet(run.Name, frozen); err != nil {
 		return nil, err
 	}
 	status := InitialStatus(p, strategy, e.Fleet)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -97,8 +98,8 @@ func (r *recorder) snapshot() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.stats
-	s.ByCode = copyMap(s.ByCode)
-	s.ByServer = copyMap(s.ByServer)
+	s.ByCode = maps.Clone(s.ByCode)
+	s.ByServer = maps.Clone(s.ByServer)
 	s.Errors = append([]string(nil), s.Errors...)
 	s.Duration = time.Since(r.start)
 	lat := append([]time.Duration(nil), s.latencies...)
@@ -108,14 +109,6 @@ func (r *recorder) snapshot() Stats {
 	}
 	s.latencies = nil
 	return s
-}
-
-func copyMap[K comparable](m map[K]int) map[K]int {
-	out := make(map[K]int, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // Client sends requests; its transport keeps connections alive as real

@@ -130,6 +130,17 @@ func (r Route) Backend(name string) (Backend, bool) {
 	return Backend{}, false
 }
 
+// Without returns the route's backends other than name.
+func (r Route) Without(name string) []Backend {
+	var out []Backend
+	for _, b := range r.Backends {
+		if b.Name != name {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 // Validate checks a route: a host, http(s) backends with distinct names,
 // weights that add up to 100.
 func (r Route) Validate() error {
