@@ -144,26 +144,10 @@ func (o *runOptions) followFleetFile(e *engine.Engine, run *v1alpha1.UpdateRun) 
 	return nil
 }
 
-// rewriteFleetFile puts green in blue's place in the user's fleet file.
+// rewriteFleetFile puts green in blue's place in the user's fleet file,
+// keeping its comments and mode.
 func rewriteFleetFile(path, clusterName, green string) error {
-	all, err := fleet.Load(path)
-	if err != nil {
-		return err
-	}
-	for i := range all {
-		if all[i].Name == clusterName {
-			all[i] = fleet.WithLocalName(all[i], green)
-		}
-	}
-	data, err := fleet.Marshal(all)
-	if err != nil {
-		return err
-	}
-	tmp := path + ".upshift-tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return fleet.SetLocalName(path, clusterName, green)
 }
 
 func newRollbackCommand(s Streams) *cobra.Command {

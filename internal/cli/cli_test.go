@@ -65,3 +65,56 @@ func TestListEmpty(t *testing.T) {
 		t.Errorf("list on an empty fleet: exit %d, out %q, err %q", code, out.String(), errOut.String())
 	}
 }
+
+// TestPathNamesChangeNothing: a name that is a path (".", "..", "../x",
+// "a/b") is refused with exit 2 by every command that turns names into
+// paths, and the home, its neighbours and its runs are left as they were.
+// Before names were checked, `local down ..` deleted the whole home.
+func TestPathNamesChangeNothing(t *testing.T) {
+	root := t.TempDir()
+	home := filepath.Join(root, "home")
+	outside := filepath.Join(root, "x")
+	keep := []string{
+		filepath.Join(home, "runs", "r1", "status.json"),
+		filepath.Join(home, "clusters", "c1", "cluster.json"),
+		filepath.Join(outside, "precious"),
+	}
+	for _, p := range keep {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bad := range []string{".", "..", "../x", "../../x", "runs/r1", "/tmp"} {
+		for _, args := range [][]string{
+			{"local", "down", bad},
+			{"local", "kubeconfig", bad},
+			{"local", "upgrade-control-plane", bad, "--kubernetes-version", "1.34"},
+			{"resume", bad},
+			{"rollback", bad},
+			{"stop", bad},
+			{"status", bad},
+			{"approve", bad, "--stage", "prod"},
+			{"skip", bad, "--cluster", "c1"},
+		} {
+			var out, errOut bytes.Buffer
+			code := Main(context.Background(), append(args, "--home", home), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+			if code != ExitUsage {
+				t.Errorf("%v: exit %d, want %d (stderr %q)", args, code, ExitUsage, errOut.String())
+			}
+			if !strings.Contains(errOut.String(), "is not valid") {
+				t.Errorf("%v: stderr %q does not say the name is not valid", args, errOut.String())
+			}
+			if strings.Contains(out.String()+errOut.String(), "✔") {
+				t.Errorf("%v: reported success: %q %q", args, out.String(), errOut.String())
+			}
+		}
+	}
+	for _, p := range keep {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s is gone: %v", p, err)
+		}
+	}
+}

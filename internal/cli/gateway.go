@@ -18,12 +18,29 @@ import (
 
 func newGatewayCommand(s Streams) *cobra.Command {
 	var config string
+	var resetState bool
 	cmd := &cobra.Command{
 		Use:   "gateway --config FILE",
 		Short: "Run upshift's L7 front door: weighted routes to clusters, switched without losing requests",
 		Long: `Run the gateway in the foreground until SIGTERM. The configuration lists each
 host's backends (clusters' ingress endpoints) with weights; the admin API
-(bearer token from adminTokenFile) reads and sets them, and serves /metrics.`,
+(bearer token from adminTokenFile) reads and sets them, and serves /metrics.
+
+TLS: tls and adminTLS name a certificate and key per listener; SIGHUP
+reloads them (a pair that fails to load is reported and the one in use
+kept). An adminListen off loopback needs adminTLS. metricsListen serves
+/metrics alone without a token, for scrapers.
+
+Pinning: on a route with allowPin: true, a request from loopback, or one
+carrying pinSecretFile's secret in X-Upshift-Pin-Secret, may choose a
+healthy backend with X-Upshift-Backend whatever its weight. Every other pin
+header is ignored.
+
+Timeouts (defaults): readHeader 10s, read 60s, write 60s, idle 120s,
+backendDial 2s, backendResponseHeader 30s, backendIdle 90s.
+
+A stateFile that cannot be read stops the gateway; --reset-state sets it
+aside and serves the configuration's routes.`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if config == "" {
@@ -37,17 +54,37 @@ host's backends (clusters' ingress endpoints) with weights; the admin API
 			if err != nil {
 				return usageError{err}
 			}
+			cfg.ResetState = resetState
 			gw, err := gateway.New(*cfg, token)
 			if err != nil {
 				return usageError{err}
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			printer.New(s.Err).Success("gateway serving on %s (admin %s) for %d host(s)", cfg.Listen, cfg.AdminListen, len(cfg.Routes))
+			p := printer.New(s.Err)
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						if err := gw.ReloadTLS(); err != nil {
+							p.Failure("%v", err)
+						} else {
+							p.Success("TLS certificates reloaded")
+						}
+					}
+				}
+			}()
+			p.Success("gateway serving on %s (admin %s) for %d host(s)", cfg.Listen, cfg.AdminListen, len(cfg.Routes))
 			return gw.Run(ctx)
 		},
 	}
 	cmd.Flags().StringVar(&config, "config", "", "gateway configuration file (required)")
+	cmd.Flags().BoolVar(&resetState, "reset-state", false, "set an unreadable stateFile aside (renamed *.corrupt-TIME) and serve the configuration's routes")
 	return cmd
 }
 

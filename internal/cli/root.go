@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/printer"
 )
 
@@ -74,7 +75,7 @@ func Main(ctx context.Context, args []string, s Streams) int {
 	printer.New(s.Err).Failure("%v", err)
 	var usage usageError
 	switch {
-	case errors.As(err, &usage):
+	case errors.As(err, &usage), names.IsInvalid(err):
 		return ExitUsage
 	case errors.Is(err, context.DeadlineExceeded):
 		return ExitTimeout

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/yamlstream"
 )
 
@@ -58,13 +58,16 @@ func validate(c *v1alpha1.Cluster) error {
 	if c.APIVersion != v1alpha1.GroupVersion || c.Kind != "Cluster" {
 		return fmt.Errorf("apiVersion/kind %q/%q: want %s Cluster", c.APIVersion, c.Kind, v1alpha1.GroupVersion)
 	}
-	if errs := validation.IsDNS1123Subdomain(c.Name); len(errs) > 0 {
-		return fmt.Errorf("metadata.name %q: %v", c.Name, errs)
+	if err := names.Subdomain("fleet cluster", c.Name); err != nil {
+		return fmt.Errorf("metadata.name: %w", err)
 	}
 	switch c.Spec.Provider {
 	case v1alpha1.ProviderLocal:
 		if c.Spec.Local == nil || c.Spec.Local.Name == "" {
 			return fmt.Errorf("cluster %s: spec.local.name is required with provider local", c.Name)
+		}
+		if err := names.Label("local cluster", c.Spec.Local.Name); err != nil {
+			return fmt.Errorf("cluster %s: spec.local.name: %w", c.Name, err)
 		}
 	case v1alpha1.ProviderKubeconfig:
 	default:

@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -34,5 +36,57 @@ spec: {provider: kubeconfig, kubeconfig: /tmp/k, context: prod-east}
 				t.Errorf("Parse = %v, want an error with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestSetLocalName: green takes blue's place in a user's fleet file, and
+// nothing else of the file changes: comments, the other clusters, the
+// mode.
+func TestSetLocalName(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fleet.yaml")
+	in := `# our fleet, reviewed by the platform team
+apiVersion: upshift.dev/v1alpha1
+kind: Cluster
+metadata:
+  name: shop # the public shop
+  labels:
+    env: prod
+spec:
+  provider: local
+  local:
+    name: shop
+---
+# staging
+apiVersion: upshift.dev/v1alpha1
+kind: Cluster
+metadata:
+  name: staging
+spec:
+  provider: local
+  local:
+    name: shop
+`
+	if err := os.WriteFile(path, []byte(in), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetLocalName(path, "shop", "shop-g2"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	want := strings.Replace(in, "    name: shop\n---", "    name: shop-g2\n---", 1)
+	if string(got) != want {
+		t.Errorf("rewritten file:\n%s\nwant:\n%s", got, want)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640 kept", fi.Mode().Perm())
+	}
+	if err := SetLocalName(path, "ghost", "x"); err == nil || !strings.Contains(err.Error(), "no cluster ghost") {
+		t.Errorf("unknown cluster: %v", err)
+	}
+	if err := SetLocalName(path, "shop", "../x"); err == nil {
+		t.Error("an invalid local name was written")
+	}
+	if after, _ := os.ReadFile(path); string(after) != want {
+		t.Error("a refused rewrite changed the file")
 	}
 }

@@ -3,10 +3,10 @@ package gateway
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -70,8 +70,11 @@ func (rt *route) now() *routeState { return rt.state.Load() }
 
 // Gateway is a running front door.
 type Gateway struct {
-	cfg   Config
-	token string
+	cfg       Config
+	token     string
+	pinSecret string
+	frontCert *certificate
+	adminCert *certificate
 	// routes maps every host and alias to its route; the map is replaced
 	// whole when a route is added (copy on write), so requests never lock.
 	routes atomic.Pointer[map[string]*route]
@@ -83,7 +86,10 @@ type Gateway struct {
 	healthy  *prometheus.GaugeVec
 	checks   *prometheus.CounterVec
 	weights  *prometheus.GaugeVec
-	registry *prometheus.Registry
+	// pinsIgnored counts pin headers that did not count: the route does
+	// not allow pinning, or the request had no right to pin.
+	pinsIgnored *prometheus.CounterVec
+	registry    *prometheus.Registry
 }
 
 // New builds a gateway from a valid configuration and its admin token.
@@ -97,25 +103,37 @@ func New(cfg Config, adminToken string) (*Gateway, error) {
 	if cfg.HealthInterval.Duration == 0 {
 		cfg.HealthInterval.Duration = time.Second
 	}
+	cfg.Timeouts = cfg.Timeouts.withDefaults()
 	g := &Gateway{cfg: cfg, token: adminToken, registry: prometheus.NewRegistry()}
+	if cfg.PinSecretFile != "" {
+		secret, err := os.ReadFile(cfg.PinSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the pin secret: %w", err)
+		}
+		if g.pinSecret = strings.TrimSpace(string(secret)); len(g.pinSecret) < 16 {
+			return nil, fmt.Errorf("the pin secret in %s must be at least 16 characters", cfg.PinSecretFile)
+		}
+	}
+	var err error
+	if g.frontCert, err = loadCertificate("tls", cfg.TLS); err != nil {
+		return nil, err
+	}
+	if g.adminCert, err = loadCertificate("adminTLS", cfg.AdminTLS); err != nil {
+		return nil, err
+	}
 	g.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "upshift_gateway_requests_total", Help: "Requests answered, by host, backend and status code."}, []string{"host", "backend", "code"})
 	g.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "upshift_gateway_request_duration_seconds", Help: "Time to answer, by host and backend.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"host", "backend"})
 	g.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "upshift_gateway_retries_total", Help: "Requests retried on another backend after a refused connection."}, []string{"host", "backend"})
 	g.healthy = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "upshift_gateway_backend_healthy", Help: "1 when the backend passes its health checks."}, []string{"host", "backend"})
 	g.weights = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "upshift_gateway_backend_weight", Help: "The backend's share of the route, in percent."}, []string{"host", "backend"})
 	g.checks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "upshift_gateway_health_checks_total", Help: "Health checks that got an answer, by host and backend."}, []string{"host", "backend"})
-	g.registry.MustRegister(g.requests, g.duration, g.retries, g.healthy, g.checks, g.weights)
+	g.pinsIgnored = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "upshift_gateway_pins_ignored_total", Help: "Pin headers ignored: the route does not allow pinning, or the request may not pin."}, []string{"host"})
+	g.registry.MustRegister(g.requests, g.duration, g.retries, g.healthy, g.checks, g.weights, g.pinsIgnored)
 	empty := map[string]*route{}
 	g.routes.Store(&empty)
-	routes := cfg.Routes
-	if cfg.StateFile != "" {
-		saved, err := loadState(cfg.StateFile)
-		if err != nil {
-			return nil, err
-		}
-		if saved != nil {
-			routes = saved
-		}
+	routes, err := initialRoutes(cfg)
+	if err != nil {
+		return nil, err
 	}
 	for _, rc := range routes {
 		if err := g.ApplyRoute(rc); err != nil {
@@ -125,7 +143,7 @@ func New(cfg Config, adminToken string) (*Gateway, error) {
 	return g, nil
 }
 
-func newBackend(bc Backend) *backend {
+func (g *Gateway) newBackend(bc Backend) *backend {
 	u, _ := url.Parse(bc.URL)
 	hp := bc.HealthPath
 	if hp == "" {
@@ -133,9 +151,11 @@ func newBackend(bc Backend) *backend {
 	}
 	b := &backend{name: bc.Name, url: u, health: hp, spec: bc,
 		transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 256,
-			IdleConnTimeout:     30 * time.Second,
+			DialContext:           (&net.Dialer{Timeout: g.cfg.Timeouts.BackendDial.Duration, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       g.cfg.Timeouts.BackendIdle.Duration,
+			ResponseHeaderTimeout: g.cfg.Timeouts.BackendResponseHeader.Duration,
+			TLSHandshakeTimeout:   g.cfg.Timeouts.BackendDial.Duration,
 		}}
 	b.healthy.Store(true)
 	return b
@@ -195,7 +215,7 @@ func (g *Gateway) ApplyRoute(rc Route) error {
 	for _, bc := range rc.Backends {
 		b := keep[bc.Name]
 		if b == nil || b.spec.URL != bc.URL || b.spec.HealthPath != bc.HealthPath {
-			b = newBackend(bc)
+			b = g.newBackend(bc)
 		}
 		delete(keep, bc.Name)
 		next.backends = append(next.backends, b)
@@ -226,33 +246,61 @@ func (g *Gateway) ApplyRoute(rc Route) error {
 	return g.saveState()
 }
 
-// Run serves users and the admin API until ctx ends, then drains.
+// Run serves users, the admin API and (when set) the metrics listener
+// until ctx ends, then drains.
 func (g *Gateway) Run(ctx context.Context) error {
-	front := &http.Server{Addr: g.cfg.Listen, Handler: g, ReadHeaderTimeout: 10 * time.Second}
-	admin := &http.Server{Addr: g.cfg.AdminListen, Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
-	fl, err := net.Listen("tcp", g.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("gateway listen %s: %w", g.cfg.Listen, err)
+	t := g.cfg.Timeouts
+	server := func(h http.Handler) *http.Server {
+		return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader.Duration, ReadTimeout: t.Read.Duration,
+			WriteTimeout: t.Write.Duration, IdleTimeout: t.Idle.Duration, ErrorLog: slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn)}
 	}
-	al, err := net.Listen("tcp", g.cfg.AdminListen)
-	if err != nil {
-		fl.Close()
-		return fmt.Errorf("gateway admin listen %s: %w", g.cfg.AdminListen, err)
+	type listener struct {
+		name, addr string
+		srv        *http.Server
+		cert       *certificate
+	}
+	listeners := []listener{
+		{"listen", g.cfg.Listen, server(g), g.frontCert},
+		{"adminListen", g.cfg.AdminListen, server(g.adminHandler()), g.adminCert},
+	}
+	if g.cfg.MetricsListen != "" {
+		listeners = append(listeners, listener{"metricsListen", g.cfg.MetricsListen, server(g.metricsHandler()), nil})
+	}
+	var nls []net.Listener
+	closeAll := func() {
+		for _, l := range nls {
+			l.Close()
+		}
+	}
+	for _, l := range listeners {
+		nl, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("gateway %s %s: %w", l.name, l.addr, err)
+		}
+		if l.cert != nil {
+			nl = tls.NewListener(nl, l.cert.config())
+		}
+		nls = append(nls, nl)
 	}
 	go g.healthLoop(ctx)
-	errc := make(chan error, 2)
-	go func() { errc <- front.Serve(fl) }()
-	go func() { errc <- admin.Serve(al) }()
-	slog.Info("gateway serving", "listen", g.cfg.Listen, "admin", g.cfg.AdminListen, "routes", len(*g.routes.Load()))
+	errc := make(chan error, len(listeners))
+	for i, l := range listeners {
+		go func() { errc <- l.srv.Serve(nls[i]) }()
+	}
+	slog.Info("gateway serving", "listen", g.cfg.Listen, "tls", g.frontCert != nil, "admin", g.cfg.AdminListen, "adminTLS", g.adminCert != nil,
+		"metrics", g.cfg.MetricsListen, "routes", len(*g.routes.Load()))
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = admin.Shutdown(shutdown)
-	return front.Shutdown(shutdown)
+	for i := len(listeners) - 1; i >= 0; i-- {
+		_ = listeners[i].srv.Shutdown(shutdown)
+	}
+	return err
 }
 
 // ServeHTTP proxies a user's request to a backend of its host's route.
@@ -270,7 +318,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := rt.now()
 	start := time.Now()
 	tried := map[string]bool{}
-	pinned := r.Header.Get(PinHeader)
+	pinned := g.pinned(st, r)
 	idempotent := r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions || r.Body == nil || r.ContentLength == 0
 	for attempt := 1; ; attempt++ {
 		b := g.pick(rt, st, r, pinned, tried)
@@ -278,7 +326,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.requests.WithLabelValues(host, "none", "503").Inc()
 			msg := fmt.Sprintf("no healthy backend for host %q", host)
 			if pinned != "" && !tried[pinned] {
-				msg = fmt.Sprintf("host %q has no backend %q (%s names one)", host, pinned, PinHeader)
+				msg = fmt.Sprintf("host %q has no healthy backend %q (%s names it)", host, pinned, PinHeader)
 			}
 			http.Error(w, msg, http.StatusServiceUnavailable)
 			return
@@ -288,7 +336,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		proxy := &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.SetURL(b.url)
-				pr.Out.Host = r.Host // the clusters' ingresses route by the user's host
+				pr.Out.Header.Del(PinHeader)
+				pr.Out.Header.Del(PinSecretHeader) // never sent on to a backend
+				pr.Out.Host = r.Host               // the clusters' ingresses route by the user's host
 				if rt.upstreamHost != "" {
 					pr.Out.Host = rt.upstreamHost
 				}
@@ -345,12 +395,13 @@ func (s *statusRecorder) Flush() {
 	}
 }
 
-// pick chooses a backend: the pinned one, the affinity cookie's while it is
-// healthy and weighted, else a weighted random choice among healthy ones.
+// pick chooses a backend: the pinned one while it is healthy, the
+// affinity cookie's while it is healthy and weighted, else a weighted
+// random choice among healthy ones.
 func (g *Gateway) pick(rt *route, st *routeState, r *http.Request, pinned string, tried map[string]bool) *backend {
 	if pinned != "" {
 		for _, b := range st.backends {
-			if b.name == pinned && !tried[b.name] {
+			if b.name == pinned && b.healthy.Load() && !tried[b.name] {
 				return b
 			}
 		}
@@ -486,51 +537,6 @@ func (g *Gateway) SetWeights(host string, w traffic.Weights) error {
 	return g.saveState()
 }
 
-// saveState writes every route with its weights to the state file, if
-// any; callers hold g.mu.
-func (g *Gateway) saveState() error {
-	if g.cfg.StateFile == "" {
-		return nil
-	}
-	var routes []Route
-	for host, rt := range *g.routes.Load() {
-		if host != rt.host {
-			continue
-		}
-		r, _ := g.Route(host)
-		routes = append(routes, r)
-	}
-	sort.Slice(routes, func(i, j int) bool { return routes[i].Host < routes[j].Host })
-	data, err := json.MarshalIndent(routes, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := g.cfg.StateFile + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("saving the gateway's routes: %w", err)
-	}
-	if err := os.Rename(tmp, g.cfg.StateFile); err != nil {
-		return fmt.Errorf("saving the gateway's routes: %w", err)
-	}
-	return nil
-}
-
-// loadState reads saved routes; nil when there is no state file yet.
-func loadState(path string) ([]Route, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var routes []Route
-	if err := json.Unmarshal(data, &routes); err != nil {
-		return nil, fmt.Errorf("gateway state file %s: %w (remove it to start from the configuration's routes)", path, err)
-	}
-	return routes, nil
-}
-
 func sortedKeys(m map[string]bool) []string {
 	var out []string
 	for k := range m {
@@ -540,7 +546,14 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// adminHandler serves GET/PUT /routes/{host}/weights and /metrics, all
+// metricsHandler serves /metrics alone, read-only, for scrapers.
+func (g *Gateway) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// adminHandler serves GET/PUT /routes/{host}[/weights] and /metrics, all
 // behind the bearer token.
 func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()

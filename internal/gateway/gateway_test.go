@@ -205,7 +205,7 @@ func TestGatewayFeatures(t *testing.T) {
 	cfg := gateway.Config{
 		Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
 		HealthInterval: gateway.Duration{Duration: time.Hour}, // only retries can notice the dead backend
-		Routes: []gateway.Route{{Host: host, Affinity: true, Backends: []gateway.Backend{
+		Routes: []gateway.Route{{Host: host, Affinity: true, AllowPin: true, Backends: []gateway.Backend{
 			{Name: "live", URL: c.IngressURL(), Weight: 50},
 			{Name: "dead", URL: dead, Weight: 50},
 		}}},
@@ -241,9 +241,13 @@ func TestGatewayFeatures(t *testing.T) {
 	if m.Sum("upshift_gateway_retries_total", map[string]string{"backend": "dead"}) == 0 {
 		t.Error("no retry was counted")
 	}
-	// The pin header reaches exactly the named backend, refused or not.
-	if code, _ := get(t, front, host, map[string]string{gateway.PinHeader: "dead"}); code != http.StatusBadGateway {
-		t.Errorf("pinned to the dead backend: %d", code)
+	// The pin header reaches the named backend only while it is healthy:
+	// the refused connections marked the dead one unhealthy.
+	if code, _ := get(t, front, host, map[string]string{gateway.PinHeader: "dead"}); code != http.StatusServiceUnavailable {
+		t.Errorf("pinned to the dead backend: %d, want 503", code)
+	}
+	if code, by := get(t, front, host, map[string]string{gateway.PinHeader: "live"}); code != http.StatusOK || by != "live" {
+		t.Errorf("pinned to the live backend: %d from %q", code, by)
 	}
 	// The admin API wants the token and valid weights.
 	adminURL := "http://" + cfg.AdminListen + "/routes/" + host + "/weights"
@@ -331,7 +335,7 @@ func TestStateFileKeepsSwitches(t *testing.T) {
 	if err := os.WriteFile(state, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := gateway.New(cfg, token); err == nil || !strings.Contains(err.Error(), "remove it to start from the configuration") {
+	if _, err := gateway.New(cfg, token); err == nil || !strings.Contains(err.Error(), "--reset-state") {
 		t.Fatalf("corrupt state file: %v", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"upshift.dev/upshift/internal/atomicfile"
 )
 
 // Cluster is the record of one local cluster, kept in its folder.
@@ -81,11 +83,10 @@ func (c *Cluster) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := c.path("cluster.json.tmp")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	if err := atomicfile.Write(c.path("cluster.json"), data, 0o600); err != nil {
 		return fmt.Errorf("saving cluster %s: %w", c.Name, err)
 	}
-	return os.Rename(tmp, c.path("cluster.json"))
+	return nil
 }
 
 func loadCluster(dir string) (*Cluster, error) {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/procs"
 )
 
@@ -21,8 +22,13 @@ func stopGrace(component string) time.Duration {
 	return 10 * time.Second
 }
 
-// Down stops every process of a cluster and removes its state.
+// Down stops every process of a cluster and removes its state. The name
+// must be a cluster's name (a DNS label): ".", ".." or a path never
+// reaches the file system.
 func (f *Fleet) Down(name string) error {
+	if err := names.Label("local cluster", name); err != nil {
+		return err
+	}
 	c, err := f.Get(name)
 	if errors.Is(err, ErrNotFound) {
 		// A folder without a record is an `up` killed before it wrote one.

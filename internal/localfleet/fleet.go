@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"upshift.dev/upshift/internal/filelock"
+	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/toolchain"
 )
 
@@ -60,6 +61,9 @@ func (f *Fleet) lockFleet() (func(), error) {
 
 // lockCluster serialises operations on one cluster across processes.
 func (f *Fleet) lockCluster(name string) (func(), error) {
+	if err := names.Label("local cluster", name); err != nil {
+		return nil, err
+	}
 	unlock, err := filelock.TryLock(filepath.Join(f.clustersDir(), "."+name+".lock"))
 	if errors.Is(err, filelock.ErrLocked) {
 		return nil, fmt.Errorf("local cluster %s is being changed by another upshift process; wait for it to finish", name)
@@ -69,6 +73,9 @@ func (f *Fleet) lockCluster(name string) (func(), error) {
 
 // Get returns the record of a cluster.
 func (f *Fleet) Get(name string) (*Cluster, error) {
+	if err := names.Label("local cluster", name); err != nil {
+		return nil, err
+	}
 	c, err := loadCluster(f.clusterDir(name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w %q: `upshift local list` shows the clusters there are", ErrNotFound, name)

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"upshift.dev/upshift/internal/names"
 )
 
 // Spec asks for a local cluster.
@@ -56,8 +58,8 @@ func ParsePool(s string) (PoolSpec, error) {
 
 // Validate checks a spec without touching anything.
 func (s *Spec) Validate() error {
-	if errs := validation.IsDNS1123Label(s.Name); len(errs) > 0 {
-		return fmt.Errorf("cluster name %q: %s", s.Name, strings.Join(errs, "; "))
+	if err := names.Label("local cluster", s.Name); err != nil {
+		return err
 	}
 	if len(s.Name) > 40 {
 		return fmt.Errorf("cluster name %q: at most 40 characters", s.Name)

@@ -16,11 +16,12 @@ import (
 	"sort"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/atomicfile"
 	"upshift.dev/upshift/internal/filelock"
+	"upshift.dev/upshift/internal/names"
 )
 
 // Store is a state directory of runs.
@@ -38,12 +39,7 @@ func (s *Store) runDir(name string) string { return filepath.Join(s.Dir, "runs",
 
 func (s *Store) path(name, file string) string { return filepath.Join(s.runDir(name), file) }
 
-func checkName(name string) error {
-	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-		return fmt.Errorf("run name %q: %s", name, errs[0])
-	}
-	return nil
-}
+func checkName(name string) error { return names.Subdomain("run", name) }
 
 // Create stores a new run. A run of the same name must not exist.
 func (s *Store) Create(run *v1alpha1.UpdateRun) error {
@@ -66,11 +62,17 @@ func (s *Store) Create(run *v1alpha1.UpdateRun) error {
 
 // SaveFleet freezes the fleet a run started with.
 func (s *Store) SaveFleet(name string, data []byte) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
 	return writeAtomic(s.path(name, "fleet.yaml"), data)
 }
 
 // Fleet returns the fleet a run started with.
 func (s *Store) Fleet(name string) ([]byte, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
 	return os.ReadFile(s.path(name, "fleet.yaml"))
 }
 
@@ -112,6 +114,9 @@ func (s *Store) Get(name string) (*v1alpha1.UpdateRun, error) {
 
 // SaveStatus writes a run's status.
 func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
 	data, err := json.MarshalIndent(status, "", "  ")
 	if err != nil {
 		return err
@@ -121,6 +126,9 @@ func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error 
 
 // SetState changes spec.state (Run, Stop) of a stored run.
 func (s *Store) SetState(name, state string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
 	unlock, err := filelock.Lock(s.path(name, "spec.lock"))
 	if err != nil {
 		return err
@@ -138,6 +146,9 @@ func (s *Store) SetState(name, state string) error {
 // Lock takes the right to drive a run; it is released when the process
 // exits, however it exits.
 func (s *Store) Lock(name string) (func(), error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
 	unlock, err := filelock.TryLock(s.path(name, "driver.lock"))
 	if errors.Is(err, filelock.ErrLocked) {
 		return nil, fmt.Errorf("%w %s", ErrLocked, name)
@@ -258,6 +269,9 @@ func (s *Store) List() ([]*v1alpha1.UpdateRun, error) {
 }
 
 func (s *Store) appendLine(name, file string, v any) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -274,6 +288,9 @@ func (s *Store) appendLine(name, file string, v any) error {
 }
 
 func (s *Store) readLines(name, file string, fn func([]byte) error) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
 	f, err := os.Open(s.path(name, file))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -296,22 +313,4 @@ func (s *Store) readLines(name, file string, fn func([]byte) error) error {
 	return sc.Err()
 }
 
-func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+func writeAtomic(path string, data []byte) error { return atomicfile.Write(path, data, 0o600) }

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"upshift.dev/upshift/internal/names"
 )
 
 // Weights maps a backend (a cluster) to its share of a route's traffic,
@@ -100,6 +102,11 @@ type Route struct {
 	// Affinity keeps a client on its backend with a cookie while that
 	// backend is healthy and has weight.
 	Affinity bool `json:"affinity,omitempty"`
+	// AllowPin lets a request choose a healthy backend of this route with
+	// the gateway's pin header, whatever its weight (to try green before
+	// users reach it). Only requests from loopback or carrying the pin
+	// secret may pin; off by default.
+	AllowPin bool `json:"allowPin,omitempty"`
 }
 
 // Backend is one cluster's entry point for a route.
@@ -144,8 +151,8 @@ func (r Route) Without(name string) []Backend {
 // Validate checks a route: a host, http(s) backends with distinct names,
 // weights that add up to 100.
 func (r Route) Validate() error {
-	if r.Host == "" || strings.ContainsAny(r.Host, "/: ") {
-		return fmt.Errorf("route host %q: write a host name without port or path", r.Host)
+	if err := names.Host("route host", r.Host); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for _, b := range r.Backends {
@@ -162,8 +169,11 @@ func (r Route) Validate() error {
 		return fmt.Errorf("route %s: %w", r.Host, err)
 	}
 	for _, a := range r.Aliases {
-		if a == "" || a == r.Host {
-			return fmt.Errorf("route %s: alias %q is empty or the route's own host", r.Host, a)
+		if a == r.Host {
+			return fmt.Errorf("route %s: alias %q is the route's own host", r.Host, a)
+		}
+		if err := names.Host("route alias", a); err != nil {
+			return fmt.Errorf("route %s: %w", r.Host, err)
 		}
 	}
 	return nil
