@@ -79,7 +79,7 @@ func (e *Engine) move(stage, idx int, fc v1alpha1.Cluster, m *Member) (*bluegree
 			return *get(&e.run.Status).DeepCopy()
 		},
 		Record: func(fn func(*v1alpha1.BlueGreenStatus)) {
-			_ = e.update(func(s *v1alpha1.UpdateRunStatus) { fn(get(s)) })
+			e.record(func(s *v1alpha1.UpdateRunStatus) { fn(get(s)) })
 		},
 		Progress: func(msg string) {
 			e.emit(Event{Stage: stageName, Cluster: fc.Name, Type: "Progress", Message: msg})
@@ -183,19 +183,21 @@ func (e *Engine) rollbackAll(ctx context.Context, reason string) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
-			s.Phase, s.Message = v1alpha1.PhaseFailed, "rollback failed: "+err.Error()
+		e.record(func(s *v1alpha1.UpdateRunStatus) {
+			setRunPhase(s, v1alpha1.PhaseFailed, "rollback failed: "+err.Error())
 		})
 		return err
 	}
-	_ = e.update(func(s *v1alpha1.UpdateRunStatus) { s.Phase, s.Message, s.End = v1alpha1.PhaseRolledBack, reason, now() })
-	return nil
+	return e.update(func(s *v1alpha1.UpdateRunStatus) {
+		setRunPhase(s, v1alpha1.PhaseRolledBack, reason)
+		s.End = now()
+	})
 }
 
 // markRolledBack records a cluster's rollback: its switch and sync must be
 // done again (the freeze was lifted, blue may change) if it is resumed.
 func (e *Engine) markRolledBack(stage, idx int, reason string) {
-	_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+	e.record(func(s *v1alpha1.UpdateRunStatus) {
 		c := &s.Stages[stage].Clusters[idx]
 		c.Phase, c.Message, c.End = v1alpha1.PhaseRolledBack, reason, now()
 		for k := range c.Steps {
@@ -228,6 +230,11 @@ func (e *Engine) fleetCluster(name string) (v1alpha1.Cluster, bool) {
 // driver sees the request within a poll and rolls back, and Rollback waits
 // for it.
 func (e *Engine) Rollback(ctx context.Context, name string) (*v1alpha1.UpdateRun, error) {
+	release, err := e.acquire(name)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	run, err := e.Store.Get(name)
 	if err != nil {
 		return nil, err
@@ -275,9 +282,9 @@ func (e *Engine) Rollback(ctx context.Context, name string) (*v1alpha1.UpdateRun
 	if run, err = e.Store.Get(name); err != nil {
 		return nil, err
 	}
-	e.run, e.stop = run, make(chan struct{})
+	e.begin(run)
 	if err := e.rollbackAll(ctx, "rollback requested (upshift rollback "+name+")"); err != nil {
-		return e.run, fmt.Errorf("%w: %v", ErrFailed, err)
+		return e.run, fmt.Errorf("%w: %w", ErrFailed, err)
 	}
 	return e.run, nil
 }

@@ -30,16 +30,16 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 		return nil
 	}
 	if e.skipped("cluster/" + cs.Name) {
-		_ = e.update(func(s *v1alpha1.UpdateRunStatus) { c := get(s); c.Phase, c.End = v1alpha1.PhaseSkipped, now() })
+		e.record(func(s *v1alpha1.UpdateRunStatus) { c := get(s); c.Phase, c.End = v1alpha1.PhaseSkipped, now() })
 		e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Skipped", Message: "cluster skipped on request"})
 		return nil
 	}
 	if e.stopped() {
-		_ = e.update(func(s *v1alpha1.UpdateRunStatus) { get(s).Phase = v1alpha1.PhaseStopped })
+		e.record(func(s *v1alpha1.UpdateRunStatus) { get(s).Phase = v1alpha1.PhaseStopped })
 		return ErrStopped
 	}
 	fail := func(err error) error {
-		_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+		e.record(func(s *v1alpha1.UpdateRunStatus) {
 			c := get(s)
 			c.Phase, c.Message, c.End = v1alpha1.PhaseFailed, err.Error(), now()
 		})
@@ -50,7 +50,7 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 	if err != nil {
 		return fail(err)
 	}
-	_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+	e.record(func(s *v1alpha1.UpdateRunStatus) {
 		c := get(s)
 		c.Phase, c.Message = v1alpha1.PhaseRunning, ""
 		if c.Start == nil {
@@ -64,12 +64,15 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 			continue
 		}
 		if e.stopped() {
-			_ = e.update(func(s *v1alpha1.UpdateRunStatus) { get(s).Phase = v1alpha1.PhaseStopped })
+			e.record(func(s *v1alpha1.UpdateRunStatus) { get(s).Phase = v1alpha1.PhaseStopped })
 			e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Stopped", Message: "stopped before " + step.Name})
 			return ErrStopped
 		}
+		if err := e.saved(); err != nil {
+			return err
+		}
 		var since time.Time
-		_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+		e.record(func(s *v1alpha1.UpdateRunStatus) {
 			st := &get(s).Steps[k]
 			st.Phase, st.Message = v1alpha1.PhaseRunning, ""
 			st.Attempts++
@@ -87,7 +90,7 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 		}
 		var rolledBack *bluegreen.RolledBackError
 		if errors.As(err, &rolledBack) {
-			_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+			e.record(func(s *v1alpha1.UpdateRunStatus) {
 				st := &get(s).Steps[k]
 				st.Phase, st.Message, st.End = v1alpha1.PhaseFailed, err.Error(), now()
 			})
@@ -96,7 +99,7 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 			return fmt.Errorf("cluster %s: %w", cs.Name, err)
 		}
 		if err != nil {
-			_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+			e.record(func(s *v1alpha1.UpdateRunStatus) {
 				st := &get(s).Steps[k]
 				st.Phase, st.Message, st.Output, st.End = v1alpha1.PhaseFailed, err.Error(), output, now()
 			})
@@ -105,13 +108,15 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 			}
 			return fail(fmt.Errorf("step %s: %w", step.Name, err))
 		}
-		_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+		e.record(func(s *v1alpha1.UpdateRunStatus) {
 			st := &get(s).Steps[k]
 			st.Phase, st.Message, st.Output, st.End = v1alpha1.PhaseCompleted, msg, output, now()
 		})
 		e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: "Completed", Message: msg + " " + e.progressBar()})
 	}
-	_ = e.update(func(s *v1alpha1.UpdateRunStatus) { c := get(s); c.Phase, c.End = v1alpha1.PhaseCompleted, now() })
+	if err := e.update(func(s *v1alpha1.UpdateRunStatus) { c := get(s); c.Phase, c.End = v1alpha1.PhaseCompleted, now() }); err != nil {
+		return err
+	}
 	e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Completed", Message: cs.Name + " upgraded"})
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,7 +41,7 @@ type Event = store.Event
 
 // Engine drives runs kept in a store.
 type Engine struct {
-	Store    *store.Store
+	Store    store.Runs
 	Fleet    []v1alpha1.Cluster
 	Resolve  Resolver
 	Releases []toolchain.Release
@@ -57,6 +58,11 @@ type Engine struct {
 	// update the user's fleet file.
 	OnReplaced func(cluster, green string) error
 
+	// busy holds the name of the run being driven: one Engine drives one
+	// run at a time (Drive and Rollback refuse a second).
+	busy atomic.Pointer[string]
+
+	// The state of the run being driven, set anew by begin.
 	traffic    traffic.Provider
 	rollback   chan struct{}
 	rollbackMu sync.Once
@@ -65,6 +71,30 @@ type Engine struct {
 	skips      map[string]bool
 	stop       chan struct{}
 	stopMu     sync.Once
+	// saveErr is the first status write that failed for good.
+	saveErr error
+}
+
+// ErrBusy says an Engine was asked to drive a second run while it drives
+// one; use one Engine per run driven at the same time.
+var ErrBusy = errors.New("this engine is already driving a run")
+
+// acquire marks the engine busy with a run; release frees it.
+func (e *Engine) acquire(name string) (release func(), err error) {
+	if !e.busy.CompareAndSwap(nil, &name) {
+		return nil, fmt.Errorf("%w (%s), not %s: use one Engine per run", ErrBusy, *e.busy.Load(), name)
+	}
+	return func() { e.busy.Store(nil) }, nil
+}
+
+// begin sets the per-run state for a run about to be driven or rolled
+// back; nothing of a previous run carries over.
+func (e *Engine) begin(run *v1alpha1.UpdateRun) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.run, e.stop, e.rollback = run, make(chan struct{}), make(chan struct{})
+	e.stopMu, e.rollbackMu = sync.Once{}, sync.Once{}
+	e.traffic, e.skips, e.saveErr = nil, nil, nil
 }
 
 // Outcome of Drive.
@@ -136,7 +166,8 @@ func (e *InvalidError) Error() string { return "the update run is invalid:\n" + 
 
 // InitialStatus lays out the status tree of a plan.
 func InitialStatus(p *plan.Plan, strategy *v1alpha1.UpdateStrategySpec, fleet []v1alpha1.Cluster) v1alpha1.UpdateRunStatus {
-	s := v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseNotStarted, Strategy: strategy.DeepCopy()}
+	s := v1alpha1.UpdateRunStatus{Strategy: strategy.DeepCopy()}
+	setRunPhase(&s, v1alpha1.PhaseNotStarted, "")
 	for _, c := range fleet {
 		s.Clusters = append(s.Clusters, c.Name)
 	}
@@ -197,17 +228,14 @@ func (e *Engine) emit(ev Event) {
 	}
 }
 
-// update changes the status under the lock and saves it.
-func (e *Engine) update(fn func(s *v1alpha1.UpdateRunStatus)) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	fn(&e.run.Status)
-	return e.Store.SaveStatus(e.run.Name, &e.run.Status)
-}
-
 // Drive runs a stored run until it completes, fails or is stopped. It holds
 // the run's lock throughout: a second driver is refused.
 func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, error) {
+	release, err := e.acquire(name)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	unlock, err := e.Store.Lock(name)
 	if err != nil {
 		return nil, err
@@ -220,8 +248,7 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 	if e.Poll == 0 {
 		e.Poll = time.Second
 	}
-	e.run, e.stop, e.rollback = run, make(chan struct{}), make(chan struct{})
-	e.stopMu, e.rollbackMu = sync.Once{}, sync.Once{}
+	e.begin(run)
 	if run.Spec.State == v1alpha1.StateInitialize {
 		return run, nil
 	}
@@ -231,7 +258,7 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 	if run.Spec.State == v1alpha1.StateRollback {
 		// Asked before this driver started, or cut short mid-rollback.
 		if err := e.rollbackAll(ctx, "rollback requested (upshift rollback "+name+")"); err != nil {
-			return e.run, fmt.Errorf("%w: %v", ErrFailed, err)
+			return e.run, fmt.Errorf("%w: %w", ErrFailed, err)
 		}
 		return e.run, ErrRolledBack
 	}
@@ -245,7 +272,7 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 
 	if err := e.update(func(s *v1alpha1.UpdateRunStatus) {
 		resumeFailed(s)
-		s.Phase, s.Message = v1alpha1.PhaseRunning, ""
+		setRunPhase(s, v1alpha1.PhaseRunning, "")
 		if s.Start == nil {
 			s.Start = now()
 		}
@@ -260,30 +287,36 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 		}
 		if e.rollbackRequested() {
 			if rbErr := e.rollbackAll(ctx, "rollback requested (upshift rollback "+name+")"); rbErr != nil {
-				return e.run, fmt.Errorf("%w: %v", ErrFailed, rbErr)
+				return e.run, fmt.Errorf("%w: %w", ErrFailed, rbErr)
 			}
 			return e.run, ErrRolledBack
 		}
 		var rolledBack *bluegreen.RolledBackError
 		if errors.As(err, &rolledBack) {
-			_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
-				s.Phase, s.Message, s.End = v1alpha1.PhaseRolledBack, err.Error(), now()
+			e.record(func(s *v1alpha1.UpdateRunStatus) {
+				setRunPhase(s, v1alpha1.PhaseRolledBack, err.Error())
+				s.End = now()
 			})
 			e.emit(Event{Type: v1alpha1.PhaseRolledBack, Message: err.Error()})
-			return e.run, fmt.Errorf("%w: %v", ErrRolledBack, err)
+			return e.run, fmt.Errorf("%w: %w", ErrRolledBack, err)
 		}
 		phase := v1alpha1.PhaseFailed
 		if errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled) {
 			phase = v1alpha1.PhaseStopped
 		}
-		_ = e.update(func(s *v1alpha1.UpdateRunStatus) { s.Phase, s.Message = phase, err.Error() })
+		e.record(func(s *v1alpha1.UpdateRunStatus) { setRunPhase(s, phase, err.Error()) })
 		e.emit(Event{Type: phase, Message: err.Error()})
 		if phase == v1alpha1.PhaseStopped {
-			return e.run, fmt.Errorf("%w: %v", ErrStopped, err)
+			return e.run, fmt.Errorf("%w: %w", ErrStopped, err)
 		}
-		return e.run, fmt.Errorf("%w: %v", ErrFailed, err)
+		return e.run, fmt.Errorf("%w: %w", ErrFailed, err)
 	}
-	_ = e.update(func(s *v1alpha1.UpdateRunStatus) { s.Phase, s.End, s.Message = v1alpha1.PhaseCompleted, now(), "" })
+	if err := e.update(func(s *v1alpha1.UpdateRunStatus) {
+		setRunPhase(s, v1alpha1.PhaseCompleted, "")
+		s.End = now()
+	}); err != nil {
+		return e.run, fmt.Errorf("%w: %w", ErrFailed, err)
+	}
 	e.emit(Event{Type: "Completed", Message: "every stage completed"})
 	return e.run, nil
 }
@@ -388,7 +421,7 @@ func (e *Engine) runStage(ctx context.Context, i int) error {
 		return nil
 	}
 	if e.skipped("stage/" + st.Name) {
-		_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+		e.record(func(s *v1alpha1.UpdateRunStatus) {
 			s.Stages[i].Phase, s.Stages[i].End = v1alpha1.PhaseSkipped, now()
 			for j := range s.Stages[i].Clusters {
 				if s.Stages[i].Clusters[j].Phase != v1alpha1.PhaseCompleted {
@@ -402,16 +435,21 @@ func (e *Engine) runStage(ctx context.Context, i int) error {
 	if e.stopped() {
 		return ErrStopped
 	}
-	_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+	if err := e.update(func(s *v1alpha1.UpdateRunStatus) {
 		s.Stages[i].Phase = v1alpha1.PhaseRunning
 		if s.Stages[i].Start == nil {
 			s.Stages[i].Start = now()
 		}
-	})
+	}); err != nil {
+		return err
+	}
 	e.emit(Event{Stage: st.Name, Type: "Started", Message: fmt.Sprintf("stage %s: %d cluster(s)", st.Name, len(st.Clusters))})
 	spec := e.stageSpec(i)
 	before := spec.BeforeStageTasks
 	for j := range before {
+		if err := e.saved(); err != nil {
+			return err
+		}
 		if err := e.runTask(ctx, i, j, true, before[j]); err != nil {
 			return e.failStage(i, err)
 		}
@@ -421,11 +459,14 @@ func (e *Engine) runStage(ctx context.Context, i int) error {
 	}
 	after := plan.AfterTasks(spec)
 	for j := range after {
+		if err := e.saved(); err != nil {
+			return err
+		}
 		if err := e.runTask(ctx, i, j, false, after[j]); err != nil {
 			return e.failStage(i, err)
 		}
 	}
-	_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+	e.record(func(s *v1alpha1.UpdateRunStatus) {
 		s.Stages[i].Phase, s.Stages[i].End, s.Stages[i].Message = v1alpha1.PhaseCompleted, now(), ""
 	})
 	e.emit(Event{Stage: st.Name, Type: "Completed", Message: "stage " + st.Name + " completed"})
@@ -437,7 +478,7 @@ func (e *Engine) failStage(i int, err error) error {
 	if errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled) {
 		phase = v1alpha1.PhaseStopped
 	}
-	_ = e.update(func(s *v1alpha1.UpdateRunStatus) { s.Stages[i].Phase, s.Stages[i].Message = phase, err.Error() })
+	e.record(func(s *v1alpha1.UpdateRunStatus) { s.Stages[i].Phase, s.Stages[i].Message = phase, err.Error() })
 	return fmt.Errorf("stage %s: %w", e.run.Status.Stages[i].Name, err)
 }
 
@@ -459,12 +500,12 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 	}
 	key := "stage/" + stageName + "/" + ts.Name
 	if e.skipped(key) {
-		_ = e.update(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase, t.End = v1alpha1.PhaseSkipped, now() })
+		e.record(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase, t.End = v1alpha1.PhaseSkipped, now() })
 		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Skipped", Message: ts.Type + " skipped on request"})
 		return nil
 	}
 	var since time.Time
-	_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+	e.record(func(s *v1alpha1.UpdateRunStatus) {
 		t := get(s)
 		if t.Start == nil {
 			t.Start = now()
@@ -510,22 +551,22 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 	res, err := gates.Run(waitCtx, g, gates.Target{Since: since}, e.approvals(), key)
 	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
 		if e.skipped(key) {
-			_ = e.update(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase, t.End = v1alpha1.PhaseSkipped, now() })
+			e.record(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase, t.End = v1alpha1.PhaseSkipped, now() })
 			e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Skipped", Message: ts.Type + " skipped on request"})
 			return nil
 		}
-		_ = e.update(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase = v1alpha1.PhaseStopped })
+		e.record(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase = v1alpha1.PhaseStopped })
 		return ErrStopped
 	}
 	if err != nil {
-		_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+		e.record(func(s *v1alpha1.UpdateRunStatus) {
 			t := get(s)
 			t.Phase, t.Message, t.End = v1alpha1.PhaseFailed, res.Message, now()
 		})
 		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Failed", Message: err.Error()})
 		return err
 	}
-	_ = e.update(func(s *v1alpha1.UpdateRunStatus) {
+	e.record(func(s *v1alpha1.UpdateRunStatus) {
 		t := get(s)
 		t.Phase, t.Message, t.End = v1alpha1.PhaseCompleted, res.Message, now()
 		if res.ApprovedBy != "" {

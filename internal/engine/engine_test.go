@@ -87,7 +87,7 @@ func stage(name string, groups ...string) v1alpha1.StageSpec {
 }
 
 // waitFor polls the stored run until cond holds.
-func waitFor(t *testing.T, st *store.Store, name string, what string, cond func(*v1alpha1.UpdateRun) bool) *v1alpha1.UpdateRun {
+func waitFor(t *testing.T, st store.Runs, name string, what string, cond func(*v1alpha1.UpdateRun) bool) *v1alpha1.UpdateRun {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -466,5 +466,117 @@ func write(t *testing.T, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// fullDisk is the file store with status writes that fail once a step
+// has completed, as on a state folder whose disk filled up mid-run.
+type fullDisk struct {
+	store.Runs
+	failing bool
+	tries   int
+}
+
+func (f *fullDisk) SaveStatus(name string, s *v1alpha1.UpdateRunStatus) error {
+	for _, st := range s.Stages {
+		for _, c := range st.Clusters {
+			for _, step := range c.Steps {
+				if step.Phase == v1alpha1.PhaseCompleted {
+					f.failing = true
+				}
+			}
+		}
+	}
+	if f.failing {
+		f.tries++
+		return errors.New("no space left on device (injected)")
+	}
+	return f.Runs.SaveStatus(name, s)
+}
+
+// TestStatusWriteFailureStopsTheRun: a status write that keeps failing is
+// retried, then stops the run at the next step with an error that names
+// the cause and the resume; no later step starts. Once the disk is back,
+// resume finishes the run. Before, 27 writes dropped their errors and the
+// run went on with a record that no longer said what was done.
+func TestStatusWriteFailureStopsTheRun(t *testing.T) {
+	upAll(t, 1, "disk")
+	e := newEngine(t, []v1alpha1.Cluster{member("disk", "g")})
+	files := e.Store
+	full := &fullDisk{Runs: files}
+	e.Store = full
+	ctx := t.Context()
+	run, strategy := newRun("disk-full", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: higher.Minor}, stage("only", "g"))
+	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Drive(ctx, run.Name)
+	if !errors.Is(err, engine.ErrStatusNotSaved) || !errors.Is(err, engine.ErrFailed) || !strings.Contains(err.Error(), "no space left") || !strings.Contains(err.Error(), "upshift resume disk-full") {
+		t.Fatalf("drive on a full disk: %v", err)
+	}
+	if full.tries < 5 {
+		t.Errorf("the failing write was tried %d time(s), want it retried", full.tries)
+	}
+	events, _ := files.Events(run.Name)
+	for _, ev := range events {
+		if ev.Type == "Started" && strings.HasPrefix(ev.Step, "NodePool") {
+			t.Errorf("step %s started after the status could not be saved", ev.Step)
+		}
+	}
+	e.Store = files
+	final, err := e.Drive(ctx, run.Name)
+	if err != nil {
+		t.Fatalf("resume once the disk is back: %v", err)
+	}
+	if final.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("after resume: %s %s", final.Status.Phase, final.Status.Message)
+	}
+	ready := false
+	for _, c := range final.Status.Conditions {
+		if c.Type == engine.ConditionReady && c.Status == metav1.ConditionTrue && c.Reason == v1alpha1.PhaseCompleted {
+			ready = true
+		}
+		if c.Type == engine.ConditionProgressing && c.Status != metav1.ConditionFalse {
+			t.Errorf("a completed run is still Progressing: %+v", c)
+		}
+	}
+	if !ready {
+		t.Errorf("conditions of a completed run: %+v", final.Status.Conditions)
+	}
+	if c, _ := testfleet.Fleet(t).Get("disk"); c.KubernetesVersion != higher.Version {
+		t.Errorf("cluster at %s after resume, want %s", c.KubernetesVersion, higher.Version)
+	}
+}
+
+// TestOneRunPerEngine: an Engine refuses a second run while it drives
+// one, rather than mix the two runs' state.
+func TestOneRunPerEngine(t *testing.T) {
+	e := newEngine(t, nil)
+	held := stage("only")
+	held.BeforeStageTasks = []v1alpha1.StageTask{{Type: v1alpha1.TaskApproval}}
+	for _, name := range []string{"held", "other"} {
+		run, strategy := newRun(name, v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly}, held)
+		if err := e.Store.Create(run); err != nil {
+			t.Fatal(err)
+		}
+		status := v1alpha1.UpdateRunStatus{Strategy: strategy, Stages: []v1alpha1.StageStatus{{Name: "only",
+			BeforeTasks: []v1alpha1.TaskStatus{{Name: v1alpha1.TaskApproval, Type: v1alpha1.TaskApproval}}}}}
+		if err := e.Store.SaveStatus(name, &status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { _, err := e.Drive(ctx, "held"); done <- err }()
+	waitFor(t, e.Store, "held", "the approval wait", func(r *v1alpha1.UpdateRun) bool {
+		return r.Status.Stages[0].BeforeTasks[0].Phase == v1alpha1.PhaseWaiting
+	})
+	if _, err := e.Drive(t.Context(), "other"); !errors.Is(err, engine.ErrBusy) || !strings.Contains(err.Error(), "held") {
+		t.Errorf("a second drive on a busy engine: %v", err)
+	}
+	cancel()
+	<-done
+	if other, _ := e.Store.Get("other"); other.Status.Phase != "" {
+		t.Errorf("the refused run was touched: %s", other.Status.Phase)
 	}
 }

@@ -1,0 +1,95 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"upshift.dev/upshift/api/v1alpha1"
+)
+
+// ErrStatusNotSaved says the run's status could not be written: the run
+// stops at the next step boundary rather than go on with a record that
+// no longer says what was done.
+var ErrStatusNotSaved = errors.New("the run's status could not be saved")
+
+// statusSaveAttempts and statusSaveBackoff bound how long a failing
+// status write is retried (about 3 s in all) before the run stops.
+const (
+	statusSaveAttempts = 5
+	statusSaveBackoff  = 200 * time.Millisecond
+)
+
+// record changes the status under the lock and saves it. A save that
+// fails is retried; one that still fails is kept (the first such error)
+// for saved to return, so the run stops at its next step boundary rather
+// than go on with a record that no longer says what was done. Every
+// status write goes through here.
+func (e *Engine) record(fn func(s *v1alpha1.UpdateRunStatus)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fn(&e.run.Status)
+	attempts := statusSaveAttempts
+	if e.saveErr != nil {
+		attempts = 1 // already failing: one try, the run is stopping
+	}
+	var err error
+	for attempt := range attempts {
+		if attempt > 0 {
+			time.Sleep(statusSaveBackoff << (attempt - 1))
+		}
+		if err = e.Store.SaveStatus(e.run.Name, &e.run.Status); err == nil {
+			return
+		}
+	}
+	if e.saveErr == nil {
+		e.saveErr = fmt.Errorf("%w (run %s): %w; the steps done so far are idempotent: fix the state folder, then `upshift resume %s`", ErrStatusNotSaved, e.run.Name, err, e.run.Name)
+	}
+}
+
+// update is record for a caller that stops on a failed write.
+func (e *Engine) update(fn func(s *v1alpha1.UpdateRunStatus)) error {
+	e.record(fn)
+	return e.saved()
+}
+
+// saved returns the status write that failed, if any.
+func (e *Engine) saved() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.saveErr
+}
+
+// Condition types of an UpdateRun, as in Kubernetes objects.
+const (
+	ConditionReady       = "Ready"
+	ConditionProgressing = "Progressing"
+	ConditionFailed      = "Failed"
+	ConditionRolledBack  = "RolledBack"
+)
+
+// setRunPhase sets the run's phase and message, and the conditions that
+// follow from them: Progressing while it runs or waits, Ready once it
+// completed, Failed and RolledBack as they happen. The reason of each is
+// the phase.
+func setRunPhase(s *v1alpha1.UpdateRunStatus, phase, msg string) {
+	s.Phase, s.Message = phase, msg
+	cond := func(t string, on bool) {
+		status := metav1.ConditionFalse
+		if on {
+			status = metav1.ConditionTrue
+		}
+		m := msg
+		if m == "" {
+			m = "run is " + phase
+		}
+		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: t, Status: status, Reason: phase, Message: m})
+	}
+	cond(ConditionProgressing, phase == v1alpha1.PhaseRunning || phase == v1alpha1.PhaseWaiting)
+	cond(ConditionReady, phase == v1alpha1.PhaseCompleted)
+	cond(ConditionFailed, phase == v1alpha1.PhaseFailed)
+	cond(ConditionRolledBack, phase == v1alpha1.PhaseRolledBack)
+}

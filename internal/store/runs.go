@@ -1,0 +1,38 @@
+package store
+
+import "upshift.dev/upshift/api/v1alpha1"
+
+// Runs is where update runs are kept: their spec, status, frozen fleet,
+// approvals, skips and audit trail. The engine speaks only to this
+// interface; Store (files under a state folder) is the standalone
+// implementation, and hub mode adds one on a Kubernetes API server. No
+// engine code branches on which one it has.
+type Runs interface {
+	// Create stores a new run; a run of the same name must not exist.
+	Create(run *v1alpha1.UpdateRun) error
+	// Get reads a run with its status.
+	Get(name string) (*v1alpha1.UpdateRun, error)
+	// List reads every run, oldest first.
+	List() ([]*v1alpha1.UpdateRun, error)
+	// SaveSpec writes a run's spec; SetState changes spec.state alone.
+	SaveSpec(run *v1alpha1.UpdateRun) error
+	SetState(name, state string) error
+	// SaveStatus writes a run's status; only the run's driver calls it.
+	SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error
+	// SaveFleet and Fleet keep the fleet the run started with.
+	SaveFleet(name string, data []byte) error
+	Fleet(name string) ([]byte, error)
+	// Lock takes the right to drive a run (ErrLocked when another has it).
+	Lock(name string) (func(), error)
+	// Approve, Approvals, Skip and Skips record and read requests made
+	// from outside the driver.
+	Approve(name string, a Approval) error
+	Approvals(name string) (map[string]Approval, error)
+	Skip(name string, a Approval) error
+	Skips(name string) (map[string]bool, error)
+	// Audit appends to the run's audit trail; Events reads it.
+	Audit(name string, e Event) error
+	Events(name string) ([]Event, error)
+}
+
+var _ Runs = (*Store)(nil)
