@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/procs"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -75,19 +76,13 @@ func (f *Fleet) notRunning(c *Cluster, names []string, binary string) []string {
 // CheckUpgrade says whether a control plane may go from one version to
 // another: only to the same or the next minor version.
 func CheckUpgrade(from, to string) error {
-	fromMinor, err := toolchain.MinorOf(from)
+	f, err := kubeversion.Parse(from)
 	if err != nil {
 		return err
 	}
-	toMinor, err := toolchain.MinorOf(to)
+	t, err := kubeversion.Parse(to)
 	if err != nil {
 		return err
 	}
-	switch {
-	case toMinor < fromMinor:
-		return fmt.Errorf("cannot downgrade the control plane from %s to %s: Kubernetes does not support it; use a blue-green upgrade to move back", from, to)
-	case toMinor > fromMinor+1:
-		return fmt.Errorf("cannot upgrade the control plane from %s to %s: Kubernetes upgrades one minor version at a time; upgrade to 1.%d first", from, to, fromMinor+1)
-	}
-	return nil
+	return kubeversion.CheckControlPlaneUpgrade(f, t)
 }

@@ -13,6 +13,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/bluegreen"
+	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/toolchain"
 )
 
@@ -192,26 +193,23 @@ func Steps(run *v1alpha1.UpdateRun, ci ClusterInfo, releases []toolchain.Release
 // Hops returns the versions a control plane passes through from current to
 // target, one minor at a time; empty when it is there already.
 func Hops(current, target string, releases []toolchain.Release) ([]string, error) {
-	from, err := toolchain.MinorOf(current)
+	from, err := kubeversion.Parse(current)
 	if err != nil {
 		return nil, err
 	}
-	to, err := toolchain.MinorOf(target)
+	to, err := kubeversion.Parse(target)
 	if err != nil {
 		return nil, err
 	}
-	if to < from {
-		return nil, fmt.Errorf("runs %s: downgrading to %s is not supported; a blue-green upgrade moves back", current, target)
+	hops, err := kubeversion.Hops(from, to, toolchain.Versions(releases))
+	if err != nil {
+		return nil, err
 	}
-	var hops []string
-	for m := from + 1; m <= to; m++ {
-		r, err := toolchain.ResolveKubernetesVersionIn(fmt.Sprintf("1.%d", m), releases)
-		if err != nil {
-			return nil, fmt.Errorf("runs %s and %s needs the hop to 1.%d, which the provider cannot run: %w", current, target, m, err)
-		}
-		hops = append(hops, r.Version)
+	var out []string
+	for _, h := range hops {
+		out = append(out, h.String())
 	}
-	return hops, nil
+	return out, nil
 }
 
 // StepTarget splits "ControlPlane v1.34.4" into its kind and target.

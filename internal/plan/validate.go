@@ -11,9 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/kubeversion"
 )
-
-var versionPattern = regexp.MustCompile(`^v?1\.\d+(\.\d+)?$`)
 
 // Validate checks a run and its strategy on their own, without the fleet.
 func Validate(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) field.ErrorList {
@@ -33,7 +32,7 @@ func Validate(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) fi
 	up := spec.Child("upgrade")
 	switch run.Spec.Upgrade.Type {
 	case v1alpha1.UpgradeFull, v1alpha1.UpgradeControlPlaneOnly:
-		if !versionPattern.MatchString(run.Spec.Upgrade.KubernetesVersion) {
+		if _, err := kubeversion.Parse(run.Spec.Upgrade.KubernetesVersion); err != nil {
 			errs = append(errs, field.Invalid(up.Child("kubernetesVersion"), run.Spec.Upgrade.KubernetesVersion, "a Kubernetes version such as 1.34 or 1.34.4 is required for this upgrade type"))
 		}
 	case v1alpha1.UpgradeNodeImageOnly:

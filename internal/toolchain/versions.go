@@ -2,9 +2,8 @@ package toolchain
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
-	"strings"
+
+	"upshift.dev/upshift/internal/kubeversion"
 )
 
 // Release is one Kubernetes release the local fleet can run.
@@ -26,7 +25,17 @@ const (
 	KwokVersion = "v0.7.0"
 )
 
-var versionPattern = regexp.MustCompile(`^v?(\d+)\.(\d+)(?:\.(\d+))?$`)
+// Parsed is the release's version.
+func (r Release) Parsed() kubeversion.Version { return kubeversion.MustParse(r.Version) }
+
+// Versions are the releases' versions, oldest first.
+func Versions(releases []Release) []kubeversion.Version {
+	var out []kubeversion.Version
+	for _, r := range releases {
+		out = append(out, r.Parsed())
+	}
+	return out
+}
 
 // ResolveKubernetesVersion maps what a user typed ("1.34", "v1.34",
 // "1.34.4", "v1.34.4") to a release the local fleet has.
@@ -36,39 +45,20 @@ func ResolveKubernetesVersion(s string) (Release, error) {
 
 // ResolveKubernetesVersionIn resolves a version among releases.
 func ResolveKubernetesVersionIn(s string, releases []Release) (Release, error) {
-	m := versionPattern.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
+	want, err := kubeversion.Parse(s)
+	if err != nil {
 		return Release{}, fmt.Errorf("kubernetes version %q is not a version: use MAJOR.MINOR or MAJOR.MINOR.PATCH, one of %s", s, available())
 	}
-	minor := m[1] + "." + m[2]
 	for _, r := range releases {
-		if r.Minor != minor {
-			continue
+		v := r.Parsed()
+		if want.Matches(v) {
+			return r, nil
 		}
-		if m[3] != "" && r.Version != "v"+minor+"."+m[3] {
-			return Release{}, fmt.Errorf("kubernetes version %s is not available locally: %s is the %s release built here; available: %s", s, r.Version, minor, available())
+		if want.CompareMinor(v) == 0 {
+			return Release{}, fmt.Errorf("kubernetes version %s is not available locally: %s is the %s release built here; available: %s", s, r.Version, r.Minor, available())
 		}
-		return r, nil
 	}
 	return Release{}, fmt.Errorf("kubernetes version %s is not available locally; available: %s", s, available())
 }
 
-func available() string {
-	var names []string
-	for _, r := range Releases {
-		names = append(names, r.Minor+" ("+r.Version+")")
-	}
-	return strings.Join(names, ", ")
-}
-
-// MinorOf returns the minor number of a version such as "v1.34.4".
-func MinorOf(version string) (int, error) {
-	m := versionPattern.FindStringSubmatch(version)
-	if m == nil {
-		return 0, fmt.Errorf("%q is not a Kubernetes version", version)
-	}
-	if m[1] != "1" {
-		return 0, fmt.Errorf("%q is not a Kubernetes 1.x version", version)
-	}
-	return strconv.Atoi(m[2])
-}
+func available() string { return kubeversion.List(Versions(Releases)) }

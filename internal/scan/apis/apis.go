@@ -56,10 +56,10 @@ func (s *Scanner) classify(apiVersion, kind string) (report.Finding, bool) {
 		f.Replacement = rep.GroupVersion().String() + " " + rep.Kind
 	}
 	switch {
-	case r.Removed.AtOrBefore(s.Target):
+	case r.Removed.MinorAtOrBefore(s.Target):
 		f.Check, f.Severity, f.BlocksTarget = CheckRemoved, report.SeverityError, true
 		f.Message = fmt.Sprintf("%s %s was removed in Kubernetes %s; the target %s no longer serves it", apiVersion, kind, r.Removed, s.Target)
-	case r.Deprecated.AtOrBefore(s.Target):
+	case r.Deprecated.MinorAtOrBefore(s.Target):
 		f.Check, f.Severity = CheckDeprecated, report.SeverityWarning
 		f.Message = fmt.Sprintf("%s %s is deprecated since Kubernetes %s", apiVersion, kind, r.Deprecated)
 		if !r.Removed.IsZero() {

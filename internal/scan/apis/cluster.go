@@ -410,7 +410,7 @@ func (s *Scanner) RequestedFromMetrics(cluster string, metrics []byte) ([]report
 				f.RemovedIn = removed.String()
 				f.Severity = report.SeverityWarning
 				f.Message = fmt.Sprintf("clients call %s %s, which the API server marks deprecated and removes in %s", apiVersion, gvr.Resource, removed)
-				if removed.AtOrBefore(s.Target) {
+				if removed.MinorAtOrBefore(s.Target) {
 					f.Check, f.Severity, f.BlocksTarget = CheckRemoved, report.SeverityError, true
 				}
 			}

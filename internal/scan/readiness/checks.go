@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/scan/report"
 	"upshift.dev/upshift/internal/scan/rules"
 )
@@ -279,9 +280,8 @@ func checkRequests(inv *Inventory) []report.Finding {
 	return out
 }
 
-// maxKubeletSkew is how many minors a kubelet may trail its API server
-// (Kubernetes version skew policy since 1.28).
-const maxKubeletSkew = 3
+// maxKubeletSkew is how many minors a kubelet may trail its API server.
+const maxKubeletSkew = kubeversion.MaxKubeletSkew
 
 func checkVersionSkew(inv *Inventory) []report.Finding {
 	var out []report.Finding

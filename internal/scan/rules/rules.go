@@ -7,54 +7,27 @@
 package rules
 
 import (
-	"fmt"
 	"reflect"
 	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"upshift.dev/upshift/internal/kubeversion"
 )
 
-// Version is a Kubernetes minor release, e.g. {1, 25}; the zero value
-// means "not scheduled".
-type Version struct{ Major, Minor int }
+// Version is a Kubernetes minor release, e.g. 1.25; the zero value
+// means "not scheduled". It is the one version type (kubeversion).
+type Version = kubeversion.Version
 
-func (v Version) String() string {
-	if v.IsZero() {
-		return ""
-	}
-	return fmt.Sprintf("%d.%d", v.Major, v.Minor)
-}
-
-// IsZero reports whether no release is set.
-func (v Version) IsZero() bool { return v.Major == 0 && v.Minor == 0 }
-
-// AtOrBefore reports whether v is set and not later than target.
-func (v Version) AtOrBefore(target Version) bool {
-	if v.IsZero() {
-		return false
-	}
-	return v.Major < target.Major || (v.Major == target.Major && v.Minor <= target.Minor)
-}
-
-// ParseVersion reads "1.25", "v1.25" or "v1.25.3".
+// ParseVersion reads "1.25", "v1.25" or "v1.25.3" as its minor release.
 func ParseVersion(s string) (Version, error) {
-	var v Version
-	var patch int
-	s = strings.TrimPrefix(strings.TrimSpace(s), "v")
-	n, _ := fmt.Sscanf(s, "%d.%d.%d", &v.Major, &v.Minor, &patch)
-	parts := strings.Split(s, ".")
-	if n < 2 || len(parts) > 3 || v.Major != 1 || v.Minor < 0 {
-		return Version{}, fmt.Errorf("%q is not a Kubernetes version: write MAJOR.MINOR, e.g. 1.34", s)
-	}
-	for _, p := range parts {
-		if p == "" || strings.TrimLeft(p, "0123456789") != "" {
-			return Version{}, fmt.Errorf("%q is not a Kubernetes version: write MAJOR.MINOR, e.g. 1.34", s)
-		}
-	}
-	return v, nil
+	v, err := kubeversion.Parse(s)
+	return v.WithoutPatch(), err
 }
+
+func minor(n int) Version { return kubeversion.Minor(n) }
 
 // Rule is the lifecycle of one API version of one kind.
 type Rule struct {
@@ -172,11 +145,11 @@ const deprecationGuide = "https://kubernetes.io/docs/reference/using-api/depreca
 // extra holds API versions that k8s.io/api (or the other API modules) no
 // longer carries, from the upstream deprecation guide.
 var extra = []Rule{
-	{GVK: gvk("policy", "v1beta1", "PodSecurityPolicy"), Deprecated: Version{1, 21}, Removed: Version{1, 25}, Source: deprecationGuide + "#psp-v125"},
-	{GVK: gvk("autoscaling", "v2beta1", "HorizontalPodAutoscaler"), Deprecated: Version{1, 22}, Removed: Version{1, 25}, Replacement: gvk("autoscaling", "v2", "HorizontalPodAutoscaler"), Source: deprecationGuide + "#horizontalpodautoscaler-v125"},
-	{GVK: gvk("autoscaling", "v2beta2", "HorizontalPodAutoscaler"), Deprecated: Version{1, 23}, Removed: Version{1, 26}, Replacement: gvk("autoscaling", "v2", "HorizontalPodAutoscaler"), Source: deprecationGuide + "#horizontalpodautoscaler-v126"},
-	{GVK: gvk("apiextensions.k8s.io", "v1beta1", "CustomResourceDefinition"), Deprecated: Version{1, 16}, Removed: Version{1, 22}, Replacement: gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"), Source: deprecationGuide + "#customresourcedefinition-v122"},
-	{GVK: gvk("apiregistration.k8s.io", "v1beta1", "APIService"), Deprecated: Version{1, 19}, Removed: Version{1, 22}, Replacement: gvk("apiregistration.k8s.io", "v1", "APIService"), Source: deprecationGuide + "#apiservice-v122"},
+	{GVK: gvk("policy", "v1beta1", "PodSecurityPolicy"), Deprecated: minor(21), Removed: minor(25), Source: deprecationGuide + "#psp-v125"},
+	{GVK: gvk("autoscaling", "v2beta1", "HorizontalPodAutoscaler"), Deprecated: minor(22), Removed: minor(25), Replacement: gvk("autoscaling", "v2", "HorizontalPodAutoscaler"), Source: deprecationGuide + "#horizontalpodautoscaler-v125"},
+	{GVK: gvk("autoscaling", "v2beta2", "HorizontalPodAutoscaler"), Deprecated: minor(23), Removed: minor(26), Replacement: gvk("autoscaling", "v2", "HorizontalPodAutoscaler"), Source: deprecationGuide + "#horizontalpodautoscaler-v126"},
+	{GVK: gvk("apiextensions.k8s.io", "v1beta1", "CustomResourceDefinition"), Deprecated: minor(16), Removed: minor(22), Replacement: gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"), Source: deprecationGuide + "#customresourcedefinition-v122"},
+	{GVK: gvk("apiregistration.k8s.io", "v1beta1", "APIService"), Deprecated: minor(19), Removed: minor(22), Replacement: gvk("apiregistration.k8s.io", "v1", "APIService"), Source: deprecationGuide + "#apiservice-v122"},
 }
 
 func gvk(group, version, kind string) schema.GroupVersionKind {
@@ -189,7 +162,7 @@ func (t *Table) ReplacementAt(r Rule, target Version) schema.GroupVersionKind {
 	rep := r.Replacement
 	for range 10 {
 		next, ok := t.byGVK[rep]
-		if rep.Empty() || !ok || !next.Removed.AtOrBefore(target) {
+		if rep.Empty() || !ok || !next.Removed.MinorAtOrBefore(target) {
 			return rep
 		}
 		if next.Replacement.Empty() {

@@ -15,15 +15,15 @@ func TestWellKnownRemovals(t *testing.T) {
 		removed              Version
 		replacement          string
 	}{
-		{"extensions", "v1beta1", "Ingress", Version{1, 22}, "networking.k8s.io/v1 Ingress"},
-		{"networking.k8s.io", "v1beta1", "Ingress", Version{1, 22}, "networking.k8s.io/v1 Ingress"},
-		{"policy", "v1beta1", "PodDisruptionBudget", Version{1, 25}, "policy/v1 PodDisruptionBudget"},
-		{"batch", "v1beta1", "CronJob", Version{1, 25}, "batch/v1 CronJob"},
-		{"autoscaling", "v2beta2", "HorizontalPodAutoscaler", Version{1, 26}, "autoscaling/v2 HorizontalPodAutoscaler"},
-		{"flowcontrol.apiserver.k8s.io", "v1beta2", "FlowSchema", Version{1, 29}, "flowcontrol.apiserver.k8s.io/v1beta3 FlowSchema"},
-		{"flowcontrol.apiserver.k8s.io", "v1beta3", "PriorityLevelConfiguration", Version{1, 32}, "flowcontrol.apiserver.k8s.io/v1 PriorityLevelConfiguration"},
-		{"policy", "v1beta1", "PodSecurityPolicy", Version{1, 25}, ""},
-		{"apps", "v1beta1", "Deployment", Version{1, 16}, "apps/v1 Deployment"},
+		{"extensions", "v1beta1", "Ingress", minor(22), "networking.k8s.io/v1 Ingress"},
+		{"networking.k8s.io", "v1beta1", "Ingress", minor(22), "networking.k8s.io/v1 Ingress"},
+		{"policy", "v1beta1", "PodDisruptionBudget", minor(25), "policy/v1 PodDisruptionBudget"},
+		{"batch", "v1beta1", "CronJob", minor(25), "batch/v1 CronJob"},
+		{"autoscaling", "v2beta2", "HorizontalPodAutoscaler", minor(26), "autoscaling/v2 HorizontalPodAutoscaler"},
+		{"flowcontrol.apiserver.k8s.io", "v1beta2", "FlowSchema", minor(29), "flowcontrol.apiserver.k8s.io/v1beta3 FlowSchema"},
+		{"flowcontrol.apiserver.k8s.io", "v1beta3", "PriorityLevelConfiguration", minor(32), "flowcontrol.apiserver.k8s.io/v1 PriorityLevelConfiguration"},
+		{"policy", "v1beta1", "PodSecurityPolicy", minor(25), ""},
+		{"apps", "v1beta1", "Deployment", minor(16), "apps/v1 Deployment"},
 	} {
 		t.Run(tc.group+"/"+tc.version+" "+tc.kind, func(t *testing.T) {
 			r, ok := table.Lookup(schema.GroupVersionKind{Group: tc.group, Version: tc.version, Kind: tc.kind})
@@ -33,7 +33,7 @@ func TestWellKnownRemovals(t *testing.T) {
 			if r.Removed != tc.removed {
 				t.Errorf("removed in %s, want %s", r.Removed, tc.removed)
 			}
-			if r.Deprecated.IsZero() || !r.Deprecated.AtOrBefore(r.Removed) {
+			if r.Deprecated.IsZero() || !r.Deprecated.MinorAtOrBefore(r.Removed) {
 				t.Errorf("deprecated in %q, removed in %s", r.Deprecated, r.Removed)
 			}
 			if got := r.ReplacementString(); got != tc.replacement {
@@ -48,10 +48,10 @@ func TestWellKnownRemovals(t *testing.T) {
 		t.Errorf("resource lookup of podsecuritypolicies: %v %v", r, ok)
 	}
 	fs, _ := table.Lookup(schema.GroupVersionKind{Group: "flowcontrol.apiserver.k8s.io", Version: "v1beta2", Kind: "FlowSchema"})
-	if got := table.ReplacementAt(fs, Version{1, 34}); got.Version != "v1" {
+	if got := table.ReplacementAt(fs, minor(34)); got.Version != "v1" {
 		t.Errorf("replacement of flowcontrol v1beta2 at 1.34 = %v, want v1", got)
 	}
-	if got := table.ReplacementAt(fs, Version{1, 29}); got.Version != "v1beta3" {
+	if got := table.ReplacementAt(fs, minor(29)); got.Version != "v1beta3" {
 		t.Errorf("replacement of flowcontrol v1beta2 at 1.29 = %v, want v1beta3", got)
 	}
 	if len(table.All()) < 50 {
@@ -60,7 +60,7 @@ func TestWellKnownRemovals(t *testing.T) {
 }
 
 func TestParseVersion(t *testing.T) {
-	for in, want := range map[string]Version{"1.25": {1, 25}, "v1.34": {1, 34}, "v1.34.4": {1, 34}} {
+	for in, want := range map[string]Version{"1.25": minor(25), "v1.34": minor(34), "v1.34.4": minor(34)} {
 		if got, err := ParseVersion(in); err != nil || got != want {
 			t.Errorf("ParseVersion(%q) = %v, %v", in, got, err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/providers/cluster"
@@ -149,24 +150,17 @@ func atTarget(n *corev1.Node, target localfleet.NodePool) bool {
 	return n.Status.NodeInfo.KubeletVersion == target.KubernetesVersion && n.Labels[localfleet.LabelNodeImage] == target.NodeImage
 }
 
-// checkKubeletSkew enforces Kubernetes' version skew policy: a kubelet is
-// never newer than its API server, nor more than three minors older.
+// checkKubeletSkew enforces Kubernetes' version skew policy.
 func checkKubeletSkew(controlPlane, kubelet string) error {
-	cp, err := toolchain.MinorOf(controlPlane)
+	cp, err := kubeversion.Parse(controlPlane)
 	if err != nil {
 		return err
 	}
-	kl, err := toolchain.MinorOf(kubelet)
+	kl, err := kubeversion.Parse(kubelet)
 	if err != nil {
 		return err
 	}
-	switch {
-	case kl > cp:
-		return fmt.Errorf("nodes at %s would be newer than the control plane at %s: upgrade the control plane first", kubelet, controlPlane)
-	case cp-kl > 3:
-		return fmt.Errorf("nodes at %s would be more than three minor versions behind the control plane at %s", kubelet, controlPlane)
-	}
-	return nil
+	return kubeversion.CheckKubeletSkew(cp, kl)
 }
 
 // AddNodes grows a pool at its current version and image.
