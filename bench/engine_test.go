@@ -12,6 +12,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/engine"
+	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/store"
@@ -27,7 +28,9 @@ func (p *instant) Delete(context.Context, string) error                         
 func (p *instant) Get(_ context.Context, name string) (*cluster.Cluster, error) {
 	return &cluster.Cluster{Name: name, KubernetesVersion: toolchain.Releases[0].Version, NodePools: []cluster.NodePool{{Name: "system"}, {Name: "user"}}}, nil
 }
-func (p *instant) Versions(context.Context) ([]string, error) { return nil, nil }
+func (p *instant) Versions(context.Context) ([]kubeversion.Version, error) {
+	return toolchain.Versions(toolchain.Releases), nil
+}
 func (p *instant) UpgradeControlPlane(context.Context, string, string) error {
 	p.actions.Add(1)
 	return nil
@@ -61,10 +64,9 @@ func BenchmarkEngineOverhead(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		e := &engine.Engine{
-			Store:    &store.Store{Dir: b.TempDir()},
-			Fleet:    fleet,
-			Releases: toolchain.Releases,
-			Poll:     time.Second,
+			Store: &store.Store{Dir: b.TempDir()},
+			Fleet: fleet,
+			Poll:  time.Second,
 			Resolve: func(c v1alpha1.Cluster) (*engine.Member, error) {
 				return &engine.Member{Provider: provider, Name: c.Name}, nil
 			},

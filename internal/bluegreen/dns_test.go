@@ -15,6 +15,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/bluegreen"
+	"upshift.dev/upshift/internal/providers/traffic"
 	updns "upshift.dev/upshift/internal/providers/traffic/dns"
 	"upshift.dev/upshift/internal/testdns"
 )
@@ -64,7 +65,7 @@ func TestSwitchWithDNS(t *testing.T) {
 	}
 
 	move := func(spec v1alpha1.BlueGreenSpec) (*bluegreen.Move, *[]string) {
-		tp, err := bluegreen.NewTraffic(spec.Traffic)
+		tp, err := traffic.New(spec.Traffic)
 		if err != nil {
 			t.Fatal(err)
 		}

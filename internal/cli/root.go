@@ -11,6 +11,10 @@ import (
 
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/printer"
+
+	// The providers upshift ships register themselves by name.
+	_ "upshift.dev/upshift/internal/providers/cluster/builtin"
+	_ "upshift.dev/upshift/internal/providers/traffic/builtin"
 )
 
 // Exit codes a pipeline can branch on.

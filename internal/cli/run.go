@@ -17,9 +17,9 @@ import (
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/localfleet"
-	"upshift.dev/upshift/internal/members"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/printer"
+	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -49,18 +49,17 @@ func (o *runOptions) addInputs(cmd *cobra.Command) {
 
 func (o *runOptions) store() *store.Store { return &store.Store{Dir: o.home} }
 
-// engine builds an engine over a fleet of local clusters.
+// engine builds an engine over a fleet, each cluster resolved through
+// the registered provider its spec names.
 func (o *runOptions) engine(clusters []v1alpha1.Cluster) *engine.Engine {
 	// Blue-green runs create clusters: the fleet runs their ingress
 	// daemons from this program.
 	self, _ := selfCommand()
-	lf := &localfleet.Fleet{Home: o.home, Tools: &toolchain.Cache{Dir: toolchain.DefaultCacheDir()}, DaemonCommand: self}
 	return &engine.Engine{
 		Store:      o.store(),
 		Fleet:      clusters,
-		Releases:   toolchain.Releases,
 		NodeImages: localfleet.NodeImages,
-		Resolve:    members.Local(lf),
+		Resolve:    cluster.NewResolver(cluster.Env{Home: o.home, CacheDir: toolchain.DefaultCacheDir(), Self: self}),
 		Progress:   o.progress,
 	}
 }

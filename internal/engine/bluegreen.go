@@ -12,7 +12,6 @@ import (
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/store"
-	"upshift.dev/upshift/internal/toolchain"
 )
 
 // ErrRolledBack is the outcome of a blue-green run whose traffic went back
@@ -28,7 +27,7 @@ func (e *Engine) trafficProvider() (traffic.Provider, error) {
 	}
 	build := e.NewTraffic
 	if build == nil {
-		build = bluegreen.NewTraffic
+		build = traffic.New
 	}
 	p, err := build(e.run.Spec.BlueGreen.Traffic)
 	if err != nil {
@@ -39,12 +38,12 @@ func (e *Engine) trafficProvider() (traffic.Provider, error) {
 }
 
 // move builds the blue-green move of a stage's cluster.
-func (e *Engine) move(stage, idx int, fc v1alpha1.Cluster, m *Member) (*bluegreen.Move, error) {
+func (e *Engine) move(ctx context.Context, stage, idx int, fc v1alpha1.Cluster, m *Member) (*bluegreen.Move, error) {
 	tp, err := e.trafficProvider()
 	if err != nil {
 		return nil, err
 	}
-	target, err := toolchain.ResolveKubernetesVersionIn(e.run.Spec.Upgrade.KubernetesVersion, e.Releases)
+	target, err := targetVersion(ctx, m, e.run.Spec.Upgrade.KubernetesVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +60,7 @@ func (e *Engine) move(stage, idx int, fc v1alpha1.Cluster, m *Member) (*bluegree
 	mv := &bluegreen.Move{
 		Run:           e.run.Name,
 		Spec:          spec,
-		TargetVersion: target.Version,
+		TargetVersion: target.String(),
 		NodeImage:     e.run.Status.NodeImage,
 		Provider:      m.Provider,
 		Traffic:       tp,
@@ -87,7 +86,7 @@ func (e *Engine) move(stage, idx int, fc v1alpha1.Cluster, m *Member) (*bluegree
 	}
 	mv.Gates = func(ctx context.Context, list []v1alpha1.GateSpec, c bluegreen.Cluster) (string, error) {
 		gm := &Member{Provider: m.Provider, Name: c.Name, RESTConfig: c.RESTConfig, Kubeconfig: c.Kubeconfig}
-		msg, _, err := e.runGates(ctx, fleet.WithLocalName(fc, c.Name), gm, list, target.Version, time.Now())
+		msg, _, err := e.runGates(ctx, fleet.WithLocalName(fc, c.Name), gm, list, target.String(), time.Now())
 		return msg, err
 	}
 	return mv, nil
@@ -95,7 +94,7 @@ func (e *Engine) move(stage, idx int, fc v1alpha1.Cluster, m *Member) (*bluegree
 
 // execBlueGreen runs one phase of a cluster's blue-green move.
 func (e *Engine) execBlueGreen(ctx context.Context, stage, idx int, fc v1alpha1.Cluster, m *Member, step string, since time.Time) (string, error) {
-	mv, err := e.move(stage, idx, fc, m)
+	mv, err := e.move(ctx, stage, idx, fc, m)
 	if err != nil {
 		return "", err
 	}
@@ -167,7 +166,7 @@ func (e *Engine) rollbackAll(ctx context.Context, reason string) error {
 				errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, err))
 				continue
 			}
-			mv, err := e.move(i, j, fc, m)
+			mv, err := e.move(ctx, i, j, fc, m)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, err))
 				continue

@@ -11,10 +11,10 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/bluegreen"
 	"upshift.dev/upshift/internal/gates"
+	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/providers/cluster"
-	"upshift.dev/upshift/internal/toolchain"
 )
 
 // runCluster walks one cluster through its steps. Completed steps are not
@@ -154,9 +154,8 @@ func (e *Engine) execStep(ctx context.Context, stage string, fc v1alpha1.Cluster
 	case plan.StepPostUpgrade:
 		nodeVersion := ""
 		if spec.Upgrade.Type == v1alpha1.UpgradeFull {
-			r, err := toolchain.ResolveKubernetesVersionIn(spec.Upgrade.KubernetesVersion, e.Releases)
-			if err == nil {
-				nodeVersion = r.Version
+			if r, err := targetVersion(ctx, m, spec.Upgrade.KubernetesVersion); err == nil {
+				nodeVersion = r.String()
 			}
 		}
 		return e.runGates(ctx, fc, m, spec.Gates.PostUpgrade, nodeVersion, since)
@@ -194,6 +193,20 @@ func (e *Engine) execStep(ctx context.Context, stage string, fc v1alpha1.Cluster
 		return msg, "", nil
 	}
 	return "", "", fmt.Errorf("unknown step %q", step)
+}
+
+// targetVersion resolves the run's target among the versions the
+// member's provider offers.
+func targetVersion(ctx context.Context, m *Member, want string) (kubeversion.Version, error) {
+	v, err := kubeversion.Parse(want)
+	if err != nil {
+		return kubeversion.Version{}, err
+	}
+	available, err := m.Provider.Versions(ctx)
+	if err != nil {
+		return kubeversion.Version{}, fmt.Errorf("reading the versions the provider offers: %w", err)
+	}
+	return kubeversion.Resolve(v, available)
 }
 
 // runGates evaluates a cluster's gates in order.

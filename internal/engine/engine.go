@@ -12,7 +12,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/rest"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/bluegreen"
@@ -22,29 +21,21 @@ import (
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/store"
-	"upshift.dev/upshift/internal/toolchain"
 )
 
-// Member is a fleet cluster the engine can act on.
-type Member struct {
-	Provider   cluster.Provider
-	Name       string // the provider's name of the cluster
-	RESTConfig *rest.Config
-	Kubeconfig string
-}
-
-// Resolver finds how to act on a fleet cluster.
-type Resolver func(v1alpha1.Cluster) (*Member, error)
+// Member is a fleet cluster the engine can act on (providers/cluster).
+type Member = cluster.Member
 
 // Event is a line of progress, also written to the audit log.
 type Event = store.Event
 
 // Engine drives runs kept in a store.
 type Engine struct {
-	Store    store.Runs
-	Fleet    []v1alpha1.Cluster
-	Resolve  Resolver
-	Releases []toolchain.Release
+	Store store.Runs
+	Fleet []v1alpha1.Cluster
+	// Resolve finds each fleet cluster's provider (cluster.NewResolver
+	// over the registered providers); Kubernetes versions come from it.
+	Resolve cluster.Resolver
 	// NodeImages the provider offers, oldest first (Latest is the last).
 	NodeImages []string
 	// Progress receives every event; nil discards.
@@ -52,7 +43,7 @@ type Engine struct {
 	// Poll is how often waits look for approvals, skips and stop requests.
 	Poll time.Duration
 	// NewTraffic builds a blue-green run's traffic provider (default
-	// bluegreen.NewTraffic).
+	// traffic.New, over the registered traffic providers).
 	NewTraffic func(v1alpha1.TrafficSpec) (traffic.Provider, error)
 	// OnReplaced is told when green replaces blue as a fleet cluster, to
 	// update the user's fleet file.
@@ -146,13 +137,17 @@ func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s is unreachable: %w", c.Name, err)
 		}
-		info := plan.ClusterInfo{Cluster: c, Version: got.KubernetesVersion}
+		available, err := m.Provider.Versions(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: reading the versions its provider offers: %w", c.Name, err)
+		}
+		info := plan.ClusterInfo{Cluster: c, Version: got.KubernetesVersion, Available: available}
 		for _, np := range got.NodePools {
 			info.NodePools = append(info.NodePools, np.Name)
 		}
 		infos = append(infos, info)
 	}
-	p, errs := plan.Build(run, strategy, infos, e.Releases)
+	p, errs := plan.Build(run, strategy, infos)
 	if len(errs) > 0 {
 		return nil, &InvalidError{Msg: plan.ErrorsString(errs)}
 	}

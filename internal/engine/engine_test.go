@@ -18,7 +18,6 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/localfleet"
-	"upshift.dev/upshift/internal/members"
 	"upshift.dev/upshift/internal/providers/cluster/local"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/testfleet"
@@ -58,10 +57,9 @@ func newEngine(t *testing.T, fleet []v1alpha1.Cluster) *engine.Engine {
 	return &engine.Engine{
 		Store:      &store.Store{Dir: t.TempDir()},
 		Fleet:      fleet,
-		Releases:   toolchain.Releases,
 		NodeImages: localfleet.NodeImages,
 		Poll:       100 * time.Millisecond,
-		Resolve:    members.Local(testfleet.Fleet(t)),
+		Resolve:    local.Resolver(testfleet.Fleet(t)),
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/bluegreen"
 	"upshift.dev/upshift/internal/kubeversion"
-	"upshift.dev/upshift/internal/toolchain"
 )
 
 // ClusterInfo is a member cluster as the planner sees it.
@@ -22,6 +21,9 @@ type ClusterInfo struct {
 	Cluster   v1alpha1.Cluster
 	Version   string   // the control plane's version now, e.g. v1.33.13
 	NodePools []string // pool names, in upgrade order
+	// Available are the versions the cluster's provider can run (its
+	// Versions), for the hops and the target.
+	Available []kubeversion.Version
 }
 
 // Plan is what a run will do.
@@ -79,9 +81,9 @@ func Concurrency(v intstr.IntOrString, groupSize int) int {
 	return n
 }
 
-// Build plans a run over clusters. releases are the versions the provider
-// can run, used to plan minor-version hops.
-func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clusters []ClusterInfo, releases []toolchain.Release) (*Plan, field.ErrorList) {
+// Build plans a run over clusters, each with the versions its provider
+// can run (for minor-version hops).
+func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clusters []ClusterInfo) (*Plan, field.ErrorList) {
 	var errs field.ErrorList
 	sp := field.NewPath("spec", "strategy", "stages")
 	owner := map[string]string{} // cluster → stage
@@ -110,7 +112,7 @@ func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clust
 				continue
 			}
 			owner[c.Name] = st.Name
-			steps, err := Steps(run, ci, releases)
+			steps, err := Steps(run, ci)
 			if err != nil {
 				errs = append(errs, field.Invalid(field.NewPath("spec", "upgrade", "kubernetesVersion"), run.Spec.Upgrade.KubernetesVersion, err.Error()))
 				continue
@@ -155,23 +157,31 @@ func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clust
 
 // Steps lists a cluster's steps: preflight gates, one control-plane step
 // per minor version, one step per node pool, post-upgrade gates.
-func Steps(run *v1alpha1.UpdateRun, ci ClusterInfo, releases []toolchain.Release) ([]string, error) {
+func Steps(run *v1alpha1.UpdateRun, ci ClusterInfo) ([]string, error) {
 	var steps []string
 	if len(run.Spec.Gates.Preflight) > 0 {
 		steps = append(steps, StepPreflight)
 	}
 	if run.Spec.Method == v1alpha1.MethodBlueGreen {
 		// Green is made at the target directly: no hops, but no downgrade.
-		if _, err := Hops(ci.Version, run.Spec.Upgrade.KubernetesVersion, releases); err != nil && strings.Contains(err.Error(), "downgrading") {
+		current, err := kubeversion.Parse(ci.Version)
+		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", ci.Cluster.Name, err)
 		}
-		if _, err := toolchain.ResolveKubernetesVersionIn(run.Spec.Upgrade.KubernetesVersion, releases); err != nil {
+		target, err := kubeversion.Parse(run.Spec.Upgrade.KubernetesVersion)
+		if err != nil {
+			return nil, err
+		}
+		if target.CompareMinor(current) < 0 {
+			return nil, fmt.Errorf("cluster %s: runs %s: downgrading to %s is not supported", ci.Cluster.Name, current, target)
+		}
+		if _, err := kubeversion.Resolve(target, ci.Available); err != nil {
 			return nil, fmt.Errorf("cluster %s: green cannot run %s: %w", ci.Cluster.Name, run.Spec.Upgrade.KubernetesVersion, err)
 		}
 		return append(steps, bluegreen.Steps...), nil
 	}
 	if run.Spec.Upgrade.Type != v1alpha1.UpgradeNodeImageOnly {
-		hops, err := Hops(ci.Version, run.Spec.Upgrade.KubernetesVersion, releases)
+		hops, err := Hops(ci.Version, run.Spec.Upgrade.KubernetesVersion, ci.Available)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", ci.Cluster.Name, err)
 		}
@@ -192,7 +202,7 @@ func Steps(run *v1alpha1.UpdateRun, ci ClusterInfo, releases []toolchain.Release
 
 // Hops returns the versions a control plane passes through from current to
 // target, one minor at a time; empty when it is there already.
-func Hops(current, target string, releases []toolchain.Release) ([]string, error) {
+func Hops(current, target string, available []kubeversion.Version) ([]string, error) {
 	from, err := kubeversion.Parse(current)
 	if err != nil {
 		return nil, err
@@ -201,7 +211,7 @@ func Hops(current, target string, releases []toolchain.Release) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	hops, err := kubeversion.Hops(from, to, toolchain.Versions(releases))
+	hops, err := kubeversion.Hops(from, to, available)
 	if err != nil {
 		return nil, err
 	}

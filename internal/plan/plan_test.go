@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/toolchain"
@@ -35,6 +36,14 @@ spec:
 
 var releases = []toolchain.Release{{Minor: "1.32", Version: "v1.32.9"}, {Minor: "1.33", Version: "v1.33.13"}, {Minor: "1.34", Version: "v1.34.4"}}
 
+// build plans with every cluster able to run rel.
+func build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, fleet []ClusterInfo, rel []toolchain.Release) (*Plan, field.ErrorList) {
+	for i := range fleet {
+		fleet[i].Available = toolchain.Versions(rel)
+	}
+	return Build(run, strategy, fleet)
+}
+
 func cluster(name, group, version string, pools ...string) ClusterInfo {
 	c := v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.ClusterSpec{Provider: "local", Group: group}}
 	return ClusterInfo{Cluster: c, Version: version, NodePools: pools}
@@ -56,7 +65,7 @@ func TestParseAndBuild(t *testing.T) {
 		cluster("east-1", "prod-east", "v1.33.13", "user"),
 		cluster("west-1", "prod-west", "v1.33.13", "user"),
 	}
-	p, errs := Build(docs.Run, strategy, fleet, releases)
+	p, errs := build(docs.Run, strategy, fleet, releases)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -99,7 +108,7 @@ func TestPlanErrors(t *testing.T) {
 			if len(rel) == 1 {
 				rel = []toolchain.Release{releases[0], releases[2]}
 			}
-			_, errs := Build(docs.Run, strategy, tc.fleet, rel)
+			_, errs := build(docs.Run, strategy, tc.fleet, rel)
 			if !strings.Contains(errs.ToAggregate().Error(), tc.want) {
 				t.Errorf("errors %v, want one with %q", errs, tc.want)
 			}
@@ -109,7 +118,7 @@ func TestPlanErrors(t *testing.T) {
 		{Name: "a", Groups: []v1alpha1.GroupRef{{Name: "dev"}}},
 		{Name: "b", LabelSelector: &metav1.LabelSelector{}},
 	}}
-	if _, errs := Build(docs.Run, overlap, []ClusterInfo{cluster("dev-1", "dev", "v1.33.13")}, releases); !strings.Contains(errs.ToAggregate().Error(), "also selected by stage a") {
+	if _, errs := build(docs.Run, overlap, []ClusterInfo{cluster("dev-1", "dev", "v1.33.13")}, releases); !strings.Contains(errs.ToAggregate().Error(), "also selected by stage a") {
 		t.Errorf("overlap: %v", errs)
 	}
 }
@@ -265,14 +274,14 @@ func TestBlueGreenFleetNeedsNamesPerCluster(t *testing.T) {
 		cluster("dev-1", "dev", "v1.33.13"), cluster("test-1", "test", "v1.33.13"),
 		cluster("east-1", "prod-east", "v1.33.13"), cluster("west-1", "prod-west", "v1.33.13"),
 	}
-	if _, errs := Build(run, strategy, fleet, releases); len(errs) != 1 || !strings.Contains(errs[0].Error(), "put {cluster} in all four") {
+	if _, errs := build(run, strategy, fleet, releases); len(errs) != 1 || !strings.Contains(errs[0].Error(), "put {cluster} in all four") {
 		t.Fatalf("shared names over 4 clusters: %v", errs)
 	}
 	run.Spec.BlueGreen.Traffic.Hosts = v1alpha1.HostNames{Public: "{cluster}.shop.example.com", Cluster: "{cluster}.aks.example.com", Blue: "{cluster}-blue.aks.example.com", Green: "{cluster}-green.aks.example.com"}
 	if errs := Validate(run, strategy); len(errs) > 0 {
 		t.Fatalf("names with the placeholder refused: %v", errs)
 	}
-	p, errs := Build(run, strategy, fleet, releases)
+	p, errs := build(run, strategy, fleet, releases)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/nodes"
 )
 
@@ -24,8 +25,9 @@ type Provider interface {
 	Delete(ctx context.Context, name string) error
 	// Get reads a cluster as it is now.
 	Get(ctx context.Context, name string) (*Cluster, error)
-	// Versions lists the Kubernetes versions clusters can run, oldest first.
-	Versions(ctx context.Context) ([]string, error)
+	// Versions lists the Kubernetes versions clusters can run, oldest
+	// first: the plan's hops and targets come from here.
+	Versions(ctx context.Context) ([]kubeversion.Version, error)
 	// UpgradeControlPlane moves the control plane to version, which must be
 	// the current or the next minor version.
 	UpgradeControlPlane(ctx context.Context, name, version string) error

@@ -85,12 +85,8 @@ func (p *Provider) Get(ctx context.Context, name string) (*cluster.Cluster, erro
 }
 
 // Versions lists the releases the local fleet builds.
-func (p *Provider) Versions(context.Context) ([]string, error) {
-	var out []string
-	for _, r := range toolchain.Releases {
-		out = append(out, r.Version)
-	}
-	return out, nil
+func (p *Provider) Versions(context.Context) ([]kubeversion.Version, error) {
+	return toolchain.Versions(toolchain.Releases), nil
 }
 
 // UpgradeControlPlane restarts the control plane on the next minor.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/providers/traffic"
 )
 
@@ -281,4 +282,24 @@ func (p *Provider) exchange(ctx context.Context, m *dns.Msg, signed bool) (*dns.
 		return nil, fmt.Errorf("DNS server %s answered %s%s", p.cfg.Server, dns.RcodeToString[in.Rcode], hint)
 	}
 	return in, nil
+}
+
+func init() { traffic.Register(v1alpha1.TrafficDNS, FromSpec) }
+
+// FromSpec builds the provider of a run's traffic spec, reading the TSIG
+// secret from its file.
+func FromSpec(t v1alpha1.TrafficSpec) (traffic.Provider, error) {
+	d := t.DNS
+	if d == nil {
+		return nil, fmt.Errorf("spec.blueGreen.traffic.dns is required with provider dns")
+	}
+	secret, err := traffic.ReadSecret(d.KeySecretFile, "spec.blueGreen.traffic.dns.keySecretFile")
+	if err != nil {
+		return nil, err
+	}
+	cfg := Config{Server: d.Server, Zone: d.Zone, KeyName: d.KeyName, KeyAlgorithm: d.KeyAlgorithm, KeySecret: secret, TTL: d.TTL, SwitchTTL: d.SwitchTTL, Targets: map[string]Target{}}
+	for name, tg := range d.Targets {
+		cfg.Targets[name] = Target{A: tg.A, CNAME: tg.CNAME}
+	}
+	return New(cfg)
 }

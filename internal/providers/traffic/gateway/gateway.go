@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/providers/traffic"
 )
 
@@ -134,4 +135,19 @@ func (p *Provider) do(ctx context.Context, method, path string, body []byte, out
 		return json.Unmarshal(data, out)
 	}
 	return nil
+}
+
+func init() { traffic.Register(v1alpha1.TrafficGateway, FromSpec) }
+
+// FromSpec builds the provider of a run's traffic spec, reading the admin
+// token from its file.
+func FromSpec(t v1alpha1.TrafficSpec) (traffic.Provider, error) {
+	if t.Gateway == nil {
+		return nil, fmt.Errorf("spec.blueGreen.traffic.gateway is required with provider gateway")
+	}
+	token, err := traffic.ReadSecret(t.Gateway.TokenFile, "spec.blueGreen.traffic.gateway.tokenFile")
+	if err != nil {
+		return nil, err
+	}
+	return New(strings.TrimSuffix(t.Gateway.AdminURL, "/"), token), nil
 }

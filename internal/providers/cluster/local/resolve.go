@@ -1,0 +1,40 @@
+package local
+
+import (
+	"fmt"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+func init() { cluster.Register(v1alpha1.ProviderLocal, Open) }
+
+// Open resolves the fleet's local clusters against the local fleet in
+// env's home.
+func Open(env cluster.Env) (cluster.Resolver, error) {
+	return Resolver(&localfleet.Fleet{Home: env.Home, Tools: &toolchain.Cache{Dir: env.CacheDir}, DaemonCommand: env.Self}), nil
+}
+
+// Resolver resolves clusters of provider local against lf.
+func Resolver(lf *localfleet.Fleet) cluster.Resolver {
+	provider := New(lf)
+	return func(c v1alpha1.Cluster) (*cluster.Member, error) {
+		if c.Spec.Provider != v1alpha1.ProviderLocal {
+			return nil, fmt.Errorf("cluster %s: provider %s is not local", c.Name, c.Spec.Provider)
+		}
+		if c.Spec.Local == nil {
+			return nil, fmt.Errorf("cluster %s: spec.local.name is required with provider local", c.Name)
+		}
+		lc, err := lf.Get(c.Spec.Local.Name)
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := lc.RESTConfig()
+		if err != nil {
+			return nil, err
+		}
+		return &cluster.Member{Provider: provider, Name: lc.Name, RESTConfig: cfg, Kubeconfig: lc.KubeconfigPath()}, nil
+	}
+}

@@ -1,0 +1,37 @@
+package cluster_test
+
+import (
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/providers/cluster"
+	_ "upshift.dev/upshift/internal/providers/cluster/builtin"
+)
+
+// TestResolverByProviderName: a fleet cluster is resolved through the
+// provider its spec names; a provider that cannot upgrade gets a message
+// that lists the ones that can; a registered one is reached (the local
+// provider, here with no such local cluster).
+func TestResolverByProviderName(t *testing.T) {
+	if kinds := cluster.Kinds(); len(kinds) == 0 || kinds[0] != v1alpha1.ProviderLocal {
+		t.Fatalf("registered providers: %v", kinds)
+	}
+	resolve := cluster.NewResolver(cluster.Env{Home: t.TempDir()})
+	_, err := resolve(v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "east"}, Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderKubeconfig}})
+	if err == nil || !strings.Contains(err.Error(), `provider "kubeconfig" cannot run upgrades`) || !strings.Contains(err.Error(), "local") {
+		t.Errorf("kubeconfig cluster: %v", err)
+	}
+	_, err = resolve(v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "dev"}, Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: "dev"}}})
+	if err == nil || !strings.Contains(err.Error(), `no such local cluster "dev"`) {
+		t.Errorf("local cluster that does not exist: %v", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a second registration of local did not panic")
+		}
+	}()
+	cluster.Register(v1alpha1.ProviderLocal, nil)
+}
