@@ -13,6 +13,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/kubeversion"
+	_ "upshift.dev/upshift/internal/methods/builtin"
 	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/store"

@@ -309,7 +309,15 @@ type TaskStatus struct {
 
 // StepStatus is one step of a cluster's upgrade.
 type StepStatus struct {
-	Name     string       `json:"name"`
+	// Name is how the step is shown, e.g. "ControlPlane v1.35.2".
+	Name string `json:"name"`
+	// Kind of step: Preflight, ControlPlane, NodePool, PostUpgrade, or a
+	// method's own (T0-Baseline … T4-RetireBlue).
+	Kind string `json:"kind,omitempty"`
+	// Version a ControlPlane step moves the control plane to.
+	Version string `json:"version,omitempty"`
+	// Pool a NodePool step replaces.
+	Pool     string       `json:"pool,omitempty"`
 	Phase    string       `json:"phase"`
 	Start    *metav1.Time `json:"startTime,omitempty"`
 	End      *metav1.Time `json:"endTime,omitempty"`

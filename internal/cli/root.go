@@ -12,7 +12,8 @@ import (
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/printer"
 
-	// The providers upshift ships register themselves by name.
+	// The methods and providers upshift ships register themselves by name.
+	_ "upshift.dev/upshift/internal/methods/builtin"
 	_ "upshift.dev/upshift/internal/providers/cluster/builtin"
 	_ "upshift.dev/upshift/internal/providers/traffic/builtin"
 )

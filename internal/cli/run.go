@@ -293,7 +293,11 @@ func printPlan(w io.Writer, p *plan.Plan) {
 		for _, g := range st.Groups {
 			fmt.Fprintf(w, "  group %s\n", g.Name)
 			for _, c := range g.Clusters {
-				fmt.Fprintf(w, "    %s (%s): %s\n", c.Name, c.FromVersion, strings.Join(c.Steps, " → "))
+				var names []string
+				for _, step := range c.Steps {
+					names = append(names, step.Name())
+				}
+				fmt.Fprintf(w, "    %s (%s): %s\n", c.Name, c.FromVersion, strings.Join(names, " → "))
 			}
 		}
 		for _, t := range st.After {

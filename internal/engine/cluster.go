@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/bluegreen"
 	"upshift.dev/upshift/internal/gates"
-	"upshift.dev/upshift/internal/kubeversion"
-	"upshift.dev/upshift/internal/nodes"
-	"upshift.dev/upshift/internal/plan"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/methods"
+	"upshift.dev/upshift/internal/steps"
 )
 
 // runCluster walks one cluster through its steps. Completed steps are not
@@ -50,6 +46,10 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 	if err != nil {
 		return fail(err)
 	}
+	method, err := methods.Lookup(e.run.Spec.Method)
+	if err != nil {
+		return fail(err)
+	}
 	e.record(func(s *v1alpha1.UpdateRunStatus) {
 		c := get(s)
 		c.Phase, c.Message = v1alpha1.PhaseRunning, ""
@@ -82,19 +82,17 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 			since = st.Start.Time
 		})
 		e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: "Started", Message: step.Name})
-		var msg, output string
-		if slices.Contains(bluegreen.Steps, step.Name) {
-			msg, err = e.execBlueGreen(ctx, stage, idx, fc, m, step.Name, since)
-		} else {
-			msg, output, err = e.execStep(ctx, stageName, fc, m, step.Name, since)
-		}
-		var rolledBack *bluegreen.RolledBackError
+		env := &clusterEnv{e: e, stage: stage, idx: idx, fc: fc, member: m, since: since}
+		res, err := method.Execute(ctx, env, steps.Of(step))
+		msg, output := res.Message, res.Output
+		var rolledBack *methods.RolledBackError
 		if errors.As(err, &rolledBack) {
+			// The method undid its move and marked what to redo; the
+			// cluster is RolledBack, not Failed.
 			e.record(func(s *v1alpha1.UpdateRunStatus) {
 				st := &get(s).Steps[k]
 				st.Phase, st.Message, st.End = v1alpha1.PhaseFailed, err.Error(), now()
 			})
-			e.markRolledBack(stage, idx, err.Error())
 			e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: v1alpha1.PhaseRolledBack, Message: err.Error()})
 			return fmt.Errorf("cluster %s: %w", cs.Name, err)
 		}
@@ -142,71 +140,6 @@ func (e *Engine) progressBar() string {
 	const width = 20
 	filled := done * width / total
 	return fmt.Sprintf("[%s%s] %d/%d steps", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total)
-}
-
-// execStep does one step's action and returns what to record.
-func (e *Engine) execStep(ctx context.Context, stage string, fc v1alpha1.Cluster, m *Member, step string, since time.Time) (string, string, error) {
-	kind, target := plan.StepTarget(step)
-	spec := e.run.Spec
-	switch kind {
-	case plan.StepPreflight:
-		return e.runGates(ctx, fc, m, spec.Gates.Preflight, "", since)
-	case plan.StepPostUpgrade:
-		nodeVersion := ""
-		if spec.Upgrade.Type == v1alpha1.UpgradeFull {
-			if r, err := targetVersion(ctx, m, spec.Upgrade.KubernetesVersion); err == nil {
-				nodeVersion = r.String()
-			}
-		}
-		return e.runGates(ctx, fc, m, spec.Gates.PostUpgrade, nodeVersion, since)
-	case plan.StepControlPlane:
-		start := time.Now()
-		if err := m.Provider.UpgradeControlPlane(ctx, m.Name, target); err != nil {
-			return "", "", err
-		}
-		return fmt.Sprintf("control plane at %s (%s)", target, time.Since(start).Round(100*time.Millisecond)), "", nil
-	case plan.StepNodePool:
-		up := cluster.NodePoolUpgrade{NodeImage: e.run.Status.NodeImage, Events: func(ev nodes.Event) {
-			e.emit(Event{Stage: stage, Cluster: fc.Name, Step: step, Type: "Progress", Message: ev.Message})
-		}}
-		if spec.Upgrade.Type == v1alpha1.UpgradeFull {
-			up.KubernetesVersion = spec.Upgrade.KubernetesVersion
-		}
-		if s := spec.NodeUpgrade.MaxSurge; s != nil {
-			up.MaxSurge = *s
-		}
-		if d := spec.NodeUpgrade.DrainTimeout; d != nil {
-			up.DrainTimeout = d.Duration
-		}
-		if d := spec.NodeUpgrade.NodeSoakDuration; d != nil {
-			up.Soak = d.Duration
-		}
-		up.OnUndrainable = spec.NodeUpgrade.UndrainableNodeBehavior
-		res, err := m.Provider.UpgradeNodePool(ctx, m.Name, target, up)
-		if err != nil {
-			return "", "", err
-		}
-		msg := fmt.Sprintf("%d node(s) replaced in %d batch(es) in %s", res.Replaced, res.Batches, res.Duration.Round(100*time.Millisecond))
-		if len(res.Quarantined) > 0 {
-			msg += fmt.Sprintf("; %d node(s) could not be drained and stay cordoned, labelled %s=quarantined: %s", len(res.Quarantined), nodes.LabelQuarantined, strings.Join(res.Quarantined, ", "))
-		}
-		return msg, "", nil
-	}
-	return "", "", fmt.Errorf("unknown step %q", step)
-}
-
-// targetVersion resolves the run's target among the versions the
-// member's provider offers.
-func targetVersion(ctx context.Context, m *Member, want string) (kubeversion.Version, error) {
-	v, err := kubeversion.Parse(want)
-	if err != nil {
-		return kubeversion.Version{}, err
-	}
-	available, err := m.Provider.Versions(ctx)
-	if err != nil {
-		return kubeversion.Version{}, fmt.Errorf("reading the versions the provider offers: %w", err)
-	}
-	return kubeversion.Resolve(v, available)
 }
 
 // runGates evaluates a cluster's gates in order.

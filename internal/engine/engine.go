@@ -14,9 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/bluegreen"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/gates"
+	"upshift.dev/upshift/internal/methods"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/traffic"
@@ -178,7 +178,7 @@ func InitialStatus(p *plan.Plan, strategy *v1alpha1.UpdateStrategySpec, fleet []
 			for _, c := range g.Clusters {
 				cs := v1alpha1.StageClusterStatus{Name: c.Name, Group: g.Name, Phase: v1alpha1.PhaseNotStarted, FromVersion: c.FromVersion}
 				for _, step := range c.Steps {
-					cs.Steps = append(cs.Steps, v1alpha1.StepStatus{Name: step, Phase: v1alpha1.PhaseNotStarted})
+					cs.Steps = append(cs.Steps, step.Status())
 				}
 				ss.Clusters = append(ss.Clusters, cs)
 			}
@@ -286,7 +286,7 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 			}
 			return e.run, ErrRolledBack
 		}
-		var rolledBack *bluegreen.RolledBackError
+		var rolledBack *methods.RolledBackError
 		if errors.As(err, &rolledBack) {
 			e.record(func(s *v1alpha1.UpdateRunStatus) {
 				setRunPhase(s, v1alpha1.PhaseRolledBack, err.Error())

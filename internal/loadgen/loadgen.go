@@ -219,6 +219,9 @@ type Comparison struct {
 	Threshold float64 `json:"thresholdPercent"`
 	// Regressions name what got worse beyond the threshold; empty passes.
 	Regressions []string `json:"regressions,omitempty"`
+	// LatencyOnly says green's only regression is its p95 latency, which
+	// one round on a busy machine can show by chance: worth measuring again.
+	LatencyOnly bool `json:"latencyOnly,omitempty"`
 }
 
 // Compare sends the same bounded load to blue and green at once (the
@@ -239,9 +242,11 @@ func Compare(ctx context.Context, blue, green Target, n, concurrency int, thresh
 	if g, b := cmp.Green.P95, cmp.Blue.P95; float64(g) > float64(b)*(1+t) && g-b > minLatencyDelta {
 		cmp.Regressions = append(cmp.Regressions, fmt.Sprintf("p95 latency %s on green against %s on blue", g.Round(10*time.Microsecond), b.Round(10*time.Microsecond)))
 	}
+	latency := len(cmp.Regressions) > 0 && strings.HasPrefix(cmp.Regressions[len(cmp.Regressions)-1], "p95")
 	if cmp.Green.Sent == 0 {
 		cmp.Regressions = append(cmp.Regressions, "no request reached green")
 	}
+	cmp.LatencyOnly = latency && len(cmp.Regressions) == 1
 	return cmp
 }
 

@@ -50,12 +50,12 @@ func TestCompareFindsRegressions(t *testing.T) {
 		t.Fatalf("equal backends regressed: %s", c)
 	}
 	c := Compare(ctx, Target{URL: blue.URL}, Target{URL: slow.URL}, 60, 4, 5, 10*time.Millisecond)
-	if len(c.Regressions) != 1 || !strings.Contains(c.Regressions[0], "p95 latency") {
-		t.Fatalf("slow green not caught: %s", c)
+	if len(c.Regressions) != 1 || !strings.Contains(c.Regressions[0], "p95 latency") || !c.LatencyOnly {
+		t.Fatalf("slow green not caught as a latency-only regression: %s (latencyOnly %v)", c, c.LatencyOnly)
 	}
 	c = Compare(ctx, Target{URL: blue.URL}, Target{URL: failing.URL}, 60, 4, 5, 10*time.Millisecond)
-	if len(c.Regressions) != 1 || !strings.Contains(c.Regressions[0], "error rate 20.00%") {
-		t.Fatalf("failing green not caught: %s", c)
+	if len(c.Regressions) != 1 || !strings.Contains(c.Regressions[0], "error rate 20.00%") || c.LatencyOnly {
+		t.Fatalf("failing green not caught: %s (latencyOnly %v)", c, c.LatencyOnly)
 	}
 }
 

@@ -3,7 +3,6 @@ package plan
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,19 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/bluegreen"
-	"upshift.dev/upshift/internal/kubeversion"
+	"upshift.dev/upshift/internal/steps"
 )
 
 // ClusterInfo is a member cluster as the planner sees it.
-type ClusterInfo struct {
-	Cluster   v1alpha1.Cluster
-	Version   string   // the control plane's version now, e.g. v1.33.13
-	NodePools []string // pool names, in upgrade order
-	// Available are the versions the cluster's provider can run (its
-	// Versions), for the hops and the target.
-	Available []kubeversion.Version
-}
+type ClusterInfo = steps.ClusterInfo
 
 // Plan is what a run will do.
 type Plan struct {
@@ -49,16 +40,8 @@ type Group struct {
 type Cluster struct {
 	Name        string
 	FromVersion string
-	Steps       []string
+	Steps       []steps.Step
 }
-
-// Step names; control-plane and pool steps carry their target.
-const (
-	StepPreflight    = "Preflight"
-	StepControlPlane = "ControlPlane"
-	StepNodePool     = "NodePool"
-	StepPostUpgrade  = "PostUpgrade"
-)
 
 // AfterTasks are a stage's after-stage tasks in run order: its own, then
 // Azure's afterStageWaitInSeconds as a TimedWait named afterStageWait. The
@@ -88,6 +71,10 @@ func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clust
 	sp := field.NewPath("spec", "strategy", "stages")
 	owner := map[string]string{} // cluster → stage
 	p := &Plan{}
+	planner, err := steps.Lookup(run.Spec.Method)
+	if err != nil {
+		return nil, field.ErrorList{field.NotSupported(field.NewPath("spec", "method"), run.Spec.Method, steps.Methods())}
+	}
 	for i, st := range strategy.Stages {
 		stage := Stage{Name: st.Name, MaxConcurrency: intstr.FromInt32(1), Before: st.BeforeStageTasks, After: AfterTasks(st)}
 		if st.MaxConcurrency != nil {
@@ -112,7 +99,7 @@ func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clust
 				continue
 			}
 			owner[c.Name] = st.Name
-			steps, err := Steps(run, ci)
+			clusterSteps, err := planner.Steps(run, ci)
 			if err != nil {
 				errs = append(errs, field.Invalid(field.NewPath("spec", "upgrade", "kubernetesVersion"), run.Spec.Upgrade.KubernetesVersion, err.Error()))
 				continue
@@ -126,7 +113,7 @@ func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clust
 				g = &Group{Name: gname}
 				groups[gname] = g
 			}
-			g.Clusters = append(g.Clusters, Cluster{Name: c.Name, FromVersion: ci.Version, Steps: steps})
+			g.Clusters = append(g.Clusters, Cluster{Name: c.Name, FromVersion: ci.Version, Steps: clusterSteps})
 		}
 		for _, g := range st.Groups {
 			if groups[g.Name] == nil {
@@ -143,9 +130,8 @@ func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clust
 		}
 		p.Stages = append(p.Stages, stage)
 	}
-	if bg := run.Spec.BlueGreen; run.Spec.Method == v1alpha1.MethodBlueGreen && bg != nil && len(owner) > 1 && !bg.Traffic.Hosts.PerCluster() {
-		errs = append(errs, field.Invalid(field.NewPath("spec", "blueGreen", "traffic", "hosts"), bg.Traffic.Hosts.Cluster,
-			fmt.Sprintf("the run moves %d clusters: each needs its own names, so put %s in all four (e.g. %s.aks.example.com)", len(owner), v1alpha1.ClusterPlaceholder, v1alpha1.ClusterPlaceholder)))
+	if fv, ok := planner.(steps.FleetValidator); ok {
+		errs = append(errs, fv.ValidateFleet(run, len(owner))...)
 	}
 	for _, ci := range clusters {
 		if _, ok := owner[ci.Cluster.Name]; !ok {
@@ -153,77 +139,4 @@ func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clust
 		}
 	}
 	return p, errs
-}
-
-// Steps lists a cluster's steps: preflight gates, one control-plane step
-// per minor version, one step per node pool, post-upgrade gates.
-func Steps(run *v1alpha1.UpdateRun, ci ClusterInfo) ([]string, error) {
-	var steps []string
-	if len(run.Spec.Gates.Preflight) > 0 {
-		steps = append(steps, StepPreflight)
-	}
-	if run.Spec.Method == v1alpha1.MethodBlueGreen {
-		// Green is made at the target directly: no hops, but no downgrade.
-		current, err := kubeversion.Parse(ci.Version)
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", ci.Cluster.Name, err)
-		}
-		target, err := kubeversion.Parse(run.Spec.Upgrade.KubernetesVersion)
-		if err != nil {
-			return nil, err
-		}
-		if target.CompareMinor(current) < 0 {
-			return nil, fmt.Errorf("cluster %s: runs %s: downgrading to %s is not supported", ci.Cluster.Name, current, target)
-		}
-		if _, err := kubeversion.Resolve(target, ci.Available); err != nil {
-			return nil, fmt.Errorf("cluster %s: green cannot run %s: %w", ci.Cluster.Name, run.Spec.Upgrade.KubernetesVersion, err)
-		}
-		return append(steps, bluegreen.Steps...), nil
-	}
-	if run.Spec.Upgrade.Type != v1alpha1.UpgradeNodeImageOnly {
-		hops, err := Hops(ci.Version, run.Spec.Upgrade.KubernetesVersion, ci.Available)
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", ci.Cluster.Name, err)
-		}
-		for _, h := range hops {
-			steps = append(steps, StepControlPlane+" "+h)
-		}
-	}
-	if run.Spec.Upgrade.Type != v1alpha1.UpgradeControlPlaneOnly {
-		for _, pool := range ci.NodePools {
-			steps = append(steps, StepNodePool+" "+pool)
-		}
-	}
-	if len(run.Spec.Gates.PostUpgrade) > 0 {
-		steps = append(steps, StepPostUpgrade)
-	}
-	return steps, nil
-}
-
-// Hops returns the versions a control plane passes through from current to
-// target, one minor at a time; empty when it is there already.
-func Hops(current, target string, available []kubeversion.Version) ([]string, error) {
-	from, err := kubeversion.Parse(current)
-	if err != nil {
-		return nil, err
-	}
-	to, err := kubeversion.Parse(target)
-	if err != nil {
-		return nil, err
-	}
-	hops, err := kubeversion.Hops(from, to, available)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, h := range hops {
-		out = append(out, h.String())
-	}
-	return out, nil
-}
-
-// StepTarget splits "ControlPlane v1.34.4" into its kind and target.
-func StepTarget(step string) (kind, target string) {
-	kind, target, _ = strings.Cut(step, " ")
-	return kind, target
 }

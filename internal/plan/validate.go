@@ -2,8 +2,6 @@ package plan
 
 import (
 	"fmt"
-	"regexp"
-	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -11,7 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/gates/gatespec"
 	"upshift.dev/upshift/internal/kubeversion"
+	"upshift.dev/upshift/internal/steps"
 )
 
 // Validate checks a run and its strategy on their own, without the fleet.
@@ -57,24 +57,14 @@ func Validate(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) fi
 			errs = append(errs, field.NotSupported(p.Child("type"), sel.Type, []string{v1alpha1.NodeImageLatest, v1alpha1.NodeImageConsistent, v1alpha1.NodeImageCustom}))
 		}
 	}
-	switch run.Spec.Method {
-	case "", v1alpha1.MethodInPlace:
-		if run.Spec.BlueGreen != nil {
-			errs = append(errs, field.Forbidden(spec.Child("blueGreen"), "set method: BlueGreen to use blueGreen"))
+	if planner, err := steps.Lookup(run.Spec.Method); err != nil {
+		supported := steps.Methods()
+		if run.Spec.Method == v1alpha1.MethodCanary { // in the API, not built yet
+			supported = append(supported, "(Canary is not available yet)")
 		}
-	case v1alpha1.MethodBlueGreen:
-		if run.Spec.Upgrade.Type != v1alpha1.UpgradeFull {
-			errs = append(errs, field.Invalid(up.Child("type"), run.Spec.Upgrade.Type, "a blue-green move builds a whole new cluster: use Full"))
-		}
-		if run.Spec.BlueGreen == nil {
-			errs = append(errs, field.Required(spec.Child("blueGreen"), "method BlueGreen needs blueGreen.traffic at least"))
-		} else {
-			errs = append(errs, validateBlueGreen(spec.Child("blueGreen"), run.Spec.BlueGreen)...)
-		}
-	case v1alpha1.MethodCanary:
-		errs = append(errs, field.NotSupported(spec.Child("method"), run.Spec.Method, []string{v1alpha1.MethodInPlace, v1alpha1.MethodBlueGreen + " (Canary is not available yet)"}))
-	default:
-		errs = append(errs, field.NotSupported(spec.Child("method"), run.Spec.Method, []string{v1alpha1.MethodInPlace, v1alpha1.MethodBlueGreen}))
+		errs = append(errs, field.NotSupported(spec.Child("method"), run.Spec.Method, supported))
+	} else {
+		errs = append(errs, planner.Validate(run)...)
 	}
 	switch run.Spec.State {
 	case "", v1alpha1.StateInitialize, v1alpha1.StateRun, v1alpha1.StateStop:
@@ -96,10 +86,10 @@ func Validate(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) fi
 		errs = append(errs, field.NotSupported(nu.Child("undrainableNodeBehavior"), run.Spec.NodeUpgrade.UndrainableNodeBehavior, []string{v1alpha1.UndrainableCordon, v1alpha1.UndrainableSchedule}))
 	}
 	for i, g := range run.Spec.Gates.Preflight {
-		errs = append(errs, validateGate(spec.Child("gates", "preflight").Index(i), &g)...)
+		errs = append(errs, gatespec.Validate(spec.Child("gates", "preflight").Index(i), &g)...)
 	}
 	for i, g := range run.Spec.Gates.PostUpgrade {
-		errs = append(errs, validateGate(spec.Child("gates", "postUpgrade").Index(i), &g)...)
+		errs = append(errs, gatespec.Validate(spec.Child("gates", "postUpgrade").Index(i), &g)...)
 	}
 	if run.Spec.FailurePolicy.MaxFailedClustersPerStage < 0 {
 		errs = append(errs, field.Invalid(spec.Child("failurePolicy", "maxFailedClustersPerStage"), run.Spec.FailurePolicy.MaxFailedClustersPerStage, "must not be negative"))
@@ -161,51 +151,10 @@ func validateTask(p *field.Path, t *v1alpha1.StageTask) field.ErrorList {
 		if t.Gate == nil {
 			errs = append(errs, field.Required(p.Child("gate"), "a Gate task needs a gate"))
 		} else {
-			errs = append(errs, validateGate(p.Child("gate"), t.Gate)...)
+			errs = append(errs, gatespec.Validate(p.Child("gate"), t.Gate)...)
 		}
 	default:
 		errs = append(errs, field.NotSupported(p.Child("type"), t.Type, []string{v1alpha1.TaskTimedWait, v1alpha1.TaskApproval, v1alpha1.TaskGate}))
-	}
-	return errs
-}
-
-func validateGate(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
-	var errs field.ErrorList
-	if g.Name == "" {
-		errs = append(errs, field.Required(p.Child("name"), "gates are named in status and reports"))
-	}
-	switch g.Type {
-	case v1alpha1.GateTimedWait:
-		if g.Duration == nil || g.Duration.Duration <= 0 {
-			errs = append(errs, field.Required(p.Child("duration"), "a TimedWait gate needs a positive duration"))
-		}
-	case v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth, v1alpha1.GateDeprecatedAPIs:
-	case v1alpha1.GateReadiness:
-		if r := g.Readiness; r != nil {
-			switch r.FailOn {
-			case "", "error", "warning", "info":
-			default:
-				errs = append(errs, field.NotSupported(p.Child("readiness", "failOn"), r.FailOn, []string{"error", "warning", "info"}))
-			}
-		}
-	case v1alpha1.GateHTTP:
-		if g.HTTP == nil || g.HTTP.URL == "" {
-			errs = append(errs, field.Required(p.Child("http", "url"), "an HTTP gate needs a URL"))
-		}
-	case v1alpha1.GateCommand:
-		if g.Command == nil || len(g.Command.Command) == 0 {
-			errs = append(errs, field.Required(p.Child("command", "command"), "a Command gate needs a command"))
-		}
-	default:
-		errs = append(errs, field.NotSupported(p.Child("type"), g.Type, []string{v1alpha1.GateTimedWait, v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth, v1alpha1.GateHTTP, v1alpha1.GateCommand, v1alpha1.GateDeprecatedAPIs, v1alpha1.GateReadiness}))
-	}
-	for name, d := range map[string]*metav1.Duration{"interval": g.Interval, "timeout": g.Timeout} {
-		if d != nil && d.Duration <= 0 {
-			errs = append(errs, field.Invalid(p.Child(name), d.Duration.String(), "must be positive"))
-		}
-	}
-	if g.FailureThreshold < 0 {
-		errs = append(errs, field.Invalid(p.Child("failureThreshold"), g.FailureThreshold, "must not be negative"))
 	}
 	return errs
 }
@@ -230,77 +179,4 @@ func ErrorsString(errs field.ErrorList) string {
 		s += fmt.Sprint(e.Error())
 	}
 	return s
-}
-
-func validateBlueGreen(p *field.Path, bg *v1alpha1.BlueGreenSpec) field.ErrorList {
-	var errs field.ErrorList
-	tp := p.Child("traffic")
-	t := bg.Traffic
-	switch t.Provider {
-	case v1alpha1.TrafficGateway:
-		if t.Gateway == nil || t.Gateway.AdminURL == "" || t.Gateway.TokenFile == "" {
-			errs = append(errs, field.Required(tp.Child("gateway"), "adminURL and tokenFile of the gateway's admin API"))
-		}
-	case v1alpha1.TrafficDNS:
-		if t.DNS == nil || t.DNS.Server == "" || t.DNS.Zone == "" || t.DNS.KeyName == "" || t.DNS.KeySecretFile == "" {
-			errs = append(errs, field.Required(tp.Child("dns"), "server, zone, keyName and keySecretFile"))
-		}
-	default:
-		errs = append(errs, field.NotSupported(tp.Child("provider"), t.Provider, []string{v1alpha1.TrafficGateway, v1alpha1.TrafficDNS}))
-	}
-	hp := tp.Child("hosts")
-	seen := map[string]string{}
-	sample := t.Hosts.For("c") // names are checked as a cluster would get them
-	for _, h := range []struct{ name, value, sample string }{{"public", t.Hosts.Public, sample.Public}, {"cluster", t.Hosts.Cluster, sample.Cluster}, {"blue", t.Hosts.Blue, sample.Blue}, {"green", t.Hosts.Green, sample.Green}} {
-		if errs1 := validation.IsDNS1123Subdomain(h.sample); len(errs1) > 0 {
-			errs = append(errs, field.Invalid(hp.Child(h.name), h.value, "a host name is required: "+errs1[0]))
-			continue
-		}
-		if other, dup := seen[h.value]; dup {
-			errs = append(errs, field.Invalid(hp.Child(h.name), h.value, "the same name as hosts."+other+": the four names must differ"))
-		}
-		seen[h.value] = h.name
-	}
-	if t.URL != "" && !regexp.MustCompile(`^https?://[^/]+/?$`).MatchString(t.URL) {
-		errs = append(errs, field.Invalid(tp.Child("url"), t.URL, "write the front door's address as http(s)://host:port"))
-	}
-	sp := p.Child("sync")
-	switch bg.Sync.Source {
-	case "", v1alpha1.SyncCopy:
-		if bg.Sync.Manifests != "" {
-			errs = append(errs, field.Forbidden(sp.Child("manifests"), "only source Manifests reads manifests"))
-		}
-	case v1alpha1.SyncManifests:
-		if bg.Sync.Manifests == "" {
-			errs = append(errs, field.Required(sp.Child("manifests"), "a folder of manifests or a kustomization"))
-		}
-	default:
-		errs = append(errs, field.NotSupported(sp.Child("source"), bg.Sync.Source, []string{v1alpha1.SyncCopy, v1alpha1.SyncManifests}))
-	}
-	for i, sa := range bg.Freeze.ServiceAccounts {
-		if ns, name, ok := strings.Cut(sa, "/"); !ok || ns == "" || name == "" {
-			errs = append(errs, field.Invalid(p.Child("freeze", "serviceAccounts").Index(i), sa, "write namespace/name"))
-		}
-	}
-	for i, g := range bg.Validation.Gates {
-		errs = append(errs, validateGate(p.Child("validation", "gates").Index(i), &g)...)
-	}
-	if lc := bg.Validation.LoadComparison; lc != nil {
-		lp := p.Child("validation", "loadComparison")
-		if lc.Requests < 0 || lc.Concurrency < 0 || lc.ThresholdPercent < 0 {
-			errs = append(errs, field.Invalid(lp, fmt.Sprintf("requests=%d concurrency=%d thresholdPercent=%d", lc.Requests, lc.Concurrency, lc.ThresholdPercent), "must not be negative"))
-		}
-	}
-	for i, g := range bg.PostSwitch.Gates {
-		errs = append(errs, validateGate(p.Child("postSwitch", "gates").Index(i), &g)...)
-	}
-	for name, d := range map[string]*metav1.Duration{"postSwitch.window": bg.PostSwitch.Window, "blueSoak": bg.BlueSoak} {
-		if d != nil && d.Duration < 0 {
-			errs = append(errs, field.Invalid(p.Child(name), d.Duration.String(), "must not be negative"))
-		}
-	}
-	if m := bg.PostSwitch.MaxErrorRatePercent; m != nil && (*m < 0 || *m > 100) {
-		errs = append(errs, field.Invalid(p.Child("postSwitch", "maxErrorRatePercent"), *m, "use 0 to 100"))
-	}
-	return errs
 }

@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/bluegreen"
+	"upshift.dev/upshift/internal/methods/bluegreen"
 	"upshift.dev/upshift/internal/providers/traffic"
 	updns "upshift.dev/upshift/internal/providers/traffic/dns"
 	"upshift.dev/upshift/internal/testdns"

@@ -1,0 +1,64 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/fleet"
+	"upshift.dev/upshift/internal/methods"
+	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/traffic"
+)
+
+// clusterEnv is the methods.Env of one cluster of the run being driven.
+type clusterEnv struct {
+	e          *Engine
+	stage, idx int
+	fc         v1alpha1.Cluster
+	member     *Member
+	since      time.Time
+}
+
+var _ methods.Env = (*clusterEnv)(nil)
+
+func (c *clusterEnv) Run() *v1alpha1.UpdateRun {
+	c.e.mu.Lock()
+	defer c.e.mu.Unlock()
+	return c.e.run.DeepCopy()
+}
+
+func (c *clusterEnv) Stage() string             { return c.e.run.Status.Stages[c.stage].Name }
+func (c *clusterEnv) Cluster() v1alpha1.Cluster { return c.fc }
+func (c *clusterEnv) Member() *cluster.Member   { return c.member }
+func (c *clusterEnv) Since() time.Time          { return c.since }
+
+func (c *clusterEnv) ClusterStatus() v1alpha1.StageClusterStatus {
+	c.e.mu.Lock()
+	defer c.e.mu.Unlock()
+	return *c.e.run.Status.Stages[c.stage].Clusters[c.idx].DeepCopy()
+}
+
+func (c *clusterEnv) Record(fn func(*v1alpha1.StageClusterStatus)) {
+	c.e.record(func(s *v1alpha1.UpdateRunStatus) { fn(&s.Stages[c.stage].Clusters[c.idx]) })
+}
+
+func (c *clusterEnv) Progress(msg string) {
+	c.e.emit(Event{Stage: c.Stage(), Cluster: c.fc.Name, Type: "Progress", Message: msg})
+}
+
+func (c *clusterEnv) Gates(ctx context.Context, list []v1alpha1.GateSpec, m *cluster.Member, nodeVersion string) (methods.Result, error) {
+	msg, output, err := c.e.runGates(ctx, c.fc, m, list, nodeVersion, c.since)
+	return methods.Result{Message: msg, Output: output}, err
+}
+
+// Reach finds another cluster of the member's provider. Today that is a
+// local cluster by name (the fleet entry moved to it); providers whose
+// clusters are reached otherwise will say so through the registry.
+func (c *clusterEnv) Reach(name string) (*cluster.Member, error) {
+	return c.e.Resolve(fleet.WithLocalName(c.fc, name))
+}
+
+func (c *clusterEnv) Traffic() (traffic.Provider, error) { return c.e.trafficProvider() }
+
+func (c *clusterEnv) Replaced(green string) error { return c.e.replaceMember(c.fc, green) }

@@ -1,0 +1,53 @@
+// Package gatespec checks gate specs (their type and the fields each type
+// needs) without running anything: the planner and every method use it, so
+// a gate is written the same way in every list.
+package gatespec
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"upshift.dev/upshift/api/v1alpha1"
+)
+
+// Validate checks one gate at path p.
+func Validate(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
+	var errs field.ErrorList
+	if g.Name == "" {
+		errs = append(errs, field.Required(p.Child("name"), "gates are named in status and reports"))
+	}
+	switch g.Type {
+	case v1alpha1.GateTimedWait:
+		if g.Duration == nil || g.Duration.Duration <= 0 {
+			errs = append(errs, field.Required(p.Child("duration"), "a TimedWait gate needs a positive duration"))
+		}
+	case v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth, v1alpha1.GateDeprecatedAPIs:
+	case v1alpha1.GateReadiness:
+		if r := g.Readiness; r != nil {
+			switch r.FailOn {
+			case "", "error", "warning", "info":
+			default:
+				errs = append(errs, field.NotSupported(p.Child("readiness", "failOn"), r.FailOn, []string{"error", "warning", "info"}))
+			}
+		}
+	case v1alpha1.GateHTTP:
+		if g.HTTP == nil || g.HTTP.URL == "" {
+			errs = append(errs, field.Required(p.Child("http", "url"), "an HTTP gate needs a URL"))
+		}
+	case v1alpha1.GateCommand:
+		if g.Command == nil || len(g.Command.Command) == 0 {
+			errs = append(errs, field.Required(p.Child("command", "command"), "a Command gate needs a command"))
+		}
+	default:
+		errs = append(errs, field.NotSupported(p.Child("type"), g.Type, []string{v1alpha1.GateTimedWait, v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth, v1alpha1.GateHTTP, v1alpha1.GateCommand, v1alpha1.GateDeprecatedAPIs, v1alpha1.GateReadiness}))
+	}
+	for name, d := range map[string]*metav1.Duration{"interval": g.Interval, "timeout": g.Timeout} {
+		if d != nil && d.Duration <= 0 {
+			errs = append(errs, field.Invalid(p.Child(name), d.Duration.String(), "must be positive"))
+		}
+	}
+	if g.FailureThreshold < 0 {
+		errs = append(errs, field.Invalid(p.Child("failureThreshold"), g.FailureThreshold, "must not be negative"))
+	}
+	return errs
+}

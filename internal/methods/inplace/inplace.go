@@ -1,0 +1,125 @@
+package inplace
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/kubeversion"
+	"upshift.dev/upshift/internal/methods"
+	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/steps"
+)
+
+func init() { methods.Register(Method{}) }
+
+// Method upgrades clusters where they stand.
+type Method struct{}
+
+var _ methods.Method = Method{}
+
+// Method names it in spec.method.
+func (Method) Method() string { return v1alpha1.MethodInPlace }
+
+// Validate checks the run holds nothing of another method.
+func (Method) Validate(run *v1alpha1.UpdateRun) field.ErrorList {
+	if run.Spec.BlueGreen != nil {
+		return field.ErrorList{field.Forbidden(field.NewPath("spec", "blueGreen"), "set method: BlueGreen to use blueGreen")}
+	}
+	return nil
+}
+
+// Steps lists a cluster's steps: preflight gates, one control-plane step
+// per minor version, one step per node pool, post-upgrade gates.
+func (Method) Steps(run *v1alpha1.UpdateRun, ci steps.ClusterInfo) ([]steps.Step, error) {
+	var out []steps.Step
+	if len(run.Spec.Gates.Preflight) > 0 {
+		out = append(out, steps.Step{Kind: steps.Preflight})
+	}
+	if run.Spec.Upgrade.Type != v1alpha1.UpgradeNodeImageOnly {
+		current, err := kubeversion.Parse(ci.Version)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", ci.Cluster.Name, err)
+		}
+		target, err := kubeversion.Parse(run.Spec.Upgrade.KubernetesVersion)
+		if err != nil {
+			return nil, err
+		}
+		hops, err := kubeversion.Hops(current, target, ci.Available)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", ci.Cluster.Name, err)
+		}
+		for _, h := range hops {
+			out = append(out, steps.Step{Kind: steps.ControlPlane, Version: h.String()})
+		}
+	}
+	if run.Spec.Upgrade.Type != v1alpha1.UpgradeControlPlaneOnly {
+		for _, pool := range ci.NodePools {
+			out = append(out, steps.Step{Kind: steps.NodePool, Pool: pool})
+		}
+	}
+	if len(run.Spec.Gates.PostUpgrade) > 0 {
+		out = append(out, steps.Step{Kind: steps.PostUpgrade})
+	}
+	return out, nil
+}
+
+// Execute does one step.
+func (Method) Execute(ctx context.Context, env methods.Env, step steps.Step) (methods.Result, error) {
+	spec := env.Run().Spec
+	m := env.Member()
+	switch step.Kind {
+	case steps.Preflight:
+		return env.Gates(ctx, spec.Gates.Preflight, m, "")
+	case steps.PostUpgrade:
+		nodeVersion := ""
+		if spec.Upgrade.Type == v1alpha1.UpgradeFull {
+			if v, err := methods.TargetVersion(ctx, m, spec.Upgrade.KubernetesVersion); err == nil {
+				nodeVersion = v.String()
+			}
+		}
+		return env.Gates(ctx, spec.Gates.PostUpgrade, m, nodeVersion)
+	case steps.ControlPlane:
+		start := time.Now()
+		if err := m.Provider.UpgradeControlPlane(ctx, m.Name, step.Version); err != nil {
+			return methods.Result{}, err
+		}
+		return methods.Result{Message: fmt.Sprintf("control plane at %s (%s)", step.Version, time.Since(start).Round(100*time.Millisecond))}, nil
+	case steps.NodePool:
+		return upgradePool(ctx, env, step.Pool)
+	}
+	return methods.Result{}, fmt.Errorf("the in-place method has no step %q", step.Kind)
+}
+
+func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Result, error) {
+	spec := env.Run().Spec
+	m := env.Member()
+	up := cluster.NodePoolUpgrade{NodeImage: env.Run().Status.NodeImage, Events: func(ev nodes.Event) { env.Progress(ev.Message) }}
+	if spec.Upgrade.Type == v1alpha1.UpgradeFull {
+		up.KubernetesVersion = spec.Upgrade.KubernetesVersion
+	}
+	if s := spec.NodeUpgrade.MaxSurge; s != nil {
+		up.MaxSurge = *s
+	}
+	if d := spec.NodeUpgrade.DrainTimeout; d != nil {
+		up.DrainTimeout = d.Duration
+	}
+	if d := spec.NodeUpgrade.NodeSoakDuration; d != nil {
+		up.Soak = d.Duration
+	}
+	up.OnUndrainable = spec.NodeUpgrade.UndrainableNodeBehavior
+	res, err := m.Provider.UpgradeNodePool(ctx, m.Name, pool, up)
+	if err != nil {
+		return methods.Result{}, err
+	}
+	msg := fmt.Sprintf("%d node(s) replaced in %d batch(es) in %s", res.Replaced, res.Batches, res.Duration.Round(100*time.Millisecond))
+	if len(res.Quarantined) > 0 {
+		msg += fmt.Sprintf("; %d node(s) could not be drained and stay cordoned, labelled %s=quarantined: %s", len(res.Quarantined), nodes.LabelQuarantined, strings.Join(res.Quarantined, ", "))
+	}
+	return methods.Result{Message: msg}, nil
+}

@@ -1,0 +1,124 @@
+package steps
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/kubeversion"
+)
+
+// Step kinds of the in-place method; other methods name their own.
+const (
+	Preflight    = "Preflight"
+	ControlPlane = "ControlPlane"
+	NodePool     = "NodePool"
+	PostUpgrade  = "PostUpgrade"
+)
+
+// Step is one planned step of a cluster. Its target travels as fields.
+type Step struct {
+	// Kind says what the step does: ControlPlane, NodePool, T3-Switch…
+	Kind string
+	// Version a ControlPlane step moves the control plane to (v1.35.2).
+	Version string
+	// Pool a NodePool step replaces.
+	Pool string
+}
+
+// Name is how status and progress show the step: "ControlPlane
+// v1.35.2", "NodePool user", "T3-Switch". Nothing parses it back.
+func (s Step) Name() string {
+	switch {
+	case s.Version != "":
+		return s.Kind + " " + s.Version
+	case s.Pool != "":
+		return s.Kind + " " + s.Pool
+	}
+	return s.Kind
+}
+
+// Of is the step a status entry records.
+func Of(st v1alpha1.StepStatus) Step {
+	return Step{Kind: st.Kind, Version: st.Version, Pool: st.Pool}
+}
+
+// Status is a new status entry for the step.
+func (s Step) Status() v1alpha1.StepStatus {
+	return v1alpha1.StepStatus{Name: s.Name(), Kind: s.Kind, Version: s.Version, Pool: s.Pool, Phase: v1alpha1.PhaseNotStarted}
+}
+
+// ClusterInfo is a member cluster as the planner sees it.
+type ClusterInfo struct {
+	Cluster   v1alpha1.Cluster
+	Version   string   // the control plane's version now, e.g. v1.33.13
+	NodePools []string // pool names, in upgrade order
+	// Available are the versions the cluster's provider can run (its
+	// Versions), for the hops and the target.
+	Available []kubeversion.Version
+}
+
+// Planner is a method as the planner sees it.
+type Planner interface {
+	// Method is the name runs give in spec.method (InPlace, BlueGreen).
+	Method() string
+	// Validate checks the method's part of a run, with field paths.
+	Validate(run *v1alpha1.UpdateRun) field.ErrorList
+	// Steps lists a cluster's steps for the run.
+	Steps(run *v1alpha1.UpdateRun, ci ClusterInfo) ([]Step, error)
+}
+
+// FleetValidator is a Planner with rules over the whole plan, such as
+// blue-green's per-cluster names when it moves several clusters.
+type FleetValidator interface {
+	ValidateFleet(run *v1alpha1.UpdateRun, clusters int) field.ErrorList
+}
+
+var (
+	mu       sync.Mutex
+	planners = map[string]Planner{}
+)
+
+// Register makes a method's planner available; internal/methods calls it
+// for each registered method.
+func Register(p Planner) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := planners[p.Method()]; dup {
+		panic("method " + p.Method() + " registered twice")
+	}
+	planners[p.Method()] = p
+}
+
+// Lookup finds the planner of a run's method ("" is InPlace).
+func Lookup(method string) (Planner, error) {
+	if method == "" {
+		method = v1alpha1.MethodInPlace
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := planners[method]; ok {
+		return p, nil
+	}
+	return nil, fmt.Errorf("method %q is not available: use %s", method, strings.Join(namesLocked(), " or "))
+}
+
+// Methods lists the registered methods, sorted.
+func Methods() []string {
+	mu.Lock()
+	defer mu.Unlock()
+	return namesLocked()
+}
+
+func namesLocked() []string {
+	var out []string
+	for n := range planners {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
