@@ -236,6 +236,12 @@ type FailurePolicy struct {
 	// MaxFailedClustersPerStage lets a stage go on past this many failed
 	// clusters (default 0: the first failure halts the run).
 	MaxFailedClustersPerStage int `json:"maxFailedClustersPerStage,omitempty"`
+	// TransientErrorTimeout is how long a step keeps retrying when a
+	// cluster's API server or a provider is briefly away (connection
+	// refused or reset, timeouts, 429, 5xx) before it fails with the last
+	// error (default 5m; a managed control plane is unreachable for a
+	// while during its own upgrade).
+	TransientErrorTimeout *metav1.Duration `json:"transientErrorTimeout,omitempty"`
 }
 
 // Phases of runs, stages, clusters, steps and tasks.

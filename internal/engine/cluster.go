@@ -82,8 +82,8 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 			since = st.Start.Time
 		})
 		e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: "Started", Message: step.Name})
-		env := &clusterEnv{e: e, stage: stage, idx: idx, fc: fc, member: m, since: since}
-		res, err := method.Execute(ctx, env, steps.Of(step))
+		env := &clusterEnv{e: e, stage: stage, idx: idx, fc: fc, member: m, since: since, step: step.Name}
+		res, err := e.execute(ctx, method, env, steps.Of(step), Event{Stage: stageName, Cluster: cs.Name, Step: step.Name})
 		msg, output := res.Message, res.Output
 		var rolledBack *methods.RolledBackError
 		if errors.As(err, &rolledBack) {

@@ -8,17 +8,20 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/localfleet"
 	_ "upshift.dev/upshift/internal/methods/builtin"
+	"upshift.dev/upshift/internal/procs"
 	"upshift.dev/upshift/internal/providers/cluster/local"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/testfleet"
@@ -577,5 +580,87 @@ func TestOneRunPerEngine(t *testing.T) {
 	<-done
 	if other, _ := e.Store.Get("other"); other.Status.Phase != "" {
 		t.Errorf("the refused run was touched: %s", other.Status.Phase)
+	}
+}
+
+// TestAPIServerOutageIsWaitedOut: the cluster's kube-apiserver is killed
+// as a node-pool step starts and comes back a few seconds later. The step
+// waits for it (progress says so, attempt after attempt), then finishes;
+// every node is replaced once. Before, the run failed on the first refused
+// connection.
+func TestAPIServerOutageIsWaitedOut(t *testing.T) {
+	const nodes = 8
+	spec := localfleet.Spec{Name: "outage", KubernetesVersion: lower.Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: nodes}}}
+	c := testfleet.Up(t, spec)
+	e := newEngine(t, []v1alpha1.Cluster{member("outage", "g")})
+	var mu sync.Mutex
+	var waiting []string
+	e.Progress = func(ev engine.Event) {
+		if ev.Type == "Waiting" {
+			mu.Lock()
+			waiting = append(waiting, ev.Message)
+			mu.Unlock()
+		}
+	}
+	ctx := t.Context()
+	run, strategy := newRun("outage", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly, NodeImageSelection: &v1alpha1.NodeImageSelection{Type: v1alpha1.NodeImageLatest}}, stage("only", "g"))
+	one := intstr.FromInt32(1)
+	run.Spec.NodeUpgrade.MaxSurge = &one
+	run.Spec.FailurePolicy.TransientErrorTimeout = &metav1.Duration{Duration: 2 * time.Minute}
+	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	// The API server dies after the plan was made: the pool step's first
+	// call is refused, every time, until it is back.
+	recs, err := procs.LoadDir(filepath.Join(c.Dir(), "pids"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(recs["kube-apiserver"].PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := e.Drive(ctx, run.Name); done <- err }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		mu.Lock()
+		n := len(waiting)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the run ended while the API server was down: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run never said it waited for the API server")
+		}
+	}
+	if _, err := testfleet.Fleet(t).Up(ctx, spec); err != nil {
+		t.Fatalf("restarting the API server: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the run did not wait the outage out: %v", err)
+	}
+	mu.Lock()
+	saw := strings.Join(waiting, "\n")
+	mu.Unlock()
+	if !strings.Contains(saw, "waiting for the API server") {
+		t.Errorf("progress never said it waited for the API server: %q", saw)
+	}
+	client, _ := c.Client()
+	list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: localfleet.LabelNodePool + "=user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := localfleet.NodeImages[len(localfleet.NodeImages)-1]
+	if len(list.Items) != nodes {
+		t.Errorf("pool has %d nodes after the run, want %d (a node added or removed twice)", len(list.Items), nodes)
+	}
+	for _, n := range list.Items {
+		if n.Labels[localfleet.LabelNodeImage] != latest {
+			t.Errorf("node %s still on %s", n.Name, n.Labels[localfleet.LabelNodeImage])
+		}
 	}
 }

@@ -18,6 +18,8 @@ type clusterEnv struct {
 	fc         v1alpha1.Cluster
 	member     *Member
 	since      time.Time
+	// step is the name of the step under way, for progress events.
+	step string
 }
 
 var _ methods.Env = (*clusterEnv)(nil)
@@ -44,7 +46,7 @@ func (c *clusterEnv) Record(fn func(*v1alpha1.StageClusterStatus)) {
 }
 
 func (c *clusterEnv) Progress(msg string) {
-	c.e.emit(Event{Stage: c.Stage(), Cluster: c.fc.Name, Type: "Progress", Message: msg})
+	c.e.emit(Event{Stage: c.Stage(), Cluster: c.fc.Name, Step: c.step, Type: "Progress", Message: msg})
 }
 
 func (c *clusterEnv) Gates(ctx context.Context, list []v1alpha1.GateSpec, m *cluster.Member, nodeVersion string) (methods.Result, error) {
