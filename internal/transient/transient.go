@@ -1,0 +1,58 @@
+package transient
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"syscall"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// Is reports whether err is a passing fault worth retrying.
+func Is(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	for _, errno := range []syscall.Errno{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE, syscall.EHOSTUNREACH, syscall.ENETUNREACH} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) && (errors.Is(urlErr.Err, io.EOF) || urlErr.Timeout()) {
+		return true // a request whose connection closed or timed out
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return false // a wait of upshift's own ran out (a drain timeout): not the server's fault
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return true
+	}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		switch {
+		case apierrors.IsTooManyRequests(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
+			apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err), apierrors.IsUnexpectedServerError(err):
+			return true
+		}
+		code := status.Status().Code
+		return code == 429 || code >= 500
+	}
+	// client-go reports some dropped connections only as text (an HTTP/2
+	// stream reset, a watch cut short); these are the ones it documents.
+	msg := err.Error()
+	for _, s := range []string{"http2: client connection lost", "http2: server sent GOAWAY", "connection reset by peer", "connection refused", "TLS handshake timeout", "the server is currently unable to handle the request"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
