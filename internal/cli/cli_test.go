@@ -7,6 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/store"
 )
 
 // TestBadInput checks that bad input exits 2 with one line that says what
@@ -116,5 +121,84 @@ func TestPathNamesChangeNothing(t *testing.T) {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("%s is gone: %v", p, err)
 		}
+	}
+}
+
+// TestUnknownCommand: an unknown command or subcommand is bad input (exit
+// 2) with one line naming it; before, it exited 1 or printed help with 0.
+func TestUnknownCommand(t *testing.T) {
+	for _, args := range [][]string{{"frobnicate"}, {"local", "frob"}, {"scan", "everything"}, {"traffic", "nope"}} {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), args, Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		msg := strings.TrimSpace(errOut.String())
+		if code != ExitUsage || !strings.Contains(msg, `unknown command "`+args[len(args)-1]+`"`) || strings.Contains(msg, "\n") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line naming the command", args, code, msg)
+		}
+	}
+	var out bytes.Buffer
+	if code := Main(context.Background(), nil, Streams{In: strings.NewReader(""), Out: &out, Err: &out}); code != ExitOK || !strings.Contains(out.String(), "Available Commands") {
+		t.Errorf("upshift alone: exit %d, want 0 with the help", code)
+	}
+}
+
+// TestApproveNamesSomethingThatWaits: approving or skipping a stage,
+// task, cluster or gate the run does not have is bad input and records
+// nothing; a real approval records the OS user beside --by.
+func TestApproveNamesSomethingThatWaits(t *testing.T) {
+	home := t.TempDir()
+	st := &store.Store{Dir: home}
+	run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "r1"}}
+	run.Spec.Gates.PostUpgrade = []v1alpha1.GateSpec{{Name: "sign-off", Type: v1alpha1.GateApproval}}
+	if err := st.Create(run); err != nil {
+		t.Fatal(err)
+	}
+	status := v1alpha1.UpdateRunStatus{Stages: []v1alpha1.StageStatus{
+		{Name: "dev", Phase: v1alpha1.PhaseCompleted, Clusters: []v1alpha1.StageClusterStatus{{Name: "dev-1", Phase: v1alpha1.PhaseCompleted}},
+			AfterTasks: []v1alpha1.TaskStatus{{Name: "soak", Type: v1alpha1.TaskTimedWait, Phase: v1alpha1.PhaseCompleted}}},
+		{Name: "production", Phase: v1alpha1.PhaseWaiting, Clusters: []v1alpha1.StageClusterStatus{{Name: "prod-1"}},
+			BeforeTasks: []v1alpha1.TaskStatus{{Name: "Approval", Type: v1alpha1.TaskApproval, Phase: v1alpha1.PhaseWaiting}}},
+	}}
+	if err := st.SaveStatus("r1", &status); err != nil {
+		t.Fatal(err)
+	}
+	run1 := func(args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), append(args, "--home", home), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		return code, strings.TrimSpace(errOut.String())
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"approve", "r1", "--stage", "prdo", "--by", "mallory"}, `no stage "prdo"`},
+		{[]string{"approve", "r1", "--stage", "dev"}, "no approval task"},
+		{[]string{"approve", "r1", "--stage", "production", "--task", "Other"}, `no approval task "Other"`},
+		{[]string{"approve", "r1", "--cluster", "ghost", "--gate", "sign-off"}, `no cluster "ghost"`},
+		{[]string{"approve", "r1", "--cluster", "prod-1", "--gate", "typo"}, `no Approval gate "typo"`},
+		{[]string{"skip", "r1", "--cluster", "ghost"}, `no cluster "ghost"`},
+		{[]string{"skip", "r1", "--cluster", "dev-1"}, "Completed already"},
+		{[]string{"skip", "r1", "--stage", "production", "--task", "nope"}, `no task "nope"`},
+	} {
+		code, msg := run1(tc.args...)
+		if code != ExitUsage || !strings.Contains(msg, tc.want) {
+			t.Errorf("%v: exit %d, %q; want 2 with %q", tc.args, code, msg, tc.want)
+		}
+	}
+	if got, _ := st.Approvals("r1"); len(got) != 0 {
+		t.Fatalf("refused requests were recorded: %v", got)
+	}
+	if skips, _ := st.Skips("r1"); len(skips) != 0 {
+		t.Fatalf("refused skips were recorded: %v", skips)
+	}
+	if code, msg := run1("approve", "r1", "--stage", "production", "--by", "release-manager"); code != ExitOK {
+		t.Fatalf("a real approval: exit %d, %q", code, msg)
+	}
+	got, _ := st.Approvals("r1")
+	a := got["stage/production"]
+	if a.By != "release-manager" || a.OSUser == "" {
+		t.Errorf("approval recorded as %+v, want --by and the OS user", a)
+	}
+	if code, msg := run1("approve", "r1", "--cluster", "prod-1", "--gate", "sign-off"); code != ExitOK {
+		t.Errorf("approving a cluster's approval gate: exit %d, %q", code, msg)
 	}
 }

@@ -58,11 +58,30 @@ embedded default and test bed.`,
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+
 	root.AddCommand(newLocalCommand(s), newDemoCommand(s), newScanCommand(s),
 		newRunCommand(s), newPlanCommand(s), newStatusCommand(s), newApproveCommand(s),
 		newStopCommand(s), newResumeCommand(s), newSkipCommand(s), newHistoryCommand(s), newFleetCommand(s),
 		newGatewayCommand(s), newTrafficCommand(s), newBlueGreenCommand(s), newRollbackCommand(s))
+	for _, group := range append([]*cobra.Command{root}, root.Commands()...) {
+		if group.HasSubCommands() {
+			refuseUnknownCommands(group)
+		}
+	}
 	return root
+}
+
+// refuseUnknownCommands makes a command group answer an unknown command
+// as bad input like any other (exit 2), and print its help when called
+// with nothing.
+func refuseUnknownCommands(group *cobra.Command) {
+	group.Args = cobra.ArbitraryArgs
+	group.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usagef("unknown command %q for %q: `%s --help` lists the commands", args[0], cmd.CommandPath(), cmd.CommandPath())
+		}
+		return cmd.Help()
+	}
 }
 
 // Main runs upshift with args and returns the process exit code.

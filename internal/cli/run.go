@@ -407,13 +407,23 @@ func newApproveCommand(s Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if by == "" {
-				by = currentUser()
-			}
-			if err := o.store().Approve(args[0], store.Approval{Key: key, By: by, Time: time.Now().UTC()}); err != nil {
+			run, err := o.store().Get(args[0])
+			if err != nil {
 				return usageError{err}
 			}
-			_ = o.store().Audit(args[0], store.Event{Time: time.Now().UTC(), Type: "Approved", Message: key + " approved by " + by})
+			if err := engine.CheckApproval(run, stage, task, clusterName, gate); err != nil {
+				return usageError{err}
+			}
+			osUser := currentUser()
+			if by == "" {
+				by = osUser
+			}
+			if err := o.store().Approve(args[0], store.Approval{Key: key, By: by, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
+				return usageError{err}
+			}
+			if err := o.store().Audit(args[0], store.Event{Time: time.Now().UTC(), Type: "Approved", Message: fmt.Sprintf("%s approved by %s (OS user %s)", key, by, osUser)}); err != nil {
+				return fmt.Errorf("the approval is recorded, but not its audit line: %w", err)
+			}
 			printer.New(s.Err).Success("approved %s of run %s as %s", key, args[0], by)
 			return nil
 		},
@@ -467,10 +477,20 @@ func newSkipCommand(s Streams) *cobra.Command {
 			default:
 				return usagef("name a --cluster, or a --stage (and optionally its --task)")
 			}
-			if err := o.store().Skip(args[0], store.Approval{Key: key, By: currentUser(), Time: time.Now().UTC()}); err != nil {
+			run, err := o.store().Get(args[0])
+			if err != nil {
 				return usageError{err}
 			}
-			_ = o.store().Audit(args[0], store.Event{Time: time.Now().UTC(), Type: "SkipRequested", Message: key})
+			if err := engine.CheckSkip(run, stage, task, clusterName); err != nil {
+				return usageError{err}
+			}
+			osUser := currentUser()
+			if err := o.store().Skip(args[0], store.Approval{Key: key, By: osUser, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
+				return usageError{err}
+			}
+			if err := o.store().Audit(args[0], store.Event{Time: time.Now().UTC(), Type: "SkipRequested", Message: key + " by " + osUser}); err != nil {
+				return fmt.Errorf("the skip is recorded, but not its audit line: %w", err)
+			}
 			printer.New(s.Err).Success("%s of run %s will be skipped", key, args[0])
 			return nil
 		},

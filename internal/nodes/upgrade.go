@@ -127,12 +127,22 @@ func (e *DrainError) Error() string {
 
 func (e *DrainError) Unwrap() error { return e.Err }
 
+// quotedCount reads a quoted count ("1", as AKS's API writes maxSurge) as
+// the count it is.
+func quotedCount(v intstr.IntOrString) intstr.IntOrString {
+	if v.Type == intstr.String && !strings.HasSuffix(v.StrVal, "%") {
+		return intstr.Parse(v.StrVal)
+	}
+	return v
+}
+
 // SurgeCount resolves maxSurge against a pool size: percentages round up,
 // and the result is at least 1.
 func SurgeCount(maxSurge intstr.IntOrString, size int) (int, error) {
 	if maxSurge.Type == intstr.String && maxSurge.StrVal == "" {
 		return 1, nil
 	}
+	maxSurge = quotedCount(maxSurge)
 	n, err := intstr.GetScaledValueFromIntOrPercent(&maxSurge, size, true)
 	if err != nil {
 		return 0, fmt.Errorf("maxSurge %q: %w (use a count such as 3 or a percentage such as 33%%)", maxSurge.String(), err)

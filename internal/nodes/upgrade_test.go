@@ -21,6 +21,8 @@ func TestSurgeCount(t *testing.T) {
 		{intstr.FromString("1%"), 3, 1, false},
 		{intstr.FromInt32(0), 5, 1, false},
 		{intstr.FromString("many"), 5, 0, true},
+		{intstr.FromString("2"), 50, 2, false}, // quoted, as AKS's API writes it
+		{intstr.FromString("-2"), 50, 0, true},
 		{intstr.FromInt32(-1), 5, 0, true},
 	} {
 		t.Run(tc.surge.String(), func(t *testing.T) {

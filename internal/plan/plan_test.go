@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
@@ -143,6 +144,10 @@ func TestValidate(t *testing.T) {
 			r.Spec.Upgrade.Type = v1alpha1.UpgradeNodeImageOnly
 		}, "NodeImageOnly keeps"},
 		{"duplicate stage", func(_ *v1alpha1.UpdateRun, s *v1alpha1.UpdateStrategySpec) { s.Stages[1].Name = "dev" }, `spec.strategy.stages[1].name: Duplicate value: "dev"`},
+		{"negative quoted surge", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			v := intstr.FromString("-1")
+			r.Spec.NodeUpgrade.MaxSurge = &v
+		}, "spec.nodeUpgrade.maxSurge"},
 		{"bad surge", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
 			v := r.Spec.NodeUpgrade.MaxSurge
 			v.StrVal = "lots"
@@ -301,4 +306,18 @@ func stepNames(s []steps.Step, sep string) string {
 		names = append(names, step.Name())
 	}
 	return strings.Join(names, sep)
+}
+
+// TestQuotedSurgeCount: maxSurge "1", as AKS's API writes it, is a count.
+func TestQuotedSurgeCount(t *testing.T) {
+	docs, err := Parse("run.yaml", []byte(strings.Replace(runFile, `maxSurge: "33%"`, `maxSurge: "1"`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if docs.Run.Spec.NodeUpgrade.MaxSurge.String() != "1" {
+		t.Fatalf("the run file was not changed: %v", docs.Run.Spec.NodeUpgrade.MaxSurge)
+	}
+	if errs := Validate(docs.Run, &docs.Strategies["three-stages"].Spec); len(errs) > 0 {
+		t.Errorf("maxSurge \"1\" refused: %v", errs)
+	}
 }

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -160,6 +161,9 @@ func validateTask(p *field.Path, t *v1alpha1.StageTask) field.ErrorList {
 }
 
 func validateIntOrPercent(p *field.Path, v intstr.IntOrString) field.ErrorList {
+	if v.Type == intstr.String && !strings.HasSuffix(v.StrVal, "%") {
+		v = intstr.Parse(v.StrVal) // a quoted count, as AKS writes maxSurge: "1"
+	}
 	if _, err := intstr.GetScaledValueFromIntOrPercent(&v, 100, true); err != nil {
 		return field.ErrorList{field.Invalid(p, v.String(), "use a count such as 3 or a percentage such as 33%")}
 	}

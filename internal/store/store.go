@@ -159,9 +159,11 @@ func (s *Store) Lock(name string) (func(), error) {
 // Approval records who approved which stage task, or cluster gate, when.
 type Approval struct {
 	// Key is "stage/<stage>/<task>" or "cluster/<cluster>/<gate>".
-	Key  string    `json:"key"`
-	By   string    `json:"by"`
-	Time time.Time `json:"time"`
+	Key string `json:"key"`
+	By  string `json:"by"`
+	// OSUser is who ran the command, recorded whatever --by says.
+	OSUser string    `json:"osUser,omitempty"`
+	Time   time.Time `json:"time"`
 }
 
 // Approve records an approval.
