@@ -225,7 +225,7 @@ func (o *runOptions) frozen(name string) (*engine.Engine, error) {
 		return nil, err
 	}
 	e := o.engine(clusters)
-	if run, err := o.store().Get(name); err == nil {
+	if run, _ := o.store().Get(name); run != nil { // a recovered status still has the spec
 		if path := run.Annotations[AnnotationFleetFile]; path != "" {
 			e.OnReplaced = func(clusterName, green string) error { return rewriteFleetFile(path, clusterName, green) }
 		}
@@ -328,6 +328,16 @@ func newStatusCommand(s Streams) *cobra.Command {
 				return err
 			}
 			run, err := o.store().Get(args[0])
+			var corrupt *store.CorruptError
+			if errors.As(err, &corrupt) && run != nil {
+				// Show what could be read, and say which file is bad.
+				if output != outputTable {
+					_ = writeData(s.Out, output, run)
+				} else {
+					writeRunReport(s.Out, run)
+				}
+				return err
+			}
 			if err != nil {
 				return usageError{err}
 			}
@@ -407,7 +417,7 @@ func newApproveCommand(s Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			run, err := o.store().Get(args[0])
+			run, err := readForRequest(o.store(), args[0])
 			if err != nil {
 				return usageError{err}
 			}
@@ -435,6 +445,17 @@ func newApproveCommand(s Streams) *cobra.Command {
 	cmd.Flags().StringVar(&gate, "gate", "", "the approval gate's name")
 	cmd.Flags().StringVar(&by, "by", "", "who approves (default: the current user)")
 	return cmd
+}
+
+// readForRequest reads a run to check an approval or skip against; a
+// status recovered from the previous write is good enough for that.
+func readForRequest(st *store.Store, name string) (*v1alpha1.UpdateRun, error) {
+	run, err := st.Get(name)
+	var corrupt *store.CorruptError
+	if errors.As(err, &corrupt) && corrupt.Recovered {
+		return run, nil
+	}
+	return run, err
 }
 
 func requestKey(stage, task, clusterName, gate string) (string, error) {
@@ -477,7 +498,7 @@ func newSkipCommand(s Streams) *cobra.Command {
 			default:
 				return usagef("name a --cluster, or a --stage (and optionally its --task)")
 			}
-			run, err := o.store().Get(args[0])
+			run, err := readForRequest(o.store(), args[0])
 			if err != nil {
 				return usageError{err}
 			}

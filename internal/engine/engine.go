@@ -237,13 +237,20 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 	}
 	defer unlock()
 	run, err := e.Store.Get(name)
-	if err != nil {
+	var corrupt *store.CorruptError
+	recovered := errors.As(err, &corrupt) && corrupt.Recovered
+	if err != nil && !recovered {
 		return nil, err
 	}
 	if e.Poll == 0 {
 		e.Poll = time.Second
 	}
 	e.begin(run)
+	if recovered {
+		// The status before the bad one is a write older: steps it shows
+		// Running or NotStarted are redone, which idempotent steps allow.
+		e.emit(Event{Type: "Recovered", Message: corrupt.Error()})
+	}
 	if run.Spec.State == v1alpha1.StateInitialize {
 		return run, nil
 	}

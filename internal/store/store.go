@@ -85,7 +85,31 @@ func (s *Store) SaveSpec(run *v1alpha1.UpdateRun) error {
 	return writeAtomic(s.path(run.Name, "run.yaml"), data)
 }
 
-// Get reads a run with its status.
+// CorruptError is a run whose files cannot be read whole: a run.yaml or
+// status.json damaged on disk or edited by hand. Get returns it with what
+// it could read (the spec, and the previous status when there is one), so
+// the run stays manageable.
+type CorruptError struct {
+	Run  string
+	File string // the path of the bad file
+	Err  error
+	// Recovered says the run carries the status written before the bad
+	// one (status.prev.json): one write older, which idempotent steps
+	// replay safely; `upshift resume` goes on from it.
+	Recovered bool
+}
+
+func (e *CorruptError) Error() string {
+	if e.Recovered {
+		return fmt.Sprintf("run %s: %s cannot be read (%v); shown from the status written before it: `upshift resume %s` goes on from there and rewrites it", e.Run, e.File, e.Err, e.Run)
+	}
+	return fmt.Sprintf("run %s: %s cannot be read (%v), and there is no earlier status to go on from: restore the file, or start a new run", e.Run, e.File, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Get reads a run with its status. A status that cannot be read gives the
+// run without it and a *CorruptError.
 func (s *Store) Get(name string) (*v1alpha1.UpdateRun, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -99,18 +123,34 @@ func (s *Store) Get(name string) (*v1alpha1.UpdateRun, error) {
 	}
 	var run v1alpha1.UpdateRun
 	if err := yaml.Unmarshal(data, &run); err != nil {
-		return nil, fmt.Errorf("reading run %s: %w", name, err)
+		return nil, &CorruptError{Run: name, File: s.path(name, "run.yaml"), Err: err}
 	}
 	status, err := os.ReadFile(s.path(name, "status.json"))
 	if err == nil {
-		if err := json.Unmarshal(status, &run.Status); err != nil {
-			return nil, fmt.Errorf("reading status of run %s: %w", name, err)
+		var st v1alpha1.UpdateRunStatus
+		if err := json.Unmarshal(status, &st); err != nil {
+			corrupt := &CorruptError{Run: name, File: s.path(name, "status.json"), Err: err}
+			if prev, perr := os.ReadFile(s.path(name, "status.prev.json")); perr == nil && json.Unmarshal(prev, &run.Status) == nil {
+				corrupt.Recovered = true
+			}
+			return &run, corrupt
 		}
+		run.Status = st
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	return &run, nil
 }
+
+// statusOnly says err is a status that cannot be read while the spec
+// could: enough for requests that change only the spec or add a line.
+func statusOnly(err error, run *v1alpha1.UpdateRun) bool {
+	var corrupt *CorruptError
+	return errors.As(err, &corrupt) && run != nil && filepath.Base(corrupt.File) == "status.json"
+}
+
+// PhaseUnreadable marks, in List, a run whose files cannot be read.
+const PhaseUnreadable = "Unreadable"
 
 // SaveStatus writes a run's status.
 func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error {
@@ -121,7 +161,29 @@ func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error 
 	if err != nil {
 		return err
 	}
-	return writeAtomic(s.path(name, "status.json"), data)
+	// The status being replaced stays as status.prev.json (a hard link, no
+	// copy): if status.json is ever found unreadable, the run goes on from
+	// the one before, which every idempotent step can replay.
+	cur, prev := s.path(name, "status.json"), s.path(name, "status.prev.json")
+	if _, err := os.Stat(cur); err == nil && readableStatus(cur) {
+		tmp := prev + ".tmp"
+		_ = os.Remove(tmp)
+		if err := os.Link(cur, tmp); err == nil {
+			if err := os.Rename(tmp, prev); err != nil {
+				_ = os.Remove(tmp)
+			}
+		}
+	}
+	return writeAtomic(cur, data)
+}
+
+func readableStatus(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var st v1alpha1.UpdateRunStatus
+	return json.Unmarshal(data, &st) == nil
 }
 
 // SetState changes spec.state (Run, Stop) of a stored run.
@@ -135,7 +197,7 @@ func (s *Store) SetState(name, state string) error {
 	}
 	defer unlock()
 	run, err := s.Get(name)
-	if err != nil {
+	if err != nil && !statusOnly(err, run) {
 		return err
 	}
 	run.Spec.State = state
@@ -168,7 +230,7 @@ type Approval struct {
 
 // Approve records an approval.
 func (s *Store) Approve(name string, a Approval) error {
-	if _, err := s.Get(name); err != nil {
+	if run, err := s.Get(name); err != nil && !statusOnly(err, run) {
 		return err
 	}
 	return s.appendLine(name, "approvals.jsonl", a)
@@ -193,7 +255,7 @@ func (s *Store) Approvals(name string) (map[string]Approval, error) {
 // Skip records a request to skip a stage ("stage/<stage>"), a stage task
 // ("stage/<stage>/<task>") or a cluster ("cluster/<cluster>").
 func (s *Store) Skip(name string, a Approval) error {
-	if _, err := s.Get(name); err != nil {
+	if run, err := s.Get(name); err != nil && !statusOnly(err, run) {
 		return err
 	}
 	return s.appendLine(name, "skips.jsonl", a)
@@ -240,7 +302,8 @@ func (s *Store) Events(name string) ([]Event, error) {
 	return out, err
 }
 
-// List returns every stored run, oldest first.
+// List returns every stored run, oldest first. A run whose files cannot
+// be read is listed with phase Unreadable and the reason, never hidden.
 func (s *Store) List() ([]*v1alpha1.UpdateRun, error) {
 	entries, err := os.ReadDir(filepath.Join(s.Dir, "runs"))
 	if errors.Is(err, os.ErrNotExist) {
@@ -255,8 +318,16 @@ func (s *Store) List() ([]*v1alpha1.UpdateRun, error) {
 			continue
 		}
 		run, err := s.Get(e.Name())
-		if err != nil {
-			continue
+		var corrupt *CorruptError
+		switch {
+		case errors.As(err, &corrupt):
+			if run == nil {
+				run = &v1alpha1.UpdateRun{}
+				run.Name = e.Name()
+			}
+			run.Status.Phase, run.Status.Message = PhaseUnreadable, corrupt.Error()
+		case err != nil:
+			continue // not a run folder (a name that is not a run's)
 		}
 		out = append(out, run)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +70,58 @@ func TestStore(t *testing.T) {
 	}
 	if st, _ := os.Stat(s.path("r1", "status.json")); st.Mode().Perm() != 0o600 {
 		t.Errorf("status mode %v", st.Mode().Perm())
+	}
+}
+
+// TestCorruptStatus: a status.json damaged on disk never makes a run
+// unmanageable. Get returns the spec with the status written before
+// (status.prev.json) and says so; List shows the run as Unreadable
+// instead of hiding it; stop and approvals still work.
+func TestCorruptStatus(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "torn"}}
+	if err := s.Create(run); err != nil {
+		t.Fatal(err)
+	}
+	for _, phase := range []string{v1alpha1.PhaseRunning, v1alpha1.PhaseWaiting} {
+		if err := s.SaveStatus("torn", &v1alpha1.UpdateRunStatus{Phase: phase}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	statusFile := filepath.Join(s.Dir, "runs", "torn", "status.json")
+	if err := os.WriteFile(statusFile, []byte(`{"phase": "Runn`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get("torn")
+	var corrupt *CorruptError
+	if !errors.As(err, &corrupt) || !corrupt.Recovered || corrupt.File != statusFile || got == nil || got.Status.Phase != v1alpha1.PhaseRunning {
+		t.Fatalf("Get of a torn status: %+v, %v; want the previous status (Running) and a recovered CorruptError naming the file", got, err)
+	}
+	runs, err := s.List()
+	if err != nil || len(runs) != 1 || runs[0].Status.Phase != PhaseUnreadable || !strings.Contains(runs[0].Status.Message, "status.json") {
+		t.Fatalf("List hides or misreports the run: %v %v", runs, err)
+	}
+	if err := s.SetState("torn", v1alpha1.StateStop); err != nil {
+		t.Errorf("stop of a run with a torn status: %v", err)
+	}
+	if err := s.Approve("torn", Approval{Key: "stage/prod", By: "x"}); err != nil {
+		t.Errorf("approval of a run with a torn status: %v", err)
+	}
+	// A new status write heals the run.
+	if err := s.SaveStatus("torn", &v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get("torn"); err != nil || got.Status.Phase != v1alpha1.PhaseCompleted || got.Spec.State != v1alpha1.StateStop {
+		t.Errorf("after a new write: %+v %v", got, err)
+	}
+	// With no earlier status there is nothing to go on from, and it says so.
+	if err := s.Create(&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "fresh"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.Dir, "runs", "fresh", "status.json"), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("fresh"); !errors.As(err, &corrupt) || corrupt.Recovered || !strings.Contains(err.Error(), "no earlier status") {
+		t.Errorf("torn first status: %v", err)
 	}
 }
