@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
@@ -241,9 +241,9 @@ func newLocalListCommand(o *localOptions) *cobra.Command {
 }
 
 func newLocalKubeconfigCommand(o *localOptions) *cobra.Command {
-	var merge bool
+	var merge, force bool
 	cmd := &cobra.Command{
-		Use:   "kubeconfig NAME",
+		Use:   "kubeconfig NAME [--merge [--force]]",
 		Short: "Print the path of a cluster's kubeconfig, or merge it into $KUBECONFIG",
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -259,7 +259,7 @@ func newLocalKubeconfigCommand(o *localOptions) *cobra.Command {
 				fmt.Fprintln(o.streams.Out, c.KubeconfigPath())
 				return nil
 			}
-			target, err := mergeKubeconfig(c.KubeconfigPath())
+			target, err := mergeKubeconfig(c.KubeconfigPath(), force)
 			if err != nil {
 				return err
 			}
@@ -267,45 +267,85 @@ func newLocalKubeconfigCommand(o *localOptions) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&merge, "merge", false, "merge into the first file of $KUBECONFIG (default ~/.kube/config) and switch to it")
+	cmd.Flags().BoolVar(&merge, "merge", false, "merge into your kubeconfig as kubectl config does (the first existing file of $KUBECONFIG, default ~/.kube/config) and switch to it")
+	cmd.Flags().BoolVar(&force, "force", false, "with --merge: replace a context, cluster or user of the same name that points elsewhere")
 	return cmd
 }
 
 // mergeKubeconfig merges src into the user's kubeconfig and makes its
 // context current. The kubeconfig holds credentials: it is written 0600.
-func mergeKubeconfig(src string) (string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	target := rules.GetDefaultFilename()
-	if paths := filepath.SplitList(os.Getenv("KUBECONFIG")); len(paths) > 0 && paths[0] != "" {
-		target = paths[0]
-	}
+func mergeKubeconfig(src string, force bool) (string, error) {
+	access := clientcmd.NewDefaultPathOptions()
+	target := access.GetDefaultFilename()
 	add, err := clientcmd.LoadFromFile(src)
 	if err != nil {
 		return "", err
 	}
-	dst, err := clientcmd.LoadFromFile(target)
-	if errors.Is(err, os.ErrNotExist) {
-		dst = clientcmdapi.NewConfig()
-	} else if err != nil {
-		return "", fmt.Errorf("reading %s: %w", target, err)
+	dst, err := access.GetStartingConfig()
+	if err != nil {
+		return "", fmt.Errorf("reading your kubeconfig: %w", err)
+	}
+	if !force {
+		var taken []string
+		for k, v := range add.Contexts {
+			if old, ok := dst.Contexts[k]; ok && (old.Cluster != v.Cluster || old.AuthInfo != v.AuthInfo) {
+				taken = append(taken, "context "+k)
+			}
+		}
+		for k, v := range add.Clusters {
+			if old, ok := dst.Clusters[k]; ok && old.Server != v.Server {
+				taken = append(taken, fmt.Sprintf("cluster %s (server %s)", k, old.Server))
+			}
+		}
+		for k, v := range add.AuthInfos {
+			if old, ok := dst.AuthInfos[k]; ok {
+				a, b := *old, *v
+				a.LocationOfOrigin, b.LocationOfOrigin = "", ""
+				if !apiequality.Semantic.DeepEqual(a, b) {
+					taken = append(taken, "user "+k)
+				}
+			}
+		}
+		if len(taken) > 0 {
+			sort.Strings(taken)
+			return "", usagef("your kubeconfig already has %s for something else: nothing was changed; pass --force to replace them, or use the printed kubeconfig path", strings.Join(taken, ", "))
+		}
+	}
+	// An entry keeps the file it came from: a replaced one is written
+	// where it was, a new one where kubectl writes new entries; never
+	// back into the local cluster's own kubeconfig.
+	origin := func(existing string) string {
+		if existing != "" {
+			return existing
+		}
+		return target
 	}
 	for k, v := range add.Clusters {
+		v.LocationOfOrigin = ""
+		if old, ok := dst.Clusters[k]; ok {
+			v.LocationOfOrigin = origin(old.LocationOfOrigin)
+		}
 		dst.Clusters[k] = v
 	}
 	for k, v := range add.AuthInfos {
+		v.LocationOfOrigin = ""
+		if old, ok := dst.AuthInfos[k]; ok {
+			v.LocationOfOrigin = origin(old.LocationOfOrigin)
+		}
 		dst.AuthInfos[k] = v
 	}
 	for k, v := range add.Contexts {
+		v.LocationOfOrigin = ""
+		if old, ok := dst.Contexts[k]; ok {
+			v.LocationOfOrigin = origin(old.LocationOfOrigin)
+		}
 		dst.Contexts[k] = v
 	}
 	dst.CurrentContext = add.CurrentContext
-	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+	if err := clientcmd.ModifyConfig(access, *dst, true); err != nil {
 		return "", err
 	}
-	if err := clientcmd.WriteToFile(*dst, target); err != nil {
-		return "", err
-	}
-	return target, os.Chmod(target, 0o600)
+	return target, nil
 }
 
 func newLocalUpgradeCommand(o *localOptions) *cobra.Command {
