@@ -126,8 +126,17 @@ type HTTPGate struct {
 // CommandGate runs a user's script; exit code 0 passes. The cluster's
 // kubeconfig is in $KUBECONFIG and its name in $UPSHIFT_CLUSTER.
 type CommandGate struct {
+	// Command and its arguments. It runs in the folder of the run file
+	// (recorded on the run as AnnotationWorkDir when it starts, so a
+	// resume from elsewhere runs it in the same place), with KUBECONFIG,
+	// UPSHIFT_CLUSTER, UPSHIFT_RUN and UPSHIFT_TARGET_VERSION set; the
+	// last 4 KiB of its output are kept.
 	Command []string `json:"command"`
 }
+
+// AnnotationWorkDir records on a run the folder its run file was in:
+// Command gates run there.
+const AnnotationWorkDir = "upshift.dev/workdir"
 
 // KubernetesHealthGate checks nodes, workloads and the API server.
 type KubernetesHealthGate struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"os/user"
 	"strings"
 	"time"
@@ -124,6 +125,12 @@ func (o *runOptions) load() (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec, 
 			return nil, nil, nil, usageError{err}
 		}
 		run.Spec.Strategy, run.Spec.StrategyRef = strategy, nil
+	}
+	if dir, err := filepath.Abs(filepath.Dir(o.runFile)); err == nil {
+		if run.Annotations == nil {
+			run.Annotations = map[string]string{}
+		}
+		run.Annotations[v1alpha1.AnnotationWorkDir] = dir // Command gates run here, on resume too
 	}
 	fleetData, err := os.ReadFile(o.fleetFile)
 	if err != nil {

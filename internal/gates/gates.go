@@ -7,7 +7,6 @@
 package gates
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,7 +29,10 @@ import (
 
 // Target is the cluster a gate checks.
 type Target struct {
-	Cluster    string
+	Cluster string
+	// Run is the run's name, and Dir the folder Command gates run in
+	// (the run file's; empty: the current folder).
+	Run, Dir   string
 	Kubeconfig string // path, for Command gates
 	RESTConfig *rest.Config
 	// NodeVersion, if set, is the kubelet version every node must report.
@@ -216,9 +218,10 @@ func command(ctx context.Context, c *v1alpha1.CommandGate, t Target, timeout tim
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.Command[0], c.Command[1:]...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+t.Kubeconfig, "UPSHIFT_CLUSTER="+t.Cluster)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Dir = t.Dir // a relative command (./e2e.sh) is found there too
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+t.Kubeconfig, "UPSHIFT_CLUSTER="+t.Cluster, "UPSHIFT_RUN="+t.Run, "UPSHIFT_TARGET_VERSION="+t.TargetVersion)
+	out := &tail{max: maxOutput}
+	cmd.Stdout, cmd.Stderr = out, out
 	// On timeout, kill the script and everything it started: a child that
 	// keeps the output open would otherwise hold the gate.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -226,9 +229,6 @@ func command(ctx context.Context, c *v1alpha1.CommandGate, t Target, timeout tim
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	output := out.String()
-	if len(output) > maxOutput {
-		output = "…" + output[len(output)-maxOutput:]
-	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", output, fmt.Errorf("%s did not finish within %s", c.Command[0], timeout)
@@ -240,6 +240,34 @@ func command(ctx context.Context, c *v1alpha1.CommandGate, t Target, timeout tim
 		return "", output, fmt.Errorf("running %s: %w", c.Command[0], err)
 	}
 	return c.Command[0] + " exited 0", output, nil
+}
+
+// tail keeps the last max bytes written to it: a chatty script's output
+// never grows upshift's memory.
+type tail struct {
+	max     int
+	buf     []byte
+	dropped bool
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) > t.max {
+		p, t.dropped = p[len(p)-t.max:], true
+	}
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+		t.dropped = true
+	}
+	return n, nil
+}
+
+func (t *tail) String() string {
+	if t.dropped {
+		return "…" + string(t.buf)
+	}
+	return string(t.buf)
 }
 
 // KubernetesHealth checks the API server, nodes (Ready, and at the target

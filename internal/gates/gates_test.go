@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -101,5 +103,26 @@ func TestApprovalGate(t *testing.T) {
 	g.Timeout = &metav1.Duration{Duration: 50 * time.Millisecond}
 	if _, err := Run(context.Background(), g, Target{}, approvals, "stage/other"); err == nil {
 		t.Error("an approval that never comes passed")
+	}
+}
+
+// TestCommandGateFolderAndOutput: a relative command runs from the run
+// file's folder whatever folder upshift runs in, with the documented
+// environment, and a flood of output keeps only its tail.
+func TestCommandGateFolderAndOutput(t *testing.T) {
+	dir := t.TempDir()
+	script := "#!/bin/sh\necho \"in $(pwd) for $UPSHIFT_RUN/$UPSHIFT_CLUSTER to $UPSHIFT_TARGET_VERSION\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "e2e.sh"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g := fast(v1alpha1.GateSpec{Name: "e2e", Type: v1alpha1.GateCommand, FailureThreshold: 1, Command: &v1alpha1.CommandGate{Command: []string{"./e2e.sh"}}})
+	res, err := Run(context.Background(), g, Target{Cluster: "prod", Run: "r1", Dir: dir, TargetVersion: "1.35"}, nil, "")
+	if want := "in " + dir + " for r1/prod to 1.35"; err != nil || strings.TrimSpace(res.Output) != want {
+		t.Errorf("./e2e.sh from the run file's folder: %q, %v; want %q", res.Output, err, want)
+	}
+	g.Command.Command = []string{"sh", "-c", "head -c 10000000 /dev/zero | tr '\\0' x; echo END"}
+	res, err = Run(context.Background(), g, Target{}, nil, "")
+	if err != nil || len(res.Output) > maxOutput+8 || !strings.HasSuffix(strings.TrimSpace(res.Output), "END") || !strings.HasPrefix(res.Output, "…") {
+		t.Errorf("10 MB of output: kept %d bytes, ends %q, err %v; want the last %d bytes", len(res.Output), res.Output[max(0, len(res.Output)-10):], err, maxOutput)
 	}
 }
