@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"os/user"
+	"path/filepath"
 	"strings"
 	"time"
 
