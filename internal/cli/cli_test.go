@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,5 +201,21 @@ func TestApproveNamesSomethingThatWaits(t *testing.T) {
 	}
 	if code, msg := run1("approve", "r1", "--cluster", "prod-1", "--gate", "sign-off"); code != ExitOK {
 		t.Errorf("approving a cluster's approval gate: exit %d, %q", code, msg)
+	}
+}
+
+// TestVersion: `upshift version -o json` says the Go version and the local
+// fleet's Kubernetes versions, for bug reports and CI logs.
+func TestVersion(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := Main(context.Background(), []string{"version", "-o", "json"}, Streams{Out: &out, Err: &errOut}); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var v VersionInfo
+	if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Version == "" || !strings.HasPrefix(v.Go, "go1.") || len(v.LocalFleet) == 0 || !strings.HasPrefix(v.LocalFleet[0], "v1.") {
+		t.Errorf("version: %+v", v)
 	}
 }

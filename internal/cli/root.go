@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -54,6 +56,11 @@ embedded default and test bed.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	if strings.HasPrefix(filepath.Base(os.Args[0]), "kubectl-") {
+		// Installed as kubectl-upshift on PATH: a kubectl plugin, and
+		// its help says `kubectl upshift`.
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl upshift"}
+	}
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
@@ -62,7 +69,8 @@ embedded default and test bed.`,
 	root.AddCommand(newLocalCommand(s), newDemoCommand(s), newScanCommand(s),
 		newRunCommand(s), newPlanCommand(s), newStatusCommand(s), newApproveCommand(s),
 		newStopCommand(s), newResumeCommand(s), newSkipCommand(s), newHistoryCommand(s), newFleetCommand(s),
-		newGatewayCommand(s), newTrafficCommand(s), newBlueGreenCommand(s), newRollbackCommand(s))
+		newGatewayCommand(s), newTrafficCommand(s), newBlueGreenCommand(s), newRollbackCommand(s),
+		newVersionCommand(s))
 	for _, group := range append([]*cobra.Command{root}, root.Commands()...) {
 		if group.HasSubCommands() {
 			refuseUnknownCommands(group)
