@@ -235,7 +235,7 @@ func TestBlueGreenUnderLoad(t *testing.T) {
 	progress := func(ev engine.Event) {
 		t.Logf("[%s %s] %s", ev.Cluster, ev.Step, ev.Message)
 		switch {
-		case ev.Step == "" && strings.Contains(ev.Message, "deployers frozen"):
+		case ev.Step == bluegreen.StepSync && ev.Type == "Progress" && strings.Contains(ev.Message, "deployers frozen"):
 			// T2 is under way: the deployer is denied, naming the run;
 			// another identity is not.
 			err := writeConfigMap(ctx, asDeployer(cfg, "deployer"), "during-freeze")
