@@ -219,3 +219,57 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version: %+v", v)
 	}
 }
+
+// TestScanChartFolder: a Helm chart's folder (Chart.yaml, values.yaml, a
+// clean Deployment) scans clean (exit 0, as Pluto does) with the two
+// non-objects skipped, listed with -v; a kind without apiVersion is still
+// unreadable (exit 6); SARIF with no findings has rules: [], not null; an
+// empty table prints no header.
+func TestScanChartFolder(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"Chart.yaml":            "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+		"values.yaml":           "replicas: 3\nimage: {tag: v1}\n",
+		"templates/deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: web, image: nginx}]}}}\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scan := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), append([]string{"scan", "apis", "--target-version", "1.34", "-f", dir}, args...), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		return code, out.String(), errOut.String()
+	}
+	code, out, errOut := scan()
+	if code != 0 || strings.Contains(out+errOut, "could not read") || strings.Contains(out, "SEVERITY") || !strings.Contains(out+errOut, "2 document(s) skipped") {
+		t.Errorf("clean chart: exit %d\nstdout %q\nstderr %q; want 0, no header, two skipped", code, out, errOut)
+	}
+	if code, _, errOut := scan("-v"); code != 0 || !strings.Contains(errOut, "Chart.yaml") || !strings.Contains(errOut, "values.yaml") {
+		t.Errorf("-v: exit %d, stderr %q; want the skipped files listed", code, errOut)
+	}
+	code, out, _ = scan("-o", "sarif")
+	var sarif struct {
+		Runs []struct {
+			Tool struct {
+				Driver struct {
+					Rules json.RawMessage `json:"rules"`
+				} `json:"driver"`
+			} `json:"tool"`
+			Results json.RawMessage `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &sarif); err != nil || code != 0 || len(sarif.Runs) != 1 || string(sarif.Runs[0].Tool.Driver.Rules) != "[]" || string(sarif.Runs[0].Results) != "[]" {
+		t.Errorf("SARIF without findings: exit %d, %v, rules %s, results %s", code, err, sarif.Runs[0].Tool.Driver.Rules, sarif.Runs[0].Results)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "templates", "broken.yaml"), []byte("kind: Service\nmetadata: {name: x}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := scan(); code != 6 || !strings.Contains(out+errOut, "kind Service without apiVersion") {
+		t.Errorf("a kind without apiVersion: exit %d, %q %q; want 6 naming it", code, out, errOut)
+	}
+}

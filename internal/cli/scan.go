@@ -97,9 +97,10 @@ func (o *scanSources) targets() ([]scanTarget, error) {
 type scanAPIsOptions struct {
 	streams Streams
 	scanSources
-	target string
-	files  []string
-	output string
+	target  string
+	files   []string
+	output  string
+	verbose bool
 
 	targetVersion rules.Version
 }
@@ -136,6 +137,7 @@ Exit codes: 0 clean; 4 deprecated APIs only; 5 APIs removed in the target versio
 	cmd.Flags().StringVar(&o.target, "target-version", "", "Kubernetes version you upgrade to, e.g. 1.34 (required)")
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "manifest file or folder, repeatable; - for stdin")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, json, yaml, sarif or junit")
+	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "also list the documents skipped as no Kubernetes objects (Chart.yaml, values.yaml, …)")
 	o.addFlags(cmd)
 	return cmd
 }
@@ -161,6 +163,13 @@ func (o *scanAPIsOptions) Run(ctx context.Context) error {
 		rep.Sources = append(rep.Sources, fmt.Sprintf("%d manifest object(s) from %s", len(objs), strings.Join(o.files, ", ")))
 		rep.Findings = append(rep.Findings, scanner.Manifests(objs)...)
 		for _, err := range errs {
+			if manifest.IsNotObject(err) {
+				rep.Skipped = append(rep.Skipped, err.Error())
+				if o.verbose {
+					p.Action("skipped %s", err)
+				}
+				continue
+			}
 			rep.Errors = append(rep.Errors, err.Error())
 		}
 	}

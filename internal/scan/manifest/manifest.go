@@ -42,6 +42,17 @@ type ParseError struct {
 	File string
 	Line int
 	Msg  string
+	// NotObject says the document is no Kubernetes object at all (a
+	// chart's Chart.yaml or values.yaml, a list, plain data): the scan
+	// skips it rather than count it unreadable.
+	NotObject bool
+}
+
+// IsNotObject reports whether err is a document that is no Kubernetes
+// object, which scans list as skipped.
+func IsNotObject(err error) bool {
+	var pe *ParseError
+	return errors.As(err, &pe) && pe.NotObject
 }
 
 func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
@@ -110,7 +121,7 @@ func readDocument(file string, doc document) ([]Object, error) {
 	}
 	node := root.Content[0]
 	if node.Kind != yaml.MappingNode {
-		return nil, &ParseError{File: file, Line: doc.start + node.Line - 1, Msg: "not a Kubernetes object: the document is not a mapping"}
+		return nil, &ParseError{File: file, Line: doc.start + node.Line - 1, Msg: "not a Kubernetes object: the document is not a mapping", NotObject: true}
 	}
 	var content map[string]any
 	if err := node.Decode(&content); err != nil {
@@ -160,8 +171,13 @@ func toObject(file string, line int, content map[string]any) (Object, error) {
 	o := Object{File: file, Line: line, Content: content}
 	o.APIVersion, _ = content["apiVersion"].(string)
 	o.Kind, _ = content["kind"].(string)
-	if o.APIVersion == "" || o.Kind == "" {
-		return Object{}, &ParseError{File: file, Line: line, Msg: "not a Kubernetes object: apiVersion and kind are required"}
+	switch {
+	case o.Kind == "":
+		// No kind: Chart.yaml (apiVersion v2), values.yaml, plain data.
+		return Object{}, &ParseError{File: file, Line: line, Msg: "not a Kubernetes object (no kind)", NotObject: true}
+	case o.APIVersion == "":
+		// A kind without apiVersion looks like an object written wrong.
+		return Object{}, &ParseError{File: file, Line: line, Msg: "kind " + o.Kind + " without apiVersion"}
 	}
 	if meta, ok := content["metadata"].(map[string]any); ok {
 		o.Name, _ = meta["name"].(string)

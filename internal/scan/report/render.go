@@ -42,8 +42,12 @@ func (r *Report) Write(w io.Writer, format string) error {
 func (r *Report) SummaryLine() string {
 	s := r.Summary
 	if r.Scan == "apis" {
-		return fmt.Sprintf("%d finding(s): %d removed in %s (blocking), %d deprecated; %d input(s) could not be read",
+		line := fmt.Sprintf("%d finding(s): %d removed in %s (blocking), %d deprecated; %d input(s) could not be read",
 			len(r.Findings), s.Blocking, r.TargetVersion, len(r.Findings)-s.Blocking, s.InputsFailed)
+		if len(r.Skipped) > 0 {
+			line += fmt.Sprintf("; %d document(s) skipped as no Kubernetes objects (-v lists them)", len(r.Skipped))
+		}
+		return line
 	}
 	return fmt.Sprintf("%d finding(s): %d error(s), %d warning(s), %d info; %d input(s) could not be read",
 		len(r.Findings), s.Errors, s.Warnings, s.Infos, s.InputsFailed)
@@ -51,12 +55,15 @@ func (r *Report) SummaryLine() string {
 
 func (r *Report) table(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	if r.Scan == "apis" {
+	switch {
+	case len(r.Findings) == 0:
+		// No header over an empty table: the summary line says it all.
+	case r.Scan == "apis":
 		fmt.Fprintln(tw, "SEVERITY\tOBJECT\tAPI VERSION\tDEPRECATED\tREMOVED\tREPLACEMENT\tSOURCE\tCONFIDENCE")
 		for _, f := range r.Findings {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Object(), f.APIVersion, dash(f.DeprecatedIn), dash(f.RemovedIn), dash(f.Replacement), clusterSource(f), dash(f.Confidence))
 		}
-	} else {
+	default:
 		fmt.Fprintln(tw, "SEVERITY\tCHECK\tOBJECT\tSOURCE\tMESSAGE\tFIX")
 		for _, f := range r.Findings {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Check, f.Object(), clusterSource(f), f.Message, f.Fix)
@@ -144,7 +151,8 @@ type sarifLogical struct {
 }
 
 func (r *Report) sarif(w io.Writer) error {
-	run := sarifRun{Tool: sarifTool{Driver: sarifDriver{Name: "upshift", InformationURI: "https://upshift.dev"}}, Results: []sarifResult{}}
+	// Empty lists are written as [], never null: SARIF 2.1.0 wants arrays.
+	run := sarifRun{Tool: sarifTool{Driver: sarifDriver{Name: "upshift", InformationURI: "https://upshift.dev", Rules: []sarifRule{}}}, Results: []sarifResult{}}
 	seen := map[string]bool{}
 	for _, f := range r.Findings {
 		if !seen[f.Check] {

@@ -65,7 +65,10 @@ type Report struct {
 	Findings      []Finding `json:"findings"`
 	// Errors are inputs that could not be read; the scan went on without
 	// them.
-	Errors  []string `json:"errors,omitempty"`
+	Errors []string `json:"errors,omitempty"`
+	// Skipped are documents that are no Kubernetes objects (a chart's
+	// Chart.yaml and values.yaml, plain data); they change no exit code.
+	Skipped []string `json:"skipped,omitempty"`
 	Summary Summary  `json:"summary"`
 }
 
