@@ -4,10 +4,12 @@
 package filelock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 )
 
 // ErrLocked is returned by TryLock when another holder has the lock.
@@ -43,4 +45,21 @@ func lock(path string, how int) (func(), error) {
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// LockContext waits for the exclusive lock on path until ctx ends (a
+// Ctrl-C), then gives up with ctx's error; a flock wait itself cannot be
+// interrupted, so it polls.
+func LockContext(ctx context.Context, path string) (unlock func(), err error) {
+	for {
+		unlock, err := TryLock(path)
+		if !errors.Is(err, ErrLocked) {
+			return unlock, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the lock %s (another upshift process holds it): %w", path, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -163,7 +163,7 @@ func (c *Cache) Ensure(ctx context.Context, b Binary) (string, error) {
 		}
 	}
 	key := filepath.Base(path)
-	unlock, err := filelock.Lock(filepath.Join(c.Dir, "locks", key+".lock"))
+	unlock, err := filelock.LockContext(ctx, filepath.Join(c.Dir, "locks", key+".lock"))
 	if err != nil {
 		return "", err
 	}
