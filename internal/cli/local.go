@@ -66,6 +66,7 @@ type localUpOptions struct {
 	nodeImage string
 	apiPort   int
 	ingPort   int
+	noFsync   bool
 	output    string
 	spec      localfleet.Spec
 }
@@ -93,12 +94,13 @@ func newLocalUpCommand(parent *localOptions) *cobra.Command {
 	cmd.Flags().StringVar(&o.nodeImage, "node-image", localfleet.DefaultNodeImage, "node image version of the pools")
 	cmd.Flags().IntVar(&o.apiPort, "api-server-port", 0, "loopback port of the API server (default: a free one)")
 	cmd.Flags().IntVar(&o.ingPort, "ingress-port", 0, "loopback port of the ingress stand-in (default: a free one)")
+	cmd.Flags().BoolVar(&o.noFsync, "unsafe-no-fsync", false, "run etcd without fsync (benchmarks): faster, not durable across a power cut")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "print the cluster as json or yaml when ready")
 	return cmd
 }
 
 func (o *localUpOptions) Complete(args []string) error {
-	o.spec = localfleet.Spec{Name: args[0], KubernetesVersion: o.version, NodeImage: o.nodeImage, APIServerPort: o.apiPort, IngressPort: o.ingPort}
+	o.spec = localfleet.Spec{Name: args[0], KubernetesVersion: o.version, NodeImage: o.nodeImage, APIServerPort: o.apiPort, IngressPort: o.ingPort, UnsafeNoFsync: o.noFsync}
 	if len(o.pools) == 0 {
 		o.pools = []string{"system=3"}
 	}

@@ -1,9 +1,13 @@
 package localfleet
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
+	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -39,6 +43,17 @@ func (c *Cluster) writePKI() error {
 	if err != nil {
 		return err
 	}
+	// etcd serves clients and its peer over TLS and admits only clients
+	// with a certificate of the cluster's CA: the API server, and upshift's
+	// own health check.
+	files["etcd.crt"], files["etcd.key"], err = ca.Issue(pki.Request{CommonName: "etcd", DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, Server: true, Client: true})
+	if err != nil {
+		return err
+	}
+	files["etcd-client.crt"], files["etcd-client.key"], err = ca.Issue(pki.Request{CommonName: "kube-apiserver-etcd-client", Client: true})
+	if err != nil {
+		return err
+	}
 	files["sa.key"], files["sa.pub"], err = pki.NewSigningKey()
 	if err != nil {
 		return err
@@ -65,6 +80,34 @@ func (c *Cluster) writePKI() error {
 		}
 	}
 	return nil
+}
+
+// etcdTLS says the cluster's etcd speaks TLS with client certificates:
+// every cluster made since upshift issued etcd certificates. An older one
+// keeps plain HTTP on loopback until it is recreated.
+func (c *Cluster) etcdTLS() bool {
+	_, err := os.Stat(c.path("pki", "etcd-client.key"))
+	return err == nil
+}
+
+// etcdClient is an HTTP client that presents the etcd client certificate.
+func (c *Cluster) etcdClient() (*http.Client, error) {
+	if !c.etcdTLS() {
+		return &http.Client{Timeout: 2 * time.Second}, nil
+	}
+	pair, err := tls.LoadX509KeyPair(c.path("pki", "etcd-client.crt"), c.path("pki", "etcd-client.key"))
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := os.ReadFile(c.path("pki", "ca.crt"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		MinVersion: tls.VersionTLS12, RootCAs: pool, Certificates: []tls.Certificate{pair},
+	}}}, nil
 }
 
 // kubeconfig builds a kubeconfig whose cluster and context are named after

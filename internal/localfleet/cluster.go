@@ -21,6 +21,9 @@ type Cluster struct {
 	// Phase is Starting until the first `up` finished, then Running; an
 	// Upgrading cluster is restarting its control plane.
 	Phase string `json:"phase"`
+	// UnsafeNoFsync runs etcd without fsync (local up --unsafe-no-fsync,
+	// for benchmarks): faster, not durable across a power cut.
+	UnsafeNoFsync bool `json:"unsafeNoFsync,omitempty"`
 
 	dir string
 }

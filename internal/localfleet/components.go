@@ -49,8 +49,12 @@ func (f *Fleet) binaries(ctx context.Context, r toolchain.Release) (map[string]s
 // componentSpec says how to run one component of the cluster.
 func (f *Fleet) componentSpec(c *Cluster, name string, bins map[string]string) procs.Spec {
 	port := func(p int) string { return strconv.Itoa(p) }
-	etcdURL := "http://127.0.0.1:" + port(c.Ports.EtcdClient)
-	peerURL := "http://127.0.0.1:" + port(c.Ports.EtcdPeer)
+	scheme := "http"
+	if c.etcdTLS() {
+		scheme = "https"
+	}
+	etcdURL := scheme + "://127.0.0.1:" + port(c.Ports.EtcdClient)
+	peerURL := scheme + "://127.0.0.1:" + port(c.Ports.EtcdPeer)
 	spec := procs.Spec{Name: name, Dir: c.dir, LogFile: c.path("logs", name+".log")}
 	switch name {
 	case compEtcd:
@@ -68,8 +72,19 @@ func (f *Fleet) componentSpec(c *Cluster, name string, bins map[string]string) p
 			"--quota-backend-bytes=8589934592",
 			"--auto-compaction-mode=periodic",
 			"--auto-compaction-retention=5m",
-			// Local test clusters trade durability across a power cut for speed.
-			"--unsafe-no-fsync=true",
+		}
+		if c.UnsafeNoFsync {
+			// Asked for at `local up --unsafe-no-fsync` (benchmarks): speed
+			// over durability across a power cut.
+			spec.Args = append(spec.Args, "--unsafe-no-fsync=true")
+		}
+		if c.etcdTLS() {
+			pkiFile := func(n string) string { return c.path("pki", n) }
+			spec.Args = append(spec.Args,
+				"--cert-file="+pkiFile("etcd.crt"), "--key-file="+pkiFile("etcd.key"),
+				"--client-cert-auth=true", "--trusted-ca-file="+pkiFile("ca.crt"),
+				"--peer-cert-file="+pkiFile("etcd.crt"), "--peer-key-file="+pkiFile("etcd.key"),
+				"--peer-client-cert-auth=true", "--peer-trusted-ca-file="+pkiFile("ca.crt"))
 		}
 	case compAPIServer:
 		spec.Path = bins["kube"]
@@ -95,6 +110,10 @@ func (f *Fleet) componentSpec(c *Cluster, name string, bins map[string]string) p
 			"--max-requests-inflight=1000",
 			"--max-mutating-requests-inflight=500",
 			"--event-ttl=30m",
+		}
+		if c.etcdTLS() {
+			spec.Args = append(spec.Args, "--etcd-cafile="+c.path("pki", "ca.crt"),
+				"--etcd-certfile="+c.path("pki", "etcd-client.crt"), "--etcd-keyfile="+c.path("pki", "etcd-client.key"))
 		}
 	case compControllerManager:
 		spec.Path = bins["kube"]

@@ -1,6 +1,7 @@
 package localfleet_test
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -393,4 +394,43 @@ func processesUnder(t *testing.T, dir string) []int {
 		}
 	}
 	return pids
+}
+
+// TestEtcdIsPrivateAndDurable: a local cluster's etcd answers only clients
+// with a certificate of the cluster's CA (not plain HTTP, not TLS without
+// a certificate), the API server reaches it, and it fsyncs unless asked
+// not to at up.
+func TestEtcdIsPrivateAndDurable(t *testing.T) {
+	c := testfleet.Up(t, localfleet.Spec{Name: "sealed", KubernetesVersion: toolchain.Releases[0].Minor})
+	addr := fmt.Sprintf("127.0.0.1:%d", c.Ports.EtcdClient)
+	plain := &http.Client{Timeout: 3 * time.Second}
+	if resp, err := plain.Get("http://" + addr + "/health"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("etcd answered plain HTTP")
+		}
+	}
+	noCert := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	if resp, err := noCert.Get("https://" + addr + "/health"); err == nil {
+		resp.Body.Close()
+		t.Errorf("etcd answered a TLS client without a certificate: %s", resp.Status)
+	}
+	client, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CoreV1().Namespaces().Get(t.Context(), "default", metav1.GetOptions{}); err != nil {
+		t.Errorf("the API server does not reach its etcd: %v", err)
+	}
+	recs, err := procs.LoadDir(c.Dir() + "/pids")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", recs["etcd"].PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(cmdline), "unsafe-no-fsync") || !strings.Contains(string(cmdline), "client-cert-auth=true") {
+		t.Errorf("etcd runs with %q", strings.ReplaceAll(string(cmdline), "\x00", " "))
+	}
 }

@@ -20,6 +20,9 @@ type Spec struct {
 	// APIServerPort and IngressPort pin ports; 0 picks free ones.
 	APIServerPort int
 	IngressPort   int
+	// UnsafeNoFsync runs etcd without fsync, for benchmarks: faster, not
+	// durable across a power cut. Off by default.
+	UnsafeNoFsync bool
 }
 
 // PoolSpec asks for a node pool.

@@ -97,6 +97,7 @@ func (f *Fleet) create(spec Spec, release toolchain.Release) (*Cluster, error) {
 		Ports:             ports,
 		Created:           time.Now().UTC().Truncate(time.Second),
 		Phase:             PhaseStarting,
+		UnsafeNoFsync:     spec.UnsafeNoFsync,
 		dir:               f.clusterDir(spec.Name),
 	}
 	for _, p := range spec.NodePools {
@@ -205,7 +206,15 @@ func (f *Fleet) waitReady(ctx context.Context, c *Cluster, rec procs.Record) err
 	var check func(context.Context) error
 	switch rec.Name {
 	case compEtcd:
-		check = httpOK(fmt.Sprintf("http://127.0.0.1:%d/health", c.Ports.EtcdClient), "")
+		client, err := c.etcdClient()
+		if err != nil {
+			return err
+		}
+		scheme := "http"
+		if c.etcdTLS() {
+			scheme = "https"
+		}
+		check = httpGetOK(client, fmt.Sprintf("%s://127.0.0.1:%d/health", scheme, c.Ports.EtcdClient), "")
 	case compAPIServer:
 		client, err := c.Client()
 		if err != nil {
@@ -257,7 +266,10 @@ func (f *Fleet) waitReady(ctx context.Context, c *Cluster, rec procs.Record) err
 }
 
 func httpOK(url, host string) func(context.Context) error {
-	client := &http.Client{Timeout: 2 * time.Second}
+	return httpGetOK(&http.Client{Timeout: 2 * time.Second}, url, host)
+}
+
+func httpGetOK(client *http.Client, url, host string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
