@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"upshift.dev/upshift/internal/gateway"
+	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/sampleapp"
@@ -34,8 +34,8 @@ func BenchmarkGateway(b *testing.B) {
 	if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
 		b.Fatal(err)
 	}
-	cfg := gateway.Config{Listen: testfleet.LoopbackAddr(b), AdminListen: testfleet.LoopbackAddr(b), Routes: []gateway.Route{{Host: app.Host, Backends: []gateway.Backend{{Name: "only", URL: c.IngressURL(), Weight: 100}}}}}
-	gw, err := gateway.New(cfg, "bench-admin-token-0123456789")
+	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(b), AdminListen: testfleet.LoopbackAddr(b), Routes: []frontdoor.Route{{Host: app.Host, Backends: []frontdoor.Backend{{Name: "only", URL: c.IngressURL(), Weight: 100}}}}}
+	gw, err := frontdoor.New(cfg, "bench-admin-token-0123456789")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"upshift.dev/upshift/internal/gateway"
+	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/providers/traffic"
 	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
@@ -28,10 +28,10 @@ func BenchmarkTrafficSwitch(b *testing.B) {
 	}
 	blue, green := backend(), backend()
 	const host, token = "app.example", "bench-admin-token-0123456789"
-	cfg := gateway.Config{Listen: testfleet.LoopbackAddr(b), AdminListen: testfleet.LoopbackAddr(b), Routes: []gateway.Route{{Host: host, Backends: []gateway.Backend{
+	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(b), AdminListen: testfleet.LoopbackAddr(b), Routes: []frontdoor.Route{{Host: host, Backends: []frontdoor.Backend{
 		{Name: "blue", URL: blue.URL, Weight: 100}, {Name: "green", URL: green.URL, Weight: 0},
 	}}}}
-	gw, err := gateway.New(cfg, token)
+	gw, err := frontdoor.New(cfg, token)
 	if err != nil {
 		b.Fatal(err)
 	}

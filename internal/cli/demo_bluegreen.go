@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/gateway"
+	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/localfleet"
@@ -88,14 +88,14 @@ func runBlueGreenDemo(ctx context.Context, o *runOptions, blue *localfleet.Clust
 	if err := os.WriteFile(tokenFile, []byte(hex.EncodeToString(secret)), 0o600); err != nil {
 		return err
 	}
-	cfg := gateway.Config{Listen: listen, AdminListen: admin, AdminTokenFile: tokenFile,
-		HealthInterval: gateway.Duration{Duration: 500 * time.Millisecond},
-		Routes: []gateway.Route{{Host: demoHosts.Cluster, Aliases: []string{demoHosts.Public}, UpstreamHost: demoHosts.Public,
-			Backends: []gateway.Backend{{Name: demoShop, URL: blue.IngressURL(), Weight: 100}}}}}
+	cfg := frontdoor.Config{Listen: listen, AdminListen: admin, AdminTokenFile: tokenFile,
+		HealthInterval: frontdoor.Duration{Duration: 500 * time.Millisecond},
+		Routes: []frontdoor.Route{{Host: demoHosts.Cluster, Aliases: []string{demoHosts.Public}, UpstreamHost: demoHosts.Public,
+			Backends: []frontdoor.Backend{{Name: demoShop, URL: blue.IngressURL(), Weight: 100}}}}}
 	// The gateway's own log lines would interleave with the report.
 	defer slog.SetDefault(slog.Default())
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	gw, err := gateway.New(cfg, hex.EncodeToString(secret))
+	gw, err := frontdoor.New(cfg, hex.EncodeToString(secret))
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"upshift.dev/upshift/internal/gateway"
+	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/providers/traffic"
 	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
@@ -46,7 +46,7 @@ aside and serves the configuration's routes.`,
 			if config == "" {
 				return usagef("--config FILE is required")
 			}
-			cfg, err := gateway.LoadConfig(config)
+			cfg, err := frontdoor.LoadConfig(config)
 			if err != nil {
 				return usageError{err}
 			}
@@ -55,7 +55,7 @@ aside and serves the configuration's routes.`,
 				return usageError{err}
 			}
 			cfg.ResetState = resetState
-			gw, err := gateway.New(*cfg, token)
+			gw, err := frontdoor.New(*cfg, token)
 			if err != nil {
 				return usageError{err}
 			}

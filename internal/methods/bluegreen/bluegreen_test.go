@@ -23,7 +23,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/freeze"
-	"upshift.dev/upshift/internal/gateway"
+	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/localfleet"
@@ -53,7 +53,7 @@ func TestGreenName(t *testing.T) {
 // env is a blue cluster with the sample app behind a running gateway.
 type env struct {
 	blue     *localfleet.Cluster
-	gw       gateway.Config
+	gw       frontdoor.Config
 	front    string
 	admin    string
 	dir      string
@@ -92,14 +92,14 @@ func upBlue(t *testing.T, name, public string) *localfleet.Cluster {
 }
 
 // startGateway runs a gateway with the routes until the test ends.
-func startGateway(t *testing.T, routes []gateway.Route) *env {
+func startGateway(t *testing.T, routes []frontdoor.Route) *env {
 	e := &env{dir: t.TempDir()}
-	e.gw = gateway.Config{
+	e.gw = frontdoor.Config{
 		Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
-		HealthInterval: gateway.Duration{Duration: 200 * time.Millisecond},
+		HealthInterval: frontdoor.Duration{Duration: 200 * time.Millisecond},
 		Routes:         routes,
 	}
-	gw, err := gateway.New(e.gw, token)
+	gw, err := frontdoor.New(e.gw, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func startGateway(t *testing.T, routes []gateway.Route) *env {
 // front door would.
 func setup(t *testing.T, name string) *env {
 	blue := upBlue(t, name, hosts.Public)
-	e := startGateway(t, []gateway.Route{{Host: hosts.Cluster, Aliases: []string{hosts.Public}, UpstreamHost: hosts.Public, Backends: []gateway.Backend{
+	e := startGateway(t, []frontdoor.Route{{Host: hosts.Cluster, Aliases: []string{hosts.Public}, UpstreamHost: hosts.Public, Backends: []frontdoor.Backend{
 		{Name: name, URL: blue.IngressURL(), Weight: 100},
 	}}})
 	e.blue = blue

@@ -1,4 +1,4 @@
-package gateway_test
+package frontdoor_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"upshift.dev/upshift/internal/gateway"
+	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/providers/traffic"
@@ -75,15 +75,15 @@ func TestSwitchUnderLoad(t *testing.T) {
 		baseline[name] = testfleet.Scrape(t, c.IngressURL()+"/metrics", "").Sum("upshift_ingress_requests_total", map[string]string{"host": host})
 	}
 
-	cfg := gateway.Config{
+	cfg := frontdoor.Config{
 		Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
-		HealthInterval: gateway.Duration{Duration: 200 * time.Millisecond},
-		Routes: []gateway.Route{{Host: host, Backends: []gateway.Backend{
+		HealthInterval: frontdoor.Duration{Duration: 200 * time.Millisecond},
+		Routes: []frontdoor.Route{{Host: host, Backends: []frontdoor.Backend{
 			{Name: "blue", URL: clusters["blue"].IngressURL(), Weight: 100, HealthPath: "/"},
 			{Name: "green", URL: clusters["green"].IngressURL(), Weight: 0, HealthPath: "/"},
 		}}},
 	}
-	gw, err := gateway.New(cfg, token)
+	gw, err := frontdoor.New(cfg, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,10 +133,10 @@ func TestSwitchUnderLoad(t *testing.T) {
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
-					fail(fmt.Sprintf("%d from %q: %s", resp.StatusCode, resp.Header.Get(gateway.BackendHeader), bytes.TrimSpace(body)))
+					fail(fmt.Sprintf("%d from %q: %s", resp.StatusCode, resp.Header.Get(frontdoor.BackendHeader), bytes.TrimSpace(body)))
 				}
 				if after {
-					switch resp.Header.Get(gateway.BackendHeader) {
+					switch resp.Header.Get(frontdoor.BackendHeader) {
 					case "green":
 						fromGreenAfter.Add(1)
 					case "blue":
@@ -202,15 +202,15 @@ func TestGatewayFeatures(t *testing.T) {
 	// A backend that passes its first health check, then dies.
 	dying := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 	dead := dying.URL
-	cfg := gateway.Config{
+	cfg := frontdoor.Config{
 		Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
-		HealthInterval: gateway.Duration{Duration: time.Hour}, // only retries can notice the dead backend
-		Routes: []gateway.Route{{Host: host, Affinity: true, AllowPin: true, Backends: []gateway.Backend{
+		HealthInterval: frontdoor.Duration{Duration: time.Hour}, // only retries can notice the dead backend
+		Routes: []frontdoor.Route{{Host: host, Affinity: true, AllowPin: true, Backends: []frontdoor.Backend{
 			{Name: "live", URL: c.IngressURL(), Weight: 50},
 			{Name: "dead", URL: dead, Weight: 50},
 		}}},
 	}
-	gw, err := gateway.New(cfg, token)
+	gw, err := frontdoor.New(cfg, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,10 +243,10 @@ func TestGatewayFeatures(t *testing.T) {
 	}
 	// The pin header reaches the named backend only while it is healthy:
 	// the refused connections marked the dead one unhealthy.
-	if code, _ := get(t, front, host, map[string]string{gateway.PinHeader: "dead"}); code != http.StatusServiceUnavailable {
+	if code, _ := get(t, front, host, map[string]string{frontdoor.PinHeader: "dead"}); code != http.StatusServiceUnavailable {
 		t.Errorf("pinned to the dead backend: %d, want 503", code)
 	}
-	if code, by := get(t, front, host, map[string]string{gateway.PinHeader: "live"}); code != http.StatusOK || by != "live" {
+	if code, by := get(t, front, host, map[string]string{frontdoor.PinHeader: "live"}); code != http.StatusOK || by != "live" {
 		t.Errorf("pinned to the live backend: %d from %q", code, by)
 	}
 	// The admin API wants the token and valid weights.
@@ -275,7 +275,7 @@ func TestGatewayFeatures(t *testing.T) {
 	if _, err := trafficgateway.New("http://"+cfg.AdminListen, "wrong-token-0123456789").Weights(ctx, host); err == nil || !strings.Contains(err.Error(), "refused the token") {
 		t.Errorf("provider with a wrong token: %v", err)
 	}
-	if _, err := gateway.New(cfg, "short"); err == nil {
+	if _, err := frontdoor.New(cfg, "short"); err == nil {
 		t.Error("a short admin token was accepted")
 	}
 }
@@ -292,7 +292,7 @@ func get(t *testing.T, front, host string, headers map[string]string) (int, stri
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get(gateway.BackendHeader)
+	return resp.StatusCode, resp.Header.Get(frontdoor.BackendHeader)
 }
 
 // waitOK waits until base serves host: the gateway passes the ingress
@@ -310,19 +310,19 @@ func TestStateFileKeepsSwitches(t *testing.T) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer backend.Close()
 	state := filepath.Join(t.TempDir(), "routes.json")
-	cfg := gateway.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), StateFile: state,
-		Routes: []gateway.Route{{Host: host, Backends: []gateway.Backend{{Name: "blue", URL: backend.URL, Weight: 100}, {Name: "green", URL: backend.URL}}}}}
-	gw, err := gateway.New(cfg, token)
+	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), StateFile: state,
+		Routes: []frontdoor.Route{{Host: host, Backends: []frontdoor.Backend{{Name: "blue", URL: backend.URL, Weight: 100}, {Name: "green", URL: backend.URL}}}}}
+	gw, err := frontdoor.New(cfg, token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := gw.SetWeights(host, traffic.Weights{"blue": 0, "green": 100}); err != nil {
 		t.Fatal(err)
 	}
-	if err := gw.ApplyRoute(gateway.Route{Host: "green." + host, UpstreamHost: host, Backends: []gateway.Backend{{Name: "green", URL: backend.URL, Weight: 100}}}); err != nil {
+	if err := gw.ApplyRoute(frontdoor.Route{Host: "green." + host, UpstreamHost: host, Backends: []frontdoor.Backend{{Name: "green", URL: backend.URL, Weight: 100}}}); err != nil {
 		t.Fatal(err)
 	}
-	restarted, err := gateway.New(cfg, token)
+	restarted, err := frontdoor.New(cfg, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestStateFileKeepsSwitches(t *testing.T) {
 	if err := os.WriteFile(state, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := gateway.New(cfg, token); err == nil || !strings.Contains(err.Error(), "--reset-state") {
+	if _, err := frontdoor.New(cfg, token); err == nil || !strings.Contains(err.Error(), "--reset-state") {
 		t.Fatalf("corrupt state file: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package gateway_test
+package frontdoor_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"upshift.dev/upshift/internal/gateway"
+	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/pki"
 	"upshift.dev/upshift/internal/testfleet"
 )
@@ -61,7 +61,7 @@ func waitAnswer(t *testing.T, front string) {
 
 // serve sends one request straight into the gateway's handler with the
 // given client address, as the front listener would.
-func serve(gw *gateway.Gateway, remote string, headers map[string]string) *httptest.ResponseRecorder {
+func serve(gw *frontdoor.Gateway, remote string, headers map[string]string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodGet, "http://"+host+"/", nil)
 	req.RemoteAddr = remote
 	for k, v := range headers {
@@ -83,27 +83,27 @@ func TestPinRules(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	routes := func(allow bool) []gateway.Route {
-		return []gateway.Route{{Host: host, AllowPin: allow, Backends: []gateway.Backend{
+	routes := func(allow bool) []frontdoor.Route {
+		return []frontdoor.Route{{Host: host, AllowPin: allow, Backends: []frontdoor.Backend{
 			{Name: "blue", URL: blue.URL, Weight: 100}, {Name: "green", URL: green.URL, Weight: 0}}}}
 	}
 	const loopback, remote = "127.0.0.1:40000", "192.0.2.7:40000" // 192.0.2.0/24 is documentation only: no packet is sent
-	pin := map[string]string{gateway.PinHeader: "green"}
+	pin := map[string]string{frontdoor.PinHeader: "green"}
 	pinWith := func(s string) map[string]string {
-		return map[string]string{gateway.PinHeader: "green", gateway.PinSecretHeader: s}
+		return map[string]string{frontdoor.PinHeader: "green", frontdoor.PinSecretHeader: s}
 	}
 
-	closed, err := gateway.New(gateway.Config{Listen: "127.0.0.1:1", AdminListen: "127.0.0.1:2", PinSecretFile: secretFile, Routes: routes(false)}, token)
+	closed, err := frontdoor.New(frontdoor.Config{Listen: "127.0.0.1:1", AdminListen: "127.0.0.1:2", PinSecretFile: secretFile, Routes: routes(false)}, token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	open, err := gateway.New(gateway.Config{Listen: "127.0.0.1:1", AdminListen: "127.0.0.1:2", PinSecretFile: secretFile, Routes: routes(true)}, token)
+	open, err := frontdoor.New(frontdoor.Config{Listen: "127.0.0.1:1", AdminListen: "127.0.0.1:2", PinSecretFile: secretFile, Routes: routes(true)}, token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name    string
-		gw      *gateway.Gateway
+		gw      *frontdoor.Gateway
 		remote  string
 		headers map[string]string
 		want    string
@@ -124,7 +124,7 @@ func TestPinRules(t *testing.T) {
 	for _, b := range []*named{blue, green} {
 		for len(b.headers) > 0 {
 			h := <-b.headers
-			if h.Get(gateway.PinHeader) != "" || h.Get(gateway.PinSecretHeader) != "" {
+			if h.Get(frontdoor.PinHeader) != "" || h.Get(frontdoor.PinSecretHeader) != "" {
 				t.Errorf("a backend was sent the pin headers: %v", h)
 			}
 		}
@@ -132,9 +132,9 @@ func TestPinRules(t *testing.T) {
 
 	// An unhealthy backend is never reached by a pin: green dies, its
 	// health check fails, and a pinned request gets 503 naming it.
-	cfg := gateway.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
-		HealthInterval: gateway.Duration{Duration: 20 * time.Millisecond}, Routes: routes(true)}
-	gw, err := gateway.New(cfg, token)
+	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
+		HealthInterval: frontdoor.Duration{Duration: 20 * time.Millisecond}, Routes: routes(true)}
+	gw, err := frontdoor.New(cfg, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,13 +162,13 @@ func TestPinRules(t *testing.T) {
 }
 
 // writePair issues a serving certificate for 127.0.0.1 into dir.
-func writePair(t *testing.T, ca *pki.CA, dir, name string) gateway.TLSFiles {
+func writePair(t *testing.T, ca *pki.CA, dir, name string) frontdoor.TLSFiles {
 	t.Helper()
 	cert, key, err := ca.Issue(pki.Request{CommonName: name, IPs: []net.IP{net.ParseIP("127.0.0.1")}, Server: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := gateway.TLSFiles{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key")}
+	f := frontdoor.TLSFiles{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key")}
 	if err := os.WriteFile(f.CertFile, cert, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -189,9 +189,9 @@ func TestTLS(t *testing.T) {
 	}
 	dir := t.TempDir()
 	files := writePair(t, ca, dir, "first")
-	cfg := gateway.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), TLS: &files, AdminTLS: &files,
-		Routes: []gateway.Route{{Host: host, Backends: []gateway.Backend{{Name: "blue", URL: backend.URL, Weight: 100}}}}}
-	gw, err := gateway.New(cfg, token)
+	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), TLS: &files, AdminTLS: &files,
+		Routes: []frontdoor.Route{{Host: host, Backends: []frontdoor.Backend{{Name: "blue", URL: backend.URL, Weight: 100}}}}}
+	gw, err := frontdoor.New(cfg, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestTLS(t *testing.T) {
 	}
 
 	for _, addr := range []string{"0.0.0.0:9090", ":9090", "192.0.2.1:9090"} {
-		bad := gateway.Config{Listen: "127.0.0.1:1", AdminListen: addr}
+		bad := frontdoor.Config{Listen: "127.0.0.1:1", AdminListen: addr}
 		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "adminTLS") {
 			t.Errorf("admin on %s without TLS: %v", addr, err)
 		}
@@ -271,10 +271,10 @@ func TestTLS(t *testing.T) {
 func TestTimeouts(t *testing.T) {
 	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	defer stuck.Close()
-	cfg := gateway.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
-		Timeouts: gateway.Timeouts{ReadHeader: gateway.Duration{Duration: 200 * time.Millisecond}, BackendResponseHeader: gateway.Duration{Duration: 200 * time.Millisecond}},
-		Routes:   []gateway.Route{{Host: host, Backends: []gateway.Backend{{Name: "stuck", URL: stuck.URL, Weight: 100}}}}}
-	gw, err := gateway.New(cfg, token)
+	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
+		Timeouts: frontdoor.Timeouts{ReadHeader: frontdoor.Duration{Duration: 200 * time.Millisecond}, BackendResponseHeader: frontdoor.Duration{Duration: 200 * time.Millisecond}},
+		Routes:   []frontdoor.Route{{Host: host, Backends: []frontdoor.Backend{{Name: "stuck", URL: stuck.URL, Weight: 100}}}}}
+	gw, err := frontdoor.New(cfg, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,9 +307,9 @@ func TestTimeouts(t *testing.T) {
 // own listener, and that listener can change nothing.
 func TestMetricsListener(t *testing.T) {
 	backend := newNamed(t, "blue")
-	cfg := gateway.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), MetricsListen: testfleet.LoopbackAddr(t),
-		Routes: []gateway.Route{{Host: host, Backends: []gateway.Backend{{Name: "blue", URL: backend.URL, Weight: 100}}}}}
-	gw, err := gateway.New(cfg, token)
+	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), MetricsListen: testfleet.LoopbackAddr(t),
+		Routes: []frontdoor.Route{{Host: host, Backends: []frontdoor.Backend{{Name: "blue", URL: backend.URL, Weight: 100}}}}}
+	gw, err := frontdoor.New(cfg, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,20 +345,20 @@ func TestCorruptStateFile(t *testing.T) {
 	backend := newNamed(t, "blue")
 	dir := t.TempDir()
 	state := filepath.Join(dir, "routes.json")
-	cfg := gateway.Config{Listen: "127.0.0.1:1", AdminListen: "127.0.0.1:2", StateFile: state,
-		Routes: []gateway.Route{{Host: host, Backends: []gateway.Backend{{Name: "blue", URL: backend.URL, Weight: 100}}}}}
+	cfg := frontdoor.Config{Listen: "127.0.0.1:1", AdminListen: "127.0.0.1:2", StateFile: state,
+		Routes: []frontdoor.Route{{Host: host, Backends: []frontdoor.Backend{{Name: "blue", URL: backend.URL, Weight: 100}}}}}
 	for _, bad := range []string{"{not json", "null", "", `[{"host":"../x","backends":[]}]`, `[{"host":"a.example","backends":[{"name":"b","url":"http://127.0.0.1:1","weight":50}]}]`} {
 		if err := os.WriteFile(state, []byte(bad), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := gateway.New(cfg, token)
-		if !errors.Is(err, gateway.ErrCorruptState) || !strings.Contains(err.Error(), "--reset-state") || strings.Contains(err.Error(), "\n") {
+		_, err := frontdoor.New(cfg, token)
+		if !errors.Is(err, frontdoor.ErrCorruptState) || !strings.Contains(err.Error(), "--reset-state") || strings.Contains(err.Error(), "\n") {
 			t.Errorf("state %q: %v, want one line naming --reset-state", bad, err)
 		}
 	}
 	reset := cfg
 	reset.ResetState = true
-	gw, err := gateway.New(reset, token)
+	gw, err := frontdoor.New(reset, token)
 	if err != nil {
 		t.Fatal(err)
 	}
