@@ -15,9 +15,7 @@ import (
 	"upshift.dev/upshift/internal/printer"
 
 	// The methods and providers upshift ships register themselves by name.
-	_ "upshift.dev/upshift/internal/methods/builtin"
-	_ "upshift.dev/upshift/internal/providers/cluster/builtin"
-	_ "upshift.dev/upshift/internal/providers/traffic/builtin"
+	_ "upshift.dev/upshift/internal/builtin"
 )
 
 // Exit codes a pipeline can branch on.

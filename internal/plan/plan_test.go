@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	_ "upshift.dev/upshift/internal/methods/builtin"
+	_ "upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/steps"
 	"upshift.dev/upshift/internal/toolchain"
 )

@@ -45,7 +45,7 @@ var (
 )
 
 // Register makes a provider kind (a Cluster's spec.provider) available.
-// Each provider package registers itself from init; the builtin package
+// Each provider package registers itself from init; internal/builtin
 // lists them, one import line each.
 func Register(kind string, open Opener) {
 	registryMu.Lock()

@@ -7,8 +7,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	_ "upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/providers/cluster"
-	_ "upshift.dev/upshift/internal/providers/cluster/builtin"
 )
 
 // TestResolverByProviderName: a fleet cluster is resolved through the

@@ -20,8 +20,8 @@ var (
 )
 
 // Register makes a traffic provider kind (spec.traffic.provider)
-// available. Each provider package registers itself from init; the
-// builtin package lists them, one import line each.
+// available. Each provider package registers itself from init;
+// internal/builtin lists them, one import line each.
 func Register(kind string, f Factory) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
