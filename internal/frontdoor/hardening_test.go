@@ -40,6 +40,20 @@ func newNamed(t *testing.T, name string) *named {
 	return n
 }
 
+// runGateway serves cfg until the test ends.
+func runGateway(t *testing.T, cfg frontdoor.Config) *frontdoor.Gateway {
+	t.Helper()
+	gw, err := frontdoor.New(cfg, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	return gw
+}
+
 // waitAnswer waits until the gateway at front answers for host.
 func waitAnswer(t *testing.T, front string) {
 	t.Helper()
@@ -134,14 +148,7 @@ func TestPinRules(t *testing.T) {
 	// health check fails, and a pinned request gets 503 naming it.
 	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
 		HealthInterval: frontdoor.Duration{Duration: 20 * time.Millisecond}, Routes: routes(true)}
-	gw, err := frontdoor.New(cfg, token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
-	defer func() { stop(); <-done }()
+	gw := runGateway(t, cfg)
 	waitAnswer(t, "http://"+cfg.Listen)
 	green.Close()
 	deadline := time.Now().Add(30 * time.Second)
@@ -191,14 +198,7 @@ func TestTLS(t *testing.T) {
 	files := writePair(t, ca, dir, "first")
 	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), TLS: &files, AdminTLS: &files,
 		Routes: []frontdoor.Route{{Host: host, Backends: []frontdoor.Backend{{Name: "blue", URL: backend.URL, Weight: 100}}}}}
-	gw, err := frontdoor.New(cfg, token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
-	defer func() { stop(); <-done }()
+	gw := runGateway(t, cfg)
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.CertPEM)
@@ -274,14 +274,8 @@ func TestTimeouts(t *testing.T) {
 	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
 		Timeouts: frontdoor.Timeouts{ReadHeader: frontdoor.Duration{Duration: 200 * time.Millisecond}, BackendResponseHeader: frontdoor.Duration{Duration: 200 * time.Millisecond}},
 		Routes:   []frontdoor.Route{{Host: host, Backends: []frontdoor.Backend{{Name: "stuck", URL: stuck.URL, Weight: 100}}}}}
-	gw, err := frontdoor.New(cfg, token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
-	defer func() { stop(); <-done }()
+	runGateway(t, cfg)
+	var err error
 	var conn net.Conn
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if conn, err = net.Dial("tcp", cfg.Listen); err == nil || time.Now().After(deadline) {
@@ -309,14 +303,7 @@ func TestMetricsListener(t *testing.T) {
 	backend := newNamed(t, "blue")
 	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), MetricsListen: testfleet.LoopbackAddr(t),
 		Routes: []frontdoor.Route{{Host: host, Backends: []frontdoor.Backend{{Name: "blue", URL: backend.URL, Weight: 100}}}}}
-	gw, err := frontdoor.New(cfg, token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
-	defer func() { stop(); <-done }()
+	runGateway(t, cfg)
 	waitAnswer(t, "http://"+cfg.Listen)
 	m := testfleet.Scrape(t, "http://"+cfg.MetricsListen+"/metrics", "")
 	if m.Sum("upshift_gateway_requests_total", map[string]string{"backend": "blue"}) == 0 {

@@ -62,6 +62,15 @@ type ClusterInfo struct {
 	Available []kubeversion.Version
 }
 
+// FromTo parses the cluster's version now and the run's target.
+func (ci ClusterInfo) FromTo(target string) (from, to kubeversion.Version, err error) {
+	if from, err = kubeversion.Parse(ci.Version); err != nil {
+		return from, to, fmt.Errorf("cluster %s: %w", ci.Cluster.Name, err)
+	}
+	to, err = kubeversion.Parse(target)
+	return from, to, err
+}
+
 // Planner is a method as the planner sees it.
 type Planner interface {
 	// Method is the name runs give in spec.method (InPlace, BlueGreen).

@@ -64,11 +64,7 @@ func (Method) Steps(run *v1alpha1.UpdateRun, ci steps.ClusterInfo) ([]steps.Step
 	if len(run.Spec.Gates.Preflight) > 0 {
 		out = append(out, steps.Step{Kind: steps.Preflight})
 	}
-	current, err := kubeversion.Parse(ci.Version)
-	if err != nil {
-		return nil, fmt.Errorf("cluster %s: %w", ci.Cluster.Name, err)
-	}
-	target, err := kubeversion.Parse(run.Spec.Upgrade.KubernetesVersion)
+	current, target, err := ci.FromTo(run.Spec.Upgrade.KubernetesVersion)
 	if err != nil {
 		return nil, err
 	}

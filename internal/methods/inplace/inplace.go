@@ -42,11 +42,7 @@ func (Method) Steps(run *v1alpha1.UpdateRun, ci steps.ClusterInfo) ([]steps.Step
 		out = append(out, steps.Step{Kind: steps.Preflight})
 	}
 	if run.Spec.Upgrade.Type != v1alpha1.UpgradeNodeImageOnly {
-		current, err := kubeversion.Parse(ci.Version)
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", ci.Cluster.Name, err)
-		}
-		target, err := kubeversion.Parse(run.Spec.Upgrade.KubernetesVersion)
+		current, target, err := ci.FromTo(run.Spec.Upgrade.KubernetesVersion)
 		if err != nil {
 			return nil, err
 		}
