@@ -11,6 +11,7 @@ import (
 	"upshift.dev/upshift/internal/gates"
 	"upshift.dev/upshift/internal/methods"
 	"upshift.dev/upshift/internal/steps"
+	"upshift.dev/upshift/internal/transient"
 )
 
 // runCluster walks one cluster through its steps. Completed steps are not
@@ -159,7 +160,7 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 		if err != nil {
 			var failed *gates.Failed
 			if errors.As(err, &failed) {
-				return "", output, fmt.Errorf("gate %s (%s): %s", g.Name, g.Type, failed.Result.Message)
+				return "", output, transient.MarkPermanent(fmt.Errorf("gate %s (%s): %s", g.Name, g.Type, failed.Result.Message))
 			}
 			return "", output, err
 		}

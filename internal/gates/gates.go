@@ -74,6 +74,10 @@ type Failed struct {
 
 func (f *Failed) Error() string { return fmt.Sprintf("gate %s failed: %s", f.Gate, f.Result.Message) }
 
+// Permanent: a gate past its threshold is a verdict, not a passing fault;
+// its own attempts already waited.
+func (f *Failed) Permanent() bool { return true }
+
 // Run evaluates a gate. approvalKey names the approval an Approval gate
 // waits for.
 func Run(ctx context.Context, g v1alpha1.GateSpec, t Target, approvals Approvals, approvalKey string) (Result, error) {

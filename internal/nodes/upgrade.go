@@ -127,6 +127,10 @@ func (e *DrainError) Error() string {
 
 func (e *DrainError) Unwrap() error { return e.Err }
 
+// Permanent: a drain that ran out of time is not a passing fault, even
+// when what refused it was a 429 (a budget that does not yield).
+func (e *DrainError) Permanent() bool { return true }
+
 // quotedCount reads a quoted count ("1", as AKS's API writes maxSurge) as
 // the count it is.
 func quotedCount(v intstr.IntOrString) intstr.IntOrString {

@@ -12,9 +12,33 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
+// Permanent is an error that is never retried, whatever it wraps: a gate
+// that failed its threshold (its own attempts already waited), a drain
+// that ran out of time against a budget that never yields (an eviction
+// refused with 429 is the budget, not the server).
+type Permanent interface{ Permanent() bool }
+
+type permanent struct{ err error }
+
+func (p permanent) Error() string   { return p.err.Error() }
+func (p permanent) Unwrap() error   { return p.err }
+func (p permanent) Permanent() bool { return true }
+
+// MarkPermanent marks err as a real failure that retrying will not fix.
+func MarkPermanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err}
+}
+
 // Is reports whether err is a passing fault worth retrying.
 func Is(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var p Permanent
+	if errors.As(err, &p) && p.Permanent() {
 		return false
 	}
 	for _, errno := range []syscall.Errno{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE, syscall.EHOSTUNREACH, syscall.ENETUNREACH} {
@@ -49,7 +73,7 @@ func Is(err error) bool {
 	// client-go reports some dropped connections only as text (an HTTP/2
 	// stream reset, a watch cut short); these are the ones it documents.
 	msg := err.Error()
-	for _, s := range []string{"http2: client connection lost", "http2: server sent GOAWAY", "connection reset by peer", "connection refused", "TLS handshake timeout", "the server is currently unable to handle the request"} {
+	for _, s := range []string{"http2: client connection lost", "http2: server sent GOAWAY", "TLS handshake timeout"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

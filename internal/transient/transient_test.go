@@ -40,6 +40,9 @@ func TestIs(t *testing.T) {
 		{"conflict", apierrors.NewConflict(gr, "n1", errors.New("changed")), false},
 		{"canceled", fmt.Errorf("x: %w", context.Canceled), false},
 		{"a failing gate", errors.New("gate e2e (Command): exited 3"), false},
+		{"a gate whose HTTP check was refused, past its threshold", transient.MarkPermanent(fmt.Errorf("gate site-up (HTTP): %w", refused)), false},
+		{"a drain against a budget (eviction 429)", fmt.Errorf("draining: %w", drainErr{apierrors.NewTooManyRequests("pdb", 5)}), false},
+		{"text only: refused (no errno kept)", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), false},
 		{"nil", nil, false},
 	} {
 		if got := transient.Is(tc.err); got != tc.want {
@@ -47,3 +50,10 @@ func TestIs(t *testing.T) {
 		}
 	}
 }
+
+// drainErr stands for nodes.DrainError: permanent, wrapping what refused.
+type drainErr struct{ err error }
+
+func (d drainErr) Error() string   { return "drain timed out: " + d.err.Error() }
+func (d drainErr) Unwrap() error   { return d.err }
+func (d drainErr) Permanent() bool { return true }
