@@ -47,7 +47,8 @@ func NewRootCommand(s Streams) *cobra.Command {
 		Short: "Upgrade Kubernetes clusters and fleets without downtime",
 		Long: `upshift upgrades Kubernetes clusters, one or a fleet of hundreds, without
 downtime its users can notice: staged update runs, blue-green swaps with
-traffic switching, canary version adoption and readiness audits.
+traffic switching, and readiness audits. Today it upgrades clusters of its
+local fleet; other clusters can be scanned through a kubeconfig.
 
 upshift local runs real Kubernetes control planes on this machine: the
 embedded default and test bed.`,
