@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	_ "upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/nodes"
@@ -61,6 +61,7 @@ func BenchmarkEngineOverhead(b *testing.B) {
 		}
 		strategy.Stages = append(strategy.Stages, st)
 	}
+	builtin.Register()
 	provider := &instant{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -1,13 +1,34 @@
-// Package builtin registers everything upshift ships that registers by
-// name: upgrade methods, cluster providers, traffic providers. Import it
-// for its side effect. Adding a method or a provider is its own package
-// plus one line here; the engine and the planner do not change.
+// Package builtin registers everything upshift ships that is chosen by
+// name — upgrade methods, cluster providers, traffic providers — in one
+// explicit list (no init() registrations). Adding a method or a provider is
+// its own package plus one line here; the engine and the planner do not
+// change. The CLI calls Register once at start, tests in TestMain.
 package builtin
 
 import (
-	_ "upshift.dev/upshift/internal/methods/bluegreen"         // method: BlueGreen
-	_ "upshift.dev/upshift/internal/methods/inplace"           // method: InPlace
-	_ "upshift.dev/upshift/internal/providers/cluster/local"   // cluster provider: local
-	_ "upshift.dev/upshift/internal/providers/traffic/dns"     // traffic provider: dns (RFC 2136 + TSIG)
-	_ "upshift.dev/upshift/internal/providers/traffic/gateway" // traffic provider: gateway (upshift's own front door)
+	"sync"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/methods"
+	"upshift.dev/upshift/internal/methods/bluegreen"
+	"upshift.dev/upshift/internal/methods/inplace"
+	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/cluster/local"
+	"upshift.dev/upshift/internal/providers/traffic"
+	"upshift.dev/upshift/internal/providers/traffic/dns"
+	"upshift.dev/upshift/internal/providers/traffic/gateway"
 )
+
+var once sync.Once
+
+// Register registers every shipped method and provider; calling it again
+// does nothing.
+func Register() {
+	once.Do(func() {
+		methods.Register(inplace.Method{})
+		methods.Register(bluegreen.Method{})
+		cluster.Register(v1alpha1.ProviderLocal, local.Open)
+		traffic.Register(v1alpha1.TrafficGateway, gateway.FromSpec)
+		traffic.Register(v1alpha1.TrafficDNS, dns.FromSpec)
+	})
+}

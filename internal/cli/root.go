@@ -11,11 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/printer"
-
-	// The methods and providers upshift ships register themselves by name.
-	_ "upshift.dev/upshift/internal/builtin"
 )
 
 // Exit codes a pipeline can branch on.
@@ -42,6 +40,7 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 
 // NewRootCommand builds the upshift command tree.
 func NewRootCommand(s Streams) *cobra.Command {
+	builtin.Register() // the methods and providers upshift ships, by name
 	root := &cobra.Command{
 		Use:   "upshift",
 		Short: "Upgrade Kubernetes clusters and fleets without downtime",

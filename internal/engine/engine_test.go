@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	_ "upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/procs"
@@ -28,7 +28,10 @@ import (
 	"upshift.dev/upshift/internal/toolchain"
 )
 
-func TestMain(m *testing.M) { testfleet.Main(m) }
+func TestMain(m *testing.M) {
+	builtin.Register()
+	testfleet.Main(m)
+}
 
 var (
 	lower  = toolchain.Releases[0]

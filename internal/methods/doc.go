@@ -3,5 +3,5 @@
 // an Env the engine builds for one cluster of one run (status, progress,
 // gates, cluster resolution, traffic). A method that can undo its moves is
 // also RollingBack. Each method is a package below this one (inplace,
-// bluegreen) that registers itself; internal/builtin lists them, one line each.
+// bluegreen); internal/builtin registers them, one line each.
 package methods

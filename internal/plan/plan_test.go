@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -9,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	_ "upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/steps"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -45,6 +46,11 @@ func build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, fleet
 		fleet[i].Available = toolchain.Versions(rel)
 	}
 	return Build(run, strategy, fleet)
+}
+
+func TestMain(m *testing.M) {
+	builtin.Register()
+	os.Exit(m.Run())
 }
 
 func cluster(name, group, version string, pools ...string) ClusterInfo {

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/freeze"
 	"upshift.dev/upshift/internal/frontdoor"
@@ -36,7 +37,10 @@ import (
 	"upshift.dev/upshift/internal/toolchain"
 )
 
-func TestMain(m *testing.M) { testfleet.Main(m) }
+func TestMain(m *testing.M) {
+	builtin.Register()
+	testfleet.Main(m)
+}
 
 const token = "bluegreen-test-token-0123456789"
 

@@ -19,8 +19,6 @@ import (
 	"upshift.dev/upshift/internal/steps"
 )
 
-func init() { methods.Register(Method{}) }
-
 // Method is the blue-green upgrade method: each cluster's steps are the
 // phases T0–T4 of a Move.
 type Method struct{}

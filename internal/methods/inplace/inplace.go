@@ -16,8 +16,6 @@ import (
 	"upshift.dev/upshift/internal/steps"
 )
 
-func init() { methods.Register(Method{}) }
-
 // Method upgrades clusters where they stand.
 type Method struct{}
 

@@ -45,8 +45,8 @@ var (
 )
 
 // Register makes a provider kind (a Cluster's spec.provider) available.
-// Each provider package registers itself from init; internal/builtin
-// lists them, one import line each.
+// internal/builtin registers every shipped provider, one line each; a
+// second registration of a kind panics.
 func Register(kind string, open Opener) {
 	registryMu.Lock()
 	defer registryMu.Unlock()

@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	_ "upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/providers/cluster"
 )
 
@@ -16,6 +16,7 @@ import (
 // that lists the ones that can; a registered one is reached (the local
 // provider, here with no such local cluster).
 func TestResolverByProviderName(t *testing.T) {
+	builtin.Register()
 	if kinds := cluster.Kinds(); len(kinds) == 0 || kinds[0] != v1alpha1.ProviderLocal {
 		t.Fatalf("registered providers: %v", kinds)
 	}

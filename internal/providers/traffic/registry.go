@@ -20,8 +20,8 @@ var (
 )
 
 // Register makes a traffic provider kind (spec.traffic.provider)
-// available. Each provider package registers itself from init;
-// internal/builtin lists them, one import line each.
+// available. internal/builtin registers every shipped provider, one
+// line each; a second registration of a kind panics.
 func Register(kind string, f Factory) {
 	registryMu.Lock()
 	defer registryMu.Unlock()

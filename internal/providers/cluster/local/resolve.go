@@ -9,8 +9,6 @@ import (
 	"upshift.dev/upshift/internal/toolchain"
 )
 
-func init() { cluster.Register(v1alpha1.ProviderLocal, Open) }
-
 // Open resolves the fleet's local clusters against the local fleet in
 // env's home.
 func Open(env cluster.Env) (cluster.Resolver, error) {

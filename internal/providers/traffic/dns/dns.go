@@ -284,8 +284,6 @@ func (p *Provider) exchange(ctx context.Context, m *dns.Msg, signed bool) (*dns.
 	return in, nil
 }
 
-func init() { traffic.Register(v1alpha1.TrafficDNS, FromSpec) }
-
 // FromSpec builds the provider of a run's traffic spec, reading the TSIG
 // secret from its file.
 func FromSpec(t v1alpha1.TrafficSpec) (traffic.Provider, error) {

@@ -137,8 +137,6 @@ func (p *Provider) do(ctx context.Context, method, path string, body []byte, out
 	return nil
 }
 
-func init() { traffic.Register(v1alpha1.TrafficGateway, FromSpec) }
-
 // FromSpec builds the provider of a run's traffic spec, reading the admin
 // token from its file.
 func FromSpec(t v1alpha1.TrafficSpec) (traffic.Provider, error) {
