@@ -18,10 +18,6 @@ import (
 	"upshift.dev/upshift/internal/printer"
 )
 
-// ExitRolledBack is the exit code of a blue-green run whose traffic went
-// back to blue (automatically or on request).
-const ExitRolledBack = 11
-
 func newBlueGreenCommand(s Streams) *cobra.Command {
 	o := &runOptions{streams: s}
 	var to, configFile, name string

@@ -12,16 +12,19 @@ import (
 	"github.com/spf13/cobra"
 
 	"upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/exitcode"
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/printer"
 )
 
 // Exit codes a pipeline can branch on.
 const (
-	ExitOK      = 0
-	ExitFailed  = 1 // the operation failed
-	ExitUsage   = 2 // bad input: nothing was changed
-	ExitTimeout = 3 // a wait ran out of time
+	ExitOK         = exitcode.OK
+	ExitFailed     = exitcode.Failed
+	ExitUsage      = exitcode.Usage
+	ExitTimeout    = exitcode.Timeout
+	ExitStopped    = exitcode.Stopped
+	ExitRolledBack = exitcode.RolledBack
 )
 
 // Streams are the command's standard streams.

@@ -25,9 +25,6 @@ import (
 	"upshift.dev/upshift/internal/toolchain"
 )
 
-// ExitStopped is the exit code of a run that was stopped before it ended.
-const ExitStopped = 10
-
 // runOptions are shared by the update-run commands.
 type runOptions struct {
 	streams   Streams

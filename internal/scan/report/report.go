@@ -7,6 +7,8 @@ package report
 import (
 	"sort"
 	"strings"
+
+	"upshift.dev/upshift/internal/exitcode"
 )
 
 // Severities, most severe first.
@@ -120,13 +122,13 @@ func (r *Report) Finish() {
 	}
 }
 
-// Exit codes of scans, documented in the README. The most severe applies.
+// Exit codes of scans (internal/exitcode). The most severe applies.
 const (
-	ExitClean        = 0
-	ExitDeprecated   = 4 // deprecated APIs, none removed in the target
-	ExitRemoved      = 5 // APIs removed in the target version
-	ExitInputsFailed = 6 // some input could not be read; nothing worse found
-	ExitReadiness    = 7 // readiness findings at or above --fail-on
+	ExitClean        = exitcode.OK
+	ExitDeprecated   = exitcode.Deprecated
+	ExitRemoved      = exitcode.Removed
+	ExitInputsFailed = exitcode.InputsFailed
+	ExitReadiness    = exitcode.Readiness
 )
 
 // ExitCode returns the code of an API scan.

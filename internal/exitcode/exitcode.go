@@ -1,0 +1,21 @@
+// Package exitcode defines, once, every exit code upshift returns, so a
+// CI pipeline can branch on them; the README's tables list the same.
+package exitcode
+
+// Exit codes.
+const (
+	OK      = 0 // done
+	Failed  = 1 // the operation failed
+	Usage   = 2 // bad input: nothing was changed
+	Timeout = 3 // a wait ran out of time
+
+	// Scans: the most severe applies.
+	Deprecated   = 4 // deprecated APIs, none removed in the target
+	Removed      = 5 // APIs removed in the target version
+	InputsFailed = 6 // some input could not be read; nothing worse found
+	Readiness    = 7 // readiness findings at or above --fail-on
+
+	// Runs.
+	Stopped    = 10 // the run was stopped before it ended
+	RolledBack = 11 // a blue-green run's traffic went back to blue
+)
