@@ -27,7 +27,7 @@ func Register() {
 	once.Do(func() {
 		methods.Register(inplace.Method{})
 		methods.Register(bluegreen.Method{})
-		cluster.Register(v1alpha1.ProviderLocal, local.Open)
+		cluster.Register(v1alpha1.ProviderLocal, cluster.Kind{Open: local.Open, NameField: local.NameField})
 		traffic.Register(v1alpha1.TrafficGateway, gateway.FromSpec)
 		traffic.Register(v1alpha1.TrafficDNS, dns.FromSpec)
 	})

@@ -136,14 +136,10 @@ func (o *runOptions) followFleetFile(e *engine.Engine, run *v1alpha1.UpdateRun) 
 		run.Annotations = map[string]string{}
 	}
 	run.Annotations[AnnotationFleetFile] = abs
-	e.OnReplaced = func(clusterName, green string) error { return rewriteFleetFile(abs, clusterName, green) }
+	e.OnReplaced = func(clusterName string, field []string, green string) error {
+		return fleet.SetName(abs, clusterName, field, green)
+	}
 	return nil
-}
-
-// rewriteFleetFile puts green in blue's place in the user's fleet file,
-// keeping its comments and mode.
-func rewriteFleetFile(path, clusterName, green string) error {
-	return fleet.SetLocalName(path, clusterName, green)
 }
 
 func newRollbackCommand(s Streams) *cobra.Command {

@@ -231,7 +231,9 @@ func (o *runOptions) frozen(name string) (*engine.Engine, error) {
 	e := o.engine(clusters)
 	if run, _ := o.store().Get(name); run != nil { // a recovered status still has the spec
 		if path := run.Annotations[AnnotationFleetFile]; path != "" {
-			e.OnReplaced = func(clusterName, green string) error { return rewriteFleetFile(path, clusterName, green) }
+			e.OnReplaced = func(clusterName string, field []string, green string) error {
+				return fleet.SetName(path, clusterName, field, green)
+			}
 		}
 	}
 	return e, nil

@@ -47,7 +47,8 @@ type Engine struct {
 	NewTraffic func(v1alpha1.TrafficSpec) (traffic.Provider, error)
 	// OnReplaced is told when green replaces blue as a fleet cluster, to
 	// update the user's fleet file.
-	OnReplaced func(cluster, green string) error
+	// field is the path of the fleet Cluster's field that names it.
+	OnReplaced func(cluster string, field []string, green string) error
 
 	// busy holds the name of the run being driven: one Engine drives one
 	// run at a time (Drive and Rollback refuse a second).

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/methods"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/traffic"
@@ -54,11 +53,14 @@ func (c *clusterEnv) Gates(ctx context.Context, list []v1alpha1.GateSpec, m *clu
 	return methods.Result{Message: msg, Output: output}, err
 }
 
-// Reach finds another cluster of the member's provider. Today that is a
-// local cluster by name (the fleet entry moved to it); providers whose
-// clusters are reached otherwise will say so through the registry.
+// Reach finds another cluster of the member's provider: the fleet entry
+// pointed at it (the field its provider registered) and resolved.
 func (c *clusterEnv) Reach(name string) (*cluster.Member, error) {
-	return c.e.Resolve(fleet.WithLocalName(c.fc, name))
+	other, err := cluster.Retarget(c.fc, name)
+	if err != nil {
+		return nil, err
+	}
+	return c.e.Resolve(other)
 }
 
 func (c *clusterEnv) Traffic() (traffic.Provider, error) { return c.e.trafficProvider() }

@@ -10,6 +10,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/methods"
+	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/store"
 )
@@ -40,10 +41,14 @@ func (e *Engine) trafficProvider() (traffic.Provider, error) {
 // replaceMember makes green the fleet's cluster in blue's place: in the
 // run's frozen fleet, and through OnReplaced in the user's fleet file.
 func (e *Engine) replaceMember(fc v1alpha1.Cluster, green string) error {
+	moved, err := cluster.Retarget(fc, green)
+	if err != nil {
+		return err
+	}
 	e.mu.Lock()
 	for i := range e.Fleet {
 		if e.Fleet[i].Name == fc.Name {
-			e.Fleet[i] = fleet.WithLocalName(e.Fleet[i], green)
+			e.Fleet[i] = moved
 		}
 	}
 	clusters := append([]v1alpha1.Cluster(nil), e.Fleet...)
@@ -56,7 +61,11 @@ func (e *Engine) replaceMember(fc v1alpha1.Cluster, green string) error {
 		return err
 	}
 	if e.OnReplaced != nil {
-		return e.OnReplaced(fc.Name, green)
+		field, err := cluster.NameField(fc.Spec.Provider)
+		if err != nil {
+			return err
+		}
+		return e.OnReplaced(fc.Name, field, green)
 	}
 	return nil
 }

@@ -121,14 +121,3 @@ func Marshal(clusters []v1alpha1.Cluster) ([]byte, error) {
 	}
 	return out, nil
 }
-
-// WithLocalName is a fleet cluster moved to another cluster of the local
-// fleet: how a blue-green run reaches green through blue's resolver, and
-// how green takes blue's place in a fleet file.
-func WithLocalName(c v1alpha1.Cluster, name string) v1alpha1.Cluster {
-	c = *c.DeepCopy()
-	if c.Spec.Local != nil {
-		c.Spec.Local.Name = name
-	}
-	return c
-}

@@ -39,10 +39,10 @@ spec: {provider: kubeconfig, kubeconfig: /tmp/k, context: prod-east}
 	}
 }
 
-// TestSetLocalName: green takes blue's place in a user's fleet file, and
+// TestSetName: green takes blue's place in a user's fleet file, and
 // nothing else of the file changes: comments, the other clusters, the
 // mode.
-func TestSetLocalName(t *testing.T) {
+func TestSetName(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fleet.yaml")
 	in := `# our fleet, reviewed by the platform team
 apiVersion: upshift.dev/v1alpha1
@@ -69,7 +69,7 @@ spec:
 	if err := os.WriteFile(path, []byte(in), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if err := SetLocalName(path, "shop", "shop-g2"); err != nil {
+	if err := SetName(path, "shop", []string{"spec", "local", "name"}, "shop-g2"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(path)
@@ -80,10 +80,10 @@ spec:
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
 		t.Errorf("mode %v, want 0640 kept", fi.Mode().Perm())
 	}
-	if err := SetLocalName(path, "ghost", "x"); err == nil || !strings.Contains(err.Error(), "no cluster ghost") {
+	if err := SetName(path, "ghost", []string{"spec", "local", "name"}, "x"); err == nil || !strings.Contains(err.Error(), "no cluster ghost") {
 		t.Errorf("unknown cluster: %v", err)
 	}
-	if err := SetLocalName(path, "shop", "../x"); err == nil {
+	if err := SetName(path, "shop", []string{"spec", "local", "name"}, "../x"); err == nil {
 		t.Error("an invalid local name was written")
 	}
 	if after, _ := os.ReadFile(path); string(after) != want {

@@ -6,18 +6,20 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"upshift.dev/upshift/internal/atomicfile"
 )
 
-// SetLocalName rewrites a fleet file so that the cluster named
-// clusterName points at the local cluster local (green taking blue's
-// place after a blue-green move). Only that one value changes: the
-// file's comments, order, other documents and mode are kept, and the
-// file is replaced atomically.
-func SetLocalName(path, clusterName, local string) error {
+// SetName rewrites a fleet file so that the cluster named clusterName
+// points at the provider's cluster name through field (its provider's
+// name field, e.g. spec.local.name): green taking blue's place after a
+// blue-green move. Only that one value changes: the file's comments,
+// order, other documents and mode are kept, and the file is replaced
+// atomically.
+func SetName(path, clusterName string, field []string, name string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -42,14 +44,14 @@ func SetLocalName(path, clusterName, local string) error {
 		if name := lookup(obj, "metadata", "name"); name == nil || name.Value != clusterName {
 			continue
 		}
-		v := lookup(obj, "spec", "local", "name")
+		v := lookup(obj, field...)
 		if v == nil {
-			return fmt.Errorf("%s: cluster %s has no spec.local.name to point at %s", path, clusterName, local)
+			return fmt.Errorf("%s: cluster %s has no %s to point at %s", path, clusterName, strings.Join(field, "."), name)
 		}
-		v.Value, found = local, true
+		v.Value, found = name, true
 	}
 	if !found {
-		return fmt.Errorf("%s: no cluster %s to point at %s", path, clusterName, local)
+		return fmt.Errorf("%s: no cluster %s to point at %s", path, clusterName, name)
 	}
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)

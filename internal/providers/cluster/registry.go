@@ -1,11 +1,14 @@
 package cluster
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 
 	"upshift.dev/upshift/api/v1alpha1"
@@ -39,21 +42,68 @@ type Env struct {
 // NewResolver, on the first cluster of its kind.
 type Opener func(Env) (Resolver, error)
 
+// Kind is a registered provider kind.
+type Kind struct {
+	Open Opener
+	// NameField is the path of the field of a fleet Cluster that names
+	// the provider's cluster (spec.local.name for local). A blue-green
+	// move points the fleet entry at green by setting it, so the engine
+	// never learns a provider's spec.
+	NameField []string
+}
+
 var (
 	registryMu sync.Mutex
-	registry   = map[string]Opener{}
+	registry   = map[string]Kind{}
 )
 
 // Register makes a provider kind (a Cluster's spec.provider) available.
 // internal/builtin registers every shipped provider, one line each; a
 // second registration of a kind panics.
-func Register(kind string, open Opener) {
+func Register(kind string, k Kind) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	if _, dup := registry[kind]; dup {
 		panic("cluster provider " + kind + " registered twice")
 	}
-	registry[kind] = open
+	registry[kind] = k
+}
+
+// NameField returns the field that names a cluster of the provider kind.
+func NameField(kind string) ([]string, error) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	k, ok := registry[kind]
+	if !ok || len(k.NameField) == 0 {
+		return nil, fmt.Errorf("provider %q cannot point a fleet cluster at another of its clusters", kind)
+	}
+	return k.NameField, nil
+}
+
+// Retarget returns the fleet cluster c pointed at the provider's cluster
+// name: how a blue-green move reaches green, and how green takes blue's
+// place in the fleet.
+func Retarget(c v1alpha1.Cluster, name string) (v1alpha1.Cluster, error) {
+	field, err := NameField(c.Spec.Provider)
+	if err != nil {
+		return c, err
+	}
+	data, err := json.Marshal(c)
+	if err != nil {
+		return c, err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return c, err
+	}
+	if err := unstructured.SetNestedField(obj, name, field...); err != nil {
+		return c, fmt.Errorf("cluster %s: setting %s: %w", c.Name, strings.Join(field, "."), err)
+	}
+	var out v1alpha1.Cluster
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj, &out); err != nil {
+		return c, err
+	}
+	return out, nil
 }
 
 // Kinds lists the registered provider kinds, sorted.
@@ -78,14 +128,14 @@ func NewResolver(env Env) Resolver {
 		resolve, ok := opened[c.Spec.Provider]
 		if !ok {
 			registryMu.Lock()
-			open, known := registry[c.Spec.Provider]
+			k, known := registry[c.Spec.Provider]
 			registryMu.Unlock()
 			if !known {
 				mu.Unlock()
 				return nil, fmt.Errorf("cluster %s: provider %q cannot run upgrades here (it can be scanned with a kubeconfig); providers that upgrade: %s", c.Name, c.Spec.Provider, strings.Join(Kinds(), ", "))
 			}
 			var err error
-			if resolve, err = open(env); err != nil {
+			if resolve, err = k.Open(env); err != nil {
 				mu.Unlock()
 				return nil, fmt.Errorf("opening provider %s: %w", c.Spec.Provider, err)
 			}

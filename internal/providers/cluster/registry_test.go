@@ -29,10 +29,21 @@ func TestResolverByProviderName(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `no such local cluster "dev"`) {
 		t.Errorf("local cluster that does not exist: %v", err)
 	}
+	// A fleet entry is pointed at another cluster of its provider through
+	// the field the provider registered: how green is reached.
+	blue := v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{"env": "prod"}},
+		Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: "shop"}, Group: "g"}}
+	green, err := cluster.Retarget(blue, "shop-g2")
+	if err != nil || green.Spec.Local.Name != "shop-g2" || green.Name != "shop" || green.Labels["env"] != "prod" || green.Spec.Group != "g" || blue.Spec.Local.Name != "shop" {
+		t.Errorf("Retarget: %+v, %v; want only spec.local.name changed, on a copy", green, err)
+	}
+	if _, err := cluster.Retarget(v1alpha1.Cluster{Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderKubeconfig}}, "x"); err == nil {
+		t.Error("a kubeconfig cluster was retargeted")
+	}
 	defer func() {
 		if recover() == nil {
 			t.Error("a second registration of local did not panic")
 		}
 	}()
-	cluster.Register(v1alpha1.ProviderLocal, nil)
+	cluster.Register(v1alpha1.ProviderLocal, cluster.Kind{})
 }

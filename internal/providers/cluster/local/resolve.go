@@ -9,6 +9,9 @@ import (
 	"upshift.dev/upshift/internal/toolchain"
 )
 
+// NameField is the field of a fleet Cluster that names its local cluster.
+var NameField = []string{"spec", "local", "name"}
+
 // Open resolves the fleet's local clusters against the local fleet in
 // env's home.
 func Open(env cluster.Env) (cluster.Resolver, error) {
