@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS  ?= -timeout 75m
 BENCH       ?= .
 
-.PHONY: all build deps tools test lint demo demo-down bench generate clean
+.PHONY: all build deps tools test lint demo demo-down bench fuzz generate clean
 
 all: build
 
@@ -44,6 +44,17 @@ demo-down: build
 
 bench: tools
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./bench/
+
+# Every parser of user files, fuzzed FUZZTIME each; a crasher is kept in
+# the package's testdata/fuzz and then runs in every `make test`.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := ./internal/plan:FuzzParseAndValidate ./internal/scan/manifest:FuzzRead \
+	./internal/fleet:FuzzParse ./internal/fleet:FuzzSetName ./internal/frontdoor:FuzzParseConfig \
+	./internal/frontdoor:FuzzStateFile ./internal/methods/bluegreen:FuzzBlueGreenConfig
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzzing $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) || exit 1; done
 
 # DeepCopy methods of the API types.
 generate:

@@ -90,3 +90,46 @@ spec:
 		t.Error("a refused rewrite changed the file")
 	}
 }
+
+// FuzzParse: no fleet file panics the parser, and what it accepts names
+// valid clusters.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: dev, labels: {env: dev}}\nspec: {provider: local, local: {name: dev}, group: dev-clusters}\n---\napiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: prod-east}\nspec: {provider: kubeconfig, kubeconfig: /tmp/k, context: prod-east}\n"))
+	f.Add([]byte("apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ..}\nspec: {provider: local, local: {name: ../x}}\n"))
+	f.Add([]byte("---\n---\n- a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		clusters, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			return
+		}
+		for i := range clusters {
+			if verr := validate(&clusters[i]); verr != nil {
+				t.Fatalf("accepted an invalid cluster: %v", verr)
+			}
+		}
+	})
+}
+
+// FuzzSetName: rewriting any fleet file either fails and leaves it as it
+// was, or leaves a fleet file that still parses.
+func FuzzSetName(f *testing.F) {
+	f.Add([]byte("apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: dev, labels: {env: dev}}\nspec: {provider: local, local: {name: dev}, group: dev-clusters}\n---\napiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: prod-east}\nspec: {provider: kubeconfig, kubeconfig: /tmp/k, context: prod-east}\n"), "dev")
+	f.Add([]byte("# c\napiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec: {provider: local, local: {name: a}}\n"), "a")
+	path := filepath.Join(f.TempDir(), "fleet.yaml")
+	f.Fuzz(func(t *testing.T, data []byte, name string) {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := SetName(path, name, []string{"spec", "local", "name"}, "green-1")
+		after, _ := os.ReadFile(path)
+		if err != nil {
+			if string(after) != string(data) {
+				t.Fatalf("a failed rewrite changed the file")
+			}
+			return
+		}
+		if _, perr := Parse(path, after); perr != nil {
+			t.Fatalf("the rewrite left a fleet that does not parse: %v", perr)
+		}
+	})
+}

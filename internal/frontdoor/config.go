@@ -138,9 +138,15 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig reads a configuration strictly (unknown fields are errors)
+// and validates it; name is used in errors.
+func ParseConfig(name string, data []byte) (*Config, error) {
 	var c Config
 	if err := yaml.UnmarshalStrict(data, &c); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &c, c.Validate()
 }
