@@ -3,13 +3,13 @@ package methods
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/traffic"
+	"upshift.dev/upshift/internal/registry"
 	"upshift.dev/upshift/internal/steps"
 )
 
@@ -77,17 +77,12 @@ type Env interface {
 	Replaced(green string) error
 }
 
-var (
-	mu      sync.Mutex
-	methods = map[string]Method{}
-)
+var methods = registry.New[Method]("method")
 
 // Register makes a method available to plans and to the engine.
 func Register(m Method) {
 	steps.Register(m)
-	mu.Lock()
-	defer mu.Unlock()
-	methods[m.Method()] = m
+	methods.Register(m.Method(), m)
 }
 
 // Lookup finds a run's method ("" is InPlace).
@@ -95,9 +90,7 @@ func Lookup(name string) (Method, error) {
 	if name == "" {
 		name = v1alpha1.MethodInPlace
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if m, ok := methods[name]; ok {
+	if m, ok := methods.Get(name); ok {
 		return m, nil
 	}
 	return nil, fmt.Errorf("method %q is not available", name)

@@ -2,14 +2,13 @@ package steps
 
 import (
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/kubeversion"
+	"upshift.dev/upshift/internal/registry"
 )
 
 // Step kinds of the in-place method; other methods name their own.
@@ -87,47 +86,22 @@ type FleetValidator interface {
 	ValidateFleet(run *v1alpha1.UpdateRun, clusters int) field.ErrorList
 }
 
-var (
-	mu       sync.Mutex
-	planners = map[string]Planner{}
-)
+var planners = registry.New[Planner]("method")
 
 // Register makes a method's planner available; internal/methods calls it
 // for each registered method.
-func Register(p Planner) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := planners[p.Method()]; dup {
-		panic("method " + p.Method() + " registered twice")
-	}
-	planners[p.Method()] = p
-}
+func Register(p Planner) { planners.Register(p.Method(), p) }
 
 // Lookup finds the planner of a run's method ("" is InPlace).
 func Lookup(method string) (Planner, error) {
 	if method == "" {
 		method = v1alpha1.MethodInPlace
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if p, ok := planners[method]; ok {
+	if p, ok := planners.Get(method); ok {
 		return p, nil
 	}
-	return nil, fmt.Errorf("method %q is not available: use %s", method, strings.Join(namesLocked(), " or "))
+	return nil, fmt.Errorf("method %q is not available: use %s", method, strings.Join(planners.Names(), " or "))
 }
 
 // Methods lists the registered methods, sorted.
-func Methods() []string {
-	mu.Lock()
-	defer mu.Unlock()
-	return namesLocked()
-}
-
-func namesLocked() []string {
-	var out []string
-	for n := range planners {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
+func Methods() []string { return planners.Names() }

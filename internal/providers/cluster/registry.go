@@ -3,7 +3,6 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 
@@ -12,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/registry"
 )
 
 // Member is a fleet cluster upshift can act on: the provider that runs
@@ -52,28 +52,16 @@ type Kind struct {
 	NameField []string
 }
 
-var (
-	registryMu sync.Mutex
-	registry   = map[string]Kind{}
-)
+var kinds = registry.New[Kind]("cluster provider")
 
 // Register makes a provider kind (a Cluster's spec.provider) available.
 // internal/builtin registers every shipped provider, one line each; a
 // second registration of a kind panics.
-func Register(kind string, k Kind) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[kind]; dup {
-		panic("cluster provider " + kind + " registered twice")
-	}
-	registry[kind] = k
-}
+func Register(kind string, k Kind) { kinds.Register(kind, k) }
 
 // NameField returns the field that names a cluster of the provider kind.
 func NameField(kind string) ([]string, error) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	k, ok := registry[kind]
+	k, ok := kinds.Get(kind)
 	if !ok || len(k.NameField) == 0 {
 		return nil, fmt.Errorf("provider %q cannot point a fleet cluster at another of its clusters", kind)
 	}
@@ -107,16 +95,7 @@ func Retarget(c v1alpha1.Cluster, name string) (v1alpha1.Cluster, error) {
 }
 
 // Kinds lists the registered provider kinds, sorted.
-func Kinds() []string {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	var out []string
-	for k := range registry {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
+func Kinds() []string { return kinds.Names() }
 
 // NewResolver resolves each fleet cluster through the provider its
 // spec.provider names, opening each kind once.
@@ -127,9 +106,7 @@ func NewResolver(env Env) Resolver {
 		mu.Lock()
 		resolve, ok := opened[c.Spec.Provider]
 		if !ok {
-			registryMu.Lock()
-			k, known := registry[c.Spec.Provider]
-			registryMu.Unlock()
+			k, known := kinds.Get(c.Spec.Provider)
 			if !known {
 				mu.Unlock()
 				return nil, fmt.Errorf("cluster %s: provider %q cannot run upgrades here (it can be scanned with a kubeconfig); providers that upgrade: %s", c.Name, c.Spec.Provider, strings.Join(Kinds(), ", "))

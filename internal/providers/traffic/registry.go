@@ -3,46 +3,28 @@ package traffic
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strings"
-	"sync"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/registry"
 )
 
 // Factory builds a provider from a run's traffic spec. It reads the
 // secrets the spec names from their files; they go nowhere else.
 type Factory func(v1alpha1.TrafficSpec) (Provider, error)
 
-var (
-	registryMu sync.Mutex
-	registry   = map[string]Factory{}
-)
+var factories = registry.New[Factory]("traffic provider")
 
 // Register makes a traffic provider kind (spec.traffic.provider)
 // available. internal/builtin registers every shipped provider, one
 // line each; a second registration of a kind panics.
-func Register(kind string, f Factory) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[kind]; dup {
-		panic("traffic provider " + kind + " registered twice")
-	}
-	registry[kind] = f
-}
+func Register(kind string, f Factory) { factories.Register(kind, f) }
 
 // New builds the provider a traffic spec names.
 func New(spec v1alpha1.TrafficSpec) (Provider, error) {
-	registryMu.Lock()
-	f, ok := registry[spec.Provider]
-	var kinds []string
-	for k := range registry {
-		kinds = append(kinds, k)
-	}
-	registryMu.Unlock()
+	f, ok := factories.Get(spec.Provider)
 	if !ok {
-		slices.Sort(kinds)
-		return nil, fmt.Errorf("spec.blueGreen.traffic.provider %q: use one of %s", spec.Provider, strings.Join(kinds, ", "))
+		return nil, fmt.Errorf("spec.blueGreen.traffic.provider %q: use one of %s", spec.Provider, strings.Join(factories.Names(), ", "))
 	}
 	return f(spec)
 }
