@@ -3,6 +3,7 @@ package bluegreen_test
 import (
 	"bufio"
 	"context"
+	"io/fs"
 	"errors"
 	"io"
 	"os"
@@ -236,8 +237,10 @@ func TestBlueGreenUnderLoad(t *testing.T) {
 
 	var freezeChecked, blueBracketed bool
 	var blueLow, blueIngress, blueHigh float64
+	var said strings.Builder // every progress line, checked for the token below
 	progress := func(ev engine.Event) {
 		t.Logf("[%s %s] %s", ev.Cluster, ev.Step, ev.Message)
+		said.WriteString(ev.Message + "\n")
 		switch {
 		case ev.Step == bluegreen.StepSync && ev.Type == "Progress" && strings.Contains(ev.Message, "deployers frozen"):
 			// T2 is under way: the deployer is denied, naming the run;
@@ -261,7 +264,7 @@ func TestBlueGreenUnderLoad(t *testing.T) {
 	}
 	spec := e.spec()
 	spec.BlueSoak = &metav1.Duration{Duration: 2 * time.Second}
-	eng, _ := e.newRun(t, "bg-load", spec, progress)
+	eng, st := e.newRun(t, "bg-load", spec, progress)
 
 	load := loadgen.Start(ctx, loadgen.Target{URL: e.front + "/", Host: hosts.Public}, 6, 5*time.Millisecond)
 	run, err := eng.Drive(ctx, "bg-load")
@@ -270,6 +273,19 @@ func TestBlueGreenUnderLoad(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, statusOf(run))
 	}
 	t.Logf("load through the switch: %s; by cluster %v", stats, stats.ByServer)
+	// The gateway's admin token reached the run through its file only:
+	// it is in no progress line, status, audit line or stored file.
+	if strings.Contains(said.String(), token) {
+		t.Error("the admin token appeared in progress")
+	}
+	_ = filepath.WalkDir(st.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if data, _ := os.ReadFile(path); strings.Contains(string(data), token) {
+				t.Errorf("the admin token is stored in %s", path)
+			}
+		}
+		return nil
+	})
 	if stats.Sent < 500 || stats.Failed != 0 {
 		t.Fatalf("load: %s; errors %v; want hundreds of requests and none failed", stats, stats.Errors)
 	}

@@ -63,10 +63,14 @@ func TestSwitchWithBIND(t *testing.T) {
 	}
 
 	// A wrong key changes nothing and says what to check.
-	bad, _ := updns.New(updns.Config{Server: addr, Zone: "example.test", KeyName: "upshift-key", KeySecret: base64.StdEncoding.EncodeToString([]byte("not-the-secret-0123456789abcdef!")), Targets: targets})
+	wrongKey := base64.StdEncoding.EncodeToString([]byte("not-the-secret-0123456789abcdef!"))
+	bad, _ := updns.New(updns.Config{Server: addr, Zone: "example.test", KeyName: "upshift-key", KeySecret: wrongKey, Targets: targets})
 	err = bad.Switch(ctx, name, traffic.Weights{"blue": 100, "green": 0, "edge": 0})
 	if err == nil || !strings.Contains(err.Error(), "TSIG") {
 		t.Errorf("switch with a wrong key: %v", err)
+	}
+	if err != nil && (strings.Contains(err.Error(), wrongKey) || strings.Contains(err.Error(), secret)) {
+		t.Errorf("the error shows a TSIG secret: %v", err)
 	}
 	if rec, _ := p.Lookup(ctx, name); rec.Backend != "green" {
 		t.Errorf("a refused switch changed the record: %+v", rec)
@@ -77,8 +81,8 @@ func TestSwitchWithBIND(t *testing.T) {
 	l.Close()
 	gone, _ := updns.New(updns.Config{Server: dead, Zone: "example.test", KeyName: "upshift-key", KeySecret: secret, Targets: targets, Timeout: time.Second})
 	start := time.Now()
-	if err := gone.Switch(ctx, name, traffic.Weights{"blue": 100, "green": 0, "edge": 0}); err == nil || time.Since(start) > 5*time.Second {
-		t.Errorf("switch against an unreachable server: %v after %s", err, time.Since(start))
+	if err := gone.Switch(ctx, name, traffic.Weights{"blue": 100, "green": 0, "edge": 0}); err == nil || time.Since(start) > 5*time.Second || strings.Contains(err.Error(), secret) {
+		t.Errorf("switch against an unreachable server: %v after %s (and never the secret)", err, time.Since(start))
 	}
 	// DNS cannot split traffic.
 	if err := p.Switch(ctx, name, traffic.Weights{"blue": 50, "green": 50, "edge": 0}); err == nil || !strings.Contains(err.Error(), "cannot split") {
