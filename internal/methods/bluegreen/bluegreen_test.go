@@ -3,9 +3,9 @@ package bluegreen_test
 import (
 	"bufio"
 	"context"
-	"io/fs"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
