@@ -90,6 +90,14 @@ func (c *Cluster) etcdTLS() bool {
 	return err == nil
 }
 
+// etcdScheme is how etcd's client and peer URLs are served.
+func (c *Cluster) etcdScheme() string {
+	if c.etcdTLS() {
+		return "https"
+	}
+	return "http"
+}
+
 // etcdClient is an HTTP client that presents the etcd client certificate.
 func (c *Cluster) etcdClient() (*http.Client, error) {
 	if !c.etcdTLS() {

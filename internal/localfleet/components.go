@@ -49,12 +49,8 @@ func (f *Fleet) binaries(ctx context.Context, r toolchain.Release) (map[string]s
 // componentSpec says how to run one component of the cluster.
 func (f *Fleet) componentSpec(c *Cluster, name string, bins map[string]string) procs.Spec {
 	port := func(p int) string { return strconv.Itoa(p) }
-	scheme := "http"
-	if c.etcdTLS() {
-		scheme = "https"
-	}
-	etcdURL := scheme + "://127.0.0.1:" + port(c.Ports.EtcdClient)
-	peerURL := scheme + "://127.0.0.1:" + port(c.Ports.EtcdPeer)
+	etcdURL := c.etcdScheme() + "://127.0.0.1:" + port(c.Ports.EtcdClient)
+	peerURL := c.etcdScheme() + "://127.0.0.1:" + port(c.Ports.EtcdPeer)
 	spec := procs.Spec{Name: name, Dir: c.dir, LogFile: c.path("logs", name+".log")}
 	switch name {
 	case compEtcd:

@@ -210,11 +210,7 @@ func (f *Fleet) waitReady(ctx context.Context, c *Cluster, rec procs.Record) err
 		if err != nil {
 			return err
 		}
-		scheme := "http"
-		if c.etcdTLS() {
-			scheme = "https"
-		}
-		check = httpGetOK(client, fmt.Sprintf("%s://127.0.0.1:%d/health", scheme, c.Ports.EtcdClient), "")
+		check = httpGetOK(client, fmt.Sprintf("%s://127.0.0.1:%d/health", c.etcdScheme(), c.Ports.EtcdClient), "")
 	case compAPIServer:
 		client, err := c.Client()
 		if err != nil {

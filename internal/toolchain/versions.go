@@ -40,16 +40,11 @@ func Versions(releases []Release) []kubeversion.Version {
 // ResolveKubernetesVersion maps what a user typed ("1.34", "v1.34",
 // "1.34.4", "v1.34.4") to a release the local fleet has.
 func ResolveKubernetesVersion(s string) (Release, error) {
-	return ResolveKubernetesVersionIn(s, Releases)
-}
-
-// ResolveKubernetesVersionIn resolves a version among releases.
-func ResolveKubernetesVersionIn(s string, releases []Release) (Release, error) {
 	want, err := kubeversion.Parse(s)
 	if err != nil {
 		return Release{}, fmt.Errorf("kubernetes version %q is not a version: use MAJOR.MINOR or MAJOR.MINOR.PATCH, one of %s", s, available())
 	}
-	for _, r := range releases {
+	for _, r := range Releases {
 		v := r.Parsed()
 		if want.Matches(v) {
 			return r, nil
