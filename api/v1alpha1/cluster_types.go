@@ -15,13 +15,18 @@ type Cluster struct {
 
 // ClusterSpec says how to reach a cluster.
 type ClusterSpec struct {
-	// Provider runs the cluster: local (the local fleet) or kubeconfig (any
-	// cluster reachable with a kubeconfig).
+	// Provider runs the cluster: local (the local fleet), exec (commands
+	// you write for any other platform), or kubeconfig (any cluster
+	// reachable with a kubeconfig: scans and gates, no upgrades).
 	Provider string `json:"provider"`
 	// Local names a local fleet cluster (provider local).
 	Local *LocalClusterRef `json:"local,omitempty"`
-	// Kubeconfig is the path of a kubeconfig (provider kubeconfig); empty
-	// uses $KUBECONFIG or ~/.kube/config.
+	// Exec says which commands drive the cluster (provider exec).
+	Exec *ExecCluster `json:"exec,omitempty"`
+	// Kubeconfig is the path of a kubeconfig, relative to the fleet file:
+	// how provider kubeconfig reaches the cluster, and how provider exec
+	// does when its get command names none. Empty uses $KUBECONFIG or
+	// ~/.kube/config.
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 	// Context in the kubeconfig; empty uses its current context.
 	Context string `json:"context,omitempty"`
@@ -32,6 +37,24 @@ type ClusterSpec struct {
 // LocalClusterRef names a cluster of the local fleet.
 type LocalClusterRef struct {
 	Name string `json:"name"`
+}
+
+// ExecCluster drives a cluster through a command of the user's, which
+// speaks the JSON contract of docs/providers/exec.md: one operation per
+// invocation, the request on stdin and in UPSHIFT_EXEC_* variables, the
+// answer as JSON on stdout.
+type ExecCluster struct {
+	// Name is the platform's name of the cluster, passed to the command.
+	Name string `json:"name"`
+	// Command and its arguments; the operation is appended as the last
+	// argument. A relative path is taken from the fleet file's folder.
+	Command []string `json:"command"`
+	// Env adds variables to the command's environment.
+	Env map[string]string `json:"env,omitempty"`
+	// Timeouts per operation (get, versions, upgrade-control-plane,
+	// upgrade-node-pool, create, delete), as Go durations ("45m"). A
+	// command still running at its timeout is stopped and the step fails.
+	Timeouts map[string]metav1.Duration `json:"timeouts,omitempty"`
 }
 
 // ClusterStatus is what upshift last observed of the cluster.
@@ -62,5 +85,6 @@ const (
 // Cluster providers.
 const (
 	ProviderLocal      = "local"
+	ProviderExec       = "exec"
 	ProviderKubeconfig = "kubeconfig"
 )

@@ -55,7 +55,8 @@ kwok standing in for kubelets, and an ingress stand-in per cluster.`,
 	cmd.PersistentFlags().StringVar(&o.home, "home", localfleet.DefaultHome(), "state folder of the local fleet ($UPSHIFT_HOME)")
 	cmd.PersistentFlags().StringVar(&o.cache, "cache", toolchain.DefaultCacheDir(), "cache folder of built binaries ($UPSHIFT_CACHE)")
 	cmd.AddCommand(newLocalUpCommand(o), newLocalDownCommand(o), newLocalListCommand(o),
-		newLocalKubeconfigCommand(o), newLocalUpgradeCommand(o), newLocalToolsCommand(o), newServeIngressCommand(o))
+		newLocalKubeconfigCommand(o), newLocalUpgradeCommand(o), newLocalUpgradePoolCommand(o),
+		newLocalGetCommand(o), newLocalVersionsCommand(o), newLocalToolsCommand(o), newServeIngressCommand(o))
 	return cmd
 }
 

@@ -275,11 +275,7 @@ func newPlanCommand(s Streams) *cobra.Command {
 			}
 			p, err := o.engine(clusters).Plan(cmd.Context(), run, strategy)
 			if err != nil {
-				var invalid *engine.InvalidError
-				if errors.As(err, &invalid) {
-					return usageError{err}
-				}
-				return err
+				return initError(err)
 			}
 			printPlan(s.Out, p)
 			return nil
@@ -594,7 +590,8 @@ func newHistoryCommand(s Streams) *cobra.Command {
 // (exit 2); nothing was changed either way.
 func initError(err error) error {
 	var invalid *engine.InvalidError
-	if errors.As(err, &invalid) || errors.Is(err, localfleet.ErrNotFound) || strings.Contains(err.Error(), "already exists") {
+	var unresolved *engine.UnresolvedError
+	if errors.As(err, &invalid) || errors.As(err, &unresolved) || errors.Is(err, localfleet.ErrNotFound) || strings.Contains(err.Error(), "already exists") {
 		return usageError{err}
 	}
 	return err

@@ -12,11 +12,13 @@ import (
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/printer"
+	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/scan/apis"
 	"upshift.dev/upshift/internal/scan/manifest"
 	"upshift.dev/upshift/internal/scan/readiness"
 	"upshift.dev/upshift/internal/scan/report"
 	"upshift.dev/upshift/internal/scan/rules"
+	"upshift.dev/upshift/internal/toolchain"
 )
 
 // exitCode ends a command with a code that is not a failure of upshift
@@ -67,11 +69,16 @@ func (o *scanSources) targets() ([]scanTarget, error) {
 		if err != nil {
 			return nil, usageError{err}
 		}
-		local := &localfleet.Fleet{Home: o.home}
+		resolve := cluster.NewResolver(cluster.Env{Home: o.home, CacheDir: toolchain.DefaultCacheDir()})
 		var out []scanTarget
 		for _, c := range clusters {
-			cfg, err := fleet.RESTConfig(c, local)
-			out = append(out, scanTarget{c.Name, cfg, err})
+			t := scanTarget{name: c.Name}
+			if m, err := resolve(c); err != nil {
+				t.err = fmt.Errorf("cluster %s: %w", c.Name, err)
+			} else {
+				t.cfg = m.RESTConfig
+			}
+			out = append(out, t)
 		}
 		return out, nil
 	}

@@ -132,7 +132,7 @@ func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1
 	for _, c := range e.Fleet {
 		m, err := e.Resolve(c)
 		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+			return nil, &UnresolvedError{Cluster: c.Name, Err: err}
 		}
 		got, err := m.Provider.Get(ctx, m.Name)
 		if err != nil {
@@ -142,7 +142,7 @@ func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: reading the versions its provider offers: %w", c.Name, err)
 		}
-		info := plan.ClusterInfo{Cluster: c, Version: got.KubernetesVersion, Available: available}
+		info := plan.ClusterInfo{Cluster: c, Version: got.KubernetesVersion, Available: available, Provider: c.Spec.Provider, Cannot: cluster.Cannot(c.Spec.Provider)}
 		for _, np := range got.NodePools {
 			info.NodePools = append(info.NodePools, np.Name)
 		}
@@ -159,6 +159,17 @@ func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1
 type InvalidError struct{ Msg string }
 
 func (e *InvalidError) Error() string { return "the update run is invalid:\n" + e.Msg }
+
+// UnresolvedError is a fleet cluster upshift cannot act on as the fleet
+// file describes it (no such local cluster, a kubeconfig or an exec
+// command that is missing): bad input, and nothing was changed.
+type UnresolvedError struct {
+	Cluster string
+	Err     error
+}
+
+func (e *UnresolvedError) Error() string { return fmt.Sprintf("cluster %s: %v", e.Cluster, e.Err) }
+func (e *UnresolvedError) Unwrap() error { return e.Err }
 
 // InitialStatus lays out the status tree of a plan.
 func InitialStatus(p *plan.Plan, strategy *v1alpha1.UpdateStrategySpec, fleet []v1alpha1.Cluster) v1alpha1.UpdateRunStatus {

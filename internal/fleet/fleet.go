@@ -1,19 +1,20 @@
 // Package fleet reads fleet files — YAML streams of upshift.dev/v1alpha1
-// Cluster objects — strictly (unknown fields are errors), and turns each
-// cluster into a client configuration.
+// Cluster objects — strictly (unknown fields are errors), and loads
+// kubeconfigs the way kubectl does.
 package fleet
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/names"
+	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/yamlstream"
 )
 
@@ -26,16 +27,23 @@ func Load(path string) ([]v1alpha1.Cluster, error) {
 	return Parse(path, data)
 }
 
-// Parse reads Cluster objects from a YAML stream.
+// Parse reads Cluster objects from a YAML stream read from the file name;
+// relative paths in them are taken from name's folder. Each provider
+// checks its own part (cluster.Validate), so builtin.Register must have
+// run.
 func Parse(name string, data []byte) ([]v1alpha1.Cluster, error) {
 	var out []v1alpha1.Cluster
 	seen := map[string]bool{}
-	err := yamlstream.Each(name, data, func(i int, doc []byte) error {
+	dir, err := filepath.Abs(filepath.Dir(name))
+	if err != nil {
+		return nil, err
+	}
+	err = yamlstream.Each(name, data, func(i int, doc []byte) error {
 		var c v1alpha1.Cluster
 		if err := yaml.UnmarshalStrict(doc, &c); err != nil {
 			return fmt.Errorf("%s: document %d: %w", name, i, err)
 		}
-		if err := validate(&c); err != nil {
+		if err := validate(&c, dir); err != nil {
 			return fmt.Errorf("%s: document %d: %w", name, i, err)
 		}
 		if seen[c.Name] {
@@ -54,39 +62,14 @@ func Parse(name string, data []byte) ([]v1alpha1.Cluster, error) {
 	return out, nil
 }
 
-func validate(c *v1alpha1.Cluster) error {
+func validate(c *v1alpha1.Cluster, dir string) error {
 	if c.APIVersion != v1alpha1.GroupVersion || c.Kind != "Cluster" {
 		return fmt.Errorf("apiVersion/kind %q/%q: want %s Cluster", c.APIVersion, c.Kind, v1alpha1.GroupVersion)
 	}
 	if err := names.Subdomain("fleet cluster", c.Name); err != nil {
 		return fmt.Errorf("metadata.name: %w", err)
 	}
-	switch c.Spec.Provider {
-	case v1alpha1.ProviderLocal:
-		if c.Spec.Local == nil || c.Spec.Local.Name == "" {
-			return fmt.Errorf("cluster %s: spec.local.name is required with provider local", c.Name)
-		}
-		if err := names.Label("local cluster", c.Spec.Local.Name); err != nil {
-			return fmt.Errorf("cluster %s: spec.local.name: %w", c.Name, err)
-		}
-	case v1alpha1.ProviderKubeconfig:
-	default:
-		return fmt.Errorf("cluster %s: spec.provider %q: use %s or %s", c.Name, c.Spec.Provider, v1alpha1.ProviderLocal, v1alpha1.ProviderKubeconfig)
-	}
-	return nil
-}
-
-// RESTConfig returns how to reach a cluster; local clusters are looked up
-// in the local fleet.
-func RESTConfig(c v1alpha1.Cluster, local *localfleet.Fleet) (*rest.Config, error) {
-	if c.Spec.Provider == v1alpha1.ProviderLocal {
-		lc, err := local.Get(c.Spec.Local.Name)
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
-		}
-		return lc.RESTConfig()
-	}
-	return KubeconfigRESTConfig(c.Spec.Kubeconfig, c.Spec.Context)
+	return cluster.Validate(c, dir)
 }
 
 // KubeconfigRESTConfig loads a kubeconfig the way kubectl does: an explicit

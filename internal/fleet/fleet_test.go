@@ -1,11 +1,19 @@
-package fleet
+package fleet_test
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/fleet"
 )
+
+func TestMain(m *testing.M) {
+	builtin.Register()
+	os.Exit(m.Run())
+}
 
 func TestParse(t *testing.T) {
 	good := `apiVersion: upshift.dev/v1alpha1
@@ -18,21 +26,27 @@ kind: Cluster
 metadata: {name: prod-east}
 spec: {provider: kubeconfig, kubeconfig: /tmp/k, context: prod-east}
 `
-	clusters, err := Parse("fleet.yaml", []byte(good))
+	clusters, err := fleet.Parse("fleet.yaml", []byte(good))
 	if err != nil || len(clusters) != 2 || clusters[0].Spec.Group != "dev-clusters" || clusters[1].Spec.Context != "prod-east" {
 		t.Fatalf("Parse = %+v, %v", clusters, err)
+	}
+	// A relative kubeconfig is taken from the fleet file's folder, so a
+	// run resumed from another folder still finds it.
+	clusters, err = fleet.Parse("/etc/fleets/prod.yaml", []byte(strings.Replace(good, "kubeconfig: /tmp/k", "kubeconfig: creds/k", 1)))
+	if err != nil || clusters[1].Spec.Kubeconfig != "/etc/fleets/creds/k" {
+		t.Errorf("relative kubeconfig: %+v, %v", clusters, err)
 	}
 	for _, tc := range []struct{ name, doc, want string }{
 		{"unknown field", "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec: {provider: local, local: {name: a}, kubeconfg: x}\n", "unknown field"},
 		{"wrong kind", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {}\n", "want upshift.dev/v1alpha1 Cluster"},
-		{"bad provider", "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec: {provider: gke}\n", "use local or kubeconfig"},
+		{"bad provider", "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec: {provider: gke}\n", "use one of exec, kubeconfig, local"},
 		{"local without name", "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec: {provider: local}\n", "spec.local.name is required"},
 		{"duplicate", good + "---\n" + strings.SplitN(good, "---\n", 2)[0], "listed twice"},
 		{"malformed", "apiVersion: [\n", "document 1"},
 		{"empty", "# nothing\n", "no Cluster objects"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Parse("fleet.yaml", []byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if _, err := fleet.Parse("fleet.yaml", []byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Parse = %v, want an error with %q", err, tc.want)
 			}
 		})
@@ -69,7 +83,7 @@ spec:
 	if err := os.WriteFile(path, []byte(in), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if err := SetName(path, "shop", []string{"spec", "local", "name"}, "shop-g2"); err != nil {
+	if err := fleet.SetName(path, "shop", []string{"spec", "local", "name"}, "shop-g2"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(path)
@@ -80,10 +94,10 @@ spec:
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
 		t.Errorf("mode %v, want 0640 kept", fi.Mode().Perm())
 	}
-	if err := SetName(path, "ghost", []string{"spec", "local", "name"}, "x"); err == nil || !strings.Contains(err.Error(), "no cluster ghost") {
+	if err := fleet.SetName(path, "ghost", []string{"spec", "local", "name"}, "x"); err == nil || !strings.Contains(err.Error(), "no cluster ghost") {
 		t.Errorf("unknown cluster: %v", err)
 	}
-	if err := SetName(path, "shop", []string{"spec", "local", "name"}, "../x"); err == nil {
+	if err := fleet.SetName(path, "shop", []string{"spec", "local", "name"}, "../x"); err == nil {
 		t.Error("an invalid local name was written")
 	}
 	if after, _ := os.ReadFile(path); string(after) != want {
@@ -98,14 +112,16 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ..}\nspec: {provider: local, local: {name: ../x}}\n"))
 	f.Add([]byte("---\n---\n- a\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		clusters, err := Parse("fuzz.yaml", data)
+		clusters, err := fleet.Parse("fuzz.yaml", data)
 		if err != nil {
 			return
 		}
-		for i := range clusters {
-			if verr := validate(&clusters[i]); verr != nil {
-				t.Fatalf("accepted an invalid cluster: %v", verr)
-			}
+		out, err := fleet.Marshal(clusters)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fleet.Parse("fuzz.yaml", out); err != nil {
+			t.Fatalf("accepted clusters that do not read back: %v", err)
 		}
 	})
 }
@@ -120,7 +136,7 @@ func FuzzSetName(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		err := SetName(path, name, []string{"spec", "local", "name"}, "green-1")
+		err := fleet.SetName(path, name, []string{"spec", "local", "name"}, "green-1")
 		after, _ := os.ReadFile(path)
 		if err != nil {
 			if string(after) != string(data) {
@@ -128,7 +144,7 @@ func FuzzSetName(f *testing.F) {
 			}
 			return
 		}
-		if _, perr := Parse(path, after); perr != nil {
+		if _, perr := fleet.Parse(path, after); perr != nil {
 			t.Fatalf("the rewrite left a fleet that does not parse: %v", perr)
 		}
 	})

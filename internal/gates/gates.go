@@ -25,6 +25,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/tail"
 )
 
 // Target is the cluster a gate checks.
@@ -224,7 +225,7 @@ func command(ctx context.Context, c *v1alpha1.CommandGate, t Target, timeout tim
 	cmd := exec.CommandContext(ctx, c.Command[0], c.Command[1:]...)
 	cmd.Dir = t.Dir // a relative command (./e2e.sh) is found there too
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+t.Kubeconfig, "UPSHIFT_CLUSTER="+t.Cluster, "UPSHIFT_RUN="+t.Run, "UPSHIFT_TARGET_VERSION="+t.TargetVersion)
-	out := &tail{max: maxOutput}
+	out := &tail.Buffer{Max: maxOutput}
 	cmd.Stdout, cmd.Stderr = out, out
 	// On timeout, kill the script and everything it started: a child that
 	// keeps the output open would otherwise hold the gate.
@@ -244,34 +245,6 @@ func command(ctx context.Context, c *v1alpha1.CommandGate, t Target, timeout tim
 		return "", output, fmt.Errorf("running %s: %w", c.Command[0], err)
 	}
 	return c.Command[0] + " exited 0", output, nil
-}
-
-// tail keeps the last max bytes written to it: a chatty script's output
-// never grows upshift's memory.
-type tail struct {
-	max     int
-	buf     []byte
-	dropped bool
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	n := len(p)
-	if len(p) > t.max {
-		p, t.dropped = p[len(p)-t.max:], true
-	}
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-		t.dropped = true
-	}
-	return n, nil
-}
-
-func (t *tail) String() string {
-	if t.dropped {
-		return "…" + string(t.buf)
-	}
-	return string(t.buf)
 }
 
 // KubernetesHealth checks the API server, nodes (Ready, and at the target

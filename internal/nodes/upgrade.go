@@ -81,12 +81,12 @@ const LabelQuarantined = "upshift.dev/upgrade-status"
 
 // Result summarises a finished upgrade.
 type Result struct {
-	Replaced int
-	Batches  int
-	Duration time.Duration
+	Replaced int           `json:"replaced"`
+	Batches  int           `json:"batches"`
+	Duration time.Duration `json:"-"`
 	// Quarantined are old nodes left cordoned because they could not be
 	// drained (UndrainableCordon); they keep their pods.
-	Quarantined []string
+	Quarantined []string `json:"quarantined,omitempty"`
 }
 
 // DrainError says which pods, and which budgets, kept nodes from draining.

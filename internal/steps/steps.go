@@ -59,6 +59,30 @@ type ClusterInfo struct {
 	// Available are the versions the cluster's provider can run (its
 	// Versions), for the hops and the target.
 	Available []kubeversion.Version
+	// Provider is the cluster's spec.provider; Cannot maps the provider
+	// operations it cannot do to why (provider kubeconfig upgrades
+	// nothing).
+	Provider string
+	Cannot   map[string]string
+}
+
+// Provider operations a method's steps need (the operation names of the
+// exec provider's contract).
+const (
+	OpUpgradeControlPlane = "upgrade-control-plane"
+	OpUpgradeNodePool     = "upgrade-node-pool"
+	OpCreate              = "create"
+	OpDelete              = "delete"
+)
+
+// Need fails when the cluster's provider cannot do op, naming the step
+// that needs it, so a plan says which steps a cluster cannot take.
+func (ci ClusterInfo) Need(op, step string) error {
+	why, cannot := ci.Cannot[op]
+	if !cannot {
+		return nil
+	}
+	return fmt.Errorf("cluster %s: step %s needs %s, which provider %s cannot do: %s", ci.Cluster.Name, step, op, ci.Provider, why)
 }
 
 // FromTo parses the cluster's version now and the run's target.

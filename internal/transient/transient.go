@@ -32,6 +32,22 @@ func MarkPermanent(err error) error {
 	return permanent{err}
 }
 
+type passing struct{ err error }
+
+func (p passing) Error() string   { return p.err.Error() }
+func (p passing) Unwrap() error   { return p.err }
+func (p passing) Transient() bool { return true }
+
+// Mark marks err as a passing fault that a retry may get past, when only
+// the code that saw it can tell (an exec provider's command that said so
+// with its exit code).
+func Mark(err error) error {
+	if err == nil {
+		return nil
+	}
+	return passing{err}
+}
+
 // Is reports whether err is a passing fault worth retrying.
 func Is(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
@@ -40,6 +56,10 @@ func Is(err error) bool {
 	var p Permanent
 	if errors.As(err, &p) && p.Permanent() {
 		return false
+	}
+	var t interface{ Transient() bool }
+	if errors.As(err, &t) && t.Transient() {
+		return true
 	}
 	for _, errno := range []syscall.Errno{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE, syscall.EHOSTUNREACH, syscall.ENETUNREACH} {
 		if errors.Is(err, errno) {

@@ -62,6 +62,9 @@ func (Method) Steps(run *v1alpha1.UpdateRun, ci steps.ClusterInfo) ([]steps.Step
 	if len(run.Spec.Gates.Preflight) > 0 {
 		out = append(out, steps.Step{Kind: steps.Preflight})
 	}
+	if err := errors.Join(ci.Need(steps.OpCreate, StepDeployGreen), ci.Need(steps.OpDelete, StepRetireBlue)); err != nil {
+		return nil, err
+	}
 	current, target, err := ci.FromTo(run.Spec.Upgrade.KubernetesVersion)
 	if err != nil {
 		return nil, err

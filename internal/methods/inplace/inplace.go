@@ -2,6 +2,7 @@ package inplace
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ func (Method) Steps(run *v1alpha1.UpdateRun, ci steps.ClusterInfo) ([]steps.Step
 	if len(run.Spec.Gates.Preflight) > 0 {
 		out = append(out, steps.Step{Kind: steps.Preflight})
 	}
+	if err := need(run, ci); err != nil {
+		return nil, err
+	}
 	if run.Spec.Upgrade.Type != v1alpha1.UpgradeNodeImageOnly {
 		current, target, err := ci.FromTo(run.Spec.Upgrade.KubernetesVersion)
 		if err != nil {
@@ -61,6 +65,20 @@ func (Method) Steps(run *v1alpha1.UpdateRun, ci steps.ClusterInfo) ([]steps.Step
 		out = append(out, steps.Step{Kind: steps.PostUpgrade})
 	}
 	return out, nil
+}
+
+// need fails when the cluster's provider cannot do what the run asks.
+func need(run *v1alpha1.UpdateRun, ci steps.ClusterInfo) error {
+	var errs []error
+	if run.Spec.Upgrade.Type != v1alpha1.UpgradeNodeImageOnly {
+		errs = append(errs, ci.Need(steps.OpUpgradeControlPlane, steps.ControlPlane))
+	}
+	if run.Spec.Upgrade.Type != v1alpha1.UpgradeControlPlaneOnly {
+		for _, pool := range ci.NodePools {
+			errs = append(errs, ci.Need(steps.OpUpgradeNodePool, steps.Step{Kind: steps.NodePool, Pool: pool}.Name()))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Execute does one step.

@@ -1,17 +1,20 @@
 // Package cluster defines what upshift needs from a place that runs
 // Kubernetes clusters: create and delete them, read them, upgrade their
-// control plane and node pools, add and remove nodes. Each implementation
-// is a sub-package named after what it drives (local, later aks, exec).
+// control plane and node pools. Each implementation is a sub-package named
+// after what it drives (local, exec, kubeconfig). Cluster and NodePool are
+// also the exec provider's wire format, so their JSON names are a contract.
 package cluster
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/steps"
 )
 
 // Provider runs Kubernetes clusters.
@@ -33,42 +36,61 @@ type Provider interface {
 	UpgradeControlPlane(ctx context.Context, name, version string) error
 	// UpgradeNodePool replaces the pool's nodes with nodes at the target.
 	UpgradeNodePool(ctx context.Context, name, pool string, up NodePoolUpgrade) (nodes.Result, error)
-	// AddNodes grows a pool by count nodes at the pool's current settings.
-	AddNodes(ctx context.Context, name, pool string, count int) ([]string, error)
-	// RemoveNodes deletes nodes of a cluster.
-	RemoveNodes(ctx context.Context, name string, nodeNames []string) error
+}
+
+// Operations of a provider, by the names the exec contract and plan
+// errors use.
+const (
+	OpGet                 = "get"
+	OpVersions            = "versions"
+	OpUpgradeControlPlane = steps.OpUpgradeControlPlane
+	OpUpgradeNodePool     = steps.OpUpgradeNodePool
+	OpCreate              = steps.OpCreate
+	OpDelete              = steps.OpDelete
+)
+
+// Operations lists every operation, in the order the contract documents.
+var Operations = []string{OpGet, OpVersions, OpUpgradeControlPlane, OpUpgradeNodePool, OpCreate, OpDelete}
+
+// UnsupportedError is an operation a provider cannot do.
+type UnsupportedError struct {
+	Provider, Op, Why string
+}
+
+func (e *UnsupportedError) Error() string {
+	return fmt.Sprintf("provider %s cannot %s: %s", e.Provider, e.Op, e.Why)
 }
 
 // Spec asks for a cluster.
 type Spec struct {
-	Name              string
-	KubernetesVersion string
-	NodePools         []NodePoolSpec
+	Name              string         `json:"name"`
+	KubernetesVersion string         `json:"kubernetesVersion"`
+	NodePools         []NodePoolSpec `json:"nodePools,omitempty"`
 }
 
 // NodePoolSpec asks for a node pool.
 type NodePoolSpec struct {
-	Name      string
-	Count     int
-	NodeImage string
+	Name      string `json:"name"`
+	Count     int    `json:"count"`
+	NodeImage string `json:"nodeImage,omitempty"`
 }
 
 // Cluster is a cluster as a provider sees it.
 type Cluster struct {
-	Name              string
-	KubernetesVersion string // the control plane's gitVersion
-	NodePools         []NodePool
-	Kubeconfig        string // path of an admin kubeconfig
-	Context           string // its context for this cluster
-	IngressURL        string // where the cluster's ingress answers, if known
+	Name              string     `json:"name"`
+	KubernetesVersion string     `json:"kubernetesVersion"` // the control plane's gitVersion
+	NodePools         []NodePool `json:"nodePools,omitempty"`
+	Kubeconfig        string     `json:"kubeconfig,omitempty"` // path of an admin kubeconfig
+	Context           string     `json:"context,omitempty"`    // its context for this cluster
+	IngressURL        string     `json:"ingressURL,omitempty"` // where the cluster's ingress answers, if known
 }
 
 // NodePool is a pool as it is now.
 type NodePool struct {
-	Name              string
-	Count             int
-	KubernetesVersion string
-	NodeImage         string
+	Name              string `json:"name"`
+	Count             int    `json:"count"`
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+	NodeImage         string `json:"nodeImage,omitempty"`
 }
 
 // NodePoolUpgrade says what a pool upgrade moves to and how.

@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -50,6 +51,14 @@ type Kind struct {
 	// move points the fleet entry at green by setting it, so the engine
 	// never learns a provider's spec.
 	NameField []string
+	// Validate checks the provider's part of a fleet Cluster when the
+	// fleet file is read, and makes its relative paths absolute against
+	// dir, the fleet file's folder (a run keeps the fleet it started
+	// with, and resumes from anywhere). Nil accepts any.
+	Validate func(c *v1alpha1.Cluster, dir string) error
+	// Cannot maps the operations the provider cannot do to why; the
+	// planner names them for each step that would need them.
+	Cannot map[string]string
 }
 
 var kinds = registry.New[Kind]("cluster provider")
@@ -94,6 +103,27 @@ func Retarget(c v1alpha1.Cluster, name string) (v1alpha1.Cluster, error) {
 	return out, nil
 }
 
+// Validate checks a fleet Cluster's provider part (see Kind.Validate).
+func Validate(c *v1alpha1.Cluster, dir string) error {
+	k, ok := kinds.Get(c.Spec.Provider)
+	if !ok {
+		return fmt.Errorf("cluster %s: spec.provider %q: use one of %s", c.Name, c.Spec.Provider, strings.Join(Kinds(), ", "))
+	}
+	if c.Spec.Kubeconfig != "" && !filepath.IsAbs(c.Spec.Kubeconfig) && dir != "" {
+		c.Spec.Kubeconfig = filepath.Join(dir, c.Spec.Kubeconfig)
+	}
+	if k.Validate == nil {
+		return nil
+	}
+	return k.Validate(c, dir)
+}
+
+// Cannot maps the operations a provider kind cannot do to why.
+func Cannot(kind string) map[string]string {
+	k, _ := kinds.Get(kind)
+	return k.Cannot
+}
+
 // Kinds lists the registered provider kinds, sorted.
 func Kinds() []string { return kinds.Names() }
 
@@ -109,7 +139,7 @@ func NewResolver(env Env) Resolver {
 			k, known := kinds.Get(c.Spec.Provider)
 			if !known {
 				mu.Unlock()
-				return nil, fmt.Errorf("cluster %s: provider %q cannot run upgrades here (it can be scanned with a kubeconfig); providers that upgrade: %s", c.Name, c.Spec.Provider, strings.Join(Kinds(), ", "))
+				return nil, fmt.Errorf("cluster %s: spec.provider %q: use one of %s", c.Name, c.Spec.Provider, strings.Join(Kinds(), ", "))
 			}
 			var err error
 			if resolve, err = k.Open(env); err != nil {

@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,18 +13,23 @@ import (
 )
 
 // TestResolverByProviderName: a fleet cluster is resolved through the
-// provider its spec names; a provider that cannot upgrade gets a message
-// that lists the ones that can; a registered one is reached (the local
-// provider, here with no such local cluster).
+// provider its spec names; an unknown provider gets a message that lists
+// the registered ones; a registered one is reached (the local provider,
+// here with no such local cluster; kubeconfig, with no such file).
 func TestResolverByProviderName(t *testing.T) {
 	builtin.Register()
-	if kinds := cluster.Kinds(); len(kinds) == 0 || kinds[0] != v1alpha1.ProviderLocal {
+	if kinds := strings.Join(cluster.Kinds(), " "); kinds != "exec kubeconfig local" {
 		t.Fatalf("registered providers: %v", kinds)
 	}
 	resolve := cluster.NewResolver(cluster.Env{Home: t.TempDir()})
-	_, err := resolve(v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "east"}, Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderKubeconfig}})
-	if err == nil || !strings.Contains(err.Error(), `provider "kubeconfig" cannot run upgrades`) || !strings.Contains(err.Error(), "local") {
-		t.Errorf("kubeconfig cluster: %v", err)
+	_, err := resolve(v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "east"}, Spec: v1alpha1.ClusterSpec{Provider: "gke"}})
+	if err == nil || !strings.Contains(err.Error(), `spec.provider "gke": use one of exec, kubeconfig, local`) {
+		t.Errorf("unknown provider: %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "nope")
+	_, err = resolve(v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "east"}, Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderKubeconfig, Kubeconfig: missing}})
+	if err == nil || !strings.Contains(err.Error(), "loading kubeconfig") {
+		t.Errorf("kubeconfig cluster with no kubeconfig: %v", err)
 	}
 	_, err = resolve(v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "dev"}, Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: "dev"}}})
 	if err == nil || !strings.Contains(err.Error(), `no such local cluster "dev"`) {

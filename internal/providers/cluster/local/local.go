@@ -159,24 +159,6 @@ func checkKubeletSkew(controlPlane, kubelet string) error {
 	return kubeversion.CheckKubeletSkew(cp, kl)
 }
 
-// AddNodes grows a pool at its current version and image.
-func (p *Provider) AddNodes(ctx context.Context, name, pool string, count int) ([]string, error) {
-	c, err := p.Fleet.Get(name)
-	if err != nil {
-		return nil, err
-	}
-	np, ok := c.Pool(pool)
-	if !ok {
-		return nil, fmt.Errorf("local cluster %s has no node pool %q (it has %s)", name, pool, poolNames(c))
-	}
-	return poolOps{fleet: p.Fleet, cluster: name, pool: *np}.add(ctx, count, true)
-}
-
-// RemoveNodes deletes nodes.
-func (p *Provider) RemoveNodes(ctx context.Context, name string, nodeNames []string) error {
-	return poolOps{fleet: p.Fleet, cluster: name}.RemoveNodes(ctx, nodeNames)
-}
-
 func poolNames(c *localfleet.Cluster) string {
 	var names []string
 	for _, p := range c.NodePools {
@@ -193,9 +175,7 @@ type poolOps struct {
 	pool    localfleet.NodePool
 }
 
-func (o poolOps) AddNodes(ctx context.Context, n int) ([]string, error) { return o.add(ctx, n, false) }
-
-func (o poolOps) add(ctx context.Context, n int, grow bool) ([]string, error) {
+func (o poolOps) AddNodes(ctx context.Context, n int) ([]string, error) {
 	c, err := o.fleet.Get(o.cluster)
 	if err != nil {
 		return nil, err
@@ -204,18 +184,7 @@ func (o poolOps) add(ctx context.Context, n int, grow bool) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	names, err := localfleet.CreateNodes(ctx, client, o.pool, n)
-	if err != nil {
-		return names, err
-	}
-	if grow {
-		pool := o.pool
-		pool.Count += len(names)
-		if err := o.fleet.SetPool(o.cluster, pool); err != nil {
-			return names, err
-		}
-	}
-	return names, nil
+	return localfleet.CreateNodes(ctx, client, o.pool, n)
 }
 
 func (o poolOps) RemoveNodes(ctx context.Context, names []string) error {

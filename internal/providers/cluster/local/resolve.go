@@ -5,12 +5,27 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/toolchain"
 )
 
 // NameField is the field of a fleet Cluster that names its local cluster.
 var NameField = []string{"spec", "local", "name"}
+
+// Validate checks a fleet Cluster of provider local names a local cluster.
+func Validate(c *v1alpha1.Cluster, _ string) error {
+	if c.Spec.Local == nil || c.Spec.Local.Name == "" {
+		return fmt.Errorf("cluster %s: spec.local.name is required with provider local", c.Name)
+	}
+	if err := names.Label("local cluster", c.Spec.Local.Name); err != nil {
+		return fmt.Errorf("cluster %s: spec.local.name: %w", c.Name, err)
+	}
+	if c.Spec.Exec != nil {
+		return fmt.Errorf("cluster %s: spec.exec is for provider exec, not local", c.Name)
+	}
+	return nil
+}
 
 // Open resolves the fleet's local clusters against the local fleet in
 // env's home.
