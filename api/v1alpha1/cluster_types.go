@@ -23,6 +23,8 @@ type ClusterSpec struct {
 	Local *LocalClusterRef `json:"local,omitempty"`
 	// Exec says which commands drive the cluster (provider exec).
 	Exec *ExecCluster `json:"exec,omitempty"`
+	// AKS names an Azure Kubernetes Service cluster (provider aks).
+	AKS *AKSCluster `json:"aks,omitempty"`
 	// Kubeconfig is the path of a kubeconfig, relative to the fleet file:
 	// how provider kubeconfig reaches the cluster, and how provider exec
 	// does when its get command names none. Empty uses $KUBECONFIG or
@@ -57,6 +59,20 @@ type ExecCluster struct {
 	Timeouts map[string]metav1.Duration `json:"timeouts,omitempty"`
 }
 
+// AKSCluster names a managed cluster in Azure Resource Manager.
+type AKSCluster struct {
+	SubscriptionID string `json:"subscriptionID"`
+	ResourceGroup  string `json:"resourceGroup"`
+	Name           string `json:"name"`
+	// ARMEndpoint is Azure Resource Manager's address: empty for Azure's
+	// public cloud, a sovereign cloud's (https://management.usgovcloudapi.net),
+	// or the local Azure emulator's (`upshift local azure`, loopback only).
+	ARMEndpoint string `json:"armEndpoint,omitempty"`
+	// AdminCredentials reaches the API server with the cluster's admin
+	// credentials instead of the user credentials.
+	AdminCredentials bool `json:"adminCredentials,omitempty"`
+}
+
 // ClusterStatus is what upshift last observed of the cluster.
 type ClusterStatus struct {
 	// KubernetesVersion is the control plane's version.
@@ -86,5 +102,6 @@ const (
 const (
 	ProviderLocal      = "local"
 	ProviderExec       = "exec"
+	ProviderAKS        = "aks"
 	ProviderKubeconfig = "kubeconfig"
 )

@@ -13,6 +13,7 @@ import (
 	"upshift.dev/upshift/internal/methods/bluegreen"
 	"upshift.dev/upshift/internal/methods/inplace"
 	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/cluster/aks"
 	"upshift.dev/upshift/internal/providers/cluster/exec"
 	"upshift.dev/upshift/internal/providers/cluster/kubeconfig"
 	"upshift.dev/upshift/internal/providers/cluster/local"
@@ -30,6 +31,7 @@ func Register() {
 		methods.Register(inplace.Method{})
 		methods.Register(bluegreen.Method{})
 		cluster.Register(v1alpha1.ProviderLocal, cluster.Kind{Open: local.Open, NameField: local.NameField, Validate: local.Validate})
+		cluster.Register(v1alpha1.ProviderAKS, cluster.Kind{Open: aks.Open, NameField: aks.NameField, Validate: aks.Validate})
 		cluster.Register(v1alpha1.ProviderExec, cluster.Kind{Open: exec.Open, NameField: exec.NameField, Validate: exec.Validate})
 		cluster.Register(v1alpha1.ProviderKubeconfig, cluster.Kind{Open: kubeconfig.Open, Validate: kubeconfig.Validate, Cannot: kubeconfig.Cannot})
 		traffic.Register(v1alpha1.TrafficGateway, gateway.FromSpec)

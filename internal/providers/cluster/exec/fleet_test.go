@@ -3,6 +3,7 @@ package exec_test
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/store"
@@ -42,14 +44,16 @@ func exampleScript(t *testing.T) string {
 }
 
 // TestMixedFleetCrashAndResume runs one staged run over a fleet that mixes
-// a local cluster and a cluster driven by the example exec provider: the
+// a local cluster, an AKS cluster (through the Azure emulator, which adopts
+// a local cluster into its resource group upshift-local) and a cluster
+// driven by the example exec provider: the
 // upshift process is SIGKILLed in the middle of the exec cluster's
 // control-plane step and again in its node pool step, resumed each time,
 // and every cluster ends on the target with nothing done twice: two API
 // server starts for the exec cluster, two new nodes for its pool of two.
 func TestMixedFleetCrashAndResume(t *testing.T) {
 	var wg sync.WaitGroup
-	for _, name := range []string{"plain", "scripted"} {
+	for _, name := range []string{"plain", "scripted", "azured"} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -61,6 +65,12 @@ func TestMixedFleetCrashAndResume(t *testing.T) {
 		return
 	}
 	home := testfleet.Fleet(t).Home
+	emu := azureemu.New(testfleet.Fleet(t), "")
+	arm := httptest.NewServer(emu)
+	defer func() {
+		arm.Close()
+		emu.Close()
+	}()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +84,14 @@ spec: {provider: local, local: {name: plain}, group: prod}
 ---
 apiVersion: upshift.dev/v1alpha1
 kind: Cluster
+metadata: {name: azured}
+spec:
+  provider: aks
+  group: prod
+  aks: {subscriptionID: %s, resourceGroup: %s, name: azured, armEndpoint: %q}
+---
+apiVersion: upshift.dev/v1alpha1
+kind: Cluster
 metadata: {name: scripted}
 spec:
   provider: exec
@@ -83,14 +101,14 @@ spec:
     command: [%q]
     env: {UPSHIFT_BIN: %q}
     timeouts: {upgrade-node-pool: 5m}
-`, exampleScript(t), exe))
+`, azureemu.DefaultSubscription, azureemu.AdoptGroup, arm.URL, exampleScript(t), exe))
 	write(t, runFile, fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
 kind: UpdateRun
 metadata: {name: mixed}
 spec:
   strategy: {stages: [{name: dev, groups: [{name: dev}]}, {name: prod, groups: [{name: prod}]}]}
   upgrade: {type: Full, kubernetesVersion: "%s"}
-  nodeUpgrade: {maxSurge: 1, drainTimeout: 1m, nodeSoakDuration: 3s}
+  nodeUpgrade: {maxSurge: 1, drainTimeout: 1m}
 `, higher.Minor))
 
 	c, err := testfleet.Fleet(t).Get("scripted")
@@ -171,7 +189,7 @@ spec:
 	if len(steps) != 2 || steps[0].Kind != "ControlPlane" || steps[0].Attempts != 2 || steps[1].Kind != "NodePool" || steps[1].Attempts != 2 {
 		t.Errorf("the exec cluster's steps: %+v; want ControlPlane and NodePool, each started twice (killed once)", steps)
 	}
-	for _, name := range []string{"plain", "scripted"} {
+	for _, name := range []string{"plain", "scripted", "azured"} {
 		got, err := testfleet.Fleet(t).Get(name)
 		if err != nil {
 			t.Fatal(err)

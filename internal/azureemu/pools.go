@@ -1,0 +1,158 @@
+package azureemu
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
+
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/providers/cluster"
+)
+
+// poolView is an agent pool as GET answers (s.mu held).
+func (s *Server) poolView(ctx context.Context, m *managed, name string) (armcontainerservice.AgentPool, *armError) {
+	v := s.view(ctx, m)
+	p := findProfile(v.Properties.AgentPoolProfiles, name)
+	if p == nil {
+		return armcontainerservice.AgentPool{}, errorf(http.StatusNotFound, "NotFound", "The agent pool '%s' of managed cluster '%s' was not found.", name, *m.mc.Name)
+	}
+	return armcontainerservice.AgentPool{
+		ID: to.Ptr(*m.mc.ID + "/agentPools/" + *p.Name), Name: p.Name, Type: to.Ptr(resourceType + "/agentPools"),
+		Properties: &armcontainerservice.ManagedClusterAgentPoolProfileProperties{
+			Count: p.Count, OrchestratorVersion: p.OrchestratorVersion, CurrentOrchestratorVersion: p.CurrentOrchestratorVersion,
+			NodeImageVersion: p.NodeImageVersion, UpgradeSettings: p.UpgradeSettings, ProvisioningState: p.ProvisioningState, Mode: p.Mode,
+		},
+	}, nil
+}
+
+func (s *Server) listPools(w http.ResponseWriter, r *http.Request, group, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, aerr := s.find(r.Context(), group, name)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	list := armcontainerservice.AgentPoolListResult{Value: []*armcontainerservice.AgentPool{}}
+	for _, p := range m.mc.Properties.AgentPoolProfiles {
+		if pv, err := s.poolView(r.Context(), m, *p.Name); err == nil {
+			list.Value = append(list.Value, &pv)
+		}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) getPool(w http.ResponseWriter, r *http.Request, group, name, pool string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, aerr := s.find(r.Context(), group, name)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	pv, aerr := s.poolView(r.Context(), m, pool)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	writeJSON(w, http.StatusOK, pv)
+}
+
+// putPool upgrades a pool to a new orchestratorVersion with its
+// upgradeSettings (maxSurge, drainTimeoutInMinutes,
+// nodeSoakDurationInMinutes).
+func (s *Server) putPool(w http.ResponseWriter, r *http.Request, group, name, pool string) {
+	var want armcontainerservice.AgentPool
+	if err := readBody(r, &want); err != nil {
+		writeError(w, err)
+		return
+	}
+	if want.Properties == nil {
+		writeError(w, errorf(http.StatusBadRequest, "InvalidParameter", "properties is required"))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, aerr := s.find(r.Context(), group, name)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	if m.busy != "" {
+		writeError(w, busy(m))
+		return
+	}
+	stored := findProfile(m.mc.Properties.AgentPoolProfiles, pool)
+	if stored == nil {
+		writeError(w, errorf(http.StatusBadRequest, "InvalidParameter", "agent pool %s does not exist; the emulator does not add pools", pool))
+		return
+	}
+	current, _ := s.poolView(r.Context(), m, pool)
+	if c := want.Properties.Count; c != nil && current.Properties.Count != nil && *c != *current.Properties.Count {
+		writeError(w, errorf(http.StatusBadRequest, "InvalidParameter", "the emulator does not scale pools (count %d → %d)", *current.Properties.Count, *c))
+		return
+	}
+	up, aerr := poolUpgrade(want.Properties.UpgradeSettings)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	if want.Properties.UpgradeSettings != nil {
+		stored.UpgradeSettings = want.Properties.UpgradeSettings
+	}
+	v := want.Properties.OrchestratorVersion
+	if v == nil || (current.Properties.CurrentOrchestratorVersion != nil && aks(*v) == *current.Properties.CurrentOrchestratorVersion) {
+		pv, _ := s.poolView(r.Context(), m, pool)
+		writeJSON(w, http.StatusOK, pv)
+		return
+	}
+	target, aerr := resolve(*v)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	up.KubernetesVersion = target.Minor
+	stored.OrchestratorVersion = to.Ptr(aks(target.Version))
+	s.startPool(w, r, m, pool, "upgrade pool "+pool, http.StatusOK, up)
+}
+
+// upgradeNodeImage moves a pool to the newest node image.
+func (s *Server) upgradeNodeImage(w http.ResponseWriter, r *http.Request, group, name, pool string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, aerr := s.find(r.Context(), group, name)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	if m.busy != "" {
+		writeError(w, busy(m))
+		return
+	}
+	stored := findProfile(m.mc.Properties.AgentPoolProfiles, pool)
+	if stored == nil {
+		writeError(w, errorf(http.StatusNotFound, "NotFound", "The agent pool '%s' of managed cluster '%s' was not found.", pool, name))
+		return
+	}
+	up, aerr := poolUpgrade(stored.UpgradeSettings)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	up.NodeImage = localfleet.NodeImages[len(localfleet.NodeImages)-1]
+	s.startPool(w, r, m, pool, "node image upgrade of pool "+pool, http.StatusAccepted, up)
+}
+
+func (s *Server) startPool(w http.ResponseWriter, r *http.Request, m *managed, pool, what string, status int, up cluster.NodePoolUpgrade) {
+	name := *m.mc.Name
+	view := func() any {
+		pv, _ := s.poolView(context.Background(), m, pool)
+		return pv
+	}
+	s.start(w, r, m, "Upgrading", what, status, view, view, func(ctx context.Context) error {
+		_, err := s.provider().UpgradeNodePool(ctx, name, pool, up)
+		return err
+	})
+}

@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"upshift.dev/upshift/internal/azureemu"
+)
+
+func newLocalAzureCommand(o *localOptions) *cobra.Command {
+	var listen, subscription string
+	cmd := &cobra.Command{
+		Use:   "azure [--listen 127.0.0.1:PORT] [--subscription ID]",
+		Short: "Serve an Azure Resource Manager emulator for AKS (managedClusters, agentPools) backed by the local fleet",
+		Long: `Serve the part of Azure Resource Manager the aks provider speaks
+(Microsoft.ContainerService managedClusters and agentPools, api-version
+` + azureemu.APIVersion + `) on loopback, backed by the local fleet: every local cluster is a
+managed cluster of resource group ` + azureemu.AdoptGroup + `, a created managed cluster is a new
+local cluster, and upgrades really upgrade it.
+
+Point a fleet file's aks cluster at it with spec.aks.armEndpoint. It accepts
+any bearer token, so it listens on loopback only. It is not Azure: the
+README's Providers table says what was tested against it only.`,
+		Example: `  upshift local azure --listen 127.0.0.1:8443
+  # fleet.yaml: spec: {provider: aks, aks: {subscriptionID: ` + azureemu.DefaultSubscription + `,
+  #                     resourceGroup: ` + azureemu.AdoptGroup + `, name: prod, armEndpoint: http://127.0.0.1:8443}}`,
+		Args: exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := azureemu.CheckLoopback(listen); err != nil {
+				return usageError{err}
+			}
+			fleet, err := o.fleet()
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return usageError{err}
+			}
+			emu := azureemu.New(fleet, subscription)
+			emu.Log = o.streams.Err
+			srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+			o.printer.Success("Azure emulator on http://%s (subscription %s, resource group %s holds the local fleet); it accepts any bearer token, on loopback only", ln.Addr(), emu.Subscription, azureemu.AdoptGroup)
+			go func() {
+				<-cmd.Context().Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(ctx)
+			}()
+			err = srv.Serve(ln)
+			emu.Close()
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("serving the Azure emulator: %w", err)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "loopback address to serve on")
+	cmd.Flags().StringVar(&subscription, "subscription", azureemu.DefaultSubscription, "the one subscription that exists")
+	return cmd
+}

@@ -1,0 +1,376 @@
+package aks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"upshift.dev/upshift/internal/kubeversion"
+	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/transient"
+)
+
+// Provider acts on the managed clusters of one resource group.
+type Provider struct {
+	Clusters *armcontainerservice.ManagedClustersClient
+	Pools    *armcontainerservice.AgentPoolsClient
+	Group    string
+	// Blue is the cluster the provider was opened for: Versions asks for
+	// its region, Create copies it.
+	Blue string
+	// Poll is how often an operation under way is checked, when Azure
+	// sends no Retry-After.
+	Poll time.Duration
+	// Progress, when set, hears what a wait is for.
+	Progress func(string)
+}
+
+var _ cluster.Provider = (*Provider)(nil)
+
+// terminal provisioning states: anything else is an operation under way.
+var terminal = []string{"Succeeded", "Failed", "Canceled"}
+
+func v(s string) string {
+	if s == "" || strings.HasPrefix(s, "v") {
+		return s
+	}
+	return "v" + s
+}
+
+func aksVersion(s string) string { return strings.TrimPrefix(s, "v") }
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// Get reads a managed cluster and its pools.
+func (p *Provider) Get(ctx context.Context, name string) (*cluster.Cluster, error) {
+	mc, err := p.get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	props := mc.Properties
+	out := &cluster.Cluster{Name: name, KubernetesVersion: v(str(props.CurrentKubernetesVersion))}
+	if out.KubernetesVersion == "" {
+		out.KubernetesVersion = v(str(props.KubernetesVersion))
+	}
+	for _, ap := range props.AgentPoolProfiles {
+		np := cluster.NodePool{Name: str(ap.Name), KubernetesVersion: v(str(ap.CurrentOrchestratorVersion)), NodeImage: str(ap.NodeImageVersion)}
+		if np.KubernetesVersion == "" {
+			np.KubernetesVersion = v(str(ap.OrchestratorVersion))
+		}
+		if ap.Count != nil {
+			np.Count = int(*ap.Count)
+		}
+		out.NodePools = append(out.NodePools, np)
+	}
+	return out, nil
+}
+
+func (p *Provider) get(ctx context.Context, name string) (armcontainerservice.ManagedCluster, error) {
+	resp, err := p.Clusters.Get(ctx, p.Group, name, nil)
+	if err != nil {
+		return armcontainerservice.ManagedCluster{}, azureError(fmt.Sprintf("reading managed cluster %s/%s", p.Group, name), err)
+	}
+	if resp.Properties == nil {
+		return armcontainerservice.ManagedCluster{}, fmt.Errorf("managed cluster %s/%s has no properties", p.Group, name)
+	}
+	return resp.ManagedCluster, nil
+}
+
+// Versions lists the Kubernetes versions AKS offers in Blue's region,
+// every patch of every minor.
+func (p *Provider) Versions(ctx context.Context) ([]kubeversion.Version, error) {
+	mc, err := p.get(ctx, p.Blue)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.Clusters.ListKubernetesVersions(ctx, str(mc.Location), nil)
+	if err != nil {
+		return nil, azureError("listing Kubernetes versions in "+str(mc.Location), err)
+	}
+	var out []kubeversion.Version
+	for _, kv := range resp.Values {
+		for patch := range kv.PatchVersions {
+			if pv, err := kubeversion.Parse(patch); err == nil {
+				out = append(out, pv)
+			}
+		}
+	}
+	slices.SortFunc(out, kubeversion.Version.Compare)
+	return out, nil
+}
+
+// idle waits until no operation is under way on the cluster and returns it
+// as it then is: an operation begun before a crash is waited for, not
+// issued again.
+func (p *Provider) idle(ctx context.Context, name string) (armcontainerservice.ManagedCluster, error) {
+	said := false
+	for {
+		mc, err := p.get(ctx, name)
+		if err != nil {
+			return mc, err
+		}
+		state := str(mc.Properties.ProvisioningState)
+		if state == "" || slices.Contains(terminal, state) {
+			return mc, nil
+		}
+		if !said && p.Progress != nil {
+			p.Progress(fmt.Sprintf("managed cluster %s is %s: waiting for the operation under way", name, state))
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return mc, ctx.Err()
+		case <-time.After(p.poll()):
+		}
+	}
+}
+
+func (p *Provider) poll() time.Duration {
+	if p.Poll > 0 {
+		return p.Poll
+	}
+	return 10 * time.Second
+}
+
+func (p *Provider) pollOptions() *runtime.PollUntilDoneOptions {
+	return &runtime.PollUntilDoneOptions{Frequency: p.poll()}
+}
+
+// busy reports a 409 OperationNotAllowed: another operation is under way.
+func busy(err error) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode == http.StatusConflict && re.ErrorCode == "OperationNotAllowed"
+}
+
+// UpgradeControlPlane moves the control plane (only) to version.
+func (p *Provider) UpgradeControlPlane(ctx context.Context, name, version string) error {
+	for {
+		mc, err := p.idle(ctx, name)
+		if err != nil {
+			return err
+		}
+		if v(str(mc.Properties.CurrentKubernetesVersion)) == v(version) {
+			return nil
+		}
+		mc.Properties.KubernetesVersion = to.Ptr(aksVersion(version))
+		poller, err := p.Clusters.BeginCreateOrUpdate(ctx, p.Group, name, mc, nil)
+		if busy(err) {
+			continue
+		}
+		if err != nil {
+			return azureError(fmt.Sprintf("upgrading the control plane of %s/%s to %s", p.Group, name, version), err)
+		}
+		if _, err := poller.PollUntilDone(ctx, p.pollOptions()); err != nil {
+			return azureError(fmt.Sprintf("upgrading the control plane of %s/%s to %s", p.Group, name, version), err)
+		}
+		return nil
+	}
+}
+
+// UpgradeNodePool upgrades a pool with AKS's upgradeSettings: to a
+// Kubernetes version (its orchestratorVersion), or to the newest node
+// image when only an image is asked for.
+func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cluster.NodePoolUpgrade) (nodes.Result, error) {
+	start := time.Now()
+	what := fmt.Sprintf("node pool %s of %s/%s", pool, p.Group, name)
+	for {
+		if _, err := p.idle(ctx, name); err != nil {
+			return nodes.Result{}, err
+		}
+		resp, err := p.Pools.Get(ctx, p.Group, name, pool, nil)
+		if err != nil {
+			return nodes.Result{}, azureError("reading "+what, err)
+		}
+		ap := resp.AgentPool
+		if ap.Properties == nil {
+			return nodes.Result{}, fmt.Errorf("%s has no properties", what)
+		}
+		count := 0
+		if ap.Properties.Count != nil {
+			count = int(*ap.Properties.Count)
+		}
+		imageOnly := up.KubernetesVersion == ""
+		done := sameVersion(str(ap.Properties.CurrentOrchestratorVersion), up.KubernetesVersion)
+		if imageOnly {
+			done = up.NodeImage == "" || str(ap.Properties.NodeImageVersion) == up.NodeImage
+		}
+		if done {
+			return nodes.Result{Duration: time.Since(start)}, nil
+		}
+		settings := &armcontainerservice.AgentPoolUpgradeSettings{}
+		if up.MaxSurge.String() != "0" && up.MaxSurge.String() != "" {
+			settings.MaxSurge = to.Ptr(up.MaxSurge.String())
+		}
+		if up.DrainTimeout > 0 {
+			settings.DrainTimeoutInMinutes = to.Ptr(int32(math.Ceil(up.DrainTimeout.Minutes())))
+		}
+		if up.Soak > 0 {
+			settings.NodeSoakDurationInMinutes = to.Ptr(int32(math.Ceil(up.Soak.Minutes())))
+		}
+		ap.Properties.UpgradeSettings = settings
+		if imageOnly {
+			// AKS moves a pool to the newest image of its OS; it cannot be
+			// asked for one image by name.
+			poller, err := p.Pools.BeginUpgradeNodeImageVersion(ctx, p.Group, name, pool, nil)
+			if busy(err) {
+				continue
+			}
+			if err == nil {
+				_, err = poller.PollUntilDone(ctx, p.pollOptions())
+			}
+			if err != nil {
+				return nodes.Result{}, azureError("upgrading the node image of "+what, err)
+			}
+		} else {
+			ap.Properties.OrchestratorVersion = to.Ptr(aksVersion(up.KubernetesVersion))
+			poller, err := p.Pools.BeginCreateOrUpdate(ctx, p.Group, name, pool, ap, nil)
+			if busy(err) {
+				continue
+			}
+			if err == nil {
+				_, err = poller.PollUntilDone(ctx, p.pollOptions())
+			}
+			if err != nil {
+				return nodes.Result{}, azureError(fmt.Sprintf("upgrading %s to %s", what, up.KubernetesVersion), err)
+			}
+		}
+		surge, _ := intstr.GetScaledValueFromIntOrPercent(&up.MaxSurge, count, true)
+		batches := count
+		if surge > 0 {
+			batches = (count + surge - 1) / surge
+		}
+		return nodes.Result{Replaced: count, Batches: batches, Duration: time.Since(start)}, nil
+	}
+}
+
+// sameVersion compares an AKS version with a target that may be a minor
+// (1.35) or a patch (v1.35.4).
+func sameVersion(current, target string) bool {
+	c, err := kubeversion.Parse(current)
+	if err != nil {
+		return false
+	}
+	t, err := kubeversion.Parse(target)
+	if err != nil {
+		return false
+	}
+	return t.Matches(c)
+}
+
+// Create makes green from Blue's ManagedCluster: the same settings and
+// pools (counts from spec), at spec's version, under spec's name. A create
+// cut short is waited for, or issued again with the same body.
+func (p *Provider) Create(ctx context.Context, spec cluster.Spec) (*cluster.Cluster, error) {
+	for {
+		if _, err := p.idle(ctx, spec.Name); err == nil {
+			if got, err := p.Get(ctx, spec.Name); err == nil && sameVersion(got.KubernetesVersion, spec.KubernetesVersion) {
+				return got, nil
+			}
+		}
+		blue, err := p.get(ctx, p.Blue)
+		if err != nil {
+			return nil, err
+		}
+		green := armcontainerservice.ManagedCluster{Location: blue.Location, Tags: blue.Tags, SKU: blue.SKU, Identity: blue.Identity}
+		props := *blue.Properties
+		props.KubernetesVersion = to.Ptr(aksVersion(spec.KubernetesVersion))
+		props.CurrentKubernetesVersion, props.ProvisioningState, props.Fqdn, props.PowerState = nil, nil, nil, nil
+		props.DNSPrefix = to.Ptr(spec.Name)
+		props.AgentPoolProfiles = nil
+		for _, want := range spec.NodePools {
+			var ap armcontainerservice.ManagedClusterAgentPoolProfile
+			for _, b := range blue.Properties.AgentPoolProfiles {
+				if str(b.Name) == want.Name {
+					ap = *b
+				}
+			}
+			ap.Name, ap.Count = to.Ptr(want.Name), to.Ptr(int32(want.Count))
+			ap.OrchestratorVersion = to.Ptr(aksVersion(spec.KubernetesVersion))
+			ap.CurrentOrchestratorVersion, ap.NodeImageVersion, ap.ProvisioningState, ap.PowerState, ap.ETag = nil, nil, nil, nil, nil
+			props.AgentPoolProfiles = append(props.AgentPoolProfiles, &ap)
+		}
+		green.Properties = &props
+		poller, err := p.Clusters.BeginCreateOrUpdate(ctx, p.Group, spec.Name, green, nil)
+		if busy(err) {
+			continue
+		}
+		if err == nil {
+			_, err = poller.PollUntilDone(ctx, p.pollOptions())
+		}
+		if err != nil {
+			return nil, azureError(fmt.Sprintf("creating managed cluster %s/%s from %s", p.Group, spec.Name, p.Blue), err)
+		}
+		return p.Get(ctx, spec.Name)
+	}
+}
+
+// Delete removes a managed cluster; one that is gone is not an error.
+func (p *Provider) Delete(ctx context.Context, name string) error {
+	for {
+		poller, err := p.Clusters.BeginDelete(ctx, p.Group, name, nil)
+		if busy(err) {
+			if _, err := p.idle(ctx, name); err != nil {
+				return err
+			}
+			continue
+		}
+		if err == nil {
+			_, err = poller.PollUntilDone(ctx, p.pollOptions())
+		}
+		var re *azcore.ResponseError
+		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+			return nil
+		}
+		if err != nil {
+			return azureError(fmt.Sprintf("deleting managed cluster %s/%s", p.Group, name), err)
+		}
+		return nil
+	}
+}
+
+// azureError says what Azure said in one line: its error code and
+// message, without the raw response the SDK prints. Throttling and server
+// errors the SDK's retries did not get past are passing faults.
+func azureError(what string, err error) error {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	msg := re.ErrorCode
+	if re.RawResponse != nil && re.RawResponse.Body != nil {
+		data, _ := io.ReadAll(io.LimitReader(re.RawResponse.Body, 64<<10))
+		var body struct {
+			Error struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(data, &body) == nil && body.Error.Message != "" {
+			msg = body.Error.Code + ": " + body.Error.Message
+		}
+	}
+	out := fmt.Errorf("%s: Azure answered %d %s", what, re.StatusCode, msg)
+	if re.StatusCode == http.StatusTooManyRequests || re.StatusCode >= 500 {
+		return transient.Mark(out)
+	}
+	return transient.MarkPermanent(out)
+}

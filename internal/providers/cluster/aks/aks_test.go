@@ -1,0 +1,242 @@
+package aks_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/azureemu"
+	"upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/providers/cluster/aks"
+	"upshift.dev/upshift/internal/store"
+	"upshift.dev/upshift/internal/testfleet"
+	"upshift.dev/upshift/internal/toolchain"
+	"upshift.dev/upshift/internal/transient"
+)
+
+func TestMain(m *testing.M) {
+	builtin.Register()
+	testfleet.Main(m)
+}
+
+var (
+	lower  = toolchain.Releases[0]
+	higher = toolchain.Releases[1]
+)
+
+// syncBuffer is the emulator's log, read while it is written.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// emulator serves ARM on loopback over the package's local fleet.
+func emulator(t *testing.T) (*httptest.Server, *syncBuffer) {
+	t.Helper()
+	emu := azureemu.New(testfleet.Fleet(t), "")
+	log := &syncBuffer{}
+	emu.Log = log
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() {
+		srv.Close()
+		emu.Close()
+	})
+	return srv, log
+}
+
+// TestAKSThroughTheEmulator creates a managed cluster through the Azure
+// SDK (the emulator makes it a real local cluster), reads it through the
+// provider, refuses bad input with what Azure said, then runs a staged
+// update run over it with upshift killed (SIGKILL) while Azure's
+// control-plane operation is under way: the resumed step waits for that
+// operation instead of issuing another, and the run ends with the control
+// plane and the pool on the target, each upgraded once.
+func TestAKSThroughTheEmulator(t *testing.T) {
+	srv, log := emulator(t)
+	ctx := t.Context()
+	spec := &v1alpha1.AKSCluster{SubscriptionID: azureemu.DefaultSubscription, ResourceGroup: "shop-rg", Name: "aks-shop", ARMEndpoint: srv.URL}
+	p, err := aks.New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = testfleet.Fleet(t).Down("aks-shop") })
+	poller, err := p.Clusters.BeginCreateOrUpdate(ctx, "shop-rg", "aks-shop", armcontainerservice.ManagedCluster{
+		Location: to.Ptr("local"),
+		Properties: &armcontainerservice.ManagedClusterProperties{
+			KubernetesVersion: to.Ptr(strings.TrimPrefix(lower.Version, "v")),
+			AgentPoolProfiles: []*armcontainerservice.ManagedClusterAgentPoolProfile{{Name: to.Ptr("user"), Count: to.Ptr(int32(2)), Mode: to.Ptr(armcontainerservice.AgentPoolModeUser)}},
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := poller.PollUntilDone(ctx, nil)
+	if err != nil {
+		t.Fatalf("create through the SDK: %v\n%s", err, log)
+	}
+	if to := created.Properties.ProvisioningState; to == nil || *to != "Succeeded" {
+		t.Errorf("created cluster provisioningState %v", to)
+	}
+	got, err := p.Get(ctx, "aks-shop")
+	if err != nil || got.KubernetesVersion != lower.Version || len(got.NodePools) != 1 || got.NodePools[0].Count != 2 || got.NodePools[0].KubernetesVersion != lower.Version {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	versions, err := p.Versions(ctx)
+	if err != nil || len(versions) != len(toolchain.Releases) || versions[1].String() != higher.Version {
+		t.Errorf("Versions = %v, %v", versions, err)
+	}
+
+	// Bad input: one line that says what Azure said; nothing changes.
+	for _, tc := range []struct {
+		spec v1alpha1.AKSCluster
+		want string
+	}{
+		{v1alpha1.AKSCluster{SubscriptionID: "11111111-2222-3333-4444-555555555555", ResourceGroup: "shop-rg", Name: "aks-shop", ARMEndpoint: srv.URL}, "404 SubscriptionNotFound"},
+		{v1alpha1.AKSCluster{SubscriptionID: azureemu.DefaultSubscription, ResourceGroup: "shop-rg", Name: "aks-nope", ARMEndpoint: srv.URL}, "404 ResourceNotFound: The Resource 'Microsoft.ContainerService/managedClusters/aks-nope'"},
+	} {
+		bad, err := aks.New(&tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = bad.Get(ctx, tc.spec.Name)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "RESPONSE") || transient.Is(err) {
+			t.Errorf("%+v: %v, want one line with %q", tc.spec, err, tc.want)
+		}
+	}
+	if err := p.UpgradeControlPlane(ctx, "aks-shop", "v1.99.0"); err == nil || !strings.Contains(err.Error(), "K8sVersionNotSupported") {
+		t.Errorf("an impossible version: %v", err)
+	}
+
+	c, err := testfleet.Fleet(t).Get("aks-shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var mu sync.Mutex
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		for watchCtx.Err() == nil {
+			if list, err := client.CoreV1().Nodes().List(watchCtx, metav1.ListOptions{}); err == nil {
+				mu.Lock()
+				for _, n := range list.Items {
+					if n.Status.NodeInfo.KubeletVersion == higher.Version {
+						seen[n.Name] = true
+					}
+				}
+				mu.Unlock()
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+
+	home := testfleet.Fleet(t).Home
+	dir := t.TempDir()
+	fleetFile, runFile := filepath.Join(dir, "fleet.yaml"), filepath.Join(dir, "run.yaml")
+	write(t, fleetFile, fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
+kind: Cluster
+metadata: {name: shop}
+spec:
+  provider: aks
+  group: prod
+  aks: {subscriptionID: %s, resourceGroup: shop-rg, name: aks-shop, armEndpoint: %q}
+`, azureemu.DefaultSubscription, srv.URL))
+	write(t, runFile, fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
+kind: UpdateRun
+metadata: {name: aks-run}
+spec:
+  strategy: {stages: [{name: prod, groups: [{name: prod}]}]}
+  upgrade: {type: Full, kubernetesVersion: "%s"}
+  nodeUpgrade: {maxSurge: "50%%", drainTimeout: 1m}
+`, higher.Minor))
+	st := &store.Store{Dir: home}
+	p1 := testfleet.CLI("run", "-f", runFile, "--fleet", fleetFile, "--home", home)
+	var out bytes.Buffer
+	p1.Stdout, p1.Stderr = &out, &out
+	if err := p1.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill once Azure's control-plane operation is under way.
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(log.String(), ": upgrade aks-shop") {
+		if time.Now().After(deadline) {
+			_ = p1.Process.Kill()
+			t.Fatalf("the control-plane operation never started\n%s\n%s", out.String(), log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = p1.Process.Kill()
+	_ = p1.Wait()
+	resumed, err := testfleet.CLI("resume", "aks-run", "--home", home).CombinedOutput()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s\n%s", err, resumed, log)
+	}
+	stopWatch()
+	run, err := st.Get("aks-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("run %s: %s\n%s", run.Status.Phase, run.Status.Message, resumed)
+	}
+	if n := strings.Count(log.String(), ": upgrade aks-shop"); n != 1 {
+		t.Errorf("%d control-plane operations were issued; want 1 (the resumed step waits for the one under way)\n%s", n, log)
+	}
+	if n := strings.Count(log.String(), ": upgrade pool user aks-shop"); n != 1 {
+		t.Errorf("%d pool operations were issued; want 1", n)
+	}
+	after, err := p.Get(ctx, "aks-shop")
+	if err != nil || after.KubernetesVersion != higher.Version || after.NodePools[0].KubernetesVersion != higher.Version || after.NodePools[0].Count != 2 {
+		t.Errorf("after the run: %+v, %v", after, err)
+	}
+	logFile, err := os.ReadFile(filepath.Join(testfleet.LogDir(c), "kube-apiserver.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(logFile), "Serving securely on"); n != 2 {
+		t.Errorf("the API server started %d times; want 2 (create and one upgrade)", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 {
+		t.Errorf("%d nodes at %s were created: %v; want 2", len(seen), higher.Version, seen)
+	}
+	if data, err := os.ReadFile(filepath.Join(home, "runs", "aks-run", "status.json")); err == nil && strings.Contains(string(data), aks.EmulatorToken) {
+		t.Error("the bearer token reached the run's status")
+	}
+}
+
+func write(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,172 @@
+package aks
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/atomicfile"
+	"upshift.dev/upshift/internal/fleet"
+	"upshift.dev/upshift/internal/names"
+	"upshift.dev/upshift/internal/providers/cluster"
+)
+
+// NameField is the field of a fleet Cluster that names its managed
+// cluster: a blue-green move points the entry at green through it.
+var NameField = []string{"spec", "aks", "name"}
+
+// EmulatorToken is the bearer token sent to a loopback ARM endpoint (the
+// emulator accepts any).
+const EmulatorToken = "upshift-local-azure-emulator"
+
+// Validate checks a fleet Cluster of provider aks.
+func Validate(c *v1alpha1.Cluster, _ string) error {
+	a := c.Spec.AKS
+	if a == nil {
+		return fmt.Errorf("cluster %s: spec.aks (subscriptionID, resourceGroup, name) is required with provider aks", c.Name)
+	}
+	if c.Spec.Local != nil || c.Spec.Exec != nil {
+		return fmt.Errorf("cluster %s: provider aks takes spec.aks (and optionally spec.kubeconfig and spec.context) only", c.Name)
+	}
+	switch {
+	case a.SubscriptionID == "":
+		return fmt.Errorf("cluster %s: spec.aks.subscriptionID is required", c.Name)
+	case a.ResourceGroup == "":
+		return fmt.Errorf("cluster %s: spec.aks.resourceGroup is required", c.Name)
+	case strings.ContainsAny(a.SubscriptionID+a.ResourceGroup, "/?#"):
+		return fmt.Errorf("cluster %s: spec.aks.subscriptionID and resourceGroup cannot hold / ? or #", c.Name)
+	}
+	if err := names.Subdomain("managed cluster", a.Name); err != nil {
+		return fmt.Errorf("cluster %s: spec.aks.name: %w", c.Name, err)
+	}
+	if a.ARMEndpoint != "" {
+		u, err := url.Parse(a.ARMEndpoint)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u))) {
+			return fmt.Errorf("cluster %s: spec.aks.armEndpoint %q: give an https:// address (http:// only on loopback, for `upshift local azure`)", c.Name, a.ARMEndpoint)
+		}
+	}
+	return nil
+}
+
+func loopback(u *url.URL) bool {
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// staticToken is the emulator's credential.
+type staticToken struct{}
+
+func (staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: EmulatorToken, ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// clientOptions points the SDK at the cluster's cloud.
+func clientOptions(a *v1alpha1.AKSCluster) (*arm.ClientOptions, azcore.TokenCredential, error) {
+	opts := &arm.ClientOptions{}
+	opts.Retry = policy.RetryOptions{MaxRetries: 5, RetryDelay: 2 * time.Second, MaxRetryDelay: time.Minute}
+	if a.ARMEndpoint == "" {
+		cred, err := azidentity.NewDefaultAzureCredential(nil)
+		return opts, cred, err
+	}
+	u, _ := url.Parse(a.ARMEndpoint)
+	opts.Cloud = cloud.Configuration{
+		ActiveDirectoryAuthorityHost: cloud.AzurePublic.ActiveDirectoryAuthorityHost,
+		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+			cloud.ResourceManager: {Endpoint: strings.TrimSuffix(a.ARMEndpoint, "/"), Audience: cloud.AzurePublic.Services[cloud.ResourceManager].Audience},
+		},
+	}
+	if loopback(u) {
+		// The local emulator: any token, over HTTP, on loopback only.
+		opts.InsecureAllowCredentialWithHTTP = true
+		opts.Retry.RetryDelay = 200 * time.Millisecond
+		return opts, staticToken{}, nil
+	}
+	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts.ClientOptions})
+	return opts, cred, err
+}
+
+// New opens the provider of a fleet cluster of provider aks.
+func New(a *v1alpha1.AKSCluster) (*Provider, error) {
+	opts, cred, err := clientOptions(a)
+	if err != nil {
+		return nil, fmt.Errorf("no Azure credentials (DefaultAzureCredential tries the environment, workload identity, managed identity and the Azure CLI): %w", err)
+	}
+	factory, err := armcontainerservice.NewClientFactory(a.SubscriptionID, cred, opts)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{Clusters: factory.NewManagedClustersClient(), Pools: factory.NewAgentPoolsClient(), Group: a.ResourceGroup, Blue: a.Name}
+	if u, _ := url.Parse(a.ARMEndpoint); a.ARMEndpoint != "" && loopback(u) {
+		p.Poll = time.Second
+	}
+	return p, nil
+}
+
+// Open resolves fleet clusters of provider aks. The API server is reached
+// through spec.kubeconfig when given, else through the cluster's user (or
+// admin) credentials, written to a 0600 file under the home.
+func Open(env cluster.Env) (cluster.Resolver, error) {
+	var mu sync.Mutex
+	return func(c v1alpha1.Cluster) (*cluster.Member, error) {
+		a := c.Spec.AKS
+		if a == nil {
+			return nil, fmt.Errorf("spec.aks is required with provider aks")
+		}
+		p, err := New(a)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		kubeconfig, kubeContext := c.Spec.Kubeconfig, c.Spec.Context
+		if kubeconfig == "" {
+			var creds armcontainerservice.CredentialResults
+			if a.AdminCredentials {
+				resp, err := p.Clusters.ListClusterAdminCredentials(ctx, a.ResourceGroup, a.Name, nil)
+				if err != nil {
+					return nil, azureError(fmt.Sprintf("managed cluster %s/%s in subscription %s: admin credentials", a.ResourceGroup, a.Name, a.SubscriptionID), err)
+				}
+				creds = resp.CredentialResults
+			} else {
+				resp, err := p.Clusters.ListClusterUserCredentials(ctx, a.ResourceGroup, a.Name, nil)
+				if err != nil {
+					return nil, azureError(fmt.Sprintf("managed cluster %s/%s in subscription %s: user credentials", a.ResourceGroup, a.Name, a.SubscriptionID), err)
+				}
+				creds = resp.CredentialResults
+			}
+			if len(creds.Kubeconfigs) == 0 || len(creds.Kubeconfigs[0].Value) == 0 {
+				return nil, fmt.Errorf("managed cluster %s/%s: Azure returned no kubeconfig", a.ResourceGroup, a.Name)
+			}
+			kubeconfig = filepath.Join(env.Home, "aks", a.SubscriptionID, a.ResourceGroup, a.Name+".kubeconfig")
+			mu.Lock()
+			err := os.MkdirAll(filepath.Dir(kubeconfig), 0o700)
+			if err == nil {
+				err = atomicfile.Write(kubeconfig, creds.Kubeconfigs[0].Value, 0o600)
+			}
+			mu.Unlock()
+			if err != nil {
+				return nil, fmt.Errorf("writing the credentials of %s: %w", a.Name, err)
+			}
+		}
+		cfg, err := fleet.KubeconfigRESTConfig(kubeconfig, kubeContext)
+		if err != nil {
+			return nil, err
+		}
+		return &cluster.Member{Provider: p, Name: a.Name, RESTConfig: cfg, Kubeconfig: kubeconfig}, nil
+	}, nil
+}
