@@ -39,7 +39,7 @@ spec: {provider: kubeconfig, kubeconfig: /tmp/k, context: prod-east}
 	for _, tc := range []struct{ name, doc, want string }{
 		{"unknown field", "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec: {provider: local, local: {name: a}, kubeconfg: x}\n", "unknown field"},
 		{"wrong kind", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {}\n", "want upshift.dev/v1alpha1 Cluster"},
-		{"bad provider", "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec: {provider: gke}\n", "use one of exec, kubeconfig, local"},
+		{"bad provider", "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec: {provider: gke}\n", "use one of aks, exec, kubeconfig, local"},
 		{"local without name", "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec: {provider: local}\n", "spec.local.name is required"},
 		{"duplicate", good + "---\n" + strings.SplitN(good, "---\n", 2)[0], "listed twice"},
 		{"malformed", "apiVersion: [\n", "document 1"},

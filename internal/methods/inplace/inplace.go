@@ -98,7 +98,7 @@ func (Method) Execute(ctx context.Context, env methods.Env, step steps.Step) (me
 		return env.Gates(ctx, spec.Gates.PostUpgrade, m, nodeVersion)
 	case steps.ControlPlane:
 		start := time.Now()
-		if err := m.Provider.UpgradeControlPlane(ctx, m.Name, step.Version); err != nil {
+		if err := m.Provider.UpgradeControlPlane(cluster.WithProgress(ctx, env.Progress), m.Name, step.Version); err != nil {
 			return methods.Result{}, err
 		}
 		return methods.Result{Message: fmt.Sprintf("control plane at %s (%s)", step.Version, time.Since(start).Round(100*time.Millisecond))}, nil
@@ -125,7 +125,7 @@ func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Res
 		up.Soak = d.Duration
 	}
 	up.OnUndrainable = spec.NodeUpgrade.UndrainableNodeBehavior
-	res, err := m.Provider.UpgradeNodePool(ctx, m.Name, pool, up)
+	res, err := m.Provider.UpgradeNodePool(cluster.WithProgress(ctx, env.Progress), m.Name, pool, up)
 	if err != nil {
 		return methods.Result{}, err
 	}

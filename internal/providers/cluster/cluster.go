@@ -107,3 +107,19 @@ type NodePoolUpgrade struct {
 	OnUndrainable string
 	Events        func(nodes.Event)
 }
+
+type progressKey struct{}
+
+// WithProgress hands a provider a way to say what a long operation is
+// doing (an AKS operation it waits for, a command's progress lines); the
+// methods pass their step's progress.
+func WithProgress(ctx context.Context, fn func(string)) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}
+
+// Progress reports msg through the context's progress, if any.
+func Progress(ctx context.Context, msg string) {
+	if fn, ok := ctx.Value(progressKey{}).(func(string)); ok && fn != nil {
+		fn(msg)
+	}
+}

@@ -18,12 +18,12 @@ import (
 // here with no such local cluster; kubeconfig, with no such file).
 func TestResolverByProviderName(t *testing.T) {
 	builtin.Register()
-	if kinds := strings.Join(cluster.Kinds(), " "); kinds != "exec kubeconfig local" {
+	if kinds := strings.Join(cluster.Kinds(), " "); kinds != "aks exec kubeconfig local" {
 		t.Fatalf("registered providers: %v", kinds)
 	}
 	resolve := cluster.NewResolver(cluster.Env{Home: t.TempDir()})
 	_, err := resolve(v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "east"}, Spec: v1alpha1.ClusterSpec{Provider: "gke"}})
-	if err == nil || !strings.Contains(err.Error(), `spec.provider "gke": use one of exec, kubeconfig, local`) {
+	if err == nil || !strings.Contains(err.Error(), `spec.provider "gke": use one of aks, exec, kubeconfig, local`) {
 		t.Errorf("unknown provider: %v", err)
 	}
 	missing := filepath.Join(t.TempDir(), "nope")

@@ -35,8 +35,6 @@ type Provider struct {
 	// Poll is how often an operation under way is checked, when Azure
 	// sends no Retry-After.
 	Poll time.Duration
-	// Progress, when set, hears what a wait is for.
-	Progress func(string)
 }
 
 var _ cluster.Provider = (*Provider)(nil)
@@ -132,8 +130,8 @@ func (p *Provider) idle(ctx context.Context, name string) (armcontainerservice.M
 		if state == "" || slices.Contains(terminal, state) {
 			return mc, nil
 		}
-		if !said && p.Progress != nil {
-			p.Progress(fmt.Sprintf("managed cluster %s is %s: waiting for the operation under way", name, state))
+		if !said {
+			cluster.Progress(ctx, fmt.Sprintf("managed cluster %s is %s: waiting for the operation under way", name, state))
 			said = true
 		}
 		select {
@@ -172,6 +170,7 @@ func (p *Provider) UpgradeControlPlane(ctx context.Context, name, version string
 			return nil
 		}
 		mc.Properties.KubernetesVersion = to.Ptr(aksVersion(version))
+		cluster.Progress(ctx, fmt.Sprintf("asking Azure to upgrade the control plane of %s/%s to %s", p.Group, name, aksVersion(version)))
 		poller, err := p.Clusters.BeginCreateOrUpdate(ctx, p.Group, name, mc, nil)
 		if busy(err) {
 			continue
@@ -242,6 +241,7 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 			}
 		} else {
 			ap.Properties.OrchestratorVersion = to.Ptr(aksVersion(up.KubernetesVersion))
+			cluster.Progress(ctx, fmt.Sprintf("asking Azure to upgrade %s to %s (maxSurge %s, drain timeout %dm, soak %dm)", what, aksVersion(up.KubernetesVersion), str(settings.MaxSurge), int32v(settings.DrainTimeoutInMinutes), int32v(settings.NodeSoakDurationInMinutes)))
 			poller, err := p.Pools.BeginCreateOrUpdate(ctx, p.Group, name, pool, ap, nil)
 			if busy(err) {
 				continue
@@ -260,6 +260,13 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 		}
 		return nodes.Result{Replaced: count, Batches: batches, Duration: time.Since(start)}, nil
 	}
+}
+
+func int32v(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 // sameVersion compares an AKS version with a target that may be a minor

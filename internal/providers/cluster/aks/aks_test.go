@@ -207,6 +207,9 @@ spec:
 	if run.Status.Phase != v1alpha1.PhaseCompleted {
 		t.Fatalf("run %s: %s\n%s", run.Status.Phase, run.Status.Message, resumed)
 	}
+	if !strings.Contains(string(resumed), "managed cluster aks-shop is Upgrading: waiting for the operation under way") {
+		t.Errorf("the resumed step did not say it waits for Azure's operation:\n%s", resumed)
+	}
 	if n := strings.Count(log.String(), ": upgrade aks-shop"); n != 1 {
 		t.Errorf("%d control-plane operations were issued; want 1 (the resumed step waits for the one under way)\n%s", n, log)
 	}
