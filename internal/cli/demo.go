@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
@@ -23,9 +26,11 @@ import (
 	"upshift.dev/upshift/internal/toolchain"
 )
 
-// demoClusters are the demo's fleet: name and update group.
-var demoClusters = []struct{ name, group string }{
-	{"demo-dev", "dev-clusters"}, {"demo-test", "test-clusters"}, {"demo-prod", "prod-clusters"},
+// demoClusters are the demo's fleet: name, update group, provider. The
+// production cluster is an AKS cluster, served by the Azure emulator over
+// its local cluster.
+var demoClusters = []struct{ name, group, provider string }{
+	{"demo-dev", "dev-clusters", v1alpha1.ProviderLocal}, {"demo-test", "test-clusters", v1alpha1.ProviderLocal}, {"demo-prod", "prod-clusters", v1alpha1.ProviderAKS},
 }
 
 // The demo's Azure Fleet stages file, with short soaks.
@@ -135,6 +140,17 @@ func runDemo(ctx context.Context, o *runOptions, cache string) error {
 	}
 	o.printer.Success("fleet ready in %s: each cluster runs shop/web (4 replicas, PodDisruptionBudget minAvailable 3) behind its ingress", time.Since(start).Round(100*time.Millisecond))
 
+	// The Azure emulator (`upshift local azure`) serves the local fleet as
+	// AKS clusters of resource group upshift-local, for the production
+	// cluster.
+	armURL, stopARM, err := serveAzureEmulator(lf)
+	if err != nil {
+		<-shopReady
+		return err
+	}
+	defer stopARM()
+	o.printer.Success("Azure emulator on %s: demo-prod is upgraded as an AKS cluster, through the Azure SDK for Go", armURL)
+
 	// 2. The files a team would commit.
 	dir := filepath.Join(o.home, "demo")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -145,7 +161,13 @@ func runDemo(ctx context.Context, o *runOptions, cache string) error {
 		if i > 0 {
 			fleetYAML.WriteString("---\n")
 		}
-		fmt.Fprintf(&fleetYAML, "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: %s\nspec:\n  provider: local\n  local: {name: %s}\n  group: %s\n", dc.name, dc.name, dc.group)
+		fmt.Fprintf(&fleetYAML, "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: %s\nspec:\n  provider: %s\n", dc.name, dc.provider)
+		if dc.provider == v1alpha1.ProviderAKS {
+			fmt.Fprintf(&fleetYAML, "  aks: {subscriptionID: %s, resourceGroup: %s, name: %s, armEndpoint: %q}\n", azureemu.DefaultSubscription, azureemu.AdoptGroup, dc.name, armURL)
+		} else {
+			fmt.Fprintf(&fleetYAML, "  local: {name: %s}\n", dc.name)
+		}
+		fmt.Fprintf(&fleetYAML, "  group: %s\n", dc.group)
 	}
 	runName := "demo-" + time.Now().UTC().Format("20060102-150405")
 	runYAML := fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
@@ -247,6 +269,22 @@ spec:
 	fmt.Fprintf(out, "\nSee it again: upshift status %s --home %s; upshift history; upshift local list\nTear it down: make demo-down (upshift local down %s)\n", run.Name, o.home, strings.Join(demoNames(), " "))
 	o.printer.Success("demo done in %s: the fleet upgraded in place, %s moved blue-green to %s, no user request failed", time.Since(start).Round(time.Second), demoShop, demoShopGreen)
 	return nil
+}
+
+// serveAzureEmulator serves the Azure emulator over lf on a free loopback
+// port for the demo's lifetime.
+func serveAzureEmulator(lf *localfleet.Fleet) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	emu := azureemu.New(lf, "")
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() {
+		_ = srv.Close()
+		emu.Close()
+	}, nil
 }
 
 func demoNames() []string {
