@@ -56,6 +56,8 @@ type managed struct {
 	mc    armcontainerservice.ManagedCluster
 	// busy is the operation under way, if any.
 	busy string
+	// maintenance are its maintenance configurations, by name.
+	maintenance map[string]armcontainerservice.MaintenanceConfiguration
 }
 
 // New returns an emulator over fleet.
@@ -182,11 +184,9 @@ func (s *Server) managedCluster(w http.ResponseWriter, r *http.Request, group, n
 	case len(rest) == 1 && (low[0] == "listclusterusercredential" || low[0] == "listclusteradmincredential") && r.Method == http.MethodPost:
 		s.credentials(w, r, group, name)
 	case len(rest) == 1 && low[0] == "maintenanceconfigurations" && r.Method == http.MethodGet:
-		if _, err := s.lookup(group, name); err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, armcontainerservice.MaintenanceConfigurationListResult{Value: []*armcontainerservice.MaintenanceConfiguration{}})
+		s.listMaintenance(w, r, group, name)
+	case len(rest) == 2 && low[0] == "maintenanceconfigurations":
+		s.maintenance(w, r, group, name, rest[1])
 	case len(rest) == 1 && low[0] == "agentpools" && r.Method == http.MethodGet:
 		s.listPools(w, r, group, name)
 	case len(rest) == 2 && low[0] == "agentpools":
@@ -206,17 +206,6 @@ func (s *Server) managedCluster(w http.ResponseWriter, r *http.Request, group, n
 }
 
 func key(group, name string) string { return strings.ToLower(group + "/" + name) }
-
-// lookup finds a managed cluster; the caller must not hold s.mu.
-func (s *Server) lookup(group, name string) (*managed, *armError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, ok := s.clusters[key(group, name)]
-	if !ok {
-		return nil, notFound(group, name)
-	}
-	return m, nil
-}
 
 func notFound(group, name string) *armError {
 	return errorf(http.StatusNotFound, "ResourceNotFound", "The Resource 'Microsoft.ContainerService/managedClusters/%s' under resource group '%s' was not found.", name, group)

@@ -300,6 +300,9 @@ func printPlan(w io.Writer, p *plan.Plan) {
 					names = append(names, step.Name())
 				}
 				fmt.Fprintf(w, "    %s (%s): %s\n", c.Name, c.FromVersion, strings.Join(names, " → "))
+				for _, n := range c.Notes {
+					fmt.Fprintf(w, "      note: %s\n", n)
+				}
 			}
 		}
 		for _, t := range st.After {

@@ -146,6 +146,13 @@ func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1
 		for _, np := range got.NodePools {
 			info.NodePools = append(info.NodePools, np.Name)
 		}
+		if d, ok := m.Provider.(cluster.Describer); ok {
+			notes, err := d.Describe(ctx, m.Name)
+			if err != nil {
+				notes = append(notes, "could not read what the provider says about it: "+err.Error())
+			}
+			info.Notes = notes
+		}
 		infos = append(infos, info)
 	}
 	p, errs := plan.Build(run, strategy, infos)

@@ -41,6 +41,8 @@ type Cluster struct {
 	Name        string
 	FromVersion string
 	Steps       []steps.Step
+	// Notes are what the cluster's provider says about it.
+	Notes []string
 }
 
 // AfterTasks are a stage's after-stage tasks in run order: its own, then
@@ -113,7 +115,7 @@ func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clust
 				g = &Group{Name: gname}
 				groups[gname] = g
 			}
-			g.Clusters = append(g.Clusters, Cluster{Name: c.Name, FromVersion: ci.Version, Steps: clusterSteps})
+			g.Clusters = append(g.Clusters, Cluster{Name: c.Name, FromVersion: ci.Version, Steps: clusterSteps, Notes: ci.Notes})
 		}
 		for _, g := range st.Groups {
 			if groups[g.Name] == nil {

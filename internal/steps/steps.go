@@ -64,6 +64,9 @@ type ClusterInfo struct {
 	// nothing).
 	Provider string
 	Cannot   map[string]string
+	// Notes are what the provider says about the cluster (maintenance
+	// windows); the plan shows them.
+	Notes []string
 }
 
 // Provider operations a method's steps need (the operation names of the

@@ -38,6 +38,13 @@ type Provider interface {
 	UpgradeNodePool(ctx context.Context, name, pool string, up NodePoolUpgrade) (nodes.Result, error)
 }
 
+// Describer is a provider with more to say about a cluster before a run
+// touches it — its maintenance windows, an auto-upgrade channel of its
+// own — which `upshift plan` shows under the cluster.
+type Describer interface {
+	Describe(ctx context.Context, name string) ([]string, error)
+}
+
 // Operations of a provider, by the names the exec contract and plan
 // errors use.
 const (

@@ -28,7 +28,9 @@ import (
 type Provider struct {
 	Clusters *armcontainerservice.ManagedClustersClient
 	Pools    *armcontainerservice.AgentPoolsClient
-	Group    string
+	// Maintenance reads maintenance configurations, for Describe.
+	Maintenance *armcontainerservice.MaintenanceConfigurationsClient
+	Group       string
 	// Blue is the cluster the provider was opened for: Versions asks for
 	// its region, Create copies it.
 	Blue string
@@ -241,7 +243,7 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 			}
 		} else {
 			ap.Properties.OrchestratorVersion = to.Ptr(aksVersion(up.KubernetesVersion))
-			cluster.Progress(ctx, fmt.Sprintf("asking Azure to upgrade %s to %s (maxSurge %s, drain timeout %dm, soak %dm)", what, aksVersion(up.KubernetesVersion), str(settings.MaxSurge), int32v(settings.DrainTimeoutInMinutes), int32v(settings.NodeSoakDurationInMinutes)))
+			cluster.Progress(ctx, fmt.Sprintf("asking Azure to upgrade %s to %s (maxSurge %s, drain timeout %dm, soak %dm)", what, aksVersion(up.KubernetesVersion), str(settings.MaxSurge), i32(settings.DrainTimeoutInMinutes), i32(settings.NodeSoakDurationInMinutes)))
 			poller, err := p.Pools.BeginCreateOrUpdate(ctx, p.Group, name, pool, ap, nil)
 			if busy(err) {
 				continue
@@ -260,13 +262,6 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 		}
 		return nodes.Result{Replaced: count, Batches: batches, Duration: time.Since(start)}, nil
 	}
-}
-
-func int32v(p *int32) int32 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }
 
 // sameVersion compares an AKS version with a target that may be a minor

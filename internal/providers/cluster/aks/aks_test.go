@@ -177,6 +177,26 @@ spec:
   upgrade: {type: Full, kubernetesVersion: "%s"}
   nodeUpgrade: {maxSurge: "50%%", drainTimeout: 1m}
 `, higher.Minor))
+	// AKS's own maintenance windows show in the plan.
+	mcClient := p.Maintenance
+	start, end := time.Date(2026, 12, 24, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 26, 0, 0, 0, 0, time.UTC)
+	window := armcontainerservice.MaintenanceConfiguration{Properties: &armcontainerservice.MaintenanceConfigurationProperties{MaintenanceWindow: &armcontainerservice.MaintenanceWindow{
+		Schedule:      &armcontainerservice.Schedule{Weekly: &armcontainerservice.WeeklySchedule{DayOfWeek: to.Ptr(armcontainerservice.WeekDaySunday), IntervalWeeks: to.Ptr(int32(1))}},
+		DurationHours: to.Ptr(int32(2)), StartTime: to.Ptr("00:00"), UTCOffset: to.Ptr("+01:00"),
+		NotAllowedDates: []*armcontainerservice.DateSpan{{Start: &start, End: &end}},
+	}}}
+	if _, err := mcClient.CreateOrUpdate(ctx, "shop-rg", "aks-shop", "aksManagedAutoUpgradeSchedule", window, nil); err == nil || !strings.Contains(err.Error(), "durationHours must be at least 4") {
+		t.Errorf("a 2h window: %v", err)
+	}
+	window.Properties.MaintenanceWindow.DurationHours = to.Ptr(int32(4))
+	if _, err := mcClient.CreateOrUpdate(ctx, "shop-rg", "aks-shop", "aksManagedAutoUpgradeSchedule", window, nil); err != nil {
+		t.Fatal(err)
+	}
+	planOut, err := testfleet.CLI("plan", "-f", runFile, "--fleet", fleetFile, "--home", home).CombinedOutput()
+	if want := "note: maintenance configuration aksManagedAutoUpgradeSchedule: every 1 week(s) on Sunday at 00:00 UTC+01:00 for 4h, not 2026-12-24 to 2026-12-26"; err != nil || !strings.Contains(string(planOut), want) {
+		t.Errorf("plan: %v\n%s\nwant %q", err, planOut, want)
+	}
+
 	st := &store.Store{Dir: home}
 	p1 := testfleet.CLI("run", "-f", runFile, "--fleet", fleetFile, "--home", home)
 	var out bytes.Buffer

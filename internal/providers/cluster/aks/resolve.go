@@ -110,7 +110,8 @@ func New(a *v1alpha1.AKSCluster) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{Clusters: factory.NewManagedClustersClient(), Pools: factory.NewAgentPoolsClient(), Group: a.ResourceGroup, Blue: a.Name}
+	p := &Provider{Clusters: factory.NewManagedClustersClient(), Pools: factory.NewAgentPoolsClient(), Maintenance: factory.NewMaintenanceConfigurationsClient(),
+		Group: a.ResourceGroup, Blue: a.Name}
 	if u, _ := url.Parse(a.ARMEndpoint); a.ARMEndpoint != "" && loopback(u) {
 		p.Poll = time.Second
 	}
