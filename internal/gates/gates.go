@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/nodes"
@@ -35,6 +36,8 @@ type Target struct {
 	// (the run file's; empty: the current folder).
 	Run, Dir   string
 	Kubeconfig string // path, for Command gates
+	// Context of Kubeconfig the cluster is; empty: its current context.
+	Context string
 	RESTConfig *rest.Config
 	// NodeVersion, if set, is the kubelet version every node must report.
 	NodeVersion string
@@ -224,7 +227,12 @@ func command(ctx context.Context, c *v1alpha1.CommandGate, t Target, timeout tim
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.Command[0], c.Command[1:]...)
 	cmd.Dir = t.Dir // a relative command (./e2e.sh) is found there too
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+t.Kubeconfig, "UPSHIFT_CLUSTER="+t.Cluster, "UPSHIFT_RUN="+t.Run, "UPSHIFT_TARGET_VERSION="+t.TargetVersion)
+	kubeconfig, cleanup, err := kubeconfigFor(t)
+	if err != nil {
+		return "", "", err
+	}
+	defer cleanup()
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "UPSHIFT_CLUSTER="+t.Cluster, "UPSHIFT_RUN="+t.Run, "UPSHIFT_TARGET_VERSION="+t.TargetVersion)
 	out := &tail.Buffer{Max: maxOutput}
 	cmd.Stdout, cmd.Stderr = out, out
 	// On timeout, kill the script and everything it started: a child that
@@ -232,7 +240,7 @@ func command(ctx context.Context, c *v1alpha1.CommandGate, t Target, timeout tim
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
-	err := cmd.Run()
+	err = cmd.Run()
 	output := out.String()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -245,6 +253,37 @@ func command(ctx context.Context, c *v1alpha1.CommandGate, t Target, timeout tim
 		return "", output, fmt.Errorf("running %s: %w", c.Command[0], err)
 	}
 	return c.Command[0] + " exited 0", output, nil
+}
+
+// kubeconfigFor is the kubeconfig a Command gate gets: the member's, or,
+// when the member is one context of a kubeconfig with several, a private
+// copy (0600, removed after) whose current context is the member's, so
+// kubectl in the script reaches the cluster the gate is for.
+func kubeconfigFor(t Target) (string, func(), error) {
+	if t.Context == "" {
+		return t.Kubeconfig, func() {}, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = t.Kubeconfig
+	cfg, err := rules.Load()
+	if err != nil {
+		return "", nil, fmt.Errorf("loading the kubeconfig for the gate: %w", err)
+	}
+	if _, ok := cfg.Contexts[t.Context]; !ok {
+		return "", nil, fmt.Errorf("the kubeconfig has no context %q", t.Context)
+	}
+	cfg.CurrentContext = t.Context
+	f, err := os.CreateTemp("", "upshift-gate-kubeconfig-*")
+	if err != nil {
+		return "", nil, err
+	}
+	f.Close()
+	cleanup := func() { os.Remove(f.Name()) }
+	if err := clientcmd.WriteToFile(*cfg, f.Name()); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return f.Name(), cleanup, nil
 }
 
 // KubernetesHealth checks the API server, nodes (Ready, and at the target

@@ -126,3 +126,44 @@ func TestCommandGateFolderAndOutput(t *testing.T) {
 		t.Errorf("10 MB of output: kept %d bytes, ends %q, err %v; want the last %d bytes", len(res.Output), res.Output[max(0, len(res.Output)-10):], err, maxOutput)
 	}
 }
+
+// TestCommandGateContext: a cluster that is one context of a kubeconfig
+// with several gets a Command gate whose KUBECONFIG's current context is
+// that cluster's, in a private copy removed afterwards; the user's file is
+// not touched.
+func TestCommandGateContext(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kubeconfig")
+	kc := `apiVersion: v1
+kind: Config
+current-context: prod
+clusters:
+- {name: prod, cluster: {server: "https://prod.example:6443"}}
+- {name: staging, cluster: {server: "https://staging.example:6443"}}
+contexts:
+- {name: prod, context: {cluster: prod, user: u}}
+- {name: staging, context: {cluster: staging, user: u}}
+users:
+- {name: u, user: {token: not-a-secret}}
+`
+	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := fast(v1alpha1.GateSpec{Name: "ctx", Type: v1alpha1.GateCommand, FailureThreshold: 1,
+		Command: &v1alpha1.CommandGate{Command: []string{"sh", "-c", `echo "$KUBECONFIG"; grep current-context "$KUBECONFIG"`}}})
+	res, err := Run(context.Background(), g, Target{Cluster: "staging", Kubeconfig: path, Context: "staging"}, nil, "")
+	lines := strings.Split(strings.TrimSpace(res.Output), "\n")
+	if err != nil || len(lines) != 2 || lines[0] == path || strings.TrimSpace(lines[1]) != "current-context: staging" {
+		t.Fatalf("gate output %q, %v; want a copy whose current context is staging", res.Output, err)
+	}
+	if _, err := os.Stat(lines[0]); !os.IsNotExist(err) {
+		t.Errorf("the gate's kubeconfig copy %s was left behind", lines[0])
+	}
+	if data, _ := os.ReadFile(path); string(data) != kc {
+		t.Error("the user's kubeconfig was changed")
+	}
+	_, err = Run(context.Background(), g, Target{Cluster: "x", Kubeconfig: path, Context: "nope"}, nil, "")
+	if err == nil || !strings.Contains(err.Error(), `no context "nope"`) {
+		t.Errorf("a context that is not there: %v", err)
+	}
+}

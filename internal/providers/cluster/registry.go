@@ -22,6 +22,8 @@ type Member struct {
 	Name       string // the provider's name of the cluster
 	RESTConfig *rest.Config
 	Kubeconfig string
+	// Context in Kubeconfig to use; empty: its current context.
+	Context string
 }
 
 // Resolver finds how to act on a fleet cluster.

@@ -168,6 +168,6 @@ func Open(env cluster.Env) (cluster.Resolver, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &cluster.Member{Provider: p, Name: a.Name, RESTConfig: cfg, Kubeconfig: kubeconfig}, nil
+		return &cluster.Member{Provider: p, Name: a.Name, RESTConfig: cfg, Kubeconfig: kubeconfig, Context: kubeContext}, nil
 	}, nil
 }

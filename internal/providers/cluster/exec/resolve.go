@@ -101,6 +101,6 @@ func Open(cluster.Env) (cluster.Resolver, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &cluster.Member{Provider: p, Name: c.Spec.Exec.Name, RESTConfig: cfg, Kubeconfig: kubeconfig}, nil
+		return &cluster.Member{Provider: p, Name: c.Spec.Exec.Name, RESTConfig: cfg, Kubeconfig: kubeconfig, Context: kubeContext}, nil
 	}, nil
 }

@@ -67,7 +67,7 @@ func Open(cluster.Env) (cluster.Resolver, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &cluster.Member{Provider: &Provider{Config: cfg}, Name: c.Name, RESTConfig: cfg, Kubeconfig: c.Spec.Kubeconfig}, nil
+		return &cluster.Member{Provider: &Provider{Config: cfg}, Name: c.Name, RESTConfig: cfg, Kubeconfig: c.Spec.Kubeconfig, Context: c.Spec.Context}, nil
 	}, nil
 }
 
