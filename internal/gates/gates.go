@@ -37,7 +37,7 @@ type Target struct {
 	Run, Dir   string
 	Kubeconfig string // path, for Command gates
 	// Context of Kubeconfig the cluster is; empty: its current context.
-	Context string
+	Context    string
 	RESTConfig *rest.Config
 	// NodeVersion, if set, is the kubelet version every node must report.
 	NodeVersion string
