@@ -211,10 +211,10 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, m *managed, want
 		return
 	}
 	current, _ := kubeversion.Parse(got.KubernetesVersion)
-	to2, _ := kubeversion.Parse(target.Version)
-	upgradeCP := current.Compare(to2) != 0
+	next, _ := kubeversion.Parse(target.Version)
+	upgradeCP := current.Compare(next) != 0
 	if upgradeCP {
-		if err := kubeversion.CheckControlPlaneUpgrade(current, to2); err != nil {
+		if err := kubeversion.CheckControlPlaneUpgrade(current, next); err != nil {
 			writeError(w, errorf(http.StatusBadRequest, "UpgradeFailed", "upgrading %s from %s to %s: %v", name, aks(got.KubernetesVersion), aks(target.Version), err))
 			return
 		}
