@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -349,12 +350,37 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 	}
 }
 
+// credentialsError turns DefaultAzureCredential's report (a line per
+// credential it tried, with raw responses) into one line that says what
+// to set.
+func credentialsError(err error) string {
+	var tried []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		// Each credential tried is a line indented once: "\tName: why".
+		if strings.HasPrefix(line, "\t") && !strings.HasPrefix(line, "\t\t") {
+			line = strings.TrimSpace(line)
+			if len(line) > 120 {
+				line = line[:120] + "…"
+			}
+			tried = append(tried, line)
+		}
+	}
+	return "no Azure credentials: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or a federated token), use a workload or managed identity, or run `az login`; DefaultAzureCredential tried: " + strings.Join(tried, "; ")
+}
+
 // azureError says what Azure said in one line: its error code and
 // message, without the raw response the SDK prints. Throttling and server
 // errors the SDK's retries did not get past are passing faults.
 func azureError(what string, err error) error {
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) {
+		if strings.Contains(err.Error(), "DefaultAzureCredential") {
+			return transient.MarkPermanent(fmt.Errorf("%s: %s", what, credentialsError(err)))
+		}
+		var netErr *net.OpError
+		if errors.As(err, &netErr) {
+			return fmt.Errorf("%s: %w (is spec.aks.armEndpoint right? for the emulator, is `upshift local azure` running?)", what, err)
+		}
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	msg := re.ErrorCode

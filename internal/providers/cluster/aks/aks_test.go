@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/cluster/aks"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/testfleet"
@@ -261,5 +263,38 @@ func write(t *testing.T, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBadAzureSetup: a wrong ARM endpoint and missing credentials each give
+// one line that says what to fix; nothing is resolved.
+func TestBadAzureSetup(t *testing.T) {
+	resolve, err := aks.Open(cluster.Env{Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := func(endpoint string) v1alpha1.Cluster {
+		return v1alpha1.Cluster{Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderAKS, AKS: &v1alpha1.AKSCluster{
+			SubscriptionID: azureemu.DefaultSubscription, ResourceGroup: "rg", Name: "prod", ARMEndpoint: endpoint}}}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	_, err = resolve(member(closed))
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "is spec.aks.armEndpoint right?") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("a wrong ARM endpoint: %v", err)
+	}
+
+	for _, k := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_USERNAME", "IDENTITY_ENDPOINT", "MSI_ENDPOINT"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("PATH", t.TempDir()) // no az on the PATH
+	t.Setenv("HOME", t.TempDir())
+	_, err = resolve(member(""))
+	if err == nil || !strings.Contains(err.Error(), "no Azure credentials: set AZURE_TENANT_ID") || !strings.Contains(err.Error(), "EnvironmentCredential") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("no credentials: %v", err)
 	}
 }
