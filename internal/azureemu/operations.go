@@ -21,8 +21,7 @@ const (
 // operation is a long-running operation on one managed cluster.
 type operation struct {
 	ID        string
-	Name      string `json:"name"`
-	Status    string `json:"status"`
+	Status    string
 	StartTime time.Time
 	EndTime   time.Time
 	Err       *armError
@@ -38,7 +37,6 @@ type operation struct {
 func (s *Server) start(w http.ResponseWriter, r *http.Request, m *managed, state, what string, status int, body func() any, result func() any, work func(ctx context.Context) error) {
 	s.seq++
 	op := &operation{ID: fmt.Sprintf("op-%d-%d", time.Now().Unix(), s.seq), Status: statusInProgress, StartTime: time.Now().UTC(), result: result}
-	op.Name = op.ID
 	s.ops[op.ID] = op
 	m.busy = op.ID
 	m.mc.Properties.ProvisioningState = to.Ptr(state)
@@ -92,7 +90,7 @@ func (s *Server) operationStatus(w http.ResponseWriter, _ *http.Request, id stri
 	if !ok {
 		return
 	}
-	body := map[string]any{"id": id, "name": op.Name, "status": op.Status, "startTime": op.StartTime.Format(time.RFC3339)}
+	body := map[string]any{"id": id, "name": op.ID, "status": op.Status, "startTime": op.StartTime.Format(time.RFC3339)}
 	if !op.EndTime.IsZero() {
 		body["endTime"] = op.EndTime.Format(time.RFC3339)
 	}
