@@ -65,6 +65,28 @@ func (s *Server) find(ctx context.Context, group, name string) (*managed, *armEr
 	return s.adopt(ctx, group, name)
 }
 
+// found finds a handler's cluster (s.mu held); when there is none it
+// answers the error itself.
+func (s *Server) found(w http.ResponseWriter, r *http.Request, group, name string) (*managed, bool) {
+	m, aerr := s.find(r.Context(), group, name)
+	if aerr != nil {
+		writeError(w, aerr)
+		return nil, false
+	}
+	return m, true
+}
+
+// idle is found for a handler that starts an operation: one under way
+// answers 409 OperationNotAllowed.
+func (s *Server) idle(w http.ResponseWriter, r *http.Request, group, name string) (*managed, bool) {
+	m, ok := s.found(w, r, group, name)
+	if ok && m.busy != "" {
+		writeError(w, busy(m))
+		return nil, false
+	}
+	return m, ok
+}
+
 // view is the cluster as GET answers: stored settings, with what the
 // local cluster really runs (s.mu held).
 func (s *Server) view(ctx context.Context, m *managed) armcontainerservice.ManagedCluster {
@@ -96,12 +118,9 @@ func (s *Server) view(ctx context.Context, m *managed) armcontainerservice.Manag
 func (s *Server) getCluster(w http.ResponseWriter, r *http.Request, group, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, err := s.find(r.Context(), group, name)
-	if err != nil {
-		writeError(w, err)
-		return
+	if m, ok := s.found(w, r, group, name); ok {
+		writeJSON(w, http.StatusOK, s.view(r.Context(), m))
 	}
-	writeJSON(w, http.StatusOK, s.view(r.Context(), m))
 }
 
 func readBody(r *http.Request, into any) *armError {
@@ -336,9 +355,8 @@ func (s *Server) deleteCluster(w http.ResponseWriter, r *http.Request, group, na
 func (s *Server) upgradeProfile(w http.ResponseWriter, r *http.Request, group, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, aerr := s.find(r.Context(), group, name)
-	if aerr != nil {
-		writeError(w, aerr)
+	m, ok := s.found(w, r, group, name)
+	if !ok {
 		return
 	}
 	v := s.view(r.Context(), m)
@@ -397,10 +415,9 @@ func (s *Server) kubernetesVersions(w http.ResponseWriter, _ *http.Request) {
 // credentials answers list*Credential with the local cluster's kubeconfig.
 func (s *Server) credentials(w http.ResponseWriter, r *http.Request, group, name string) {
 	s.mu.Lock()
-	m, aerr := s.find(r.Context(), group, name)
+	m, ok := s.found(w, r, group, name)
 	s.mu.Unlock()
-	if aerr != nil {
-		writeError(w, aerr)
+	if !ok {
 		return
 	}
 	c, err := s.Fleet.Get(*m.mc.Name)

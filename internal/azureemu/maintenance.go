@@ -17,9 +17,8 @@ var MaintenanceNames = []string{"default", "aksManagedAutoUpgradeSchedule", "aks
 func (s *Server) listMaintenance(w http.ResponseWriter, r *http.Request, group, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, aerr := s.find(r.Context(), group, name)
-	if aerr != nil {
-		writeError(w, aerr)
+	m, ok := s.found(w, r, group, name)
+	if !ok {
 		return
 	}
 	list := armcontainerservice.MaintenanceConfigurationListResult{Value: []*armcontainerservice.MaintenanceConfiguration{}}
@@ -56,9 +55,8 @@ func (s *Server) maintenance(w http.ResponseWriter, r *http.Request, group, name
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, aerr := s.find(r.Context(), group, name)
-	if aerr != nil {
-		writeError(w, aerr)
+	m, ok := s.found(w, r, group, name)
+	if !ok {
 		return
 	}
 	switch r.Method {

@@ -30,9 +30,8 @@ func (s *Server) poolView(ctx context.Context, m *managed, name string) (armcont
 func (s *Server) listPools(w http.ResponseWriter, r *http.Request, group, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, aerr := s.find(r.Context(), group, name)
-	if aerr != nil {
-		writeError(w, aerr)
+	m, ok := s.found(w, r, group, name)
+	if !ok {
 		return
 	}
 	list := armcontainerservice.AgentPoolListResult{Value: []*armcontainerservice.AgentPool{}}
@@ -47,9 +46,8 @@ func (s *Server) listPools(w http.ResponseWriter, r *http.Request, group, name s
 func (s *Server) getPool(w http.ResponseWriter, r *http.Request, group, name, pool string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, aerr := s.find(r.Context(), group, name)
-	if aerr != nil {
-		writeError(w, aerr)
+	m, ok := s.found(w, r, group, name)
+	if !ok {
 		return
 	}
 	pv, aerr := s.poolView(r.Context(), m, pool)
@@ -75,13 +73,8 @@ func (s *Server) putPool(w http.ResponseWriter, r *http.Request, group, name, po
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, aerr := s.find(r.Context(), group, name)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	if m.busy != "" {
-		writeError(w, busy(m))
+	m, ok := s.idle(w, r, group, name)
+	if !ok {
 		return
 	}
 	stored := findProfile(m.mc.Properties.AgentPoolProfiles, pool)
@@ -122,13 +115,8 @@ func (s *Server) putPool(w http.ResponseWriter, r *http.Request, group, name, po
 func (s *Server) upgradeNodeImage(w http.ResponseWriter, r *http.Request, group, name, pool string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, aerr := s.find(r.Context(), group, name)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	if m.busy != "" {
-		writeError(w, busy(m))
+	m, ok := s.idle(w, r, group, name)
+	if !ok {
 		return
 	}
 	stored := findProfile(m.mc.Properties.AgentPoolProfiles, pool)
