@@ -364,24 +364,7 @@ spec:
 		t.Fatal(err)
 	}
 	// Record every node at the target that ever exists.
-	seen := map[string]bool{}
-	var mu sync.Mutex
-	watchCtx, stopWatch := context.WithCancel(t.Context())
-	defer stopWatch()
-	go func() {
-		for watchCtx.Err() == nil {
-			if list, err := client.CoreV1().Nodes().List(watchCtx, metav1.ListOptions{}); err == nil {
-				mu.Lock()
-				for _, n := range list.Items {
-					if n.Status.NodeInfo.KubeletVersion == higher.Version {
-						seen[n.Name] = true
-					}
-				}
-				mu.Unlock()
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
+	stopWatch := testfleet.NodesAt(t, client, higher.Version)
 
 	killWhen := func(cmd string, args []string, cond func([]store.Event) bool) {
 		t.Helper()
@@ -434,7 +417,7 @@ spec:
 	if err != nil {
 		t.Fatalf("final resume: %v\n%s", err, out)
 	}
-	stopWatch()
+	seen := stopWatch()
 
 	run, _ := st.Get("crash-test")
 	if run.Status.Phase != v1alpha1.PhaseCompleted {
@@ -447,8 +430,6 @@ spec:
 	if n := strings.Count(string(log), "Serving securely on"); n != 2 {
 		t.Errorf("the API server started %d times; want 2 (up and one upgrade)", n)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if len(seen) != 3 {
 		t.Errorf("%d nodes at %s were created: %v; want 3 (no second surge)", len(seen), higher.Version, seen)
 	}

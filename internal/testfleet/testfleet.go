@@ -12,8 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"upshift.dev/upshift/internal/cli"
 	"upshift.dev/upshift/internal/localfleet"
@@ -98,3 +102,42 @@ func Up(t testing.TB, spec localfleet.Spec) *localfleet.Cluster {
 
 // LogDir is where a cluster's component logs are, for failure messages.
 func LogDir(c *localfleet.Cluster) string { return filepath.Join(c.Dir(), "logs") }
+
+// NodesAt records the name of every node that reports kubelet version
+// while it runs: crash tests count them to show no surge happened twice.
+// Stop ends the watch and returns the names seen.
+func NodesAt(t testing.TB, client kubernetes.Interface, version string) (stop func() map[string]bool) {
+	t.Helper()
+	seen := map[string]bool{}
+	var mu sync.Mutex
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+				mu.Lock()
+				for _, n := range list.Items {
+					if n.Status.NodeInfo.KubeletVersion == version {
+						seen[n.Name] = true
+					}
+				}
+				mu.Unlock()
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	stopped := false
+	stop = func() map[string]bool {
+		if !stopped {
+			cancel()
+			<-done
+			stopped = true
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return seen
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}

@@ -2,7 +2,6 @@ package aks_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/azureemu"
@@ -141,24 +139,8 @@ func TestAKSThroughTheEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]bool{}
-	var mu sync.Mutex
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go func() {
-		for watchCtx.Err() == nil {
-			if list, err := client.CoreV1().Nodes().List(watchCtx, metav1.ListOptions{}); err == nil {
-				mu.Lock()
-				for _, n := range list.Items {
-					if n.Status.NodeInfo.KubeletVersion == higher.Version {
-						seen[n.Name] = true
-					}
-				}
-				mu.Unlock()
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
+	// Record every node at the target that ever exists.
+	stopWatch := testfleet.NodesAt(t, client, higher.Version)
 
 	home := testfleet.Fleet(t).Home
 	dir := t.TempDir()
@@ -221,7 +203,7 @@ spec:
 	if err != nil {
 		t.Fatalf("resume: %v\n%s\n%s", err, resumed, log)
 	}
-	stopWatch()
+	seen := stopWatch()
 	run, err := st.Get("aks-run")
 	if err != nil {
 		t.Fatal(err)
@@ -249,8 +231,6 @@ spec:
 	if n := strings.Count(string(logFile), "Serving securely on"); n != 2 {
 		t.Errorf("the API server started %d times; want 2 (create and one upgrade)", n)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if len(seen) != 2 {
 		t.Errorf("%d nodes at %s were created: %v; want 2", len(seen), higher.Version, seen)
 	}

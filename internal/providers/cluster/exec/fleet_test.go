@@ -1,7 +1,6 @@
 package exec_test
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -10,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/azureemu"
@@ -119,24 +116,8 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]bool{}
-	var mu sync.Mutex
-	watchCtx, stopWatch := context.WithCancel(t.Context())
-	defer stopWatch()
-	go func() {
-		for watchCtx.Err() == nil {
-			if list, err := client.CoreV1().Nodes().List(watchCtx, metav1.ListOptions{}); err == nil {
-				mu.Lock()
-				for _, n := range list.Items {
-					if n.Status.NodeInfo.KubeletVersion == higher.Version {
-						seen[n.Name] = true
-					}
-				}
-				mu.Unlock()
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
+	// Record every node at the target that ever exists.
+	stopWatch := testfleet.NodesAt(t, client, higher.Version)
 
 	st := &store.Store{Dir: home}
 	killWhen := func(args []string, cond func([]store.Event) bool) {
@@ -176,7 +157,7 @@ spec:
 	if err != nil {
 		t.Fatalf("final resume: %v\n%s", err, out)
 	}
-	stopWatch()
+	seen := stopWatch()
 
 	run, err := st.Get("mixed")
 	if err != nil {
@@ -211,8 +192,6 @@ spec:
 	if n := strings.Count(string(log), "Serving securely on"); n != 2 {
 		t.Errorf("the exec cluster's API server started %d times; want 2 (up and one upgrade)", n)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if len(seen) != 2 {
 		t.Errorf("%d nodes at %s were created in the exec cluster: %v; want 2 (no second surge)", len(seen), higher.Version, seen)
 	}
