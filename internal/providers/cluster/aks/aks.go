@@ -230,8 +230,22 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 		}
 		ap.Properties.UpgradeSettings = settings
 		if imageOnly {
+			// upgradeNodeImageVersion takes the pool's stored
+			// upgradeSettings: store the run's first (a PUT that changes
+			// no version is a quick update).
+			setPoller, err := p.Pools.BeginCreateOrUpdate(ctx, p.Group, name, pool, ap, nil)
+			if busy(err) {
+				continue
+			}
+			if err == nil {
+				_, err = setPoller.PollUntilDone(ctx, p.pollOptions())
+			}
+			if err != nil {
+				return nodes.Result{}, azureError("setting the upgradeSettings of "+what, err)
+			}
 			// AKS moves a pool to the newest image of its OS; it cannot be
 			// asked for one image by name.
+			cluster.Progress(ctx, fmt.Sprintf("asking Azure to move %s to its newest node image (maxSurge %s, drain timeout %dm, soak %dm)", what, str(settings.MaxSurge), i32(settings.DrainTimeoutInMinutes), i32(settings.NodeSoakDurationInMinutes)))
 			poller, err := p.Pools.BeginUpgradeNodeImageVersion(ctx, p.Group, name, pool, nil)
 			if busy(err) {
 				continue

@@ -14,10 +14,12 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/cluster/aks"
 	"upshift.dev/upshift/internal/store"
@@ -223,6 +225,18 @@ spec:
 	after, err := p.Get(ctx, "aks-shop")
 	if err != nil || after.KubernetesVersion != higher.Version || after.NodePools[0].KubernetesVersion != higher.Version || after.NodePools[0].Count != 2 {
 		t.Errorf("after the run: %+v, %v", after, err)
+	}
+	// A node-image-only upgrade stores the run's upgradeSettings on the
+	// pool, then moves it to the newest image.
+	latest := localfleet.NodeImages[len(localfleet.NodeImages)-1]
+	res, err := p.UpgradeNodePool(ctx, "aks-shop", "user", cluster.NodePoolUpgrade{NodeImage: latest, MaxSurge: intstr.FromInt32(1), DrainTimeout: 90 * time.Second})
+	if err != nil || res.Replaced != 2 || res.Batches != 2 {
+		t.Errorf("node image upgrade: %+v, %v", res, err)
+	}
+	pool, err := p.Pools.Get(ctx, "shop-rg", "aks-shop", "user", nil)
+	if err != nil || pool.Properties.NodeImageVersion == nil || *pool.Properties.NodeImageVersion != latest ||
+		pool.Properties.UpgradeSettings == nil || pool.Properties.UpgradeSettings.MaxSurge == nil || *pool.Properties.UpgradeSettings.MaxSurge != "1" || *pool.Properties.UpgradeSettings.DrainTimeoutInMinutes != 2 {
+		t.Errorf("pool after the image upgrade: %+v, %v", pool.Properties, err)
 	}
 	logFile, err := os.ReadFile(filepath.Join(testfleet.LogDir(c), "kube-apiserver.log"))
 	if err != nil {
