@@ -366,23 +366,9 @@ spec:
 	// Record every node at the target that ever exists.
 	stopWatch := testfleet.NodesAt(t, client, higher.Version)
 
-	killWhen := func(cmd string, args []string, cond func([]store.Event) bool) {
+	killWhen := func(args []string, cond func([]store.Event) bool) {
 		t.Helper()
-		p := testfleet.CLI(args...)
-		if err := p.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(2 * time.Minute)
-		for time.Now().Before(deadline) {
-			if events, _ := st.Events("crash-test"); cond(events) {
-				_ = p.Process.Kill()
-				_ = p.Wait()
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		_ = p.Process.Kill()
-		t.Fatalf("%s: the kill point never came", cmd)
+		testfleet.KillWhen(t, 2*time.Minute, func() bool { events, _ := st.Events("crash-test"); return cond(events) }, args...)
 	}
 	started := func(step string) func([]store.Event) bool {
 		return func(events []store.Event) bool {
@@ -402,8 +388,8 @@ spec:
 		}
 		return false
 	}
-	killWhen("run", []string{"run", "-f", runFile, "--fleet", fleetFile, "--home", home}, started("ControlPlane "+higher.Version))
-	killWhen("resume", []string{"resume", "crash-test", "--home", home}, surged)
+	killWhen([]string{"run", "-f", runFile, "--fleet", fleetFile, "--home", home}, started("ControlPlane "+higher.Version))
+	killWhen([]string{"resume", "crash-test", "--home", home}, surged)
 	soaking := func(events []store.Event) bool {
 		for _, e := range events {
 			if e.Step == "afterStageWait" && e.Type == "Waiting" {
@@ -412,7 +398,7 @@ spec:
 		}
 		return false
 	}
-	killWhen("resume", []string{"resume", "crash-test", "--home", home}, soaking)
+	killWhen([]string{"resume", "crash-test", "--home", home}, soaking)
 	out, err := testfleet.CLI("resume", "crash-test", "--home", home).CombinedOutput()
 	if err != nil {
 		t.Fatalf("final resume: %v\n%s", err, out)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,4 +141,48 @@ func NodesAt(t testing.TB, client kubernetes.Interface, version string) (stop fu
 	}
 	t.Cleanup(func() { stop() })
 	return stop
+}
+
+// KillWhen runs the upshift CLI with args and SIGKILLs it as soon as cond
+// holds (polled every 20ms): how crash tests cut a run at a chosen point.
+// The test fails, showing the CLI's output, if cond does not hold within
+// timeout.
+func KillWhen(t testing.TB, timeout time.Duration, cond func() bool, args ...string) {
+	t.Helper()
+	p := CLI(args...)
+	var out SyncBuffer
+	p.Stdout, p.Stderr = &out, &out
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = p.Process.Kill()
+		_ = p.Wait()
+	}()
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("upshift %s: the kill point never came within %s\n%s", strings.Join(args, " "), timeout, out.String())
+}
+
+// SyncBuffer is output written by one goroutine (a command, a server's
+// log) and read by another.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
 }

@@ -1,14 +1,12 @@
 package aks_test
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,29 +36,11 @@ var (
 	higher = toolchain.Releases[1]
 )
 
-// syncBuffer is the emulator's log, read while it is written.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // emulator serves ARM on loopback over the package's local fleet.
-func emulator(t *testing.T) (*httptest.Server, *syncBuffer) {
+func emulator(t *testing.T) (*httptest.Server, *testfleet.SyncBuffer) {
 	t.Helper()
 	emu := azureemu.New(testfleet.Fleet(t), "")
-	log := &syncBuffer{}
+	log := &testfleet.SyncBuffer{}
 	emu.Log = log
 	srv := httptest.NewServer(emu)
 	t.Cleanup(func() {
@@ -184,23 +164,9 @@ spec:
 	}
 
 	st := &store.Store{Dir: home}
-	p1 := testfleet.CLI("run", "-f", runFile, "--fleet", fleetFile, "--home", home)
-	var out bytes.Buffer
-	p1.Stdout, p1.Stderr = &out, &out
-	if err := p1.Start(); err != nil {
-		t.Fatal(err)
-	}
 	// Kill once Azure's control-plane operation is under way.
-	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(log.String(), ": upgrade aks-shop") {
-		if time.Now().After(deadline) {
-			_ = p1.Process.Kill()
-			t.Fatalf("the control-plane operation never started\n%s\n%s", out.String(), log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	_ = p1.Process.Kill()
-	_ = p1.Wait()
+	testfleet.KillWhen(t, 2*time.Minute, func() bool { return strings.Contains(log.String(), ": upgrade aks-shop") },
+		"run", "-f", runFile, "--fleet", fleetFile, "--home", home)
 	resumed, err := testfleet.CLI("resume", "aks-run", "--home", home).CombinedOutput()
 	if err != nil {
 		t.Fatalf("resume: %v\n%s\n%s", err, resumed, log)

@@ -122,22 +122,7 @@ spec:
 	st := &store.Store{Dir: home}
 	killWhen := func(args []string, cond func([]store.Event) bool) {
 		t.Helper()
-		p := testfleet.CLI(args...)
-		if err := p.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(3 * time.Minute)
-		for time.Now().Before(deadline) {
-			if events, _ := st.Events("mixed"); cond(events) {
-				_ = p.Process.Kill()
-				_ = p.Wait()
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		_ = p.Process.Kill()
-		_ = p.Wait()
-		t.Fatalf("%s: the kill point never came", args[0])
+		testfleet.KillWhen(t, 3*time.Minute, func() bool { events, _ := st.Events("mixed"); return cond(events) }, args...)
 	}
 	seenEvent := func(step, prefix string) func([]store.Event) bool {
 		return func(events []store.Event) bool {
