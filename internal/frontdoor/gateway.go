@@ -126,7 +126,7 @@ func New(cfg Config, adminToken string) (*Gateway, error) {
 	g.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "upshift_gateway_retries_total", Help: "Requests retried on another backend after a refused connection."}, []string{"host", "backend"})
 	g.healthy = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "upshift_gateway_backend_healthy", Help: "1 when the backend passes its health checks."}, []string{"host", "backend"})
 	g.weights = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "upshift_gateway_backend_weight", Help: "The backend's share of the route, in percent."}, []string{"host", "backend"})
-	g.checks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "upshift_gateway_health_checks_total", Help: "Health checks that got an answer, by host and backend."}, []string{"host", "backend"})
+	g.checks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "upshift_gateway_health_checks_total", Help: "Health checks sent, by host, backend and result: answered, or failed (no answer: refused, timed out or cut, so it may or may not have reached the backend)."}, []string{"host", "backend", "result"})
 	g.pinsIgnored = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "upshift_gateway_pins_ignored_total", Help: "Pin headers ignored: the route does not allow pinning, or the request may not pin."}, []string{"host"})
 	g.registry.MustRegister(g.requests, g.duration, g.retries, g.healthy, g.checks, g.weights, g.pinsIgnored)
 	empty := map[string]*route{}
@@ -470,9 +470,12 @@ func (g *Gateway) healthLoop(ctx context.Context) {
 				req.Header.Set("User-Agent", "upshift-gateway-health")
 				resp, err := client.Do(req)
 				ok := err == nil && resp.StatusCode < 500
-				if resp != nil {
+				switch {
+				case resp != nil:
 					resp.Body.Close()
-					g.checks.WithLabelValues(rt.host, b.name).Inc()
+					g.checks.WithLabelValues(rt.host, b.name, "answered").Inc()
+				case ctx.Err() == nil:
+					g.checks.WithLabelValues(rt.host, b.name, "failed").Inc()
 				}
 				b.healthy.Store(ok)
 				v := 0.0

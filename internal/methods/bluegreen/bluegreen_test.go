@@ -196,12 +196,14 @@ func ingressCount(t *testing.T, base string) float64 {
 
 // gatewayCount is what the gateway sent a backend: answered requests and
 // health checks, over all routes. Requests whose client gave up (499, as
-// the load stops) may or may not have reached the backend: they count in
-// the upper bound only.
+// the load stops) and health checks that got no answer may or may not
+// have reached the backend: they count in the upper bound only.
 func (e *env) gatewayCount(t *testing.T, backend string) (sure, upTo float64) {
 	m := testfleet.Scrape(t, e.admin+"/metrics", token)
 	all := m.Sum("upshift_gateway_requests_total", map[string]string{"backend": backend}) + m.Sum("upshift_gateway_health_checks_total", map[string]string{"backend": backend})
-	return all - m.Sum("upshift_gateway_requests_total", map[string]string{"backend": backend, "code": "499"}), all
+	unsure := m.Sum("upshift_gateway_requests_total", map[string]string{"backend": backend, "code": "499"}) +
+		m.Sum("upshift_gateway_health_checks_total", map[string]string{"backend": backend, "result": "failed"})
+	return all - unsure, all
 }
 
 // settle lets the gateway count what a backend has already answered: it
