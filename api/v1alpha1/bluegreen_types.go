@@ -31,14 +31,16 @@ type BlueGreenSpec struct {
 
 // Traffic providers.
 const (
-	TrafficGateway = "gateway"
-	TrafficDNS     = "dns"
+	TrafficGateway        = "gateway"
+	TrafficDNS            = "dns"
+	TrafficTrafficManager = "trafficmanager"
 )
 
 // TrafficSpec is the four-hostname scheme of the reference architecture
 // and the provider that switches the cluster name.
 type TrafficSpec struct {
-	// Provider is gateway (upshift's front door) or dns (RFC 2136).
+	// Provider is gateway (upshift's front door), dns (RFC 2136) or
+	// trafficmanager (Azure Traffic Manager's weighted endpoints).
 	Provider string    `json:"provider"`
 	Hosts    HostNames `json:"hosts"`
 	// URL is where upshift's own probes reach the front door, e.g. the
@@ -49,6 +51,8 @@ type TrafficSpec struct {
 	HealthPath string          `json:"healthPath,omitempty"`
 	Gateway    *GatewayTraffic `json:"gateway,omitempty"`
 	DNS        *DNSTraffic     `json:"dns,omitempty"`
+	// TrafficManager reaches Azure Traffic Manager profiles.
+	TrafficManager *TrafficManagerTraffic `json:"trafficManager,omitempty"`
 }
 
 // ClusterPlaceholder in a host name stands for the fleet cluster's name,
@@ -90,6 +94,24 @@ type DNSTraffic struct {
 	// switch.
 	TTL       uint32 `json:"ttl,omitempty"`
 	SwitchTTL uint32 `json:"switchTTL,omitempty"`
+}
+
+// TrafficManagerTraffic says where the Traffic Manager profiles are. Each
+// host (hosts.cluster, hosts.blue, hosts.green) is a profile's DNS name,
+// NAME.trafficmanager.net, and the profile is named NAME: hosts.cluster's
+// is switched between blue's and green's endpoints, the other two are
+// made when missing. The public name is a CNAME of hosts.cluster, kept in
+// the user's DNS.
+type TrafficManagerTraffic struct {
+	SubscriptionID string `json:"subscriptionID"`
+	ResourceGroup  string `json:"resourceGroup"`
+	// ARMEndpoint as for spec.aks.armEndpoint: empty for Azure's public
+	// cloud, or the local emulator's (loopback only).
+	ARMEndpoint string `json:"armEndpoint,omitempty"`
+	// TTL of profiles upshift makes (default 60 s); SwitchTTL the low one
+	// set around a switch (default 10 s).
+	TTL       int64 `json:"ttl,omitempty"`
+	SwitchTTL int64 `json:"switchTTL,omitempty"`
 }
 
 // DNSTarget is what the cluster name points to for one cluster.

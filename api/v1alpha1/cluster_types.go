@@ -71,6 +71,11 @@ type AKSCluster struct {
 	// AdminCredentials reaches the API server with the cluster's admin
 	// credentials instead of the user credentials.
 	AdminCredentials bool `json:"adminCredentials,omitempty"`
+	// IngressService is the namespace/name of the LoadBalancer Service in
+	// front of the cluster's ingress controller: a blue-green move routes
+	// to the address it got (default app-routing-system/nginx, the
+	// application routing add-on's).
+	IngressService string `json:"ingressService,omitempty"`
 }
 
 // ClusterStatus is what upshift last observed of the cluster.

@@ -54,6 +54,7 @@ func (s *Server) adopt(ctx context.Context, group, name string) (*managed, *armE
 		})
 	}
 	s.clusters[key(AdoptGroup, got.Name)] = m
+	s.publishIngressOf(got.Name)
 	return m, nil
 }
 
@@ -214,8 +215,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, group, name stri
 	}
 	s.clusters[key(group, name)] = m
 	s.start(w, r, m, "Creating", "create", http.StatusCreated, func() any { return m.mc }, nil, func(ctx context.Context) error {
-		_, err := s.Fleet.Up(ctx, spec)
-		return err
+		if _, err := s.Fleet.Up(ctx, spec); err != nil {
+			return err
+		}
+		s.publishIngressOf(name)
+		return nil
 	})
 }
 

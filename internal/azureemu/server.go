@@ -14,10 +14,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
 
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/providers/traffic"
+	tm "upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 )
 
-// APIVersion is the one api-version served: the one armcontainerservice
-// v6.6.0 speaks.
+// APIVersion is the one api-version served for managed clusters: the one
+// armcontainerservice v6.6.0 speaks. Traffic Manager profiles are served
+// at tm.APIVersion.
 const APIVersion = "2025-02-01"
 
 // DefaultSubscription is the subscription the emulator serves unless told
@@ -39,9 +42,13 @@ type Server struct {
 	RetryAfter time.Duration
 	// Log, when set, gets one line per request and per operation.
 	Log io.Writer
+	// Gateway, when set, serves each Traffic Manager profile's DNS name
+	// as a route, standing for the resolvers users go through.
+	Gateway traffic.Router
 
 	mu       sync.Mutex
 	clusters map[string]*managed // by lower-case resource group/name
+	profiles map[string]*tm.Profile
 	ops      map[string]*operation
 	seq      int
 	// work is cancelled when the server is closed.
@@ -67,7 +74,7 @@ func New(fleet *localfleet.Fleet, subscription string) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{Fleet: fleet, Subscription: subscription, RetryAfter: time.Second,
-		clusters: map[string]*managed{}, ops: map[string]*operation{}, work: ctx, cancel: cancel}
+		clusters: map[string]*managed{}, profiles: map[string]*tm.Profile{}, ops: map[string]*operation{}, work: ctx, cancel: cancel}
 }
 
 // Close stops the operations under way (their resources are left Failed)
@@ -134,10 +141,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusUnauthorized, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing or is not a bearer token."))
 		return
 	}
-	if v := r.URL.Query().Get("api-version"); v != APIVersion {
-		writeError(w, errorf(http.StatusBadRequest, "InvalidApiVersionParameter", "The api-version '%s' is invalid. The supported version is '%s' (the one armcontainerservice v6.6.0 speaks).", v, APIVersion))
-		return
-	}
 	seg := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	low := make([]string, len(seg))
 	for i, x := range seg {
@@ -152,6 +155,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	seg, low = seg[2:], low[2:]
+	want, speaks := APIVersion, "the one armcontainerservice v6.6.0 speaks"
+	if len(low) >= 4 && low[2] == "providers" && low[3] == "microsoft.network" {
+		want, speaks = tm.APIVersion, "Traffic Manager's"
+	}
+	if v := r.URL.Query().Get("api-version"); v != want {
+		writeError(w, errorf(http.StatusBadRequest, "InvalidApiVersionParameter", "The api-version '%s' is invalid. The supported version is '%s' (%s).", v, want, speaks))
+		return
+	}
 	switch {
 	case len(low) == 5 && low[0] == "providers" && low[1] == "microsoft.containerservice" && low[2] == "locations" && low[4] == "kubernetesversions":
 		s.kubernetesVersions(w, r)
@@ -161,6 +172,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.operationResult(w, r, seg[5])
 	case len(low) >= 6 && low[0] == "resourcegroups" && low[2] == "providers" && low[3] == "microsoft.containerservice" && low[4] == "managedclusters":
 		s.managedCluster(w, r, seg[1], seg[5], seg[6:], low[6:])
+	case len(low) >= 6 && low[0] == "resourcegroups" && low[2] == "providers" && low[3] == "microsoft.network" && low[4] == "trafficmanagerprofiles":
+		s.trafficManager(w, r, seg[1], seg[5], seg[6:], low[6:])
 	default:
 		writeError(w, errorf(http.StatusNotFound, "NotFound", "the Azure emulator does not serve %s %s", r.Method, r.URL.Path))
 	}

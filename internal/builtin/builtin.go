@@ -20,6 +20,7 @@ import (
 	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/providers/traffic/dns"
 	"upshift.dev/upshift/internal/providers/traffic/gateway"
+	"upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 )
 
 var once sync.Once
@@ -36,5 +37,6 @@ func Register() {
 		cluster.Register(v1alpha1.ProviderKubeconfig, cluster.Kind{Open: kubeconfig.Open, Validate: kubeconfig.Validate, Cannot: kubeconfig.Cannot})
 		traffic.Register(v1alpha1.TrafficGateway, gateway.FromSpec)
 		traffic.Register(v1alpha1.TrafficDNS, dns.FromSpec)
+		traffic.Register(v1alpha1.TrafficTrafficManager, trafficmanager.FromSpec)
 	})
 }

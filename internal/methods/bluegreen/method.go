@@ -236,8 +236,18 @@ func validateSpec(p *field.Path, bg *v1alpha1.BlueGreenSpec) field.ErrorList {
 		if t.DNS == nil || t.DNS.Server == "" || t.DNS.Zone == "" || t.DNS.KeyName == "" || t.DNS.KeySecretFile == "" {
 			errs = append(errs, field.Required(tp.Child("dns"), "server, zone, keyName and keySecretFile"))
 		}
+	case v1alpha1.TrafficTrafficManager:
+		if tm := t.TrafficManager; tm == nil || tm.SubscriptionID == "" || tm.ResourceGroup == "" {
+			errs = append(errs, field.Required(tp.Child("trafficManager"), "subscriptionID and resourceGroup of the Traffic Manager profiles"))
+		}
+		sample := t.Hosts.For("c")
+		for _, h := range []struct{ name, sample string }{{"cluster", sample.Cluster}, {"blue", sample.Blue}, {"green", sample.Green}} {
+			if !strings.HasSuffix(h.sample, ".trafficmanager.net") {
+				errs = append(errs, field.Invalid(tp.Child("hosts", h.name), h.sample, "with provider trafficmanager each switched name is a profile's DNS name, NAME.trafficmanager.net"))
+			}
+		}
 	default:
-		errs = append(errs, field.NotSupported(tp.Child("provider"), t.Provider, []string{v1alpha1.TrafficGateway, v1alpha1.TrafficDNS}))
+		errs = append(errs, field.NotSupported(tp.Child("provider"), t.Provider, []string{v1alpha1.TrafficGateway, v1alpha1.TrafficDNS, v1alpha1.TrafficTrafficManager}))
 	}
 	hp := tp.Child("hosts")
 	seen := map[string]string{}

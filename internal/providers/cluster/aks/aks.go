@@ -2,15 +2,13 @@ package aks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -18,11 +16,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
 
+	"upshift.dev/upshift/internal/azurearm"
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/providers/cluster"
-	"upshift.dev/upshift/internal/transient"
 )
 
 // Provider acts on the managed clusters of one resource group.
@@ -38,6 +37,13 @@ type Provider struct {
 	// Poll is how often an operation under way is checked, when Azure
 	// sends no Retry-After.
 	Poll time.Duration
+	// Admin reaches API servers with admin credentials; Ingress is the
+	// namespace/name of the ingress Service (DefaultIngressService).
+	Admin   bool
+	Ingress string
+
+	mu   sync.Mutex
+	kube map[string]*rest.Config // by cluster name
 }
 
 var _ cluster.Provider = (*Provider)(nil)
@@ -81,6 +87,11 @@ func (p *Provider) Get(ctx context.Context, name string) (*cluster.Cluster, erro
 			np.Count = int(*ap.Count)
 		}
 		out.NodePools = append(out.NodePools, np)
+	}
+	if str(props.ProvisioningState) == "Succeeded" {
+		// Best effort: a cluster without an ingress Service is upgraded
+		// all the same; a blue-green move says it has no address.
+		out.IngressURL, _ = p.IngressURL(ctx, name)
 	}
 	return out, nil
 }
@@ -364,55 +375,7 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 	}
 }
 
-// credentialsError turns DefaultAzureCredential's report (a line per
-// credential it tried, with raw responses) into one line that says what
-// to set.
-func credentialsError(err error) string {
-	var tried []string
-	for _, line := range strings.Split(err.Error(), "\n") {
-		// Each credential tried is a line indented once: "\tName: why".
-		if strings.HasPrefix(line, "\t") && !strings.HasPrefix(line, "\t\t") {
-			line = strings.TrimSpace(line)
-			if len(line) > 120 {
-				line = line[:120] + "…"
-			}
-			tried = append(tried, line)
-		}
-	}
-	return "no Azure credentials: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or a federated token), use a workload or managed identity, or run `az login`; DefaultAzureCredential tried: " + strings.Join(tried, "; ")
-}
-
-// azureError says what Azure said in one line: its error code and
-// message, without the raw response the SDK prints. Throttling and server
-// errors the SDK's retries did not get past are passing faults.
+// azureError says what Azure said in one line (azurearm.Error).
 func azureError(what string, err error) error {
-	var re *azcore.ResponseError
-	if !errors.As(err, &re) {
-		if strings.Contains(err.Error(), "DefaultAzureCredential") {
-			return transient.MarkPermanent(fmt.Errorf("%s: %s", what, credentialsError(err)))
-		}
-		var netErr *net.OpError
-		if errors.As(err, &netErr) {
-			return fmt.Errorf("%s: %w (is spec.aks.armEndpoint right? for the emulator, is `upshift local azure` running?)", what, err)
-		}
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	msg := re.ErrorCode
-	if re.RawResponse != nil && re.RawResponse.Body != nil {
-		data, _ := io.ReadAll(io.LimitReader(re.RawResponse.Body, 64<<10))
-		var body struct {
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(data, &body) == nil && body.Error.Message != "" {
-			msg = body.Error.Code + ": " + body.Error.Message
-		}
-	}
-	out := fmt.Errorf("%s: Azure answered %d %s", what, re.StatusCode, msg)
-	if re.StatusCode == http.StatusTooManyRequests || re.StatusCode >= 500 {
-		return transient.Mark(out)
-	}
-	return transient.MarkPermanent(out)
+	return azurearm.Error(what, "spec.aks.armEndpoint", err)
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/azurearm"
 	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/localfleet"
@@ -214,7 +215,7 @@ spec:
 	if len(seen) != 2 {
 		t.Errorf("%d nodes at %s were created: %v; want 2", len(seen), higher.Version, seen)
 	}
-	if data, err := os.ReadFile(filepath.Join(home, "runs", "aks-run", "status.json")); err == nil && strings.Contains(string(data), aks.EmulatorToken) {
+	if data, err := os.ReadFile(filepath.Join(home, "runs", "aks-run", "status.json")); err == nil && strings.Contains(string(data), azurearm.EmulatorToken) {
 		t.Error("the bearer token reached the run's status")
 	}
 }

@@ -3,23 +3,17 @@ package aks
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/atomicfile"
+	"upshift.dev/upshift/internal/azurearm"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/providers/cluster"
@@ -28,10 +22,6 @@ import (
 // NameField is the field of a fleet Cluster that names its managed
 // cluster: a blue-green move points the entry at green through it.
 var NameField = []string{"spec", "aks", "name"}
-
-// EmulatorToken is the bearer token sent to a loopback ARM endpoint (the
-// emulator accepts any).
-const EmulatorToken = "upshift-local-azure-emulator"
 
 // Validate checks a fleet Cluster of provider aks.
 func Validate(c *v1alpha1.Cluster, _ string) error {
@@ -53,56 +43,18 @@ func Validate(c *v1alpha1.Cluster, _ string) error {
 	if err := names.Subdomain("managed cluster", a.Name); err != nil {
 		return fmt.Errorf("cluster %s: spec.aks.name: %w", c.Name, err)
 	}
-	if a.ARMEndpoint != "" {
-		u, err := url.Parse(a.ARMEndpoint)
-		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u))) {
-			return fmt.Errorf("cluster %s: spec.aks.armEndpoint %q: give an https:// address (http:// only on loopback, for `upshift local azure`)", c.Name, a.ARMEndpoint)
-		}
+	if ns, n, ok := strings.Cut(a.IngressService, "/"); a.IngressService != "" && (!ok || ns == "" || n == "") {
+		return fmt.Errorf("cluster %s: spec.aks.ingressService %q: write namespace/name of the ingress controller's LoadBalancer Service", c.Name, a.IngressService)
+	}
+	if err := azurearm.ValidateEndpoint("spec.aks.armEndpoint", a.ARMEndpoint); err != nil {
+		return fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
 	return nil
 }
 
-func loopback(u *url.URL) bool {
-	host := u.Hostname()
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
-}
-
-// staticToken is the emulator's credential.
-type staticToken struct{}
-
-func (staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return azcore.AccessToken{Token: EmulatorToken, ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
-
-// clientOptions points the SDK at the cluster's cloud.
-func clientOptions(a *v1alpha1.AKSCluster) (*arm.ClientOptions, azcore.TokenCredential, error) {
-	opts := &arm.ClientOptions{}
-	opts.Retry = policy.RetryOptions{MaxRetries: 5, RetryDelay: 2 * time.Second, MaxRetryDelay: time.Minute}
-	if a.ARMEndpoint == "" {
-		cred, err := azidentity.NewDefaultAzureCredential(nil)
-		return opts, cred, err
-	}
-	u, _ := url.Parse(a.ARMEndpoint)
-	opts.Cloud = cloud.Configuration{
-		ActiveDirectoryAuthorityHost: cloud.AzurePublic.ActiveDirectoryAuthorityHost,
-		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
-			cloud.ResourceManager: {Endpoint: strings.TrimSuffix(a.ARMEndpoint, "/"), Audience: cloud.AzurePublic.Services[cloud.ResourceManager].Audience},
-		},
-	}
-	if loopback(u) {
-		// The local emulator: any token, over HTTP, on loopback only.
-		opts.InsecureAllowCredentialWithHTTP = true
-		opts.Retry.RetryDelay = 200 * time.Millisecond
-		return opts, staticToken{}, nil
-	}
-	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts.ClientOptions})
-	return opts, cred, err
-}
-
 // New opens the provider of a fleet cluster of provider aks.
 func New(a *v1alpha1.AKSCluster) (*Provider, error) {
-	opts, cred, err := clientOptions(a)
+	opts, cred, err := azurearm.Options(a.ARMEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("no Azure credentials (DefaultAzureCredential tries the environment, workload identity, managed identity and the Azure CLI): %w", err)
 	}
@@ -111,8 +63,8 @@ func New(a *v1alpha1.AKSCluster) (*Provider, error) {
 		return nil, err
 	}
 	p := &Provider{Clusters: factory.NewManagedClustersClient(), Pools: factory.NewAgentPoolsClient(), Maintenance: factory.NewMaintenanceConfigurationsClient(),
-		Group: a.ResourceGroup, Blue: a.Name}
-	if u, _ := url.Parse(a.ARMEndpoint); a.ARMEndpoint != "" && loopback(u) {
+		Group: a.ResourceGroup, Blue: a.Name, Admin: a.AdminCredentials, Ingress: a.IngressService}
+	if azurearm.IsLoopback(a.ARMEndpoint) {
 		p.Poll = time.Second
 	}
 	return p, nil

@@ -1,0 +1,156 @@
+package trafficmanager
+
+import "strings"
+
+// The REST shapes of Microsoft.Network/trafficmanagerprofiles, api-version
+// 2022-04-01, as far as upshift reads and writes them. The emulator
+// (internal/azureemu) serves the same shapes.
+
+// APIVersion is the api-version spoken.
+const APIVersion = "2022-04-01"
+
+// DNSSuffix ends every profile's DNS name in Azure's public cloud.
+const DNSSuffix = ".trafficmanager.net"
+
+// ExternalEndpoints is the endpoint type upshift manages: a host name or
+// IP address outside Azure's resource model (a cluster's ingress).
+const (
+	ExternalEndpoints    = "ExternalEndpoints"
+	ExternalEndpointType = "Microsoft.Network/trafficManagerProfiles/externalEndpoints"
+	ProfileType          = "Microsoft.Network/trafficManagerProfiles"
+)
+
+// Endpoint and profile states.
+const (
+	Enabled  = "Enabled"
+	Disabled = "Disabled"
+	Weighted = "Weighted"
+)
+
+// TTLTag on a profile keeps its TTL while upshift has lowered it for a
+// switch.
+const TTLTag = "upshift.dev-ttl"
+
+// Profile is a Traffic Manager profile.
+type Profile struct {
+	ID         string            `json:"id,omitempty"`
+	Name       string            `json:"name,omitempty"`
+	Type       string            `json:"type,omitempty"`
+	Location   string            `json:"location,omitempty"`
+	Tags       map[string]string `json:"tags,omitempty"`
+	Properties *ProfileProps     `json:"properties,omitempty"`
+}
+
+// ProfileProps are a profile's properties.
+type ProfileProps struct {
+	ProfileStatus        string         `json:"profileStatus,omitempty"`
+	TrafficRoutingMethod string         `json:"trafficRoutingMethod,omitempty"`
+	DNSConfig            *DNSConfig     `json:"dnsConfig,omitempty"`
+	MonitorConfig        *MonitorConfig `json:"monitorConfig,omitempty"`
+	Endpoints            []Endpoint     `json:"endpoints,omitempty"`
+}
+
+// DNSConfig is the profile's DNS name and TTL.
+type DNSConfig struct {
+	RelativeName string `json:"relativeName,omitempty"`
+	Fqdn         string `json:"fqdn,omitempty"`
+	TTL          *int64 `json:"ttl,omitempty"`
+}
+
+// MonitorConfig is how Traffic Manager checks endpoints.
+type MonitorConfig struct {
+	ProfileMonitorStatus string   `json:"profileMonitorStatus,omitempty"`
+	Protocol             string   `json:"protocol,omitempty"`
+	Port                 *int64   `json:"port,omitempty"`
+	Path                 string   `json:"path,omitempty"`
+	CustomHeaders        []Header `json:"customHeaders,omitempty"`
+}
+
+// Header is a custom header of the health checks.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Endpoint is one endpoint of a profile.
+type Endpoint struct {
+	ID         string         `json:"id,omitempty"`
+	Name       string         `json:"name,omitempty"`
+	Type       string         `json:"type,omitempty"`
+	Properties *EndpointProps `json:"properties,omitempty"`
+}
+
+// EndpointProps are an endpoint's properties.
+type EndpointProps struct {
+	Target                string `json:"target,omitempty"`
+	EndpointStatus        string `json:"endpointStatus,omitempty"`
+	Weight                *int64 `json:"weight,omitempty"`
+	EndpointMonitorStatus string `json:"endpointMonitorStatus,omitempty"`
+}
+
+// HostHeader is the Host the profile's health checks send, if set.
+func (p *Profile) HostHeader() string {
+	if p.Properties == nil || p.Properties.MonitorConfig == nil {
+		return ""
+	}
+	for _, h := range p.Properties.MonitorConfig.CustomHeaders {
+		if strings.EqualFold(h.Name, "host") {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+// Shares turns the weights of a profile's Enabled endpoints into percent
+// that add up to 100 (largest remainder first, ties by name); Disabled
+// endpoints get 0. With none enabled every share is 0.
+func Shares(eps []Endpoint) map[string]int {
+	out := map[string]int{}
+	var total int64
+	for _, e := range eps {
+		out[e.Name] = 0
+		if w := enabledWeight(e); w > 0 {
+			total += w
+		}
+	}
+	if total == 0 {
+		return out
+	}
+	type rem struct {
+		name string
+		r    int64
+	}
+	var rems []rem
+	given := 0
+	for _, e := range eps {
+		w := enabledWeight(e)
+		if w <= 0 {
+			continue
+		}
+		out[e.Name] = int(w * 100 / total)
+		given += out[e.Name]
+		rems = append(rems, rem{e.Name, w * 100 % total})
+	}
+	for given < 100 {
+		best := -1
+		for i, r := range rems {
+			if best < 0 || r.r > rems[best].r || (r.r == rems[best].r && r.name < rems[best].name) {
+				best = i
+			}
+		}
+		out[rems[best].name]++
+		rems[best].r = -1
+		given++
+	}
+	return out
+}
+
+func enabledWeight(e Endpoint) int64 {
+	if e.Properties == nil || e.Properties.EndpointStatus == Disabled {
+		return 0
+	}
+	if e.Properties.Weight == nil {
+		return 1 // Traffic Manager's default
+	}
+	return *e.Properties.Weight
+}
