@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS  ?= -timeout 75m
 BENCH       ?= .
 
-.PHONY: all build deps tools test lint demo demo-down bench fuzz generate clean
+.PHONY: all build deps bench-deps tools test lint demo demo-down bench fuzz generate clean
 
 all: build
 
@@ -42,7 +42,14 @@ demo: tools
 demo-down: build
 	$(UPSHIFT) local down demo-dev demo-test demo-prod demo-shop demo-shop-g2 || true
 
-bench: tools
+# What the benchmarks compare against: HAProxy (BenchmarkGatewayVsHAProxy)
+# and the wrk load generator, from Debian. Installed once, as root.
+bench-deps:
+	@command -v haproxy >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 || { \
+		echo "installing HAProxy and wrk (Debian) for the gateway benchmark"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy wrk >/dev/null; }
+
+bench: tools bench-deps
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./bench/
 
 # Every parser of user files, fuzzed FUZZTIME each; a crasher is kept in

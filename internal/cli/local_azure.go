@@ -11,18 +11,28 @@ import (
 	"github.com/spf13/cobra"
 
 	"upshift.dev/upshift/internal/azureemu"
+	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
+	tm "upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 )
 
 func newLocalAzureCommand(o *localOptions) *cobra.Command {
-	var listen, subscription string
+	var listen, subscription, gateway, tokenFile string
 	cmd := &cobra.Command{
-		Use:   "azure [--listen 127.0.0.1:PORT] [--subscription ID]",
-		Short: "Serve an Azure Resource Manager emulator for AKS (managedClusters, agentPools) backed by the local fleet",
+		Use:   "azure [--listen 127.0.0.1:PORT] [--subscription ID] [--gateway ADMIN_URL --token-file F]",
+		Short: "Serve an Azure Resource Manager emulator for AKS and Traffic Manager, backed by the local fleet and the gateway",
 		Long: `Serve the part of Azure Resource Manager the aks provider speaks
 (Microsoft.ContainerService managedClusters and agentPools, api-version
 ` + azureemu.APIVersion + `) on loopback, backed by the local fleet: every local cluster is a
 managed cluster of resource group ` + azureemu.AdoptGroup + `, a created managed cluster is a new
-local cluster, and upgrades really upgrade it.
+local cluster, and upgrades really upgrade it. Each cluster's ingress
+address is in its LoadBalancer Service ` + azureemu.IngressService + `, as
+with AKS's application routing add-on.
+
+It also serves Traffic Manager profiles with external endpoints
+(Microsoft.Network, api-version ` + tm.APIVersion + `). With --gateway, each profile's DNS
+name (NAME.trafficmanager.net) is a route of that upshift gateway, standing
+for the resolvers users go through: a switch of the profile's endpoints is
+what users of the gateway see.
 
 Point a fleet file's aks cluster at it with spec.aks.armEndpoint. It accepts
 any bearer token, so it listens on loopback only. It is not Azure: the
@@ -45,6 +55,13 @@ README's Providers table says what was tested against it only.`,
 			}
 			emu := azureemu.New(fleet, subscription)
 			emu.Log = o.streams.Err
+			if gateway != "" {
+				token, err := readToken(tokenFile)
+				if err != nil {
+					return usageError{err}
+				}
+				emu.Gateway = trafficgateway.New(gateway, token)
+			}
 			srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
 			o.printer.Success("Azure emulator on http://%s (subscription %s, resource group %s holds the local fleet); it accepts any bearer token, on loopback only", ln.Addr(), emu.Subscription, azureemu.AdoptGroup)
 			go func() {
@@ -63,5 +80,7 @@ README's Providers table says what was tested against it only.`,
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "loopback address to serve on")
 	cmd.Flags().StringVar(&subscription, "subscription", azureemu.DefaultSubscription, "the one subscription that exists")
+	cmd.Flags().StringVar(&gateway, "gateway", "", "admin URL of an upshift gateway that serves each Traffic Manager profile's DNS name")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding that gateway's admin token (default $UPSHIFT_GATEWAY_TOKEN)")
 	return cmd
 }
