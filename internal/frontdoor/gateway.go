@@ -15,7 +15,9 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,20 +53,37 @@ type backend struct {
 }
 
 type route struct {
-	host         string
-	upstreamHost string
-	affinity     bool
+	host string
 	// state is replaced whole on a switch or an edit, never changed in
-	// place: a request sees the old backends and weights or the new ones,
-	// never a mix in which every backend has none.
+	// place: a request sees the old backends, weights and options or the
+	// new ones, never a mix in which every backend has none.
 	state atomic.Pointer[routeState]
 }
 
 type routeState struct {
-	backends []*backend
+	backends []*binding
 	weights  traffic.Weights
 	spec     Route
 }
+
+// binding is a backend as one route state serves it: its weight, and the
+// reverse proxy and metrics made once when the route is applied rather
+// than for every request.
+type binding struct {
+	*backend
+	weight int
+	proxy  *httputil.ReverseProxy
+	served prometheus.Counter  // answers with 200
+	took   prometheus.Observer // time to answer
+}
+
+// bufferPool lends the proxies their copy buffers.
+var bufferPool = &buffers{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type buffers struct{ pool sync.Pool }
+
+func (b *buffers) Get() []byte  { return *b.pool.Get().(*[]byte) }
+func (b *buffers) Put(p []byte) { b.pool.Put(&p) }
 
 func (rt *route) now() *routeState { return rt.state.Load() }
 
@@ -161,6 +180,54 @@ func (g *Gateway) newBackend(bc Backend) *backend {
 	return b
 }
 
+// bind makes a backend's proxy for a route: the route's upstream Host
+// and affinity cookie are fixed here, per apply, not per request.
+func (g *Gateway) bind(rc Route, b *backend, weight int) *binding {
+	bd := &binding{backend: b, weight: weight,
+		served: g.requests.WithLabelValues(rc.Host, b.name, "200"), took: g.duration.WithLabelValues(rc.Host, b.name)}
+	upstream := rc.UpstreamHost
+	servedBy := []string{b.name}
+	var cookie string
+	if rc.Affinity {
+		cookie = (&http.Cookie{Name: affinityCookie, Value: b.name, Path: "/", HttpOnly: true}).String()
+	}
+	bd.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(b.url)
+			pr.Out.Header.Del(PinHeader)
+			pr.Out.Header.Del(PinSecretHeader) // never sent on to a backend
+			pr.Out.Host = pr.In.Host           // the clusters' ingresses route by the user's host
+			if upstream != "" {
+				pr.Out.Host = upstream
+			}
+			pr.SetXForwarded()
+		},
+		Transport:  b.transport,
+		BufferPool: bufferPool,
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header[BackendHeader] = servedBy
+			if cookie != "" {
+				resp.Header.Add("Set-Cookie", cookie)
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if rec, ok := w.(*statusRecorder); ok && rec.retryable && errors.Is(err, syscall.ECONNREFUSED) {
+				rec.refused = true // nothing was written: try another backend
+				return
+			}
+			if r.Context().Err() != nil {
+				// The client went away; record it as proxies do (499),
+				// not as a backend failure.
+				w.WriteHeader(StatusClientClosed)
+				return
+			}
+			http.Error(w, "backend "+b.name+": "+err.Error(), http.StatusBadGateway)
+		},
+	}
+	return bd
+}
+
 // lookup finds the route of a host or alias.
 func (g *Gateway) lookup(host string) *route { return (*g.routes.Load())[host] }
 
@@ -208,7 +275,7 @@ func (g *Gateway) ApplyRoute(rc Route) error {
 	keep := map[string]*backend{}
 	if old != nil {
 		for _, b := range old.backends {
-			keep[b.name] = b
+			keep[b.name] = b.backend
 		}
 	}
 	next := &routeState{weights: traffic.Weights{}, spec: rc}
@@ -218,14 +285,13 @@ func (g *Gateway) ApplyRoute(rc Route) error {
 			b = g.newBackend(bc)
 		}
 		delete(keep, bc.Name)
-		next.backends = append(next.backends, b)
+		next.backends = append(next.backends, g.bind(rc, b, bc.Weight))
 		next.weights[bc.Name] = bc.Weight
 		g.weights.WithLabelValues(rc.Host, bc.Name).Set(float64(bc.Weight))
 		if b.healthy.Load() {
 			g.healthy.WithLabelValues(rc.Host, bc.Name).Set(1)
 		}
 	}
-	rt.upstreamHost, rt.affinity = rc.UpstreamHost, rc.Affinity
 	rt.state.Store(next)
 	for _, b := range keep {
 		b.transport.CloseIdleConnections()
@@ -305,10 +371,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 // ServeHTTP proxies a user's request to a backend of its host's route.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
+	host := hostOf(r.Host)
 	rt := g.lookup(host)
 	if rt == nil {
 		http.Error(w, fmt.Sprintf("no route for host %q", host), http.StatusNotFound)
@@ -317,72 +380,69 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	host = rt.host // metrics count aliases under their route
 	st := rt.now()
 	start := time.Now()
-	tried := map[string]bool{}
+	var triedArr [maxAttempts]*binding
+	tried := triedArr[:0]
 	pinned := g.pinned(st, r)
 	idempotent := r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions || r.Body == nil || r.ContentLength == 0
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 	for attempt := 1; ; attempt++ {
-		b := g.pick(rt, st, r, pinned, tried)
+		b := g.pick(st, r, pinned, tried)
 		if b == nil {
 			g.requests.WithLabelValues(host, "none", "503").Inc()
 			msg := fmt.Sprintf("no healthy backend for host %q", host)
-			if pinned != "" && !tried[pinned] {
+			if pinned != "" && !triedName(tried, pinned) {
 				msg = fmt.Sprintf("host %q has no healthy backend %q (%s names it)", host, pinned, PinHeader)
 			}
 			http.Error(w, msg, http.StatusServiceUnavailable)
 			return
 		}
-		tried[b.name] = true
-		refused := false
-		proxy := &httputil.ReverseProxy{
-			Rewrite: func(pr *httputil.ProxyRequest) {
-				pr.SetURL(b.url)
-				pr.Out.Header.Del(PinHeader)
-				pr.Out.Header.Del(PinSecretHeader) // never sent on to a backend
-				pr.Out.Host = r.Host               // the clusters' ingresses route by the user's host
-				if rt.upstreamHost != "" {
-					pr.Out.Host = rt.upstreamHost
-				}
-				pr.SetXForwarded()
-			},
-			Transport: b.transport,
-			ModifyResponse: func(resp *http.Response) error {
-				resp.Header.Set(BackendHeader, b.name)
-				if rt.affinity {
-					resp.Header.Add("Set-Cookie", (&http.Cookie{Name: affinityCookie, Value: b.name, Path: "/", HttpOnly: true}).String())
-				}
-				return nil
-			},
-			ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-				if errors.Is(err, syscall.ECONNREFUSED) && idempotent && attempt < maxAttempts && pinned == "" {
-					refused = true // nothing was written: try another backend
-					return
-				}
-				if r.Context().Err() != nil {
-					// The client went away; record it as proxies do (499),
-					// not as a backend failure.
-					w.WriteHeader(StatusClientClosed)
-					return
-				}
-				http.Error(w, "backend "+b.name+": "+err.Error(), http.StatusBadGateway)
-			},
-		}
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		proxy.ServeHTTP(rec, r)
-		if refused {
+		tried = append(tried, b)
+		rec.retryable, rec.refused = idempotent && attempt < maxAttempts && pinned == "", false
+		b.proxy.ServeHTTP(rec, r)
+		if rec.refused {
 			g.retries.WithLabelValues(host, b.name).Inc()
-			g.markUnhealthy(rt, b)
+			g.markUnhealthy(host, b.backend)
 			continue
 		}
-		g.requests.WithLabelValues(host, b.name, fmt.Sprint(rec.code)).Inc()
-		g.duration.WithLabelValues(host, b.name).Observe(time.Since(start).Seconds())
+		if rec.code == http.StatusOK {
+			b.served.Inc()
+		} else {
+			g.requests.WithLabelValues(host, b.name, strconv.Itoa(rec.code)).Inc()
+		}
+		b.took.Observe(time.Since(start).Seconds())
 		return
 	}
 }
 
+// hostOf is a Host header without its port.
+func hostOf(h string) string {
+	i := strings.LastIndexByte(h, ':')
+	if i < 0 || strings.HasSuffix(h, "]") {
+		return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(h[:i], "["), "]")
+}
+
+func triedName(tried []*binding, name string) bool {
+	for _, b := range tried {
+		if b.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// statusRecorder notes the status a proxy writes, and carries one
+// attempt's retry state between ServeHTTP and the proxy's error handler.
 type statusRecorder struct {
 	http.ResponseWriter
-	code int
+	code      int
+	retryable bool // a refused connection may be retried elsewhere
+	refused   bool // it was: nothing has been written
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	s.code = code
@@ -397,57 +457,60 @@ func (s *statusRecorder) Flush() {
 
 // pick chooses a backend: the pinned one while it is healthy, the
 // affinity cookie's while it is healthy and weighted, else a weighted
-// random choice among healthy ones.
-func (g *Gateway) pick(rt *route, st *routeState, r *http.Request, pinned string, tried map[string]bool) *backend {
+// random choice among healthy ones. It allocates nothing.
+func (g *Gateway) pick(st *routeState, r *http.Request, pinned string, tried []*binding) *binding {
 	if pinned != "" {
 		for _, b := range st.backends {
-			if b.name == pinned && b.healthy.Load() && !tried[b.name] {
+			if b.name == pinned && b.healthy.Load() && !slices.Contains(tried, b) {
 				return b
 			}
 		}
 		return nil
 	}
-	weights := st.weights
-	if rt.affinity {
+	if st.spec.Affinity {
 		if c, err := r.Cookie(affinityCookie); err == nil {
 			for _, b := range st.backends {
-				if b.name == c.Value && weights[b.name] > 0 && b.healthy.Load() && !tried[b.name] {
+				if b.name == c.Value && b.weight > 0 && b.healthy.Load() && !slices.Contains(tried, b) {
 					return b
 				}
 			}
 		}
 	}
+	usable := func(b *binding) bool { return b.weight > 0 && b.healthy.Load() && !slices.Contains(tried, b) }
 	total := 0
-	var candidates []*backend
 	for _, b := range st.backends {
-		if weights[b.name] > 0 && b.healthy.Load() && !tried[b.name] {
-			candidates = append(candidates, b)
-			total += weights[b.name]
+		if usable(b) {
+			total += b.weight
 		}
 	}
 	if total == 0 {
 		// Nothing healthy with weight: fall back to any weighted backend
 		// not tried yet rather than refuse outright.
 		for _, b := range st.backends {
-			if weights[b.name] > 0 && !tried[b.name] {
+			if b.weight > 0 && !slices.Contains(tried, b) {
 				return b
 			}
 		}
 		return nil
 	}
 	n := rand.IntN(total)
-	for _, b := range candidates {
-		if n < weights[b.name] {
+	var last *binding
+	for _, b := range st.backends {
+		if !usable(b) {
+			continue
+		}
+		if n < b.weight {
 			return b
 		}
-		n -= weights[b.name]
+		n -= b.weight
+		last = b
 	}
-	return candidates[len(candidates)-1]
+	return last
 }
 
-func (g *Gateway) markUnhealthy(rt *route, b *backend) {
+func (g *Gateway) markUnhealthy(host string, b *backend) {
 	b.healthy.Store(false)
-	g.healthy.WithLabelValues(rt.host, b.name).Set(0)
+	g.healthy.WithLabelValues(host, b.name).Set(0)
 }
 
 // healthLoop checks every backend with its route's Host header.
@@ -458,14 +521,15 @@ func (g *Gateway) healthLoop(ctx context.Context) {
 			if host != rt.host {
 				continue // an alias
 			}
-			for _, b := range rt.now().backends {
+			st := rt.now()
+			for _, b := range st.backends {
 				req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.url.String()+b.health, nil)
 				if err != nil {
 					continue
 				}
 				req.Host = rt.host
-				if rt.upstreamHost != "" {
-					req.Host = rt.upstreamHost
+				if st.spec.UpstreamHost != "" {
+					req.Host = st.spec.UpstreamHost
 				}
 				req.Header.Set("User-Agent", "upshift-gateway-health")
 				resp, err := client.Do(req)
@@ -525,8 +589,11 @@ func (g *Gateway) SetWeights(host string, w traffic.Weights) error {
 			return fmt.Errorf("route %s has no backend %q (it has %s)", host, name, strings.Join(sortedKeys(names), ", "))
 		}
 	}
-	next := &routeState{backends: old.backends, weights: traffic.Weights{}, spec: old.spec}
+	next := &routeState{weights: traffic.Weights{}, spec: old.spec}
 	for _, b := range old.backends {
+		nb := *b // the same proxy and connections, a new weight
+		nb.weight = w[b.name]
+		next.backends = append(next.backends, &nb)
 		next.weights[b.name] = w[b.name]
 	}
 	rt.state.Store(next)
