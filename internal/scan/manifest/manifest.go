@@ -6,7 +6,6 @@
 package manifest
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -15,9 +14,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -30,8 +31,6 @@ type Object struct {
 	Namespace  string
 	File       string // path, or "-" for stdin
 	Line       int    // 1-based line where the object starts
-	// Content is the object as decoded JSON-compatible values.
-	Content map[string]any
 }
 
 // Location renders file:line.
@@ -58,8 +57,13 @@ func IsNotObject(err error) bool {
 func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
 // Read parses the documents of one file. Broken documents become errors;
-// the others are returned.
+// the others are returned. The stream is parsed by one decoder; when a
+// document is broken, the file is read again document by document, so
+// every other document is still found.
 func Read(file string, data []byte) ([]Object, []error) {
+	if objs, errs, ok := readStream(file, data); ok {
+		return objs, errs
+	}
 	var objs []Object
 	var errs []error
 	for _, doc := range split(data) {
@@ -72,33 +76,72 @@ func Read(file string, data []byte) ([]Object, []error) {
 	return objs, errs
 }
 
+// readStream reads every document with one decoder; ok is false when the
+// YAML does not parse.
+func readStream(file string, data []byte) (objs []Object, errs []error, ok bool) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var root yaml.Node
+		err := dec.Decode(&root)
+		if errors.Is(err, io.EOF) {
+			return objs, errs, true
+		}
+		if err != nil {
+			return nil, nil, false
+		}
+		o, err := readRoot(file, 1, &root)
+		objs = append(objs, o...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+}
+
 type document struct {
 	start int // 1-based line of the document's first line
 	data  []byte
 }
 
-var separator = regexp.MustCompile(`^---(\s.*)?$`)
-
-// split cuts a YAML stream at its "---" lines, keeping each document's
-// first line number. JSON has no separators and stays whole.
+// split cuts a YAML stream at its "---" lines (and "..." ends), keeping
+// each document's first line number. The documents share data's memory.
+// JSON has no separators and stays whole.
 func split(data []byte) []document {
 	var docs []document
 	cur := document{start: 1}
-	line := 0
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 64*1024*1024)
-	for sc.Scan() {
+	from, line := 0, 0
+	for pos := 0; pos < len(data); {
+		end := bytes.IndexByte(data[pos:], '\n')
+		next := len(data)
+		if end >= 0 {
+			end += pos
+			next = end + 1
+		} else {
+			end = len(data)
+		}
 		line++
-		text := sc.Text()
-		if separator.MatchString(text) || text == "..." {
+		text := bytes.TrimSuffix(data[pos:end], []byte("\r"))
+		if isSeparator(text) {
+			cur.data = data[from:pos]
 			docs = append(docs, cur)
 			cur = document{start: line + 1}
-			continue
+			from = next
 		}
-		cur.data = append(cur.data, text...)
-		cur.data = append(cur.data, '\n')
+		pos = next
 	}
+	cur.data = data[from:]
 	return append(docs, cur)
+}
+
+// isSeparator matches "---", "--- anything" (a space or tab after the
+// dashes) and "...".
+func isSeparator(line []byte) bool {
+	if string(line) == "..." {
+		return true
+	}
+	if !bytes.HasPrefix(line, []byte("---")) {
+		return false
+	}
+	return len(line) == 3 || line[3] == ' ' || line[3] == '\t'
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
@@ -116,18 +159,26 @@ func readDocument(file string, doc document) ([]Object, error) {
 		}
 		return nil, &ParseError{File: file, Line: line, Msg: "cannot parse: " + strings.TrimPrefix(msg, "yaml: ")}
 	}
+	return readRoot(file, doc.start, &root)
+}
+
+// readRoot reads the objects of one parsed document whose first line is
+// start.
+func readRoot(file string, start int, root *yaml.Node) ([]Object, error) {
 	if root.Kind == 0 || len(root.Content) == 0 {
 		return nil, nil // only comments
 	}
 	node := root.Content[0]
+	if node.Kind == yaml.ScalarNode && node.Tag == "!!null" {
+		return nil, nil // an empty document
+	}
 	if node.Kind != yaml.MappingNode {
-		return nil, &ParseError{File: file, Line: doc.start + node.Line - 1, Msg: "not a Kubernetes object: the document is not a mapping", NotObject: true}
+		return nil, &ParseError{File: file, Line: start + node.Line - 1, Msg: "not a Kubernetes object: the document is not a mapping", NotObject: true}
 	}
-	var content map[string]any
-	if err := node.Decode(&content); err != nil {
-		return nil, &ParseError{File: file, Line: doc.start + node.Line - 1, Msg: "cannot decode: " + err.Error()}
+	if k := duplicateKey(node); k != nil {
+		return nil, &ParseError{File: file, Line: start + k.Line - 1, Msg: fmt.Sprintf("cannot decode: mapping key %q already defined", k.Value)}
 	}
-	obj, err := toObject(file, doc.start+node.Line-1, content)
+	obj, err := toObject(file, start+node.Line-1, node)
 	if err != nil {
 		return nil, err
 	}
@@ -138,13 +189,12 @@ func readDocument(file string, doc document) ([]Object, error) {
 	var out []Object
 	var errs []error
 	for _, item := range items {
-		var c map[string]any
-		line := doc.start + item.Line - 1
-		if err := item.Decode(&c); err != nil {
-			errs = append(errs, &ParseError{File: file, Line: line, Msg: "cannot decode list item: " + err.Error()})
+		line := start + item.Line - 1
+		if item.Kind != yaml.MappingNode {
+			errs = append(errs, &ParseError{File: file, Line: line, Msg: "a list item is not a mapping"})
 			continue
 		}
-		o, err := toObject(file, line, c)
+		o, err := toObject(file, line, item)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -167,10 +217,22 @@ func listItems(node *yaml.Node, obj Object) ([]*yaml.Node, bool) {
 	return nil, false
 }
 
-func toObject(file string, line int, content map[string]any) (Object, error) {
-	o := Object{File: file, Line: line, Content: content}
-	o.APIVersion, _ = content["apiVersion"].(string)
-	o.Kind, _ = content["kind"].(string)
+// toObject reads the fields a scan needs from a mapping node, without
+// decoding the rest of the object.
+func toObject(file string, line int, node *yaml.Node) (Object, error) {
+	o := Object{File: file, Line: line}
+	var meta *yaml.Node
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, v := node.Content[i], node.Content[i+1]
+		switch k.Value {
+		case "apiVersion":
+			o.APIVersion = scalar(v)
+		case "kind":
+			o.Kind = scalar(v)
+		case "metadata":
+			meta = v
+		}
+	}
 	switch {
 	case o.Kind == "":
 		// No kind: Chart.yaml (apiVersion v2), values.yaml, plain data.
@@ -179,14 +241,71 @@ func toObject(file string, line int, content map[string]any) (Object, error) {
 		// A kind without apiVersion looks like an object written wrong.
 		return Object{}, &ParseError{File: file, Line: line, Msg: "kind " + o.Kind + " without apiVersion"}
 	}
-	if meta, ok := content["metadata"].(map[string]any); ok {
-		o.Name, _ = meta["name"].(string)
-		o.Namespace, _ = meta["namespace"].(string)
+	if meta != nil && meta.Kind == yaml.MappingNode {
+		var generateName string
+		for i := 0; i+1 < len(meta.Content); i += 2 {
+			switch v := meta.Content[i+1]; meta.Content[i].Value {
+			case "name":
+				o.Name = scalar(v)
+			case "namespace":
+				o.Namespace = scalar(v)
+			case "generateName":
+				generateName = scalar(v)
+			}
+		}
 		if o.Name == "" {
-			o.Name, _ = meta["generateName"].(string)
+			o.Name = generateName
 		}
 	}
 	return o, nil
+}
+
+// duplicateKey finds a key given twice in one mapping, anywhere in the
+// document (YAML forbids it; kubectl refuses such a file). Small mappings,
+// the usual case, are checked without allocating.
+func duplicateKey(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.MappingNode {
+		keys := len(n.Content) / 2
+		var seen map[string]bool
+		if keys > 16 {
+			seen = make(map[string]bool, keys)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind == yaml.ScalarNode && k.Value != "<<" {
+				if seen != nil {
+					if seen[k.Value] {
+						return k
+					}
+					seen[k.Value] = true
+				} else {
+					for j := 0; j < i; j += 2 {
+						if prev := n.Content[j]; prev.Kind == yaml.ScalarNode && prev.Value == k.Value {
+							return k
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if d := duplicateKey(c); d != nil {
+			return d
+		}
+	}
+	return nil
+}
+
+// scalar is a node's value when it is a string scalar (as a decode into a
+// string-typed field would take it), else "".
+func scalar(n *yaml.Node) string {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.ScalarNode || (n.Tag != "" && n.Tag != "!!str" && n.ShortTag() != "!!str") {
+		return ""
+	}
+	return n.Value
 }
 
 // ReadPaths reads files and folders (recursively: .yaml, .yml and .json
@@ -242,14 +361,42 @@ func ReadPaths(paths []string, stdin io.Reader) ([]Object, []error) {
 			errs = append(errs, fmt.Errorf("walking %s: %w", p, err))
 		}
 		sort.Strings(files)
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			add(Read(f, data))
+		for _, r := range readFiles(files) {
+			add(r.objs, r.errs)
 		}
 	}
 	return objs, errs
+}
+
+type fileResult struct {
+	objs []Object
+	errs []error
+}
+
+// readFiles reads and parses files on every CPU; the results keep the
+// files' order.
+func readFiles(files []string) []fileResult {
+	out := make([]fileResult, len(files))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				data, err := os.ReadFile(files[i])
+				if err != nil {
+					out[i].errs = []error{err}
+					continue
+				}
+				out[i].objs, out[i].errs = Read(files[i], data)
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
 }

@@ -106,3 +106,25 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// TestReadOnlyWhatItNeeds: the reader takes apiVersion, kind and metadata
+// from the parsed document without decoding the rest, and still refuses
+// what YAML forbids (a key given twice, at any depth), with its line;
+// CRLF files and "--- " separators with trailing text split as before.
+func TestReadOnlyWhatItNeeds(t *testing.T) {
+	data := "apiVersion: v1\r\nkind: ConfigMap\r\nmetadata:\r\n  name: a\r\n  namespace: ns\r\n--- # next\r\n" +
+		"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  generateName: web-\nspec:\n  replicas: 1\n  replicas: 2\n" +
+		"---\napiVersion: 1\nkind: Service\nmetadata: {name: s}\n...\napiVersion: v1\nkind: Secret\nmetadata: {name: &n sec}\n"
+	objs, errs := Read("f.yaml", []byte(data))
+	if len(objs) != 2 || objs[0].Name != "a" || objs[0].Namespace != "ns" || objs[0].Line != 1 || objs[1].Kind != "Secret" || objs[1].Name != "sec" || objs[1].Line != 19 {
+		t.Fatalf("objects: %+v", objs)
+	}
+	var msgs []string
+	for _, e := range errs {
+		msgs = append(msgs, e.Error())
+	}
+	want := []string{`f.yaml:13: mapping key "replicas" already defined`, "f.yaml:15: kind Service without apiVersion"}
+	if len(msgs) != 2 || !strings.Contains(msgs[0], want[0][len("f.yaml:13: "):]) || !strings.HasPrefix(msgs[0], "f.yaml:13:") || msgs[1] != want[1] {
+		t.Fatalf("errors: %q, want %q", msgs, want)
+	}
+}
