@@ -47,9 +47,16 @@ type backend struct {
 	name      string
 	url       *url.URL
 	health    string
-	transport *http.Transport
+	transport pool
 
 	healthy atomic.Bool
+}
+
+// pool is how a backend is reached: upstream for http, net/http's
+// Transport for https.
+type pool interface {
+	http.RoundTripper
+	CloseIdleConnections()
 }
 
 type route struct {
@@ -168,14 +175,24 @@ func (g *Gateway) newBackend(bc Backend) *backend {
 	if hp == "" {
 		hp = "/"
 	}
-	b := &backend{name: bc.Name, url: u, health: hp, spec: bc,
-		transport: &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: g.cfg.Timeouts.BackendDial.Duration, KeepAlive: 30 * time.Second}).DialContext,
+	b := &backend{name: bc.Name, url: u, health: hp, spec: bc}
+	dial := (&net.Dialer{Timeout: g.cfg.Timeouts.BackendDial.Duration, KeepAlive: 30 * time.Second}).DialContext
+	if u.Scheme == "http" {
+		addr := u.Host
+		if u.Port() == "" {
+			addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+		b.transport = &upstream{addr: addr, dial: dial, headerTimeout: g.cfg.Timeouts.BackendResponseHeader.Duration,
+			idleTimeout: g.cfg.Timeouts.BackendIdle.Duration, maxIdle: 256}
+	} else {
+		b.transport = &http.Transport{
+			DialContext:           dial,
 			MaxIdleConnsPerHost:   256,
 			IdleConnTimeout:       g.cfg.Timeouts.BackendIdle.Duration,
 			ResponseHeaderTimeout: g.cfg.Timeouts.BackendResponseHeader.Duration,
 			TLSHandshakeTimeout:   g.cfg.Timeouts.BackendDial.Duration,
-		}}
+		}
+	}
 	b.healthy.Store(true)
 	return b
 }
