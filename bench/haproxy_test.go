@@ -87,7 +87,7 @@ backend be
 	for _, t := range targets {
 		waitUp(b, t.url)
 	}
-	const rounds = 2
+	const rounds = 3
 	results := map[string][]wrkResult{}
 	for range b.N {
 		for round := range rounds {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,7 +41,11 @@ Timeouts (defaults): readHeader 10s, read 60s, write 60s, idle 120s,
 backendDial 2s, backendResponseHeader 30s, backendIdle 90s.
 
 A stateFile that cannot be read stops the gateway; --reset-state sets it
-aside and serves the configuration's routes.`,
+aside and serves the configuration's routes.
+
+The gateway's heap is small, so unless GOGC is set it collects garbage at
+GOGC=400 rather than Go's 100: about a fifth more requests a second on 2
+cores (BenchmarkGatewayVsHAProxy).`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if config == "" {
@@ -55,6 +60,9 @@ aside and serves the configuration's routes.`,
 				return usageError{err}
 			}
 			cfg.ResetState = resetState
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(400)
+			}
 			gw, err := frontdoor.New(*cfg, token)
 			if err != nil {
 				return usageError{err}
