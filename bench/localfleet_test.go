@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/cluster/local"
 	"upshift.dev/upshift/internal/sampleapp"
@@ -126,11 +127,21 @@ func benchPoolUpgrade(b *testing.B, surge string, i int) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}()
+	// Where the time goes: each event's step is charged the time until
+	// the next event.
+	var events []nodes.Event
+	var evMu sync.Mutex
 	b.StartTimer()
 	res, err := p.UpgradeNodePool(ctx, name, "user", cluster.NodePoolUpgrade{
 		NodeImage: "ubuntu-2204-2025.02", MaxSurge: intstr.FromString(surge), DrainTimeout: 10 * time.Minute,
+		Events: func(ev nodes.Event) { evMu.Lock(); events = append(events, ev); evMu.Unlock() },
 	})
 	b.StopTimer()
+	spent := map[string]time.Duration{}
+	for k := 0; k+1 < len(events); k++ {
+		spent[events[k].Step] += events[k+1].Time.Sub(events[k].Time)
+	}
+	b.Logf("maxSurge %s: time by phase %v", surge, spent)
 	stop()
 	wg.Wait()
 	if err != nil {
