@@ -34,13 +34,15 @@ const (
 	TrafficGateway        = "gateway"
 	TrafficDNS            = "dns"
 	TrafficTrafficManager = "trafficmanager"
+	TrafficAzureDNS       = "azuredns"
 )
 
 // TrafficSpec is the four-hostname scheme of the reference architecture
 // and the provider that switches the cluster name.
 type TrafficSpec struct {
-	// Provider is gateway (upshift's front door), dns (RFC 2136) or
-	// trafficmanager (Azure Traffic Manager's weighted endpoints).
+	// Provider is gateway (upshift's front door), dns (RFC 2136),
+	// trafficmanager (Azure Traffic Manager's weighted endpoints) or
+	// azuredns (an Azure DNS zone's record sets).
 	Provider string    `json:"provider"`
 	Hosts    HostNames `json:"hosts"`
 	// URL is where upshift's own probes reach the front door, e.g. the
@@ -53,6 +55,24 @@ type TrafficSpec struct {
 	DNS        *DNSTraffic     `json:"dns,omitempty"`
 	// TrafficManager reaches Azure Traffic Manager profiles.
 	TrafficManager *TrafficManagerTraffic `json:"trafficManager,omitempty"`
+	// AzureDNS reaches an Azure DNS zone.
+	AzureDNS *AzureDNSTraffic `json:"azureDNS,omitempty"`
+}
+
+// AzureDNSTraffic names the Azure DNS zone that holds the cluster name, and
+// what the name points to for each cluster.
+type AzureDNSTraffic struct {
+	SubscriptionID string `json:"subscriptionID"`
+	ResourceGroup  string `json:"resourceGroup"`
+	// Zone, e.g. example.com: hosts.cluster is a name in it.
+	Zone string `json:"zone"`
+	// ARMEndpoint as for spec.aks.armEndpoint.
+	ARMEndpoint string `json:"armEndpoint,omitempty"`
+	// Targets maps each cluster (the provider's name) to its records.
+	Targets map[string]DNSTarget `json:"targets"`
+	// SwitchTTL is the low TTL set around a switch (default 30 s); the
+	// record's own TTL is kept on it and restored.
+	SwitchTTL int64 `json:"switchTTL,omitempty"`
 }
 
 // ClusterPlaceholder in a host name stands for the fleet cluster's name,

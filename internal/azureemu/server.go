@@ -15,6 +15,7 @@ import (
 
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/providers/traffic"
+	"upshift.dev/upshift/internal/providers/traffic/azuredns"
 	tm "upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 )
 
@@ -49,6 +50,7 @@ type Server struct {
 	mu       sync.Mutex
 	clusters map[string]*managed // by lower-case resource group/name
 	profiles map[string]*tm.Profile
+	zones    map[string]*zone
 	ops      map[string]*operation
 	seq      int
 	// work is cancelled when the server is closed.
@@ -74,7 +76,7 @@ func New(fleet *localfleet.Fleet, subscription string) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{Fleet: fleet, Subscription: subscription, RetryAfter: time.Second,
-		clusters: map[string]*managed{}, profiles: map[string]*tm.Profile{}, ops: map[string]*operation{}, work: ctx, cancel: cancel}
+		clusters: map[string]*managed{}, profiles: map[string]*tm.Profile{}, zones: map[string]*zone{}, ops: map[string]*operation{}, work: ctx, cancel: cancel}
 }
 
 // Close stops the operations under way (their resources are left Failed)
@@ -156,8 +158,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	seg, low = seg[2:], low[2:]
 	want, speaks := APIVersion, "the one armcontainerservice v6.6.0 speaks"
-	if len(low) >= 4 && low[2] == "providers" && low[3] == "microsoft.network" {
+	if len(low) >= 5 && low[2] == "providers" && low[3] == "microsoft.network" {
 		want, speaks = tm.APIVersion, "Traffic Manager's"
+		if low[4] == "dnszones" {
+			want, speaks = azuredns.APIVersion, "Azure DNS's"
+		}
 	}
 	if v := r.URL.Query().Get("api-version"); v != want {
 		writeError(w, errorf(http.StatusBadRequest, "InvalidApiVersionParameter", "The api-version '%s' is invalid. The supported version is '%s' (%s).", v, want, speaks))
@@ -174,6 +179,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.managedCluster(w, r, seg[1], seg[5], seg[6:], low[6:])
 	case len(low) >= 6 && low[0] == "resourcegroups" && low[2] == "providers" && low[3] == "microsoft.network" && low[4] == "trafficmanagerprofiles":
 		s.trafficManager(w, r, seg[1], seg[5], seg[6:], low[6:])
+	case len(low) >= 6 && low[0] == "resourcegroups" && low[2] == "providers" && low[3] == "microsoft.network" && low[4] == "dnszones":
+		s.dnsZone(w, r, seg[1], seg[5], seg[6:])
 	default:
 		writeError(w, errorf(http.StatusNotFound, "NotFound", "the Azure emulator does not serve %s %s", r.Method, r.URL.Path))
 	}

@@ -18,6 +18,7 @@ import (
 	"upshift.dev/upshift/internal/providers/cluster/kubeconfig"
 	"upshift.dev/upshift/internal/providers/cluster/local"
 	"upshift.dev/upshift/internal/providers/traffic"
+	"upshift.dev/upshift/internal/providers/traffic/azuredns"
 	"upshift.dev/upshift/internal/providers/traffic/dns"
 	"upshift.dev/upshift/internal/providers/traffic/gateway"
 	"upshift.dev/upshift/internal/providers/traffic/trafficmanager"
@@ -38,5 +39,6 @@ func Register() {
 		traffic.Register(v1alpha1.TrafficGateway, gateway.FromSpec)
 		traffic.Register(v1alpha1.TrafficDNS, dns.FromSpec)
 		traffic.Register(v1alpha1.TrafficTrafficManager, trafficmanager.FromSpec)
+		traffic.Register(v1alpha1.TrafficAzureDNS, azuredns.FromSpec)
 	})
 }

@@ -28,7 +28,8 @@ local cluster, and upgrades really upgrade it. Each cluster's ingress
 address is in its LoadBalancer Service ` + azureemu.IngressService + `, as
 with AKS's application routing add-on.
 
-It also serves Traffic Manager profiles with external endpoints
+It also serves Azure DNS zones (A and CNAME record sets, stored only) and
+Traffic Manager profiles with external endpoints
 (Microsoft.Network, api-version ` + tm.APIVersion + `). With --gateway, each profile's DNS
 name (NAME.trafficmanager.net) is a route of that upshift gateway, standing
 for the resolvers users go through: a switch of the profile's endpoints is

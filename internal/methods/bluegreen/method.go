@@ -246,8 +246,12 @@ func validateSpec(p *field.Path, bg *v1alpha1.BlueGreenSpec) field.ErrorList {
 				errs = append(errs, field.Invalid(tp.Child("hosts", h.name), h.sample, "with provider trafficmanager each switched name is a profile's DNS name, NAME.trafficmanager.net"))
 			}
 		}
+	case v1alpha1.TrafficAzureDNS:
+		if a := t.AzureDNS; a == nil || a.SubscriptionID == "" || a.ResourceGroup == "" || a.Zone == "" || len(a.Targets) < 2 {
+			errs = append(errs, field.Required(tp.Child("azureDNS"), "subscriptionID, resourceGroup, zone and the targets of blue and green"))
+		}
 	default:
-		errs = append(errs, field.NotSupported(tp.Child("provider"), t.Provider, []string{v1alpha1.TrafficGateway, v1alpha1.TrafficDNS, v1alpha1.TrafficTrafficManager}))
+		errs = append(errs, field.NotSupported(tp.Child("provider"), t.Provider, []string{v1alpha1.TrafficGateway, v1alpha1.TrafficDNS, v1alpha1.TrafficTrafficManager, v1alpha1.TrafficAzureDNS}))
 	}
 	hp := tp.Child("hosts")
 	seen := map[string]string{}

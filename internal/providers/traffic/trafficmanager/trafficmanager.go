@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 
 	"upshift.dev/upshift/api/v1alpha1"
@@ -29,8 +27,7 @@ const endpointField = "spec.blueGreen.traffic.trafficManager.armEndpoint"
 
 // Provider manages the Traffic Manager profiles of one resource group.
 type Provider struct {
-	pipeline  runtime.Pipeline
-	base      string // ARM endpoint
+	arm       *azurearm.REST
 	group     string // /subscriptions/S/resourceGroups/G
 	ttl       int64
 	switchTTL int64
@@ -86,15 +83,11 @@ func New(tm v1alpha1.TrafficManagerTraffic) (*Provider, error) {
 	if err := azurearm.ValidateEndpoint(endpointField, tm.ARMEndpoint); err != nil {
 		return nil, err
 	}
-	opts, cred, err := azurearm.Options(tm.ARMEndpoint)
+	rest, err := azurearm.NewREST("upshift/trafficmanager", tm.ARMEndpoint, endpointField, APIVersion)
 	if err != nil {
 		return nil, fmt.Errorf("traffic manager: no Azure credentials (DefaultAzureCredential tries the environment, workload identity, managed identity and the Azure CLI): %w", err)
 	}
-	client, err := arm.NewClient("upshift/trafficmanager", "v0.1.0", cred, opts)
-	if err != nil {
-		return nil, err
-	}
-	p := &Provider{pipeline: client.Pipeline(), base: strings.TrimSuffix(client.Endpoint(), "/"),
+	p := &Provider{arm: rest,
 		group:     "/subscriptions/" + url.PathEscape(tm.SubscriptionID) + "/resourceGroups/" + url.PathEscape(tm.ResourceGroup),
 		ttl:       orDefault(tm.TTL, 60),
 		switchTTL: orDefault(tm.SwitchTTL, 10),
@@ -110,7 +103,7 @@ func orDefault(v, def int64) int64 {
 }
 
 func (p *Provider) profileURL(name string) string {
-	return p.base + p.group + "/providers/Microsoft.Network/trafficmanagerprofiles/" + url.PathEscape(name)
+	return p.group + "/providers/Microsoft.Network/trafficmanagerprofiles/" + url.PathEscape(name)
 }
 
 func (p *Provider) endpointURL(profile, endpoint string) string {
@@ -118,31 +111,8 @@ func (p *Provider) endpointURL(profile, endpoint string) string {
 }
 
 // call sends one ARM request; out, when not nil, gets the answer.
-func (p *Provider) call(ctx context.Context, method, u, what string, body, out any) error {
-	req, err := runtime.NewRequest(ctx, method, u)
-	if err != nil {
-		return err
-	}
-	q := req.Raw().URL.Query()
-	q.Set("api-version", APIVersion)
-	req.Raw().URL.RawQuery = q.Encode()
-	req.Raw().Header.Set("Accept", "application/json")
-	if body != nil {
-		if err := runtime.MarshalAsJSON(req, body); err != nil {
-			return err
-		}
-	}
-	resp, err := p.pipeline.Do(req)
-	if err == nil && !runtime.HasStatusCode(resp, http.StatusOK, http.StatusCreated, http.StatusNoContent) {
-		err = runtime.NewResponseError(resp)
-	}
-	if err != nil {
-		return azurearm.Error(what, endpointField, err)
-	}
-	if out != nil && resp.StatusCode != http.StatusNoContent {
-		return runtime.UnmarshalAsJSON(resp, out)
-	}
-	return nil
+func (p *Provider) call(ctx context.Context, method, path, what string, body, out any) error {
+	return p.arm.Call(ctx, method, path, what, body, out)
 }
 
 // profile reads the profile a host is; traffic.ErrNoRoute when missing.

@@ -1,0 +1,63 @@
+package azurearm
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+)
+
+// REST sends requests in ARM's documented REST shapes through azcore's
+// pipeline (credential, retries, Retry-After), for resource providers
+// whose SDK module the module proxy does not serve.
+type REST struct {
+	pipeline      runtime.Pipeline
+	base          string // the ARM endpoint
+	apiVersion    string
+	endpointField string // the setting to check when ARM cannot be reached
+}
+
+// NewREST opens ARM at endpoint (empty: Azure's public cloud) for one
+// api-version; endpointField names the setting that gave the endpoint.
+func NewREST(module, endpoint, endpointField, apiVersion string) (*REST, error) {
+	opts, cred, err := Options(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	client, err := arm.NewClient(module, "v0.1.0", cred, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &REST{pipeline: client.Pipeline(), base: strings.TrimSuffix(client.Endpoint(), "/"), apiVersion: apiVersion, endpointField: endpointField}, nil
+}
+
+// Call sends one request to path (from /subscriptions/…); out, when not
+// nil, gets the answer. Errors are one line (Error) that begins with what.
+func (c *REST) Call(ctx context.Context, method, path, what string, body, out any) error {
+	req, err := runtime.NewRequest(ctx, method, c.base+path)
+	if err != nil {
+		return err
+	}
+	q := req.Raw().URL.Query()
+	q.Set("api-version", c.apiVersion)
+	req.Raw().URL.RawQuery = q.Encode()
+	req.Raw().Header.Set("Accept", "application/json")
+	if body != nil {
+		if err := runtime.MarshalAsJSON(req, body); err != nil {
+			return err
+		}
+	}
+	resp, err := c.pipeline.Do(req)
+	if err == nil && !runtime.HasStatusCode(resp, http.StatusOK, http.StatusCreated, http.StatusNoContent) {
+		err = runtime.NewResponseError(resp)
+	}
+	if err != nil {
+		return Error(what, c.endpointField, err)
+	}
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		return runtime.UnmarshalAsJSON(resp, out)
+	}
+	return nil
+}
