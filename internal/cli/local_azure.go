@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"upshift.dev/upshift/internal/azureemu"
+	"upshift.dev/upshift/internal/providers/traffic/azuredns"
 	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
 	tm "upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 )
@@ -28,9 +29,9 @@ local cluster, and upgrades really upgrade it. Each cluster's ingress
 address is in its LoadBalancer Service ` + azureemu.IngressService + `, as
 with AKS's application routing add-on.
 
-It also serves Azure DNS zones (A and CNAME record sets, stored only) and
-Traffic Manager profiles with external endpoints
-(Microsoft.Network, api-version ` + tm.APIVersion + `). With --gateway, each profile's DNS
+It also serves Azure DNS zones (A and CNAME record sets, api-version
+` + azuredns.APIVersion + `, stored only) and Traffic Manager profiles with external
+endpoints (api-version ` + tm.APIVersion + `). With --gateway, each profile's DNS
 name (NAME.trafficmanager.net) is a route of that upshift gateway, standing
 for the resolvers users go through: a switch of the profile's endpoints is
 what users of the gateway see.
