@@ -12,7 +12,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 
-	"upshift.dev/upshift/internal/providers/traffic"
 	tm "upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 )
 
@@ -303,23 +302,12 @@ func (s *Server) publish(ctx context.Context, p *tm.Profile) *armError {
 	if s.Gateway == nil {
 		return nil
 	}
-	shares := tm.Shares(p.Properties.Endpoints)
-	route := traffic.Route{Host: p.Properties.DNSConfig.Fqdn, UpstreamHost: p.HostHeader()}
-	scheme, health := "http", "/"
-	if mc := p.Properties.MonitorConfig; mc != nil {
-		if strings.EqualFold(mc.Protocol, "https") {
-			scheme = "https"
-		}
-		if mc.Path != "" {
-			health = mc.Path
-		}
-	}
+	route := p.Route(p.Properties.DNSConfig.Fqdn)
 	enabled := 0
-	for _, e := range p.Properties.Endpoints {
-		if shares[e.Name] > 0 {
+	for _, b := range route.Backends {
+		if b.Weight > 0 {
 			enabled++
 		}
-		route.Backends = append(route.Backends, traffic.Backend{Name: e.Name, URL: scheme + "://" + e.Properties.Target, Weight: shares[e.Name], HealthPath: health})
 	}
 	if enabled == 0 {
 		return nil

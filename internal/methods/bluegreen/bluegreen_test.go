@@ -272,7 +272,7 @@ func TestBlueGreenUnderLoad(t *testing.T) {
 	run, err := eng.Drive(ctx, "bg-load")
 	stats := load.Stop()
 	if err != nil {
-		t.Fatalf("run: %v\n%s", err, statusOf(run))
+		t.Fatalf("run: %v\n%s", err, testfleet.StatusOf(run))
 	}
 	t.Logf("load through the switch: %s; by cluster %v", stats, stats.ByServer)
 	// The gateway's admin token reached the run through its file only:
@@ -334,22 +334,6 @@ func TestBlueGreenUnderLoad(t *testing.T) {
 	if n, err := web.ReadyPods(ctx, gc); err != nil || n != 2 {
 		t.Fatalf("green runs %d ready pods (%v), want 2", n, err)
 	}
-}
-
-func statusOf(run *v1alpha1.UpdateRun) string {
-	if run == nil {
-		return ""
-	}
-	var b strings.Builder
-	for _, st := range run.Status.Stages {
-		for _, c := range st.Clusters {
-			b.WriteString(c.Name + " " + c.Phase + " " + c.Message + "\n")
-			for _, s := range c.Steps {
-				b.WriteString("  " + s.Name + " " + s.Phase + " " + s.Message + "\n")
-			}
-		}
-	}
-	return b.String()
 }
 
 // TestRollback: a process killed mid-switch is rolled back by `upshift
@@ -472,7 +456,7 @@ func TestRollback(t *testing.T) {
 	run, err := eng.Drive(ctx, "bg-gate")
 	stats := load.Stop()
 	if !errors.Is(err, engine.ErrRolledBack) {
-		t.Fatalf("run: %v, want a rollback\n%s", err, statusOf(run))
+		t.Fatalf("run: %v, want a rollback\n%s", err, testfleet.StatusOf(run))
 	}
 	if run.Status.Phase != v1alpha1.PhaseRolledBack || run.Status.Stages[0].Clusters[0].Phase != v1alpha1.PhaseRolledBack {
 		t.Fatalf("phases: run %s, cluster %s", run.Status.Phase, run.Status.Stages[0].Clusters[0].Phase)

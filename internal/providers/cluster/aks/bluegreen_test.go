@@ -143,7 +143,7 @@ func TestAKSBlueGreenWithTrafficManager(t *testing.T) {
 	done, err := eng.Drive(ctx, "tm-move")
 	stats := load.Stop()
 	if err != nil {
-		t.Fatalf("run: %v\n%s\nemulator:\n%s", err, statusOf(done), log)
+		t.Fatalf("run: %v\n%s\nemulator:\n%s", err, testfleet.StatusOf(done), log)
 	}
 	t.Logf("load through the move: %s; by cluster %v", stats, stats.ByServer)
 	if stats.Sent < 300 || stats.Failed != 0 {
@@ -193,20 +193,4 @@ func TestAKSBlueGreenWithTrafficManager(t *testing.T) {
 
 func trafficRoute(host, public, name, url string) traffic.Route {
 	return traffic.Route{Host: host, UpstreamHost: public, Backends: []traffic.Backend{{Name: name, URL: url, Weight: 100, HealthPath: "/"}}}
-}
-
-func statusOf(run *v1alpha1.UpdateRun) string {
-	if run == nil {
-		return ""
-	}
-	var b strings.Builder
-	for _, st := range run.Status.Stages {
-		for _, c := range st.Clusters {
-			b.WriteString(c.Name + " " + c.Phase + " " + c.Message + "\n")
-			for _, s := range c.Steps {
-				b.WriteString("  " + s.Name + " " + s.Phase + " " + s.Message + "\n")
-			}
-		}
-	}
-	return b.String()
 }

@@ -195,23 +195,7 @@ func (p *Provider) Route(ctx context.Context, host string) (traffic.Route, error
 	if err != nil {
 		return traffic.Route{}, err
 	}
-	r := traffic.Route{Host: host, UpstreamHost: prof.HostHeader()}
-	scheme, health := "http", "/"
-	if mc := prof.Properties.MonitorConfig; mc != nil {
-		if strings.EqualFold(mc.Protocol, "https") {
-			scheme = "https"
-		}
-		if mc.Path != "" {
-			health = mc.Path
-		}
-	}
-	shares := Shares(prof.Properties.Endpoints)
-	for _, e := range prof.Properties.Endpoints {
-		if e.Properties == nil {
-			continue
-		}
-		r.Backends = append(r.Backends, traffic.Backend{Name: e.Name, URL: scheme + "://" + e.Properties.Target, Weight: shares[e.Name], HealthPath: health})
-	}
+	r := prof.Route(host)
 	return r, nil
 }
 

@@ -1,6 +1,10 @@
 package trafficmanager
 
-import "strings"
+import (
+	"strings"
+
+	"upshift.dev/upshift/internal/providers/traffic"
+)
 
 // The REST shapes of Microsoft.Network/trafficmanagerprofiles, api-version
 // 2022-04-01, as far as upshift reads and writes them. The emulator
@@ -99,6 +103,30 @@ func (p *Profile) HostHeader() string {
 		}
 	}
 	return ""
+}
+
+// Route is the profile as a route of host: its endpoints as backends at
+// their share of the weights, checked on the profile's health path with
+// its Host header.
+func (p *Profile) Route(host string) traffic.Route {
+	r := traffic.Route{Host: host, UpstreamHost: p.HostHeader()}
+	scheme, health := "http", "/"
+	if mc := p.Properties.MonitorConfig; mc != nil {
+		if strings.EqualFold(mc.Protocol, "https") {
+			scheme = "https"
+		}
+		if mc.Path != "" {
+			health = mc.Path
+		}
+	}
+	shares := Shares(p.Properties.Endpoints)
+	for _, e := range p.Properties.Endpoints {
+		if e.Properties == nil {
+			continue
+		}
+		r.Backends = append(r.Backends, traffic.Backend{Name: e.Name, URL: scheme + "://" + e.Properties.Target, Weight: shares[e.Name], HealthPath: health})
+	}
+	return r
 }
 
 // Shares turns the weights of a profile's Enabled endpoints into percent
