@@ -203,10 +203,11 @@ func (m *Move) ensureRoutes(ctx context.Context, blue *cluster.Cluster) (traffic
 		}
 		return w, nil
 	}
-	if blue.IngressURL == "" {
-		return nil, fmt.Errorf("blue %s has no ingress address to route to", blue.Name)
+	ingress, err := cluster.IngressURL(ctx, m.Provider, blue)
+	if err != nil {
+		return nil, fmt.Errorf("blue: %w", err)
 	}
-	be := traffic.Backend{Name: blue.Name, URL: blue.IngressURL, Weight: 100, HealthPath: m.Spec.Traffic.HealthPath}
+	be := traffic.Backend{Name: blue.Name, URL: ingress, Weight: 100, HealthPath: m.Spec.Traffic.HealthPath}
 	for _, r := range []traffic.Route{
 		{Host: h.Cluster, Aliases: []string{h.Public}, UpstreamHost: h.Public, Backends: []traffic.Backend{be}},
 		{Host: h.Blue, UpstreamHost: h.Public, Backends: []traffic.Backend{be}},
@@ -397,11 +398,12 @@ func (m *Move) addGreenRoutes(ctx context.Context, green string) error {
 	if err != nil {
 		return err
 	}
-	if gcl.IngressURL == "" {
-		return fmt.Errorf("green %s has no ingress address to route to", green)
+	ingress, err := cluster.IngressURL(ctx, m.Provider, gcl)
+	if err != nil {
+		return fmt.Errorf("green: %w", err)
 	}
 	h := m.hosts()
-	be := traffic.Backend{Name: green, URL: gcl.IngressURL, HealthPath: m.Spec.Traffic.HealthPath}
+	be := traffic.Backend{Name: green, URL: ingress, HealthPath: m.Spec.Traffic.HealthPath}
 	r, err := router.Route(ctx, h.Cluster)
 	if err != nil {
 		return fmt.Errorf("route %s: %w", h.Cluster, err)
@@ -554,7 +556,11 @@ func (m *Move) switchBack(ctx context.Context) error {
 			for i := range r.Backends {
 				r.Backends[i].Weight = 0
 			}
-			r.Backends = append(r.Backends, traffic.Backend{Name: m.Blue.Name, URL: blue.IngressURL, Weight: 100, HealthPath: m.Spec.Traffic.HealthPath})
+			ingress, err := cluster.IngressURL(ctx, m.Provider, blue)
+			if err != nil {
+				return fmt.Errorf("blue: %w", err)
+			}
+			r.Backends = append(r.Backends, traffic.Backend{Name: m.Blue.Name, URL: ingress, Weight: 100, HealthPath: m.Spec.Traffic.HealthPath})
 			return router.ApplyRoute(ctx, r)
 		}
 	}

@@ -45,6 +45,25 @@ type Describer interface {
 	Describe(ctx context.Context, name string) ([]string, error)
 }
 
+// IngressLocator is a provider that finds where a cluster's ingress
+// answers apart from Get, because it asks the cluster itself (aks reads a
+// LoadBalancer Service): only a blue-green move needs it.
+type IngressLocator interface {
+	IngressURL(ctx context.Context, name string) (string, error)
+}
+
+// IngressURL is where a cluster's ingress answers: what Get said, else
+// what the provider's IngressLocator finds.
+func IngressURL(ctx context.Context, p Provider, c *Cluster) (string, error) {
+	if c.IngressURL != "" {
+		return c.IngressURL, nil
+	}
+	if l, ok := p.(IngressLocator); ok {
+		return l.IngressURL(ctx, c.Name)
+	}
+	return "", fmt.Errorf("cluster %s has no ingress address to route to", c.Name)
+}
+
 // Operations of a provider, by the names the exec contract and plan
 // errors use.
 const (

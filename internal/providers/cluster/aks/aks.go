@@ -46,7 +46,10 @@ type Provider struct {
 	kube map[string]*rest.Config // by cluster name
 }
 
-var _ cluster.Provider = (*Provider)(nil)
+var (
+	_ cluster.Provider       = (*Provider)(nil)
+	_ cluster.IngressLocator = (*Provider)(nil)
+)
 
 // terminal provisioning states: anything else is an operation under way.
 var terminal = []string{"Succeeded", "Failed", "Canceled"}
@@ -87,11 +90,6 @@ func (p *Provider) Get(ctx context.Context, name string) (*cluster.Cluster, erro
 			np.Count = int(*ap.Count)
 		}
 		out.NodePools = append(out.NodePools, np)
-	}
-	if str(props.ProvisioningState) == "Succeeded" {
-		// Best effort: a cluster without an ingress Service is upgraded
-		// all the same; a blue-green move says it has no address.
-		out.IngressURL, _ = p.IngressURL(ctx, name)
 	}
 	return out, nil
 }

@@ -86,9 +86,9 @@ func TestAKSBlueGreenWithTrafficManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := p.Get(ctx, "tm-shop")
-	if err != nil || got.IngressURL != blue.IngressURL() {
-		t.Fatalf("blue's ingress address from its LoadBalancer Service: %+v, %v; want %s\n%s", got, err, blue.IngressURL(), log)
+	blueIngress, err := p.IngressURL(ctx, "tm-shop")
+	if err != nil || blueIngress != blue.IngressURL() {
+		t.Fatalf("blue's ingress address from its LoadBalancer Service: %q, %v; want %s\n%s", blueIngress, err, blue.IngressURL(), log)
 	}
 
 	// The user's profile for the cluster name, on blue.
@@ -107,7 +107,7 @@ func TestAKSBlueGreenWithTrafficManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := profiles.ApplyRoute(ctx, trafficRoute(names.Cluster, public, "tm-shop", got.IngressURL)); err != nil {
+	if err := profiles.ApplyRoute(ctx, trafficRoute(names.Cluster, public, "tm-shop", blueIngress)); err != nil {
 		t.Fatalf("the user's profile: %v\n%s", err, log)
 	}
 	if _, err := ingress.WaitServed(ctx, front, names.Cluster, 1, time.Minute); err != nil {
