@@ -1,7 +1,6 @@
 package frontdoor_test
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -43,15 +42,7 @@ func newNamed(t *testing.T, name string) *named {
 // runGateway serves cfg until the test ends.
 func runGateway(t *testing.T, cfg frontdoor.Config) *frontdoor.Gateway {
 	t.Helper()
-	gw, err := frontdoor.New(cfg, token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
-	t.Cleanup(func() { stop(); <-done })
-	return gw
+	return testfleet.RunGateway(t, cfg, token)
 }
 
 // waitAnswer waits until the gateway at front answers for host.

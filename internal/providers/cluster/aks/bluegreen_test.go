@@ -1,7 +1,6 @@
 package aks_test
 
 import (
-	"context"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -46,14 +45,7 @@ func TestAKSBlueGreenWithTrafficManager(t *testing.T) {
 	// The gateway (no routes yet) and the emulator that publishes the
 	// profiles to it.
 	gwCfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), HealthInterval: frontdoor.Duration{Duration: 200 * time.Millisecond}}
-	gw, err := frontdoor.New(gwCfg, gatewayToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gwCtx, stopGW := context.WithCancel(context.Background())
-	gwDone := make(chan error, 1)
-	go func() { gwDone <- gw.Run(gwCtx) }()
-	t.Cleanup(func() { stopGW(); <-gwDone })
+	testfleet.RunGateway(t, gwCfg, gatewayToken)
 	front := "http://" + gwCfg.Listen
 	emu := azureemu.New(testfleet.Fleet(t), "")
 	log := &testfleet.SyncBuffer{}

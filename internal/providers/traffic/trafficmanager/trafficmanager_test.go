@@ -1,7 +1,6 @@
 package trafficmanager_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -53,14 +52,7 @@ type env struct {
 func start(t *testing.T) *env {
 	t.Helper()
 	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), HealthInterval: frontdoor.Duration{Duration: 100 * time.Millisecond}}
-	gw, err := frontdoor.New(cfg, token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testfleet.RunGateway(t, cfg, token)
 	emu := azureemu.New(nil, "")
 	emu.Gateway = trafficgateway.New("http://"+cfg.AdminListen, token)
 	srv := httptest.NewServer(emu)
