@@ -27,7 +27,7 @@ type instant struct{ actions atomic.Int64 }
 func (p *instant) Create(context.Context, cluster.Spec) (*cluster.Cluster, error) { return nil, nil }
 func (p *instant) Delete(context.Context, string) error                           { return nil }
 func (p *instant) Get(_ context.Context, name string) (*cluster.Cluster, error) {
-	return &cluster.Cluster{Name: name, KubernetesVersion: toolchain.Releases[0].Version, NodePools: []cluster.NodePool{{Name: "system"}, {Name: "user"}}}, nil
+	return &cluster.Cluster{Name: name, KubernetesVersion: toolchain.Previous().Version, NodePools: []cluster.NodePool{{Name: "system"}, {Name: "user"}}}, nil
 }
 func (p *instant) Versions(context.Context) ([]kubeversion.Version, error) {
 	return toolchain.Versions(toolchain.Releases), nil
@@ -73,7 +73,7 @@ func BenchmarkEngineOverhead(b *testing.B) {
 				return &engine.Member{Provider: provider, Name: c.Name}, nil
 			},
 		}
-		run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: v1alpha1.UpdateRunSpec{Strategy: strategy, Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Releases[1].Minor}}}
+		run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: v1alpha1.UpdateRunSpec{Strategy: strategy, Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor}}}
 		if _, err := e.Initialize(context.Background(), run, strategy); err != nil {
 			b.Fatal(err)
 		}

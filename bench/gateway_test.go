@@ -21,7 +21,7 @@ import (
 func BenchmarkGateway(b *testing.B) {
 	ctx := context.Background()
 	fleet := testfleet.Fleet(b)
-	c, err := fleet.Up(ctx, localfleet.Spec{Name: "gw-bench", KubernetesVersion: toolchain.Releases[0].Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 1}}})
+	c, err := fleet.Up(ctx, localfleet.Spec{Name: "gw-bench", KubernetesVersion: toolchain.Latest().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 1}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func BenchmarkScanManifests(b *testing.B) {
 func BenchmarkScanLiveCluster(b *testing.B) {
 	ctx := context.Background()
 	fleet := testfleet.Fleet(b)
-	c, err := fleet.Up(ctx, localfleet.Spec{Name: "scan-bench", KubernetesVersion: toolchain.Releases[0].Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 3}}})
+	c, err := fleet.Up(ctx, localfleet.Spec{Name: "scan-bench", KubernetesVersion: toolchain.Latest().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 3}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/store"
+	"upshift.dev/upshift/internal/toolchain"
 )
 
 // TestBadInput checks that bad input exits 2 with one line that says what
@@ -45,8 +46,8 @@ func TestBadInput(t *testing.T) {
 		{"down unknown", []string{"local", "down", "ghost"}, "no such local cluster"},
 		{"upgrade without version", []string{"local", "upgrade-control-plane", "dev"}, "--kubernetes-version is required"},
 		{"bluegreen without version", []string{"bluegreen", "shop", "-f", good}, "--to VERSION"},
-		{"bluegreen unknown field", []string{"bluegreen", "shop", "--to", "1.34", "-f", unknownField}, `unknown field "hostz"`},
-		{"bluegreen unknown cluster", []string{"bluegreen", "ghost", "--to", "1.34", "-f", good}, `no such local cluster "ghost"`},
+		{"bluegreen unknown field", []string{"bluegreen", "shop", "--to", toolchain.Latest().Minor, "-f", unknownField}, `unknown field "hostz"`},
+		{"bluegreen unknown cluster", []string{"bluegreen", "ghost", "--to", toolchain.Latest().Minor, "-f", good}, `no such local cluster "ghost"`},
 		{"rollback unknown run", []string{"rollback", "ghost"}, "ghost"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,7 +98,7 @@ func TestPathNamesChangeNothing(t *testing.T) {
 		for _, args := range [][]string{
 			{"local", "down", bad},
 			{"local", "kubeconfig", bad},
-			{"local", "upgrade-control-plane", bad, "--kubernetes-version", "1.34"},
+			{"local", "upgrade-control-plane", bad, "--kubernetes-version", toolchain.Latest().Minor},
 			{"resume", bad},
 			{"rollback", bad},
 			{"stop", bad},

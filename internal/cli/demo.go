@@ -50,9 +50,10 @@ func newDemoCommand(s Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Upgrade a local dev/test/prod fleet under live traffic, end to end",
-		Long: `The demo: three local clusters (dev, test, prod) on Kubernetes ` + toolchain.Releases[0].Minor + `, each
+		Long: `The demo: three local clusters (dev, test, prod) on Kubernetes ` + toolchain.Oldest().Minor + `, each
 running a sample app behind its ingress with a PodDisruptionBudget; an update
-run to ` + toolchain.Releases[1].Minor + ` driven by an Azure Fleet stages file, with soaks and an
+run to ` + toolchain.Latest().Minor + ` (two hops: the control plane moves one minor at a time)
+driven by an Azure Fleet stages file, with soaks and an
 approval before production that the demo grants; requests and ready pods are
 sampled throughout, and the report says how long each stage took and whether
 availability ever dropped below a budget.`,
@@ -91,7 +92,7 @@ func runDemo(ctx context.Context, o *runOptions, cache string) error {
 	}()
 
 	// 1. A fresh fleet on the lower version, each cluster with its app.
-	o.printer.Action("bringing up %d local clusters at Kubernetes %s", len(demoClusters), toolchain.Releases[0].Version)
+	o.printer.Action("bringing up %d local clusters at Kubernetes %s", len(demoClusters), toolchain.Oldest().Version)
 	apps := map[string]sampleapp.App{}
 	clients := map[string]kubernetes.Interface{}
 	ingressURLs := map[string]string{}
@@ -103,7 +104,7 @@ func runDemo(ctx context.Context, o *runOptions, cache string) error {
 		go func() {
 			defer wg.Done()
 			_ = lf.Down(dc.name) // the demo starts clean
-			c, err := lf.Up(ctx, localfleet.Spec{Name: dc.name, KubernetesVersion: toolchain.Releases[0].Minor,
+			c, err := lf.Up(ctx, localfleet.Spec{Name: dc.name, KubernetesVersion: toolchain.Oldest().Minor,
 				NodePools: []localfleet.PoolSpec{{Name: "system", Count: 1}, {Name: "user", Count: 3}}})
 			if err != nil {
 				errs <- err
@@ -180,7 +181,7 @@ spec:
   gates:
     postUpgrade:
     - {name: cluster-healthy, type: KubernetesHealth, interval: 1s}
-`, runName, toolchain.Releases[1].Minor)
+`, runName, toolchain.Latest().Minor)
 	files := map[string]string{"fleet.yaml": fleetYAML.String(), "upgrade-stages.json": demoStages, "run.yaml": runYAML}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
@@ -256,7 +257,7 @@ spec:
 	if !ok {
 		return fmt.Errorf("availability dropped during the run: see the table above")
 	}
-	o.printer.Success("in-place run done: every cluster on %s, every node replaced, availability never below a budget", toolchain.Releases[1].Version)
+	o.printer.Success("in-place run done: every cluster on %s, every node replaced, availability never below a budget", toolchain.Latest().Version)
 
 	// 6. Blue-green: demo-shop moves to a new cluster under live users.
 	shop := <-shopReady

@@ -39,7 +39,7 @@ var demoHosts = v1alpha1.HostNames{Public: "shop.demo.example", Cluster: "aks.de
 func upDemoShop(ctx context.Context, lf *localfleet.Fleet) (*localfleet.Cluster, error) {
 	_ = lf.Down(demoShopGreen)
 	_ = lf.Down(demoShop)
-	c, err := lf.Up(ctx, localfleet.Spec{Name: demoShop, KubernetesVersion: toolchain.Releases[0].Minor,
+	c, err := lf.Up(ctx, localfleet.Spec{Name: demoShop, KubernetesVersion: toolchain.Previous().Minor,
 		NodePools: []localfleet.PoolSpec{{Name: "system", Count: 1}, {Name: "user", Count: 2}}})
 	if err != nil {
 		return nil, err
@@ -115,7 +115,7 @@ func runBlueGreenDemo(ctx context.Context, o *runOptions, blue *localfleet.Clust
 		Sync:   v1alpha1.SyncSpec{Source: v1alpha1.SyncCopy, Namespaces: []string{"shop"}},
 		Freeze: v1alpha1.FreezeSpec{ServiceAccounts: []string{"shop/deployer"}},
 		Validation: v1alpha1.BlueGreenValidation{
-			Gates:          []v1alpha1.GateSpec{{Name: "green-serves-the-shop", Type: v1alpha1.GateHTTP, HTTP: &v1alpha1.HTTPGate{URL: "/", BodyContains: toolchain.Releases[1].Minor}}},
+			Gates:          []v1alpha1.GateSpec{{Name: "green-serves-the-shop", Type: v1alpha1.GateHTTP, HTTP: &v1alpha1.HTTPGate{URL: "/", BodyContains: toolchain.Latest().Minor}}},
 			LoadComparison: &v1alpha1.LoadComparison{Requests: 200, Concurrency: 4},
 		},
 		PostSwitch: v1alpha1.PostSwitchSpec{Window: durationPtr(10 * time.Second)},
@@ -129,7 +129,7 @@ func runBlueGreenDemo(ctx context.Context, o *runOptions, blue *localfleet.Clust
 	if err := os.WriteFile(bgFile, bgYAML, 0o600); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nBlue-green (the same as `upshift bluegreen %s --to %s -f %s`):\n\n%s\n", demoShop, toolchain.Releases[1].Minor, bgFile, bgYAML)
+	fmt.Fprintf(out, "\nBlue-green (the same as `upshift bluegreen %s --to %s -f %s`):\n\n%s\n", demoShop, toolchain.Latest().Minor, bgFile, bgYAML)
 
 	o.fleetFile = "" // demo-shop is a local cluster of its own fleet
 	clusters, err := o.blueGreenFleet(demoShop)
@@ -137,7 +137,7 @@ func runBlueGreenDemo(ctx context.Context, o *runOptions, blue *localfleet.Clust
 		return err
 	}
 	runName := "demo-bluegreen-" + time.Now().UTC().Format("20060102-150405")
-	run := blueGreenRun(runName, toolchain.Releases[1].Minor, &bg)
+	run := blueGreenRun(runName, toolchain.Latest().Minor, &bg)
 	e := o.engine(clusters)
 	if _, err := o.initialize(ctx, e, run, run.Spec.Strategy); err != nil {
 		return err

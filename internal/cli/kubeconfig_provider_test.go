@@ -22,7 +22,7 @@ import (
 // others, and `upshift plan` names each step the provider cannot do and
 // changes nothing (exit 2).
 func TestKubeconfigProvider(t *testing.T) {
-	c := testfleet.Up(t, localfleet.Spec{Name: "byconfig", KubernetesVersion: toolchain.Releases[0].Minor, NodePools: []localfleet.PoolSpec{{Name: "system", Count: 1}, {Name: "user", Count: 2}}})
+	c := testfleet.Up(t, localfleet.Spec{Name: "byconfig", KubernetesVersion: toolchain.Previous().Minor, NodePools: []localfleet.PoolSpec{{Name: "system", Count: 1}, {Name: "user", Count: 2}}})
 	dir := t.TempDir()
 	fleetFile := filepath.Join(dir, "fleet.yaml")
 	if err := os.WriteFile(fleetFile, []byte(`apiVersion: upshift.dev/v1alpha1
@@ -49,7 +49,7 @@ spec: {provider: kubeconfig, kubeconfig: missing/kubeconfig, group: prod}
 	if cond := meta.FindStatusCondition(eks.Status.Conditions, v1alpha1.ConditionReachable); cond == nil || cond.Status != metav1.ConditionTrue {
 		t.Errorf("eks-prod reachability: %+v", eks.Status.Conditions)
 	}
-	if eks.Status.KubernetesVersion != toolchain.Releases[0].Version || len(eks.Status.NodePools) != 2 || eks.Status.NodePools[0].Name != "system" || eks.Status.NodePools[1].Count != 2 || eks.Status.NodePools[1].KubernetesVersion != toolchain.Releases[0].Version {
+	if eks.Status.KubernetesVersion != toolchain.Previous().Version || len(eks.Status.NodePools) != 2 || eks.Status.NodePools[0].Name != "system" || eks.Status.NodePools[1].Count != 2 || eks.Status.NodePools[1].KubernetesVersion != toolchain.Previous().Version {
 		t.Errorf("eks-prod as read: %+v", eks.Status)
 	}
 	if cond := meta.FindStatusCondition(clusters[1].Status.Conditions, v1alpha1.ConditionReachable); cond == nil || cond.Status != metav1.ConditionFalse || !strings.Contains(cond.Message, filepath.Join(dir, "missing/kubeconfig")) {
@@ -62,7 +62,7 @@ kind: UpdateRun
 metadata: {name: up}
 spec:
   strategy: {stages: [{name: prod, groups: [{name: prod}]}]}
-  upgrade: {type: Full, kubernetesVersion: "`+toolchain.Releases[1].Minor+`"}
+  upgrade: {type: Full, kubernetesVersion: "`+toolchain.Latest().Minor+`"}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}

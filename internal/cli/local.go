@@ -90,7 +90,7 @@ func newLocalUpCommand(parent *localOptions) *cobra.Command {
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&o.version, "kubernetes-version", toolchain.Releases[0].Minor, "Kubernetes version: "+releaseList())
+	cmd.Flags().StringVar(&o.version, "kubernetes-version", toolchain.Previous().Minor, "Kubernetes version: "+releaseList())
 	cmd.Flags().StringArrayVar(&o.pools, "node-pool", nil, "node pool NAME=COUNT, repeatable (default system=3)")
 	cmd.Flags().StringVar(&o.nodeImage, "node-image", localfleet.DefaultNodeImage, "node image version of the pools")
 	cmd.Flags().IntVar(&o.apiPort, "api-server-port", 0, "loopback port of the API server (default: a free one)")

@@ -133,7 +133,7 @@ func newLocalUpgradePoolCommand(o *localOptions) *cobra.Command {
 	cmd.Flags().StringVar(&up.NodeImage, "node-image", "", "node image of the new nodes (default: the pool's)")
 	cmd.Flags().StringVar(&surge, "max-surge", "", "extra nodes at a time, a count or a percentage of the pool (default 1)")
 	cmd.Flags().DurationVar(&up.DrainTimeout, "drain-timeout", 0, "how long a node's drain may wait on PodDisruptionBudgets (default 30m)")
-	cmd.Flags().DurationVar(&up.Soak, "node-soak", 0, "wait after each batch's drain before deleting its nodes")
+	cmd.Flags().DurationVar(&up.Soak, "node-soak", 0, "wait after each old node is deleted before its slot takes the next one (AKS's node soak)")
 	cmd.Flags().StringVar(&undrainable, "undrainable", "", "a node whose drain times out: Schedule (fail, the default) or Cordon (leave it cordoned and go on)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "print the result as json or yaml")
 	return cmd

@@ -38,7 +38,7 @@ func TestMain(m *testing.M) { testfleet.Main(m) }
 // runs both scans through the CLI.
 func TestScanLiveCluster(t *testing.T) {
 	ctx := t.Context()
-	c := testfleet.Up(t, localfleet.Spec{Name: "scan", KubernetesVersion: toolchain.Releases[0].Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
+	c := testfleet.Up(t, localfleet.Spec{Name: "scan", KubernetesVersion: toolchain.Previous().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
 	client, err := c.Client()
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestScanLiveCluster(t *testing.T) {
 		code, out, stderr = run(t, "fleet", "--fleet", path, "--home", testfleet.Fleet(t).Home, "-o", "json")
 		var observed []v1alpha1.Cluster
 		if err := json.Unmarshal([]byte(out), &observed); code != 0 || err != nil || len(observed) != 2 ||
-			observed[0].Status.KubernetesVersion != toolchain.Releases[0].Version || len(observed[0].Status.NodePools) != 1 || observed[0].Status.NodePools[0].Count != 2 ||
+			observed[0].Status.KubernetesVersion != toolchain.Previous().Version || len(observed[0].Status.NodePools) != 1 || observed[0].Status.NodePools[0].Count != 2 ||
 			observed[1].Status.Conditions[0].Reason != v1alpha1.ReasonUnreachable {
 			t.Errorf("fleet status: exit %d, %v\n%s\n%s", code, err, out, stderr)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,8 +35,8 @@ func TestMain(m *testing.M) {
 }
 
 var (
-	lower  = toolchain.Releases[0]
-	higher = toolchain.Releases[1]
+	lower  = toolchain.Previous()
+	higher = toolchain.Latest()
 )
 
 func member(name, group string) v1alpha1.Cluster {
@@ -191,6 +192,51 @@ func TestStagedRun(t *testing.T) {
 	events, _ := e.Store.Events(run.Name)
 	if len(events) < 20 {
 		t.Errorf("audit log has %d events", len(events))
+	}
+}
+
+// TestTwoHopRun upgrades a cluster two minors, from the oldest release to
+// the newest: the plan shows one ControlPlane step per minor, the control
+// plane passes through the middle release, and the node pool is replaced
+// once, straight at the target.
+func TestTwoHopRun(t *testing.T) {
+	oldest, middle := toolchain.Oldest(), toolchain.Previous()
+	if oldest == middle {
+		t.Fatal("the local fleet offers fewer than three minors")
+	}
+	testfleet.Up(t, localfleet.Spec{Name: "hops", KubernetesVersion: oldest.Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 1}}})
+	e := newEngine(t, []v1alpha1.Cluster{member("hops", "hops")})
+	run, strategy := newRun("two-hops", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: higher.Minor}, stage("all", "hops"))
+	ctx := t.Context()
+	planned, err := e.Initialize(ctx, run, strategy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, st := range planned.Stages[0].Groups[0].Clusters[0].Steps {
+		names = append(names, st.Name())
+	}
+	want := []string{"ControlPlane " + middle.Version, "ControlPlane " + higher.Version, "NodePool user"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("planned steps %q, want %q", names, want)
+	}
+	final, err := e.Drive(ctx, run.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("run %s: %s", final.Status.Phase, final.Status.Message)
+	}
+	steps := clusterStatus(final, "hops").Steps
+	if !strings.Contains(steps[0].Message, middle.Version) || steps[0].End == nil || steps[1].Start == nil || steps[1].Start.Before(steps[0].End) {
+		t.Errorf("the first hop: %+v, then %+v", steps[0], steps[1])
+	}
+	got, err := local.New(testfleet.Fleet(t)).Get(ctx, "hops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.KubernetesVersion != higher.Version || got.NodePools[0].KubernetesVersion != higher.Version {
+		t.Errorf("after the run: control plane %s, pool %s; want %s", got.KubernetesVersion, got.NodePools[0].KubernetesVersion, higher.Version)
 	}
 }
 

@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { testfleet.Main(m) }
 // it is lifted.
 func TestFreeze(t *testing.T) {
 	ctx := t.Context()
-	c := testfleet.Up(t, localfleet.Spec{Name: "frozen", KubernetesVersion: toolchain.Releases[0].Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 1}}})
+	c := testfleet.Up(t, localfleet.Spec{Name: "frozen", KubernetesVersion: toolchain.Previous().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 1}}})
 	cfg, err := c.RESTConfig()
 	if err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ func TestSwitchUnderLoad(t *testing.T) {
 	var wg sync.WaitGroup
 	clusters := map[string]*localfleet.Cluster{}
 	var mu sync.Mutex
-	for name, version := range map[string]string{"blue": toolchain.Releases[0].Minor, "green": toolchain.Releases[1].Minor} {
+	for name, version := range map[string]string{"blue": toolchain.Previous().Minor, "green": toolchain.Latest().Minor} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -192,7 +192,7 @@ func TestSwitchUnderLoad(t *testing.T) {
 // the pin header, and retries on a refused connection.
 func TestGatewayFeatures(t *testing.T) {
 	ctx := t.Context()
-	c := testfleet.Up(t, localfleet.Spec{Name: "solo", KubernetesVersion: toolchain.Releases[0].Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 1}}})
+	c := testfleet.Up(t, localfleet.Spec{Name: "solo", KubernetesVersion: toolchain.Previous().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 1}}})
 	client, _ := c.Client()
 	app := sampleapp.App{Namespace: "shop", Name: "web", Host: host, Replicas: 1}
 	if err := app.Deploy(ctx, client); err != nil {

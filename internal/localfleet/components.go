@@ -2,6 +2,7 @@ package localfleet
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"strconv"
 
@@ -18,6 +19,12 @@ const (
 	compKwok              = "kwok"
 	compIngress           = "ingress"
 )
+
+// kwokStages are the fake kubelets' behaviour (kwok-stages.yaml says
+// where they come from).
+//
+//go:embed kwok-stages.yaml
+var kwokStages []byte
 
 // componentOrder is the start order; stop goes the other way.
 var componentOrder = []string{compEtcd, compAPIServer, compControllerManager, compScheduler, compKwok, compIngress}
@@ -89,6 +96,10 @@ func (f *Fleet) componentSpec(c *Cluster, name string, bins map[string]string) p
 			"--etcd-servers=" + etcdURL,
 			"--bind-address=127.0.0.1",
 			"--advertise-address=127.0.0.1",
+			// Nothing in a local cluster reaches the API server through the
+			// kubernetes Service, and from 1.37 the endpoint reconcilers
+			// refuse a loopback address.
+			"--endpoint-reconciler-type=none",
 			"--secure-port=" + port(c.Ports.APIServer),
 			"--tls-cert-file=" + c.path("pki", "apiserver.crt"),
 			"--tls-private-key-file=" + c.path("pki", "apiserver.key"),
@@ -145,6 +156,7 @@ func (f *Fleet) componentSpec(c *Cluster, name string, bins map[string]string) p
 		spec.Path = bins["kwok"]
 		spec.Args = []string{
 			"--kubeconfig=" + c.path("pki", "kwok.kubeconfig"),
+			"--config=" + c.path("kwok.yaml"),
 			"--manage-all-nodes=false",
 			"--manage-nodes-with-annotation-selector=" + KwokNodeAnnotation + "=fake",
 			"--node-lease-duration-seconds=40",

@@ -30,8 +30,8 @@ import (
 func TestMain(m *testing.M) { testfleet.Main(m) }
 
 var (
-	lower  = toolchain.Releases[0]
-	higher = toolchain.Releases[1]
+	lower  = toolchain.Previous()
+	higher = toolchain.Latest()
 )
 
 // TestClusterLifecycle walks one cluster through what users rely on: up
@@ -401,7 +401,7 @@ func processesUnder(t *testing.T, dir string) []int {
 // a certificate), the API server reaches it, and it fsyncs unless asked
 // not to at up.
 func TestEtcdIsPrivateAndDurable(t *testing.T) {
-	c := testfleet.Up(t, localfleet.Spec{Name: "sealed", KubernetesVersion: toolchain.Releases[0].Minor})
+	c := testfleet.Up(t, localfleet.Spec{Name: "sealed", KubernetesVersion: toolchain.Previous().Minor})
 	addr := fmt.Sprintf("127.0.0.1:%d", c.Ports.EtcdClient)
 	plain := &http.Client{Timeout: 3 * time.Second}
 	if resp, err := plain.Get("http://" + addr + "/health"); err == nil {

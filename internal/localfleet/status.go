@@ -137,23 +137,22 @@ func (s Status) PoolSummary() string {
 	return strings.Join(parts, " ")
 }
 
-// ResidentMemory returns the resident memory of each running component of
-// a cluster, in bytes.
-func (c *Cluster) ResidentMemory() (map[string]int64, error) {
+// Memory returns the memory of each running component of the cluster.
+func (c *Cluster) Memory() (map[string]procs.Memory, error) {
 	recs, err := procs.LoadDir(c.path("pids"))
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]int64{}
+	out := map[string]procs.Memory{}
 	for name, rec := range recs {
 		if !rec.Alive() {
 			continue
 		}
-		rss, err := rec.RSS()
+		m, err := rec.Memory()
 		if err != nil {
 			return nil, err
 		}
-		out[name] = rss
+		out[name] = m
 	}
 	return out, nil
 }

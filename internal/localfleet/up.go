@@ -187,6 +187,13 @@ func (f *Fleet) start(ctx context.Context, c *Cluster, bins map[string]string, n
 			continue
 		}
 		f.progress("starting %s", name)
+		if name == compKwok {
+			// Written at each start, so a cluster made by an older upshift
+			// gets the stages of the kwok it now runs.
+			if err := os.WriteFile(c.path("kwok.yaml"), kwokStages, 0o600); err != nil {
+				return err
+			}
+		}
 		rec, err := procs.Start(f.componentSpec(c, name, bins), c.path("pids", name+".json"))
 		if err != nil {
 			return err

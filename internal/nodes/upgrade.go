@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -49,15 +48,17 @@ type Upgrade struct {
 	// MaxSurge is how many extra nodes may exist at once: a count or a
 	// percentage of Size, rounded up; at least 1. Default 1.
 	MaxSurge intstr.IntOrString
-	// DrainTimeout bounds the drain of each batch. Default 30 minutes.
+	// DrainTimeout bounds the drain of each node. Default 30 minutes.
 	DrainTimeout time.Duration
 	// ReadyTimeout bounds the wait for surge nodes. Default 10 minutes.
 	ReadyTimeout time.Duration
-	// EvictionRetryDelay is the pause before retrying an eviction that a
-	// PodDisruptionBudget refused (HTTP 429). Default 1s; never 0, which
-	// spins.
+	// EvictionRetryDelay is the longest pause before retrying an eviction
+	// that was refused (HTTP 429): a refused eviction is retried as soon
+	// as a budget that covers the pod allows a disruption again, and after
+	// this delay when no budget says so. Default 1s; never 0, which spins.
 	EvictionRetryDelay time.Duration
-	// Soak is a wait after each batch, before the next one.
+	// Soak is a wait after each old node is deleted, before its slot in
+	// the window takes the next one (AKS's node soak duration).
 	Soak time.Duration
 	// OnUndrainable says what happens to nodes whose drain times out
 	// (AKS's undrainableNodeBehavior): UndrainableSchedule (the default)
@@ -65,8 +66,10 @@ type Upgrade struct {
 	// leaves them cordoned, labels them quarantined, and goes on with the
 	// other nodes.
 	OnUndrainable string
-	// Events receives progress; nil discards it.
+	// Events receives progress, one event at a time; nil discards it.
 	Events func(Event)
+
+	emitMu sync.Mutex // the window's drains report concurrently
 }
 
 // What to do with nodes that cannot be drained.
@@ -81,7 +84,10 @@ const LabelQuarantined = "upshift.dev/upgrade-status"
 
 // Result summarises a finished upgrade.
 type Result struct {
-	Replaced int           `json:"replaced"`
+	Replaced int `json:"replaced"`
+	// Batches counts the times the window of maxSurge nodes was filled
+	// with old nodes: their number over maxSurge when drains end
+	// together, more when they end one by one.
 	Batches  int           `json:"batches"`
 	Duration time.Duration `json:"-"`
 	// Quarantined are old nodes left cordoned because they could not be
@@ -174,12 +180,19 @@ func (u *Upgrade) defaults() {
 
 func (u *Upgrade) emit(step string, nodes []string, format string, args ...any) {
 	if u.Events != nil {
+		u.emitMu.Lock()
+		defer u.emitMu.Unlock()
 		u.Events(Event{Time: time.Now(), Step: step, Nodes: nodes, Message: fmt.Sprintf(format, args...)})
 	}
 }
 
 // Run upgrades the pool and returns when no old node is left, or on the
 // first failure. Nodes of a failed drain stay cordoned.
+//
+// Up to maxSurge old nodes are drained at once, a window rather than
+// batches: as soon as one is empty it is deleted (and soaked), and the next
+// old node takes its slot once a node at the target has taken its place.
+// Pods are evicted as their budgets allow (drainNode).
 func (u *Upgrade) Run(ctx context.Context) (Result, error) {
 	u.defaults()
 	start := time.Now()
@@ -198,55 +211,114 @@ func (u *Upgrade) Run(ctx context.Context) (Result, error) {
 			u.emit("Done", nil, "every node of the pool is at the target (%d replaced in %d batches)", res.Replaced, res.Batches)
 			return res, nil
 		}
-		batch := old[:min(surge, len(old))]
-		// Enough nodes at the target to take the batch's place, counting
-		// those a previous, interrupted pass already made.
-		if add := (u.Size - len(old) + len(batch)) - len(current); add > 0 {
-			u.emit("Surge", nil, "adding %d surge node(s) at the target", add)
-			names, err := u.Pool.AddNodes(ctx, add)
-			if err != nil {
-				return res, fmt.Errorf("adding surge nodes: %w", err)
-			}
-			if err := u.waitReady(ctx, names); err != nil {
-				return res, err
-			}
-			u.emit("Ready", names, "surge node(s) Ready: %s", strings.Join(names, ", "))
-		}
-		drained, err := u.drainBatch(ctx, batch)
-		if err != nil {
-			var de *DrainError
-			if !errors.As(err, &de) {
-				return res, err
-			}
-			undrained := without(batch, drained)
-			if u.OnUndrainable != UndrainableCordon {
-				u.emit("Uncordon", undrained, "making %s schedulable again: the upgrade fails (undrainableNodeBehavior Schedule)", strings.Join(undrained, ", "))
-				u.setSchedulable(ctx, undrained)
-				return res, err
-			}
-			u.emit("Quarantine", undrained, "leaving %s cordoned and labelled %s=quarantined: %v", strings.Join(undrained, ", "), LabelQuarantined, err)
-			if qerr := u.quarantine(ctx, undrained); qerr != nil {
-				return res, errors.Join(err, qerr)
-			}
-			res.Quarantined = append(res.Quarantined, undrained...)
-		}
-		if len(drained) > 0 {
-			u.emit("Delete", drained, "deleting drained node(s) %s", strings.Join(drained, ", "))
-			if err := u.Pool.RemoveNodes(ctx, drained); err != nil {
-				return res, fmt.Errorf("deleting drained nodes: %w", err)
-			}
-		}
-		res.Replaced += len(drained)
-		res.Batches++
-		if u.Soak > 0 {
-			u.emit("Soak", nil, "soaking for %s", u.Soak)
-			select {
-			case <-ctx.Done():
-				return res, ctx.Err()
-			case <-time.After(u.Soak):
-			}
+		if err := u.pass(ctx, surge, len(current), old, &res); err != nil {
+			return res, err
 		}
 	}
+}
+
+// outcome is how the drain of one old node ended.
+type outcome struct {
+	node string
+	err  error
+}
+
+// pass replaces the old nodes split found, through the window.
+func (u *Upgrade) pass(ctx context.Context, surge, atTarget int, old []string, res *Result) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b, err := watchBudgets(ctx, u.Client)
+	if err != nil {
+		return err
+	}
+	done := make(chan outcome, len(old))
+	inFlight, next := 0, 0
+	var failed error
+	for next < len(old) || inFlight > 0 {
+		if failed == nil && next < len(old) && inFlight < surge {
+			batch := old[next:min(next+surge-inFlight, len(old))]
+			// While old nodes are cordoned, nodes at the target take their
+			// place, counting those an interrupted pass already made.
+			if add := u.Size - len(old) + next + len(batch) - atTarget; add > 0 {
+				u.emit("Surge", nil, "adding %d surge node(s) at the target", add)
+				names, err := u.Pool.AddNodes(ctx, add)
+				if err != nil {
+					return fmt.Errorf("adding surge nodes: %w", err)
+				}
+				if err := u.waitReady(ctx, names); err != nil {
+					return err
+				}
+				u.emit("Ready", names, "surge node(s) Ready: %s", strings.Join(names, ", "))
+				atTarget += add
+			}
+			if err := u.cordon(ctx, batch); err != nil {
+				return err
+			}
+			res.Batches++
+			u.emit("Drain", batch, "draining %s (timeout %s)", strings.Join(batch, ", "), u.DrainTimeout)
+			for _, node := range batch {
+				go func() { done <- outcome{node, u.replace(ctx, b, node)} }()
+			}
+			inFlight += len(batch)
+			next += len(batch)
+			continue
+		}
+		o := <-done
+		inFlight--
+		if o.err == nil {
+			res.Replaced++
+			continue
+		}
+		var de *DrainError
+		if !errors.As(o.err, &de) {
+			// The window stops filling; the drains under way end first,
+			// so that no node is left half drained by our own hand.
+			failed = errors.Join(failed, o.err)
+			continue
+		}
+		if u.OnUndrainable != UndrainableCordon {
+			u.emit("Uncordon", de.Nodes, "making %s schedulable again: the upgrade fails (undrainableNodeBehavior Schedule)", strings.Join(de.Nodes, ", "))
+			u.setSchedulable(ctx, de.Nodes)
+			failed = errors.Join(failed, de)
+			continue
+		}
+		u.emit("Quarantine", de.Nodes, "leaving %s cordoned and labelled %s=quarantined: %v", strings.Join(de.Nodes, ", "), LabelQuarantined, de)
+		if err := u.quarantine(ctx, de.Nodes); err != nil {
+			failed = errors.Join(failed, de, err)
+			continue
+		}
+		res.Quarantined = append(res.Quarantined, de.Nodes...)
+	}
+	return failed
+}
+
+// replace drains one cordoned old node, deletes it, and soaks.
+func (u *Upgrade) replace(ctx context.Context, b *budgets, node string) error {
+	if err := u.drainNode(ctx, b, node); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		de := &DrainError{Nodes: []string{node}, Timeout: u.DrainTimeout, Err: err}
+		blockers, berr := Blockers(ctx, u.Client, de.Nodes)
+		de.Blockers = blockers
+		if berr != nil {
+			de.Err = errors.Join(err, berr)
+		}
+		return de
+	}
+	u.emit("Delete", []string{node}, "deleting drained node %s", node)
+	if err := u.Pool.RemoveNodes(ctx, []string{node}); err != nil {
+		return fmt.Errorf("deleting drained node %s: %w", node, err)
+	}
+	if u.Soak > 0 {
+		u.emit("Soak", []string{node}, "soaking for %s after %s", u.Soak, node)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(u.Soak):
+		}
+	}
+	return nil
 }
 
 // split returns the names of the pool's nodes at the target and the others,
@@ -307,50 +379,21 @@ func Ready(n *corev1.Node) bool {
 	return false
 }
 
-// drainBatch cordons every node of the batch first, so evicted pods do not
-// land on a node about to go, then drains them in parallel.
-func (u *Upgrade) drainBatch(ctx context.Context, batch []string) ([]string, error) {
+// cordon marks the nodes unschedulable, all of them before any drain
+// starts, so evicted pods do not land on a node about to go.
+func (u *Upgrade) cordon(ctx context.Context, names []string) error {
 	helper := u.helper(ctx)
-	u.emit("Cordon", batch, "cordoning %s", strings.Join(batch, ", "))
-	for _, name := range batch {
+	u.emit("Cordon", names, "cordoning %s", strings.Join(names, ", "))
+	for _, name := range names {
 		n, err := u.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("cordoning node %s: %w", name, err)
+			return fmt.Errorf("cordoning node %s: %w", name, err)
 		}
 		if err := drain.RunCordonOrUncordon(helper, n, true); err != nil {
-			return nil, fmt.Errorf("cordoning node %s: %w", name, err)
+			return fmt.Errorf("cordoning node %s: %w", name, err)
 		}
 	}
-	u.emit("Drain", batch, "draining %s (timeout %s)", strings.Join(batch, ", "), u.DrainTimeout)
-	var wg sync.WaitGroup
-	errs := make([]error, len(batch))
-	for i, name := range batch {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = drain.RunNodeDrain(u.helper(ctx), name)
-		}()
-	}
-	wg.Wait()
-	var drained, failed []string
-	for i, name := range batch {
-		if errs[i] == nil {
-			drained = append(drained, name)
-		} else {
-			failed = append(failed, name)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		blockers, berr := Blockers(ctx, u.Client, failed)
-		if berr != nil {
-			err = errors.Join(err, berr)
-		}
-		return drained, &DrainError{Nodes: failed, Timeout: u.DrainTimeout, Blockers: blockers, Err: err}
-	}
-	return drained, nil
+	return nil
 }
 
 // setSchedulable uncordons nodes, best effort: the upgrade is failing.
@@ -372,16 +415,6 @@ func (u *Upgrade) quarantine(ctx context.Context, names []string) error {
 		}
 	}
 	return nil
-}
-
-func without(all, drop []string) []string {
-	var out []string
-	for _, s := range all {
-		if !slices.Contains(drop, s) {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 func (u *Upgrade) helper(ctx context.Context) *drain.Helper {

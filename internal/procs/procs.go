@@ -146,19 +146,41 @@ func (r Record) Stop(grace time.Duration) error {
 	return nil
 }
 
-// RSS returns the resident memory of the process in bytes.
-func (r Record) RSS() (int64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(r.PID) + "/status")
+// Memory is a process's memory, in bytes, from /proc/PID/smaps_rollup.
+type Memory struct {
+	// RSS is every page mapped in, shared ones (the binary's code, read
+	// by several processes) counted in full.
+	RSS int64
+	// PSS shares each shared page among the processes that map it: what
+	// the process costs the machine.
+	PSS int64
+	// Anon is the process's own memory (heap, stacks), its PSS part that
+	// no file backs.
+	Anon int64
+}
+
+// Memory reads the process's memory.
+func (r Record) Memory() (Memory, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(r.PID) + "/smaps_rollup")
 	if err != nil {
-		return 0, err
+		return Memory{}, err
 	}
+	var m Memory
+	fields := map[string]*int64{"Rss:": &m.RSS, "Pss:": &m.PSS, "Pss_Anon:": &m.Anon}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb * 1024, err
+		f := strings.Fields(line)
+		if len(f) == 3 && fields[f[0]] != nil {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return Memory{}, fmt.Errorf("smaps_rollup of pid %d: %w", r.PID, err)
+			}
+			*fields[f[0]] = kb * 1024
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", r.PID)
+	if m.RSS == 0 {
+		return Memory{}, fmt.Errorf("no Rss in smaps_rollup of pid %d", r.PID)
+	}
+	return m, nil
 }
 
 func startTime(pid int) (uint64, error) {

@@ -48,7 +48,7 @@ spec:
 // overlay.
 func TestManifests(t *testing.T) {
 	ctx := t.Context()
-	c := testfleet.Up(t, localfleet.Spec{Name: "manifests", KubernetesVersion: toolchain.Releases[1].Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 1}}})
+	c := testfleet.Up(t, localfleet.Spec{Name: "manifests", KubernetesVersion: toolchain.Latest().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 1}}})
 	cfg, err := c.RESTConfig()
 	if err != nil {
 		t.Fatal(err)

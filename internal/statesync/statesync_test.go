@@ -30,7 +30,7 @@ func TestCopyAndDrift(t *testing.T) {
 	clusters := map[string]*localfleet.Cluster{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for name, v := range map[string]string{"blue": toolchain.Releases[0].Minor, "green": toolchain.Releases[1].Minor} {
+	for name, v := range map[string]string{"blue": toolchain.Previous().Minor, "green": toolchain.Latest().Minor} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -13,16 +13,29 @@ type Release struct {
 }
 
 // Releases are the Kubernetes versions the local fleet can run, oldest
-// first. Adjacent minors make a control-plane upgrade a real upgrade.
+// first: the three minors users upgrade through today. Adjacent minors make
+// a control-plane upgrade a real upgrade; three make a two-hop run real.
 var Releases = []Release{
-	{Minor: "1.33", Version: "v1.33.13"},
-	{Minor: "1.34", Version: "v1.34.4"},
+	{Minor: "1.35", Version: "v1.35.4"},
+	{Minor: "1.36", Version: "v1.36.3"},
+	{Minor: "1.37", Version: "v1.37.2"},
 }
+
+// Latest is the newest release: what the demo and the tests upgrade to.
+func Latest() Release { return Releases[len(Releases)-1] }
+
+// Previous is the release one minor below Latest: what the demo and the
+// tests upgrade from.
+func Previous() Release { return Releases[len(Releases)-2] }
+
+// Oldest is the first release, two minors below Latest: where a two-hop
+// run starts.
+func Oldest() Release { return Releases[0] }
 
 // Pinned versions of the other local fleet binaries.
 const (
-	EtcdVersion = "v3.6.16"
-	KwokVersion = "v0.7.0"
+	EtcdVersion = "v3.7.3" // the minor Kubernetes 1.37 is tested with (its build/dependencies.yaml)
+	KwokVersion = "v0.8.0"
 )
 
 // Parsed is the release's version.

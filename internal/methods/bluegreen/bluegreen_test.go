@@ -70,7 +70,7 @@ type env struct {
 // public name, with a deployer service account and another one.
 func upBlue(t *testing.T, name, public string) *localfleet.Cluster {
 	ctx := t.Context()
-	blue, err := testfleet.Fleet(t).Up(ctx, localfleet.Spec{Name: name, KubernetesVersion: toolchain.Releases[0].Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
+	blue, err := testfleet.Fleet(t).Up(ctx, localfleet.Spec{Name: name, KubernetesVersion: toolchain.Previous().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func (e *env) spec() *v1alpha1.BlueGreenSpec {
 		Sync:   v1alpha1.SyncSpec{Namespaces: []string{"shop"}},
 		Freeze: v1alpha1.FreezeSpec{ServiceAccounts: []string{"shop/deployer"}},
 		Validation: v1alpha1.BlueGreenValidation{
-			Gates:          []v1alpha1.GateSpec{{Name: "green-serves", Type: v1alpha1.GateHTTP, HTTP: &v1alpha1.HTTPGate{URL: "/", BodyContains: toolchain.Releases[1].Minor}}},
+			Gates:          []v1alpha1.GateSpec{{Name: "green-serves", Type: v1alpha1.GateHTTP, HTTP: &v1alpha1.HTTPGate{URL: "/", BodyContains: toolchain.Latest().Minor}}},
 			LoadComparison: &v1alpha1.LoadComparison{Requests: 100, Concurrency: 2, MinLatencyDelta: &metav1.Duration{Duration: 50 * time.Millisecond}},
 		},
 		PostSwitch: v1alpha1.PostSwitchSpec{Window: &metav1.Duration{Duration: 4 * time.Second}},
@@ -182,7 +182,7 @@ func (e *env) newRun(t *testing.T, name string, bg *v1alpha1.BlueGreenSpec, prog
 	run := &v1alpha1.UpdateRun{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: v1alpha1.UpdateRunSpec{Method: v1alpha1.MethodBlueGreen, BlueGreen: bg, Strategy: strategy,
-			Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Releases[1].Minor}},
+			Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor}},
 	}
 	if _, err := eng.Initialize(t.Context(), run, strategy); err != nil {
 		t.Fatal(err)
@@ -369,7 +369,7 @@ func TestRollback(t *testing.T) {
 	spec := e.spec()
 	spec.PostSwitch.Window = &metav1.Duration{Duration: 5 * time.Minute}
 	file := e.writeSpec(t, spec)
-	cmd := testfleet.CLI("bluegreen", "rb", "--to", toolchain.Releases[1].Minor, "-f", file, "--name", "bg-kill")
+	cmd := testfleet.CLI("bluegreen", "rb", "--to", toolchain.Latest().Minor, "-f", file, "--name", "bg-kill")
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -520,7 +520,7 @@ func TestKilledMidPhaseResumes(t *testing.T) {
 	spec.Validation.LoadComparison = nil
 	spec.PostSwitch.Window = &metav1.Duration{Duration: time.Second}
 	file := e.writeSpec(t, spec)
-	startUntil(t, "creating green kc-g2", "bluegreen", "kc", "--to", toolchain.Releases[1].Minor, "-f", file, "--name", "bg-crash")
+	startUntil(t, "creating green kc-g2", "bluegreen", "kc", "--to", toolchain.Latest().Minor, "-f", file, "--name", "bg-crash")
 	startUntil(t, "deployers frozen", "resume", "bg-crash")
 	cfg, _ := e.blue.RESTConfig()
 	if active, err := freeze.Active(ctx, kubernetes.NewForConfigOrDie(cfg)); err != nil || len(active) != 1 {
@@ -588,7 +588,7 @@ kind: UpdateRun
 metadata: {name: bg-fleet}
 spec:
   method: BlueGreen
-  upgrade: {type: Full, kubernetesVersion: "`+toolchain.Releases[1].Minor+`"}
+  upgrade: {type: Full, kubernetesVersion: "`+toolchain.Latest().Minor+`"}
   strategy:
     stages:
     - {name: dev, groups: [{name: dev}]}

@@ -17,8 +17,11 @@ import (
 	"upshift.dev/upshift/internal/providers/cluster"
 )
 
-// heartbeatAge is how old a node's last status may be for its kubelet to
-// count as posting.
+// heartbeatAge is how old a kubelet's last sign of life may be for it to
+// count as posting: its node Lease's renewal (every 10 s of a 40 s lease)
+// or, for a kubelet without a lease, its status heartbeat. A kubelet with
+// a lease posts status only every 5 minutes, so status alone would call
+// healthy nodes stale.
 const heartbeatAge = 2 * time.Minute
 
 // validatePlatform checks green on three levels, waiting up to 3 minutes
@@ -69,6 +72,14 @@ func platformOnce(ctx context.Context, p cluster.Provider, client kubernetes.Int
 	if err != nil {
 		return "", fmt.Errorf("level 1: listing nodes: %w", err)
 	}
+	renewed := map[string]time.Time{}
+	if leases, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, l := range leases.Items {
+			if l.Spec.RenewTime != nil {
+				renewed[l.Name] = l.Spec.RenewTime.Time
+			}
+		}
+	}
 	var notReady, stale, wrong []string
 	for i := range list.Items {
 		n := &list.Items[i]
@@ -78,7 +89,7 @@ func platformOnce(ctx context.Context, p cluster.Provider, client kubernetes.Int
 		if n.Status.NodeInfo.KubeletVersion != version {
 			wrong = append(wrong, n.Name+" ("+n.Status.NodeInfo.KubeletVersion+")")
 		}
-		if hb := heartbeat(n); hb.IsZero() || time.Since(hb) > heartbeatAge {
+		if hb := heartbeat(n); time.Since(renewed[n.Name]) > heartbeatAge && (hb.IsZero() || time.Since(hb) > heartbeatAge) {
 			stale = append(stale, n.Name)
 		}
 	}

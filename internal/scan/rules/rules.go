@@ -108,6 +108,11 @@ func Default() *Table {
 		if rep, ok := obj.(replaced); ok {
 			r.Replacement = rep.APILifecycleReplacement()
 		}
+		if ga := (schema.GroupVersionKind{Group: gvk.Group, Version: "v1", Kind: gvk.Kind}); r.Replacement.Empty() && gvk.Version != "v1" && scheme.Scheme.Recognizes(ga) {
+			// Upstream names no successor (networking.k8s.io/v1beta1
+			// ServiceCIDR, removed in 1.37), but the kind is GA: that is it.
+			r.Replacement = ga
+		}
 		if r.Deprecated.IsZero() && r.Removed.IsZero() {
 			continue
 		}

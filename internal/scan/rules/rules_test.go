@@ -24,6 +24,13 @@ func TestWellKnownRemovals(t *testing.T) {
 		{"flowcontrol.apiserver.k8s.io", "v1beta3", "PriorityLevelConfiguration", minor(32), "flowcontrol.apiserver.k8s.io/v1 PriorityLevelConfiguration"},
 		{"policy", "v1beta1", "PodSecurityPolicy", minor(25), ""},
 		{"apps", "v1beta1", "Deployment", minor(16), "apps/v1 Deployment"},
+		// The removals of the releases users upgrade through today.
+		{"storage.k8s.io", "v1beta1", "VolumeAttributesClass", minor(37), "storage.k8s.io/v1 VolumeAttributesClass"},
+		{"networking.k8s.io", "v1beta1", "ServiceCIDR", minor(37), "networking.k8s.io/v1 ServiceCIDR"},
+		{"networking.k8s.io", "v1beta1", "IPAddress", minor(37), "networking.k8s.io/v1 IPAddress"},
+		{"certificates.k8s.io", "v1alpha1", "ClusterTrustBundle", minor(37), "certificates.k8s.io/v1 ClusterTrustBundle"},
+		{"admissionregistration.k8s.io", "v1beta1", "ValidatingAdmissionPolicy", minor(34), "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy"},
+		{"resource.k8s.io", "v1beta2", "ResourceClaim", minor(39), "resource.k8s.io/v1 ResourceClaim"},
 	} {
 		t.Run(tc.group+"/"+tc.version+" "+tc.kind, func(t *testing.T) {
 			r, ok := table.Lookup(schema.GroupVersionKind{Group: tc.group, Version: tc.version, Kind: tc.kind})

@@ -25,8 +25,8 @@ func TestMain(m *testing.M) {
 }
 
 var (
-	lower  = toolchain.Releases[0]
-	higher = toolchain.Releases[1]
+	lower  = toolchain.Previous()
+	higher = toolchain.Latest()
 )
 
 // exampleScript is the documented exec provider that drives the local

@@ -23,8 +23,8 @@ import (
 func TestMain(m *testing.M) { testfleet.Main(m) }
 
 var (
-	lower  = toolchain.Releases[0]
-	higher = toolchain.Releases[1]
+	lower  = toolchain.Previous()
+	higher = toolchain.Latest()
 )
 
 // TestNodePoolUpgrade upgrades a cluster the way users do: control plane
@@ -85,8 +85,8 @@ func TestNodePoolUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Replaced != 4 || res.Batches != 2 {
-		t.Errorf("replaced %d nodes in %d batches; want 4 in 2 (maxSurge 50%% of 4)", res.Replaced, res.Batches)
+	if res.Replaced != 4 || res.Batches < 2 || res.Batches > 4 {
+		t.Errorf("replaced %d nodes in %d batches; want 4 in 2 to 4 (a window of maxSurge 50%% of 4, refilled as each drain ends)", res.Replaced, res.Batches)
 	}
 	if samples < 10 || minReady < int(app.MinAvailable) {
 		t.Errorf("ready pods fell to %d during the upgrade (%d samples); the PDB asks for %d", minReady, samples, app.MinAvailable)
@@ -122,7 +122,9 @@ func TestNodePoolUpgrade(t *testing.T) {
 	for _, e := range events {
 		steps[e.Step]++
 	}
-	if steps["Surge"] != 2 || steps["Drain"] != 2 || steps["Delete"] != 2 || steps["Done"] != 1 {
+	// Each old node is deleted on its own, as soon as it is empty; each
+	// filling of the window drains.
+	if steps["Surge"] < 1 || steps["Drain"] != res.Batches || steps["Delete"] != 4 || steps["Done"] != 1 {
 		t.Errorf("events by step = %v", steps)
 	}
 

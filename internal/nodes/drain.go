@@ -1,0 +1,256 @@
+package nodes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/kubectl/pkg/drain"
+)
+
+// A drain here is kubectl's (k8s.io/kubectl/pkg/drain picks the pods and
+// sends each eviction) with two waits made event-driven. kubectl sleeps a
+// fixed delay after a PodDisruptionBudget refuses an eviction and polls
+// every second for an evicted pod to be gone; across a pool that is most of
+// an upgrade's time. Here a refused eviction is retried the moment a budget
+// that covers the pod allows a disruption again (a watch on the budgets),
+// and an evicted pod is known gone from a watch on its node.
+
+// budgets watches the cluster's PodDisruptionBudgets.
+type budgets struct {
+	informer cache.SharedIndexInformer
+	mu       sync.Mutex
+	// allow holds, by budget, a channel closed when the budget next
+	// allows a disruption.
+	allow map[types.NamespacedName]chan struct{}
+}
+
+// watchBudgets starts the watch; it ends with ctx.
+func watchBudgets(ctx context.Context, client kubernetes.Interface) (*budgets, error) {
+	factory := informers.NewSharedInformerFactory(client, 0)
+	b := &budgets{informer: factory.Policy().V1().PodDisruptionBudgets().Informer(), allow: map[types.NamespacedName]chan struct{}{}}
+	changed := func(obj any) {
+		if pdb, ok := obj.(*policyv1.PodDisruptionBudget); ok && pdb.Status.DisruptionsAllowed > 0 {
+			b.wake(types.NamespacedName{Namespace: pdb.Namespace, Name: pdb.Name})
+		}
+	}
+	if _, err := b.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    changed,
+		UpdateFunc: func(_, obj any) { changed(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if pdb, ok := obj.(*policyv1.PodDisruptionBudget); ok {
+				b.wake(types.NamespacedName{Namespace: pdb.Namespace, Name: pdb.Name})
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), b.informer.HasSynced) {
+		return nil, fmt.Errorf("watching PodDisruptionBudgets: %w", context.Cause(ctx))
+	}
+	return b, nil
+}
+
+func (b *budgets) wake(key types.NamespacedName) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ch, ok := b.allow[key]; ok {
+		close(ch)
+		delete(b.allow, key)
+	}
+}
+
+// allows returns a channel closed when a budget that covers the pod next
+// allows a disruption (or stop is closed).
+func (b *budgets) allows(pod *corev1.Pod, stop <-chan struct{}) <-chan struct{} {
+	objs, _ := b.informer.GetIndexer().ByIndex(cache.NamespaceIndex, pod.Namespace)
+	var chans []chan struct{}
+	b.mu.Lock()
+	for _, obj := range objs {
+		pdb := obj.(*policyv1.PodDisruptionBudget)
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil || pdb.Spec.Selector == nil || !sel.Matches(labelSet(pod.Labels)) {
+			continue
+		}
+		key := types.NamespacedName{Namespace: pdb.Namespace, Name: pdb.Name}
+		ch, ok := b.allow[key]
+		if !ok {
+			ch = make(chan struct{})
+			b.allow[key] = ch
+		}
+		chans = append(chans, ch)
+	}
+	b.mu.Unlock()
+	if len(chans) == 1 {
+		return chans[0]
+	}
+	// Several budgets cover the pod: any that frees up is worth a retry,
+	// since the API server checks them all. (None: only the retry delay
+	// wakes the pod, which is what refused it is not a budget.)
+	woken := make(chan struct{})
+	var once sync.Once
+	for _, ch := range chans {
+		go func() {
+			select {
+			case <-ch:
+				once.Do(func() { close(woken) })
+			case <-woken:
+			case <-stop:
+			}
+		}()
+	}
+	return woken
+}
+
+// nodePods watches the pods of one node, to know when evicted ones are
+// gone.
+type nodePods struct {
+	store cache.Store
+	mu    sync.Mutex
+	waits map[types.UID]chan struct{}
+}
+
+func watchNodePods(ctx context.Context, client kubernetes.Interface, node string) (*nodePods, error) {
+	onNode := fields.OneTermEqualSelector("spec.nodeName", node).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = onNode
+			return client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = onNode
+			return client.CoreV1().Pods(metav1.NamespaceAll).Watch(ctx, o)
+		},
+	}
+	informer := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{})
+	np := &nodePods{store: informer.GetStore(), waits: map[types.UID]chan struct{}{}}
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: np.deleted}); err != nil {
+		return nil, err
+	}
+	go informer.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		return nil, fmt.Errorf("watching the pods of node %s: %w", node, context.Cause(ctx))
+	}
+	return np, nil
+}
+
+func (np *nodePods) deleted(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	np.mu.Lock()
+	defer np.mu.Unlock()
+	if ch, ok := np.waits[pod.UID]; ok {
+		close(ch)
+		delete(np.waits, pod.UID)
+	}
+}
+
+// gone returns a channel closed once the pod has left the node.
+func (np *nodePods) gone(pod *corev1.Pod) <-chan struct{} {
+	np.mu.Lock()
+	defer np.mu.Unlock()
+	if ch, ok := np.waits[pod.UID]; ok {
+		return ch
+	}
+	ch := make(chan struct{})
+	obj, exists, _ := np.store.Get(pod)
+	if cur, ok := obj.(*corev1.Pod); !exists || !ok || cur.UID != pod.UID {
+		close(ch)
+		return ch
+	}
+	np.waits[pod.UID] = ch
+	return ch
+}
+
+// drainNode evicts the pods a drain would evict from a cordoned node, each
+// as soon as its budgets allow, and returns once they are all gone or
+// DrainTimeout has passed.
+func (u *Upgrade) drainNode(ctx context.Context, b *budgets, node string) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, u.DrainTimeout, errDrainTimeout)
+	defer cancel()
+	np, err := watchNodePods(ctx, u.Client, node)
+	if err != nil {
+		return err
+	}
+	helper := u.helper(ctx)
+	list, errs := helper.GetPodsForDeletion(node)
+	if len(errs) > 0 {
+		return fmt.Errorf("listing the pods of node %s: %w", node, errors.Join(errs...))
+	}
+	pods := list.Pods()
+	evictErrs := make([]error, len(pods))
+	var wg sync.WaitGroup
+	for i := range pods {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			evictErrs[i] = u.evict(ctx, helper, b, np, &pods[i])
+		}()
+	}
+	wg.Wait()
+	return errors.Join(evictErrs...)
+}
+
+var errDrainTimeout = errors.New("drain timeout reached")
+
+// evict evicts one pod, retrying while budgets refuse, and waits until it
+// is gone.
+func (u *Upgrade) evict(ctx context.Context, helper *drain.Helper, b *budgets, np *nodePods, pod *corev1.Pod) error {
+	for {
+		err := helper.EvictPod(*pod, policyv1.SchemeGroupVersion)
+		terminating := apierrors.IsForbidden(err) && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)
+		switch {
+		case err == nil, apierrors.IsNotFound(err), terminating && pod.DeletionTimestamp != nil:
+			select {
+			case <-np.gone(pod):
+				return nil
+			case <-ctx.Done():
+				return fmt.Errorf("pod %s/%s was evicted but is still on the node: %w", pod.Namespace, pod.Name, context.Cause(ctx))
+			}
+		case apierrors.IsTooManyRequests(err), terminating:
+			// A budget (or the API server's flow control) says not now.
+			// Try again when a budget that covers the pod frees up, with
+			// the retry delay as a floor for what no watch announces.
+			stop := make(chan struct{})
+			retry := time.NewTimer(u.EvictionRetryDelay)
+			select {
+			case <-b.allows(pod, stop):
+			case <-np.gone(pod):
+				close(stop)
+				retry.Stop()
+				return nil
+			case <-retry.C:
+			case <-ctx.Done():
+				close(stop)
+				retry.Stop()
+				return fmt.Errorf("evicting pod %s/%s: %w (last refusal: %v)", pod.Namespace, pod.Name, context.Cause(ctx), err)
+			}
+			close(stop)
+			retry.Stop()
+		default:
+			return fmt.Errorf("evicting pod %s/%s: %w", pod.Namespace, pod.Name, err)
+		}
+	}
+}
