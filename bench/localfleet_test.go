@@ -109,15 +109,21 @@ func BenchmarkNodePoolUpgrade(b *testing.B) {
 			}
 		})
 	}
-	if took["by-hand"] == 0 || took["10%"] == 0 {
+	if took["10%"] == 0 {
 		return
 	}
-	bound := time.Duration(poolReplicas/(poolReplicas-poolMinAvailable)) * round
-	b.Logf("node-pool upgrade, 50 nodes, 1,000 pods: by hand %s; upshift maxSurge 10%% %s (%.2f× faster, goal ≥ 3×), maxSurge 33%% %s (%.2f×)",
+	if round > 0 {
+		bound := time.Duration(poolReplicas/(poolReplicas-poolMinAvailable)) * round
+		fmt.Printf("budget bound: %d rounds × %s a round (evict 5 pods of an app, their replacements Ready) = %s; upshift maxSurge 10%% is %.2f× the bound (goal ≤ 1.5×)\n",
+			poolReplicas/(poolReplicas-poolMinAvailable), round.Round(10*time.Millisecond), bound.Round(100*time.Millisecond), took["10%"].Seconds()/bound.Seconds())
+	}
+	if took["by-hand"] == 0 || took["33%"] == 0 {
+		return
+	}
+	// Printed, not logged: a parent benchmark's log shows only with -v.
+	fmt.Printf("node-pool upgrade, 50 nodes, 1,000 pods: by hand %s; upshift maxSurge 10%% %s (%.2f× faster, goal ≥ 3×), maxSurge 33%% %s (%.2f×)\n",
 		took["by-hand"].Round(100*time.Millisecond), took["10%"].Round(100*time.Millisecond), took["by-hand"].Seconds()/took["10%"].Seconds(),
 		took["33%"].Round(100*time.Millisecond), took["by-hand"].Seconds()/took["33%"].Seconds())
-	b.Logf("budget bound: %d rounds × %s a round (evict 5 pods of an app, their replacements Ready) = %s; upshift maxSurge 10%% is %.2f× the bound (goal ≤ 1.5×)",
-		poolReplicas/(poolReplicas-poolMinAvailable), round.Round(10*time.Millisecond), bound.Round(100*time.Millisecond), took["10%"].Seconds()/bound.Seconds())
 }
 
 const (

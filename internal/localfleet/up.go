@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -182,6 +183,10 @@ func (f *Fleet) abandon(c *Cluster, cause error) error {
 // start launches the named components in order, each waiting for the
 // previous to be ready.
 func (f *Fleet) start(ctx context.Context, c *Cluster, bins map[string]string, names []string) error {
+	// etcd, then the API server, each ready before the next; the rest only
+	// need the API server, so they start together and are waited for
+	// together.
+	var started []procs.Record
 	for _, name := range componentOrder {
 		if !slices.Contains(names, name) {
 			continue
@@ -198,11 +203,25 @@ func (f *Fleet) start(ctx context.Context, c *Cluster, bins map[string]string, n
 		if err != nil {
 			return err
 		}
-		if err := f.waitReady(ctx, c, rec); err != nil {
-			return err
+		if name == compEtcd || name == compAPIServer {
+			if err := f.waitReady(ctx, c, rec); err != nil {
+				return err
+			}
+			continue
 		}
+		started = append(started, rec)
 	}
-	return nil
+	errs := make([]error, len(started))
+	var wg sync.WaitGroup
+	for i, rec := range started {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f.waitReady(ctx, c, rec)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // waitReady waits until a just-started component answers, failing early

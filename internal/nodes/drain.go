@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,22 +32,32 @@ import (
 // that covers the pod allows a disruption again (a watch on the budgets),
 // and an evicted pod is known gone from a watch on its node.
 
-// budgets watches the cluster's PodDisruptionBudgets.
+// budgets watches the cluster's PodDisruptionBudgets and hands out their
+// disruptions: when a budget's status says it allows k, the k pods that
+// have waited longest for it are woken to try again, not every pod that
+// waits (which would mostly earn refusals and load the API server the
+// drain depends on).
 type budgets struct {
 	informer cache.SharedIndexInformer
 	mu       sync.Mutex
-	// allow holds, by budget, a channel closed when the budget next
-	// allows a disruption.
-	allow map[types.NamespacedName]chan struct{}
+	waiting  map[types.NamespacedName][]*waiter // oldest first
 }
+
+// waiter is one refused eviction waiting for a budget.
+type waiter struct {
+	woken chan struct{}
+	once  sync.Once
+}
+
+func (w *waiter) wake() { w.once.Do(func() { close(w.woken) }) }
 
 // watchBudgets starts the watch; it ends with ctx.
 func watchBudgets(ctx context.Context, client kubernetes.Interface) (*budgets, error) {
 	factory := informers.NewSharedInformerFactory(client, 0)
-	b := &budgets{informer: factory.Policy().V1().PodDisruptionBudgets().Informer(), allow: map[types.NamespacedName]chan struct{}{}}
+	b := &budgets{informer: factory.Policy().V1().PodDisruptionBudgets().Informer(), waiting: map[types.NamespacedName][]*waiter{}}
 	changed := func(obj any) {
 		if pdb, ok := obj.(*policyv1.PodDisruptionBudget); ok && pdb.Status.DisruptionsAllowed > 0 {
-			b.wake(types.NamespacedName{Namespace: pdb.Namespace, Name: pdb.Name})
+			b.wake(types.NamespacedName{Namespace: pdb.Namespace, Name: pdb.Name}, int(pdb.Status.DisruptionsAllowed))
 		}
 	}
 	if _, err := b.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -55,7 +68,7 @@ func watchBudgets(ctx context.Context, client kubernetes.Interface) (*budgets, e
 				obj = d.Obj
 			}
 			if pdb, ok := obj.(*policyv1.PodDisruptionBudget); ok {
-				b.wake(types.NamespacedName{Namespace: pdb.Namespace, Name: pdb.Name})
+				b.wake(types.NamespacedName{Namespace: pdb.Namespace, Name: pdb.Name}, math.MaxInt)
 			}
 		},
 	}); err != nil {
@@ -68,21 +81,40 @@ func watchBudgets(ctx context.Context, client kubernetes.Interface) (*budgets, e
 	return b, nil
 }
 
-func (b *budgets) wake(key types.NamespacedName) {
+// wake wakes up to n of the budget's waiters, oldest first.
+func (b *budgets) wake(key types.NamespacedName, n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if ch, ok := b.allow[key]; ok {
-		close(ch)
-		delete(b.allow, key)
+	queue := b.waiting[key]
+	n = min(n, len(queue))
+	for _, w := range queue[:n] {
+		w.wake()
 	}
+	if n == len(queue) {
+		delete(b.waiting, key)
+		return
+	}
+	b.waiting[key] = queue[n:]
 }
 
-// allows returns a channel closed when a budget that covers the pod next
-// allows a disruption (or stop is closed).
-func (b *budgets) allows(pod *corev1.Pod, stop <-chan struct{}) <-chan struct{} {
+// wait queues a refused eviction of the pod behind the budgets that cover
+// it, and returns the waiter (woken when one of them hands it a
+// disruption), whether any budget covers the pod, and the versions of the
+// budgets it saw. The caller calls done when it stops waiting.
+//
+// A budget whose status already allows a disruption wakes the waiter at
+// once, unless the caller saw that same status before (seen): the
+// eviction that was just refused may have raced the status update that
+// would have woken it, but a status the API server has already refused
+// against is not worth another try.
+func (b *budgets) wait(pod *corev1.Pod, seen string) (w *waiter, covered bool, now string, done func()) {
 	objs, _ := b.informer.GetIndexer().ByIndex(cache.NamespaceIndex, pod.Namespace)
-	var chans []chan struct{}
+	w = &waiter{woken: make(chan struct{})}
+	var keys []types.NamespacedName
+	var versions []string
+	allows := false
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, obj := range objs {
 		pdb := obj.(*policyv1.PodDisruptionBudget)
 		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
@@ -90,33 +122,25 @@ func (b *budgets) allows(pod *corev1.Pod, stop <-chan struct{}) <-chan struct{} 
 			continue
 		}
 		key := types.NamespacedName{Namespace: pdb.Namespace, Name: pdb.Name}
-		ch, ok := b.allow[key]
-		if !ok {
-			ch = make(chan struct{})
-			b.allow[key] = ch
-		}
-		chans = append(chans, ch)
+		b.waiting[key] = append(b.waiting[key], w)
+		keys = append(keys, key)
+		versions = append(versions, pdb.ResourceVersion)
+		allows = allows || pdb.Status.DisruptionsAllowed > 0
 	}
-	b.mu.Unlock()
-	if len(chans) == 1 {
-		return chans[0]
+	now = strings.Join(versions, ",")
+	if allows && now != seen {
+		w.wake()
 	}
-	// Several budgets cover the pod: any that frees up is worth a retry,
-	// since the API server checks them all. (None: only the retry delay
-	// wakes the pod, which is what refused it is not a budget.)
-	woken := make(chan struct{})
-	var once sync.Once
-	for _, ch := range chans {
-		go func() {
-			select {
-			case <-ch:
-				once.Do(func() { close(woken) })
-			case <-woken:
-			case <-stop:
+	return w, len(keys) > 0, now, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, key := range keys {
+			b.waiting[key] = slices.DeleteFunc(b.waiting[key], func(o *waiter) bool { return o == w })
+			if len(b.waiting[key]) == 0 {
+				delete(b.waiting, key)
 			}
-		}()
+		}
 	}
-	return woken
 }
 
 // nodePods watches the pods of one node, to know when evicted ones are
@@ -215,9 +239,15 @@ func (u *Upgrade) drainNode(ctx context.Context, b *budgets, node string) error 
 
 var errDrainTimeout = errors.New("drain timeout reached")
 
+// budgetRetryDelay is how long a refused eviction waits at most when a
+// budget covers the pod: its watch wakes the pod first, unless a status
+// update was missed.
+const budgetRetryDelay = 5 * time.Second
+
 // evict evicts one pod, retrying while budgets refuse, and waits until it
 // is gone.
 func (u *Upgrade) evict(ctx context.Context, helper *drain.Helper, b *budgets, np *nodePods, pod *corev1.Pod) error {
+	seen := "" // the budgets' versions at the last refusal
 	for {
 		err := helper.EvictPod(*pod, policyv1.SchemeGroupVersion)
 		terminating := apierrors.IsForbidden(err) && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)
@@ -231,24 +261,33 @@ func (u *Upgrade) evict(ctx context.Context, helper *drain.Helper, b *budgets, n
 			}
 		case apierrors.IsTooManyRequests(err), terminating:
 			// A budget (or the API server's flow control) says not now.
-			// Try again when a budget that covers the pod frees up, with
-			// the retry delay as a floor for what no watch announces.
-			stop := make(chan struct{})
-			retry := time.NewTimer(u.EvictionRetryDelay)
+			// Try again when a budget that covers the pod hands it a
+			// disruption; the retry delay is a floor for what no watch
+			// announces, longer when a budget will announce it.
+			w, covered, now, done := b.wait(pod, seen)
+			seen = now
+			delay := u.EvictionRetryDelay
+			if covered {
+				delay = max(delay, budgetRetryDelay)
+			}
+			retry := time.NewTimer(delay)
+			var gone, cancelled bool
 			select {
-			case <-b.allows(pod, stop):
-			case <-np.gone(pod):
-				close(stop)
-				retry.Stop()
-				return nil
+			case <-w.woken:
 			case <-retry.C:
+			case <-np.gone(pod):
+				gone = true
 			case <-ctx.Done():
-				close(stop)
-				retry.Stop()
+				cancelled = true
+			}
+			retry.Stop()
+			done()
+			switch {
+			case gone:
+				return nil
+			case cancelled:
 				return fmt.Errorf("evicting pod %s/%s: %w (last refusal: %v)", pod.Namespace, pod.Name, context.Cause(ctx), err)
 			}
-			close(stop)
-			retry.Stop()
 		default:
 			return fmt.Errorf("evicting pod %s/%s: %w", pod.Namespace, pod.Name, err)
 		}

@@ -364,7 +364,7 @@ func (u *Upgrade) waitReady(ctx context.Context, names []string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
