@@ -41,8 +41,8 @@ traffic back with ` + "`upshift rollback RUN`" + ` at any time before T4 ends.
 
 Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 11 rolled back (traffic is on blue).`,
-		Example: `  upshift bluegreen shop --to 1.34 -f bluegreen.yaml
-  upshift bluegreen shop --to 1.34 -f bluegreen.yaml --fleet fleet.yaml --name shop-134`,
+		Example: `  upshift bluegreen shop --to 1.37 -f bluegreen.yaml
+  upshift bluegreen shop --to 1.37 -f bluegreen.yaml --fleet fleet.yaml --name shop-137`,
 		Args: exactArgs(1, "CLUSTER"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.printer = printer.New(s.Err)
@@ -75,7 +75,7 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 		},
 	}
 	o.addHome(cmd)
-	cmd.Flags().StringVar(&to, "to", "", "the Kubernetes version of green, e.g. 1.34")
+	cmd.Flags().StringVar(&to, "to", "", "the Kubernetes version of green, e.g. 1.37")
 	cmd.Flags().StringVarP(&configFile, "filename", "f", "", "blueGreen settings: traffic, sync, freeze, validation, postSwitch, blueSoak, keepBlue")
 	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file holding CLUSTER; rewritten so green replaces blue at the end")
 	cmd.Flags().StringVar(&name, "name", "", "the run's name (default bluegreen-CLUSTER-TIME)")

@@ -77,8 +77,8 @@ func newLocalUpCommand(parent *localOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up NAME",
 		Short: "Start a local cluster and wait until it is ready",
-		Example: `  upshift local up dev --kubernetes-version 1.33
-  upshift local up prod --kubernetes-version 1.33 --node-pool system=3 --node-pool user=5 --node-image ubuntu-2204-2025.01`,
+		Example: `  upshift local up dev --kubernetes-version 1.36
+  upshift local up prod --kubernetes-version 1.36 --node-pool system=3 --node-pool user=5 --node-image ubuntu-2204-2025.01`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {

@@ -84,7 +84,7 @@ func newLocalUpgradePoolCommand(o *localOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "upgrade-node-pool NAME POOL [--kubernetes-version V] [--node-image IMAGE]",
 		Short: "Replace a local cluster's node pool with nodes at a version or image: surge nodes, PDB-respecting drains",
-		Example: `  upshift local upgrade-node-pool prod user --kubernetes-version 1.34 --max-surge 33%
+		Example: `  upshift local upgrade-node-pool prod user --kubernetes-version 1.37 --max-surge 33%
   upshift local upgrade-node-pool prod user --node-image ubuntu-2204-2025.03 -o json`,
 		Args: exactArgs(2, "NAME POOL"),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -121,7 +121,7 @@ func newScanAPIsCommand(s Streams) *cobra.Command {
 
 Sources, in any combination:
   -f PATH        manifest files and folders (YAML streams, JSON, List kinds); -f - reads stdin
-                 (e.g. helm template ... | upshift scan apis -f - --target-version 1.34)
+                 (e.g. helm template ... | upshift scan apis -f - --target-version 1.37)
   --context CTX  a live cluster: last-applied-configuration annotations cross-checked with
                  managedFields, Helm 3 release records (latest deployed revision), and the
                  API server's apiserver_requested_deprecated_apis metric
@@ -130,9 +130,9 @@ With no source, the kubeconfig's current context is scanned.
 
 Exit codes: 0 clean; 4 deprecated APIs only; 5 APIs removed in the target version;
 6 some input could not be read (and nothing worse); 1 the scan failed; 2 bad input.`,
-		Example: `  upshift scan apis --target-version 1.34 -f manifests/
-  helm template shop ./chart | upshift scan apis --target-version 1.34 -f -
-  upshift scan apis --target-version 1.34 --context prod -o sarif > apis.sarif`,
+		Example: `  upshift scan apis --target-version 1.37 -f manifests/
+  helm template shop ./chart | upshift scan apis --target-version 1.37 -f -
+  upshift scan apis --target-version 1.37 --context prod -o sarif > apis.sarif`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Validate(); err != nil {
@@ -141,7 +141,7 @@ Exit codes: 0 clean; 4 deprecated APIs only; 5 APIs removed in the target versio
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&o.target, "target-version", "", "Kubernetes version you upgrade to, e.g. 1.34 (required)")
+	cmd.Flags().StringVar(&o.target, "target-version", "", "Kubernetes version you upgrade to, e.g. 1.37 (required)")
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "manifest file or folder, repeatable; - for stdin")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, json, yaml, sarif or junit")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "also list the documents skipped as no Kubernetes objects (Chart.yaml, values.yaml, …)")
@@ -151,7 +151,7 @@ Exit codes: 0 clean; 4 deprecated APIs only; 5 APIs removed in the target versio
 
 func (o *scanAPIsOptions) Validate() error {
 	if o.target == "" {
-		return usagef("--target-version is required: the Kubernetes version you upgrade to, e.g. 1.34")
+		return usagef("--target-version is required: the Kubernetes version you upgrade to, e.g. 1.37")
 	}
 	v, err := rules.ParseVersion(o.target)
 	if err != nil {
