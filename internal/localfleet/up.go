@@ -180,12 +180,10 @@ func (f *Fleet) abandon(c *Cluster, cause error) error {
 	return cause
 }
 
-// start launches the named components in order, each waiting for the
-// previous to be ready.
+// start launches the named components in order: etcd, then the API
+// server, each ready before the next; the rest only need the API server,
+// so they start together and are waited for together.
 func (f *Fleet) start(ctx context.Context, c *Cluster, bins map[string]string, names []string) error {
-	// etcd, then the API server, each ready before the next; the rest only
-	// need the API server, so they start together and are waited for
-	// together.
 	var started []procs.Record
 	for _, name := range componentOrder {
 		if !slices.Contains(names, name) {

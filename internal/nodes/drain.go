@@ -27,10 +27,11 @@ import (
 // A drain here is kubectl's (k8s.io/kubectl/pkg/drain picks the pods and
 // sends each eviction) with two waits made event-driven. kubectl sleeps a
 // fixed delay after a PodDisruptionBudget refuses an eviction and polls
-// every second for an evicted pod to be gone; across a pool that is most of
-// an upgrade's time. Here a refused eviction is retried the moment a budget
-// that covers the pod allows a disruption again (a watch on the budgets),
-// and an evicted pod is known gone from a watch on its node.
+// every second for an evicted pod to be gone, sleeps that add up across a
+// pool whenever the control plane has time to spare. Here a refused
+// eviction is retried the moment a budget that covers the pod allows a
+// disruption again (a watch on the budgets), and an evicted pod is known
+// gone from a watch on its node.
 
 // budgets watches the cluster's PodDisruptionBudgets and hands out their
 // disruptions: when a budget's status says it allows k, the k pods that
