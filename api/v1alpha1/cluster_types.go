@@ -34,6 +34,10 @@ type ClusterSpec struct {
 	Context string `json:"context,omitempty"`
 	// Group puts the cluster in an update group, as Azure Fleet groups do.
 	Group string `json:"group,omitempty"`
+	// MaintenanceWindow, when set, holds every step of an update run on
+	// this cluster until the window is open; a step under way when it
+	// closes finishes.
+	MaintenanceWindow *MaintenanceWindow `json:"maintenanceWindow,omitempty"`
 }
 
 // LocalClusterRef names a cluster of the local fleet.

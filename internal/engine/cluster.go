@@ -72,6 +72,27 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 		if err := e.saved(); err != nil {
 			return err
 		}
+		err := e.waitWindow(ctx, fc, func(msg string) {
+			e.record(func(s *v1alpha1.UpdateRunStatus) {
+				st := &get(s).Steps[k]
+				st.Phase, st.Message = v1alpha1.PhaseWaiting, msg
+			})
+			e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: "Waiting", Message: msg})
+		})
+		switch {
+		case errors.Is(err, ErrStopped):
+			e.record(func(s *v1alpha1.UpdateRunStatus) { get(s).Phase = v1alpha1.PhaseStopped })
+			e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Stopped", Message: "stopped while " + step.Name + " waited for the maintenance window"})
+			return ErrStopped
+		case errors.Is(err, errSkippedWhileWaiting):
+			e.record(func(s *v1alpha1.UpdateRunStatus) { c := get(s); c.Phase, c.End = v1alpha1.PhaseSkipped, now() })
+			e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Skipped", Message: "cluster skipped on request while it waited for its maintenance window"})
+			return nil
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			return fail(err)
+		}
 		var since time.Time
 		e.record(func(s *v1alpha1.UpdateRunStatus) {
 			st := &get(s).Steps[k]

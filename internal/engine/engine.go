@@ -12,6 +12,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/fleet"
@@ -21,6 +22,7 @@ import (
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/store"
+	"upshift.dev/upshift/internal/window"
 )
 
 // Member is a fleet cluster the engine can act on (providers/cluster).
@@ -42,6 +44,8 @@ type Engine struct {
 	Progress func(Event)
 	// Poll is how often waits look for approvals, skips and stop requests.
 	Poll time.Duration
+	// Now is the clock maintenance windows are read by; nil is time.Now.
+	Now func() time.Time
 	// NewTraffic builds a blue-green run's traffic provider (default
 	// traffic.New, over the registered traffic providers).
 	NewTraffic func(v1alpha1.TrafficSpec) (traffic.Provider, error)
@@ -152,6 +156,20 @@ func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1
 				notes = append(notes, "could not read what the provider says about it: "+err.Error())
 			}
 			info.Notes = notes
+		}
+		if w := c.Spec.MaintenanceWindow; w != nil {
+			note := "upshift's maintenance window: " + window.Describe(*w)
+			if cw, errs := window.Compile(*w, field.NewPath("spec", "maintenanceWindow")); len(errs) == 0 {
+				now := e.now()
+				if opens, closes := cw.Next(now); opens.IsZero() {
+					note += "; it does not open in the next 18 months"
+				} else if !opens.After(now) {
+					note += "; open now, until " + closes.Format(windowTime)
+				} else {
+					note += "; opens " + opens.Format(windowTime)
+				}
+			}
+			info.Notes = append(info.Notes, note)
 		}
 		infos = append(infos, info)
 	}

@@ -240,6 +240,69 @@ func TestTwoHopRun(t *testing.T) {
 	}
 }
 
+// TestMaintenanceWindow holds a cluster's steps until its window opens,
+// on a clock set 3 s before the window's first opening, and fails a run
+// whose window never opens without touching the cluster.
+func TestMaintenanceWindow(t *testing.T) {
+	upAll(t, 1, "windowed", "blacked")
+	opening := time.Date(2030, time.January, 1, 0, 0, 0, 0, time.UTC)
+	offset := time.Until(opening.Add(-3 * time.Second))
+	daily := &v1alpha1.MaintenanceWindow{Schedule: v1alpha1.WindowSchedule{Daily: &v1alpha1.DailySchedule{IntervalDays: 1}}, StartTime: "00:00", DurationHours: 4, StartDate: "2030-01-01"}
+	windowed, blacked := member("windowed", "windowed"), member("blacked", "blacked")
+	windowed.Spec.MaintenanceWindow = daily
+	blacked.Spec.MaintenanceWindow = daily.DeepCopy()
+	blacked.Spec.MaintenanceWindow.NotAllowedDates = []v1alpha1.DateSpan{{Start: "2029-01-01", End: "2099-12-31"}}
+	ctx := t.Context()
+
+	e := newEngine(t, []v1alpha1.Cluster{windowed})
+	e.Now = func() time.Time { return time.Now().Add(offset) }
+	var events []engine.Event
+	var mu sync.Mutex
+	e.Progress = func(ev engine.Event) { mu.Lock(); events = append(events, ev); mu.Unlock() }
+	run, strategy := newRun("in-window", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeControlPlaneOnly, KubernetesVersion: higher.Minor}, stage("all", "windowed"))
+	planned, err := e.Initialize(ctx, run, strategy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(planned.Stages[0].Groups[0].Clusters[0].Notes, "; ")
+	if !strings.Contains(notes, "upshift's maintenance window: every 1 day(s) at 00:00 UTC for 4h; opens Tue 1 Jan 00:00 UTC") {
+		t.Errorf("plan notes %q do not show the window", notes)
+	}
+	start := time.Now()
+	final, err := e.Drive(ctx, run.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := clusterStatus(final, "windowed").Steps[0]
+	if final.Status.Phase != v1alpha1.PhaseCompleted || cp.Start == nil || cp.Start.Sub(start) < 2*time.Second {
+		t.Errorf("run %s; the control plane step started %v after the drive, before its window opened", final.Status.Phase, cp.Start.Sub(start))
+	}
+	mu.Lock()
+	waited := slices.ContainsFunc(events, func(ev engine.Event) bool {
+		return ev.Type == "Waiting" && ev.Cluster == "windowed" && strings.Contains(ev.Message, "waiting for the maintenance window (every 1 day(s) at 00:00 UTC for 4h): opens Tue 1 Jan 00:00 UTC, in 3s")
+	})
+	mu.Unlock()
+	if !waited {
+		t.Errorf("no Waiting event says which window and when: %+v", events)
+	}
+	if c, _ := testfleet.Fleet(t).Get("windowed"); c.KubernetesVersion != higher.Version {
+		t.Errorf("after the window opened: %s", c.KubernetesVersion)
+	}
+
+	never := newEngine(t, []v1alpha1.Cluster{blacked})
+	never.Now = e.Now
+	run2, strategy2 := newRun("never-open", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeControlPlaneOnly, KubernetesVersion: higher.Minor}, stage("all", "blacked"))
+	if _, err := never.Initialize(ctx, run2, strategy2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := never.Drive(ctx, run2.Name); err == nil || !strings.Contains(err.Error(), "does not open in the next 18 months: change its schedule or its notAllowedDates") {
+		t.Fatalf("drive with a window that never opens: %v", err)
+	}
+	if c, _ := testfleet.Fleet(t).Get("blacked"); c.KubernetesVersion != lower.Version {
+		t.Errorf("a cluster whose window never opens was upgraded to %s", c.KubernetesVersion)
+	}
+}
+
 // TestFailingGatesHaltTheRun checks that a failing Command gate halts the
 // run with the step, exit code and output in status, and that a failing
 // preflight HTTP gate stops a run before it changes anything.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
@@ -15,6 +16,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/window"
 	"upshift.dev/upshift/internal/yamlstream"
 )
 
@@ -68,6 +70,11 @@ func validate(c *v1alpha1.Cluster, dir string) error {
 	}
 	if err := names.Subdomain("fleet cluster", c.Name); err != nil {
 		return fmt.Errorf("metadata.name: %w", err)
+	}
+	if w := c.Spec.MaintenanceWindow; w != nil {
+		if _, errs := window.Compile(*w, field.NewPath("spec", "maintenanceWindow")); len(errs) > 0 {
+			return fmt.Errorf("cluster %s: %w", c.Name, errs.ToAggregate())
+		}
 	}
 	return cluster.Validate(c, dir)
 }

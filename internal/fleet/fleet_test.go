@@ -44,6 +44,10 @@ spec: {provider: kubeconfig, kubeconfig: /tmp/k, context: prod-east}
 		{"duplicate", good + "---\n" + strings.SplitN(good, "---\n", 2)[0], "listed twice"},
 		{"malformed", "apiVersion: [\n", "document 1"},
 		{"empty", "# nothing\n", "no Cluster objects"},
+		{"window too short", "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec: {provider: local, local: {name: a}, maintenanceWindow: {schedule: {weekly: {intervalWeeks: 1, dayOfWeek: Sunday}}, startTime: \"02:00\", durationHours: 2}}\n",
+			"cluster a: spec.maintenanceWindow.durationHours: Invalid value: 2: must be 4 to 24"},
+		{"window field misspelt", "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: a}\nspec: {provider: local, local: {name: a}, maintenanceWindow: {schedule: {weekly: {intervalWeeks: 1, dayOfWeek: Sunday}}, startTime: \"02:00\", durationHours: 4, utcOfset: \"+01:00\"}}\n",
+			"unknown field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := fleet.Parse("fleet.yaml", []byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
