@@ -289,6 +289,37 @@ func TestMaintenanceWindow(t *testing.T) {
 		t.Errorf("after the window opened: %s", c.KubernetesVersion)
 	}
 
+	// A stop request ends the wait: the run is Stopped, the step still
+	// says what it waits for, and the cluster is untouched.
+	later := member("blacked", "blacked")
+	later.Spec.MaintenanceWindow = daily.DeepCopy()
+	later.Spec.MaintenanceWindow.StartTime = "01:00"
+	held := newEngine(t, []v1alpha1.Cluster{later})
+	held.Now = e.Now
+	run3, strategy3 := newRun("held", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeControlPlaneOnly, KubernetesVersion: higher.Minor}, stage("all", "blacked"))
+	if _, err := held.Initialize(ctx, run3, strategy3); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { _, err := held.Drive(ctx, run3.Name); stopped <- err }()
+	waiting := waitFor(t, held.Store, run3.Name, "the step to wait for its window", func(r *v1alpha1.UpdateRun) bool {
+		return len(r.Status.Stages) > 0 && clusterStatus(r, "blacked").Steps[0].Phase == v1alpha1.PhaseWaiting
+	})
+	if msg := clusterStatus(waiting, "blacked").Steps[0].Message; !strings.Contains(msg, "(every 1 day(s) at 01:00 UTC for 4h): opens Tue 1 Jan 01:00 UTC, in ") {
+		t.Errorf("waiting step says %q", msg)
+	}
+	if err := held.Store.SetState(run3.Name, v1alpha1.StateStop); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-stopped:
+		if !errors.Is(err, engine.ErrStopped) {
+			t.Fatalf("drive after stop during the wait: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("stop did not end the wait for the window")
+	}
+
 	never := newEngine(t, []v1alpha1.Cluster{blacked})
 	never.Now = e.Now
 	run2, strategy2 := newRun("never-open", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeControlPlaneOnly, KubernetesVersion: higher.Minor}, stage("all", "blacked"))
