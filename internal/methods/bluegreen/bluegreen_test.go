@@ -223,15 +223,21 @@ func writeConfigMap(ctx context.Context, client kubernetes.Interface, name strin
 	return err
 }
 
-// TestBlueGreenUnderLoad moves a cluster from 1.33 to 1.34 through T0–T4
+// TestBlueGreenUnderLoad moves a cluster from the previous minor to the latest through T0–T4
 // while clients keep using the public name: no request fails, the freeze
 // holds blue's deployer during T2 and only it, and what the gateway sent
 // each cluster is what each cluster's ingress counted.
 func TestBlueGreenUnderLoad(t *testing.T) {
 	ctx := t.Context()
 	e := setup(t, "shop")
-	before, _ := e.gatewayCount(t, "shop")
-	blueBase := ingressCount(t, e.blue.IngressURL()) - before
+	// What blue's ingress counts from here on, against what the gateway
+	// sends it: each read of the ingress is bracketed by the gateway's
+	// sure count before it and its whole count a moment after (a health
+	// check can land between the reads).
+	beforeSure, _ := e.gatewayCount(t, "shop")
+	blueBase := ingressCount(t, e.blue.IngressURL())
+	settle()
+	_, beforeAll := e.gatewayCount(t, "shop")
 	cfg, err := e.blue.RESTConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -257,10 +263,11 @@ func TestBlueGreenUnderLoad(t *testing.T) {
 			freezeChecked = true
 		case strings.Contains(ev.Message, "soaks, ready for rollback"):
 			// T4 begins: blue has no weight, only health checks reach it.
-			blueLow, _ = e.gatewayCount(t, "shop")
+			sure, _ := e.gatewayCount(t, "shop")
 			blueIngress = ingressCount(t, e.blue.IngressURL()) - blueBase
 			settle()
-			_, blueHigh = e.gatewayCount(t, "shop")
+			_, all := e.gatewayCount(t, "shop")
+			blueLow, blueHigh = sure-beforeAll, all-beforeSure
 			blueBracketed = true
 		}
 	}
