@@ -419,16 +419,14 @@ func (u *Upgrade) quarantine(ctx context.Context, names []string) error {
 
 func (u *Upgrade) helper(ctx context.Context) *drain.Helper {
 	return &drain.Helper{
-		Ctx:                  ctx,
-		Client:               u.Client,
-		Force:                true, // pods without a controller are lost either way; say so in the audit
-		GracePeriodSeconds:   -1,
-		IgnoreAllDaemonSets:  true,
-		DeleteEmptyDirData:   true,
-		Timeout:              u.DrainTimeout,
-		EvictErrorRetryDelay: u.EvictionRetryDelay,
-		Out:                  io.Discard,
-		ErrOut:               io.Discard,
+		Ctx:                 ctx,
+		Client:              u.Client,
+		Force:               true, // pods without a controller are lost either way; say so in the audit
+		GracePeriodSeconds:  -1,
+		IgnoreAllDaemonSets: true,
+		DeleteEmptyDirData:  true,
+		Out:                 io.Discard,
+		ErrOut:              io.Discard,
 	}
 }
 
