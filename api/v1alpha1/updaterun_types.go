@@ -82,6 +82,9 @@ const (
 	GateCommand          = "Command"
 	GateDeprecatedAPIs   = "DeprecatedAPIs"
 	GateReadiness        = "Readiness"
+	// GateMetrics compares green with blue from the traffic provider's
+	// own counters (canary analysis only).
+	GateMetrics = "Metrics"
 )
 
 // GateSpec is a check that must pass before a run goes on. A
@@ -106,6 +109,8 @@ type GateSpec struct {
 	KubernetesHealth *KubernetesHealthGate `json:"kubernetesHealth,omitempty"`
 	// Readiness check (upshift scan readiness as a gate).
 	Readiness *ReadinessGate `json:"readiness,omitempty"`
+	// Metrics compares green with blue (canary analysis).
+	Metrics *MetricsGate `json:"metrics,omitempty"`
 }
 
 // ReadinessGate fails on upgrade-readiness findings at or above FailOn.
@@ -191,10 +196,13 @@ type UpdateRunSpec struct {
 	StrategyRef *StrategyRef        `json:"strategyRef,omitempty"`
 	Strategy    *UpdateStrategySpec `json:"strategy,omitempty"`
 	Upgrade     UpgradeSpec         `json:"upgrade"`
-	// Method is InPlace (the default) or BlueGreen (Canary comes later).
+	// Method is InPlace (the default), BlueGreen or Canary.
 	Method string `json:"method,omitempty"`
-	// BlueGreen configures method BlueGreen.
-	BlueGreen   *BlueGreenSpec  `json:"blueGreen,omitempty"`
+	// BlueGreen configures method BlueGreen, and how method Canary builds,
+	// fills and retires clusters.
+	BlueGreen *BlueGreenSpec `json:"blueGreen,omitempty"`
+	// Canary configures method Canary's traffic steps and analysis.
+	Canary      *CanarySpec     `json:"canary,omitempty"`
 	NodeUpgrade NodeUpgradeSpec `json:"nodeUpgrade,omitempty"`
 	Gates       RunGates        `json:"gates,omitempty"`
 	State       string          `json:"state,omitempty"`
@@ -306,8 +314,11 @@ type StageClusterStatus struct {
 	// FromVersion is the control plane's version when the cluster started.
 	FromVersion string       `json:"fromVersion,omitempty"`
 	Steps       []StepStatus `json:"steps,omitempty"`
-	// BlueGreen is the blue-green move of this cluster.
+	// BlueGreen is the blue-green move of this cluster (and the build,
+	// sync and retirement of a canary).
 	BlueGreen *BlueGreenStatus `json:"blueGreen,omitempty"`
+	// Canary is the canary's traffic steps and analysis.
+	Canary *CanaryStatus `json:"canary,omitempty"`
 }
 
 // TaskStatus is a stage task's progress.
@@ -332,7 +343,10 @@ type StepStatus struct {
 	// Version a ControlPlane step moves the control plane to.
 	Version string `json:"version,omitempty"`
 	// Pool a NodePool step replaces.
-	Pool     string       `json:"pool,omitempty"`
+	Pool string `json:"pool,omitempty"`
+	// Index of a step kind a method repeats (a canary's traffic steps,
+	// from 1).
+	Index    int          `json:"index,omitempty"`
 	Phase    string       `json:"phase"`
 	Start    *metav1.Time `json:"startTime,omitempty"`
 	End      *metav1.Time `json:"endTime,omitempty"`

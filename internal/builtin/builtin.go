@@ -11,6 +11,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/methods"
 	"upshift.dev/upshift/internal/methods/bluegreen"
+	"upshift.dev/upshift/internal/methods/canary"
 	"upshift.dev/upshift/internal/methods/inplace"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/cluster/aks"
@@ -32,6 +33,7 @@ func Register() {
 	once.Do(func() {
 		methods.Register(inplace.Method{})
 		methods.Register(bluegreen.Method{})
+		methods.Register(canary.Method{})
 		cluster.Register(v1alpha1.ProviderLocal, cluster.Kind{Open: local.Open, NameField: local.NameField, Validate: local.Validate})
 		cluster.Register(v1alpha1.ProviderAKS, cluster.Kind{Open: aks.Open, NameField: aks.NameField, Validate: aks.Validate})
 		cluster.Register(v1alpha1.ProviderExec, cluster.Kind{Open: exec.Open, NameField: exec.NameField, Validate: exec.Validate})

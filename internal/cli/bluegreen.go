@@ -57,21 +57,7 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 			if err := yaml.UnmarshalStrict(data, &bg); err != nil {
 				return usagef("%s: %v", configFile, err)
 			}
-			clusters, err := o.blueGreenFleet(args[0])
-			if err != nil {
-				return err
-			}
-			if name == "" {
-				name = fmt.Sprintf("bluegreen-%s-%s", args[0], time.Now().UTC().Format("20060102-150405"))
-			}
-			run := blueGreenRun(name, to, &bg)
-			e := o.engine(clusters)
-			p, err := o.initialize(cmd.Context(), e, run, run.Spec.Strategy)
-			if err != nil {
-				return err
-			}
-			printPlan(s.Out, p)
-			return o.drive(cmd.Context(), e, run.Name)
+			return o.move(cmd, args[0], blueGreenRun(runName("bluegreen", args[0], name), to, &bg))
 		},
 	}
 	o.addHome(cmd)
@@ -80,6 +66,31 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file holding CLUSTER; rewritten so green replaces blue at the end")
 	cmd.Flags().StringVar(&name, "name", "", "the run's name (default bluegreen-CLUSTER-TIME)")
 	return cmd
+}
+
+// move plans and drives the run of a bluegreen or canary command on its
+// one cluster.
+func (o *runOptions) move(cmd *cobra.Command, clusterName string, run *v1alpha1.UpdateRun) error {
+	clusters, err := o.blueGreenFleet(clusterName)
+	if err != nil {
+		return err
+	}
+	e := o.engine(clusters)
+	p, err := o.initialize(cmd.Context(), e, run, run.Spec.Strategy)
+	if err != nil {
+		return err
+	}
+	printPlan(o.streams.Out, p)
+	return o.drive(cmd.Context(), e, run.Name)
+}
+
+// runName is a command's run name: the --name given, or the command and
+// cluster with the time.
+func runName(command, clusterName, given string) string {
+	if given != "" {
+		return given
+	}
+	return fmt.Sprintf("%s-%s-%s", command, clusterName, time.Now().UTC().Format("20060102-150405"))
 }
 
 // blueGreenRun is the run of a bluegreen command: one stage holding the
@@ -122,10 +133,10 @@ func (o *runOptions) blueGreenFleet(clusterName string) ([]v1alpha1.Cluster, err
 // rewrites when green replaces blue, so a resumed run still does.
 const AnnotationFleetFile = "upshift.dev/fleet-file"
 
-// followFleetFile makes a blue-green run started from a fleet file rewrite
+// followFleetFile makes a blue-green or canary run started from a fleet file rewrite
 // that file as green replaces blue, now and when resumed.
 func (o *runOptions) followFleetFile(e *engine.Engine, run *v1alpha1.UpdateRun) error {
-	if o.fleetFile == "" || run.Spec.Method != v1alpha1.MethodBlueGreen {
+	if o.fleetFile == "" || (run.Spec.Method != v1alpha1.MethodBlueGreen && run.Spec.Method != v1alpha1.MethodCanary) {
 		return nil
 	}
 	abs, err := filepath.Abs(o.fleetFile)
@@ -146,7 +157,7 @@ func newRollbackCommand(s Streams) *cobra.Command {
 	o := &runOptions{streams: s}
 	cmd := &cobra.Command{
 		Use:   "rollback RUN",
-		Short: "Send a blue-green run's traffic back to blue and lift the freeze; green is kept",
+		Short: "Send a blue-green or canary run's traffic back to blue and lift the freeze; green is kept",
 		Long: `Roll a blue-green run back at any phase before blue is destroyed: the cluster
 name's traffic goes back to blue (verified through the provider), the freeze on
 blue's deployers is lifted, and green stays for inspection. If another process

@@ -70,7 +70,7 @@ embedded default and test bed.`,
 	root.AddCommand(newLocalCommand(s), newDemoCommand(s), newScanCommand(s),
 		newRunCommand(s), newPlanCommand(s), newStatusCommand(s), newApproveCommand(s),
 		newStopCommand(s), newResumeCommand(s), newSkipCommand(s), newHistoryCommand(s), newFleetCommand(s),
-		newGatewayCommand(s), newTrafficCommand(s), newBlueGreenCommand(s), newRollbackCommand(s),
+		newGatewayCommand(s), newTrafficCommand(s), newBlueGreenCommand(s), newCanaryCommand(s), newPromoteCommand(s), newRollbackCommand(s),
 		newVersionCommand(s))
 	for _, group := range append([]*cobra.Command{root}, root.Commands()...) {
 		if group.HasSubCommands() {

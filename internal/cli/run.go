@@ -378,6 +378,9 @@ func writeRunReport(w io.Writer, run *v1alpha1.UpdateRun) {
 			if c.BlueGreen != nil {
 				writeBlueGreen(w, c.BlueGreen)
 			}
+			if c.Canary != nil {
+				writeCanary(w, c.Canary)
+			}
 		}
 		for _, t := range s.AfterTasks {
 			fmt.Fprintf(w, "    after %s: %s%s%s\n", t.Name, t.Phase, approved(t), msg(t.Message))

@@ -181,7 +181,8 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 		if err != nil {
 			var failed *gates.Failed
 			if errors.As(err, &failed) {
-				return "", output, transient.MarkPermanent(fmt.Errorf("gate %s (%s): %s", g.Name, g.Type, failed.Result.Message))
+				failed.Gate, failed.Type = g.Name, g.Type // an approval's reads as its gate
+				return "", output, transient.MarkPermanent(failed)
 			}
 			return "", output, err
 		}

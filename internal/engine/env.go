@@ -48,6 +48,8 @@ func (c *clusterEnv) Progress(msg string) {
 	c.e.emit(Event{Stage: c.Stage(), Cluster: c.fc.Name, Step: c.step, Type: "Progress", Message: msg})
 }
 
+func (c *clusterEnv) Approval(key string) (string, time.Time, bool) { return c.e.approvals()(key) }
+
 func (c *clusterEnv) Gates(ctx context.Context, list []v1alpha1.GateSpec, m *cluster.Member, nodeVersion string) (methods.Result, error) {
 	msg, output, err := c.e.runGates(ctx, c.fc, m, list, nodeVersion, c.since)
 	return methods.Result{Message: msg, Output: output}, err

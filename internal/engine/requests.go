@@ -116,6 +116,15 @@ func approvalGates(run *v1alpha1.UpdateRun) []string {
 	if bg := run.Spec.BlueGreen; bg != nil {
 		lists = append(lists, bg.Validation.Gates, bg.PostSwitch.Gates)
 	}
+	if c := run.Spec.Canary; c != nil {
+		held := []v1alpha1.GateSpec{}
+		for i, s := range c.Steps {
+			if s.Approval {
+				held = append(held, v1alpha1.GateSpec{Name: fmt.Sprintf("canary-step-%d", i+1), Type: v1alpha1.GateApproval})
+			}
+		}
+		lists = append(lists, c.Analysis, held)
+	}
 	var out []string
 	for _, list := range lists {
 		for _, g := range list {

@@ -73,10 +73,16 @@ const (
 // pass without a change.
 type Failed struct {
 	Gate   string
+	Type   string // set by Run
 	Result Result
 }
 
-func (f *Failed) Error() string { return fmt.Sprintf("gate %s failed: %s", f.Gate, f.Result.Message) }
+func (f *Failed) Error() string {
+	if f.Type != "" {
+		return fmt.Sprintf("gate %s (%s): %s", f.Gate, f.Type, f.Result.Message)
+	}
+	return fmt.Sprintf("gate %s failed: %s", f.Gate, f.Result.Message)
+}
 
 // Permanent: a gate past its threshold is a verdict, not a passing fault;
 // its own attempts already waited.
@@ -119,11 +125,11 @@ func Run(ctx context.Context, g v1alpha1.GateSpec, t Target, approvals Approvals
 		res.Message = err.Error()
 		if failures >= threshold {
 			res.Message = fmt.Sprintf("%d failed attempt(s), the threshold: %s", failures, err)
-			return res, &Failed{Gate: g.Name, Result: res}
+			return res, &Failed{Gate: g.Name, Type: g.Type, Result: res}
 		}
 		if time.Now().Add(interval).After(deadline) {
 			res.Message = fmt.Sprintf("did not pass within %s: %s", timeout, err)
-			return res, &Failed{Gate: g.Name, Result: res}
+			return res, &Failed{Gate: g.Name, Type: g.Type, Result: res}
 		}
 		select {
 		case <-ctx.Done():

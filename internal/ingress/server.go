@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +45,10 @@ type Server struct {
 	factory   informers.SharedInformerFactory
 	requests  *prometheus.CounterVec
 	registry  *prometheus.Registry
+
+	// answered counts answers with a fault annotation, to spread the
+	// failed share evenly.
+	answered atomic.Int64
 
 	mu        sync.Mutex
 	version   string
@@ -129,7 +135,48 @@ func (s *Server) route(ctx context.Context, host, path string) (int, Answer) {
 		answer.Error = fmt.Sprintf("service %s has no ready endpoints", answer.Service)
 		return http.StatusServiceUnavailable, answer
 	}
+	if msg := s.fault(ctx, ing, answer.KubernetesVersion); msg != "" {
+		answer.Error = msg
+		return http.StatusInternalServerError, answer
+	}
 	return http.StatusOK, answer
+}
+
+// Fault annotations make an Ingress's app misbehave, as an app broken by
+// a new Kubernetes version would, so that canary analysis has something
+// real to catch: FaultErrorPercent of the answers are 500s (spread evenly,
+// not at random), each answer is delayed by FaultDelay, and with
+// FaultKubernetesVersion only on clusters whose version starts with it
+// (v1.37).
+const (
+	FaultErrorPercent      = "fault.upshift.dev/error-percent"
+	FaultDelay             = "fault.upshift.dev/delay"
+	FaultKubernetesVersion = "fault.upshift.dev/kubernetes-version"
+)
+
+// fault applies the Ingress's fault annotations to one answer: it waits
+// the delay, and returns an error message when this answer is one of the
+// failed share.
+func (s *Server) fault(ctx context.Context, ing *networkingv1.Ingress, version string) string {
+	a := ing.Annotations
+	if v := a[FaultKubernetesVersion]; v != "" && !strings.HasPrefix(version, v) {
+		return ""
+	}
+	if d, err := time.ParseDuration(a[FaultDelay]); err == nil && d > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+	}
+	pct, err := strconv.Atoi(a[FaultErrorPercent])
+	if err != nil || pct <= 0 {
+		return ""
+	}
+	n := s.answered.Add(1)
+	if n*int64(pct)/100 == (n-1)*int64(pct)/100 {
+		return ""
+	}
+	return fmt.Sprintf("injected fault: %d%% of answers fail (%s)", pct, FaultErrorPercent)
 }
 
 // match applies Ingress rules the way controllers do: an exact host beats a

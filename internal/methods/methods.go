@@ -65,6 +65,9 @@ type Env interface {
 	Record(fn func(*v1alpha1.StageClusterStatus))
 	// Progress reports what a long step is doing.
 	Progress(msg string)
+	// Approval says whether the run holds an approval of key
+	// ("cluster/NAME/GATE", "cluster/NAME/promote"), by whom and when.
+	Approval(key string) (by string, at time.Time, ok bool)
 	// Gates runs gates against a member, with the run's approvals.
 	Gates(ctx context.Context, list []v1alpha1.GateSpec, m *cluster.Member, nodeVersion string) (Result, error)
 	// Reach finds another cluster of the member's provider by its

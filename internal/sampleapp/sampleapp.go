@@ -29,6 +29,9 @@ type App struct {
 	Replicas  int32
 	// MinAvailable of the PodDisruptionBudget; 0 creates no budget.
 	MinAvailable int32
+	// IngressAnnotations, such as the local fleet's fault annotations
+	// (ingress.FaultErrorPercent…), make the app misbehave.
+	IngressAnnotations map[string]string
 }
 
 func (a App) labels() map[string]string {
@@ -91,7 +94,7 @@ func (a App) Service() *corev1.Service {
 // Ingress routes the app's host to its Service.
 func (a App) Ingress() *networkingv1.Ingress {
 	return &networkingv1.Ingress{
-		ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Name, Labels: a.labels()},
+		ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Name, Labels: a.labels(), Annotations: a.IngressAnnotations},
 		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{
 			Host: a.Host,
 			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{

@@ -27,6 +27,8 @@ type Step struct {
 	Version string
 	// Pool a NodePool step replaces.
 	Pool string
+	// Index of a kind a method repeats: a canary's traffic step (from 1).
+	Index int
 }
 
 // Name is how status and progress show the step: "ControlPlane
@@ -37,18 +39,20 @@ func (s Step) Name() string {
 		return s.Kind + " " + s.Version
 	case s.Pool != "":
 		return s.Kind + " " + s.Pool
+	case s.Index > 0:
+		return fmt.Sprintf("%s %d", s.Kind, s.Index)
 	}
 	return s.Kind
 }
 
 // Of is the step a status entry records.
 func Of(st v1alpha1.StepStatus) Step {
-	return Step{Kind: st.Kind, Version: st.Version, Pool: st.Pool}
+	return Step{Kind: st.Kind, Version: st.Version, Pool: st.Pool, Index: st.Index}
 }
 
 // Status is a new status entry for the step.
 func (s Step) Status() v1alpha1.StepStatus {
-	return v1alpha1.StepStatus{Name: s.Name(), Kind: s.Kind, Version: s.Version, Pool: s.Pool, Phase: v1alpha1.PhaseNotStarted}
+	return v1alpha1.StepStatus{Name: s.Name(), Kind: s.Kind, Version: s.Version, Pool: s.Pool, Index: s.Index, Phase: v1alpha1.PhaseNotStarted}
 }
 
 // ClusterInfo is a member cluster as the planner sees it.

@@ -38,8 +38,10 @@ func Validate(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
 		if g.Command == nil || len(g.Command.Command) == 0 {
 			errs = append(errs, field.Required(p.Child("command", "command"), "a Command gate needs a command"))
 		}
+	case v1alpha1.GateMetrics:
+		errs = append(errs, field.Invalid(p.Child("type"), g.Type, "a Metrics gate compares green with blue while both serve: use it in spec.canary.analysis"))
 	default:
-		errs = append(errs, field.NotSupported(p.Child("type"), g.Type, []string{v1alpha1.GateTimedWait, v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth, v1alpha1.GateHTTP, v1alpha1.GateCommand, v1alpha1.GateDeprecatedAPIs, v1alpha1.GateReadiness}))
+		errs = append(errs, field.NotSupported(p.Child("type"), g.Type, []string{v1alpha1.GateTimedWait, v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth, v1alpha1.GateHTTP, v1alpha1.GateCommand, v1alpha1.GateDeprecatedAPIs, v1alpha1.GateReadiness, v1alpha1.GateMetrics}))
 	}
 	for name, d := range map[string]*metav1.Duration{"interval": g.Interval, "timeout": g.Timeout} {
 		if d != nil && d.Duration <= 0 {
@@ -48,6 +50,40 @@ func Validate(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
 	}
 	if g.FailureThreshold < 0 {
 		errs = append(errs, field.Invalid(p.Child("failureThreshold"), g.FailureThreshold, "must not be negative"))
+	}
+	return errs
+}
+
+// ValidateAnalysis checks a gate of a canary's analysis: any gate, and
+// Metrics gates, which only a canary has.
+func ValidateAnalysis(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
+	if g.Type != v1alpha1.GateMetrics {
+		return Validate(p, g)
+	}
+	var errs field.ErrorList
+	if g.Name == "" {
+		errs = append(errs, field.Required(p.Child("name"), "gates are named in status and reports"))
+	}
+	if g.Interval != nil && g.Interval.Duration <= 0 {
+		errs = append(errs, field.Invalid(p.Child("interval"), g.Interval.Duration.String(), "must be positive"))
+	}
+	if g.FailureThreshold < 0 {
+		errs = append(errs, field.Invalid(p.Child("failureThreshold"), g.FailureThreshold, "must not be negative"))
+	}
+	if m := g.Metrics; m != nil {
+		mp := p.Child("metrics")
+		if v := m.MaxErrorRatePercent; v != nil && (*v < 0 || *v > 100) {
+			errs = append(errs, field.Invalid(mp.Child("maxErrorRatePercent"), *v, "use 0 to 100"))
+		}
+		if v := m.MaxP95IncreasePercent; v != nil && *v < 0 {
+			errs = append(errs, field.Invalid(mp.Child("maxP95IncreasePercent"), *v, "must not be negative"))
+		}
+		if d := m.MinLatencyDelta; d != nil && d.Duration < 0 {
+			errs = append(errs, field.Invalid(mp.Child("minLatencyDelta"), d.Duration.String(), "must not be negative"))
+		}
+		if m.MinRequests < 0 {
+			errs = append(errs, field.Invalid(mp.Child("minRequests"), m.MinRequests, "must not be negative"))
+		}
 	}
 	return errs
 }

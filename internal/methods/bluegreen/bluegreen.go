@@ -486,6 +486,44 @@ func (m *Move) Switch(ctx context.Context) (string, error) {
 	return fmt.Sprintf("switched to green %s in %s; %s", gc.Name, took.Round(time.Millisecond), verdict), nil
 }
 
+// Shift sends percent of the cluster name's traffic to green and the
+// rest to blue (a canary's step), green first added to the route where
+// upshift edits routes. Setting the weights a step already set changes
+// nothing, so a resumed step shifts again safely.
+func (m *Move) Shift(ctx context.Context, percent int) error {
+	st := m.Status()
+	if err := m.addGreenRoutes(ctx, st.Green); err != nil {
+		return err
+	}
+	h := m.hosts()
+	w := traffic.Weights{m.Blue.Name: 100 - percent, st.Green: percent}
+	if err := m.Traffic.Switch(ctx, h.Cluster, w); err != nil {
+		return fmt.Errorf("setting %s to %s: %w", h.Cluster, w, err)
+	}
+	m.Record(func(s *v1alpha1.BlueGreenStatus) {
+		if s.SwitchStarted == nil {
+			s.SwitchStarted = now()
+		}
+		if percent == 100 && s.Switched == nil {
+			s.Switched = now()
+		}
+	})
+	return nil
+}
+
+// CheckGreen runs gates as the post-switch window does: HTTP gates
+// written as a path go through the cluster name, the others check green.
+func (m *Move) CheckGreen(ctx context.Context, list []v1alpha1.GateSpec) (string, error) {
+	gc, err := m.Resolve(m.Status().Green)
+	if err != nil {
+		return "", err
+	}
+	return m.Gates(ctx, m.gatesFor(list, m.hosts().Cluster), gc)
+}
+
+// ClusterName is the switched name whose traffic the move shifts.
+func (m *Move) ClusterName() string { return m.hosts().Cluster }
+
 // RolledBackError is a switch undone: traffic is back on blue.
 type RolledBackError = methods.RolledBackError
 

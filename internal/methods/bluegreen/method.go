@@ -86,7 +86,7 @@ func (Method) Execute(ctx context.Context, env methods.Env, step steps.Step) (me
 	if step.Kind == steps.Preflight {
 		return env.Gates(ctx, env.Run().Spec.Gates.Preflight, env.Member(), "")
 	}
-	mv, err := newMove(ctx, env, env.Member())
+	mv, err := NewMove(ctx, env, env.Member())
 	if err != nil {
 		return methods.Result{}, err
 	}
@@ -102,7 +102,7 @@ func (Method) Execute(ctx context.Context, env methods.Env, step steps.Step) (me
 		msg, err = mv.Switch(ctx)
 		var rolledBack *RolledBackError
 		if errors.As(err, &rolledBack) {
-			markRolledBack(env, rolledBack.Reason)
+			MarkRolledBack(env, rolledBack.Reason)
 		}
 	case StepRetireBlue:
 		if msg, err = mv.RetireBlue(ctx, env.Since()); err == nil {
@@ -140,7 +140,7 @@ func (Method) Rollback(ctx context.Context, env methods.Env, reason string) erro
 	if err != nil {
 		return err
 	}
-	mv, err := newMove(ctx, env, blue)
+	mv, err := NewMove(ctx, env, blue)
 	if err != nil {
 		return err
 	}
@@ -149,18 +149,20 @@ func (Method) Rollback(ctx context.Context, env methods.Env, reason string) erro
 			return err
 		}
 	}
-	markRolledBack(env, reason)
+	MarkRolledBack(env, reason)
 	return nil
 }
 
-// markRolledBack records a cluster's rollback: its switch and sync must
-// be done again (the freeze was lifted, blue may change) if it resumes.
-func markRolledBack(env methods.Env, reason string) {
+// MarkRolledBack records a cluster's rollback: every step from the sync
+// on (the switch, a canary's traffic steps, the retirement) must be done
+// again (the freeze was lifted, blue may change) if it resumes.
+func MarkRolledBack(env methods.Env, reason string) {
 	env.Record(func(c *v1alpha1.StageClusterStatus) {
 		c.Phase, c.Message, c.End = v1alpha1.PhaseRolledBack, reason, now()
 		for k := range c.Steps {
 			switch c.Steps[k].Kind {
-			case StepSync, StepSwitch, StepRetireBlue:
+			case steps.Preflight, StepBaseline, StepDeployGreen:
+			default:
 				if c.Steps[k].Phase != v1alpha1.PhaseNotStarted {
 					c.Steps[k].Phase = v1alpha1.PhaseFailed
 					if c.Steps[k].Message == "" {
@@ -173,7 +175,7 @@ func markRolledBack(env methods.Env, reason string) {
 }
 
 // newMove builds the move of the env's cluster, whose blue is blue.
-func newMove(ctx context.Context, env methods.Env, blue *cluster.Member) (*Move, error) {
+func NewMove(ctx context.Context, env methods.Env, blue *cluster.Member) (*Move, error) {
 	tp, err := env.Traffic()
 	if err != nil {
 		return nil, err

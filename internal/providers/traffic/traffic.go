@@ -178,3 +178,26 @@ func (r Route) Validate() error {
 	}
 	return nil
 }
+
+// Observer is a provider that counts what each backend of a route
+// answers (upshift's gateway), so a canary's analysis can compare green
+// with blue without any other monitoring.
+type Observer interface {
+	// Observe returns the route's counters by backend, cumulative since
+	// the provider started.
+	Observe(ctx context.Context, route string) (map[string]BackendStats, error)
+}
+
+// BackendStats are a backend's cumulative counters on one route.
+type BackendStats struct {
+	// Requests answered, and of those Errors: 5xx, or no answer.
+	Requests, Errors float64
+	// Latency is the cumulative histogram of answer times.
+	Latency []Bucket
+}
+
+// Bucket counts the answers that took at most UpperBound seconds.
+type Bucket struct {
+	UpperBound float64
+	Count      float64
+}

@@ -11,8 +11,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/providers/traffic"
@@ -37,6 +42,7 @@ var (
 	_ traffic.Provider     = (*Provider)(nil)
 	_ traffic.HeaderPinner = (*Provider)(nil)
 	_ traffic.Router       = (*Provider)(nil)
+	_ traffic.Observer     = (*Provider)(nil)
 )
 
 // New returns a provider for the gateway at adminURL.
@@ -100,6 +106,63 @@ func (p *Provider) ApplyRoute(ctx context.Context, r traffic.Route) error {
 		return fmt.Errorf("gateway applies %s to %s, not %s", got, r.Host, r.Weights())
 	}
 	return nil
+}
+
+// Observe reads the gateway's request counters and latency histograms of
+// a route, by backend, from its admin /metrics.
+func (p *Provider) Observe(ctx context.Context, route string) (map[string]traffic.BackendStats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.AdminURL+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.Token)
+	resp, err := p.Client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("gateway admin API %s: %w", p.AdminURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("gateway admin API %s/metrics: %s", p.AdminURL, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("gateway admin API %s/metrics: %w", p.AdminURL, err)
+	}
+	out := map[string]traffic.BackendStats{}
+	for _, m := range fams["upshift_gateway_requests_total"].GetMetric() {
+		l := labels(m)
+		if l["host"] != route {
+			continue
+		}
+		st := out[l["backend"]]
+		n := m.GetCounter().GetValue()
+		st.Requests += n
+		if code, _ := strconv.Atoi(l["code"]); code >= 500 || code == 0 {
+			st.Errors += n
+		}
+		out[l["backend"]] = st
+	}
+	for _, m := range fams["upshift_gateway_request_duration_seconds"].GetMetric() {
+		l := labels(m)
+		if l["host"] != route {
+			continue
+		}
+		st := out[l["backend"]]
+		for _, b := range m.GetHistogram().GetBucket() {
+			st.Latency = append(st.Latency, traffic.Bucket{UpperBound: b.GetUpperBound(), Count: float64(b.GetCumulativeCount())})
+		}
+		out[l["backend"]] = st
+	}
+	return out, nil
+}
+
+func labels(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.GetLabel() {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
 }
 
 // do calls the admin API on /routes/PATH; path is a host, maybe followed

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/methods/canary"
+	"upshift.dev/upshift/internal/printer"
+	"upshift.dev/upshift/internal/store"
+)
+
+// canaryFile is a canary command's settings: the blueGreen section of an
+// UpdateRun (how green is built, filled and retired) with the canary's
+// steps and analysis beside it.
+type canaryFile struct {
+	v1alpha1.BlueGreenSpec `json:",inline"`
+	Steps                  []v1alpha1.CanaryStep `json:"steps"`
+	Analysis               []v1alpha1.GateSpec   `json:"analysis,omitempty"`
+}
+
+func newCanaryCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	var to, configFile, name string
+	cmd := &cobra.Command{
+		Use:   "canary CLUSTER --to VERSION -f CANARY_FILE [--fleet FLEET_FILE]",
+		Short: "Move one cluster's users to a new cluster at VERSION step by step, with analysis (canary)",
+		Long: `Canary upgrade of one cluster: green is built at VERSION, filled and validated
+as in a blue-green move (T0–T2), then takes a growing share of the cluster
+name's traffic (T3-Canary 1…n). Each step holds its weight for its pause while
+the analysis runs: Metrics gates compare green with blue from the gateway's own
+counters (error ratio, p95 latency), other gates (HTTP, Command, Approval…)
+must pass. Any failed analysis sends all traffic back to blue within seconds,
+lifts the freeze, keeps green for inspection, records the measured values and
+exits 11. After the last step (100%), blue is retired as in T4.
+
+CANARY_FILE holds the blueGreen settings (traffic, sync, freeze, validation,
+blueSoak, keepBlue) with steps and analysis beside them:
+
+  traffic: {provider: gateway, ...}
+  steps:
+  - {weight: 10, pause: 1m}
+  - {weight: 50, pause: 2m, approval: true}
+  - {weight: 100}
+  analysis:
+  - {name: errors-and-latency, type: Metrics, interval: 5s,
+     metrics: {maxErrorRatePercent: 1, maxP95IncreasePercent: 50}}
+
+The traffic provider must split by weight (gateway, trafficmanager); DNS is
+refused. Kill it and ` + "`upshift resume RUN`" + ` holds the same step again (never a
+later one); ` + "`upshift rollback RUN`" + ` sends all traffic back to blue.
+
+Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
+11 rolled back (traffic is on blue).`,
+		Example: `  upshift canary shop --to 1.37 -f canary.yaml
+  upshift canary shop --to 1.37 -f canary.yaml --fleet fleet.yaml --name shop-137`,
+		Args: exactArgs(1, "CLUSTER"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.printer = printer.New(s.Err)
+			if to == "" || configFile == "" {
+				return usagef("--to VERSION and -f CANARY_FILE are required")
+			}
+			data, err := os.ReadFile(configFile)
+			if err != nil {
+				return usageError{err}
+			}
+			var c canaryFile
+			if err := yaml.UnmarshalStrict(data, &c); err != nil {
+				return usagef("%s: %v", configFile, err)
+			}
+			run := blueGreenRun(runName("canary", args[0], name), to, &c.BlueGreenSpec)
+			run.Spec.Method = v1alpha1.MethodCanary
+			run.Spec.Canary = &v1alpha1.CanarySpec{Steps: c.Steps, Analysis: c.Analysis}
+			run.Spec.Strategy.Stages[0].Name = "canary"
+			return o.move(cmd, args[0], run)
+		},
+	}
+	o.addHome(cmd)
+	cmd.Flags().StringVar(&to, "to", "", "the Kubernetes version of green, e.g. 1.37")
+	cmd.Flags().StringVarP(&configFile, "filename", "f", "", "blueGreen settings with the canary's steps and analysis")
+	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file holding CLUSTER; rewritten so green replaces blue at the end")
+	cmd.Flags().StringVar(&name, "name", "", "the run's name (default canary-CLUSTER-TIME)")
+	return cmd
+}
+
+// writeCanary renders a cluster's canary: where its traffic is, and each
+// step's analysis (the last measurement of each gate, and every failed
+// one).
+func writeCanary(w io.Writer, c *v1alpha1.CanaryStatus) {
+	fmt.Fprintf(w, "      canary: green at %d%% (step %d)\n", c.Weight, c.Step)
+	for _, m := range c.Analysis {
+		fmt.Fprintf(w, "        step %d %s %s at %s: %s\n", m.Step, m.Gate, m.Phase, m.At.UTC().Format("15:04:05"), m.Message)
+	}
+}
+
+func newPromoteCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	var clusterName, by string
+	cmd := &cobra.Command{
+		Use:   "promote RUN [--cluster CLUSTER]",
+		Short: "Skip a canary's remaining steps: all traffic to green, then blue is retired",
+		Long: `Promote a canary run: the step under way ends (within a second when a process
+drives the run, or when it resumes), all of the cluster name's traffic goes to
+green, and the steps left are skipped; T4 then retires blue as usual. Without
+--cluster, every cluster of the run still in its canary is promoted. The
+promotion is recorded, with who gave it, in the run's approvals and audit log.
+
+Exit codes: 0 recorded; 2 bad input (nothing recorded).`,
+		Example: `  upshift promote canary-shop-20261202-170000
+  upshift promote canary-shop-20261202-170000 --cluster shop --by alice`,
+		Args: exactArgs(1, "RUN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			run, err := readForRequest(o.store(), args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			clusters, err := canary.CheckPromote(run, clusterName)
+			if err != nil {
+				return usageError{err}
+			}
+			osUser := currentUser()
+			if by == "" {
+				by = osUser
+			}
+			for _, c := range clusters {
+				key := canary.PromoteKey(c)
+				if err := o.store().Approve(args[0], store.Approval{Key: key, By: by, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
+					return usageError{err}
+				}
+				if err := o.store().Audit(args[0], store.Event{Time: time.Now().UTC(), Type: "Promoted", Message: fmt.Sprintf("%s promoted by %s (OS user %s)", c, by, osUser)}); err != nil {
+					return fmt.Errorf("the promotion is recorded, but not its audit line: %w", err)
+				}
+				printer.New(s.Err).Success("cluster %s of run %s promoted by %s: all traffic goes to green", c, args[0], by)
+			}
+			return nil
+		},
+	}
+	o.addHome(cmd)
+	cmd.Flags().StringVar(&clusterName, "cluster", "", "the cluster to promote (default: every cluster still in its canary)")
+	cmd.Flags().StringVar(&by, "by", "", "who promotes (default: the current user)")
+	return cmd
+}

@@ -1,0 +1,330 @@
+package canary_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/engine"
+	"upshift.dev/upshift/internal/frontdoor"
+	"upshift.dev/upshift/internal/ingress"
+	"upshift.dev/upshift/internal/loadgen"
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/methods/canary"
+	"upshift.dev/upshift/internal/providers/cluster/local"
+	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
+	"upshift.dev/upshift/internal/sampleapp"
+	"upshift.dev/upshift/internal/store"
+	"upshift.dev/upshift/internal/testfleet"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+func TestMain(m *testing.M) {
+	builtin.Register()
+	testfleet.Main(m)
+}
+
+const token = "canary-test-token-0123456789abcd"
+
+var hosts = v1alpha1.HostNames{Public: "shop.example.com", Cluster: "aks.example.com", Blue: "aks-blue.example.com", Green: "aks-green.example.com"}
+
+// canaryEnv is blue running the sample app behind a gateway, with users
+// sending requests through the gateway until the test ends.
+type canaryEnv struct {
+	blue   *localfleet.Cluster
+	front  string
+	admin  string
+	dir    string
+	events []engine.Event
+	mu     sync.Mutex
+}
+
+// setup starts blue at the previous version with the app (whose Ingress
+// carries annotations, such as faults for the target version only) and a
+// gateway whose cluster name sends all of it to blue.
+func setup(t *testing.T, name string, annotations map[string]string) *canaryEnv {
+	ctx := t.Context()
+	blue := testfleet.Up(t, localfleet.Spec{Name: name, KubernetesVersion: toolchain.Previous().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
+	client, err := blue.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := sampleapp.App{Namespace: "shop", Name: "web", Host: hosts.Public, Replicas: 2, IngressAnnotations: annotations}
+	if err := app.Deploy(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	e := &canaryEnv{blue: blue, dir: t.TempDir()}
+	cfg := frontdoor.Config{
+		Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
+		HealthInterval: frontdoor.Duration{Duration: 200 * time.Millisecond},
+		Routes: []frontdoor.Route{{Host: hosts.Cluster, Aliases: []string{hosts.Public}, UpstreamHost: hosts.Public, Backends: []frontdoor.Backend{
+			{Name: name, URL: blue.IngressURL(), Weight: 100},
+		}}},
+	}
+	testfleet.RunGateway(t, cfg, token)
+	e.front, e.admin = "http://"+cfg.Listen, "http://"+cfg.AdminListen
+	if err := os.WriteFile(filepath.Join(e.dir, "token"), []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ingress.WaitServed(ctx, e.front, hosts.Public, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// run initializes a canary run of blue with the steps and a Metrics gate
+// measuring every second.
+func (e *canaryEnv) run(t *testing.T, name string, steps []v1alpha1.CanaryStep, gate v1alpha1.MetricsGate) *engine.Engine {
+	t.Helper()
+	st := &store.Store{Dir: t.TempDir()}
+	fleet := []v1alpha1.Cluster{{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "Cluster"},
+		ObjectMeta: metav1.ObjectMeta{Name: "shop"},
+		Spec:       v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: e.blue.Name}},
+	}}
+	progress := func(ev engine.Event) {
+		t.Logf("[%s %s] %s", ev.Cluster, ev.Step, ev.Message)
+		e.mu.Lock()
+		e.events = append(e.events, ev)
+		e.mu.Unlock()
+	}
+	eng := &engine.Engine{Store: st, Fleet: fleet, Resolve: local.Resolver(testfleet.Fleet(t)), NodeImages: localfleet.NodeImages, Progress: progress, Poll: 100 * time.Millisecond}
+	strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "prod", LabelSelector: &metav1.LabelSelector{}}}}
+	run := &v1alpha1.UpdateRun{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.UpdateRunSpec{
+			Method: v1alpha1.MethodCanary, Strategy: strategy,
+			Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor},
+			BlueGreen: &v1alpha1.BlueGreenSpec{
+				Traffic: v1alpha1.TrafficSpec{
+					Provider: v1alpha1.TrafficGateway, Hosts: hosts, URL: e.front,
+					Gateway: &v1alpha1.GatewayTraffic{AdminURL: e.admin, TokenFile: filepath.Join(e.dir, "token")},
+				},
+				Sync:   v1alpha1.SyncSpec{Namespaces: []string{"shop"}},
+				Freeze: v1alpha1.FreezeSpec{ServiceAccounts: []string{"shop/deployer"}},
+			},
+			Canary: &v1alpha1.CanarySpec{Steps: steps, Analysis: []v1alpha1.GateSpec{{
+				Name: "green-vs-blue", Type: v1alpha1.GateMetrics, Interval: &metav1.Duration{Duration: time.Second}, FailureThreshold: 2, Metrics: &gate,
+			}}},
+		},
+	}
+	if _, err := eng.Initialize(t.Context(), run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	return eng
+}
+
+func pause(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+
+func clusterStatus(run *v1alpha1.UpdateRun) v1alpha1.StageClusterStatus {
+	return run.Status.Stages[0].Clusters[0]
+}
+
+// users sends requests through the cluster name, as users would.
+func (e *canaryEnv) users(t *testing.T) *loadgen.Stream {
+	return loadgen.Start(t.Context(), loadgen.Target{URL: e.front + "/", Host: hosts.Public}, 4, 10*time.Millisecond)
+}
+
+func TestCanaryStepsAndPromote(t *testing.T) {
+	e := setup(t, "shop", nil)
+	// The second step would hold 60% for two minutes: alice promotes the
+	// canary once it has been measured there.
+	eng := e.run(t, "canary-ok", []v1alpha1.CanaryStep{{Weight: 20, Pause: pause(4 * time.Second)}, {Weight: 60, Pause: pause(2 * time.Minute)}}, v1alpha1.MetricsGate{MinRequests: 5})
+	go func() {
+		for t.Context().Err() == nil {
+			run, err := eng.Store.Get("canary-ok")
+			if err == nil && run.Status.Stages[0].Clusters[0].Canary != nil && slices.ContainsFunc(run.Status.Stages[0].Clusters[0].Canary.Analysis, func(m v1alpha1.Measurement) bool {
+				return m.Step == 2 && m.Phase == v1alpha1.MeasurementSuccessful
+			}) {
+				if err := eng.Store.Approve("canary-ok", store.Approval{Key: canary.PromoteKey("shop"), By: "alice", OSUser: "alice", Time: time.Now()}); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	users := e.users(t)
+	start := time.Now()
+	final, err := eng.Drive(t.Context(), "canary-ok")
+	took := time.Since(start)
+	stats := users.Stop()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, testfleet.StatusOf(final))
+	}
+	t.Logf("users through the canary: %s; by cluster %v", stats, stats.ByServer)
+	if stats.Failed != 0 || stats.Sent < 200 {
+		t.Errorf("users: %s (%v); want hundreds of requests and none failed", stats, stats.Errors)
+	}
+	cs := clusterStatus(final)
+	var kinds []string
+	for _, s := range cs.Steps {
+		kinds = append(kinds, s.Name)
+	}
+	if want := []string{"T0-Baseline", "T1-DeployGreen", "T2-Sync", "T3-Canary 1", "T3-Canary 2", "T3-Canary 3", "T4-RetireBlue"}; !slices.Equal(kinds, want) {
+		t.Errorf("steps %v, want %v", kinds, want)
+	}
+	green := cs.BlueGreen.Green
+	// Each step set its weight and was analysed with green's own traffic.
+	for i, want := range []int{20, 60} {
+		ms := slices.IndexFunc(cs.Canary.Analysis, func(m v1alpha1.Measurement) bool { return m.Step == i+1 })
+		if ms < 0 || cs.Canary.Analysis[ms].Phase != v1alpha1.MeasurementSuccessful {
+			t.Errorf("step %d (%d%%): no successful measurement in %+v", i+1, want, cs.Canary.Analysis)
+		}
+		e.mu.Lock()
+		said := slices.ContainsFunc(e.events, func(ev engine.Event) bool {
+			return strings.HasPrefix(ev.Message, fmt.Sprintf("step %d of 3: %d%% of %s on green", i+1, want, hosts.Cluster))
+		})
+		e.mu.Unlock()
+		if !said {
+			t.Errorf("no progress says step %d set %d%%", i+1, want)
+		}
+	}
+	if stats.ByServer[green] == 0 || stats.ByServer[e.blue.Name] == 0 {
+		t.Errorf("users were served by %v: want both blue and green", stats.ByServer)
+	}
+	if cs.Canary.Weight != 100 || final.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Errorf("run %s with green at %d%%", final.Status.Phase, cs.Canary.Weight)
+	}
+	if cs.Canary.Promoted == nil || !strings.Contains(cs.Steps[4].Message, "promoted by alice") || !strings.Contains(cs.Steps[5].Message, "promoted by alice") || took > 100*time.Second {
+		t.Errorf("promotion: at %v; step 2 says %q, step 3 %q; the run took %s", cs.Canary.Promoted, cs.Steps[4].Message, cs.Steps[5].Message, took)
+	}
+	w, err := trafficgateway.New(e.admin, token).Weights(t.Context(), hosts.Cluster)
+	if err != nil || w[green] != 100 || len(w) != 1 {
+		t.Errorf("weights after the canary: %v %v; want green alone", w, err)
+	}
+	if _, err := testfleet.Fleet(t).Get(e.blue.Name); err == nil {
+		t.Errorf("blue %s still exists after T4", e.blue.Name)
+	}
+	t.Cleanup(func() { _ = testfleet.Fleet(t).Down(green) })
+}
+
+func TestCanaryRollsBackOnErrors(t *testing.T) {
+	// The app fails 30% of its answers on the new version only.
+	e := setup(t, "shop2", map[string]string{ingress.FaultErrorPercent: "30", ingress.FaultKubernetesVersion: "v" + toolchain.Latest().Minor + "."})
+	eng := e.run(t, "canary-bad", []v1alpha1.CanaryStep{{Weight: 25, Pause: pause(30 * time.Second)}}, v1alpha1.MetricsGate{MinRequests: 5})
+	users := e.users(t)
+	start := time.Now()
+	final, err := eng.Drive(t.Context(), "canary-bad")
+	took := time.Since(start)
+	stats := users.Stop()
+	t.Logf("users: %s; by cluster %v", stats, stats.ByServer)
+	if !errors.Is(err, engine.ErrRolledBack) {
+		t.Fatalf("run: %v, want rolled back\n%s", err, testfleet.StatusOf(final))
+	}
+	cs := clusterStatus(final)
+	green := cs.BlueGreen.Green
+	t.Cleanup(func() { _ = testfleet.Fleet(t).Down(green) })
+	step := slices.IndexFunc(cs.Steps, func(s v1alpha1.StepStatus) bool { return s.Kind == canary.StepTraffic })
+	held := cs.Steps[step].End.Sub(cs.Steps[step].Start.Time)
+	if held > 20*time.Second {
+		t.Errorf("the failing step was held %s (whole run %s): the analysis should end it within seconds, not at the end of its 30 s pause", held, took)
+	}
+	failed := slices.IndexFunc(cs.Canary.Analysis, func(m v1alpha1.Measurement) bool { return m.Phase == v1alpha1.MeasurementFailed })
+	if failed < 0 || !strings.Contains(cs.Canary.Analysis[failed].Message, "green's error ratio") {
+		t.Errorf("the measured values that failed are not recorded: %+v", cs.Canary.Analysis)
+	}
+	if final.Status.Phase != v1alpha1.PhaseRolledBack || cs.BlueGreen.RolledBack == nil || cs.BlueGreen.FreezeLifted == nil || cs.Canary.Weight != 0 {
+		t.Errorf("run %s, rolled back %v, freeze lifted %v, weight %d", final.Status.Phase, cs.BlueGreen.RolledBack, cs.BlueGreen.FreezeLifted, cs.Canary.Weight)
+	}
+	w, err := trafficgateway.New(e.admin, token).Weights(t.Context(), hosts.Cluster)
+	if err != nil || w[e.blue.Name] != 100 || w[green] != 0 {
+		t.Errorf("weights after the rollback: %v %v; want all on blue", w, err)
+	}
+	if _, err := testfleet.Fleet(t).Get(green); err != nil {
+		t.Errorf("green %s was not kept for inspection: %v", green, err)
+	}
+	// Users saw errors only from green, and only its share while it had one.
+	if share := float64(stats.Failed) / float64(stats.Sent); share > 0.25*0.30+0.02 {
+		t.Errorf("users saw %.1f%% errors: more than green's share of its failures", share*100)
+	}
+}
+
+// TestKilledMidStepResumesAtItsWeight kills `upshift canary` while its
+// second step holds 70%, checks the traffic stayed there, resumes (the
+// step is held again at 70%, never the next one) and promotes through
+// the CLI.
+func TestKilledMidStepResumesAtItsWeight(t *testing.T) {
+	ctx := t.Context()
+	e := setup(t, "kc", nil)
+	file := filepath.Join(e.dir, "canary.yaml")
+	spec := fmt.Sprintf(`traffic:
+  provider: gateway
+  url: %s
+  hosts: {public: %s, cluster: %s, blue: %s, green: %s}
+  gateway: {adminURL: %s, tokenFile: %s}
+sync: {namespaces: [shop]}
+steps:
+- {weight: 30, pause: 2s}
+- {weight: 70, pause: 10m}
+analysis:
+- {name: green-vs-blue, type: Metrics, interval: 1s, metrics: {minRequests: 5}}
+`, e.front, hosts.Public, hosts.Cluster, hosts.Blue, hosts.Green, e.admin, filepath.Join(e.dir, "token"))
+	if err := os.WriteFile(file, []byte(spec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	users := e.users(t)
+	defer users.Stop()
+	gw := trafficgateway.New(e.admin, token)
+	at70 := func() bool {
+		w, err := gw.Weights(ctx, hosts.Cluster)
+		return err == nil && w["kc-g2"] == 70
+	}
+	testfleet.KillWhen(t, 5*time.Minute, at70, "canary", "kc", "--to", toolchain.Latest().Minor, "-f", file, "--name", "canary-crash")
+	if w, err := gw.Weights(ctx, hosts.Cluster); err != nil || w["kc"] != 30 || w["kc-g2"] != 70 {
+		t.Fatalf("after the kill in step 2 the weights should stay where it put them: %v %v", w, err)
+	}
+	st := &store.Store{Dir: testfleet.Fleet(t).Home}
+	resume := testfleet.CLI("resume", "canary-crash")
+	var out testfleet.SyncBuffer
+	resume.Stdout, resume.Stderr = &out, &out
+	if err := resume.Start(); err != nil {
+		t.Fatal(err)
+	}
+	held := false
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline) && !held; time.Sleep(200 * time.Millisecond) {
+		w, _ := gw.Weights(ctx, hosts.Cluster)
+		if w["kc-g2"] > 70 {
+			t.Fatalf("the resumed run jumped ahead of step 2: %v", w)
+		}
+		held = strings.Contains(out.String(), "step 2 of 3: 70%")
+	}
+	if !held {
+		t.Fatalf("the resumed run does not hold step 2 again:\n%s", out.String())
+	}
+	if msg, err := testfleet.CLI("promote", "canary-crash", "--by", "bob").CombinedOutput(); err != nil {
+		t.Fatalf("promote: %v\n%s", err, msg)
+	}
+	if err := resume.Wait(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out.String())
+	}
+	run, err := st.Get("canary-crash")
+	if err != nil || run.Status.Phase != v1alpha1.PhaseCompleted || run.Status.Stages[0].Clusters[0].Canary.Promoted == nil {
+		t.Fatalf("run after the promotion: %v %v\n%s", testfleet.StatusOf(run), err, out.String())
+	}
+	if w, err := gw.Weights(ctx, hosts.Cluster); err != nil || w["kc-g2"] != 100 || len(w) != 1 {
+		t.Errorf("weights after the promotion: %v %v", w, err)
+	}
+	t.Cleanup(func() { _ = testfleet.Fleet(t).Down("kc-g2") })
+	// The promotion is in the audit log, with who gave it.
+	events, err := st.Events("canary-crash")
+	if err != nil || !slices.ContainsFunc(events, func(ev store.Event) bool { return ev.Type == "Promoted" && strings.Contains(ev.Message, "by bob") }) {
+		t.Errorf("no Promoted audit event by bob: %v %v", events, err)
+	}
+	if msg, err := testfleet.CLI("promote", "canary-crash").CombinedOutput(); err == nil || !strings.Contains(string(msg), "nothing to promote") {
+		t.Errorf("promoting a finished canary: %v %s", err, msg)
+	}
+}
