@@ -25,6 +25,9 @@ deps:
 	@command -v named >/dev/null 2>&1 || test -x /usr/sbin/named || { \
 		echo "installing BIND 9 (Debian bind9) for the DNS provider's tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 >/dev/null; }
+	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
+		echo "installing Prometheus (Debian prometheus) for the analysis gates' tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 test: deps tools
 	$(GO) vet ./...

@@ -85,6 +85,8 @@ const (
 	// GateMetrics compares green with blue from the traffic provider's
 	// own counters (canary analysis only).
 	GateMetrics = "Metrics"
+	// GatePrometheus measures a PromQL query against a condition.
+	GatePrometheus = "Prometheus"
 )
 
 // GateSpec is a check that must pass before a run goes on. A
@@ -111,6 +113,30 @@ type GateSpec struct {
 	Readiness *ReadinessGate `json:"readiness,omitempty"`
 	// Metrics compares green with blue (canary analysis).
 	Metrics *MetricsGate `json:"metrics,omitempty"`
+	// Prometheus measures a query.
+	Prometheus *PrometheusGate `json:"prometheus,omitempty"`
+}
+
+// PrometheusGate measures a PromQL query Count times, at the gate's
+// interval, in the shape of Argo Rollouts' AnalysisTemplate metrics: more
+// failed measurements than FailureLimit, or more inconclusive ones (no
+// sample, NaN) than InconclusiveLimit, fail the gate.
+type PrometheusGate struct {
+	// Address of the Prometheus server, e.g. http://127.0.0.1:9090.
+	Address string `json:"address"`
+	// Query is PromQL returning one sample or a scalar. {{cluster}} is
+	// the fleet cluster's name; {{blue}} and {{green}} are the provider's
+	// names of a blue-green or canary move's clusters.
+	Query string `json:"query"`
+	// SuccessCondition compares the result with a number, e.g.
+	// "result < 0.01" (operators < <= > >= == !=).
+	SuccessCondition string `json:"successCondition"`
+	// Count of measurements (default 1).
+	Count int `json:"count,omitempty"`
+	// FailureLimit and InconclusiveLimit are how many failed and
+	// inconclusive measurements are tolerated (default 0).
+	FailureLimit      int `json:"failureLimit,omitempty"`
+	InconclusiveLimit int `json:"inconclusiveLimit,omitempty"`
 }
 
 // ReadinessGate fails on upgrade-readiness findings at or above FailOn.

@@ -85,10 +85,12 @@ func runDemo(ctx context.Context, o *runOptions, cache string) error {
 		c   *localfleet.Cluster
 		err error
 	}
-	shopReady := make(chan shopResult, 1)
+	shopReady, webReady := make(chan shopResult, 1), make(chan shopResult, 1)
 	go func() {
 		c, err := upDemoShop(ctx, lf)
 		shopReady <- shopResult{c, err}
+		c, err = upDemoWeb(ctx, lf)
+		webReady <- shopResult{c, err}
 	}()
 
 	// 1. A fresh fleet on the lower version, each cluster with its app.
@@ -137,6 +139,7 @@ func runDemo(ctx context.Context, o *runOptions, cache string) error {
 	close(errs)
 	for err := range errs {
 		<-shopReady
+		<-webReady
 		return err
 	}
 	o.printer.Success("fleet ready in %s: each cluster runs shop/web (4 replicas, PodDisruptionBudget minAvailable 3) behind its ingress", time.Since(start).Round(100*time.Millisecond))
@@ -147,6 +150,7 @@ func runDemo(ctx context.Context, o *runOptions, cache string) error {
 	armURL, stopARM, err := serveAzureEmulator(lf)
 	if err != nil {
 		<-shopReady
+		<-webReady
 		return err
 	}
 	defer stopARM()
@@ -265,10 +269,20 @@ spec:
 		return fmt.Errorf("bringing up %s: %w", demoShop, shop.err)
 	}
 	if err := runBlueGreenDemo(ctx, o, shop.c, dir); err != nil {
+		<-webReady
+		return err
+	}
+
+	// 7. Canary: demo-web's green is broken, then fixed.
+	web := <-webReady
+	if web.err != nil {
+		return fmt.Errorf("bringing up %s: %w", demoWeb, web.err)
+	}
+	if err := runCanaryDemo(ctx, o, web.c, dir); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nSee it again: upshift status %s --home %s; upshift history; upshift local list\nTear it down: make demo-down (upshift local down %s)\n", run.Name, o.home, strings.Join(demoNames(), " "))
-	o.printer.Success("demo done in %s: the fleet upgraded in place, %s moved blue-green to %s, no user request failed", time.Since(start).Round(time.Second), demoShop, demoShopGreen)
+	o.printer.Success("demo done in %s: the fleet upgraded in place, %s moved blue-green to %s, %s's broken canary rolled back and its fixed one promoted to %s", time.Since(start).Round(time.Second), demoShop, demoShopGreen, demoWeb, demoWebGreen)
 	return nil
 }
 
@@ -293,7 +307,7 @@ func demoNames() []string {
 	for _, dc := range demoClusters {
 		out = append(out, dc.name)
 	}
-	return append(out, demoShop, demoShopGreen)
+	return append(out, demoShop, demoShopGreen, demoWeb, demoWebGreen)
 }
 
 func yesNo(b bool) string {

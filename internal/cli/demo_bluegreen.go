@@ -35,11 +35,17 @@ const (
 
 var demoHosts = v1alpha1.HostNames{Public: "shop.demo.example", Cluster: "aks.demo.example", Blue: "aks-blue.demo.example", Green: "aks-green.demo.example"}
 
-// upDemoShop brings up blue with the app and a deployer service account.
+// upDemoShop brings up blue with the app.
 func upDemoShop(ctx context.Context, lf *localfleet.Fleet) (*localfleet.Cluster, error) {
-	_ = lf.Down(demoShopGreen)
-	_ = lf.Down(demoShop)
-	c, err := lf.Up(ctx, localfleet.Spec{Name: demoShop, KubernetesVersion: toolchain.Previous().Minor,
+	return upDemoBlue(ctx, lf, demoShop, demoShopGreen, sampleapp.App{Namespace: "shop", Name: "web", Host: demoHosts.Public, Replicas: 3, MinAvailable: 2})
+}
+
+// upDemoBlue brings up a blue cluster at the previous version running
+// app, removing what an earlier demo left of it and its green.
+func upDemoBlue(ctx context.Context, lf *localfleet.Fleet, name, green string, app sampleapp.App) (*localfleet.Cluster, error) {
+	_ = lf.Down(green)
+	_ = lf.Down(name)
+	c, err := lf.Up(ctx, localfleet.Spec{Name: name, KubernetesVersion: toolchain.Previous().Minor,
 		NodePools: []localfleet.PoolSpec{{Name: "system", Count: 1}, {Name: "user", Count: 2}}})
 	if err != nil {
 		return nil, err
@@ -48,7 +54,6 @@ func upDemoShop(ctx context.Context, lf *localfleet.Fleet) (*localfleet.Cluster,
 	if err != nil {
 		return nil, err
 	}
-	app := sampleapp.App{Namespace: "shop", Name: "web", Host: demoHosts.Public, Replicas: 3, MinAvailable: 2}
 	if err := app.Deploy(ctx, client); err != nil {
 		return nil, err
 	}
@@ -74,44 +79,16 @@ func loopbackAddr() (string, error) {
 // them to a green cluster at the higher version through T0–T4.
 func runBlueGreenDemo(ctx context.Context, o *runOptions, blue *localfleet.Cluster, dir string) error {
 	out := o.streams.Out
-	listen, err := loopbackAddr()
+	gw, err := startDemoGateway(ctx, o, dir, demoHosts, blue)
 	if err != nil {
 		return err
 	}
-	admin, err := loopbackAddr()
-	if err != nil {
-		return err
-	}
-	secret := make([]byte, 24)
-	_, _ = rand.Read(secret)
-	tokenFile := filepath.Join(dir, "gateway-token")
-	if err := os.WriteFile(tokenFile, []byte(hex.EncodeToString(secret)), 0o600); err != nil {
-		return err
-	}
-	cfg := frontdoor.Config{Listen: listen, AdminListen: admin, AdminTokenFile: tokenFile,
-		HealthInterval: frontdoor.Duration{Duration: 500 * time.Millisecond},
-		Routes: []frontdoor.Route{{Host: demoHosts.Cluster, Aliases: []string{demoHosts.Public}, UpstreamHost: demoHosts.Public,
-			Backends: []frontdoor.Backend{{Name: demoShop, URL: blue.IngressURL(), Weight: 100}}}}}
-	// The gateway's own log lines would interleave with the report.
-	defer slog.SetDefault(slog.Default())
-	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	gw, err := frontdoor.New(cfg, hex.EncodeToString(secret))
-	if err != nil {
-		return err
-	}
-	gwCtx, stopGateway := context.WithCancel(ctx)
-	gwDone := make(chan error, 1)
-	go func() { gwDone <- gw.Run(gwCtx) }()
-	defer func() { stopGateway(); <-gwDone }()
-	front := "http://" + listen
-	if _, err := ingress.WaitServed(ctx, front, demoHosts.Public, 1, 30*time.Second); err != nil {
-		return fmt.Errorf("the gateway does not serve %s: %w", demoHosts.Public, err)
-	}
-	o.printer.Success("gateway at %s: %s (alias %s) → %s", front, demoHosts.Cluster, demoHosts.Public, demoShop)
+	defer gw.stop()
+	front, admin, tokenFile := gw.front, gw.admin, gw.tokenFile
 
 	bg := v1alpha1.BlueGreenSpec{
 		Traffic: v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficGateway, Hosts: demoHosts, URL: front,
-			Gateway: &v1alpha1.GatewayTraffic{AdminURL: "http://" + admin, TokenFile: tokenFile}},
+			Gateway: &v1alpha1.GatewayTraffic{AdminURL: admin, TokenFile: tokenFile}},
 		Sync:   v1alpha1.SyncSpec{Source: v1alpha1.SyncCopy, Namespaces: []string{"shop"}},
 		Freeze: v1alpha1.FreezeSpec{ServiceAccounts: []string{"shop/deployer"}},
 		Validation: v1alpha1.BlueGreenValidation{
@@ -179,6 +156,54 @@ func runBlueGreenDemo(ctx context.Context, o *runOptions, blue *localfleet.Clust
 		return fmt.Errorf("%d of %d user requests failed during the blue-green move: %v", stats.Failed, stats.Sent, stats.Errors)
 	}
 	return nil
+}
+
+// demoGateway is a gateway of the demo, running until stop.
+type demoGateway struct {
+	front, admin, tokenFile string
+	stop                    func()
+}
+
+// startDemoGateway runs a gateway whose cluster name (the public name an
+// alias) sends all traffic to blue, with a fresh admin token in dir.
+func startDemoGateway(ctx context.Context, o *runOptions, dir string, hosts v1alpha1.HostNames, blue *localfleet.Cluster) (*demoGateway, error) {
+	listen, err := loopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := loopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	secret := make([]byte, 24)
+	_, _ = rand.Read(secret)
+	tokenFile := filepath.Join(dir, blue.Name+"-gateway-token")
+	if err := os.WriteFile(tokenFile, []byte(hex.EncodeToString(secret)), 0o600); err != nil {
+		return nil, err
+	}
+	cfg := frontdoor.Config{Listen: listen, AdminListen: admin, AdminTokenFile: tokenFile,
+		HealthInterval: frontdoor.Duration{Duration: 500 * time.Millisecond},
+		Routes: []frontdoor.Route{{Host: hosts.Cluster, Aliases: []string{hosts.Public}, UpstreamHost: hosts.Public,
+			Backends: []frontdoor.Backend{{Name: blue.Name, URL: blue.IngressURL(), Weight: 100}}}}}
+	// The gateway's own log lines would interleave with the report.
+	logger := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	gw, err := frontdoor.New(cfg, hex.EncodeToString(secret))
+	if err != nil {
+		slog.SetDefault(logger)
+		return nil, err
+	}
+	gwCtx, stopGateway := context.WithCancel(ctx)
+	gwDone := make(chan error, 1)
+	go func() { gwDone <- gw.Run(gwCtx) }()
+	stop := func() { stopGateway(); <-gwDone; slog.SetDefault(logger) }
+	front := "http://" + listen
+	if _, err := ingress.WaitServed(ctx, front, hosts.Public, 1, 30*time.Second); err != nil {
+		stop()
+		return nil, fmt.Errorf("the gateway does not serve %s: %w", hosts.Public, err)
+	}
+	o.printer.Success("gateway at %s: %s (alias %s) → %s", front, hosts.Cluster, hosts.Public, blue.Name)
+	return &demoGateway{front: front, admin: "http://" + admin, tokenFile: tokenFile, stop: stop}, nil
 }
 
 func durationPtr(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }

@@ -173,6 +173,7 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 	} else if cv := e.clusterVersion(fc.Name); cv != "" {
 		t.TargetVersion = cv // NodeImageOnly keeps the version
 	}
+	t.Blue, t.Green = e.moveNames(fc.Name)
 	var msgs []string
 	var output string
 	for _, g := range list {
@@ -189,6 +190,21 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 		msgs = append(msgs, g.Name+": "+res.Message)
 	}
 	return strings.Join(msgs, "; "), output, nil
+}
+
+// moveNames are the blue and green of a cluster's blue-green or canary
+// move, once T0 named them.
+func (e *Engine) moveNames(name string) (blue, green string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, st := range e.run.Status.Stages {
+		for _, c := range st.Clusters {
+			if c.Name == name && c.BlueGreen != nil {
+				return c.BlueGreen.Blue, c.BlueGreen.Green
+			}
+		}
+	}
+	return "", ""
 }
 
 // clusterVersion is the version a cluster started the run at.

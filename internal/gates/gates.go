@@ -1,9 +1,11 @@
 // Package gates evaluates the checks an update run waits on: TimedWait
 // (soak), Approval (recorded with who and when), KubernetesHealth (API
 // server, nodes, workloads, crash loops, stuck pods), HTTP (status and body,
-// optional Host header) and Command (a user's script; exit 0 passes, its
-// output is kept). Each gate retries at its interval until it passes, its
-// failure threshold is reached or its timeout runs out.
+// optional Host header), Command (a user's script; exit 0 passes, its
+// output is kept) and Prometheus (a PromQL query measured against a
+// condition, Argo Rollouts' way). Each gate retries at its interval until
+// it passes, its failure threshold is reached or its timeout runs out;
+// a Prometheus gate measures its count and applies its limits instead.
 package gates
 
 import (
@@ -32,6 +34,9 @@ import (
 // Target is the cluster a gate checks.
 type Target struct {
 	Cluster string
+	// Blue and Green are a move's clusters (provider names), for the
+	// placeholders of Prometheus queries.
+	Blue, Green string
 	// Run is the run's name, and Dir the folder Command gates run in
 	// (the run file's; empty: the current folder).
 	Run, Dir   string
@@ -106,6 +111,8 @@ func Run(ctx context.Context, g v1alpha1.GateSpec, t Target, approvals Approvals
 		return timedWait(ctx, g.Duration.Duration, t.Since)
 	case v1alpha1.GateApproval:
 		return waitApproval(ctx, approvals, approvalKey, interval, g.Timeout)
+	case v1alpha1.GatePrometheus:
+		return prometheus(ctx, g, t, interval)
 	}
 	deadline := time.Now().Add(timeout)
 	var res Result

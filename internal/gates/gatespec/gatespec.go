@@ -4,6 +4,11 @@
 package gatespec
 
 import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -38,10 +43,12 @@ func Validate(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
 		if g.Command == nil || len(g.Command.Command) == 0 {
 			errs = append(errs, field.Required(p.Child("command", "command"), "a Command gate needs a command"))
 		}
+	case v1alpha1.GatePrometheus:
+		errs = append(errs, validatePrometheus(p.Child("prometheus"), g.Prometheus)...)
 	case v1alpha1.GateMetrics:
 		errs = append(errs, field.Invalid(p.Child("type"), g.Type, "a Metrics gate compares green with blue while both serve: use it in spec.canary.analysis"))
 	default:
-		errs = append(errs, field.NotSupported(p.Child("type"), g.Type, []string{v1alpha1.GateTimedWait, v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth, v1alpha1.GateHTTP, v1alpha1.GateCommand, v1alpha1.GateDeprecatedAPIs, v1alpha1.GateReadiness, v1alpha1.GateMetrics}))
+		errs = append(errs, field.NotSupported(p.Child("type"), g.Type, []string{v1alpha1.GateTimedWait, v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth, v1alpha1.GateHTTP, v1alpha1.GateCommand, v1alpha1.GateDeprecatedAPIs, v1alpha1.GateReadiness, v1alpha1.GatePrometheus, v1alpha1.GateMetrics}))
 	}
 	for name, d := range map[string]*metav1.Duration{"interval": g.Interval, "timeout": g.Timeout} {
 		if d != nil && d.Duration <= 0 {
@@ -87,3 +94,73 @@ func ValidateAnalysis(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
 	}
 	return errs
 }
+
+func validatePrometheus(p *field.Path, g *v1alpha1.PrometheusGate) field.ErrorList {
+	if g == nil {
+		return field.ErrorList{field.Required(p, "a Prometheus gate needs address, query and successCondition")}
+	}
+	var errs field.ErrorList
+	if u, err := url.Parse(g.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, field.Invalid(p.Child("address"), g.Address, "the Prometheus server's URL, such as http://127.0.0.1:9090"))
+	}
+	if strings.TrimSpace(g.Query) == "" {
+		errs = append(errs, field.Required(p.Child("query"), "a PromQL query returning one sample"))
+	}
+	if _, err := ParseCondition(g.SuccessCondition); err != nil {
+		errs = append(errs, field.Invalid(p.Child("successCondition"), g.SuccessCondition, err.Error()))
+	}
+	for name, v := range map[string]int{"count": g.Count, "failureLimit": g.FailureLimit, "inconclusiveLimit": g.InconclusiveLimit} {
+		if v < 0 {
+			errs = append(errs, field.Invalid(p.Child(name), v, "must not be negative"))
+		}
+	}
+	return errs
+}
+
+// Condition is a parsed success condition: result OP number.
+type Condition struct {
+	Op    string
+	Value float64
+}
+
+var operators = []string{"<=", ">=", "==", "!=", "<", ">"}
+
+// ParseCondition reads a success condition such as "result < 0.01".
+func ParseCondition(s string) (Condition, error) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(s), "result")
+	if !ok {
+		return Condition{}, fmt.Errorf("write result OP NUMBER, such as result < 0.01 (OP one of %s)", strings.Join(operators, " "))
+	}
+	rest = strings.TrimSpace(rest)
+	for _, op := range operators {
+		if num, ok := strings.CutPrefix(rest, op); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+			if err != nil {
+				return Condition{}, fmt.Errorf("%q is not a number: write result %s NUMBER", strings.TrimSpace(num), op)
+			}
+			return Condition{Op: op, Value: v}, nil
+		}
+	}
+	return Condition{}, fmt.Errorf("no operator after result: use one of %s", strings.Join(operators, " "))
+}
+
+// Holds says whether v meets the condition.
+func (c Condition) Holds(v float64) bool {
+	switch c.Op {
+	case "<":
+		return v < c.Value
+	case "<=":
+		return v <= c.Value
+	case ">":
+		return v > c.Value
+	case ">=":
+		return v >= c.Value
+	case "==":
+		return v == c.Value
+	case "!=":
+		return v != c.Value
+	}
+	return false
+}
+
+func (c Condition) String() string { return fmt.Sprintf("result %s %g", c.Op, c.Value) }

@@ -41,12 +41,14 @@ var hosts = v1alpha1.HostNames{Public: "shop.example.com", Cluster: "aks.example
 // canaryEnv is blue running the sample app behind a gateway, with users
 // sending requests through the gateway until the test ends.
 type canaryEnv struct {
-	blue   *localfleet.Cluster
-	front  string
-	admin  string
-	dir    string
-	events []engine.Event
-	mu     sync.Mutex
+	blue  *localfleet.Cluster
+	front string
+	admin string
+	// metrics is the gateway's read-only metrics listener (host:port).
+	metrics string
+	dir     string
+	events  []engine.Event
+	mu      sync.Mutex
 }
 
 // setup starts blue at the previous version with the app (whose Ingress
@@ -54,7 +56,13 @@ type canaryEnv struct {
 // gateway whose cluster name sends all of it to blue.
 func setup(t *testing.T, name string, annotations map[string]string) *canaryEnv {
 	ctx := t.Context()
-	blue := testfleet.Up(t, localfleet.Spec{Name: name, KubernetesVersion: toolchain.Previous().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
+	// Not testfleet.Up: a promoted canary destroys blue itself.
+	f := testfleet.Fleet(t)
+	blue, err := f.Up(ctx, localfleet.Spec{Name: name, KubernetesVersion: toolchain.Previous().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Down(name) })
 	client, err := blue.Client()
 	if err != nil {
 		t.Fatal(err)
@@ -68,14 +76,14 @@ func setup(t *testing.T, name string, annotations map[string]string) *canaryEnv 
 	}
 	e := &canaryEnv{blue: blue, dir: t.TempDir()}
 	cfg := frontdoor.Config{
-		Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
+		Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), MetricsListen: testfleet.LoopbackAddr(t),
 		HealthInterval: frontdoor.Duration{Duration: 200 * time.Millisecond},
 		Routes: []frontdoor.Route{{Host: hosts.Cluster, Aliases: []string{hosts.Public}, UpstreamHost: hosts.Public, Backends: []frontdoor.Backend{
 			{Name: name, URL: blue.IngressURL(), Weight: 100},
 		}}},
 	}
 	testfleet.RunGateway(t, cfg, token)
-	e.front, e.admin = "http://"+cfg.Listen, "http://"+cfg.AdminListen
+	e.front, e.admin, e.metrics = "http://"+cfg.Listen, "http://"+cfg.AdminListen, cfg.MetricsListen
 	if err := os.WriteFile(filepath.Join(e.dir, "token"), []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -85,9 +93,13 @@ func setup(t *testing.T, name string, annotations map[string]string) *canaryEnv 
 	return e
 }
 
-// run initializes a canary run of blue with the steps and a Metrics gate
-// measuring every second.
-func (e *canaryEnv) run(t *testing.T, name string, steps []v1alpha1.CanaryStep, gate v1alpha1.MetricsGate) *engine.Engine {
+// metricsGate compares green with blue every second.
+func metricsGate(gate v1alpha1.MetricsGate) []v1alpha1.GateSpec {
+	return []v1alpha1.GateSpec{{Name: "green-vs-blue", Type: v1alpha1.GateMetrics, Interval: &metav1.Duration{Duration: time.Second}, FailureThreshold: 2, Metrics: &gate}}
+}
+
+// run initializes a canary run of blue with the steps and analysis.
+func (e *canaryEnv) run(t *testing.T, name string, steps []v1alpha1.CanaryStep, analysis []v1alpha1.GateSpec) *engine.Engine {
 	t.Helper()
 	st := &store.Store{Dir: t.TempDir()}
 	fleet := []v1alpha1.Cluster{{
@@ -116,9 +128,7 @@ func (e *canaryEnv) run(t *testing.T, name string, steps []v1alpha1.CanaryStep, 
 				Sync:   v1alpha1.SyncSpec{Namespaces: []string{"shop"}},
 				Freeze: v1alpha1.FreezeSpec{ServiceAccounts: []string{"shop/deployer"}},
 			},
-			Canary: &v1alpha1.CanarySpec{Steps: steps, Analysis: []v1alpha1.GateSpec{{
-				Name: "green-vs-blue", Type: v1alpha1.GateMetrics, Interval: &metav1.Duration{Duration: time.Second}, FailureThreshold: 2, Metrics: &gate,
-			}}},
+			Canary: &v1alpha1.CanarySpec{Steps: steps, Analysis: analysis},
 		},
 	}
 	if _, err := eng.Initialize(t.Context(), run, strategy); err != nil {
@@ -142,7 +152,7 @@ func TestCanaryStepsAndPromote(t *testing.T) {
 	e := setup(t, "shop", nil)
 	// The second step would hold 60% for two minutes: alice promotes the
 	// canary once it has been measured there.
-	eng := e.run(t, "canary-ok", []v1alpha1.CanaryStep{{Weight: 20, Pause: pause(4 * time.Second)}, {Weight: 60, Pause: pause(2 * time.Minute)}}, v1alpha1.MetricsGate{MinRequests: 5})
+	eng := e.run(t, "canary-ok", []v1alpha1.CanaryStep{{Weight: 20, Pause: pause(4 * time.Second)}, {Weight: 60, Pause: pause(2 * time.Minute)}}, metricsGate(v1alpha1.MetricsGate{MinRequests: 5}))
 	go func() {
 		for t.Context().Err() == nil {
 			run, err := eng.Store.Get("canary-ok")
@@ -215,7 +225,7 @@ func TestCanaryStepsAndPromote(t *testing.T) {
 func TestCanaryRollsBackOnErrors(t *testing.T) {
 	// The app fails 30% of its answers on the new version only.
 	e := setup(t, "shop2", map[string]string{ingress.FaultErrorPercent: "30", ingress.FaultKubernetesVersion: "v" + toolchain.Latest().Minor + "."})
-	eng := e.run(t, "canary-bad", []v1alpha1.CanaryStep{{Weight: 25, Pause: pause(30 * time.Second)}}, v1alpha1.MetricsGate{MinRequests: 5})
+	eng := e.run(t, "canary-bad", []v1alpha1.CanaryStep{{Weight: 25, Pause: pause(30 * time.Second)}}, metricsGate(v1alpha1.MetricsGate{MinRequests: 5}))
 	users := e.users(t)
 	start := time.Now()
 	final, err := eng.Drive(t.Context(), "canary-bad")
@@ -250,6 +260,43 @@ func TestCanaryRollsBackOnErrors(t *testing.T) {
 	// Users saw errors only from green, and only its share while it had one.
 	if share := float64(stats.Failed) / float64(stats.Sent); share > 0.25*0.30+0.02 {
 		t.Errorf("users saw %.1f%% errors: more than green's share of its failures", share*100)
+	}
+}
+
+// TestCanaryRollsBackOnLatency: green answers 100 ms slower on the new
+// version; a Prometheus gate on the gateway's latency histogram, scraped
+// by a real Prometheus every second, catches it at the first step.
+func TestCanaryRollsBackOnLatency(t *testing.T) {
+	e := setup(t, "slow", map[string]string{ingress.FaultDelay: "100ms", ingress.FaultKubernetesVersion: "v" + toolchain.Latest().Minor + "."})
+	prom := testfleet.Prometheus(t, e.metrics)
+	p95 := v1alpha1.GateSpec{Name: "green-p95", Type: v1alpha1.GatePrometheus, Interval: &metav1.Duration{Duration: time.Second}, Prometheus: &v1alpha1.PrometheusGate{
+		Address:          prom,
+		Query:            fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(upshift_gateway_request_duration_seconds_bucket{host=%q, backend="{{green}}"}[5s])))`, hosts.Cluster),
+		SuccessCondition: "result < 0.05", Count: 30, FailureLimit: 1, InconclusiveLimit: 10,
+	}}
+	eng := e.run(t, "canary-slow", []v1alpha1.CanaryStep{{Weight: 30, Pause: pause(40 * time.Second)}}, []v1alpha1.GateSpec{p95})
+	users := e.users(t)
+	final, err := eng.Drive(t.Context(), "canary-slow")
+	stats := users.Stop()
+	t.Logf("users: %s; by cluster %v", stats, stats.ByServer)
+	if !errors.Is(err, engine.ErrRolledBack) {
+		t.Fatalf("run: %v, want rolled back\n%s", err, testfleet.StatusOf(final))
+	}
+	cs := clusterStatus(final)
+	t.Cleanup(func() { _ = testfleet.Fleet(t).Down(cs.BlueGreen.Green) })
+	if !strings.Contains(cs.BlueGreen.RollbackReason, "gate green-p95 (Prometheus)") || !strings.Contains(cs.BlueGreen.RollbackReason, "does not meet result < 0.05") {
+		t.Errorf("rollback reason %q does not give the measured latency", cs.BlueGreen.RollbackReason)
+	}
+	step := slices.IndexFunc(cs.Steps, func(s v1alpha1.StepStatus) bool { return s.Kind == canary.StepTraffic })
+	if held := cs.Steps[step].End.Sub(cs.Steps[step].Start.Time); held > 30*time.Second {
+		t.Errorf("the slow step was held %s of its 40 s pause", held)
+	}
+	w, err := trafficgateway.New(e.admin, token).Weights(t.Context(), hosts.Cluster)
+	if err != nil || w[e.blue.Name] != 100 {
+		t.Errorf("weights after the rollback: %v %v; want all on blue", w, err)
+	}
+	if stats.Failed != 0 {
+		t.Errorf("a slow green failed %d user requests: %v", stats.Failed, stats.Errors)
 	}
 }
 

@@ -154,54 +154,48 @@ func analyse(ctx context.Context, env methods.Env, mv *bluegreen.Move, index int
 	} else {
 		othersDone <- nil
 	}
-	var verdicts []string
+	var m *meter // nil without Metrics gates, or without a pause
 	if len(metrics) > 0 && time.Now().Before(deadline) {
-		m, err := newMeter(ctx, env, mv, index, metrics)
-		if err != nil {
+		var err error
+		if m, err = newMeter(ctx, env, mv, index, metrics); err != nil {
 			return "", err
 		}
-		next := time.Now().Add(m.interval)
-		for time.Now().Before(deadline) {
-			select {
-			case <-ctx.Done():
-				return "", ctx.Err()
-			case err := <-othersDone:
-				if err != nil {
-					return "", analysisError(err)
-				}
-				othersDone = nil // passed; the pause goes on
-			case <-time.After(min(time.Until(next), time.Until(deadline), promoteCheck)):
-			}
-			if _, ok := promoted(); ok {
-				return "", errPromoted
-			}
-			if time.Now().Before(next) && time.Now().Before(deadline) {
-				continue
-			}
-			next = time.Now().Add(m.interval)
-			if err := m.measure(ctx); err != nil {
-				return "", err
-			}
+	}
+	var next time.Time
+	if m != nil {
+		next = time.Now().Add(m.interval)
+	}
+	for time.Now().Before(deadline) {
+		wait := min(time.Until(deadline), promoteCheck)
+		if m != nil {
+			wait = min(wait, time.Until(next))
 		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case err := <-othersDone:
+			if err != nil {
+				return "", analysisError(err)
+			}
+			othersDone = nil // passed; the pause goes on
+		case <-time.After(wait):
+		}
+		if _, ok := promoted(); ok {
+			return "", errPromoted
+		}
+		if m == nil || time.Now().Before(next) && time.Now().Before(deadline) {
+			continue
+		}
+		next = time.Now().Add(m.interval)
+		if err := m.measure(ctx); err != nil {
+			return "", err
+		}
+	}
+	var verdicts []string
+	if m != nil {
 		verdicts = m.verdicts()
 		if err := m.conclusive(); err != nil {
 			return "", err
-		}
-	} else {
-		for time.Now().Before(deadline) {
-			select {
-			case <-ctx.Done():
-				return "", ctx.Err()
-			case err := <-othersDone:
-				if err != nil {
-					return "", analysisError(err)
-				}
-				othersDone = nil // passed; the pause goes on
-			case <-time.After(min(time.Until(deadline), promoteCheck)):
-			}
-			if _, ok := promoted(); ok {
-				return "", errPromoted
-			}
 		}
 	}
 	if othersDone != nil {
