@@ -61,6 +61,9 @@ type CanaryStatus struct {
 	Analysis []Measurement `json:"analysis,omitempty"`
 	// Promoted is when `upshift promote` skipped the remaining steps.
 	Promoted *metav1.Time `json:"promoted,omitempty"`
+	// RolledBack is when the canary last sent all traffic back to blue: a
+	// promotion given before it does not carry over to a resumed canary.
+	RolledBack *metav1.Time `json:"rolledBack,omitempty"`
 }
 
 // Measurement is one analysis measurement of green against blue.

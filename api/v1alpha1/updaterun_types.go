@@ -234,6 +234,43 @@ type UpdateRunSpec struct {
 	State       string          `json:"state,omitempty"`
 	// FailurePolicy says what a failed cluster does to its stage.
 	FailurePolicy FailurePolicy `json:"failurePolicy,omitempty"`
+	// Notifications post the run's events to webhooks.
+	Notifications []NotificationSink `json:"notifications,omitempty"`
+}
+
+// Notification kinds, in the order a run sends them.
+const (
+	NotifyRunStarted     = "RunStarted"
+	NotifyStageCompleted = "StageCompleted"
+	NotifyApprovalNeeded = "ApprovalNeeded"
+	NotifyStepFailed     = "StepFailed"
+	NotifyRolledBack     = "RolledBack"
+	NotifyRunCompleted   = "RunCompleted"
+	NotifyRunFailed      = "RunFailed"
+)
+
+// Notification formats.
+const (
+	NotifyFormatJSON  = "JSON"
+	NotifyFormatSlack = "Slack"
+	NotifyFormatTeams = "Teams"
+)
+
+// NotificationSink posts a run's events to a webhook: a JSON document, a
+// Slack message or a Microsoft Teams card. Delivery is retried with
+// backoff, never holds the run up, and is recorded in the audit log.
+type NotificationSink struct {
+	Name string `json:"name"`
+	// URLFile holds the webhook's URL: Slack's and Teams' URLs carry
+	// their secret, and a file keeps it out of the run. URL may be given
+	// instead for a URL that holds none.
+	URLFile string `json:"urlFile,omitempty"`
+	URL     string `json:"url,omitempty"`
+	// Format is JSON (the default), Slack or Teams.
+	Format string `json:"format,omitempty"`
+	// Events to send (default: all): RunStarted, StageCompleted,
+	// ApprovalNeeded, StepFailed, RolledBack, RunCompleted, RunFailed.
+	Events []string `json:"events,omitempty"`
 }
 
 // StrategyRef names an UpdateStrategy.

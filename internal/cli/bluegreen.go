@@ -61,6 +61,7 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 		},
 	}
 	o.addHome(cmd)
+	o.addMetrics(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "the Kubernetes version of green, e.g. 1.37")
 	cmd.Flags().StringVarP(&configFile, "filename", "f", "", "blueGreen settings: traffic, sync, freeze, validation, postSwitch, blueSoak, keepBlue")
 	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file holding CLUSTER; rewritten so green replaces blue at the end")

@@ -81,6 +81,7 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 		},
 	}
 	o.addHome(cmd)
+	o.addMetrics(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "the Kubernetes version of green, e.g. 1.37")
 	cmd.Flags().StringVarP(&configFile, "filename", "f", "", "blueGreen settings with the canary's steps and analysis")
 	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file holding CLUSTER; rewritten so green replaces blue at the end")

@@ -18,6 +18,7 @@ import (
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/notify"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/providers/cluster"
@@ -33,6 +34,13 @@ type runOptions struct {
 	fleetFile string
 	stages    string
 	printer   *printer.Printer
+	// metricsListen serves the runs' metrics while a run is driven.
+	metricsListen string
+}
+
+// addMetrics adds --metrics-listen to a command that drives a run.
+func (o *runOptions) addMetrics(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics of the home's runs on this address (e.g. 127.0.0.1:9464) while the run is driven")
 }
 
 func (o *runOptions) addHome(cmd *cobra.Command) {
@@ -189,10 +197,41 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped.`,
 	}
 	o.addHome(cmd)
 	o.addInputs(cmd)
+	o.addMetrics(cmd)
 	return cmd
 }
 
 func (o *runOptions) drive(ctx context.Context, e *engine.Engine, name string) error {
+	if o.metricsListen != "" {
+		stop, err := serveMetrics(o.metricsListen, o.store())
+		if err != nil {
+			return err
+		}
+		defer stop()
+		o.printer.Action("metrics of the runs on http://%s/metrics", o.metricsListen)
+	}
+	if stored, err := o.store().Get(name); err == nil && len(stored.Spec.Notifications) > 0 {
+		n, err := notify.New(stored, stored.Annotations[v1alpha1.AnnotationWorkDir], func(ev store.Event) { _ = o.store().Audit(name, ev) }, notify.DefaultRetry)
+		if err != nil {
+			return usageError{err}
+		}
+		defer func() {
+			// What is queued gets a few seconds to go out; the audit log
+			// says what did not.
+			flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			n.Close(flush)
+		}()
+		show := e.Progress
+		e.Progress = func(ev engine.Event) {
+			if show != nil {
+				show(ev)
+			}
+			if no, ok := notify.FromEvent(name, ev); ok {
+				n.Send(no)
+			}
+		}
+	}
 	start := time.Now()
 	run, err := e.Drive(ctx, name)
 	if run != nil {
@@ -258,6 +297,7 @@ func newResumeCommand(s Streams) *cobra.Command {
 		},
 	}
 	o.addHome(cmd)
+	o.addMetrics(cmd)
 	return cmd
 }
 

@@ -560,7 +560,8 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 	switch task.Type {
 	case v1alpha1.TaskApproval:
 		g = v1alpha1.GateSpec{Name: ts.Name, Type: v1alpha1.GateApproval}
-		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: fmt.Sprintf("waiting for approval of stage %s: upshift approve %s --stage %s", stageName, e.run.Name, stageName)})
+		approve := fmt.Sprintf("upshift approve %s --stage %s", e.run.Name, stageName)
+		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: fmt.Sprintf("waiting for approval of stage %s: %s", stageName, approve), Command: approve})
 	case v1alpha1.TaskTimedWait:
 		g = v1alpha1.GateSpec{Name: ts.Name, Type: v1alpha1.GateTimedWait, Duration: task.WaitTime}
 		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: fmt.Sprintf("soaking for %s", task.WaitTime.Duration)})

@@ -161,7 +161,29 @@ func TestValidate(t *testing.T) {
 		{"custom image without image", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
 			r.Spec.Upgrade.NodeImageSelection = &v1alpha1.NodeImageSelection{Type: v1alpha1.NodeImageCustom}
 		}, "spec.upgrade.nodeImageSelection.image"},
-		{"canary not yet", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) { r.Spec.Method = v1alpha1.MethodCanary }, "not available yet"},
+		{"canary without settings", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) { r.Spec.Method = v1alpha1.MethodCanary }, "spec.canary.steps: Required value"},
+		{"canary settings on in-place", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Canary = &v1alpha1.CanarySpec{Steps: []v1alpha1.CanaryStep{{Weight: 50}}}
+		}, "spec.canary: Forbidden: set method: Canary"},
+		{"canary settings on blue-green", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Method, r.Spec.BlueGreen = v1alpha1.MethodBlueGreen, validBlueGreen()
+			r.Spec.Canary = &v1alpha1.CanarySpec{Steps: []v1alpha1.CanaryStep{{Weight: 50}}}
+		}, "spec.canary: Forbidden: set method: Canary"},
+		{"a notification sink without its URL", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Notifications = []v1alpha1.NotificationSink{{Name: "chat"}}
+		}, "spec.notifications[0].urlFile: Required value: give urlFile"},
+		{"a notification sink with both", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Notifications = []v1alpha1.NotificationSink{{Name: "chat", URL: "https://x", URLFile: "/f"}}
+		}, "spec.notifications[0].urlFile: Required value: give urlFile"},
+		{"a notification URL that is not http", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Notifications = []v1alpha1.NotificationSink{{Name: "chat", URL: "ftp://hooks.example.com/T0/secret"}}
+		}, "spec.notifications[0].url: Invalid value: \"(not shown)\": an http(s) URL is required"},
+		{"an unknown notification event and format", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Notifications = []v1alpha1.NotificationSink{{Name: "chat", URL: "https://x", Format: "IRC", Events: []string{"RunStarted", "Lunch"}}}
+		}, `spec.notifications[0].events[1]: Unsupported value: "Lunch"`},
+		{"two sinks of one name", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.Notifications = []v1alpha1.NotificationSink{{Name: "chat", URL: "https://x"}, {Name: "chat", URL: "https://y"}}
+		}, `spec.notifications[1].name: Duplicate value: "chat"`},
 		{"blue-green without settings", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) { r.Spec.Method = v1alpha1.MethodBlueGreen }, "spec.blueGreen: Required value"},
 		{"blue-green settings on in-place", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) { r.Spec.BlueGreen = validBlueGreen() }, "spec.blueGreen: Forbidden: set method: BlueGreen"},
 		{"blue-green of the control plane only", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {

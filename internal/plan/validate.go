@@ -95,6 +95,7 @@ func Validate(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) fi
 	if run.Spec.FailurePolicy.MaxFailedClustersPerStage < 0 {
 		errs = append(errs, field.Invalid(spec.Child("failurePolicy", "maxFailedClustersPerStage"), run.Spec.FailurePolicy.MaxFailedClustersPerStage, "must not be negative"))
 	}
+	errs = append(errs, validateNotifications(spec.Child("notifications"), run.Spec.Notifications)...)
 	return errs
 }
 

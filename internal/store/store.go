@@ -283,6 +283,9 @@ type Event struct {
 	Step    string    `json:"step,omitempty"`
 	Type    string    `json:"type"` // Started, Completed, Failed, Waiting, Approved, Skipped, Stopped
 	Message string    `json:"message,omitempty"`
+	// Command is what a person runs to go on, on an event that waits for
+	// one (the upshift approve of an approval).
+	Command string `json:"command,omitempty"`
 }
 
 // Audit appends an event to the run's audit log.

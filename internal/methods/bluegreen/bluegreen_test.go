@@ -3,12 +3,17 @@ package bluegreen_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -589,11 +594,37 @@ spec: {provider: local, local: {name: fb}, group: prod}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A chat webhook whose URL (with its secret) is in a file, and a
+	// receiver that fails its first answer.
+	var hooks []map[string]any
+	var hooksMu sync.Mutex
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hooksMu.Lock()
+		defer hooksMu.Unlock()
+		if r.URL.Path != "/hooks/T0-secret-path" {
+			http.NotFound(w, r)
+			return
+		}
+		var body map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("notification body: %v", err)
+		}
+		hooks = append(hooks, body)
+		if len(hooks) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer receiver.Close()
+	if err := os.WriteFile(filepath.Join(e.dir, "hook-url"), []byte(receiver.URL+"/hooks/T0-secret-path\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	runFile := filepath.Join(e.dir, "run.yaml")
 	if err := os.WriteFile(runFile, []byte(`apiVersion: upshift.dev/v1alpha1
 kind: UpdateRun
 metadata: {name: bg-fleet}
 spec:
+  notifications:
+  - {name: team-chat, urlFile: hook-url}
   method: BlueGreen
   upgrade: {type: Full, kubernetesVersion: "`+toolchain.Latest().Minor+`"}
   strategy:
@@ -653,6 +684,33 @@ spec:
 	run, err := (&store.Store{Dir: testfleet.Fleet(t).Home}).Get("bg-fleet")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The webhook heard the run start (on its second try), each stage end
+	// and the run end, in order; the audit log says so, without the URL.
+	hooksMu.Lock()
+	var kinds []string
+	for _, h := range hooks {
+		kinds = append(kinds, fmt.Sprint(h["kind"]))
+	}
+	hooksMu.Unlock()
+	if want := []string{"RunStarted", "RunStarted", "StageCompleted", "StageCompleted", "RunCompleted"}; !slices.Equal(kinds, want) {
+		t.Errorf("notifications received: %v, want %v", kinds, want)
+	}
+	events, err := (&store.Store{Dir: testfleet.Fleet(t).Home}).Events("bg-fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered := 0
+	for _, ev := range events {
+		if strings.Contains(ev.Message, "secret-path") {
+			t.Errorf("the webhook's URL is in the audit log: %+v", ev)
+		}
+		if ev.Type == "Notified" {
+			delivered++
+		}
+	}
+	if delivered != 4 || !slices.ContainsFunc(events, func(ev store.Event) bool { return strings.Contains(ev.Message, "RunStarted delivered (attempt 2)") }) {
+		t.Errorf("the audit log records %d deliveries, want 4 with RunStarted on its second attempt", delivered)
 	}
 	dev, prod := run.Status.Stages[0], run.Status.Stages[1]
 	if dev.End == nil || prod.Start == nil || prod.Start.Before(dev.End) {

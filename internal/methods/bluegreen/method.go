@@ -40,8 +40,11 @@ func (Method) Validate(run *v1alpha1.UpdateRun) field.ErrorList {
 	if run.Spec.Upgrade.Type != v1alpha1.UpgradeFull {
 		errs = append(errs, field.Invalid(spec.Child("upgrade", "type"), run.Spec.Upgrade.Type, "a blue-green move builds a whole new cluster: use Full"))
 	}
+	if run.Spec.Canary != nil && run.Spec.Method == v1alpha1.MethodBlueGreen {
+		errs = append(errs, field.Forbidden(spec.Child("canary"), "set method: Canary to use canary"))
+	}
 	if run.Spec.BlueGreen == nil {
-		return append(errs, field.Required(spec.Child("blueGreen"), "method BlueGreen needs blueGreen.traffic at least"))
+		return append(errs, field.Required(spec.Child("blueGreen"), fmt.Sprintf("method %s needs blueGreen.traffic at least", run.Spec.Method)))
 	}
 	return append(errs, validateSpec(spec.Child("blueGreen"), run.Spec.BlueGreen)...)
 }

@@ -247,7 +247,7 @@ func TestCanaryRollsBackOnErrors(t *testing.T) {
 	if failed < 0 || !strings.Contains(cs.Canary.Analysis[failed].Message, "green's error ratio") {
 		t.Errorf("the measured values that failed are not recorded: %+v", cs.Canary.Analysis)
 	}
-	if final.Status.Phase != v1alpha1.PhaseRolledBack || cs.BlueGreen.RolledBack == nil || cs.BlueGreen.FreezeLifted == nil || cs.Canary.Weight != 0 {
+	if final.Status.Phase != v1alpha1.PhaseRolledBack || cs.BlueGreen.RolledBack == nil || cs.BlueGreen.FreezeLifted == nil || cs.Canary.Weight != 0 || cs.Canary.RolledBack == nil {
 		t.Errorf("run %s, rolled back %v, freeze lifted %v, weight %d", final.Status.Phase, cs.BlueGreen.RolledBack, cs.BlueGreen.FreezeLifted, cs.Canary.Weight)
 	}
 	w, err := trafficgateway.New(e.admin, token).Weights(t.Context(), hosts.Cluster)
@@ -335,7 +335,8 @@ analysis:
 		t.Fatalf("after the kill in step 2 the weights should stay where it put them: %v %v", w, err)
 	}
 	st := &store.Store{Dir: testfleet.Fleet(t).Home}
-	resume := testfleet.CLI("resume", "canary-crash")
+	metricsAddr := testfleet.LoopbackAddr(t)
+	resume := testfleet.CLI("resume", "canary-crash", "--metrics-listen", metricsAddr)
 	var out testfleet.SyncBuffer
 	resume.Stdout, resume.Stderr = &out, &out
 	if err := resume.Start(); err != nil {
@@ -351,6 +352,14 @@ analysis:
 	}
 	if !held {
 		t.Fatalf("the resumed run does not hold step 2 again:\n%s", out.String())
+	}
+	// The resumed driver's metrics show where the traffic is.
+	m := testfleet.Scrape(t, "http://"+metricsAddr+"/metrics", "")
+	if g, b := m.Sum("upshift_traffic_weight_percent", map[string]string{"run": "canary-crash", "side": "green"}), m.Sum("upshift_traffic_weight_percent", map[string]string{"run": "canary-crash", "side": "blue"}); g != 70 || b != 30 {
+		t.Errorf("metrics say green %v%%, blue %v%%; want 70 and 30", g, b)
+	}
+	if m.Sum("upshift_run_phase", map[string]string{"run": "canary-crash", "phase": "Running"}) != 1 {
+		t.Errorf("metrics do not say the run is Running: %v", m["upshift_run_phase"])
 	}
 	if msg, err := testfleet.CLI("promote", "canary-crash", "--by", "bob").CombinedOutput(); err != nil {
 		t.Fatalf("promote: %v\n%s", err, msg)

@@ -131,11 +131,7 @@ func (Method) Rollback(ctx context.Context, env methods.Env, reason string) erro
 	if err := blueGreen.Rollback(ctx, env, reason); err != nil {
 		return err
 	}
-	env.Record(func(c *v1alpha1.StageClusterStatus) {
-		if c.Canary != nil {
-			c.Canary.Weight = 0
-		}
-	})
+	markRolledBack(env)
 	return nil
 }
 

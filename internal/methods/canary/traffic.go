@@ -47,6 +47,18 @@ func promote(ctx context.Context, env methods.Env, mv *bluegreen.Move, index int
 	return methods.Result{Message: "promoted by " + by + ": 100% on green"}, nil
 }
 
+// markRolledBack records that the canary's traffic is all on blue again:
+// a resume starts its steps over, and earlier promotions no longer count.
+func markRolledBack(env methods.Env) {
+	env.Record(func(c *v1alpha1.StageClusterStatus) {
+		if c.Canary == nil {
+			c.Canary = &v1alpha1.CanaryStatus{}
+		}
+		t := metav1.Now()
+		c.Canary.Weight, c.Canary.Promoted, c.Canary.RolledBack = 0, nil, &t
+	})
+}
+
 // analysisFailed is a verdict of the analysis: green is worse than
 // allowed, or could not be judged.
 type analysisFailed struct{ reason string }
@@ -75,7 +87,10 @@ func trafficStep(ctx context.Context, env methods.Env, index int) (methods.Resul
 		mv.Record(func(b *v1alpha1.BlueGreenStatus) { b.RolledBack, b.RollbackReason = nil, "" })
 	}
 	promoted := func() (string, bool) {
-		by, _, ok := env.Approval(PromoteKey(env.Cluster().Name))
+		by, at, ok := env.Approval(PromoteKey(env.Cluster().Name))
+		if c := env.ClusterStatus().Canary; ok && c != nil && c.RolledBack != nil && !at.After(c.RolledBack.Time) {
+			return "", false // given before the last rollback
+		}
 		return by, ok
 	}
 	if by, ok := promoted(); ok {
@@ -109,7 +124,7 @@ func trafficStep(ctx context.Context, env methods.Env, index int) (methods.Resul
 		if rbErr := mv.Rollback(context.WithoutCancel(ctx), reason); rbErr != nil {
 			return methods.Result{}, fmt.Errorf("%s; rollback failed: %v", reason, rbErr)
 		}
-		env.Record(func(c *v1alpha1.StageClusterStatus) { c.Canary.Weight = 0 })
+		markRolledBack(env)
 		return methods.Result{}, &methods.RolledBackError{Reason: reason}
 	}
 	msg := fmt.Sprintf("%d%% on green for %s", s.Weight, pause)

@@ -27,10 +27,14 @@ func (Method) Method() string { return v1alpha1.MethodInPlace }
 
 // Validate checks the run holds nothing of another method.
 func (Method) Validate(run *v1alpha1.UpdateRun) field.ErrorList {
+	var errs field.ErrorList
 	if run.Spec.BlueGreen != nil {
-		return field.ErrorList{field.Forbidden(field.NewPath("spec", "blueGreen"), "set method: BlueGreen to use blueGreen")}
+		errs = append(errs, field.Forbidden(field.NewPath("spec", "blueGreen"), "set method: BlueGreen (or Canary) to use blueGreen"))
 	}
-	return nil
+	if run.Spec.Canary != nil {
+		errs = append(errs, field.Forbidden(field.NewPath("spec", "canary"), "set method: Canary to use canary"))
+	}
+	return errs
 }
 
 // Steps lists a cluster's steps: preflight gates, one control-plane step
