@@ -21,7 +21,8 @@ type CanarySpec struct {
 
 // CanaryStep is one share of traffic held for a while.
 type CanaryStep struct {
-	// Weight is green's share of the cluster name's traffic, in percent.
+	// Weight is green's share of the cluster name's traffic, in percent
+	// (0 only on a testers step).
 	Weight int `json:"weight"`
 	// Pause is how long the weight is held while the analysis runs
 	// (default 0: the analysis's gates run once).
@@ -29,6 +30,12 @@ type CanaryStep struct {
 	// Approval holds the step, once its pause is over, until
 	// `upshift approve RUN --gate canary-step-N` (N counts from 1).
 	Approval bool `json:"approval,omitempty"`
+	// Testers (the first step only, at weight 0, gateway only) lets
+	// testers reach green before any user does: requests with the
+	// gateway's pin header naming green (from loopback, or carrying the
+	// gateway's pin secret) go to green; users stay on blue. Pinning ends
+	// when green takes all the traffic, or the canary rolls back.
+	Testers bool `json:"testers,omitempty"`
 }
 
 // MetricsGate compares green with blue from the counters of the traffic
@@ -56,6 +63,10 @@ type CanaryStatus struct {
 	// Weight green's share it set.
 	Step   int `json:"step,omitempty"`
 	Weight int `json:"weight"`
+	// StepStarted is when that step first set its weight: its pause
+	// counts from here, across restarts of upshift, and starts over when
+	// a rolled-back canary runs its steps again.
+	StepStarted *metav1.Time `json:"stepStarted,omitempty"`
 	// Analysis holds the last measurement of each Metrics gate, and the
 	// ones that failed.
 	Analysis []Measurement `json:"analysis,omitempty"`

@@ -93,7 +93,11 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 // step's analysis (the last measurement of each gate, and every failed
 // one).
 func writeCanary(w io.Writer, c *v1alpha1.CanaryStatus) {
-	fmt.Fprintf(w, "      canary: green at %d%% (step %d)\n", c.Weight, c.Step)
+	step := ""
+	if c.Step > 0 {
+		step = fmt.Sprintf(" (step %d)", c.Step)
+	}
+	fmt.Fprintf(w, "      canary: green at %d%%%s\n", c.Weight, step)
 	for _, m := range c.Analysis {
 		fmt.Fprintf(w, "        step %d %s %s at %s: %s\n", m.Step, m.Gate, m.Phase, m.At.UTC().Format("15:04:05"), m.Message)
 	}

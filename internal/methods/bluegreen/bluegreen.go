@@ -521,6 +521,28 @@ func (m *Move) CheckGreen(ctx context.Context, list []v1alpha1.GateSpec) (string
 	return m.Gates(ctx, m.gatesFor(list, m.hosts().Cluster), gc)
 }
 
+// AllowPin lets requests pin themselves to a backend of the cluster
+// name's route (testers reaching green at weight 0), or stops them, on a
+// provider whose routes upshift edits; it returns the header testers send.
+func (m *Move) AllowPin(ctx context.Context, allow bool) (string, error) {
+	router, ok := m.Traffic.(traffic.Router)
+	pinner, pins := m.Traffic.(traffic.HeaderPinner)
+	if !ok || !pins {
+		return "", fmt.Errorf("traffic provider %s cannot let testers pin themselves to green", m.Spec.Traffic.Provider)
+	}
+	r, err := router.Route(ctx, m.hosts().Cluster)
+	if err != nil {
+		return "", fmt.Errorf("route %s: %w", m.hosts().Cluster, err)
+	}
+	if r.AllowPin != allow {
+		r.AllowPin = allow
+		if err := router.ApplyRoute(ctx, r); err != nil {
+			return "", fmt.Errorf("route %s: %w", m.hosts().Cluster, err)
+		}
+	}
+	return pinner.PinHeader(), nil
+}
+
 // ClusterName is the switched name whose traffic the move shifts.
 func (m *Move) ClusterName() string { return m.hosts().Cluster }
 

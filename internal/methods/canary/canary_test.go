@@ -3,6 +3,7 @@ package canary_test
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -152,12 +153,36 @@ func TestCanaryStepsAndPromote(t *testing.T) {
 	e := setup(t, "shop", nil)
 	// The second step would hold 60% for two minutes: alice promotes the
 	// canary once it has been measured there.
-	eng := e.run(t, "canary-ok", []v1alpha1.CanaryStep{{Weight: 20, Pause: pause(4 * time.Second)}, {Weight: 60, Pause: pause(2 * time.Minute)}}, metricsGate(v1alpha1.MetricsGate{MinRequests: 5}))
+	// First, testers alone reach green, with the gateway's pin header.
+	eng := e.run(t, "canary-ok", []v1alpha1.CanaryStep{{Testers: true, Pause: pause(3 * time.Second)}, {Weight: 20, Pause: pause(4 * time.Second)}, {Weight: 60, Pause: pause(2 * time.Minute)}},
+		metricsGate(v1alpha1.MetricsGate{MinRequests: 5}))
+	testerServedBy := make(chan string, 1)
+	go func() {
+		for t.Context().Err() == nil {
+			e.mu.Lock()
+			open := slices.ContainsFunc(e.events, func(ev engine.Event) bool { return strings.HasPrefix(ev.Message, "testers reach green with the header X-Upshift-Backend: shop-g2") })
+			e.mu.Unlock()
+			if open {
+				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.front+"/", nil)
+				req.Host = hosts.Public
+				req.Header.Set(trafficgateway.PinHeader, "shop-g2")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				testerServedBy <- resp.Header.Get("X-Upshift-Cluster")
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
 	go func() {
 		for t.Context().Err() == nil {
 			run, err := eng.Store.Get("canary-ok")
 			if err == nil && run.Status.Stages[0].Clusters[0].Canary != nil && slices.ContainsFunc(run.Status.Stages[0].Clusters[0].Canary.Analysis, func(m v1alpha1.Measurement) bool {
-				return m.Step == 2 && m.Phase == v1alpha1.MeasurementSuccessful
+				return m.Step == 3 && m.Phase == v1alpha1.MeasurementSuccessful
 			}) {
 				if err := eng.Store.Approve("canary-ok", store.Approval{Key: canary.PromoteKey("shop"), By: "alice", OSUser: "alice", Time: time.Now()}); err != nil {
 					t.Error(err)
@@ -184,24 +209,39 @@ func TestCanaryStepsAndPromote(t *testing.T) {
 	for _, s := range cs.Steps {
 		kinds = append(kinds, s.Name)
 	}
-	if want := []string{"T0-Baseline", "T1-DeployGreen", "T2-Sync", "T3-Canary 1", "T3-Canary 2", "T3-Canary 3", "T4-RetireBlue"}; !slices.Equal(kinds, want) {
+	if want := []string{"T0-Baseline", "T1-DeployGreen", "T2-Sync", "T3-Canary 1", "T3-Canary 2", "T3-Canary 3", "T3-Canary 4", "T4-RetireBlue"}; !slices.Equal(kinds, want) {
 		t.Errorf("steps %v, want %v", kinds, want)
 	}
 	green := cs.BlueGreen.Green
 	// Each step set its weight and was analysed with green's own traffic.
 	for i, want := range []int{20, 60} {
-		ms := slices.IndexFunc(cs.Canary.Analysis, func(m v1alpha1.Measurement) bool { return m.Step == i+1 })
+		step := i + 2
+		ms := slices.IndexFunc(cs.Canary.Analysis, func(m v1alpha1.Measurement) bool { return m.Step == step })
 		if ms < 0 || cs.Canary.Analysis[ms].Phase != v1alpha1.MeasurementSuccessful {
-			t.Errorf("step %d (%d%%): no successful measurement in %+v", i+1, want, cs.Canary.Analysis)
+			t.Errorf("step %d (%d%%): no successful measurement in %+v", step, want, cs.Canary.Analysis)
 		}
 		e.mu.Lock()
 		said := slices.ContainsFunc(e.events, func(ev engine.Event) bool {
-			return strings.HasPrefix(ev.Message, fmt.Sprintf("step %d of 3: %d%% of %s on green", i+1, want, hosts.Cluster))
+			return strings.HasPrefix(ev.Message, fmt.Sprintf("step %d of 4: %d%% of %s on green", step, want, hosts.Cluster))
 		})
 		e.mu.Unlock()
 		if !said {
-			t.Errorf("no progress says step %d set %d%%", i+1, want)
+			t.Errorf("no progress says step %d set %d%%", step, want)
 		}
+	}
+	select {
+	case by := <-testerServedBy:
+		if by != green {
+			t.Errorf("a tester's pinned request was served by %q, want green %s", by, green)
+		}
+	default:
+		t.Error("the testers step never said how testers reach green")
+	}
+	if slices.ContainsFunc(cs.Canary.Analysis, func(m v1alpha1.Measurement) bool { return m.Step == 1 }) {
+		t.Errorf("the testers step compared green with blue: %+v", cs.Canary.Analysis)
+	}
+	if r, err := trafficgateway.New(e.admin, token).Route(t.Context(), hosts.Cluster); err != nil || r.AllowPin {
+		t.Errorf("pinning still allowed on %s once green took all the traffic: %v", hosts.Cluster, err)
 	}
 	if stats.ByServer[green] == 0 || stats.ByServer[e.blue.Name] == 0 {
 		t.Errorf("users were served by %v: want both blue and green", stats.ByServer)
@@ -209,8 +249,8 @@ func TestCanaryStepsAndPromote(t *testing.T) {
 	if cs.Canary.Weight != 100 || final.Status.Phase != v1alpha1.PhaseCompleted {
 		t.Errorf("run %s with green at %d%%", final.Status.Phase, cs.Canary.Weight)
 	}
-	if cs.Canary.Promoted == nil || !strings.Contains(cs.Steps[4].Message, "promoted by alice") || !strings.Contains(cs.Steps[5].Message, "promoted by alice") || took > 100*time.Second {
-		t.Errorf("promotion: at %v; step 2 says %q, step 3 %q; the run took %s", cs.Canary.Promoted, cs.Steps[4].Message, cs.Steps[5].Message, took)
+	if cs.Canary.Promoted == nil || !strings.Contains(cs.Steps[5].Message, "promoted by alice") || !strings.Contains(cs.Steps[6].Message, "promoted by alice") || took > 100*time.Second {
+		t.Errorf("promotion: at %v; step 3 says %q, step 4 %q; the run took %s", cs.Canary.Promoted, cs.Steps[5].Message, cs.Steps[6].Message, took)
 	}
 	w, err := trafficgateway.New(e.admin, token).Weights(t.Context(), hosts.Cluster)
 	if err != nil || w[green] != 100 || len(w) != 1 {
@@ -301,9 +341,9 @@ func TestCanaryRollsBackOnLatency(t *testing.T) {
 }
 
 // TestKilledMidStepResumesAtItsWeight kills `upshift canary` while its
-// second step holds 70%, checks the traffic stayed there, resumes (the
-// step is held again at 70%, never the next one) and promotes through
-// the CLI.
+// second step holds 70%, checks the traffic stayed there, rolls it back
+// with `upshift rollback`, resumes (the canary starts over and holds 70%
+// again, never more) and promotes through the CLI.
 func TestKilledMidStepResumesAtItsWeight(t *testing.T) {
 	ctx := t.Context()
 	e := setup(t, "kc", nil)
@@ -335,6 +375,17 @@ analysis:
 		t.Fatalf("after the kill in step 2 the weights should stay where it put them: %v %v", w, err)
 	}
 	st := &store.Store{Dir: testfleet.Fleet(t).Home}
+	// No driver runs: `upshift rollback` puts all traffic back on blue
+	// itself, and the resume below starts the canary over.
+	if msg, err := testfleet.CLI("rollback", "canary-crash").CombinedOutput(); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, msg)
+	}
+	if w, err := gw.Weights(ctx, hosts.Cluster); err != nil || w["kc"] != 100 || w["kc-g2"] != 0 {
+		t.Fatalf("after upshift rollback: %v %v; want all on blue", w, err)
+	}
+	if run, err := st.Get("canary-crash"); err != nil || run.Status.Phase != v1alpha1.PhaseRolledBack || run.Status.Stages[0].Clusters[0].Canary.Weight != 0 {
+		t.Fatalf("run after upshift rollback: %v %v", testfleet.StatusOf(run), err)
+	}
 	metricsAddr := testfleet.LoopbackAddr(t)
 	resume := testfleet.CLI("resume", "canary-crash", "--metrics-listen", metricsAddr)
 	var out testfleet.SyncBuffer

@@ -53,6 +53,17 @@ func (Method) Validate(run *v1alpha1.UpdateRun) field.ErrorList {
 	last := 0
 	for i, s := range c.Steps {
 		sp := p.Child("steps").Index(i)
+		if s.Testers {
+			switch {
+			case i > 0:
+				errs = append(errs, field.Invalid(sp.Child("testers"), true, "only the first step lets testers in before users"))
+			case s.Weight != 0:
+				errs = append(errs, field.Invalid(sp.Child("weight"), s.Weight, "a testers step keeps users on blue: weight 0"))
+			case run.Spec.BlueGreen != nil && run.Spec.BlueGreen.Traffic.Provider != v1alpha1.TrafficGateway:
+				errs = append(errs, field.Invalid(sp.Child("testers"), true, "testers pin themselves to green with upshift's gateway: use traffic provider gateway"))
+			}
+			continue
+		}
 		switch {
 		case s.Weight < 1 || s.Weight > 100:
 			errs = append(errs, field.Invalid(sp.Child("weight"), s.Weight, "green's share in percent: use 1 to 100"))
@@ -132,6 +143,15 @@ func (Method) Rollback(ctx context.Context, env methods.Env, reason string) erro
 		return err
 	}
 	markRolledBack(env)
+	// Testers lose their way to green too (best effort: the weights are
+	// back on blue, which is what matters).
+	if bg := env.ClusterStatus().BlueGreen; bg != nil && Plan(env.Run().Spec.Canary)[0].Testers {
+		if blue, err := env.Reach(bg.Blue); err == nil {
+			if mv, err := bluegreen.NewMove(ctx, env, blue); err == nil {
+				_, _ = mv.AllowPin(ctx, false)
+			}
+		}
+	}
 	return nil
 }
 

@@ -33,6 +33,11 @@ func promote(ctx context.Context, env methods.Env, mv *bluegreen.Move, index int
 	if err := mv.Shift(ctx, 100); err != nil {
 		return methods.Result{}, err
 	}
+	if Plan(env.Run().Spec.Canary)[0].Testers {
+		if _, err := mv.AllowPin(ctx, false); err != nil {
+			return methods.Result{}, err
+		}
+	}
 	env.Record(func(c *v1alpha1.StageClusterStatus) {
 		if c.Canary == nil {
 			c.Canary = &v1alpha1.CanaryStatus{}
@@ -55,7 +60,7 @@ func markRolledBack(env methods.Env) {
 			c.Canary = &v1alpha1.CanaryStatus{}
 		}
 		t := metav1.Now()
-		c.Canary.Weight, c.Canary.Promoted, c.Canary.RolledBack = 0, nil, &t
+		c.Canary.Step, c.Canary.Weight, c.Canary.StepStarted, c.Canary.Promoted, c.Canary.RolledBack = 0, 0, nil, nil, &t
 	})
 }
 
@@ -68,7 +73,7 @@ func (e *analysisFailed) Error() string { return e.reason }
 // trafficStep sets step index's weight and holds it for the step's pause
 // while the analysis runs. It is safe to run again: a resumed step sets
 // the same weight (never a later step's) and holds what is left of its
-// pause, counted from when the step first started.
+// pause, counted from when it first set its weight (status.canary).
 func trafficStep(ctx context.Context, env methods.Env, index int) (methods.Result, error) {
 	run := env.Run()
 	plan := Plan(run.Spec.Canary)
@@ -99,18 +104,35 @@ func trafficStep(ctx context.Context, env methods.Env, index int) (methods.Resul
 	if err := mv.Shift(ctx, s.Weight); err != nil {
 		return methods.Result{}, err
 	}
+	var testers string
+	if s.Testers || s.Weight == 100 && plan[0].Testers { // a route's own allowPin is the user's
+		header, err := mv.AllowPin(ctx, s.Testers)
+		if err != nil && s.Testers {
+			return methods.Result{}, err
+		}
+		if s.Testers {
+			testers = fmt.Sprintf("testers reach green with the header %s: %s (from loopback, or with the gateway's pin secret); users stay on blue", header, mv.Status().Green)
+			env.Progress(testers)
+		}
+	}
+	var started time.Time
 	env.Record(func(c *v1alpha1.StageClusterStatus) {
 		if c.Canary == nil {
 			c.Canary = &v1alpha1.CanaryStatus{}
 		}
+		if c.Canary.Step != index || c.Canary.StepStarted == nil {
+			t := metav1.Now()
+			c.Canary.StepStarted = &t
+		}
 		c.Canary.Step, c.Canary.Weight = index, s.Weight
+		started = c.Canary.StepStarted.Time
 	})
 	var pause time.Duration
 	if s.Pause != nil {
 		pause = s.Pause.Duration
 	}
 	env.Progress(fmt.Sprintf("step %d of %d: %d%% of %s on green; analysing for %s", index, len(plan), s.Weight, mv.ClusterName(), pause))
-	verdict, err := analyse(ctx, env, mv, index, env.Since().Add(pause), promoted)
+	verdict, err := analyse(ctx, env, mv, index, started.Add(pause), s.Testers, promoted)
 	if errors.Is(err, errPromoted) {
 		by, _ := promoted()
 		return promote(ctx, env, mv, index, by)
@@ -124,10 +146,16 @@ func trafficStep(ctx context.Context, env methods.Env, index int) (methods.Resul
 		if rbErr := mv.Rollback(context.WithoutCancel(ctx), reason); rbErr != nil {
 			return methods.Result{}, fmt.Errorf("%s; rollback failed: %v", reason, rbErr)
 		}
+		if plan[0].Testers {
+			_, _ = mv.AllowPin(context.WithoutCancel(ctx), false) // best effort: the weights are back, which is what matters
+		}
 		markRolledBack(env)
 		return methods.Result{}, &methods.RolledBackError{Reason: reason}
 	}
 	msg := fmt.Sprintf("%d%% on green for %s", s.Weight, pause)
+	if testers != "" {
+		msg = fmt.Sprintf("0%% on green for %s; %s", pause, testers)
+	}
 	if verdict != "" {
 		msg += "; " + verdict
 	}
@@ -146,14 +174,16 @@ func trafficStep(ctx context.Context, env methods.Env, index int) (methods.Resul
 // measures green against blue at its interval, over the traffic since the
 // step (re)started, and fails the step after its failure threshold; the
 // other gates run once, beside it, and must pass. A Metrics gate that
-// never had enough traffic to judge fails the step at the deadline.
-func analyse(ctx context.Context, env methods.Env, mv *bluegreen.Move, index int, deadline time.Time, promoted func() (string, bool)) (string, error) {
+// never had enough traffic to judge fails the step at the deadline. A
+// testers step runs the other gates only.
+func analyse(ctx context.Context, env methods.Env, mv *bluegreen.Move, index int, deadline time.Time, testers bool, promoted func() (string, bool)) (string, error) {
 	var metrics, others []v1alpha1.GateSpec
 	for _, g := range env.Run().Spec.Canary.Analysis {
-		if g.Type == v1alpha1.GateMetrics {
-			metrics = append(metrics, g)
-		} else {
+		switch {
+		case g.Type != v1alpha1.GateMetrics:
 			others = append(others, g)
+		case !testers: // with testers alone on green there is nothing to compare
+			metrics = append(metrics, g)
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)

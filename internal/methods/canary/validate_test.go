@@ -28,6 +28,11 @@ func TestValidate(t *testing.T) {
 	if errs := (canary.Method{}).Validate(validRun()); len(errs) > 0 {
 		t.Fatalf("a valid canary is refused: %v", errs)
 	}
+	withTesters := validRun()
+	withTesters.Spec.Canary.Steps = append([]v1alpha1.CanaryStep{{Testers: true, Pause: pause(60e9)}}, withTesters.Spec.Canary.Steps...)
+	if errs := (canary.Method{}).Validate(withTesters); len(errs) > 0 {
+		t.Fatalf("a canary with a testers step is refused: %v", errs)
+	}
 	for _, tc := range []struct {
 		name  string
 		edit  func(r *v1alpha1.UpdateRun)
@@ -53,6 +58,8 @@ func TestValidate(t *testing.T) {
 			r.Spec.Canary.Analysis[0].Metrics = &v1alpha1.MetricsGate{MaxErrorRatePercent: &bad}
 		}, "spec.canary.analysis[0].metrics.maxErrorRatePercent: Invalid value: 101: use 0 to 100"},
 		{"an analysis gate without a name", func(r *v1alpha1.UpdateRun) { r.Spec.Canary.Analysis[0].Name = "" }, "spec.canary.analysis[0].name: Required value"},
+		{"testers after the first step", func(r *v1alpha1.UpdateRun) { r.Spec.Canary.Steps[1].Testers, r.Spec.Canary.Steps[1].Weight = true, 0 }, "spec.canary.steps[1].testers: Invalid value: true: only the first step"},
+		{"testers with users", func(r *v1alpha1.UpdateRun) { r.Spec.Canary.Steps[0].Testers = true }, "spec.canary.steps[0].weight: Invalid value: 10: a testers step keeps users on blue: weight 0"},
 		{"blue-green's own rules hold", func(r *v1alpha1.UpdateRun) { r.Spec.Upgrade.Type = v1alpha1.UpgradeControlPlaneOnly }, "spec.upgrade.type"},
 	} {
 		r := validRun()
