@@ -160,7 +160,9 @@ func TestCanaryStepsAndPromote(t *testing.T) {
 	go func() {
 		for t.Context().Err() == nil {
 			e.mu.Lock()
-			open := slices.ContainsFunc(e.events, func(ev engine.Event) bool { return strings.HasPrefix(ev.Message, "testers reach green with the header X-Upshift-Backend: shop-g2") })
+			open := slices.ContainsFunc(e.events, func(ev engine.Event) bool {
+				return strings.HasPrefix(ev.Message, "testers reach green with the header X-Upshift-Backend: shop-g2")
+			})
 			e.mu.Unlock()
 			if open {
 				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.front+"/", nil)
