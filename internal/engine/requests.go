@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/methods"
 )
 
 // CheckApproval says whether an approval names something of the run that
@@ -110,27 +111,19 @@ func findCluster(run *v1alpha1.UpdateRun, name string) (*v1alpha1.StageClusterSt
 	return nil, fmt.Errorf("run %s has no cluster %q (its clusters: %s)", run.Name, name, orNone(names))
 }
 
-// approvalGates are the names of the run's cluster gates of type Approval.
+// approvalGates are the names of the run's cluster gates of type Approval:
+// the run's own, and those of its method's settings.
 func approvalGates(run *v1alpha1.UpdateRun) []string {
-	lists := [][]v1alpha1.GateSpec{run.Spec.Gates.Preflight, run.Spec.Gates.PostUpgrade}
-	if bg := run.Spec.BlueGreen; bg != nil {
-		lists = append(lists, bg.Validation.Gates, bg.PostSwitch.Gates)
-	}
-	if c := run.Spec.Canary; c != nil {
-		held := []v1alpha1.GateSpec{}
-		for i, s := range c.Steps {
-			if s.Approval {
-				held = append(held, v1alpha1.GateSpec{Name: fmt.Sprintf("canary-step-%d", i+1), Type: v1alpha1.GateApproval})
-			}
+	all := append(methods.ApprovalGates(run.Spec.Gates.Preflight), methods.ApprovalGates(run.Spec.Gates.PostUpgrade)...)
+	if m, err := methods.Lookup(run.Spec.Method); err == nil {
+		if g, ok := m.(methods.ApprovalGater); ok {
+			all = append(all, g.ApprovalGates(run)...)
 		}
-		lists = append(lists, c.Analysis, held)
 	}
 	var out []string
-	for _, list := range lists {
-		for _, g := range list {
-			if g.Type == v1alpha1.GateApproval && !slices.Contains(out, g.Name) {
-				out = append(out, g.Name)
-			}
+	for _, name := range all {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
 		}
 	}
 	return out

@@ -40,6 +40,24 @@ type RollingBack interface {
 	Rollback(ctx context.Context, env Env, reason string) error
 }
 
+// ApprovalGater is a method whose own settings hold Approval gates
+// (blue-green's validation and post-switch gates, a canary's held steps):
+// it names them, so `upshift approve` accepts them.
+type ApprovalGater interface {
+	ApprovalGates(run *v1alpha1.UpdateRun) []string
+}
+
+// ApprovalGates are the names of the Approval gates in list.
+func ApprovalGates(list []v1alpha1.GateSpec) []string {
+	var out []string
+	for _, g := range list {
+		if g.Type == v1alpha1.GateApproval {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
+
 // RolledBackError ends a step whose move was undone (a failed post-switch
 // window): the run is RolledBack, not Failed.
 type RolledBackError struct{ Reason string }

@@ -24,9 +24,10 @@ import (
 type Method struct{}
 
 var (
-	_ methods.Method       = Method{}
-	_ methods.RollingBack  = Method{}
-	_ steps.FleetValidator = Method{}
+	_ methods.Method        = Method{}
+	_ methods.RollingBack   = Method{}
+	_ methods.ApprovalGater = Method{}
+	_ steps.FleetValidator  = Method{}
 )
 
 // Method names it in spec.method.
@@ -117,6 +118,16 @@ func (Method) Execute(ctx context.Context, env methods.Env, step steps.Step) (me
 		return methods.Result{}, fmt.Errorf("the blue-green method has no step %q", step.Kind)
 	}
 	return methods.Result{Message: msg}, err
+}
+
+// ApprovalGates are the Approval gates of the validation and the
+// post-switch window.
+func (Method) ApprovalGates(run *v1alpha1.UpdateRun) []string {
+	bg := run.Spec.BlueGreen
+	if bg == nil {
+		return nil
+	}
+	return append(methods.ApprovalGates(bg.Validation.Gates), methods.ApprovalGates(bg.PostSwitch.Gates)...)
 }
 
 // Rollbackable: a move began once T0 recorded its status; it can no longer

@@ -23,9 +23,10 @@ const StepTraffic = "T3-Canary"
 type Method struct{}
 
 var (
-	_ methods.Method       = Method{}
-	_ methods.RollingBack  = Method{}
-	_ steps.FleetValidator = Method{}
+	_ methods.Method        = Method{}
+	_ methods.RollingBack   = Method{}
+	_ methods.ApprovalGater = Method{}
+	_ steps.FleetValidator  = Method{}
 )
 
 // blueGreen does the phases the two methods share.
@@ -129,6 +130,20 @@ func (Method) Execute(ctx context.Context, env methods.Env, step steps.Step) (me
 		bluegreen.MarkRolledBack(env, rb.Reason)
 	}
 	return res, err
+}
+
+// ApprovalGates are blue-green's, the analysis's, and the held steps'.
+func (Method) ApprovalGates(run *v1alpha1.UpdateRun) []string {
+	out := blueGreen.ApprovalGates(run)
+	if c := run.Spec.Canary; c != nil {
+		out = append(out, methods.ApprovalGates(c.Analysis)...)
+		for i, s := range c.Steps {
+			if s.Approval {
+				out = append(out, ApprovalGate(i+1))
+			}
+		}
+	}
+	return out
 }
 
 // Rollbackable as blue-green: until blue is destroyed.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/methods/canary"
 	"upshift.dev/upshift/internal/plan"
 )
@@ -88,5 +89,22 @@ func TestPlanEndsAt100(t *testing.T) {
 	full := &v1alpha1.CanarySpec{Steps: []v1alpha1.CanaryStep{{Weight: 50}, {Weight: 100}}}
 	if got := canary.Plan(full); len(got) != 2 {
 		t.Errorf("Plan of steps ending at 100 = %+v", got)
+	}
+}
+
+// TestApprovalGates: `upshift approve --gate` accepts a held step's gate
+// and the analysis's Approval gates, and nothing else.
+func TestApprovalGates(t *testing.T) {
+	r := validRun()
+	r.Name = "c"
+	r.Spec.Canary.Analysis = append(r.Spec.Canary.Analysis, v1alpha1.GateSpec{Name: "qa-says-yes", Type: v1alpha1.GateApproval})
+	r.Status.Stages = []v1alpha1.StageStatus{{Name: "prod", Clusters: []v1alpha1.StageClusterStatus{{Name: "shop"}}}}
+	for _, gate := range []string{"canary-step-2", "qa-says-yes"} {
+		if err := engine.CheckApproval(r, "", "", "shop", gate); err != nil {
+			t.Errorf("approve --gate %s: %v", gate, err)
+		}
+	}
+	if err := engine.CheckApproval(r, "", "", "shop", "canary-step-1"); err == nil || !strings.Contains(err.Error(), "it has qa-says-yes, canary-step-2") {
+		t.Errorf("approve --gate canary-step-1 (a step without approval): %v", err)
 	}
 }
