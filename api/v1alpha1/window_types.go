@@ -6,11 +6,11 @@ package v1alpha1
 // dates. A step under way when a window closes finishes, as AKS's do.
 type MaintenanceWindow struct {
 	// Schedule says on which days the window opens: exactly one of daily,
-	// weekly, absoluteMonthly, relativeMonthly.
+	// weekly, absoluteMonthly, relativeMonthly, cron.
 	Schedule WindowSchedule `json:"schedule"`
 	// StartTime is the time of day the window opens, "HH:MM", in the
-	// window's zone.
-	StartTime string `json:"startTime"`
+	// window's zone (not with a cron schedule, which gives the time).
+	StartTime string `json:"startTime,omitempty"`
 	// DurationHours is how long the window stays open, 4 to 24, in
 	// elapsed hours (a window over a DST change ends by the clock an hour
 	// earlier or later).
@@ -36,6 +36,9 @@ type WindowSchedule struct {
 	Weekly          *WeeklySchedule          `json:"weekly,omitempty"`
 	AbsoluteMonthly *AbsoluteMonthlySchedule `json:"absoluteMonthly,omitempty"`
 	RelativeMonthly *RelativeMonthlySchedule `json:"relativeMonthly,omitempty"`
+	// Cron opens the window at each time of a standard five-field cron
+	// expression ("0 2 * * SUN": Sundays at 02:00), in the window's zone.
+	Cron string `json:"cron,omitempty"`
 }
 
 // DailySchedule opens the window every intervalDays days.

@@ -8,6 +8,7 @@ import (
 	"time"
 	_ "time/tzdata" // IANA zones on machines without a zoneinfo database
 
+	"github.com/robfig/cron/v3"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
@@ -21,8 +22,10 @@ type Window struct {
 	duration time.Duration
 	from     date // the schedule counts from this day; nothing opens before
 	blackout []span
-	// on reports whether the schedule opens the window on day d.
-	on func(d date) bool
+	// on reports whether the schedule opens the window on day d;
+	// with a cron schedule, cron says when it opens instead.
+	on   func(d date) bool
+	cron cron.Schedule
 }
 
 // date is a calendar day in the window's zone.
@@ -87,10 +90,16 @@ func Compile(w v1alpha1.MaintenanceWindow, path *field.Path) (*Window, field.Err
 			out.zone = loc
 		}
 	}
-	if h, m, err := parseClock(w.StartTime); err != nil {
-		errs = append(errs, field.Invalid(path.Child("startTime"), w.StartTime, err.Error()))
-	} else {
-		out.hour, out.minute = h, m
+	switch {
+	case w.Schedule.Cron != "" && w.StartTime != "":
+		errs = append(errs, field.Invalid(path.Child("startTime"), w.StartTime, "a cron schedule gives the time itself: leave startTime out"))
+	case w.Schedule.Cron != "":
+	default:
+		if h, m, err := parseClock(w.StartTime); err != nil {
+			errs = append(errs, field.Invalid(path.Child("startTime"), w.StartTime, err.Error()))
+		} else {
+			out.hour, out.minute = h, m
+		}
 	}
 	if w.DurationHours < 4 || w.DurationHours > 24 {
 		errs = append(errs, field.Invalid(path.Child("durationHours"), w.DurationHours, "must be 4 to 24, as AKS requires"))
@@ -121,9 +130,24 @@ func Compile(w v1alpha1.MaintenanceWindow, path *field.Path) (*Window, field.Err
 			out.blackout = append(out.blackout, span{first, last})
 		}
 	}
-	on, serrs := compileSchedule(w.Schedule, out.from, path.Child("schedule"))
-	errs = append(errs, serrs...)
-	out.on = on
+	if w.Schedule.Cron != "" {
+		sched, err := cron.ParseStandard(w.Schedule.Cron)
+		switch {
+		case strings.HasPrefix(strings.TrimSpace(w.Schedule.Cron), "TZ=") || strings.HasPrefix(strings.TrimSpace(w.Schedule.Cron), "CRON_TZ="):
+			errs = append(errs, field.Invalid(path.Child("schedule", "cron"), w.Schedule.Cron, "give the zone in timeZone or utcOffset, not in the expression"))
+		case err != nil:
+			errs = append(errs, field.Invalid(path.Child("schedule", "cron"), w.Schedule.Cron, "not a cron expression (minute hour day-of-month month day-of-week, such as \"0 2 * * SUN\"): "+err.Error()))
+		default:
+			out.cron = sched
+		}
+		if w.Schedule.Daily != nil || w.Schedule.Weekly != nil || w.Schedule.AbsoluteMonthly != nil || w.Schedule.RelativeMonthly != nil {
+			errs = append(errs, field.Invalid(path.Child("schedule", "cron"), w.Schedule.Cron, "give cron or one of daily, weekly, absoluteMonthly, relativeMonthly, not both"))
+		}
+	} else {
+		on, serrs := compileSchedule(w.Schedule, out.from, path.Child("schedule"))
+		errs = append(errs, serrs...)
+		out.on = on
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -151,7 +175,7 @@ func compileSchedule(s v1alpha1.WindowSchedule, from date, p *field.Path) (func(
 		}
 	}
 	if set != 1 {
-		return nil, field.ErrorList{field.Required(p, "exactly one of daily, weekly, absoluteMonthly or relativeMonthly")}
+		return nil, field.ErrorList{field.Required(p, "exactly one of daily, weekly, absoluteMonthly, relativeMonthly or cron")}
 	}
 	months := func(d date) int { return (d.y-from.y)*12 + int(d.m) - int(from.m) }
 	switch {
@@ -279,6 +303,9 @@ const searchDays = 550
 // when it opens (t itself, or before, when open at t) and when it closes.
 // Both are zero when no window opens within searchDays.
 func (w *Window) Next(t time.Time) (opens, closes time.Time) {
+	if w.cron != nil {
+		return w.nextCron(t)
+	}
 	// A window opened the day before may still be open: start there.
 	today := dateOf(t, w.zone)
 	for d := today.add(-1); d.days() <= today.days()+searchDays; d = d.add(1) {
@@ -286,6 +313,24 @@ func (w *Window) Next(t time.Time) (opens, closes time.Time) {
 			continue
 		}
 		start := d.at(w.hour, w.minute, w.zone)
+		for _, part := range w.allowed(start, start.Add(w.duration)) {
+			if part[1].After(t) {
+				return part[0], part[1]
+			}
+		}
+	}
+	return time.Time{}, time.Time{}
+}
+
+// nextCron is Next for a cron schedule: its times in the window's zone,
+// from one that may still be open at t.
+func (w *Window) nextCron(t time.Time) (opens, closes time.Time) {
+	limit := t.AddDate(0, 0, searchDays)
+	from := w.from.at(0, 0, w.zone)
+	for start := w.cron.Next(t.Add(-w.duration).In(w.zone)); !start.IsZero() && start.Before(limit); start = w.cron.Next(start) {
+		if start.Before(from) {
+			continue
+		}
 		for _, part := range w.allowed(start, start.Add(w.duration)) {
 			if part[1].After(t) {
 				return part[0], part[1]
@@ -340,6 +385,9 @@ func Describe(w v1alpha1.MaintenanceWindow) string {
 		every = fmt.Sprintf("every %d month(s) on the %s %s", s.RelativeMonthly.IntervalMonths, strings.ToLower(s.RelativeMonthly.WeekIndex), s.RelativeMonthly.DayOfWeek)
 	}
 	out := fmt.Sprintf("%s at %s %s for %dh", every, w.StartTime, zone, w.DurationHours)
+	if s := w.Schedule.Cron; s != "" {
+		out = fmt.Sprintf("cron %q %s for %dh", s, zone, w.DurationHours)
+	}
 	for _, d := range w.NotAllowedDates {
 		out += fmt.Sprintf(", not %s to %s", d.Start, d.End)
 	}

@@ -55,6 +55,13 @@ func TestNext(t *testing.T) {
 	quarterly := monthEnd
 	quarterly.Schedule = v1alpha1.WindowSchedule{AbsoluteMonthly: &v1alpha1.AbsoluteMonthlySchedule{IntervalMonths: 3, DayOfMonth: 15}}
 	quarterly.StartDate = "2026-01-01"
+	cron := func(expr, zone string, hours int32) v1alpha1.MaintenanceWindow {
+		return v1alpha1.MaintenanceWindow{Schedule: v1alpha1.WindowSchedule{Cron: expr}, TimeZone: zone, DurationHours: hours}
+	}
+	cronBlackout := cron("0 22 * * *", "", 6)
+	cronBlackout.NotAllowedDates = []v1alpha1.DateSpan{{Start: "2026-12-25", End: "2026-12-25"}}
+	cronFrom := cron("30 1 * * MON-FRI", "", 4)
+	cronFrom.StartDate = "2026-12-01"
 
 	for _, tc := range []struct {
 		name         string
@@ -89,6 +96,14 @@ func TestNext(t *testing.T) {
 		{"nothing opens before the start date", everyThirdDay, "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z", "2026-11-01T04:00:00Z"},
 		{"every second week from the start date's week", fortnightly, "2026-11-04T00:00:00Z", "2026-11-16T09:00:00Z", "2026-11-16T17:00:00Z"},
 		{"every third month on the 15th", quarterly, "2026-11-23T00:00:00Z", "2027-01-15T03:00:00Z", "2027-01-15T07:00:00Z"},
+		{"cron: Sundays at 02:00, before it opens", cron("0 2 * * SUN", "", 4), "2026-11-23T12:00:00Z", "2026-11-29T02:00:00Z", "2026-11-29T06:00:00Z"},
+		{"cron: open now, opened the day before", cron("0 22 * * SAT", "", 6), "2026-11-29T01:00:00Z", "2026-11-28T22:00:00Z", "2026-11-29T04:00:00Z"},
+		{"cron in Berlin: 02:30 does not exist the night clocks go forward, so that Sunday has none (cron's rule)", cron("30 2 * * SUN", "Europe/Berlin", 4), "2026-03-28T12:00:00Z", "2026-04-05T00:30:00Z", "2026-04-05T04:30:00Z"},
+		{"cron in Berlin in winter", cron("0 2 * * SUN", "Europe/Berlin", 4), "2026-11-23T00:00:00Z", "2026-11-29T01:00:00Z", "2026-11-29T05:00:00Z"},
+		{"cron: a blackout cuts a window that crosses into it", cronBlackout, "2026-12-24T12:00:00Z", "2026-12-24T22:00:00Z", "2026-12-25T00:00:00Z"},
+		{"cron: the window after a blackout day", cronBlackout, "2026-12-25T00:00:00Z", "2026-12-26T00:00:00Z", "2026-12-26T04:00:00Z"},
+		{"cron: weekdays, nothing before the start date", cronFrom, "2026-11-20T00:00:00Z", "2026-12-01T01:30:00Z", "2026-12-01T05:30:00Z"},
+		{"cron: the first of each month at 03:00", cron("0 3 1 * *", "", 4), "2026-12-02T00:00:00Z", "2027-01-01T03:00:00Z", "2027-01-01T07:00:00Z"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := mustCompile(t, tc.w)
@@ -141,6 +156,14 @@ func TestCompileRefusals(t *testing.T) {
 		{"day of month 32", func(w *v1alpha1.MaintenanceWindow) {
 			w.Schedule = v1alpha1.WindowSchedule{AbsoluteMonthly: &v1alpha1.AbsoluteMonthlySchedule{IntervalMonths: 1, DayOfMonth: 32}}
 		}, "dayOfMonth: Invalid value: 32: must be 1 to 31"},
+		{"cron not an expression", func(w *v1alpha1.MaintenanceWindow) {
+			w.Schedule, w.StartTime = v1alpha1.WindowSchedule{Cron: "every sunday"}, ""
+		}, "schedule.cron: Invalid value: \"every sunday\": not a cron expression (minute hour day-of-month month day-of-week"},
+		{"cron and a start time", func(w *v1alpha1.MaintenanceWindow) { w.Schedule = v1alpha1.WindowSchedule{Cron: "0 2 * * SUN"} }, "startTime: Invalid value: \"02:00\": a cron schedule gives the time itself"},
+		{"cron and weekly", func(w *v1alpha1.MaintenanceWindow) { w.Schedule.Cron, w.StartTime = "0 2 * * SUN", "" }, "give cron or one of daily, weekly"},
+		{"cron with its own zone", func(w *v1alpha1.MaintenanceWindow) {
+			w.Schedule, w.StartTime = v1alpha1.WindowSchedule{Cron: "CRON_TZ=Asia/Tokyo 0 2 * * SUN"}, ""
+		}, "give the zone in timeZone or utcOffset, not in the expression"},
 		{"week index", func(w *v1alpha1.MaintenanceWindow) {
 			w.Schedule = v1alpha1.WindowSchedule{RelativeMonthly: &v1alpha1.RelativeMonthlySchedule{IntervalMonths: 1, WeekIndex: "Fifth", DayOfWeek: "Monday"}}
 		}, "weekIndex: Unsupported value: \"Fifth\""},
@@ -163,6 +186,10 @@ func TestDescribe(t *testing.T) {
 	w.UTCOffset = "+01:00"
 	w.NotAllowedDates = []v1alpha1.DateSpan{{Start: "2026-12-24", End: "2026-12-26"}}
 	if got, want := Describe(w), "every 1 week(s) on Sunday at 02:00 UTC+01:00 for 4h, not 2026-12-24 to 2026-12-26"; got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+	c := v1alpha1.MaintenanceWindow{Schedule: v1alpha1.WindowSchedule{Cron: "0 2 * * SUN"}, TimeZone: "Europe/Berlin", DurationHours: 6}
+	if got, want := Describe(c), `cron "0 2 * * SUN" Europe/Berlin for 6h`; got != want {
 		t.Errorf("Describe = %q, want %q", got, want)
 	}
 }
