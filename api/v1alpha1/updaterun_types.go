@@ -53,6 +53,9 @@ type AzureGate struct {
 // GroupRef names a group of clusters.
 type GroupRef struct {
 	Name string `json:"name"`
+	// MaintenanceWindow holds the steps of the group's clusters that have
+	// no window of their own (a cluster's own window wins).
+	MaintenanceWindow *MaintenanceWindow `json:"maintenanceWindow,omitempty"`
 }
 
 // Stage task types.

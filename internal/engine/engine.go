@@ -157,8 +157,11 @@ func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1
 			}
 			info.Notes = notes
 		}
-		if w := c.Spec.MaintenanceWindow; w != nil {
+		if w, whose := windowOf(strategy, c); w != nil {
 			note := "upshift's maintenance window: " + window.Describe(*w)
+			if whose != "its" {
+				note = "upshift's maintenance window (" + whose + "): " + window.Describe(*w)
+			}
 			if cw, errs := window.Compile(*w, field.NewPath("spec", "maintenanceWindow")); len(errs) == 0 {
 				now := e.now()
 				if opens, closes := cw.Next(now); opens.IsZero() {

@@ -292,23 +292,28 @@ func TestMaintenanceWindow(t *testing.T) {
 		t.Errorf("after the window opened: %s", c.KubernetesVersion)
 	}
 
-	// A stop request ends the wait: the run is Stopped, the step still
-	// says what it waits for, and the cluster is untouched.
+	// A cluster without a window of its own waits for its group's (in
+	// the strategy). A stop request ends the wait: the run is Stopped,
+	// the step still says what it waits for, and the cluster is untouched.
 	later := member("blacked", "blacked")
-	later.Spec.MaintenanceWindow = daily.DeepCopy()
-	later.Spec.MaintenanceWindow.StartTime = "01:00"
 	held := newEngine(t, []v1alpha1.Cluster{later})
 	held.Now = e.Now
 	run3, strategy3 := newRun("held", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeControlPlaneOnly, KubernetesVersion: higher.Minor}, stage("all", "blacked"))
-	if _, err := held.Initialize(ctx, run3, strategy3); err != nil {
+	strategy3.Stages[0].Groups[0].MaintenanceWindow = daily.DeepCopy()
+	strategy3.Stages[0].Groups[0].MaintenanceWindow.StartTime = "01:00"
+	planned3, err := held.Initialize(ctx, run3, strategy3)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if notes := strings.Join(planned3.Stages[0].Groups[0].Clusters[0].Notes, "; "); !strings.Contains(notes, "upshift's maintenance window (group blacked's): every 1 day(s) at 01:00 UTC") {
+		t.Errorf("plan notes %q do not show the group's window", notes)
 	}
 	stopped := make(chan error, 1)
 	go func() { _, err := held.Drive(ctx, run3.Name); stopped <- err }()
 	waiting := waitFor(t, held.Store, run3.Name, "the step to wait for its window", func(r *v1alpha1.UpdateRun) bool {
 		return len(r.Status.Stages) > 0 && clusterStatus(r, "blacked").Steps[0].Phase == v1alpha1.PhaseWaiting
 	})
-	if msg := clusterStatus(waiting, "blacked").Steps[0].Message; !strings.Contains(msg, "(every 1 day(s) at 01:00 UTC for 4h): opens Tue 1 Jan 01:00 UTC, in ") {
+	if msg := clusterStatus(waiting, "blacked").Steps[0].Message; !strings.Contains(msg, "waiting for group blacked's maintenance window (every 1 day(s) at 01:00 UTC for 4h): opens Tue 1 Jan 01:00 UTC, in ") {
 		t.Errorf("waiting step says %q", msg)
 	}
 	if err := held.Store.SetState(run3.Name, v1alpha1.StateStop); err != nil {

@@ -26,18 +26,47 @@ func (e *Engine) now() time.Time {
 	return time.Now()
 }
 
+// windowOf is the maintenance window that holds a cluster's steps: its
+// own, or else its group's in the strategy; whose says which, for
+// messages ("its", "group prod's").
+func windowOf(strategy *v1alpha1.UpdateStrategySpec, fc v1alpha1.Cluster) (w *v1alpha1.MaintenanceWindow, whose string) {
+	if fc.Spec.MaintenanceWindow != nil {
+		return fc.Spec.MaintenanceWindow, "its"
+	}
+	if strategy == nil || fc.Spec.Group == "" {
+		return nil, ""
+	}
+	for _, st := range strategy.Stages {
+		for _, g := range st.Groups {
+			if g.Name == fc.Spec.Group && g.MaintenanceWindow != nil {
+				return g.MaintenanceWindow, "group " + g.Name + "'s"
+			}
+		}
+	}
+	return nil, ""
+}
+
+// theOr is "the" for a cluster's own window, else whose it is.
+func theOr(whose string) string {
+	if whose == "its" {
+		return "the"
+	}
+	return whose
+}
+
 // waitWindow holds a cluster's next step until the cluster's maintenance
-// window is open. Each time the opening it waits for changes, waiting is
-// told why and until when. It ends early on a stop request (ErrStopped) or
-// a skip of the cluster (errSkippedWhileWaiting).
+// window (its own or its group's) is open. Each time the opening it waits
+// for changes, waiting is told why and until when. It ends early on a
+// stop request (ErrStopped) or a skip of the cluster
+// (errSkippedWhileWaiting).
 func (e *Engine) waitWindow(ctx context.Context, fc v1alpha1.Cluster, waiting func(msg string)) error {
-	spec := fc.Spec.MaintenanceWindow
+	spec, whose := windowOf(e.run.Status.Strategy, fc)
 	if spec == nil {
 		return nil
 	}
 	w, errs := window.Compile(*spec, field.NewPath("spec", "maintenanceWindow"))
 	if len(errs) > 0 {
-		return fmt.Errorf("its maintenance window: %w", errs.ToAggregate())
+		return fmt.Errorf("%s maintenance window: %w", whose, errs.ToAggregate())
 	}
 	var told time.Time
 	for {
@@ -45,12 +74,12 @@ func (e *Engine) waitWindow(ctx context.Context, fc v1alpha1.Cluster, waiting fu
 		opens, _ := w.Next(now)
 		switch {
 		case opens.IsZero():
-			return fmt.Errorf("its maintenance window (%s) does not open in the next 18 months: change its schedule or its notAllowedDates", window.Describe(*spec))
+			return fmt.Errorf("%s maintenance window (%s) does not open in the next 18 months: change its schedule or its notAllowedDates", whose, window.Describe(*spec))
 		case !opens.After(now):
 			return nil
 		case !opens.Equal(told):
 			told = opens
-			waiting(fmt.Sprintf("waiting for the maintenance window (%s): opens %s, in %s", window.Describe(*spec), opens.Format(windowTime), opens.Sub(now).Round(time.Second)))
+			waiting(fmt.Sprintf("waiting for %s maintenance window (%s): opens %s, in %s", theOr(whose), window.Describe(*spec), opens.Format(windowTime), opens.Sub(now).Round(time.Second)))
 		}
 		select {
 		case <-ctx.Done():

@@ -212,6 +212,9 @@ func TestValidate(t *testing.T) {
 			s.Stages[0].AfterStageTasks = []v1alpha1.StageTask{{Type: v1alpha1.TaskTimedWait}}
 		}, "spec.strategy.stages[0].afterStageTasks[0].waitTime"},
 		{"stage without selection", func(_ *v1alpha1.UpdateRun, s *v1alpha1.UpdateStrategySpec) { s.Stages[0].Groups = nil }, "spec.strategy.stages[0].groups"},
+		{"a group's window too short", func(_ *v1alpha1.UpdateRun, s *v1alpha1.UpdateStrategySpec) {
+			s.Stages[0].Groups[0].MaintenanceWindow = &v1alpha1.MaintenanceWindow{Schedule: v1alpha1.WindowSchedule{Cron: "0 2 * * SUN"}, DurationHours: 2}
+		}, "spec.strategy.stages[0].groups[0].maintenanceWindow.durationHours: Invalid value: 2: must be 4 to 24"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run, strategy := base()

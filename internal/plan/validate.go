@@ -11,6 +11,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/gates/gatespec"
+	"upshift.dev/upshift/internal/window"
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/steps"
 )
@@ -116,6 +117,12 @@ func validateStrategy(p *field.Path, s *v1alpha1.UpdateStrategySpec) field.Error
 		names[st.Name] = true
 		if len(st.Groups) == 0 && st.LabelSelector == nil {
 			errs = append(errs, field.Required(sp.Child("groups"), "select clusters with groups or a labelSelector"))
+		}
+		for j, g := range st.Groups {
+			if w := g.MaintenanceWindow; w != nil {
+				_, werrs := window.Compile(*w, sp.Child("groups").Index(j).Child("maintenanceWindow"))
+				errs = append(errs, werrs...)
+			}
 		}
 		if st.LabelSelector != nil {
 			if _, err := metav1.LabelSelectorAsSelector(st.LabelSelector); err != nil {
