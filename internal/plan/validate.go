@@ -11,9 +11,9 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/gates/gatespec"
-	"upshift.dev/upshift/internal/window"
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/steps"
+	"upshift.dev/upshift/internal/window"
 )
 
 // Validate checks a run and its strategy on their own, without the fleet.
