@@ -88,7 +88,7 @@ func benchCanaryRollback(b *testing.B, name string, gate func(prometheus string)
 		prom := testfleet.Prometheus(b, cfg.MetricsListen)
 		fleet := []v1alpha1.Cluster{{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "Cluster"}, ObjectMeta: metav1.ObjectMeta{Name: "shop"},
 			Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: name}}}}
-		eng := &engine.Engine{Store: &store.Store{Dir: b.TempDir()}, Fleet: fleet, Resolve: local.Resolver(testfleet.Fleet(b)), NodeImages: localfleet.NodeImages, Poll: 100 * time.Millisecond}
+		eng := &engine.Engine{Store: &store.Store{Dir: b.TempDir()}, Fleet: fleet, Resolve: local.Resolver(testfleet.Fleet(b)), Poll: 100 * time.Millisecond}
 		strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "prod", LabelSelector: &metav1.LabelSelector{}}}}
 		run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "canary-bench"}, Spec: v1alpha1.UpdateRunSpec{
 			Method: v1alpha1.MethodCanary, Strategy: strategy,

@@ -18,6 +18,20 @@ type UpdateStrategy struct {
 // UpdateStrategySpec lists the stages, run in order.
 type UpdateStrategySpec struct {
 	Stages []StageSpec `json:"stages"`
+	// Emergency is how `upshift patch` compresses this strategy for an
+	// emergency node-image patch: stages and gates are kept; soaks are
+	// shortened and approvals may be skipped.
+	Emergency *EmergencyPolicy `json:"emergency,omitempty"`
+}
+
+// EmergencyPolicy compresses a strategy for an emergency patch.
+type EmergencyPolicy struct {
+	// AfterStageWait caps every after-stage TimedWait (and
+	// afterStageWaitInSeconds); unset keeps the soaks as they are.
+	AfterStageWait *metav1.Duration `json:"afterStageWait,omitempty"`
+	// SkipApprovals drops the stages' Approval tasks; each one dropped is
+	// recorded in the run's audit log. Gates of every other type stay.
+	SkipApprovals bool `json:"skipApprovals,omitempty"`
 }
 
 // StageSpec selects clusters and says how to walk them.
@@ -239,6 +253,25 @@ type UpdateRunSpec struct {
 	FailurePolicy FailurePolicy `json:"failurePolicy,omitempty"`
 	// Notifications post the run's events to webhooks.
 	Notifications []NotificationSink `json:"notifications,omitempty"`
+	// Patch marks an emergency node-image patch (`upshift patch`): what it
+	// patches and whether it may run outside maintenance windows.
+	Patch *PatchSpec `json:"patch,omitempty"`
+}
+
+// PatchSpec is an emergency node-image patch.
+type PatchSpec struct {
+	// NodeImage is the image the pools move to, and Released when its
+	// provider published it: the report counts time to patched from there.
+	NodeImage string      `json:"nodeImage"`
+	Released  metav1.Time `json:"released"`
+	// CVEs the patch is for.
+	CVEs []string `json:"cves,omitempty"`
+	// OverrideMaintenanceWindows lets steps start outside the clusters'
+	// windows; only an explicit flag sets it, and the audit log records
+	// who did and why.
+	OverrideMaintenanceWindows bool   `json:"overrideMaintenanceWindows,omitempty"`
+	Reason                     string `json:"reason,omitempty"`
+	RequestedBy                string `json:"requestedBy,omitempty"`
 }
 
 // Notification kinds, in the order a run sends them.

@@ -7,7 +7,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
 
-	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/providers/cluster"
 )
 
@@ -129,7 +129,12 @@ func (s *Server) upgradeNodeImage(w http.ResponseWriter, r *http.Request, group,
 		writeError(w, aerr)
 		return
 	}
-	up.NodeImage = localfleet.NodeImages[len(localfleet.NodeImages)-1]
+	images, err := nodeimages.Load(s.Fleet.NodeImagesPath())
+	if err != nil {
+		writeError(w, errorf(http.StatusInternalServerError, "InternalServerError", "reading the node-image catalogue: %v", err))
+		return
+	}
+	up.NodeImage = images.Latest().Version
 	s.startPool(w, r, m, pool, "node image upgrade of pool "+pool, http.StatusAccepted, up)
 }
 

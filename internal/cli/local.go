@@ -56,7 +56,7 @@ kwok standing in for kubelets, and an ingress stand-in per cluster.`,
 	cmd.PersistentFlags().StringVar(&o.cache, "cache", toolchain.DefaultCacheDir(), "cache folder of built binaries ($UPSHIFT_CACHE)")
 	cmd.AddCommand(newLocalUpCommand(o), newLocalDownCommand(o), newLocalListCommand(o),
 		newLocalKubeconfigCommand(o), newLocalUpgradeCommand(o), newLocalUpgradePoolCommand(o),
-		newLocalGetCommand(o), newLocalVersionsCommand(o), newLocalAzureCommand(o), newLocalToolsCommand(o), newServeIngressCommand(o))
+		newLocalGetCommand(o), newLocalVersionsCommand(o), newLocalImagesCommand(o), newLocalAzureCommand(o), newLocalToolsCommand(o), newServeIngressCommand(o))
 	return cmd
 }
 

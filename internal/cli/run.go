@@ -62,11 +62,10 @@ func (o *runOptions) engine(clusters []v1alpha1.Cluster) *engine.Engine {
 	// daemons from this program.
 	self, _ := selfCommand()
 	return &engine.Engine{
-		Store:      o.store(),
-		Fleet:      clusters,
-		NodeImages: localfleet.NodeImages,
-		Resolve:    cluster.NewResolver(cluster.Env{Home: o.home, CacheDir: toolchain.DefaultCacheDir(), Self: self}),
-		Progress:   o.progress,
+		Store:    o.store(),
+		Fleet:    clusters,
+		Resolve:  cluster.NewResolver(cluster.Env{Home: o.home, CacheDir: toolchain.DefaultCacheDir(), Self: self}),
+		Progress: o.progress,
 	}
 }
 
@@ -327,6 +326,9 @@ func newPlanCommand(s Streams) *cobra.Command {
 }
 
 func printPlan(w io.Writer, p *plan.Plan) {
+	if p.NodeImage != "" {
+		fmt.Fprintf(w, "node image: %s\n", p.NodeImage)
+	}
 	for i, st := range p.Stages {
 		fmt.Fprintf(w, "stage %d: %s (maxConcurrency %s per group)\n", i+1, st.Name, st.MaxConcurrency.String())
 		for _, t := range st.Before {

@@ -18,6 +18,7 @@ import (
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/gates"
 	"upshift.dev/upshift/internal/methods"
+	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/traffic"
@@ -38,8 +39,6 @@ type Engine struct {
 	// Resolve finds each fleet cluster's provider (cluster.NewResolver
 	// over the registered providers); Kubernetes versions come from it.
 	Resolve cluster.Resolver
-	// NodeImages the provider offers, oldest first (Latest is the last).
-	NodeImages []string
 	// Progress receives every event; nil discards.
 	Progress func(Event)
 	// Poll is how often waits look for approvals, skips and stop requests.
@@ -119,7 +118,7 @@ func (e *Engine) Initialize(ctx context.Context, run *v1alpha1.UpdateRun, strate
 		return nil, err
 	}
 	status := InitialStatus(p, strategy, e.Fleet)
-	status.NodeImage = e.resolveImage(run)
+	status.NodeImage = p.NodeImage
 	if err := e.Store.SaveStatus(run.Name, &status); err != nil {
 		return nil, err
 	}
@@ -133,10 +132,16 @@ func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1
 		return nil, &InvalidError{Msg: plan.ErrorsString(errs)}
 	}
 	var infos []plan.ClusterInfo
+	var images *nodeimages.Feed
 	for _, c := range e.Fleet {
 		m, err := e.Resolve(c)
 		if err != nil {
 			return nil, &UnresolvedError{Cluster: c.Name, Err: err}
+		}
+		if ni, ok := m.Provider.(cluster.NodeImager); ok && images == nil {
+			if images, err = ni.NodeImages(ctx); err != nil {
+				return nil, fmt.Errorf("cluster %s: reading the node images its provider offers: %w", c.Name, err)
+			}
 		}
 		got, err := m.Provider.Get(ctx, m.Name)
 		if err != nil {
@@ -180,6 +185,11 @@ func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1
 	if len(errs) > 0 {
 		return nil, &InvalidError{Msg: plan.ErrorsString(errs)}
 	}
+	image, err := resolveImage(run, images)
+	if err != nil {
+		return nil, &InvalidError{Msg: err.Error()}
+	}
+	p.NodeImage = image
 	return p, nil
 }
 
@@ -238,19 +248,27 @@ func taskName(t v1alpha1.StageTask) string {
 	return t.Type
 }
 
-func (e *Engine) resolveImage(run *v1alpha1.UpdateRun) string {
+// resolveImage is the node image a run's pools move to, from the
+// catalogue of the fleet's provider: the newest for Latest and Consistent
+// (recorded in status, so a Consistent run keeps every cluster on it), the
+// named one for Custom, which must be in the catalogue; "" keeps each
+// pool's image.
+func resolveImage(run *v1alpha1.UpdateRun, images *nodeimages.Feed) (string, error) {
 	sel := run.Spec.Upgrade.NodeImageSelection
 	switch {
 	case sel == nil && run.Spec.Upgrade.Type != v1alpha1.UpgradeNodeImageOnly:
-		return "" // keep each pool's image
+		return "", nil
 	case sel != nil && sel.Type == v1alpha1.NodeImageCustom:
-		return sel.Image
-	case len(e.NodeImages) > 0:
-		// Latest and Consistent both take the newest image known when the
-		// run starts; recording it in status keeps every cluster on it.
-		return e.NodeImages[len(e.NodeImages)-1]
+		if images != nil {
+			if _, err := images.Require(sel.Image); err != nil {
+				return "", fmt.Errorf("spec.upgrade.nodeImageSelection.image: %w", err)
+			}
+		}
+		return sel.Image, nil
+	case images != nil:
+		return images.Latest().Version, nil
 	}
-	return ""
+	return "", nil
 }
 
 func now() *metav1.Time { t := metav1.NewTime(time.Now().UTC().Truncate(time.Second)); return &t }

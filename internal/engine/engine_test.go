@@ -22,6 +22,7 @@ import (
 	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/procs"
 	"upshift.dev/upshift/internal/providers/cluster/local"
 	"upshift.dev/upshift/internal/store"
@@ -63,11 +64,10 @@ func upAll(t *testing.T, nodes int, names ...string) {
 
 func newEngine(t *testing.T, fleet []v1alpha1.Cluster) *engine.Engine {
 	return &engine.Engine{
-		Store:      &store.Store{Dir: t.TempDir()},
-		Fleet:      fleet,
-		NodeImages: localfleet.NodeImages,
-		Poll:       100 * time.Millisecond,
-		Resolve:    local.Resolver(testfleet.Fleet(t)),
+		Store:   &store.Store{Dir: t.TempDir()},
+		Fleet:   fleet,
+		Poll:    100 * time.Millisecond,
+		Resolve: local.Resolver(testfleet.Fleet(t)),
 	}
 }
 
@@ -369,7 +369,7 @@ func TestFailingGatesHaltTheRun(t *testing.T) {
 	if spare := clusterStatus(final, "spare"); spare.Phase == v1alpha1.PhaseRunning {
 		t.Errorf("spare left Running: %+v", spare)
 	}
-	if final.Status.NodeImage != localfleet.NodeImages[len(localfleet.NodeImages)-1] {
+	if final.Status.NodeImage != nodeimages.Default().Latest().Version {
 		t.Errorf("Latest node image resolved to %q", final.Status.NodeImage)
 	}
 
@@ -772,7 +772,7 @@ func TestAPIServerOutageIsWaitedOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	latest := localfleet.NodeImages[len(localfleet.NodeImages)-1]
+	latest := nodeimages.Default().Latest().Version
 	if len(list.Items) != nodes {
 		t.Errorf("pool has %d nodes after the run, want %d (a node added or removed twice)", len(list.Items), nodes)
 	}

@@ -30,6 +30,11 @@ type Fleet struct {
 	Progress io.Writer
 }
 
+// NodeImagesPath is the fleet's node-image catalogue (a
+// nodeimages.Feed); until an image is published it does not exist and the
+// built-in catalogue applies.
+func (f *Fleet) NodeImagesPath() string { return filepath.Join(f.Home, "node-images.yaml") }
+
 // DefaultHome is $UPSHIFT_HOME, else .upshift in the user's home folder.
 func DefaultHome() string {
 	if dir := os.Getenv("UPSHIFT_HOME"); dir != "" {

@@ -34,10 +34,6 @@ type PoolSpec struct {
 // DefaultNodeImage is the node image of pools that do not name one.
 const DefaultNodeImage = "ubuntu-2204-2025.01"
 
-// NodeImages are the node images the local provider offers, oldest first:
-// the last is what a Latest node image selection picks.
-var NodeImages = []string{"ubuntu-2204-2025.01", "ubuntu-2204-2025.02", "ubuntu-2204-2025.03"}
-
 // MaxPoolNodes bounds one pool; kwok nodes are cheap but not free.
 const MaxPoolNodes = 5000
 

@@ -20,6 +20,9 @@ type ClusterInfo = steps.ClusterInfo
 // Plan is what a run will do.
 type Plan struct {
 	Stages []Stage
+	// NodeImage the run's pools move to, from the provider's catalogue
+	// ("" keeps each pool's image).
+	NodeImage string
 }
 
 // Stage is a planned stage.

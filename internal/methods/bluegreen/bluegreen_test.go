@@ -182,7 +182,7 @@ func (e *env) newRun(t *testing.T, name string, bg *v1alpha1.BlueGreenSpec, prog
 		ObjectMeta: metav1.ObjectMeta{Name: "shop"},
 		Spec:       v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: e.blue.Name}},
 	}}
-	eng := &engine.Engine{Store: st, Fleet: fleet, Resolve: local.Resolver(f), NodeImages: localfleet.NodeImages, Progress: progress, Poll: 100 * time.Millisecond}
+	eng := &engine.Engine{Store: st, Fleet: fleet, Resolve: local.Resolver(f), Progress: progress, Poll: 100 * time.Millisecond}
 	strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "prod", LabelSelector: &metav1.LabelSelector{}}}}
 	run := &v1alpha1.UpdateRun{
 		ObjectMeta: metav1.ObjectMeta{Name: name},

@@ -114,7 +114,7 @@ func (e *canaryEnv) run(t *testing.T, name string, steps []v1alpha1.CanaryStep, 
 		e.events = append(e.events, ev)
 		e.mu.Unlock()
 	}
-	eng := &engine.Engine{Store: st, Fleet: fleet, Resolve: local.Resolver(testfleet.Fleet(t)), NodeImages: localfleet.NodeImages, Progress: progress, Poll: 100 * time.Millisecond}
+	eng := &engine.Engine{Store: st, Fleet: fleet, Resolve: local.Resolver(testfleet.Fleet(t)), Progress: progress, Poll: 100 * time.Millisecond}
 	strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "prod", LabelSelector: &metav1.LabelSelector{}}}}
 	run := &v1alpha1.UpdateRun{
 		ObjectMeta: metav1.ObjectMeta{Name: name},

@@ -115,7 +115,11 @@ func (Method) Execute(ctx context.Context, env methods.Env, step steps.Step) (me
 func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Result, error) {
 	spec := env.Run().Spec
 	m := env.Member()
-	up := cluster.NodePoolUpgrade{NodeImage: env.Run().Status.NodeImage, Events: func(ev nodes.Event) { env.Progress(ev.Message) }}
+	image, err := poolImage(ctx, env)
+	if err != nil {
+		return methods.Result{}, err
+	}
+	up := cluster.NodePoolUpgrade{NodeImage: image, Events: func(ev nodes.Event) { env.Progress(ev.Message) }}
 	if spec.Upgrade.Type == v1alpha1.UpgradeFull {
 		up.KubernetesVersion = spec.Upgrade.KubernetesVersion
 	}
@@ -134,8 +138,33 @@ func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Res
 		return methods.Result{}, err
 	}
 	msg := fmt.Sprintf("%d node(s) replaced in %d batch(es) in %s", res.Replaced, res.Batches, res.Duration.Round(100*time.Millisecond))
+	if image != "" {
+		msg += ", node image " + image
+	}
 	if len(res.Quarantined) > 0 {
 		msg += fmt.Sprintf("; %d node(s) could not be drained and stay cordoned, labelled %s=quarantined: %s", len(res.Quarantined), nodes.LabelQuarantined, strings.Join(res.Quarantined, ", "))
 	}
 	return methods.Result{Message: msg}, nil
+}
+
+// poolImage is the node image a pool moves to: the one the run chose when
+// it started, except that a Latest selection (AKS's default) takes the
+// newest image the cluster's provider offers when the pool's step starts,
+// as AKS does; Consistent keeps the run's image on every cluster.
+func poolImage(ctx context.Context, env methods.Env) (string, error) {
+	run := env.Run()
+	image := run.Status.NodeImage
+	sel := run.Spec.Upgrade.NodeImageSelection
+	if image == "" || (sel != nil && sel.Type != v1alpha1.NodeImageLatest) {
+		return image, nil
+	}
+	ni, ok := env.Member().Provider.(cluster.NodeImager)
+	if !ok {
+		return image, nil
+	}
+	images, err := ni.NodeImages(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading the node-image catalogue: %w", err)
+	}
+	return images.Latest().Version, nil
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"upshift.dev/upshift/internal/kubeversion"
+	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/steps"
 )
@@ -43,6 +44,13 @@ type Provider interface {
 // own — which `upshift plan` shows under the cluster.
 type Describer interface {
 	Describe(ctx context.Context, name string) ([]string, error)
+}
+
+// NodeImager is a provider with a node-image catalogue: the images its
+// pools can run, with release dates and the CVEs each fixes. Node-image
+// runs, `upshift patch`, schedules and the compliance report read it.
+type NodeImager interface {
+	NodeImages(ctx context.Context) (*nodeimages.Feed, error)
 }
 
 // IngressLocator is a provider that finds where a cluster's ingress

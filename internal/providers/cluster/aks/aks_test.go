@@ -18,7 +18,7 @@ import (
 	"upshift.dev/upshift/internal/azurearm"
 	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/builtin"
-	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/cluster/aks"
 	"upshift.dev/upshift/internal/store"
@@ -195,7 +195,7 @@ spec:
 	}
 	// A node-image-only upgrade stores the run's upgradeSettings on the
 	// pool, then moves it to the newest image.
-	latest := localfleet.NodeImages[len(localfleet.NodeImages)-1]
+	latest := nodeimages.Default().Latest().Version
 	res, err := p.UpgradeNodePool(ctx, "aks-shop", "user", cluster.NodePoolUpgrade{NodeImage: latest, MaxSurge: intstr.FromInt32(1), DrainTimeout: 90 * time.Second})
 	if err != nil || res.Replaced != 2 || res.Batches != 2 {
 		t.Errorf("node image upgrade: %+v, %v", res, err)

@@ -117,7 +117,7 @@ func TestAKSBlueGreenWithTrafficManager(t *testing.T) {
 	var mu sync.Mutex
 	var said []string
 	eng := &engine.Engine{Store: &store.Store{Dir: home}, Fleet: fleet, Resolve: cluster.NewResolver(cluster.Env{Home: home}),
-		NodeImages: localfleet.NodeImages, Poll: 100 * time.Millisecond,
+		Poll: 100 * time.Millisecond,
 		Progress: func(ev engine.Event) {
 			t.Logf("[%s %s] %s", ev.Cluster, ev.Step, ev.Message)
 			mu.Lock()

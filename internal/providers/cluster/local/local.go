@@ -13,6 +13,7 @@ import (
 
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/toolchain"
@@ -29,7 +30,10 @@ type Provider struct {
 // New returns a provider over fleet.
 func New(fleet *localfleet.Fleet) *Provider { return &Provider{Fleet: fleet} }
 
-var _ cluster.Provider = (*Provider)(nil)
+var (
+	_ cluster.Provider   = (*Provider)(nil)
+	_ cluster.NodeImager = (*Provider)(nil)
+)
 
 // Create starts a local cluster.
 func (p *Provider) Create(ctx context.Context, spec cluster.Spec) (*cluster.Cluster, error) {
@@ -89,6 +93,13 @@ func (p *Provider) Versions(context.Context) ([]kubeversion.Version, error) {
 	return toolchain.Versions(toolchain.Releases), nil
 }
 
+// NodeImages reads the local fleet's node-image catalogue
+// (node-images.yaml in its home; the built-in one until an image is
+// published).
+func (p *Provider) NodeImages(context.Context) (*nodeimages.Feed, error) {
+	return nodeimages.Load(p.Fleet.NodeImagesPath())
+}
+
 // UpgradeControlPlane restarts the control plane on the next minor.
 func (p *Provider) UpgradeControlPlane(ctx context.Context, name, version string) error {
 	return p.Fleet.UpgradeControlPlane(ctx, name, version)
@@ -113,6 +124,13 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 		target.KubernetesVersion = r.Version
 	}
 	if up.NodeImage != "" {
+		images, err := p.NodeImages(ctx)
+		if err != nil {
+			return nodes.Result{}, err
+		}
+		if _, err := images.Require(up.NodeImage); err != nil {
+			return nodes.Result{}, fmt.Errorf("node pool %s of %s: %w; publish it with `upshift local images publish`", pool, name, err)
+		}
 		target.NodeImage = up.NodeImage
 	}
 	if err := checkKubeletSkew(c.KubernetesVersion, target.KubernetesVersion); err != nil {
