@@ -428,6 +428,9 @@ func writeRunReport(w io.Writer, run *v1alpha1.UpdateRun) {
 			fmt.Fprintf(w, "    after %s: %s%s%s\n", t.Name, t.Phase, approved(t), msg(t.Message))
 		}
 	}
+	if run.Spec.Patch != nil {
+		writePatch(w, run)
+	}
 }
 
 // span renders how long something took, or since when it runs.

@@ -177,6 +177,9 @@ func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1
 					note += "; opens " + opens.Format(windowTime)
 				}
 			}
+			if pt := run.Spec.Patch; pt != nil && pt.OverrideMaintenanceWindows {
+				note += "; the emergency patch overrides it"
+			}
 			info.Notes = append(info.Notes, note)
 		}
 		infos = append(infos, info)

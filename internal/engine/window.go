@@ -68,6 +68,12 @@ func (e *Engine) waitWindow(ctx context.Context, fc v1alpha1.Cluster, waiting fu
 	if len(errs) > 0 {
 		return fmt.Errorf("%s maintenance window: %w", whose, errs.ToAggregate())
 	}
+	if p := e.run.Spec.Patch; p != nil && p.OverrideMaintenanceWindows {
+		if opens, _ := w.Next(e.now()); opens.IsZero() || opens.After(e.now()) {
+			e.emit(Event{Cluster: fc.Name, Type: "WindowOverridden", Message: fmt.Sprintf("%s maintenance window (%s) is closed; the emergency patch overrides it (requested by %s: %s)", theOr(whose), window.Describe(*spec), orUnknown(p.RequestedBy), orUnknown(p.Reason))})
+		}
+		return nil
+	}
 	var told time.Time
 	for {
 		now := e.now()
@@ -92,4 +98,11 @@ func (e *Engine) waitWindow(ctx context.Context, fc v1alpha1.Cluster, waiting fu
 			return errSkippedWhileWaiting
 		}
 	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }

@@ -2,6 +2,8 @@ package plan
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -10,15 +12,90 @@ import (
 	"upshift.dev/upshift/internal/yamlstream"
 )
 
-// Documents are the objects of a run file.
+// Documents are the objects of a run file or a profiles file.
 type Documents struct {
 	Run        *v1alpha1.UpdateRun
 	Strategies map[string]*v1alpha1.UpdateStrategy
+	// Profiles in file order (profiles files only).
+	Profiles []*v1alpha1.AutoUpgradeProfile
 }
 
 // Parse reads a YAML stream holding one UpdateRun and any UpdateStrategy
 // objects it refers to. Unknown fields are errors.
 func Parse(name string, data []byte) (*Documents, error) {
+	docs, err := parse(name, data, "a run file holds UpdateRun and UpdateStrategy objects", "UpdateRun", "UpdateStrategy")
+	if err != nil {
+		return nil, err
+	}
+	if docs.Run == nil {
+		return nil, fmt.Errorf("%s: no UpdateRun object", name)
+	}
+	return docs, nil
+}
+
+// ParseProfiles reads a profiles file: AutoUpgradeProfile objects and the
+// UpdateStrategy objects they name. Unknown fields are errors.
+func ParseProfiles(name string, data []byte) (*Documents, error) {
+	docs, err := parse(name, data, "a profiles file holds AutoUpgradeProfile and UpdateStrategy objects", "AutoUpgradeProfile", "UpdateStrategy")
+	if err != nil {
+		return nil, err
+	}
+	if len(docs.Profiles) == 0 {
+		return nil, fmt.Errorf("%s: no AutoUpgradeProfile object", name)
+	}
+	return docs, nil
+}
+
+// ParseStrategy reads the strategy of a file: the UpdateStrategy named
+// (when name is set), else its only UpdateStrategy, else the inline
+// strategy of its UpdateRun. A run file or a strategies file will do.
+func ParseStrategy(file string, data []byte, name string) (*v1alpha1.UpdateStrategySpec, error) {
+	docs, err := parse(file, data, "a strategy file holds UpdateStrategy objects (or an UpdateRun and its strategy)", "UpdateRun", "UpdateStrategy")
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for n := range docs.Strategies {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var spec *v1alpha1.UpdateStrategySpec
+	switch {
+	case name != "":
+		s, ok := docs.Strategies[name]
+		if !ok {
+			return nil, fmt.Errorf("%s holds no UpdateStrategy %q (it holds %s)", file, name, orNone(names))
+		}
+		spec = &s.Spec
+	case len(docs.Strategies) == 1:
+		spec = &docs.Strategies[names[0]].Spec
+	case len(docs.Strategies) > 1 && docs.Run != nil && docs.Run.Spec.StrategyRef != nil:
+		s, ok := docs.Strategies[docs.Run.Spec.StrategyRef.Name]
+		if !ok {
+			return nil, fmt.Errorf("%s: spec.strategyRef names UpdateStrategy %q, which the file does not hold", file, docs.Run.Spec.StrategyRef.Name)
+		}
+		spec = &s.Spec
+	case len(docs.Strategies) > 1:
+		return nil, fmt.Errorf("%s holds %d strategies (%s): name one", file, len(names), strings.Join(names, ", "))
+	case docs.Run != nil && docs.Run.Spec.Strategy != nil:
+		spec = docs.Run.Spec.Strategy
+	default:
+		return nil, fmt.Errorf("%s holds no strategy", file)
+	}
+	if err := NormalizeAzureGates(file, spec); err != nil {
+		return nil, err
+	}
+	return spec, nil
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+func parse(name string, data []byte, holds string, kinds ...string) (*Documents, error) {
 	docs := &Documents{Strategies: map[string]*v1alpha1.UpdateStrategy{}}
 	err := yamlstream.Each(name, data, func(i int, doc []byte) error {
 		var meta struct {
@@ -30,6 +107,9 @@ func Parse(name string, data []byte) (*Documents, error) {
 		}
 		if meta.APIVersion != v1alpha1.GroupVersion {
 			return fmt.Errorf("%s: document %d: apiVersion %q: want %s", name, i, meta.APIVersion, v1alpha1.GroupVersion)
+		}
+		if !slices.Contains(kinds, meta.Kind) {
+			return fmt.Errorf("%s: document %d: kind %q: %s", name, i, meta.Kind, holds)
 		}
 		switch meta.Kind {
 		case "UpdateRun":
@@ -47,16 +127,17 @@ func Parse(name string, data []byte) (*Documents, error) {
 				return fmt.Errorf("%s: document %d (UpdateStrategy): %w", name, i, err)
 			}
 			docs.Strategies[s.Name] = &s
-		default:
-			return fmt.Errorf("%s: document %d: kind %q: a run file holds UpdateRun and UpdateStrategy objects", name, i, meta.Kind)
+		case "AutoUpgradeProfile":
+			var p v1alpha1.AutoUpgradeProfile
+			if err := yaml.UnmarshalStrict(doc, &p); err != nil {
+				return fmt.Errorf("%s: document %d (AutoUpgradeProfile): %w", name, i, err)
+			}
+			docs.Profiles = append(docs.Profiles, &p)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	if docs.Run == nil {
-		return nil, fmt.Errorf("%s: no UpdateRun object", name)
 	}
 	return docs, nil
 }
