@@ -20,7 +20,8 @@ tools: build
 	$(UPSHIFT) local tools --build
 
 # Debian packages the tests run for real: BIND 9 for the DNS traffic
-# provider (RFC 2136 + TSIG). Installed once, as root, from Debian.
+# provider (RFC 2136 + TSIG), Prometheus for the analysis gates, Chromium
+# for the compliance report's HTML. Installed once, as root, from Debian.
 deps:
 	@command -v named >/dev/null 2>&1 || test -x /usr/sbin/named || { \
 		echo "installing BIND 9 (Debian bind9) for the DNS provider's tests"; \
@@ -28,6 +29,9 @@ deps:
 	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
 		echo "installing Prometheus (Debian prometheus) for the analysis gates' tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Chromium (Debian chromium) for the compliance report's page test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 test: deps tools
 	$(GO) vet ./...

@@ -15,6 +15,9 @@ const (
 	InputsFailed = 6 // some input could not be read; nothing worse found
 	Readiness    = 7 // readiness findings at or above --fail-on
 
+	// Reports.
+	NotCompliant = 8 // the compliance report finds a cluster not compliant
+
 	// Runs.
 	Stopped    = 10 // the run was stopped before it ended
 	RolledBack = 11 // a blue-green run's traffic went back to blue

@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"upshift.dev/upshift/internal/compliance"
+	"upshift.dev/upshift/internal/exitcode"
+	"upshift.dev/upshift/internal/kubeversion"
+	"upshift.dev/upshift/internal/nodeimages"
+	"upshift.dev/upshift/internal/printer"
+	"upshift.dev/upshift/internal/providers/cluster"
+)
+
+const outputHTML = "html"
+
+func newReportCommand(s Streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Reports over the fleet",
+	}
+	cmd.AddCommand(newComplianceCommand(s))
+	return cmd
+}
+
+func newComplianceCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	var output string
+	cmd := &cobra.Command{
+		Use:   "compliance --fleet FLEET_FILE [-o table|json|html]",
+		Short: "Patch compliance of the fleet: versions and support, node images behind, open CVEs, last runs, next windows",
+		Long: `Report, per cluster: its Kubernetes version and whether it is supported (within
+N-2 of the newest minor its provider offers), each pool's node image and how
+many releases it is behind the catalogue's newest, the catalogue's CVEs still
+open on it, its last update run (from the home's runs), and when its
+maintenance window next opens; then fleet totals. A cluster is compliant when
+its version is supported and no Critical or High CVE is open on it.
+
+-o html writes one self-contained page (no script, nothing fetched) to attach
+to a ticket or mail. A cluster that cannot be read is reported as such.
+
+Exit codes: 0 every cluster compliant; 8 some are not (or unreadable); 2 bad
+input.`,
+		Example: `  upshift report compliance --fleet fleet.yaml
+  upshift report compliance --fleet fleet.yaml -o html > compliance.html`,
+		Args: exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.printer = printer.New(s.Err)
+			if err := validateOutput(output, outputTable, outputJSON, outputHTML); err != nil {
+				return err
+			}
+			if o.fleetFile == "" {
+				return usagef("--fleet FLEET_FILE is required")
+			}
+			clusters, err := o.readFleet()
+			if err != nil {
+				return err
+			}
+			e := o.engine(clusters)
+			var observed []compliance.Observed
+			var images *nodeimages.Feed
+			for _, c := range clusters {
+				ob := compliance.Observed{Cluster: c}
+				m, err := e.Resolve(c)
+				if err == nil {
+					if ni, ok := m.Provider.(cluster.NodeImager); ok && images == nil {
+						images, err = ni.NodeImages(cmd.Context())
+					}
+				}
+				if err == nil {
+					err = observe(cmd.Context(), m, &ob)
+				}
+				ob.Err = err
+				observed = append(observed, ob)
+			}
+			runs, err := o.store().List()
+			if err != nil {
+				return err
+			}
+			r := compliance.Build(time.Now(), observed, images, runs)
+			switch output {
+			case outputJSON:
+				err = writeData(s.Out, outputJSON, r)
+			case outputHTML:
+				err = compliance.WriteHTML(s.Out, r)
+			default:
+				err = compliance.WriteText(s.Out, r)
+			}
+			if err != nil {
+				return err
+			}
+			if r.Totals.Compliant < r.Totals.Clusters {
+				return exitCode(exitcode.NotCompliant)
+			}
+			return nil
+		},
+	}
+	o.addHome(cmd)
+	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file of upshift.dev/v1alpha1 Cluster objects (required)")
+	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table, json or html")
+	return cmd
+}
+
+func observe(ctx context.Context, m *cluster.Member, ob *compliance.Observed) error {
+	got, err := m.Provider.Get(ctx, m.Name)
+	if err != nil {
+		return fmt.Errorf("unreachable: %w", err)
+	}
+	if ob.Available, err = m.Provider.Versions(ctx); err != nil {
+		return err
+	}
+	if _, err := kubeversion.Parse(got.KubernetesVersion); err != nil {
+		return err
+	}
+	ob.KubernetesVersion = got.KubernetesVersion
+	for _, np := range got.NodePools {
+		ob.Pools = append(ob.Pools, compliance.Pool{Name: np.Name, Image: np.NodeImage})
+	}
+	return nil
+}
