@@ -56,7 +56,10 @@ run to ` + toolchain.Latest().Minor + ` (two hops: the control plane moves one m
 driven by an Azure Fleet stages file, with soaks and an
 approval before production that the demo grants; requests and ready pods are
 sampled throughout, and the report says how long each stage took and whether
-availability ever dropped below a budget.`,
+availability ever dropped below a budget. Then a node image fixing a critical
+CVE is published and the fleet patched with it (upshift patch), production
+inside its maintenance window, with the compliance report before and after;
+then a cluster moves blue-green, and a canary is rolled back and promoted.`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDemo(cmd.Context(), o, cache)
@@ -263,7 +266,14 @@ spec:
 	}
 	o.printer.Success("in-place run done: every cluster on %s, every node replaced, availability never below a budget", toolchain.Latest().Version)
 
-	// 6. Blue-green: demo-shop moves to a new cluster under live users.
+	// 6. An emergency node-image patch of the same fleet.
+	if err := runPatchDemo(ctx, o, dir); err != nil {
+		<-shopReady
+		<-webReady
+		return err
+	}
+
+	// 7. Blue-green: demo-shop moves to a new cluster under live users.
 	shop := <-shopReady
 	if shop.err != nil {
 		return fmt.Errorf("bringing up %s: %w", demoShop, shop.err)
@@ -273,7 +283,7 @@ spec:
 		return err
 	}
 
-	// 7. Canary: demo-web's green is broken, then fixed.
+	// 8. Canary: demo-web's green is broken, then fixed.
 	web := <-webReady
 	if web.err != nil {
 		return fmt.Errorf("bringing up %s: %w", demoWeb, web.err)
@@ -282,7 +292,7 @@ spec:
 		return err
 	}
 	fmt.Fprintf(out, "\nSee it again: upshift status %s --home %s; upshift history; upshift local list\nTear it down: make demo-down (upshift local down %s)\n", run.Name, o.home, strings.Join(demoNames(), " "))
-	o.printer.Success("demo done in %s: the fleet upgraded in place, %s moved blue-green to %s, %s's broken canary rolled back and its fixed one promoted to %s", time.Since(start).Round(time.Second), demoShop, demoShopGreen, demoWeb, demoWebGreen)
+	o.printer.Success("demo done in %s: the fleet upgraded in place and patched, %s moved blue-green to %s, %s's broken canary rolled back and its fixed one promoted to %s", time.Since(start).Round(time.Second), demoShop, demoShopGreen, demoWeb, demoWebGreen)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/internal/filelock"
+	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/nodeimages"
 )
 
@@ -102,25 +104,11 @@ func newLocalImagesPublishCommand(o *localOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			feed, err := publishImage(cmd.Context(), f.Home, img)
+			if err != nil {
+				return err
+			}
 			path := f.NodeImagesPath()
-			if err := os.MkdirAll(f.Home, 0o700); err != nil {
-				return err
-			}
-			unlock, err := filelock.LockContext(cmd.Context(), path+".lock")
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			feed, err := nodeimages.Load(path)
-			if err != nil {
-				return err
-			}
-			if err := feed.Publish(img); err != nil {
-				return usageError{err}
-			}
-			if err := nodeimages.Save(path, feed); err != nil {
-				return err
-			}
 			o.printer.Success("node image %s published (released %s, fixes %d CVE(s)); %d images in %s", img.Version, img.Released.UTC().Format(time.RFC3339), len(img.Fixes), len(feed.Images), path)
 			return nil
 		},
@@ -129,4 +117,26 @@ func newLocalImagesPublishCommand(o *localOptions) *cobra.Command {
 	cmd.Flags().StringVar(&released, "released", "", "release time, RFC 3339 (default now)")
 	cmd.Flags().StringVar(&summary, "summary", "", "what the CVEs are, shown in reports")
 	return cmd
+}
+
+// publishImage adds an image to the catalogue of the local fleet in home,
+// under the catalogue's lock.
+func publishImage(ctx context.Context, home string, img nodeimages.Image) (*nodeimages.Feed, error) {
+	path := (&localfleet.Fleet{Home: home}).NodeImagesPath()
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
+	unlock, err := filelock.LockContext(ctx, path+".lock")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	feed, err := nodeimages.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := feed.Publish(img); err != nil {
+		return nil, usageError{err}
+	}
+	return feed, nodeimages.Save(path, feed)
 }

@@ -76,60 +76,7 @@ Exit codes: 0 every cluster patched; 1 failed; 2 bad input (nothing changed);
 				return usagef("--max-surge %q: use a count such as 3 or a percentage such as 50%%", maxSurge)
 			}
 			req.MaxSurge = ms
-			clusters, err := o.readFleet()
-			if err != nil {
-				return err
-			}
-			if strategyFile != "" {
-				data, err := os.ReadFile(strategyFile)
-				if err != nil {
-					return usageError{err}
-				}
-				if req.Strategy, err = plan.ParseStrategy(strategyFile, data, strategyName); err != nil {
-					return usageError{err}
-				}
-			}
-			e := o.engine(clusters)
-			feed, err := catalogue(cmd.Context(), e, clusters)
-			if err != nil {
-				return err
-			}
-			img, err := patch.PickImage(feed, req.Image, req.CVEs)
-			if err != nil {
-				return usageError{err}
-			}
-			run, strategy, changes := patch.Build(req, img, clusters)
-			o.printer.Action("emergency patch to node image %s, released %s%s", img.Version, img.Released.UTC().Format(time.RFC3339), fixes(img, req.CVEs))
-			for _, c := range changes {
-				o.printer.Action("emergency policy: %s", c)
-			}
-			if dryRun {
-				p, err := e.Plan(cmd.Context(), run, strategy)
-				if err != nil {
-					return initError(err)
-				}
-				printPlan(s.Out, p)
-				o.printer.Success("dry run: run %s was not created", run.Name)
-				return nil
-			}
-			p, err := o.initialize(cmd.Context(), e, run, strategy)
-			if err != nil {
-				return err
-			}
-			st := o.store()
-			audit := func(typ, msg string) {
-				_ = st.Audit(run.Name, store.Event{Time: time.Now().UTC(), Type: typ, Message: msg})
-			}
-			audit("EmergencyPatch", fmt.Sprintf("node image %s released %s%s, requested by %s", img.Version, img.Released.UTC().Format(time.RFC3339), fixes(img, req.CVEs), req.By))
-			for _, c := range changes {
-				audit("EmergencyPolicy", c)
-			}
-			if req.OverrideWindows {
-				audit("WindowsOverride", fmt.Sprintf("maintenance windows overridden by %s: %s", req.By, req.Reason))
-				o.printer.Waiting("maintenance windows are overridden (recorded in the audit log): %s", req.Reason)
-			}
-			printPlan(s.Out, p)
-			return o.drive(cmd.Context(), e, run.Name)
+			return o.emergencyPatch(cmd.Context(), req, strategyFile, strategyName, dryRun)
 		},
 	}
 	o.addHome(cmd)
@@ -147,6 +94,66 @@ Exit codes: 0 every cluster patched; 1 failed; 2 bad input (nothing changed);
 	cmd.Flags().StringVar(&req.Name, "name", "", "run name (default patch-IMAGE)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show the compressed plan and create nothing")
 	return cmd
+}
+
+// emergencyPatch builds, stores and drives an emergency patch run over
+// --fleet (upshift patch; the demo's patch part).
+func (o *runOptions) emergencyPatch(ctx context.Context, req patch.Request, strategyFile, strategyName string, dryRun bool) error {
+	s := o.streams
+	clusters, err := o.readFleet()
+	if err != nil {
+		return err
+	}
+	if strategyFile != "" {
+		data, err := os.ReadFile(strategyFile)
+		if err != nil {
+			return usageError{err}
+		}
+		if req.Strategy, err = plan.ParseStrategy(strategyFile, data, strategyName); err != nil {
+			return usageError{err}
+		}
+	}
+	e := o.engine(clusters)
+	feed, err := catalogue(ctx, e, clusters)
+	if err != nil {
+		return err
+	}
+	img, err := patch.PickImage(feed, req.Image, req.CVEs)
+	if err != nil {
+		return usageError{err}
+	}
+	run, strategy, changes := patch.Build(req, img, clusters)
+	o.printer.Action("emergency patch to node image %s, released %s%s", img.Version, img.Released.UTC().Format(time.RFC3339), fixes(img, req.CVEs))
+	for _, c := range changes {
+		o.printer.Action("emergency policy: %s", c)
+	}
+	if dryRun {
+		p, err := e.Plan(ctx, run, strategy)
+		if err != nil {
+			return initError(err)
+		}
+		printPlan(s.Out, p)
+		o.printer.Success("dry run: run %s was not created", run.Name)
+		return nil
+	}
+	p, err := o.initialize(ctx, e, run, strategy)
+	if err != nil {
+		return err
+	}
+	st := o.store()
+	audit := func(typ, msg string) {
+		_ = st.Audit(run.Name, store.Event{Time: time.Now().UTC(), Type: typ, Message: msg})
+	}
+	audit("EmergencyPatch", fmt.Sprintf("node image %s released %s%s, requested by %s", img.Version, img.Released.UTC().Format(time.RFC3339), fixes(img, req.CVEs), req.By))
+	for _, c := range changes {
+		audit("EmergencyPolicy", c)
+	}
+	if req.OverrideWindows {
+		audit("WindowsOverride", fmt.Sprintf("maintenance windows overridden by %s: %s", req.By, req.Reason))
+		o.printer.Waiting("maintenance windows are overridden (recorded in the audit log): %s", req.Reason)
+	}
+	printPlan(s.Out, p)
+	return o.drive(ctx, e, run.Name)
 }
 
 func fixes(img nodeimages.Image, cves []string) string {

@@ -55,32 +55,10 @@ input.`,
 			if o.fleetFile == "" {
 				return usagef("--fleet FLEET_FILE is required")
 			}
-			clusters, err := o.readFleet()
+			r, err := o.compliance(cmd.Context())
 			if err != nil {
 				return err
 			}
-			e := o.engine(clusters)
-			var observed []compliance.Observed
-			var images *nodeimages.Feed
-			for _, c := range clusters {
-				ob := compliance.Observed{Cluster: c}
-				m, err := e.Resolve(c)
-				if err == nil {
-					if ni, ok := m.Provider.(cluster.NodeImager); ok && images == nil {
-						images, err = ni.NodeImages(cmd.Context())
-					}
-				}
-				if err == nil {
-					err = observe(cmd.Context(), m, &ob)
-				}
-				ob.Err = err
-				observed = append(observed, ob)
-			}
-			runs, err := o.store().List()
-			if err != nil {
-				return err
-			}
-			r := compliance.Build(time.Now(), observed, images, runs)
 			switch output {
 			case outputJSON:
 				err = writeData(s.Out, outputJSON, r)
@@ -120,4 +98,34 @@ func observe(ctx context.Context, m *cluster.Member, ob *compliance.Observed) er
 		ob.Pools = append(ob.Pools, compliance.Pool{Name: np.Name, Image: np.NodeImage})
 	}
 	return nil
+}
+
+// compliance reports on --fleet.
+func (o *runOptions) compliance(ctx context.Context) (compliance.Report, error) {
+	clusters, err := o.readFleet()
+	if err != nil {
+		return compliance.Report{}, err
+	}
+	e := o.engine(clusters)
+	var observed []compliance.Observed
+	var images *nodeimages.Feed
+	for _, c := range clusters {
+		ob := compliance.Observed{Cluster: c}
+		m, err := e.Resolve(c)
+		if err == nil {
+			if ni, ok := m.Provider.(cluster.NodeImager); ok && images == nil {
+				images, err = ni.NodeImages(ctx)
+			}
+		}
+		if err == nil {
+			err = observe(ctx, m, &ob)
+		}
+		ob.Err = err
+		observed = append(observed, ob)
+	}
+	runs, err := o.store().List()
+	if err != nil {
+		return compliance.Report{}, err
+	}
+	return compliance.Build(time.Now(), observed, images, runs), nil
 }

@@ -3,7 +3,6 @@ package patch
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -185,7 +184,8 @@ type Patched struct {
 	After time.Duration
 }
 
-// Report lists the run's clusters with their time to patched.
+// Report lists the run's clusters, in the run's order, with their time to
+// patched.
 func Report(run *v1alpha1.UpdateRun) []Patched {
 	if run.Spec.Patch == nil {
 		return nil
@@ -201,6 +201,5 @@ func Report(run *v1alpha1.UpdateRun) []Patched {
 			out = append(out, p)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Patched) int { return strings.Compare(a.Cluster, b.Cluster) })
 	return out
 }

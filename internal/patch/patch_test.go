@@ -123,7 +123,7 @@ func TestReport(t *testing.T) {
 		{Name: "a", Phase: v1alpha1.PhaseCompleted, End: &end},
 	}}}
 	got := Report(run)
-	if len(got) != 2 || got[0].Cluster != "a" || got[0].After != 95*time.Minute || got[1].After != 0 || got[1].Phase != v1alpha1.PhaseWaiting {
+	if len(got) != 2 || got[1].Cluster != "a" || got[1].After != 95*time.Minute || got[0].After != 0 || got[0].Phase != v1alpha1.PhaseWaiting {
 		t.Errorf("report %+v", got)
 	}
 }
