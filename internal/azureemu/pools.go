@@ -111,6 +111,40 @@ func (s *Server) putPool(w http.ResponseWriter, r *http.Request, group, name, po
 	s.startPool(w, r, m, pool, "upgrade pool "+pool, http.StatusOK, up)
 }
 
+// poolUpgradeProfile answers an agent pool's upgrade profile: the
+// versions it may move to and the newest node image of the catalogue.
+func (s *Server) poolUpgradeProfile(w http.ResponseWriter, r *http.Request, group, name, pool string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.found(w, r, group, name)
+	if !ok {
+		return
+	}
+	pv, aerr := s.poolView(r.Context(), m, pool)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	images, err := nodeimages.Load(s.Fleet.NodeImagesPath())
+	if err != nil {
+		writeError(w, errorf(http.StatusInternalServerError, "InternalServerError", "reading the node-image catalogue: %v", err))
+		return
+	}
+	current := ""
+	if pv.Properties != nil && pv.Properties.CurrentOrchestratorVersion != nil {
+		current = *pv.Properties.CurrentOrchestratorVersion
+	}
+	var upgrades []*armcontainerservice.AgentPoolUpgradeProfilePropertiesUpgradesItem
+	for _, u := range upgradesFrom(current) {
+		upgrades = append(upgrades, &armcontainerservice.AgentPoolUpgradeProfilePropertiesUpgradesItem{KubernetesVersion: u.KubernetesVersion, IsPreview: u.IsPreview})
+	}
+	writeJSON(w, http.StatusOK, armcontainerservice.AgentPoolUpgradeProfile{
+		ID: to.Ptr(*m.mc.ID + "/agentPools/" + pool + "/upgradeProfiles/default"), Name: to.Ptr("default"), Type: to.Ptr(resourceType + "/agentPools/upgradeProfiles"),
+		Properties: &armcontainerservice.AgentPoolUpgradeProfileProperties{KubernetesVersion: to.Ptr(current), OSType: to.Ptr(armcontainerservice.OSTypeLinux),
+			Upgrades: upgrades, LatestNodeImageVersion: to.Ptr(images.Latest().Version)},
+	})
+}
+
 // upgradeNodeImage moves a pool to the newest node image.
 func (s *Server) upgradeNodeImage(w http.ResponseWriter, r *http.Request, group, name, pool string) {
 	s.mu.Lock()

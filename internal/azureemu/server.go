@@ -218,6 +218,8 @@ func (s *Server) managedCluster(w http.ResponseWriter, r *http.Request, group, n
 		default:
 			writeError(w, errorf(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not allowed on an agent pool here", r.Method))
 		}
+	case len(rest) == 4 && low[0] == "agentpools" && low[2] == "upgradeprofiles" && low[3] == "default" && r.Method == http.MethodGet:
+		s.poolUpgradeProfile(w, r, group, name, rest[1])
 	case len(rest) == 3 && low[0] == "agentpools" && low[2] == "upgradenodeimageversion" && r.Method == http.MethodPost:
 		s.upgradeNodeImage(w, r, group, name, rest[1])
 	default:

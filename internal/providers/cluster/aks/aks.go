@@ -197,6 +197,25 @@ func (p *Provider) UpgradeControlPlane(ctx context.Context, name, version string
 	}
 }
 
+// checkNewestImage refuses a node-image upgrade to an image other than
+// the newest AKS offers the pool: AKS's upgradeNodeImageVersion cannot be
+// asked for one image by name, so a Custom image (or a Consistent one
+// that is no longer the newest) would not be what the pool gets.
+func (p *Provider) checkNewestImage(ctx context.Context, name, pool, want string) error {
+	prof, err := p.Pools.GetUpgradeProfile(ctx, p.Group, name, pool, nil)
+	if err != nil {
+		return azureError(fmt.Sprintf("reading the upgrade profile of node pool %s of %s/%s", pool, p.Group, name), err)
+	}
+	latest := ""
+	if prof.Properties != nil {
+		latest = str(prof.Properties.LatestNodeImageVersion)
+	}
+	if latest != "" && latest != want {
+		return fmt.Errorf("node pool %s of %s/%s: AKS moves a pool only to its newest node image (%s), not to %s: use nodeImageSelection Latest, or the image AKS offers", pool, p.Group, name, latest, want)
+	}
+	return nil
+}
+
 // UpgradeNodePool upgrades a pool with AKS's upgradeSettings: to a
 // Kubernetes version (its orchestratorVersion), or to the newest node
 // image when only an image is asked for.
@@ -239,6 +258,9 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 		}
 		ap.Properties.UpgradeSettings = settings
 		if imageOnly {
+			if err := p.checkNewestImage(ctx, name, pool, up.NodeImage); err != nil {
+				return nodes.Result{}, err
+			}
 			// upgradeNodeImageVersion takes the pool's stored
 			// upgradeSettings: store the run's first (a PUT that changes
 			// no version is a quick update).

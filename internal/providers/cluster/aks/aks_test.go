@@ -196,6 +196,11 @@ spec:
 	// A node-image-only upgrade stores the run's upgradeSettings on the
 	// pool, then moves it to the newest image.
 	latest := nodeimages.Default().Latest().Version
+	// AKS cannot be asked for an image by name: an older one is refused
+	// before anything is sent.
+	if _, err := p.UpgradeNodePool(ctx, "aks-shop", "user", cluster.NodePoolUpgrade{NodeImage: nodeimages.Default().Images[1].Version}); err == nil || !strings.Contains(err.Error(), "AKS moves a pool only to its newest node image ("+latest+")") {
+		t.Errorf("an upgrade to an older image: %v", err)
+	}
 	res, err := p.UpgradeNodePool(ctx, "aks-shop", "user", cluster.NodePoolUpgrade{NodeImage: latest, MaxSurge: intstr.FromInt32(1), DrainTimeout: 90 * time.Second})
 	if err != nil || res.Replaced != 2 || res.Batches != 2 {
 		t.Errorf("node image upgrade: %+v, %v", res, err)
