@@ -72,7 +72,7 @@ fuzz:
 
 # DeepCopy methods of the API types.
 generate:
-	$(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object paths=./api/...
+	$(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object crd paths=./api/... output:crd:dir=internal/crds/bases
 
 clean:
 	rm -rf bin

@@ -27,6 +27,11 @@ var Channels = []string{ChannelStable, ChannelRapid, ChannelPatch, ChannelNodeIm
 // providers' versions and node images and creates one run per new target,
 // which waits for the clusters' maintenance windows.
 // +kubebuilder:object:root=true
+// +kubebuilder:resource:shortName=aup,categories=upshift
+// +kubebuilder:printcolumn:name="Channel",type=string,JSONPath=`.spec.channel`
+// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.targetKubernetesVersion`
+// +kubebuilder:printcolumn:name="Disabled",type=boolean,JSONPath=`.spec.disabled`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type AutoUpgradeProfile struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -37,9 +42,11 @@ type AutoUpgradeProfile struct {
 // AutoUpgradeProfileSpec says what to follow and how to roll it out.
 type AutoUpgradeProfileSpec struct {
 	// Channel is Stable, Rapid, Patch, NodeImage or TargetKubernetesVersion.
+	// +kubebuilder:validation:Enum=Stable;Rapid;Patch;NodeImage;TargetKubernetesVersion
 	Channel string `json:"channel"`
 	// TargetKubernetesVersion is the minor (e.g. "1.36") of channel
 	// TargetKubernetesVersion.
+	// +kubebuilder:validation:Pattern=`^v?[0-9]+\.[0-9]+$`
 	TargetKubernetesVersion string `json:"targetKubernetesVersion,omitempty"`
 	// StrategyRef names an UpdateStrategy of the profiles file; Strategy
 	// inlines one. Runs use it as their strategy.

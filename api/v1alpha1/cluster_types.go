@@ -5,6 +5,12 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 // Cluster is a member cluster of a fleet: which provider runs it and how to
 // reach it.
 // +kubebuilder:object:root=true
+// +kubebuilder:resource:shortName=fc;fleetcluster,categories=upshift
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.provider`
+// +kubebuilder:printcolumn:name="Group",type=string,JSONPath=`.spec.group`
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.kubernetesVersion`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Cluster struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -18,6 +24,7 @@ type ClusterSpec struct {
 	// Provider runs the cluster: local (the local fleet), exec (commands
 	// you write for any other platform), or kubeconfig (any cluster
 	// reachable with a kubeconfig: scans and gates, no upgrades).
+	// +kubebuilder:validation:Enum=local;exec;kubeconfig;aks
 	Provider string `json:"provider"`
 	// Local names a local fleet cluster (provider local).
 	Local *LocalClusterRef `json:"local,omitempty"`

@@ -8,6 +8,8 @@ import (
 // UpdateStrategy is a reusable, ordered plan of stages (Azure Fleet's
 // update strategy; KubeFleet's staged update strategy).
 // +kubebuilder:object:root=true
+// +kubebuilder:resource:shortName=ust,categories=upshift
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type UpdateStrategy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -81,6 +83,7 @@ const (
 
 // StageTask is a wait, an approval or a gate around a stage.
 type StageTask struct {
+	// +kubebuilder:validation:Enum=TimedWait;Approval;Gate
 	Type string `json:"type"`
 	// Name tells tasks of one stage apart; defaults to the type.
 	Name string `json:"name,omitempty"`
@@ -194,6 +197,15 @@ type KubernetesHealthGate struct {
 
 // UpdateRun upgrades a fleet through a strategy's stages.
 // +kubebuilder:object:root=true
+// +kubebuilder:resource:shortName=ur,categories=upshift
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Method",type=string,JSONPath=`.spec.method`
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.upgrade.type`
+// +kubebuilder:printcolumn:name="Kubernetes",type=string,JSONPath=`.spec.upgrade.kubernetesVersion`
+// +kubebuilder:printcolumn:name="Node image",type=string,JSONPath=`.status.nodeImage`,priority=1
+// +kubebuilder:printcolumn:name="Started",type=date,JSONPath=`.status.startTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type UpdateRun struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -240,6 +252,7 @@ type UpdateRunSpec struct {
 	Strategy    *UpdateStrategySpec `json:"strategy,omitempty"`
 	Upgrade     UpgradeSpec         `json:"upgrade"`
 	// Method is InPlace (the default), BlueGreen or Canary.
+	// +kubebuilder:validation:Enum=InPlace;BlueGreen;Canary
 	Method string `json:"method,omitempty"`
 	// BlueGreen configures method BlueGreen, and how method Canary builds,
 	// fills and retires clusters.
@@ -248,7 +261,9 @@ type UpdateRunSpec struct {
 	Canary      *CanarySpec     `json:"canary,omitempty"`
 	NodeUpgrade NodeUpgradeSpec `json:"nodeUpgrade,omitempty"`
 	Gates       RunGates        `json:"gates,omitempty"`
-	State       string          `json:"state,omitempty"`
+	// State is Initialize, Run (the default), Stop or Rollback.
+	// +kubebuilder:validation:Enum=Initialize;Run;Stop;Rollback
+	State string `json:"state,omitempty"`
 	// FailurePolicy says what a failed cluster does to its stage.
 	FailurePolicy FailurePolicy `json:"failurePolicy,omitempty"`
 	// Notifications post the run's events to webhooks.
@@ -316,6 +331,7 @@ type StrategyRef struct {
 
 // UpgradeSpec is the target.
 type UpgradeSpec struct {
+	// +kubebuilder:validation:Enum=Full;ControlPlaneOnly;NodeImageOnly
 	Type               string              `json:"type"`
 	KubernetesVersion  string              `json:"kubernetesVersion,omitempty"`
 	NodeImageSelection *NodeImageSelection `json:"nodeImageSelection,omitempty"`
@@ -323,6 +339,7 @@ type UpgradeSpec struct {
 
 // NodeImageSelection picks the node image of upgraded pools.
 type NodeImageSelection struct {
+	// +kubebuilder:validation:Enum=Latest;Consistent;Custom
 	Type  string `json:"type"`
 	Image string `json:"image,omitempty"` // Custom
 }

@@ -14,6 +14,8 @@ type MaintenanceWindow struct {
 	// DurationHours is how long the window stays open, 4 to 24, in
 	// elapsed hours (a window over a DST change ends by the clock an hour
 	// earlier or later).
+	// +kubebuilder:validation:Minimum=4
+	// +kubebuilder:validation:Maximum=24
 	DurationHours int32 `json:"durationHours"`
 	// UTCOffset is the window's zone as an offset, "+01:00" or "-05:30",
 	// as AKS writes it. Default "+00:00". Not with timeZone.
