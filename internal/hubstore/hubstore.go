@@ -1,0 +1,474 @@
+package hubstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/names"
+	"upshift.dev/upshift/internal/store"
+)
+
+// Label and annotation keys of the objects a run owns.
+const (
+	LabelRun        = "upshift.dev/run"
+	AnnotationSkips = "upshift.dev/skips"
+)
+
+// Scheme knows upshift's objects and the core ones the store uses.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = v1alpha1.AddToScheme(s)
+	return s
+}
+
+// Store keeps runs in one namespace of a hub.
+type Store struct {
+	Client    client.Client
+	Namespace string
+	// Identity names this driver in run leases (default: hostname/pid).
+	Identity string
+	// LeaseDuration is how long a run's lease outlives its last renewal
+	// (default 15s); it is renewed every third of it.
+	LeaseDuration time.Duration
+	// Timeout bounds each API call (default 30s).
+	Timeout time.Duration
+}
+
+var _ store.Runs = (*Store)(nil)
+
+func (s *Store) ctx() (context.Context, context.CancelFunc) {
+	d := s.Timeout
+	if d == 0 {
+		d = 30 * time.Second
+	}
+	return context.WithTimeout(context.Background(), d)
+}
+
+func (s *Store) key(name string) client.ObjectKey {
+	return client.ObjectKey{Namespace: s.Namespace, Name: name}
+}
+
+func (s *Store) get(ctx context.Context, name string) (*v1alpha1.UpdateRun, error) {
+	if err := names.Subdomain("run", name); err != nil {
+		return nil, err
+	}
+	run := &v1alpha1.UpdateRun{}
+	if err := s.Client.Get(ctx, s.key(name), run); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("%w: %s (namespace %s)", store.ErrNotFound, name, s.Namespace)
+		}
+		return nil, err
+	}
+	run.APIVersion, run.Kind = v1alpha1.GroupVersion, "UpdateRun"
+	return run, nil
+}
+
+// Create stores a new run; a run of the same name must not exist.
+func (s *Store) Create(run *v1alpha1.UpdateRun) error {
+	if err := names.Subdomain("run", run.Name); err != nil {
+		return err
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	obj := run.DeepCopy()
+	obj.Namespace, obj.ResourceVersion, obj.Status = s.Namespace, "", v1alpha1.UpdateRunStatus{}
+	if err := s.Client.Create(ctx, obj); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("update run %s already exists: resume it with `upshift resume %s`, or pick another metadata.name", run.Name, run.Name)
+		}
+		return err
+	}
+	return nil
+}
+
+// Get reads a run with its status.
+func (s *Store) Get(name string) (*v1alpha1.UpdateRun, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return s.get(ctx, name)
+}
+
+// List reads every run of the namespace, oldest first.
+func (s *Store) List() ([]*v1alpha1.UpdateRun, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var list v1alpha1.UpdateRunList
+	if err := s.Client.List(ctx, &list, client.InNamespace(s.Namespace)); err != nil {
+		return nil, err
+	}
+	out := make([]*v1alpha1.UpdateRun, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+		out[i].APIVersion, out[i].Kind = v1alpha1.GroupVersion, "UpdateRun"
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Status.Start, out[j].Status.Start
+		if a == nil || b == nil {
+			return out[i].Name < out[j].Name
+		}
+		return a.Before(b)
+	})
+	return out, nil
+}
+
+// update reads a run, changes it and writes it back, again on a conflict.
+func (s *Store) update(name string, status bool, change func(*v1alpha1.UpdateRun)) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		run, err := s.get(ctx, name)
+		if err != nil {
+			return err
+		}
+		change(run)
+		if status {
+			return s.Client.Status().Update(ctx, run)
+		}
+		return s.Client.Update(ctx, run)
+	})
+}
+
+// SaveSpec writes a run's spec, labels and annotations (skips are kept).
+func (s *Store) SaveSpec(run *v1alpha1.UpdateRun) error {
+	return s.update(run.Name, false, func(cur *v1alpha1.UpdateRun) {
+		skips := cur.Annotations[AnnotationSkips]
+		cur.Spec, cur.Labels, cur.Annotations = *run.Spec.DeepCopy(), run.Labels, map[string]string{}
+		for k, v := range run.Annotations {
+			cur.Annotations[k] = v
+		}
+		if skips != "" {
+			cur.Annotations[AnnotationSkips] = skips
+		}
+	})
+}
+
+// SetState changes spec.state alone.
+func (s *Store) SetState(name, state string) error {
+	return s.update(name, false, func(cur *v1alpha1.UpdateRun) { cur.Spec.State = state })
+}
+
+// SaveStatus writes a run's status subresource.
+func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error {
+	return s.update(name, true, func(cur *v1alpha1.UpdateRun) { cur.Status = *status.DeepCopy() })
+}
+
+// owned makes a ConfigMap of the run, deleted with it.
+func (s *Store) owned(ctx context.Context, run string, suffix string) (*corev1.ConfigMap, error) {
+	owner, err := s.get(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: run + suffix, Labels: map[string]string{LabelRun: run}}}
+	if err := controllerutil.SetOwnerReference(owner, cm, s.Client.Scheme()); err != nil {
+		return nil, err
+	}
+	return cm, nil
+}
+
+// SaveFleet keeps the fleet the run started with (ConfigMap <run>-fleet).
+func (s *Store) SaveFleet(name string, data []byte) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	cm, err := s.owned(ctx, name, "-fleet")
+	if err != nil {
+		return err
+	}
+	_, err = controllerutil.CreateOrUpdate(ctx, s.Client, cm, func() error {
+		cm.Data = map[string]string{"fleet.yaml": string(data)}
+		return nil
+	})
+	return err
+}
+
+// Fleet reads the fleet the run started with.
+func (s *Store) Fleet(name string) ([]byte, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	cm := &corev1.ConfigMap{}
+	if err := s.Client.Get(ctx, s.key(name+"-fleet"), cm); err != nil {
+		return nil, err
+	}
+	return []byte(cm.Data["fleet.yaml"]), nil
+}
+
+// Audit appends an event to ConfigMap <run>-audit, one key per event.
+func (s *Store) Audit(name string, e store.Event) error {
+	line, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cm := &corev1.ConfigMap{}
+		err := s.Client.Get(ctx, s.key(name+"-audit"), cm)
+		if apierrors.IsNotFound(err) {
+			if cm, err = s.owned(ctx, name, "-audit"); err != nil {
+				return err
+			}
+			cm.Data = map[string]string{eventKey(0): string(line)}
+			err = s.Client.Create(ctx, cm)
+			if apierrors.IsAlreadyExists(err) {
+				return apierrors.NewConflict(corev1.Resource("configmaps"), cm.Name, err)
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		cm.Data[eventKey(len(cm.Data))] = string(line)
+		return s.Client.Update(ctx, cm)
+	})
+}
+
+func eventKey(i int) string { return fmt.Sprintf("%09d", i) }
+
+// Events reads the audit trail in order.
+func (s *Store) Events(name string) ([]store.Event, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	cm := &corev1.ConfigMap{}
+	if err := s.Client.Get(ctx, s.key(name+"-audit"), cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	keys := make([]string, 0, len(cm.Data))
+	for k := range cm.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]store.Event, 0, len(keys))
+	for _, k := range keys {
+		var e store.Event
+		if err := json.Unmarshal([]byte(cm.Data[k]), &e); err != nil {
+			return out, fmt.Errorf("audit event %s of run %s: %w", k, name, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// RequestName is the ApprovalRequest of a run's approval key.
+func RequestName(run, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return fmt.Sprintf("%s-%s", run[:min(len(run), 52)], hex.EncodeToString(sum[:])[:10])
+}
+
+// Request makes (or finds) the ApprovalRequest of a run's key, unapproved:
+// what a person or a pipeline approves through the API.
+func (s *Store) Request(ctx context.Context, run, key, message string) (*v1alpha1.ApprovalRequest, error) {
+	owner, err := s.get(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	ar := &v1alpha1.ApprovalRequest{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: RequestName(run, key)}}
+	_, err = controllerutil.CreateOrUpdate(ctx, s.Client, ar, func() error {
+		ar.Labels = map[string]string{LabelRun: run}
+		ar.Spec = v1alpha1.ApprovalRequestSpec{UpdateRun: run, Key: key, Message: message}
+		return controllerutil.SetOwnerReference(owner, ar, s.Client.Scheme())
+	})
+	return ar, err
+}
+
+// Approve records an approval: the key's ApprovalRequest with its
+// Approved condition True.
+func (s *Store) Approve(name string, a store.Approval) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	ar, err := s.Request(ctx, name, a.Key, "")
+	if err != nil {
+		return err
+	}
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := s.Client.Get(ctx, client.ObjectKeyFromObject(ar), ar); err != nil {
+			return err
+		}
+		msg := "approved by " + a.By
+		if a.OSUser != "" {
+			msg += " (OS user " + a.OSUser + ")"
+		}
+		meta.SetStatusCondition(&ar.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionApproved, Status: metav1.ConditionTrue, Reason: "Approved", Message: msg, LastTransitionTime: metav1.NewTime(a.Time)})
+		ar.Status.ApprovedBy = a.By
+		return s.Client.Status().Update(ctx, ar)
+	})
+}
+
+// Approvals reads the run's approved requests.
+func (s *Store) Approvals(name string) (map[string]store.Approval, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var list v1alpha1.ApprovalRequestList
+	if err := s.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabels{LabelRun: name}); err != nil {
+		return nil, err
+	}
+	out := map[string]store.Approval{}
+	for _, ar := range list.Items {
+		c := meta.FindStatusCondition(ar.Status.Conditions, v1alpha1.ConditionApproved)
+		if ar.Spec.UpdateRun != name || c == nil || c.Status != metav1.ConditionTrue {
+			continue
+		}
+		by := ar.Status.ApprovedBy
+		if by == "" {
+			by = "(unnamed)"
+		}
+		out[ar.Spec.Key] = store.Approval{Key: ar.Spec.Key, By: by, Time: c.LastTransitionTime.UTC()}
+	}
+	return out, nil
+}
+
+// Skip records a skip request in the run's skips annotation.
+func (s *Store) Skip(name string, a store.Approval) error {
+	return s.update(name, false, func(cur *v1alpha1.UpdateRun) {
+		skips := map[string]bool{}
+		_ = json.Unmarshal([]byte(cur.Annotations[AnnotationSkips]), &skips)
+		skips[a.Key] = true
+		data, _ := json.Marshal(skips)
+		if cur.Annotations == nil {
+			cur.Annotations = map[string]string{}
+		}
+		cur.Annotations[AnnotationSkips] = string(data)
+	})
+}
+
+// Skips reads the run's skip requests.
+func (s *Store) Skips(name string) (map[string]bool, error) {
+	run, err := s.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	skips := map[string]bool{}
+	if v := run.Annotations[AnnotationSkips]; v != "" {
+		if err := json.Unmarshal([]byte(v), &skips); err != nil {
+			return nil, fmt.Errorf("run %s: annotation %s: %w", name, AnnotationSkips, err)
+		}
+	}
+	return skips, nil
+}
+
+// Lock takes the run's Lease (<run>-driver): free, expired or ours. It is
+// renewed until the returned func releases it; a driver that dies loses
+// it within LeaseDuration.
+func (s *Store) Lock(name string) (func(), error) {
+	if err := names.Subdomain("run", name); err != nil {
+		return nil, err
+	}
+	d := s.LeaseDuration
+	if d == 0 {
+		d = 15 * time.Second
+	}
+	if err := s.acquire(name, d); err != nil {
+		return nil, err
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = s.acquire(name, d)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+			s.release(name)
+		})
+	}, nil
+}
+
+func (s *Store) identity() string {
+	if s.Identity != "" {
+		return s.Identity
+	}
+	host, _ := os.Hostname()
+	return host + "_" + strconv.Itoa(os.Getpid())
+}
+
+// acquire takes or renews the lease.
+func (s *Store) acquire(name string, d time.Duration) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	now := metav1.NewMicroTime(time.Now())
+	secs := int32(d.Seconds())
+	id := s.identity()
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		lease := &coordinationv1.Lease{}
+		err := s.Client.Get(ctx, s.key(name+"-driver"), lease)
+		if apierrors.IsNotFound(err) {
+			lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: name + "-driver", Labels: map[string]string{LabelRun: name}},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: &id, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now}}
+			err = s.Client.Create(ctx, lease)
+			if apierrors.IsAlreadyExists(err) {
+				return apierrors.NewConflict(coordinationv1.Resource("leases"), lease.Name, err)
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		holder := ""
+		if lease.Spec.HolderIdentity != nil {
+			holder = *lease.Spec.HolderIdentity
+		}
+		expired := lease.Spec.RenewTime == nil || lease.Spec.LeaseDurationSeconds == nil ||
+			time.Since(lease.Spec.RenewTime.Time) > time.Duration(*lease.Spec.LeaseDurationSeconds)*time.Second
+		if holder != "" && holder != id && !expired {
+			return fmt.Errorf("%w %s (held by %s)", store.ErrLocked, name, holder)
+		}
+		if holder != id {
+			lease.Spec.AcquireTime = &now
+		}
+		lease.Spec.HolderIdentity, lease.Spec.LeaseDurationSeconds, lease.Spec.RenewTime = &id, &secs, &now
+		return s.Client.Update(ctx, lease)
+	})
+}
+
+// release gives the lease up if it is still ours.
+func (s *Store) release(name string) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	_ = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		lease := &coordinationv1.Lease{}
+		if err := s.Client.Get(ctx, s.key(name+"-driver"), lease); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != s.identity() {
+			return nil
+		}
+		lease.Spec.HolderIdentity = nil
+		return s.Client.Update(ctx, lease)
+	})
+}
