@@ -2,14 +2,20 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/crds"
+	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/fleet"
+	"upshift.dev/upshift/internal/hub"
 	"upshift.dev/upshift/internal/printer"
+	"upshift.dev/upshift/internal/store"
 )
 
 func newHubCommand(s Streams) *cobra.Command {
@@ -19,9 +25,10 @@ func newHubCommand(s Streams) *cobra.Command {
 		Long: `Hub mode keeps runs as objects on a hub cluster (kubectl get updateruns) instead
 of files. Today: the CRDs (UpdateRun, UpdateStrategy, Cluster,
 AutoUpgradeProfile, ApprovalRequest) and the store the engine drives runs with
-on a hub. The controller (upshift hub run) is not built yet.`,
+on a hub, and upshift hub run, the controller that initializes and drives the
+runs applied to its namespace.`,
 	}
-	cmd.AddCommand(newHubCRDsCommand(s))
+	cmd.AddCommand(newHubCRDsCommand(s), newHubRunCommand(s))
 	return cmd
 }
 
@@ -64,4 +71,70 @@ func newHubCRDsCommand(s Streams) *cobra.Command {
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the hub (default $KUBECONFIG or ~/.kube/config)")
 	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context of the hub (default the current context)")
 	return cmd
+}
+
+func newHubRunCommand(s Streams) *cobra.Command {
+	o := &runOptions{streams: s}
+	var (
+		kubeconfig, kubeContext string
+		opts                    hub.Options
+		noLeaderElection        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run [--kubeconfig F] [--context C] [--namespace NS]",
+		Short: "Run the hub controller: initialize and drive the UpdateRuns applied to a namespace",
+		Long: `Run upshift as a controller on a hub cluster (the CRDs must be installed: upshift
+hub crds --install). It watches the UpdateRuns of --namespace: a run applied
+there is planned over the namespace's Cluster objects and its strategy (inline
+or an UpdateStrategy of the namespace), then driven with the same engine as
+upshift run, its status in the object. A run that cannot start says why in its
+status (phase Failed). Approve with ApprovalRequest objects (or upshift
+approve).
+
+Replicas elect a leader on the Lease upshift-hub; each run is driven under its
+own Lease (<run>-driver), so when a leader dies a standby takes its runs over
+within the lease duration and carries them on from their status.`,
+		Example: `  upshift hub crds --install --context hub
+  upshift hub run --context hub --namespace fleet`,
+		Args: exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.printer = printer.New(s.Err)
+			cfg, err := fleet.KubeconfigRESTConfig(kubeconfig, kubeContext)
+			if err != nil {
+				return usageError{err}
+			}
+			if opts.Identity == "" {
+				host, _ := os.Hostname()
+				opts.Identity = host + "_" + strconv.Itoa(os.Getpid())
+			}
+			opts.LeaderElection = !noLeaderElection
+			opts.NewEngine = func(clusters []v1alpha1.Cluster, runs store.Runs) *engine.Engine {
+				e := o.engine(clusters)
+				e.Store = runs
+				return e
+			}
+			opts.Progress = func(run string, ev engine.Event) {
+				ev.Message = run + ": " + ev.Message
+				o.progress(ev)
+			}
+			o.printer.Action("hub %s watching UpdateRuns in namespace %s (leader election %s)", opts.Identity, opts.Namespace, onOff(opts.LeaderElection))
+			return hub.Run(cmd.Context(), cfg, opts)
+		},
+	}
+	o.addHome(cmd)
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the hub (default $KUBECONFIG or ~/.kube/config)")
+	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context of the hub (default the current context)")
+	cmd.Flags().StringVar(&opts.Namespace, "namespace", "upshift-system", "namespace of the runs, strategies and member Cluster objects")
+	cmd.Flags().StringVar(&opts.Identity, "identity", "", "this replica's name in leases (default HOSTNAME_PID)")
+	cmd.Flags().BoolVar(&noLeaderElection, "no-leader-election", false, "drive without electing a leader (one replica only)")
+	cmd.Flags().DurationVar(&opts.LeaseDuration, "lease-duration", 15*time.Second, "how long a dead leader (or a run's dead driver) keeps its lease")
+	cmd.Flags().StringVar(&opts.HealthProbeAddr, "health-probe-addr", "", "serve /healthz and /readyz on this address (e.g. :8081)")
+	return cmd
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

@@ -84,7 +84,8 @@ func (s *Store) get(ctx context.Context, name string) (*v1alpha1.UpdateRun, erro
 	return run, nil
 }
 
-// Create stores a new run; a run of the same name must not exist.
+// Create stores a new run; a run of the same name must not exist, unless
+// it was applied to the hub and never initialized.
 func (s *Store) Create(run *v1alpha1.UpdateRun) error {
 	if err := names.Subdomain("run", run.Name); err != nil {
 		return err
@@ -93,13 +94,24 @@ func (s *Store) Create(run *v1alpha1.UpdateRun) error {
 	defer cancel()
 	obj := run.DeepCopy()
 	obj.Namespace, obj.ResourceVersion, obj.Status = s.Namespace, "", v1alpha1.UpdateRunStatus{}
-	if err := s.Client.Create(ctx, obj); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("update run %s already exists: resume it with `upshift resume %s`, or pick another metadata.name", run.Name, run.Name)
+	err := s.Client.Create(ctx, obj)
+	if apierrors.IsAlreadyExists(err) {
+		// A run applied to the hub (kubectl apply) that no driver has
+		// initialized yet is the one being created: adopt it.
+		if cur, getErr := s.get(ctx, run.Name); getErr == nil && len(cur.Status.Stages) == 0 && cur.Status.Phase == "" {
+			return s.update(run.Name, false, func(cur *v1alpha1.UpdateRun) {
+				cur.Spec = *run.Spec.DeepCopy()
+				for k, v := range run.Annotations {
+					if cur.Annotations == nil {
+						cur.Annotations = map[string]string{}
+					}
+					cur.Annotations[k] = v
+				}
+			})
 		}
-		return err
+		return fmt.Errorf("update run %s already exists: resume it with `upshift resume %s`, or pick another metadata.name", run.Name, run.Name)
 	}
-	return nil
+	return err
 }
 
 // Get reads a run with its status.

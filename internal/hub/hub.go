@@ -1,0 +1,224 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/engine"
+	"upshift.dev/upshift/internal/fleet"
+	"upshift.dev/upshift/internal/hubstore"
+	"upshift.dev/upshift/internal/store"
+)
+
+// Options configure a hub.
+type Options struct {
+	// Namespace holds the runs, strategies and member clusters.
+	Namespace string
+	// Identity names this replica in leases.
+	Identity string
+	// LeaderElection on the Lease upshift-hub (off: this replica drives).
+	LeaderElection bool
+	// LeaseDuration of the leader's lease and of each run's.
+	LeaseDuration time.Duration
+	// HealthProbeAddr serves /healthz and /readyz ("0" or "": off).
+	HealthProbeAddr string
+	// NewEngine builds the engine of one run over its fleet.
+	NewEngine func(clusters []v1alpha1.Cluster, runs store.Runs) *engine.Engine
+	// Progress sees every event of the runs driven here.
+	Progress func(run string, ev engine.Event)
+}
+
+// Run runs the hub until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	if o.LeaseDuration == 0 {
+		o.LeaseDuration = 15 * time.Second
+	}
+	renew := o.LeaseDuration * 2 / 3
+	retryPeriod := o.LeaseDuration / 5
+	probe := o.HealthProbeAddr
+	if probe == "" {
+		probe = "0"
+	}
+	// The leader's lease names this replica as the runs' leases do.
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, o.Namespace, "upshift-hub",
+		corev1client.NewForConfigOrDie(cfg), coordinationv1client.NewForConfigOrDie(cfg), resourcelock.ResourceLockConfig{Identity: o.Identity})
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		LeaderElectionResourceLockInterface: lock,
+		Scheme:                              hubstore.Scheme(),
+		Cache:                               cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}},
+		Metrics:                             metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:              probe,
+		LeaderElection:                      o.LeaderElection,
+		LeaderElectionID:                    "upshift-hub",
+		LeaderElectionNamespace:             o.Namespace,
+		LeaseDuration:                       &o.LeaseDuration,
+		RenewDeadline:                       &renew,
+		RetryPeriod:                         &retryPeriod,
+		// A replica that loses the lease stops at once; the standby
+		// takes the runs over through their own leases.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	direct, err := client.New(cfg, client.Options{Scheme: hubstore.Scheme()})
+	if err != nil {
+		return err
+	}
+	r := &Reconciler{
+		Client:  direct,
+		Store:   &hubstore.Store{Client: direct, Namespace: o.Namespace, Identity: o.Identity, LeaseDuration: o.LeaseDuration},
+		Options: o,
+		driving: map[string]bool{},
+	}
+	if err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.UpdateRun{}).Complete(r); err != nil {
+		return err
+	}
+	r.ctx = ctx
+	return mgr.Start(ctx)
+}
+
+// Reconciler initializes and drives UpdateRuns.
+type Reconciler struct {
+	Client  client.Client
+	Store   *hubstore.Store
+	Options Options
+
+	ctx     context.Context
+	mu      sync.Mutex
+	driving map[string]bool
+}
+
+// requeue is how often a run driven elsewhere, or waiting, is looked at:
+// a quarter of the lease, so a standby takes a dead driver's run soon
+// after its lease runs out.
+func (r *Reconciler) requeue() time.Duration { return r.Options.LeaseDuration / 4 }
+
+// Reconcile brings one run on: it initializes a run that was only
+// applied, and drives one that is not driven.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	run, err := r.Store.Get(req.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return ctrl.Result{}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	switch run.Status.Phase {
+	case v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed, v1alpha1.PhaseRolledBack:
+		return ctrl.Result{}, nil
+	}
+	if len(run.Status.Stages) == 0 {
+		if err := r.initialize(ctx, run); err != nil {
+			logger.Info("run cannot start", "run", run.Name, "error", err.Error())
+			return ctrl.Result{}, r.refuse(run.Name, err)
+		}
+	}
+	if run.Spec.State == v1alpha1.StateInitialize || run.Spec.State == v1alpha1.StateStop {
+		return ctrl.Result{}, nil
+	}
+	r.drive(run.Name)
+	return ctrl.Result{RequeueAfter: r.requeue()}, nil
+}
+
+// initialize plans a run applied to the hub over the namespace's Cluster
+// objects and its strategy, as `upshift run` does over files.
+func (r *Reconciler) initialize(ctx context.Context, run *v1alpha1.UpdateRun) error {
+	var list v1alpha1.ClusterList
+	if err := r.Client.List(ctx, &list, client.InNamespace(r.Options.Namespace)); err != nil {
+		return err
+	}
+	clusters := make([]v1alpha1.Cluster, 0, len(list.Items))
+	for _, c := range list.Items {
+		c.APIVersion, c.Kind = v1alpha1.GroupVersion, "Cluster"
+		c.ObjectMeta = metav1.ObjectMeta{Name: c.Name, Labels: c.Labels}
+		c.Status = v1alpha1.ClusterStatus{}
+		clusters = append(clusters, c)
+	}
+	if len(clusters) == 0 {
+		return fmt.Errorf("namespace %s holds no Cluster objects: apply the fleet's Cluster objects first", r.Options.Namespace)
+	}
+	if _, err := fleet.Marshal(clusters); err != nil {
+		return err
+	}
+	strategy := run.Spec.Strategy
+	if ref := run.Spec.StrategyRef; ref != nil {
+		s := &v1alpha1.UpdateStrategy{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.Options.Namespace, Name: ref.Name}, s); err != nil {
+			return fmt.Errorf("spec.strategyRef names UpdateStrategy %q: %w", ref.Name, err)
+		}
+		strategy = &s.Spec
+	}
+	if strategy == nil {
+		return fmt.Errorf("the run names no strategy: set spec.strategy or spec.strategyRef")
+	}
+	_, err := r.Options.NewEngine(clusters, r.Store).Initialize(ctx, run, strategy)
+	return err
+}
+
+// refuse records why a run cannot start, in its status.
+func (r *Reconciler) refuse(name string, why error) error {
+	st := v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseFailed, Message: why.Error()}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: "Initialized", Status: metav1.ConditionFalse, Reason: "Invalid", Message: why.Error()})
+	return r.Store.SaveStatus(name, &st)
+}
+
+// drive drives a run in the background unless this replica drives it;
+// a run another replica holds the lease of is tried again at the next
+// requeue, so a standby takes it over once that lease expires.
+func (r *Reconciler) drive(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.driving[name] {
+		return
+	}
+	data, err := r.Store.Fleet(name)
+	if err != nil {
+		return
+	}
+	clusters, err := fleet.Parse(name+"/fleet.yaml", data)
+	if err != nil {
+		return
+	}
+	e := r.Options.NewEngine(clusters, r.Store)
+	if p := r.Options.Progress; p != nil {
+		e.Progress = func(ev engine.Event) { p(name, ev) }
+	}
+	r.driving[name] = true
+	go func() {
+		_, err := e.Drive(r.ctx, name)
+		if err != nil && !errors.Is(err, store.ErrLocked) && r.ctx.Err() == nil {
+			log.FromContext(r.ctx).Info("run ended", "run", name, "error", err.Error())
+		}
+		r.mu.Lock()
+		delete(r.driving, name)
+		r.mu.Unlock()
+	}()
+}

@@ -1,0 +1,197 @@
+package hub_test
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/crds"
+	"upshift.dev/upshift/internal/hubstore"
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/nodeimages"
+	"upshift.dev/upshift/internal/testfleet"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+func TestMain(m *testing.M) {
+	builtin.Register()
+	testfleet.Main(m)
+}
+
+type replica struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+	mu  *sync.Mutex
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (r *replica) output() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.out.String()
+}
+
+func startReplica(t *testing.T, kubeconfig, identity string) *replica {
+	r := &replica{cmd: testfleet.CLI("hub", "run", "--kubeconfig", kubeconfig, "--namespace", "default", "--identity", identity, "--lease-duration", "4s"), out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	r.cmd.Stdout, r.cmd.Stderr = lockedWriter{r.mu, r.out}, lockedWriter{r.mu, r.out}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.cmd.Process.Kill(); _ = r.cmd.Wait() })
+	return r
+}
+
+func holder(c client.Client, t *testing.T, name string) string {
+	lease := &coordinationv1.Lease{}
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: "default", Name: name}, lease); err != nil || lease.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *lease.Spec.HolderIdentity
+}
+
+func waitFor(t *testing.T, what string, replicas []*replica, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			var logs []string
+			for _, r := range replicas {
+				logs = append(logs, r.output())
+			}
+			t.Fatalf("timed out waiting for %s:\n%s", what, strings.Join(logs, "\n----\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestHubFailover runs two hub replicas against a real hub cluster with a
+// real member: objects applied as kubectl would (Cluster, UpdateStrategy,
+// UpdateRun) start a run; the leader is SIGKILLed while the run waits for
+// its approval; the approval is given through an ApprovalRequest; the
+// standby takes the run over and finishes it, nothing done twice. A run
+// that cannot start says why in its status.
+func TestHubFailover(t *testing.T) {
+	hubCluster := testfleet.Up(t, localfleet.Spec{Name: "hub", KubernetesVersion: toolchain.Latest().Minor})
+	testfleet.Up(t, localfleet.Spec{Name: "member", KubernetesVersion: toolchain.Latest().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 3}}})
+	ctx := t.Context()
+	cfg, err := clientcmd.BuildConfigFromFlags("", hubCluster.KubeconfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crds.Install(ctx, cfg, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: hubstore.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := []*replica{startReplica(t, hubCluster.KubeconfigPath(), "replica-a"), startReplica(t, hubCluster.KubeconfigPath(), "replica-b")}
+	waitFor(t, "a leader", replicas, func() bool { return holder(c, t, "upshift-hub") != "" })
+
+	objects := []client.Object{
+		&v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member", Namespace: "default"},
+			Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: "member"}, Group: "all"}},
+		&v1alpha1.UpdateStrategy{ObjectMeta: metav1.ObjectMeta{Name: "rings", Namespace: "default"},
+			Spec: v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "all", Groups: []v1alpha1.GroupRef{{Name: "all"}},
+				BeforeStageTasks: []v1alpha1.StageTask{{Type: v1alpha1.TaskApproval, Name: "go"}}}}}},
+		&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "images", Namespace: "default"},
+			Spec: v1alpha1.UpdateRunSpec{StrategyRef: &v1alpha1.StrategyRef{Name: "rings"},
+				Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly, NodeImageSelection: &v1alpha1.NodeImageSelection{Type: v1alpha1.NodeImageLatest}}}},
+		&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "no-strategy", Namespace: "default"},
+			Spec: v1alpha1.UpdateRunSpec{StrategyRef: &v1alpha1.StrategyRef{Name: "nope"}, Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly}}},
+	}
+	for _, o := range objects {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := &hubstore.Store{Client: c, Namespace: "default"}
+	waitFor(t, "the run to wait for its approval", replicas, func() bool {
+		r, err := st.Get("images")
+		return err == nil && len(r.Status.Stages) == 1 && r.Status.Stages[0].BeforeTasks[0].Phase == v1alpha1.PhaseWaiting
+	})
+	waitFor(t, "the run without a strategy to say why", replicas, func() bool {
+		r, err := st.Get("no-strategy")
+		return err == nil && r.Status.Phase == v1alpha1.PhaseFailed && strings.Contains(r.Status.Message, `spec.strategyRef names UpdateStrategy "nope"`)
+	})
+
+	leader := holder(c, t, "upshift-hub")
+	if driver := holder(c, t, "images-driver"); driver != leader {
+		t.Fatalf("the run is driven by %q, the leader is %q", driver, leader)
+	}
+	standby := "replica-b"
+	victim := replicas[0]
+	if leader == "replica-b" {
+		standby, victim = "replica-a", replicas[1]
+	}
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	ar, err := st.Request(ctx, "images", "stage/all", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta.SetStatusCondition(&ar.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionApproved, Status: metav1.ConditionTrue, Reason: "Approved", Message: "go"})
+	ar.Status.ApprovedBy = "alice"
+	if err := c.Status().Update(ctx, ar); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the standby to drive the run", replicas, func() bool { return holder(c, t, "images-driver") == standby })
+	t.Logf("takeover: the standby drives the run %s after the leader was killed (lease 4s)", time.Since(killed).Round(100*time.Millisecond))
+	waitFor(t, "the run to complete", replicas, func() bool {
+		r, err := st.Get("images")
+		return err == nil && r.Status.Phase == v1alpha1.PhaseCompleted
+	})
+
+	m, _ := testfleet.Fleet(t).Get("member")
+	mc, _ := m.Client()
+	nodes, err := mc.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: localfleet.LabelNodePool + "=user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := nodeimages.Default().Latest().Version
+	if len(nodes.Items) != 3 {
+		t.Errorf("the pool has %d nodes, want 3 (one added or removed twice)", len(nodes.Items))
+	}
+	for _, n := range nodes.Items {
+		if n.Labels[localfleet.LabelNodeImage] != latest {
+			t.Errorf("node %s on %s", n.Name, n.Labels[localfleet.LabelNodeImage])
+		}
+	}
+	events, _ := st.Events("images")
+	initialized := 0
+	for _, ev := range events {
+		if ev.Type == "Initialized" {
+			initialized++
+		}
+	}
+	if initialized != 1 {
+		t.Errorf("the run was initialized %d times", initialized)
+	}
+	r, _ := st.Get("images")
+	if got := r.Status.Stages[0].BeforeTasks[0].ApprovedBy; got != "alice" {
+		t.Errorf("approved by %q", got)
+	}
+}
