@@ -4,10 +4,12 @@
 GO          ?= go
 UPSHIFT     := bin/upshift
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Helm for the chart's checks; internal/hub's chart test runs the same one.
+HELM        := helm.sh/helm/v4/cmd/helm@v4.3.2
 TEST_FLAGS  ?= -timeout 75m
 BENCH       ?= .
 
-.PHONY: all build deps bench-deps tools test lint demo demo-down bench fuzz generate clean
+.PHONY: all build deps bench-deps tools test lint chart demo demo-down bench fuzz generate clean
 
 all: build
 
@@ -33,7 +35,7 @@ deps:
 		echo "installing Chromium (Debian chromium) for the compliance report's page test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-test: deps tools
+test: deps tools chart
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 
@@ -41,6 +43,14 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
+
+# The hub's Helm chart (charts/upshift): linted strictly and rendered with
+# every option on; the chart test in internal/hub installs it for real.
+chart:
+	$(GO) run $(HELM) lint --strict charts/upshift
+	$(GO) run $(HELM) lint --strict charts/upshift --set serviceMonitor.enabled=true,prometheusRule.enabled=true
+	$(GO) run $(HELM) template upshift charts/upshift --namespace upshift-system \
+		--set serviceMonitor.enabled=true,prometheusRule.enabled=true >/dev/null
 
 # The main job on the embedded default: a local cluster with a sample app.
 demo: tools
@@ -70,9 +80,12 @@ fuzz:
 		echo "fuzzing $$fn in $$pkg for $(FUZZTIME)"; \
 		$(GO) test $$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) || exit 1; done
 
-# DeepCopy methods of the API types.
+# DeepCopy methods and CRDs of the API types; the chart carries copies of
+# the CRDs and of the alert rules (a test checks they match).
 generate:
 	$(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object crd paths=./api/... output:crd:dir=internal/crds/bases
+	rm -f charts/upshift/crds/*.yaml && cp internal/crds/bases/*.yaml charts/upshift/crds/
+	cp deploy/prometheus/upshift-rules.yaml charts/upshift/files/upshift-rules.yaml
 
 clean:
 	rm -rf bin

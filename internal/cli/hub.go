@@ -113,6 +113,7 @@ within the lease duration and carries them on from their status.`,
 				e.Store = runs
 				return e
 			}
+			opts.Log = func(line string) { fmt.Fprintln(s.Err, line) }
 			opts.Progress = func(run string, ev engine.Event) {
 				ev.Message = run + ": " + ev.Message
 				o.progress(ev)
@@ -129,6 +130,7 @@ within the lease duration and carries them on from their status.`,
 	cmd.Flags().BoolVar(&noLeaderElection, "no-leader-election", false, "drive without electing a leader (one replica only)")
 	cmd.Flags().DurationVar(&opts.LeaseDuration, "lease-duration", 15*time.Second, "how long a dead leader (or a run's dead driver) keeps its lease")
 	cmd.Flags().StringVar(&opts.HealthProbeAddr, "health-probe-addr", "", "serve /healthz and /readyz on this address (e.g. :8081)")
+	cmd.Flags().StringVar(&opts.MetricsAddr, "metrics-listen", "", "serve the controller's Prometheus metrics on this address (e.g. :8080)")
 	return cmd
 }
 

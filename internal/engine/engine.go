@@ -586,6 +586,11 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 		g = v1alpha1.GateSpec{Name: ts.Name, Type: v1alpha1.GateApproval}
 		approve := fmt.Sprintf("upshift approve %s --stage %s", e.run.Name, stageName)
 		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: fmt.Sprintf("waiting for approval of stage %s: %s", stageName, approve), Command: approve})
+		if r, ok := e.Store.(store.ApprovalRequester); ok {
+			if err := r.RequestApproval(e.run.Name, stagePrefix(key), fmt.Sprintf("approve stage %s of run %s", stageName, e.run.Name)); err != nil {
+				e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Warning", Message: "could not ask for the approval: " + err.Error()})
+			}
+		}
 	case v1alpha1.TaskTimedWait:
 		g = v1alpha1.GateSpec{Name: ts.Name, Type: v1alpha1.GateTimedWait, Duration: task.WaitTime}
 		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: fmt.Sprintf("soaking for %s", task.WaitTime.Duration)})

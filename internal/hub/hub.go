@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
@@ -18,12 +22,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/hubstore"
+	"upshift.dev/upshift/internal/runmetrics"
 	"upshift.dev/upshift/internal/store"
 )
 
@@ -39,10 +45,15 @@ type Options struct {
 	LeaseDuration time.Duration
 	// HealthProbeAddr serves /healthz and /readyz ("0" or "": off).
 	HealthProbeAddr string
+	// MetricsAddr serves the controller's Prometheus metrics ("": off).
+	MetricsAddr string
 	// NewEngine builds the engine of one run over its fleet.
 	NewEngine func(clusters []v1alpha1.Cluster, runs store.Runs) *engine.Engine
 	// Progress sees every event of the runs driven here.
 	Progress func(run string, ev engine.Event)
+	// Log receives the controller's own log lines (leader election,
+	// reconcile errors); nil discards them.
+	Log func(line string)
 }
 
 // Run runs the hub until ctx ends.
@@ -50,11 +61,20 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if o.LeaseDuration == 0 {
 		o.LeaseDuration = 15 * time.Second
 	}
+	logger := logr.Discard()
+	if o.Log != nil {
+		logger = funcr.New(func(prefix, args string) { o.Log(strings.TrimSpace(prefix + " " + args)) }, funcr.Options{})
+	}
+	log.SetLogger(logger)
+	ctx = log.IntoContext(ctx, logger)
 	renew := o.LeaseDuration * 2 / 3
 	retryPeriod := o.LeaseDuration / 5
-	probe := o.HealthProbeAddr
+	probe, metrics := o.HealthProbeAddr, o.MetricsAddr
 	if probe == "" {
 		probe = "0"
+	}
+	if metrics == "" {
+		metrics = "0"
 	}
 	// The leader's lease names this replica as the runs' leases do.
 	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, o.Namespace, "upshift-hub",
@@ -66,7 +86,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		LeaderElectionResourceLockInterface: lock,
 		Scheme:                              hubstore.Scheme(),
 		Cache:                               cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}},
-		Metrics:                             metricsserver.Options{BindAddress: "0"},
+		Metrics:                             metricsserver.Options{BindAddress: metrics},
 		HealthProbeBindAddress:              probe,
 		LeaderElection:                      o.LeaderElection,
 		LeaderElectionID:                    "upshift-hub",
@@ -98,6 +118,20 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		driving: map[string]bool{},
 	}
 	if err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.UpdateRun{}).Complete(r); err != nil {
+		return err
+	}
+	// The runs' metrics, beside controller-runtime's own; only the leader
+	// reports them, so a sum over the replicas counts each run once.
+	elected := mgr.Elected()
+	runs := &runmetrics.Collector{Runs: func() ([]*v1alpha1.UpdateRun, error) {
+		select {
+		case <-elected:
+			return r.Store.List()
+		default:
+			return nil, nil
+		}
+	}}
+	if err := ctrlmetrics.Registry.Register(runs); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 		return err
 	}
 	r.ctx = ctx

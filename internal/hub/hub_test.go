@@ -62,9 +62,9 @@ func startReplica(t *testing.T, kubeconfig, identity string) *replica {
 	return r
 }
 
-func holder(c client.Client, t *testing.T, name string) string {
+func holder(c client.Client, t *testing.T, namespace, name string) string {
 	lease := &coordinationv1.Lease{}
-	if err := c.Get(t.Context(), client.ObjectKey{Namespace: "default", Name: name}, lease); err != nil || lease.Spec.HolderIdentity == nil {
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: namespace, Name: name}, lease); err != nil || lease.Spec.HolderIdentity == nil {
 		return ""
 	}
 	return *lease.Spec.HolderIdentity
@@ -107,7 +107,7 @@ func TestHubFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	replicas := []*replica{startReplica(t, hubCluster.KubeconfigPath(), "replica-a"), startReplica(t, hubCluster.KubeconfigPath(), "replica-b")}
-	waitFor(t, "a leader", replicas, func() bool { return holder(c, t, "upshift-hub") != "" })
+	waitFor(t, "a leader", replicas, func() bool { return holder(c, t, "default", "upshift-hub") != "" })
 
 	objects := []client.Object{
 		&v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "member", Namespace: "default"},
@@ -136,8 +136,8 @@ func TestHubFailover(t *testing.T) {
 		return err == nil && r.Status.Phase == v1alpha1.PhaseFailed && strings.Contains(r.Status.Message, `spec.strategyRef names UpdateStrategy "nope"`)
 	})
 
-	leader := holder(c, t, "upshift-hub")
-	if driver := holder(c, t, "images-driver"); driver != leader {
+	leader := holder(c, t, "default", "upshift-hub")
+	if driver := holder(c, t, "default", "images-driver"); driver != leader {
 		t.Fatalf("the run is driven by %q, the leader is %q", driver, leader)
 	}
 	standby := "replica-b"
@@ -158,7 +158,7 @@ func TestHubFailover(t *testing.T) {
 	if err := c.Status().Update(ctx, ar); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the standby to drive the run", replicas, func() bool { return holder(c, t, "images-driver") == standby })
+	waitFor(t, "the standby to drive the run", replicas, func() bool { return holder(c, t, "default", "images-driver") == standby })
 	t.Logf("takeover: the standby drives the run %s after the leader was killed (lease 4s)", time.Since(killed).Round(100*time.Millisecond))
 	waitFor(t, "the run to complete", replicas, func() bool {
 		r, err := st.Get("images")

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -92,13 +93,22 @@ func (s *Store) Create(run *v1alpha1.UpdateRun) error {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	obj := run.DeepCopy()
-	obj.Namespace, obj.ResourceVersion, obj.Status = s.Namespace, "", v1alpha1.UpdateRunStatus{}
-	err := s.Client.Create(ctx, obj)
-	if apierrors.IsAlreadyExists(err) {
-		// A run applied to the hub (kubectl apply) that no driver has
-		// initialized yet is the one being created: adopt it.
-		if cur, getErr := s.get(ctx, run.Name); getErr == nil && len(cur.Status.Stages) == 0 && cur.Status.Phase == "" {
+	// A run applied to the hub (kubectl apply) that no driver has
+	// initialized yet is the one being created: adopt it. Looking first
+	// lets the hub, which only initializes applied runs, do without the
+	// right to create them.
+	cur, err := s.get(ctx, run.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		obj := run.DeepCopy()
+		obj.Namespace, obj.ResourceVersion, obj.Status = s.Namespace, "", v1alpha1.UpdateRunStatus{}
+		err = s.Client.Create(ctx, obj)
+		if !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		cur, err = s.get(ctx, run.Name)
+	}
+	if err == nil {
+		if len(cur.Status.Stages) == 0 && cur.Status.Phase == "" {
 			return s.update(run.Name, false, func(cur *v1alpha1.UpdateRun) {
 				cur.Spec = *run.Spec.DeepCopy()
 				for k, v := range run.Annotations {
@@ -302,11 +312,26 @@ func (s *Store) Request(ctx context.Context, run, key, message string) (*v1alpha
 	ar := &v1alpha1.ApprovalRequest{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: RequestName(run, key)}}
 	_, err = controllerutil.CreateOrUpdate(ctx, s.Client, ar, func() error {
 		ar.Labels = map[string]string{LabelRun: run}
+		if message == "" {
+			message = ar.Spec.Message
+		}
 		ar.Spec = v1alpha1.ApprovalRequestSpec{UpdateRun: run, Key: key, Message: message}
 		return controllerutil.SetOwnerReference(owner, ar, s.Client.Scheme())
 	})
 	return ar, err
 }
+
+// RequestApproval makes the ApprovalRequest of a waiting approval, so
+// `kubectl get approvalrequests` lists what waits and an approver sets its
+// Approved condition.
+func (s *Store) RequestApproval(run, key, message string) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	_, err := s.Request(ctx, run, key, message)
+	return err
+}
+
+var _ store.ApprovalRequester = (*Store)(nil)
 
 // Approve records an approval: the key's ApprovalRequest with its
 // Approved condition True.

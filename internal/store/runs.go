@@ -36,3 +36,11 @@ type Runs interface {
 }
 
 var _ Runs = (*Store)(nil)
+
+// ApprovalRequester is a store that shows a waiting approval as an object
+// people act on (hub mode: an ApprovalRequest). The engine asks for one
+// when an approval starts waiting; a store without it shows the wait in
+// the run's status alone.
+type ApprovalRequester interface {
+	RequestApproval(run, key, message string) error
+}
