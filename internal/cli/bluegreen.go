@@ -170,6 +170,12 @@ Exit codes: 0 rolled back; 1 the rollback failed; 2 bad input.`,
 		Args: exactArgs(1, "RUN"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.printer = printer.New(s.Err)
+			if err := o.openHub(cmd.Context()); err != nil {
+				return err
+			}
+			if o.hub != "" {
+				return o.request(cmd.Context(), args[0], v1alpha1.StateRollback)
+			}
 			e, err := o.frozen(args[0])
 			if err != nil {
 				return err
@@ -190,6 +196,7 @@ Exit codes: 0 rolled back; 1 the rollback failed; 2 bad input.`,
 		},
 	}
 	o.addHome(cmd)
+	o.addHub(cmd)
 	return cmd
 }
 

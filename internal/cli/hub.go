@@ -7,13 +7,16 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/crds"
+	"upshift.dev/upshift/internal/dashboard"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/hub"
+	"upshift.dev/upshift/internal/hubstore"
 	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/store"
 )
@@ -79,6 +82,8 @@ func newHubRunCommand(s Streams) *cobra.Command {
 		kubeconfig, kubeContext string
 		opts                    hub.Options
 		noLeaderElection        bool
+		dashboardListen         string
+		dashboardTokenFile      string
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--kubeconfig F] [--context C] [--namespace NS]",
@@ -118,6 +123,27 @@ within the lease duration and carries them on from their status.`,
 				ev.Message = run + ": " + ev.Message
 				o.progress(ev)
 			}
+			if dashboardListen != "" {
+				// Every replica serves it: it reads and writes the API.
+				token, where, err := dashboardToken(dashboardTokenFile, o.home)
+				if err != nil {
+					return err
+				}
+				if where != "" {
+					o.printer.Action("dashboard token in %s", where)
+				}
+				c, err := client.New(cfg, client.Options{Scheme: hubstore.Scheme()})
+				if err != nil {
+					return err
+				}
+				runs := &hubstore.Store{Client: c, Namespace: opts.Namespace}
+				stop, addr, err := serveDashboard(dashboardListen, &dashboard.Server{Runs: runs, Token: token, Where: "hub · namespace " + opts.Namespace})
+				if err != nil {
+					return err
+				}
+				defer stop()
+				o.printer.Action("dashboard on http://%s/", addr)
+			}
 			o.printer.Action("hub %s watching UpdateRuns in namespace %s (leader election %s)", opts.Identity, opts.Namespace, onOff(opts.LeaderElection))
 			return hub.Run(cmd.Context(), cfg, opts)
 		},
@@ -131,6 +157,8 @@ within the lease duration and carries them on from their status.`,
 	cmd.Flags().DurationVar(&opts.LeaseDuration, "lease-duration", 15*time.Second, "how long a dead leader (or a run's dead driver) keeps its lease")
 	cmd.Flags().StringVar(&opts.HealthProbeAddr, "health-probe-addr", "", "serve /healthz and /readyz on this address (e.g. :8081)")
 	cmd.Flags().StringVar(&opts.MetricsAddr, "metrics-listen", "", "serve the controller's Prometheus metrics on this address (e.g. :8080)")
+	cmd.Flags().StringVar(&dashboardListen, "dashboard-listen", "", "serve the web dashboard of the namespace's runs on this address (e.g. :8090)")
+	cmd.Flags().StringVar(&dashboardTokenFile, "dashboard-token-file", "", "file holding the dashboard token (default $"+envDashboardToken+", else HOME/dashboard-token)")
 	return cmd
 }
 

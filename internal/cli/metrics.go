@@ -15,7 +15,7 @@ import (
 
 // serveMetrics serves /metrics for the store's runs (and this process's
 // own Go and process metrics) on addr until stop is called.
-func serveMetrics(addr string, st *store.Store) (stop func(), err error) {
+func serveMetrics(addr string, st store.Runs) (stop func(), err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&runmetrics.Collector{Runs: st.List}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ln, err := net.Listen("tcp", addr)

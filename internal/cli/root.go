@@ -68,7 +68,7 @@ embedded default and test bed.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(newLocalCommand(s), newDemoCommand(s), newScanCommand(s),
-		newRunCommand(s), newPatchCommand(s), newScheduleCommand(s), newReportCommand(s), newHubCommand(s), newPlanCommand(s), newStatusCommand(s), newApproveCommand(s),
+		newRunCommand(s), newPatchCommand(s), newScheduleCommand(s), newReportCommand(s), newHubCommand(s), newDashboardCommand(s), newPlanCommand(s), newStatusCommand(s), newApproveCommand(s),
 		newStopCommand(s), newResumeCommand(s), newSkipCommand(s), newHistoryCommand(s), newFleetCommand(s),
 		newGatewayCommand(s), newTrafficCommand(s), newBlueGreenCommand(s), newCanaryCommand(s), newPromoteCommand(s), newRollbackCommand(s),
 		newVersionCommand(s))

@@ -36,6 +36,10 @@ type runOptions struct {
 	printer   *printer.Printer
 	// metricsListen serves the runs' metrics while a run is driven.
 	metricsListen string
+	// hub names the kubeconfig context of a hub that keeps the runs
+	// (openHub sets runs); empty: the home's files.
+	hub, hubKubeconfig, hubNamespace string
+	runs                             store.Runs
 }
 
 // addMetrics adds --metrics-listen to a command that drives a run.
@@ -53,7 +57,14 @@ func (o *runOptions) addInputs(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.stages, "stages", "", "Azure Fleet stages JSON (az fleet updaterun create --stages), used as the strategy")
 }
 
-func (o *runOptions) store() *store.Store { return &store.Store{Dir: o.home} }
+// store is where runs are kept: the hub's once openHub found one, else
+// the home's files.
+func (o *runOptions) store() store.Runs {
+	if o.runs != nil {
+		return o.runs
+	}
+	return &store.Store{Dir: o.home}
+}
 
 // engine builds an engine over a fleet, each cluster resolved through
 // the registered provider its spec names.
@@ -98,43 +109,9 @@ func (o *runOptions) load() (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec, 
 	if o.runFile == "" || o.fleetFile == "" {
 		return nil, nil, nil, usagef("-f RUN_FILE and --fleet FLEET_FILE are required")
 	}
-	data, err := os.ReadFile(o.runFile)
+	run, strategy, err := o.loadRun()
 	if err != nil {
-		return nil, nil, nil, usageError{err}
-	}
-	docs, err := plan.Parse(o.runFile, data)
-	if err != nil {
-		return nil, nil, nil, usageError{err}
-	}
-	run := docs.Run
-	strategy := run.Spec.Strategy
-	if ref := run.Spec.StrategyRef; ref != nil {
-		s, ok := docs.Strategies[ref.Name]
-		if !ok {
-			return nil, nil, nil, usagef("%s: spec.strategyRef names UpdateStrategy %q, which the file does not hold", o.runFile, ref.Name)
-		}
-		strategy = &s.Spec
-	}
-	if strategy != nil {
-		if err := plan.NormalizeAzureGates(o.runFile, strategy); err != nil {
-			return nil, nil, nil, usageError{err}
-		}
-	}
-	if o.stages != "" {
-		js, err := os.ReadFile(o.stages)
-		if err != nil {
-			return nil, nil, nil, usageError{err}
-		}
-		if strategy, err = plan.ParseAzureStages(o.stages, js); err != nil {
-			return nil, nil, nil, usageError{err}
-		}
-		run.Spec.Strategy, run.Spec.StrategyRef = strategy, nil
-	}
-	if dir, err := filepath.Abs(filepath.Dir(o.runFile)); err == nil {
-		if run.Annotations == nil {
-			run.Annotations = map[string]string{}
-		}
-		run.Annotations[v1alpha1.AnnotationWorkDir] = dir // Command gates run here, on resume too
+		return nil, nil, nil, err
 	}
 	fleetData, err := os.ReadFile(o.fleetFile)
 	if err != nil {
@@ -145,6 +122,52 @@ func (o *runOptions) load() (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec, 
 		return nil, nil, nil, usageError{err}
 	}
 	return run, strategy, clusters, nil
+}
+
+// loadRun reads the run file and its strategy (or --stages).
+func (o *runOptions) loadRun() (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec, error) {
+	if o.runFile == "" {
+		return nil, nil, usagef("-f RUN_FILE is required")
+	}
+	data, err := os.ReadFile(o.runFile)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	docs, err := plan.Parse(o.runFile, data)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	run := docs.Run
+	strategy := run.Spec.Strategy
+	if ref := run.Spec.StrategyRef; ref != nil {
+		s, ok := docs.Strategies[ref.Name]
+		if !ok {
+			return nil, nil, usagef("%s: spec.strategyRef names UpdateStrategy %q, which the file does not hold", o.runFile, ref.Name)
+		}
+		strategy = &s.Spec
+	}
+	if strategy != nil {
+		if err := plan.NormalizeAzureGates(o.runFile, strategy); err != nil {
+			return nil, nil, usageError{err}
+		}
+	}
+	if o.stages != "" {
+		js, err := os.ReadFile(o.stages)
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		if strategy, err = plan.ParseAzureStages(o.stages, js); err != nil {
+			return nil, nil, usageError{err}
+		}
+		run.Spec.Strategy, run.Spec.StrategyRef = strategy, nil
+	}
+	if dir, err := filepath.Abs(filepath.Dir(o.runFile)); err == nil {
+		if run.Annotations == nil {
+			run.Annotations = map[string]string{}
+		}
+		run.Annotations[v1alpha1.AnnotationWorkDir] = dir // Command gates run here, on resume too
+	}
+	return run, strategy, nil
 }
 
 // initialize stores a new run with its plan and frozen fleet; a blue-green
@@ -177,6 +200,12 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped.`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.printer = printer.New(s.Err)
+			if err := o.openHub(cmd.Context()); err != nil {
+				return err
+			}
+			if o.hub != "" {
+				return o.submit(cmd.Context())
+			}
 			run, strategy, clusters, err := o.load()
 			if err != nil {
 				return err
@@ -197,6 +226,7 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped.`,
 	o.addHome(cmd)
 	o.addInputs(cmd)
 	o.addMetrics(cmd)
+	o.addHub(cmd)
 	return cmd
 }
 
@@ -285,6 +315,12 @@ func newResumeCommand(s Streams) *cobra.Command {
 		Args:  exactArgs(1, "RUN"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.printer = printer.New(s.Err)
+			if err := o.openHub(cmd.Context()); err != nil {
+				return err
+			}
+			if o.hub != "" {
+				return o.request(cmd.Context(), args[0], v1alpha1.StateRun)
+			}
 			e, err := o.frozen(args[0])
 			if err != nil {
 				return err
@@ -297,6 +333,7 @@ func newResumeCommand(s Streams) *cobra.Command {
 	}
 	o.addHome(cmd)
 	o.addMetrics(cmd)
+	o.addHub(cmd)
 	return cmd
 }
 
@@ -374,6 +411,9 @@ func newStatusCommand(s Streams) *cobra.Command {
 			if err := validateOutput(output, outputTable, outputJSON, outputYAML); err != nil {
 				return err
 			}
+			if err := o.openHub(cmd.Context()); err != nil {
+				return err
+			}
 			run, err := o.store().Get(args[0])
 			var corrupt *store.CorruptError
 			if errors.As(err, &corrupt) && run != nil {
@@ -396,6 +436,7 @@ func newStatusCommand(s Streams) *cobra.Command {
 		},
 	}
 	o.addHome(cmd)
+	o.addHub(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table, json or yaml")
 	return cmd
 }
@@ -470,6 +511,9 @@ func newApproveCommand(s Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := o.openHub(cmd.Context()); err != nil {
+				return err
+			}
 			run, err := readForRequest(o.store(), args[0])
 			if err != nil {
 				return usageError{err}
@@ -484,7 +528,7 @@ func newApproveCommand(s Streams) *cobra.Command {
 			if err := o.store().Approve(args[0], store.Approval{Key: key, By: by, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
 				return usageError{err}
 			}
-			if err := o.store().Audit(args[0], store.Event{Time: time.Now().UTC(), Type: "Approved", Message: fmt.Sprintf("%s approved by %s (OS user %s)", key, by, osUser)}); err != nil {
+			if err := o.audit(args[0], store.Event{Time: time.Now().UTC(), Type: "Approved", Message: fmt.Sprintf("%s approved by %s (OS user %s)", key, by, osUser)}); err != nil {
 				return fmt.Errorf("the approval is recorded, but not its audit line: %w", err)
 			}
 			printer.New(s.Err).Success("approved %s of run %s as %s", key, args[0], by)
@@ -492,6 +536,7 @@ func newApproveCommand(s Streams) *cobra.Command {
 		},
 	}
 	o.addHome(cmd)
+	o.addHub(cmd)
 	cmd.Flags().StringVar(&stage, "stage", "", "stage whose approval tasks to approve")
 	cmd.Flags().StringVar(&task, "task", "", "one approval task of the stage (default: all of them)")
 	cmd.Flags().StringVar(&clusterName, "cluster", "", "cluster whose approval gate to approve")
@@ -502,7 +547,7 @@ func newApproveCommand(s Streams) *cobra.Command {
 
 // readForRequest reads a run to check an approval or skip against; a
 // status recovered from the previous write is good enough for that.
-func readForRequest(st *store.Store, name string) (*v1alpha1.UpdateRun, error) {
+func readForRequest(st store.Runs, name string) (*v1alpha1.UpdateRun, error) {
 	run, err := st.Get(name)
 	var corrupt *store.CorruptError
 	if errors.As(err, &corrupt) && corrupt.Recovered {
@@ -551,6 +596,9 @@ func newSkipCommand(s Streams) *cobra.Command {
 			default:
 				return usagef("name a --cluster, or a --stage (and optionally its --task)")
 			}
+			if err := o.openHub(cmd.Context()); err != nil {
+				return err
+			}
 			run, err := readForRequest(o.store(), args[0])
 			if err != nil {
 				return usageError{err}
@@ -562,7 +610,7 @@ func newSkipCommand(s Streams) *cobra.Command {
 			if err := o.store().Skip(args[0], store.Approval{Key: key, By: osUser, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
 				return usageError{err}
 			}
-			if err := o.store().Audit(args[0], store.Event{Time: time.Now().UTC(), Type: "SkipRequested", Message: key + " by " + osUser}); err != nil {
+			if err := o.audit(args[0], store.Event{Time: time.Now().UTC(), Type: "SkipRequested", Message: key + " by " + osUser}); err != nil {
 				return fmt.Errorf("the skip is recorded, but not its audit line: %w", err)
 			}
 			printer.New(s.Err).Success("%s of run %s will be skipped", key, args[0])
@@ -570,6 +618,7 @@ func newSkipCommand(s Streams) *cobra.Command {
 		},
 	}
 	o.addHome(cmd)
+	o.addHub(cmd)
 	cmd.Flags().StringVar(&stage, "stage", "", "stage to skip")
 	cmd.Flags().StringVar(&task, "task", "", "one task of the stage to skip (a wait or an approval)")
 	cmd.Flags().StringVar(&clusterName, "cluster", "", "cluster to skip")
@@ -583,15 +632,19 @@ func newStopCommand(s Streams) *cobra.Command {
 		Short: "Stop a run: steps under way finish safely, nothing new starts",
 		Args:  exactArgs(1, "RUN"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.openHub(cmd.Context()); err != nil {
+				return err
+			}
 			if err := o.store().SetState(args[0], v1alpha1.StateStop); err != nil {
 				return usageError{err}
 			}
-			_ = o.store().Audit(args[0], store.Event{Time: time.Now().UTC(), Type: "StopRequested", Message: "stop requested by " + currentUser()})
-			printer.New(s.Err).Success("run %s will stop after the steps under way; resume it with `upshift resume %s`", args[0], args[0])
+			_ = o.audit(args[0], store.Event{Time: time.Now().UTC(), Type: "StopRequested", Message: "stop requested by " + currentUser()})
+			printer.New(s.Err).Success("run %s will stop after the steps under way; resume it with `upshift resume %s%s`", args[0], args[0], o.hubFlag())
 			return nil
 		},
 	}
 	o.addHome(cmd)
+	o.addHub(cmd)
 	return cmd
 }
 
@@ -604,6 +657,9 @@ func newHistoryCommand(s Streams) *cobra.Command {
 		Args:  exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := validateOutput(output, outputTable, outputJSON, outputYAML); err != nil {
+				return err
+			}
+			if err := o.openHub(cmd.Context()); err != nil {
 				return err
 			}
 			runs, err := o.store().List()
@@ -632,6 +688,7 @@ func newHistoryCommand(s Streams) *cobra.Command {
 		},
 	}
 	o.addHome(cmd)
+	o.addHub(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table, json or yaml")
 	return cmd
 }

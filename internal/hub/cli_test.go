@@ -1,0 +1,190 @@
+package hub_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/crds"
+	"upshift.dev/upshift/internal/hubstore"
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/nodeimages"
+	"upshift.dev/upshift/internal/testfleet"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+const stagedRun = `apiVersion: upshift.dev/v1alpha1
+kind: UpdateRun
+metadata: {name: patch-all}
+spec:
+  strategyRef: {name: rings}
+  upgrade: {type: NodeImageOnly, nodeImageSelection: {type: Latest}}
+---
+apiVersion: upshift.dev/v1alpha1
+kind: UpdateStrategy
+metadata: {name: rings}
+spec:
+  stages:
+  - name: dev
+    groups: [{name: dev}]
+  - name: prod
+    groups: [{name: prod}]
+    maxConcurrency: 2
+    beforeStageTasks: [{type: Approval, name: release-manager}]
+`
+
+// cliResult runs the CLI against the hub and returns its exit code and
+// its output.
+func cliResult(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	out, err := testfleet.CLI(args...).CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), string(out)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0, string(out)
+}
+
+// TestHubCLI drives hub mode from the CLI, as a release manager would: a
+// run file (the same one `upshift run` reads) goes to the hub with
+// --hub, which plans it over three member Cluster objects in two stages
+// and drives it; the CLI follows it, while status, history and approve
+// work against the hub from another terminal; a stop and a resume go
+// through the hub too. Bad hub input changes nothing and exits 2.
+func TestHubCLI(t *testing.T) {
+	hubCluster := testfleet.Up(t, localfleet.Spec{Name: "cli-hub", KubernetesVersion: toolchain.Latest().Minor})
+	members := map[string]string{"cli-dev": "dev", "cli-prod-1": "prod", "cli-prod-2": "prod"}
+	for name := range members {
+		testfleet.Up(t, localfleet.Spec{Name: name, KubernetesVersion: toolchain.Latest().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
+	}
+	ctx := t.Context()
+	kubeconfig := hubCluster.KubeconfigPath()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubFlags := []string{"--hub", "cli-hub", "--hub-kubeconfig", kubeconfig, "--hub-namespace", "default"}
+
+	// Before the CRDs: a clear refusal.
+	dir := t.TempDir()
+	runFile := filepath.Join(dir, "run.yaml")
+	if err := os.WriteFile(runFile, []byte(stagedRun), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := cliResult(t, append([]string{"history"}, hubFlags...)...); code != 2 || !strings.Contains(out, "does not serve upshift's API") {
+		t.Errorf("history on a hub without upshift's CRDs: exit %d\n%s", code, out)
+	}
+	if code, out := cliResult(t, "history", "--hub", "no-such-context", "--hub-kubeconfig", kubeconfig); code != 2 || !strings.Contains(out, "no-such-context") {
+		t.Errorf("history --hub naming no context: exit %d\n%s", code, out)
+	}
+	if err := crds.Install(ctx, cfg, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: hubstore.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, group := range members {
+		if err := c.Create(ctx, &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+			Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: name}, Group: group}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out := cliResult(t, append([]string{"run", "-f", runFile, "--fleet", runFile}, hubFlags...)...); code != 2 || !strings.Contains(out, "--fleet is not used with --hub") {
+		t.Errorf("run --hub with --fleet: exit %d\n%s", code, out)
+	}
+	replicas := []*replica{startReplica(t, kubeconfig, "replica-a")}
+
+	// The run, followed from this terminal.
+	var out bytes.Buffer
+	var mu sync.Mutex
+	follow := testfleet.CLI(append([]string{"run", "-f", runFile}, hubFlags...)...)
+	follow.Stdout, follow.Stderr = lockedWriter{&mu, &out}, lockedWriter{&mu, &out}
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = follow.Process.Kill() })
+	followed := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	st := &hubstore.Store{Client: c, Namespace: "default"}
+	waitFor(t, "the prod stage to wait for its approval", replicas, func() bool {
+		r, err := st.Get("patch-all")
+		return err == nil && len(r.Status.Stages) == 2 && r.Status.Stages[0].Phase == v1alpha1.PhaseCompleted &&
+			r.Status.Stages[1].BeforeTasks[0].Phase == v1alpha1.PhaseWaiting
+	})
+
+	// From another terminal: status, history, a wrong stage, a stop and a
+	// resume (which follows), then the approval.
+	if code, s := cliResult(t, append([]string{"status", "patch-all"}, hubFlags...)...); code != 0 || !strings.Contains(s, "stage dev: Completed") || !strings.Contains(s, "before release-manager: Waiting") {
+		t.Errorf("status --hub: exit %d\n%s", code, s)
+	}
+	if code, s := cliResult(t, append([]string{"history"}, hubFlags...)...); code != 0 || !strings.Contains(s, "patch-all") || !strings.Contains(s, "Running") {
+		t.Errorf("history --hub: exit %d\n%s", code, s)
+	}
+	if code, s := cliResult(t, append([]string{"approve", "patch-all", "--stage", "prdo"}, hubFlags...)...); code != 2 {
+		t.Errorf("approve --hub of a stage that does not exist: exit %d\n%s", code, s)
+	}
+	if code, s := cliResult(t, append([]string{"stop", "patch-all"}, hubFlags...)...); code != 0 || !strings.Contains(s, "resume patch-all --hub cli-hub") {
+		t.Errorf("stop --hub: exit %d\n%s", code, s)
+	}
+	if err := follow.Wait(); err == nil || follow.ProcessState.ExitCode() != 10 {
+		t.Errorf("the followed run ended with %v after a stop, want exit 10:\n%s", err, followed())
+	}
+	resume := testfleet.CLI(append([]string{"resume", "patch-all"}, hubFlags...)...)
+	var resumed bytes.Buffer
+	resume.Stdout, resume.Stderr = lockedWriter{&mu, &resumed}, lockedWriter{&mu, &resumed}
+	if err := resume.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = resume.Process.Kill() })
+	waitFor(t, "the resumed run to wait for its approval again", replicas, func() bool {
+		r, err := st.Get("patch-all")
+		return err == nil && r.Spec.State == v1alpha1.StateRun && r.Status.Stages[1].BeforeTasks[0].Phase == v1alpha1.PhaseWaiting
+	})
+	if code, s := cliResult(t, append([]string{"approve", "patch-all", "--stage", "prod", "--by", "carol"}, hubFlags...)...); code != 0 {
+		t.Fatalf("approve --hub: exit %d\n%s", code, s)
+	}
+	if err := resume.Wait(); err != nil {
+		mu.Lock()
+		t.Fatalf("resume --hub: %v\n%s\nhub:\n%s", err, resumed.String(), replicas[0].output())
+	}
+	mu.Lock()
+	report := resumed.String()
+	mu.Unlock()
+	for _, want := range []string{"run patch-all: Completed", "cluster cli-prod-2", "approved by carol", "run patch-all completed"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the followed run's output lacks %q:\n%s", want, report)
+		}
+	}
+
+	latest := nodeimages.Default().Latest().Version
+	for name := range members {
+		m, _ := testfleet.Fleet(t).Get(name)
+		mc, _ := m.Client()
+		nodes, err := mc.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: localfleet.LabelNodePool + "=user"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(nodes.Items) != 2 {
+			t.Errorf("%s: the pool has %d nodes, want 2", name, len(nodes.Items))
+		}
+		for _, n := range nodes.Items {
+			if n.Labels[localfleet.LabelNodeImage] != latest {
+				t.Errorf("%s: node %s on %s, want %s", name, n.Name, n.Labels[localfleet.LabelNodeImage], latest)
+			}
+		}
+	}
+}
