@@ -68,6 +68,11 @@ type Engine struct {
 	stopMu     sync.Once
 	// saveErr is the first status write that failed for good.
 	saveErr error
+	// changes counts the status changes recorded (under mu); savedChanges
+	// how many of them the last write held (under saveMu).
+	changes      uint64
+	saveMu       sync.Mutex
+	savedChanges uint64
 }
 
 // ErrBusy says an Engine was asked to drive a second run while it drives
@@ -85,11 +90,16 @@ func (e *Engine) acquire(name string) (release func(), err error) {
 // begin sets the per-run state for a run about to be driven or rolled
 // back; nothing of a previous run carries over.
 func (e *Engine) begin(run *v1alpha1.UpdateRun) {
+	// saveMu before mu, never inside it: record takes them in this order.
+	e.saveMu.Lock()
+	e.savedChanges = 0
+	e.saveMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.run, e.stop, e.rollback = run, make(chan struct{}), make(chan struct{})
 	e.stopMu, e.rollbackMu = sync.Once{}, sync.Once{}
 	e.traffic, e.skips, e.saveErr = nil, nil, nil
+	e.changes = 0
 }
 
 // Outcome of Drive.
@@ -415,9 +425,20 @@ func resumeFailed(s *v1alpha1.UpdateRunStatus) {
 // watch turns a stored Stop into the stop channel, and keeps the skip
 // requests current.
 func (e *Engine) watch(ctx context.Context, cancelWork context.CancelFunc) {
+	read := func() (string, map[string]bool, error) {
+		if r, ok := e.Store.(store.Requests); ok {
+			return r.Requested(e.run.Name)
+		}
+		run, err := e.Store.Get(e.run.Name)
+		if err != nil {
+			return "", nil, err
+		}
+		skips, err := e.Store.Skips(e.run.Name)
+		return run.Spec.State, skips, err
+	}
 	for {
-		if run, err := e.Store.Get(e.run.Name); err == nil {
-			switch run.Spec.State {
+		if state, skips, err := read(); err == nil {
+			switch state {
 			case v1alpha1.StateStop:
 				e.stopMu.Do(func() { close(e.stop) })
 			case v1alpha1.StateRollback:
@@ -425,8 +446,6 @@ func (e *Engine) watch(ctx context.Context, cancelWork context.CancelFunc) {
 				e.stopMu.Do(func() { close(e.stop) })
 				cancelWork()
 			}
-		}
-		if skips, err := e.Store.Skips(e.run.Name); err == nil {
 			e.mu.Lock()
 			e.skips = skips
 			e.mu.Unlock()

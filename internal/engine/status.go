@@ -23,17 +23,32 @@ const (
 	statusSaveBackoff  = 200 * time.Millisecond
 )
 
-// record changes the status under the lock and saves it. A save that
-// fails is retried; one that still fails is kept (the first such error)
-// for saved to return, so the run stops at its next step boundary rather
-// than go on with a record that no longer says what was done. Every
-// status write goes through here.
+// record changes the status under the lock and saves it; it returns once
+// a write that holds the change is done. Writes are serialized and each
+// saves the status as it is then, so the changes of clusters that record
+// while a write is under way all go out in the next one (a group commit:
+// a run over many clusters at once does not write once per change). A
+// save that fails is retried; one that still fails is kept (the first
+// such error) for saved to return, so the run stops at its next step
+// boundary rather than go on with a record that no longer says what was
+// done. Every status write goes through here.
 func (e *Engine) record(fn func(s *v1alpha1.UpdateRunStatus)) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	fn(&e.run.Status)
+	e.changes++
+	mine, failing := e.changes, e.saveErr != nil
+	e.mu.Unlock()
+
+	e.saveMu.Lock()
+	defer e.saveMu.Unlock()
+	if e.savedChanges >= mine {
+		return // a write since this change held it
+	}
+	e.mu.Lock()
+	status, upTo, name := e.run.Status.DeepCopy(), e.changes, e.run.Name
+	e.mu.Unlock()
 	attempts := statusSaveAttempts
-	if e.saveErr != nil {
+	if failing {
 		attempts = 1 // already failing: one try, the run is stopping
 	}
 	var err error
@@ -41,12 +56,15 @@ func (e *Engine) record(fn func(s *v1alpha1.UpdateRunStatus)) {
 		if attempt > 0 {
 			time.Sleep(statusSaveBackoff << (attempt - 1))
 		}
-		if err = e.Store.SaveStatus(e.run.Name, &e.run.Status); err == nil {
+		if err = e.Store.SaveStatus(name, status); err == nil {
+			e.savedChanges = upTo
 			return
 		}
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.saveErr == nil {
-		e.saveErr = fmt.Errorf("%w (run %s): %w; the steps done so far are idempotent: fix the state folder, then `upshift resume %s`", ErrStatusNotSaved, e.run.Name, err, e.run.Name)
+		e.saveErr = fmt.Errorf("%w (run %s): %w; the steps done so far are idempotent: fix the state folder, then `upshift resume %s`", ErrStatusNotSaved, name, err, name)
 	}
 }
 

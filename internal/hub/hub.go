@@ -113,7 +113,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	r := &Reconciler{
 		Client:  direct,
-		Store:   &hubstore.Store{Client: direct, Namespace: o.Namespace, Identity: o.Identity, LeaseDuration: o.LeaseDuration},
+		Store:   &hubstore.Store{Client: direct, Cache: mgr.GetCache(), Namespace: o.Namespace, Identity: o.Identity, LeaseDuration: o.LeaseDuration},
+		Cache:   mgr.GetCache(),
 		Options: o,
 		driving: map[string]bool{},
 	}
@@ -140,7 +141,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 
 // Reconciler initializes and drives UpdateRuns.
 type Reconciler struct {
-	Client  client.Client
+	Client client.Client
+	// Cache is the manager's watch cache of UpdateRuns: what Reconcile
+	// looks at, rather than read each run from the API server.
+	Cache   client.Reader
 	Store   *hubstore.Store
 	Options Options
 
@@ -158,12 +162,25 @@ func (r *Reconciler) requeue() time.Duration { return r.Options.LeaseDuration / 
 // applied, and drives one that is not driven.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
-	run, err := r.Store.Get(req.Name)
-	if errors.Is(err, store.ErrNotFound) {
+	run := &v1alpha1.UpdateRun{}
+	if err := r.Cache.Get(ctx, req.NamespacedName, run); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	switch run.Status.Phase {
+	case v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed, v1alpha1.PhaseRolledBack:
 		return ctrl.Result{}, nil
 	}
-	if err != nil {
-		return ctrl.Result{}, err
+	if len(run.Status.Stages) == 0 {
+		// The cache may not have seen our own write yet: only a run the
+		// API server says is new is planned.
+		fresh, err := r.Store.Get(req.Name)
+		if errors.Is(err, store.ErrNotFound) {
+			return ctrl.Result{}, nil
+		}
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		run = fresh
 	}
 	switch run.Status.Phase {
 	case v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed, v1alpha1.PhaseRolledBack:

@@ -54,6 +54,15 @@ type Store struct {
 	LeaseDuration time.Duration
 	// Timeout bounds each API call (default 30s).
 	Timeout time.Duration
+	// Cache, when set, answers the driver's polls for stops and skips (a
+	// controller's watch cache of UpdateRuns); nil reads the API server.
+	Cache client.Reader
+
+	// versions holds the resourceVersion of each run's last status write
+	// from here, so the next one is a single PUT (a conflict reads again).
+	versions sync.Map
+	// audits holds each run's audit log as this process writes it.
+	audits sync.Map
 }
 
 var _ store.Runs = (*Store)(nil)
@@ -155,7 +164,10 @@ func (s *Store) List() ([]*v1alpha1.UpdateRun, error) {
 }
 
 // update reads a run, changes it and writes it back, again on a conflict.
-func (s *Store) update(name string, status bool, change func(*v1alpha1.UpdateRun)) error {
+// update reads a run, changes it and writes it (its status alone when
+// status), again on a conflict; written, when given, receives the
+// resourceVersion written.
+func (s *Store) update(name string, status bool, change func(*v1alpha1.UpdateRun), written ...*string) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -165,9 +177,16 @@ func (s *Store) update(name string, status bool, change func(*v1alpha1.UpdateRun
 		}
 		change(run)
 		if status {
-			return s.Client.Status().Update(ctx, run)
+			err = s.Client.Status().Update(ctx, run)
+		} else {
+			err = s.Client.Update(ctx, run)
 		}
-		return s.Client.Update(ctx, run)
+		if err == nil {
+			for _, w := range written {
+				*w = run.ResourceVersion
+			}
+		}
+		return err
 	})
 }
 
@@ -192,7 +211,30 @@ func (s *Store) SetState(name, state string) error {
 
 // SaveStatus writes a run's status subresource.
 func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error {
-	return s.update(name, true, func(cur *v1alpha1.UpdateRun) { cur.Status = *status.DeepCopy() })
+	// The driver writes the status many times: after the first, write
+	// against the version it left, with no read. Anything else that wrote
+	// the run since (a stop, a skip) makes it a conflict, and the write is
+	// done again from a fresh read.
+	if rv, ok := s.versions.Load(name); ok {
+		ctx, cancel := s.ctx()
+		defer cancel()
+		run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: name, ResourceVersion: rv.(string)}, Status: *status}
+		err := s.Client.Status().Update(ctx, run)
+		if err == nil {
+			s.versions.Store(name, run.ResourceVersion)
+			return nil
+		}
+		s.versions.Delete(name)
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+	}
+	var written string
+	err := s.update(name, true, func(cur *v1alpha1.UpdateRun) { cur.Status = *status.DeepCopy() }, &written)
+	if err == nil {
+		s.versions.Store(name, written)
+	}
+	return err
 }
 
 // owned makes a ConfigMap of the run, deleted with it.
@@ -232,68 +274,6 @@ func (s *Store) Fleet(name string) ([]byte, error) {
 		return nil, err
 	}
 	return []byte(cm.Data["fleet.yaml"]), nil
-}
-
-// Audit appends an event to ConfigMap <run>-audit, one key per event.
-func (s *Store) Audit(name string, e store.Event) error {
-	line, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.ctx()
-	defer cancel()
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cm := &corev1.ConfigMap{}
-		err := s.Client.Get(ctx, s.key(name+"-audit"), cm)
-		if apierrors.IsNotFound(err) {
-			if cm, err = s.owned(ctx, name, "-audit"); err != nil {
-				return err
-			}
-			cm.Data = map[string]string{eventKey(0): string(line)}
-			err = s.Client.Create(ctx, cm)
-			if apierrors.IsAlreadyExists(err) {
-				return apierrors.NewConflict(corev1.Resource("configmaps"), cm.Name, err)
-			}
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		if cm.Data == nil {
-			cm.Data = map[string]string{}
-		}
-		cm.Data[eventKey(len(cm.Data))] = string(line)
-		return s.Client.Update(ctx, cm)
-	})
-}
-
-func eventKey(i int) string { return fmt.Sprintf("%09d", i) }
-
-// Events reads the audit trail in order.
-func (s *Store) Events(name string) ([]store.Event, error) {
-	ctx, cancel := s.ctx()
-	defer cancel()
-	cm := &corev1.ConfigMap{}
-	if err := s.Client.Get(ctx, s.key(name+"-audit"), cm); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	keys := make([]string, 0, len(cm.Data))
-	for k := range cm.Data {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]store.Event, 0, len(keys))
-	for _, k := range keys {
-		var e store.Event
-		if err := json.Unmarshal([]byte(cm.Data[k]), &e); err != nil {
-			return out, fmt.Errorf("audit event %s of run %s: %w", k, name, err)
-		}
-		out = append(out, e)
-	}
-	return out, nil
 }
 
 // RequestName is the ApprovalRequest of a run's approval key.
@@ -393,16 +373,44 @@ func (s *Store) Skip(name string, a store.Approval) error {
 	})
 }
 
+// Requested reads the run's state and skips, from the cache when there
+// is one: the driver polls them, and a run's status over a thousand
+// clusters is most of a megabyte to read each time.
+func (s *Store) Requested(name string) (string, map[string]bool, error) {
+	var run *v1alpha1.UpdateRun
+	if s.Cache != nil {
+		ctx, cancel := s.ctx()
+		defer cancel()
+		run = &v1alpha1.UpdateRun{}
+		if err := s.Cache.Get(ctx, s.key(name), run); err != nil {
+			return "", nil, err
+		}
+	} else {
+		var err error
+		if run, err = s.Get(name); err != nil {
+			return "", nil, err
+		}
+	}
+	skips, err := skipsOf(run)
+	return run.Spec.State, skips, err
+}
+
+var _ store.Requests = (*Store)(nil)
+
 // Skips reads the run's skip requests.
 func (s *Store) Skips(name string) (map[string]bool, error) {
 	run, err := s.Get(name)
 	if err != nil {
 		return nil, err
 	}
+	return skipsOf(run)
+}
+
+func skipsOf(run *v1alpha1.UpdateRun) (map[string]bool, error) {
 	skips := map[string]bool{}
 	if v := run.Annotations[AnnotationSkips]; v != "" {
 		if err := json.Unmarshal([]byte(v), &skips); err != nil {
-			return nil, fmt.Errorf("run %s: annotation %s: %w", name, AnnotationSkips, err)
+			return nil, fmt.Errorf("run %s: annotation %s: %w", run.Name, AnnotationSkips, err)
 		}
 	}
 	return skips, nil

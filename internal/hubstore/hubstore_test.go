@@ -3,7 +3,9 @@ package hubstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,5 +189,73 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestAuditChunks appends more events than one ConfigMap holds, from two
+// writers at once (a driver and an approver each with their own store):
+// the trail spans chunks, keeps every event once, in order per writer.
+func TestAuditChunks(t *testing.T) {
+	hubCluster := testfleet.Up(t, localfleet.Spec{Name: "audit-hub", KubernetesVersion: toolchain.Latest().Minor})
+	cfg, err := clientcmd.BuildConfigFromFlags("", hubCluster.KubeconfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	if err := crds.Install(t.Context(), cfg, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: hubstore.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	driver := &hubstore.Store{Client: c, Namespace: "default"}
+	approver := &hubstore.Store{Client: c, Namespace: "default"}
+	if err := driver.Create(&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "long"}, Spec: v1alpha1.UpdateRunSpec{Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly}}}); err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("x", 2000)
+	const each = 400 // 2 × 400 × ~2 KiB: over three chunks of 512 KiB
+	var wg sync.WaitGroup
+	for w, st := range map[string]*hubstore.Store{"driver": driver, "approver": approver} {
+		for g := range 4 {
+			wg.Go(func() {
+				for i := range each / 4 {
+					if err := st.Audit("long", store.Event{Type: w, Message: fmt.Sprintf("%d-%03d %s", g, i, pad)}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	events, err := driver.Events("long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2*each {
+		t.Fatalf("%d events, want %d", len(events), 2*each)
+	}
+	seen := map[string]bool{}
+	last := map[string]string{}
+	for _, e := range events {
+		key := e.Type + " " + e.Message[:5]
+		if seen[key] {
+			t.Fatalf("event %s twice", key)
+		}
+		seen[key] = true
+		g := e.Type + e.Message[:1]
+		if e.Message[:5] < last[g] {
+			t.Errorf("%s: %s after %s", e.Type, e.Message[:5], last[g])
+		}
+		last[g] = e.Message[:5]
+	}
+	cms := &corev1.ConfigMapList{}
+	if err := c.List(t.Context(), cms, client.InNamespace("default"), client.MatchingLabels{hubstore.LabelRun: "long"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(cms.Items) < 3 {
+		t.Errorf("the trail is in %d ConfigMaps, want it spread over at least 3", len(cms.Items))
 	}
 }

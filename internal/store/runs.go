@@ -44,3 +44,11 @@ var _ Runs = (*Store)(nil)
 type ApprovalRequester interface {
 	RequestApproval(run, key, message string) error
 }
+
+// Requests is a store that reads what others ask of a run — its state
+// (a stop, a rollback) and its skips — more cheaply than Get and Skips
+// (hub mode: from a watch cache, not the API server). The engine polls
+// it while it drives; a store without it is read with Get and Skips.
+type Requests interface {
+	Requested(name string) (state string, skips map[string]bool, err error)
+}
