@@ -48,9 +48,9 @@ lint:
 # every option on; the chart test in internal/hub installs it for real.
 chart:
 	$(GO) run $(HELM) lint --strict charts/upshift
-	$(GO) run $(HELM) lint --strict charts/upshift --set serviceMonitor.enabled=true,prometheusRule.enabled=true
+	$(GO) run $(HELM) lint --strict charts/upshift --set serviceMonitor.enabled=true,prometheusRule.enabled=true,dashboard.enabled=true
 	$(GO) run $(HELM) template upshift charts/upshift --namespace upshift-system \
-		--set serviceMonitor.enabled=true,prometheusRule.enabled=true >/dev/null
+		--set serviceMonitor.enabled=true,prometheusRule.enabled=true,dashboard.enabled=true >/dev/null
 
 # The main job on the embedded default: a local cluster with a sample app.
 demo: tools

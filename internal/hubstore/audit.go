@@ -49,6 +49,13 @@ type auditLog struct {
 	chunk   int
 	next    int // the number of the next event
 	size    int // bytes in tail's data
+	known   *knownChunk
+}
+
+// knownChunk is the last chunk read that exists, and how many events the
+// chunks before it hold.
+type knownChunk struct {
+	chunk, before int
 }
 
 // failedRange says the events numbered (from, to] were not written.
@@ -118,11 +125,17 @@ func (s *Store) appendEvents(ctx context.Context, name string, l *auditLog, line
 			continue
 		}
 		l.tail = nil // read again: someone else wrote, or the write failed
-		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) || attempt >= 30 {
+		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
 			return err
 		}
-		// Another writer got there first: let it finish, then read again.
-		time.Sleep(time.Duration(rand.Int64N(int64(10*time.Millisecond) * int64(attempt+1))))
+		// Another writer got there first: let it finish, then read again,
+		// until the call's deadline.
+		wait := time.Duration(rand.Int64N(int64(5*time.Millisecond) * int64(min(attempt+1, 10))))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("appending to the audit trail of run %s: %w (last: %w)", name, ctx.Err(), err)
+		case <-time.After(wait):
+		}
 	}
 	return nil
 }
@@ -178,15 +191,20 @@ func (s *Store) startChunk(ctx context.Context, name string, l *auditLog, chunk 
 }
 
 // loadTail finds the last chunk of the trail and the next event's number.
+// Chunks are only ever added: a reload starts at the tail it last knew,
+// the events before it counted once.
 func (s *Store) loadTail(ctx context.Context, name string, l *auditLog) error {
-	events := 0
-	for chunk := 0; ; chunk++ {
+	first, events := 0, 0
+	if l.known != nil && l.known.chunk <= l.chunk {
+		first, events = l.known.chunk, l.known.before
+	}
+	for chunk := first; ; chunk++ {
 		cm := &corev1.ConfigMap{}
 		err := s.Client.Get(ctx, s.key(chunkName(name, chunk)), cm)
 		if apierrors.IsNotFound(err) {
-			if chunk == 0 {
-				l.next = 0
-				return s.startChunk(ctx, name, l, 0)
+			if chunk == first {
+				l.next = events
+				return s.startChunk(ctx, name, l, chunk)
 			}
 			return nil
 		}
@@ -197,6 +215,7 @@ func (s *Store) loadTail(ctx context.Context, name string, l *auditLog) error {
 		for _, v := range cm.Data {
 			size += len(v)
 		}
+		l.known = &knownChunk{chunk: chunk, before: events}
 		events += len(cm.Data)
 		l.tail, l.chunk, l.size, l.next = cm, chunk, size, events
 	}
