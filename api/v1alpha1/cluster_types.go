@@ -37,6 +37,12 @@ type ClusterSpec struct {
 	// does when its get command names none. Empty uses $KUBECONFIG or
 	// ~/.kube/config.
 	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// KubeconfigSecretRef names a Secret in the hub's namespace whose key
+	// holds the kubeconfig (hub mode: instead of spec.kubeconfig, which
+	// is a path on the machine that reads the fleet). The hub reads it
+	// each time it drives the run and writes it to a private file; it is
+	// never copied into a run's status, fleet or audit trail.
+	KubeconfigSecretRef *SecretKeyRef `json:"kubeconfigSecretRef,omitempty"`
 	// Context in the kubeconfig; empty uses its current context.
 	Context string `json:"context,omitempty"`
 	// Group puts the cluster in an update group, as Azure Fleet groups do.
@@ -45,6 +51,15 @@ type ClusterSpec struct {
 	// this cluster until the window is open; a step under way when it
 	// closes finishes.
 	MaintenanceWindow *MaintenanceWindow `json:"maintenanceWindow,omitempty"`
+}
+
+// SecretKeyRef names a key of a Secret in the same namespace.
+type SecretKeyRef struct {
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+	// Key of the Secret's data (default "kubeconfig").
+	// +optional
+	Key string `json:"key,omitempty"`
 }
 
 // LocalClusterRef names a cluster of the local fleet.

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -113,6 +114,7 @@ within the lease duration and carries them on from their status.`,
 				opts.Identity = host + "_" + strconv.Itoa(os.Getpid())
 			}
 			opts.LeaderElection = !noLeaderElection
+			opts.CredentialsDir = filepath.Join(o.home, "hub-credentials")
 			opts.NewEngine = func(clusters []v1alpha1.Cluster, runs store.Runs) *engine.Engine {
 				e := o.engine(clusters)
 				e.Store = runs

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,10 @@ type Options struct {
 	NewEngine func(clusters []v1alpha1.Cluster, runs store.Runs) *engine.Engine
 	// Progress sees every event of the runs driven here.
 	Progress func(run string, ev engine.Event)
+	// CredentialsDir holds the kubeconfigs read from members' Secrets,
+	// one 0600 file per run and cluster (default: a private temporary
+	// folder, removed when the hub stops).
+	CredentialsDir string
 	// Log receives the controller's own log lines (leader election,
 	// reconcile errors); nil discards them.
 	Log func(line string)
@@ -67,6 +72,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	log.SetLogger(logger)
 	ctx = log.IntoContext(ctx, logger)
+	if o.CredentialsDir == "" {
+		dir, err := os.MkdirTemp("", "upshift-hub-credentials-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.CredentialsDir = dir
+	}
 	renew := o.LeaseDuration * 2 / 3
 	retryPeriod := o.LeaseDuration / 5
 	probe, metrics := o.HealthProbeAddr, o.MetricsAddr
@@ -230,8 +243,19 @@ func (r *Reconciler) initialize(ctx context.Context, run *v1alpha1.UpdateRun) er
 	if strategy == nil {
 		return fmt.Errorf("the run names no strategy: set spec.strategy or spec.strategyRef")
 	}
-	_, err := r.Options.NewEngine(clusters, r.Store).Initialize(ctx, run, strategy)
-	return err
+	resolved, err := withCredentials(ctx, r.Client, r.Options.Namespace, r.Options.CredentialsDir, run.Name, clusters)
+	if err != nil {
+		return err
+	}
+	if _, err := r.Options.NewEngine(resolved, r.Store).Initialize(ctx, run, strategy); err != nil {
+		return err
+	}
+	// The frozen fleet names the Secrets, not the files read from them.
+	data, err := fleet.Marshal(clusters)
+	if err != nil {
+		return err
+	}
+	return r.Store.SaveFleet(run.Name, data)
 }
 
 // refuse records why a run cannot start, in its status.
@@ -256,6 +280,11 @@ func (r *Reconciler) drive(name string) {
 	}
 	clusters, err := fleet.Parse(name+"/fleet.yaml", data)
 	if err != nil {
+		return
+	}
+	clusters, err = withCredentials(r.ctx, r.Client, r.Options.Namespace, r.Options.CredentialsDir, name, clusters)
+	if err != nil {
+		log.FromContext(r.ctx).Info("run cannot go on", "run", name, "error", err.Error())
 		return
 	}
 	e := r.Options.NewEngine(clusters, r.Store)

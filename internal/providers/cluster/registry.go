@@ -135,6 +135,9 @@ func NewResolver(env Env) Resolver {
 	var mu sync.Mutex
 	opened := map[string]Resolver{}
 	return func(c v1alpha1.Cluster) (*Member, error) {
+		if c.Spec.KubeconfigSecretRef != nil && c.Spec.Kubeconfig == "" {
+			return nil, fmt.Errorf("cluster %s: spec.kubeconfigSecretRef names Secret %s, which only a hub reads: run it on the hub (--hub), or set spec.kubeconfig to a file", c.Name, c.Spec.KubeconfigSecretRef.Name)
+		}
 		mu.Lock()
 		resolve, ok := opened[c.Spec.Provider]
 		if !ok {
