@@ -98,10 +98,15 @@ func (o *runOptions) follow(ctx context.Context, name string) error {
 	seen := map[string]string{}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	lastErr := ""
 	for {
 		run, err := o.store().Get(name)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) && err.Error() != lastErr {
 			o.printer.Waiting("hub unreachable, still trying: %v", err)
+		}
+		lastErr = ""
+		if err != nil {
+			lastErr = err.Error()
 		}
 		if run != nil {
 			for _, ch := range changes(seen, run) {

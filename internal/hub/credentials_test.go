@@ -7,15 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/crds"
 	"upshift.dev/upshift/internal/hubstore"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/testfleet"
@@ -28,20 +25,9 @@ import (
 // Secret. Before the Secret exists, a run is refused with a status that
 // names it. What the Secret holds reaches no log, status, fleet or audit.
 func TestHubMemberFromSecret(t *testing.T) {
-	hubCluster := testfleet.Up(t, localfleet.Spec{Name: "sec-hub", KubernetesVersion: toolchain.Latest().Minor})
+	kubeconfig, _, c := upHub(t, "sec-hub")
 	member := testfleet.Up(t, localfleet.Spec{Name: "sec-member", KubernetesVersion: toolchain.Previous().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
 	ctx := t.Context()
-	cfg, err := clientcmd.BuildConfigFromFlags("", hubCluster.KubeconfigPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := crds.Install(ctx, cfg, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: hubstore.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The member's kubeconfig, its context renamed to one only the Secret has.
 	kc, err := clientcmd.LoadFromFile(member.KubeconfigPath())
 	if err != nil {
@@ -79,7 +65,7 @@ func TestHubMemberFromSecret(t *testing.T) {
 			KubeconfigSecretRef: &v1alpha1.SecretKeyRef{Name: "sec-member-kubeconfig"}}}); err != nil {
 		t.Fatal(err)
 	}
-	replicas := []*replica{startReplica(t, hubCluster.KubeconfigPath(), "replica-a")}
+	replicas := []*replica{startReplica(t, kubeconfig, "replica-a")}
 	newRun := func(name string) *v1alpha1.UpdateRun {
 		return &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
 			Spec: v1alpha1.UpdateRunSpec{Strategy: &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "all", Groups: []v1alpha1.GroupRef{{Name: "all"}}}}},

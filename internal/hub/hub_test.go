@@ -11,6 +11,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -62,6 +63,24 @@ func startReplica(t *testing.T, kubeconfig, identity string) *replica {
 	return r
 }
 
+// upHub starts a local hub cluster with upshift's CRDs installed, and
+// returns its kubeconfig and a client of it.
+func upHub(t *testing.T, name string) (kubeconfig string, cfg *rest.Config, c client.Client) {
+	t.Helper()
+	hubCluster := testfleet.Up(t, localfleet.Spec{Name: name, KubernetesVersion: toolchain.Latest().Minor})
+	cfg, err := clientcmd.BuildConfigFromFlags("", hubCluster.KubeconfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crds.Install(t.Context(), cfg, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = client.New(cfg, client.Options{Scheme: hubstore.Scheme()}); err != nil {
+		t.Fatal(err)
+	}
+	return hubCluster.KubeconfigPath(), cfg, c
+}
+
 func holder(c client.Client, t *testing.T, namespace, name string) string {
 	lease := &coordinationv1.Lease{}
 	if err := c.Get(t.Context(), client.ObjectKey{Namespace: namespace, Name: name}, lease); err != nil || lease.Spec.HolderIdentity == nil {
@@ -92,21 +111,10 @@ func waitFor(t *testing.T, what string, replicas []*replica, cond func() bool) {
 // standby takes the run over and finishes it, nothing done twice. A run
 // that cannot start says why in its status.
 func TestHubFailover(t *testing.T) {
-	hubCluster := testfleet.Up(t, localfleet.Spec{Name: "hub", KubernetesVersion: toolchain.Latest().Minor})
+	kubeconfig, _, c := upHub(t, "hub")
 	testfleet.Up(t, localfleet.Spec{Name: "member", KubernetesVersion: toolchain.Latest().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 3}}})
 	ctx := t.Context()
-	cfg, err := clientcmd.BuildConfigFromFlags("", hubCluster.KubeconfigPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := crds.Install(ctx, cfg, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: hubstore.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	replicas := []*replica{startReplica(t, hubCluster.KubeconfigPath(), "replica-a"), startReplica(t, hubCluster.KubeconfigPath(), "replica-b")}
+	replicas := []*replica{startReplica(t, kubeconfig, "replica-a"), startReplica(t, kubeconfig, "replica-b")}
 	waitFor(t, "a leader", replicas, func() bool { return holder(c, t, "default", "upshift-hub") != "" })
 
 	objects := []client.Object{

@@ -7,11 +7,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/crds"
 	"upshift.dev/upshift/internal/hubstore"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/nodeimages"
@@ -27,20 +25,9 @@ import (
 // nodes, and the pool has its size.
 func TestHubFailoverMidPoolStep(t *testing.T) {
 	const poolSize = 8
-	hubCluster := testfleet.Up(t, localfleet.Spec{Name: "pool-hub", KubernetesVersion: toolchain.Latest().Minor})
+	kubeconfig, _, c := upHub(t, "pool-hub")
 	member := testfleet.Up(t, localfleet.Spec{Name: "pool-member", KubernetesVersion: toolchain.Latest().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: poolSize}}})
 	ctx := t.Context()
-	cfg, err := clientcmd.BuildConfigFromFlags("", hubCluster.KubeconfigPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := crds.Install(ctx, cfg, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: hubstore.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	mc, err := member.Client()
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +59,7 @@ func TestHubFailoverMidPoolStep(t *testing.T) {
 	}()
 	replaced := func() int { mu.Lock(); defer mu.Unlock(); return len(seen) }
 
-	replicas := []*replica{startReplica(t, hubCluster.KubeconfigPath(), "replica-a"), startReplica(t, hubCluster.KubeconfigPath(), "replica-b")}
+	replicas := []*replica{startReplica(t, kubeconfig, "replica-a"), startReplica(t, kubeconfig, "replica-b")}
 	waitFor(t, "a leader", replicas, func() bool { return holder(c, t, "default", "upshift-hub") != "" })
 	one := intstr.FromInt32(1)
 	for _, o := range []client.Object{
