@@ -179,8 +179,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Cache.Get(ctx, req.NamespacedName, run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	switch run.Status.Phase {
-	case v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed, v1alpha1.PhaseRolledBack:
+	if ended(run) {
 		return ctrl.Result{}, nil
 	}
 	if len(run.Status.Stages) == 0 {
@@ -195,8 +194,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		run = fresh
 	}
-	switch run.Status.Phase {
-	case v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed, v1alpha1.PhaseRolledBack:
+	if ended(run) {
 		return ctrl.Result{}, nil
 	}
 	if len(run.Status.Stages) == 0 {
@@ -210,6 +208,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	r.drive(run.Name)
 	return ctrl.Result{RequeueAfter: r.requeue()}, nil
+}
+
+// ended: the run completed, failed or was rolled back; the hub leaves it.
+func ended(run *v1alpha1.UpdateRun) bool {
+	switch run.Status.Phase {
+	case v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed, v1alpha1.PhaseRolledBack:
+		return true
+	}
+	return false
 }
 
 // initialize plans a run applied to the hub over the namespace's Cluster
