@@ -405,6 +405,19 @@ type UpdateRunStatus struct {
 	Clusters   []string           `json:"clusters,omitempty"`
 	Stages     []StageStatus      `json:"stages,omitempty"`
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// ResumeObserved is the last resume request of an ended run (the
+	// annotation upshift.dev/resume-requested) a hub has taken up.
+	ResumeObserved string `json:"resumeObserved,omitempty"`
+}
+
+// Ended says the run completed, failed or was rolled back: nothing
+// drives it on unless someone resumes it.
+func (s *UpdateRunStatus) Ended() bool {
+	switch s.Phase {
+	case PhaseCompleted, PhaseFailed, PhaseRolledBack:
+		return true
+	}
+	return false
 }
 
 // StageStatus is one stage's progress.

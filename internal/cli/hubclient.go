@@ -127,13 +127,10 @@ func (o *runOptions) follow(ctx context.Context, name string) error {
 
 // finished: the run has ended, or stopped at a request.
 func finished(run *v1alpha1.UpdateRun) bool {
-	switch run.Status.Phase {
-	case v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed, v1alpha1.PhaseRolledBack:
-		return true
-	case v1alpha1.PhaseStopped:
-		return run.Spec.State == v1alpha1.StateStop
+	if run.Status.Ended() {
+		return !hubstore.ResumePending(run)
 	}
-	return false
+	return run.Status.Phase == v1alpha1.PhaseStopped && run.Spec.State == v1alpha1.StateStop
 }
 
 // ended prints the report of a finished run and says how it ended.

@@ -55,16 +55,8 @@ func waitingApprovals(run *v1alpha1.UpdateRun) []approval {
 	return out
 }
 
-func finished(run *v1alpha1.UpdateRun) bool {
-	switch run.Status.Phase {
-	case v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed, v1alpha1.PhaseRolledBack:
-		return true
-	}
-	return false
-}
-
 func canStop(run *v1alpha1.UpdateRun) bool {
-	return !finished(run) && run.Spec.State != v1alpha1.StateStop && run.Status.Phase != v1alpha1.PhaseStopped
+	return !run.Status.Ended() && run.Spec.State != v1alpha1.StateStop && run.Status.Phase != v1alpha1.PhaseStopped
 }
 
 // canRollBack: a blue-green or canary run whose blue still exists.

@@ -45,10 +45,15 @@ spec:
 `
 
 // cliResult runs the CLI against the hub and returns its exit code and
-// its output.
+// its output; a CLI still running after three minutes fails the test.
 func cliResult(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	out, err := testfleet.CLI(args...).CombinedOutput()
+	cmd := testfleet.CLI(args...)
+	timer := time.AfterFunc(3*time.Minute, func() { _ = cmd.Process.Kill() })
+	out, err := cmd.CombinedOutput()
+	if !timer.Stop() {
+		t.Fatalf("upshift %s still ran after 3 minutes:\n%s", strings.Join(args, " "), out)
+	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return exit.ExitCode(), string(out)

@@ -12,12 +12,14 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,6 +32,7 @@ import (
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/hubstore"
+	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/runmetrics"
 	"upshift.dev/upshift/internal/store"
 )
@@ -179,12 +182,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Cache.Get(ctx, req.NamespacedName, run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if ended(run) {
+	if run.Status.Ended() && !hubstore.ResumePending(run) {
 		return ctrl.Result{}, nil
 	}
-	if len(run.Status.Stages) == 0 {
+	if len(run.Status.Stages) == 0 || run.Status.Ended() {
 		// The cache may not have seen our own write yet: only a run the
-		// API server says is new is planned.
+		// API server says is new is planned, and only a resume request it
+		// still holds is taken up.
 		fresh, err := r.Store.Get(req.Name)
 		if errors.Is(err, store.ErrNotFound) {
 			return ctrl.Result{}, nil
@@ -194,8 +198,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		run = fresh
 	}
-	if ended(run) {
-		return ctrl.Result{}, nil
+	if run.Status.Ended() {
+		if !hubstore.ResumePending(run) || len(run.Status.Stages) == 0 {
+			return ctrl.Result{}, nil
+		}
+		// `upshift resume` of a run that failed or was rolled back.
+		if err := r.Store.TakeUpResume(run.Name); err != nil {
+			return ctrl.Result{}, err
+		}
+		logger.Info("resume requested", "run", run.Name)
+		return ctrl.Result{RequeueAfter: r.requeue()}, nil
 	}
 	if len(run.Status.Stages) == 0 {
 		if err := r.initialize(ctx, run); err != nil {
@@ -208,15 +220,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	r.drive(run.Name)
 	return ctrl.Result{RequeueAfter: r.requeue()}, nil
-}
-
-// ended: the run completed, failed or was rolled back; the hub leaves it.
-func ended(run *v1alpha1.UpdateRun) bool {
-	switch run.Status.Phase {
-	case v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed, v1alpha1.PhaseRolledBack:
-		return true
-	}
-	return false
 }
 
 // initialize plans a run applied to the hub over the namespace's Cluster
@@ -254,15 +257,49 @@ func (r *Reconciler) initialize(ctx context.Context, run *v1alpha1.UpdateRun) er
 	if err != nil {
 		return err
 	}
-	if _, err := r.Options.NewEngine(resolved, r.Store).Initialize(ctx, run, strategy); err != nil {
-		return err
-	}
-	// The frozen fleet names the Secrets, not the files read from them.
-	data, err := fleet.Marshal(clusters)
+	_, err = r.Options.NewEngine(resolved, runs{r.Store}).Initialize(ctx, run, strategy)
+	return err
+}
+
+// runs is the store the hub's engines write through: the fleet they
+// freeze names members' Secrets, never the files read from them.
+type runs struct{ *hubstore.Store }
+
+func (s runs) SaveFleet(name string, data []byte) error {
+	clusters, err := fleet.Parse(name+"/fleet.yaml", data)
 	if err != nil {
 		return err
 	}
-	return r.Store.SaveFleet(run.Name, data)
+	for i := range clusters {
+		if clusters[i].Spec.KubeconfigSecretRef != nil {
+			clusters[i].Spec.Kubeconfig = ""
+		}
+	}
+	if data, err = fleet.Marshal(clusters); err != nil {
+		return err
+	}
+	return s.Store.SaveFleet(name, data)
+}
+
+// retarget makes a member's Cluster object name green in blue's place
+// once a blue-green or canary move retired blue, as `upshift run` does
+// in a fleet file. A member deleted meanwhile is left deleted.
+func (r *Reconciler) retarget(ctx context.Context, name, green string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		c := &v1alpha1.Cluster{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.Options.Namespace, Name: name}, c); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		moved, err := cluster.Retarget(*c, green)
+		if err != nil {
+			return err
+		}
+		if equality.Semantic.DeepEqual(moved.Spec, c.Spec) {
+			return nil
+		}
+		c.Spec = moved.Spec
+		return r.Client.Update(ctx, c)
+	})
 }
 
 // refuse records why a run cannot start, in its status.
@@ -294,7 +331,8 @@ func (r *Reconciler) drive(name string) {
 		log.FromContext(r.ctx).Info("run cannot go on", "run", name, "error", err.Error())
 		return
 	}
-	e := r.Options.NewEngine(clusters, r.Store)
+	e := r.Options.NewEngine(clusters, runs{r.Store})
+	e.OnReplaced = func(member string, _ []string, green string) error { return r.retarget(r.ctx, member, green) }
 	if p := r.Options.Progress; p != nil {
 		e.Progress = func(ev engine.Event) { p(name, ev) }
 	}

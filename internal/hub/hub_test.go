@@ -2,18 +2,22 @@ package hub_test
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/builtin"
@@ -27,6 +31,8 @@ import (
 
 func TestMain(m *testing.M) {
 	builtin.Register()
+	// The tests' own controller-runtime clients have nothing to log.
+	log.SetLogger(logr.Discard())
 	testfleet.Main(m)
 }
 
@@ -201,5 +207,52 @@ func TestHubFailover(t *testing.T) {
 	r, _ := st.Get("images")
 	if got := r.Status.Stages[0].BeforeTasks[0].ApprovedBy; got != "alice" {
 		t.Errorf("approved by %q", got)
+	}
+
+	// A run that failed stays failed until someone resumes it; `upshift
+	// resume --hub` then drives it on from where it failed. A run that
+	// never started cannot be resumed: it says what to do instead.
+	kubeconfigFlags := []string{"--hub", "hub", "--hub-kubeconfig", kubeconfig, "--hub-namespace", "default"}
+	if code, out := cliResult(t, append([]string{"resume", "no-strategy"}, kubeconfigFlags...)...); code != 2 || !strings.Contains(out, "never started") {
+		t.Errorf("resume --hub of a run that never started: exit %d\n%s", code, out)
+	}
+	marker := filepath.Join(t.TempDir(), "ready")
+	gated := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "gated", Namespace: "default"},
+		Spec: v1alpha1.UpdateRunSpec{StrategyRef: &v1alpha1.StrategyRef{Name: "rings"},
+			Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly, NodeImageSelection: &v1alpha1.NodeImageSelection{Type: v1alpha1.NodeImageLatest}},
+			Gates: v1alpha1.RunGates{Preflight: []v1alpha1.GateSpec{{Name: "ready", Type: v1alpha1.GateCommand, FailureThreshold: 1,
+				Interval: &metav1.Duration{Duration: 100 * time.Millisecond}, Command: &v1alpha1.CommandGate{Command: []string{"test", "-e", marker}}}}}}}
+	if err := c.Create(ctx, gated); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the gated run to wait for its approval", replicas, func() bool {
+		r, err := st.Get("gated")
+		return err == nil && len(r.Status.Stages) == 1 && r.Status.Stages[0].BeforeTasks[0].Phase == v1alpha1.PhaseWaiting
+	})
+	if code, out := cliResult(t, append([]string{"approve", "gated", "--stage", "all", "--by", "alice"}, kubeconfigFlags...)...); code != 0 {
+		t.Fatalf("approve --hub: exit %d\n%s", code, out)
+	}
+	waitFor(t, "the gated run to fail", replicas, func() bool {
+		r, err := st.Get("gated")
+		return err == nil && r.Status.Phase == v1alpha1.PhaseFailed
+	})
+	time.Sleep(2 * time.Second) // a requeue or two of the failed run
+	if r, _ := st.Get("gated"); r.Status.Phase != v1alpha1.PhaseFailed {
+		t.Fatalf("a failed run went on by itself: %s", testfleet.StatusOf(r))
+	}
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := cliResult(t, append([]string{"resume", "gated"}, kubeconfigFlags...)...)
+	r, _ = st.Get("gated")
+	if code != 0 || r.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("resume --hub of a failed run: exit %d\n%s\nrun: %s", code, out, testfleet.StatusOf(r))
+	}
+	if hubstore.ResumePending(r) {
+		t.Errorf("the resume request is still pending on a run that completed: %q, observed %q", r.Annotations[hubstore.AnnotationResume], r.Status.ResumeObserved)
+	}
+	gate := r.Status.Stages[0].Clusters[0].Steps[0]
+	if gate.Kind != "Preflight" || gate.Phase != v1alpha1.PhaseCompleted {
+		t.Errorf("the preflight gate after the resume: %+v", gate)
 	}
 }

@@ -33,7 +33,17 @@ import (
 const (
 	LabelRun        = "upshift.dev/run"
 	AnnotationSkips = "upshift.dev/skips"
+	// AnnotationResume asks the hub to drive an ended run again: a new
+	// value each time; status.resumeObserved is the last one taken up.
+	AnnotationResume = "upshift.dev/resume-requested"
 )
+
+// ResumePending says someone asked an ended run to go on and no hub has
+// taken the request up yet.
+func ResumePending(run *v1alpha1.UpdateRun) bool {
+	req := run.Annotations[AnnotationResume]
+	return req != "" && req != run.Status.ResumeObserved && run.Status.Phase != v1alpha1.PhaseCompleted
+}
 
 // Scheme knows upshift's objects and the core ones the store uses.
 func Scheme() *runtime.Scheme {
@@ -193,20 +203,58 @@ func (s *Store) update(name string, status bool, change func(*v1alpha1.UpdateRun
 // SaveSpec writes a run's spec, labels and annotations (skips are kept).
 func (s *Store) SaveSpec(run *v1alpha1.UpdateRun) error {
 	return s.update(run.Name, false, func(cur *v1alpha1.UpdateRun) {
-		skips := cur.Annotations[AnnotationSkips]
+		kept := map[string]string{}
+		for _, k := range []string{AnnotationSkips, AnnotationResume} {
+			if v := cur.Annotations[k]; v != "" {
+				kept[k] = v
+			}
+		}
 		cur.Spec, cur.Labels, cur.Annotations = *run.Spec.DeepCopy(), run.Labels, map[string]string{}
 		for k, v := range run.Annotations {
 			cur.Annotations[k] = v
 		}
-		if skips != "" {
-			cur.Annotations[AnnotationSkips] = skips
+		for k, v := range kept {
+			cur.Annotations[k] = v
 		}
 	})
 }
 
-// SetState changes spec.state alone.
+// SetState changes spec.state alone. Setting Run on a run that ended
+// (failed, rolled back) also asks the hub to drive it again, as
+// `upshift resume` does over files.
 func (s *Store) SetState(name, state string) error {
-	return s.update(name, false, func(cur *v1alpha1.UpdateRun) { cur.Spec.State = state })
+	var refused string
+	err := s.update(name, false, func(cur *v1alpha1.UpdateRun) {
+		if state == v1alpha1.StateRun && cur.Status.Phase == v1alpha1.PhaseFailed && len(cur.Status.Stages) == 0 {
+			refused = cur.Status.Message
+			return
+		}
+		cur.Spec.State = state
+		if state == v1alpha1.StateRun && cur.Status.Ended() && cur.Status.Phase != v1alpha1.PhaseCompleted {
+			if cur.Annotations == nil {
+				cur.Annotations = map[string]string{}
+			}
+			cur.Annotations[AnnotationResume] = strconv.FormatInt(time.Now().UnixNano(), 36)
+		}
+	})
+	if err == nil && refused != "" {
+		return fmt.Errorf("run %s never started (%s): fix it and apply it again (kubectl delete updaterun %s, then apply)", name, refused, name)
+	}
+	return err
+}
+
+// TakeUpResume turns a pending resume request of an ended run into a
+// stopped run to drive: one status write, so a driver killed after it
+// finds a run it drives on, and one killed before it finds the request
+// still pending.
+func (s *Store) TakeUpResume(name string) error {
+	return s.update(name, true, func(cur *v1alpha1.UpdateRun) {
+		if !cur.Status.Ended() || cur.Status.Phase == v1alpha1.PhaseCompleted || !ResumePending(cur) || len(cur.Status.Stages) == 0 {
+			return
+		}
+		cur.Status.Phase, cur.Status.Message, cur.Status.End = v1alpha1.PhaseStopped, "resume requested", nil
+		cur.Status.ResumeObserved = cur.Annotations[AnnotationResume]
+	})
 }
 
 // SaveStatus writes a run's status subresource.
