@@ -47,7 +47,9 @@ type Server struct {
 	// as a route, standing for the resolvers users go through.
 	Gateway traffic.Router
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// faults are the statuses the next requests fail with (see Fail).
+	faults   []int
 	clusters map[string]*managed // by lower-case resource group/name
 	profiles map[string]*tm.Profile
 	zones    map[string]*zone
@@ -136,9 +138,43 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
+// Fail makes the next n requests fail with status, whatever they ask:
+// 429 with a Retry-After of one second, as ARM throttles a subscription,
+// or a 5xx, as when a resource provider is away. Tests use it to show
+// what a client does while Azure throttles or is unavailable.
+func (s *Server) Fail(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults = append(s.faults, status)
+	}
+}
+
+// fault takes the status the next request fails with, or 0.
+func (s *Server) fault() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.faults) == 0 {
+		return 0
+	}
+	status := s.faults[0]
+	s.faults = s.faults[1:]
+	return status
+}
+
 // ServeHTTP routes ARM requests.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.logf("%s %s", r.Method, r.URL.Path)
+	if status := s.fault(); status != 0 {
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, errorf(status, "TooManyRequests", "The request is being throttled as the limit has been reached for operation type - Read_ObservationWindow_00:05:00."))
+		} else {
+			writeError(w, errorf(status, strings.ReplaceAll(http.StatusText(status), " ", ""), "The service is temporarily unavailable. Please try again later."))
+		}
+		s.logf("fault: answered %d", status)
+		return
+	}
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
 		writeError(w, errorf(http.StatusUnauthorized, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing or is not a bearer token."))
 		return

@@ -234,7 +234,9 @@ func (u *Upgrade) pass(ctx context.Context, surge, atTarget int, old []string, r
 	done := make(chan outcome, len(old))
 	inFlight, next := 0, 0
 	var failed error
-	for next < len(old) || inFlight > 0 {
+	// Once something failed, no new batch starts: the loop only waits for
+	// the drains under way.
+	for (failed == nil && next < len(old)) || inFlight > 0 {
 		if failed == nil && next < len(old) && inFlight < surge {
 			batch := old[next:min(next+surge-inFlight, len(old))]
 			// While old nodes are cordoned, nodes at the target take their

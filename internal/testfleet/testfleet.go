@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -109,6 +110,17 @@ func LogDir(c *localfleet.Cluster) string { return filepath.Join(c.Dir(), "logs"
 // Stop ends the watch and returns the names seen.
 func NodesAt(t testing.TB, client kubernetes.Interface, version string) (stop func() map[string]bool) {
 	t.Helper()
+	return nodesWhere(t, client, func(n *corev1.Node) bool { return n.Status.NodeInfo.KubeletVersion == version })
+}
+
+// NodesWithImage records the name of every node that carries the local
+// fleet's node image label image, as NodesAt does for a version.
+func NodesWithImage(t testing.TB, client kubernetes.Interface, image string) (stop func() map[string]bool) {
+	t.Helper()
+	return nodesWhere(t, client, func(n *corev1.Node) bool { return n.Labels[localfleet.LabelNodeImage] == image })
+}
+
+func nodesWhere(t testing.TB, client kubernetes.Interface, match func(*corev1.Node) bool) (stop func() map[string]bool) {
 	seen := map[string]bool{}
 	var mu sync.Mutex
 	ctx, cancel := context.WithCancel(context.Background())
@@ -118,9 +130,9 @@ func NodesAt(t testing.TB, client kubernetes.Interface, version string) (stop fu
 		for ctx.Err() == nil {
 			if list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
 				mu.Lock()
-				for _, n := range list.Items {
-					if n.Status.NodeInfo.KubeletVersion == version {
-						seen[n.Name] = true
+				for i := range list.Items {
+					if match(&list.Items[i]) {
+						seen[list.Items[i].Name] = true
 					}
 				}
 				mu.Unlock()

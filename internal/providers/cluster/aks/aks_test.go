@@ -40,6 +40,13 @@ var (
 // emulator serves ARM on loopback over the package's local fleet.
 func emulator(t *testing.T) (*httptest.Server, *testfleet.SyncBuffer) {
 	t.Helper()
+	_, srv, log := faultyEmulator(t)
+	return srv, log
+}
+
+// faultyEmulator is emulator, with the emulator itself to inject faults.
+func faultyEmulator(t *testing.T) (*azureemu.Server, *httptest.Server, *testfleet.SyncBuffer) {
+	t.Helper()
 	emu := azureemu.New(testfleet.Fleet(t), "")
 	log := &testfleet.SyncBuffer{}
 	emu.Log = log
@@ -48,7 +55,7 @@ func emulator(t *testing.T) (*httptest.Server, *testfleet.SyncBuffer) {
 		srv.Close()
 		emu.Close()
 	})
-	return srv, log
+	return emu, srv, log
 }
 
 // TestAKSThroughTheEmulator creates a managed cluster through the Azure
@@ -66,24 +73,7 @@ func TestAKSThroughTheEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = testfleet.Fleet(t).Down("aks-shop") })
-	poller, err := p.Clusters.BeginCreateOrUpdate(ctx, "shop-rg", "aks-shop", armcontainerservice.ManagedCluster{
-		Location: to.Ptr("local"),
-		Properties: &armcontainerservice.ManagedClusterProperties{
-			KubernetesVersion: to.Ptr(strings.TrimPrefix(lower.Version, "v")),
-			AgentPoolProfiles: []*armcontainerservice.ManagedClusterAgentPoolProfile{{Name: to.Ptr("user"), Count: to.Ptr(int32(2)), Mode: to.Ptr(armcontainerservice.AgentPoolModeUser)}},
-		},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	created, err := poller.PollUntilDone(ctx, nil)
-	if err != nil {
-		t.Fatalf("create through the SDK: %v\n%s", err, log)
-	}
-	if to := created.Properties.ProvisioningState; to == nil || *to != "Succeeded" {
-		t.Errorf("created cluster provisioningState %v", to)
-	}
+	createAKS(t, p, "aks-shop", log)
 	got, err := p.Get(ctx, "aks-shop")
 	if err != nil || got.KubernetesVersion != lower.Version || len(got.NodePools) != 1 || got.NodePools[0].Count != 2 || got.NodePools[0].KubernetesVersion != lower.Version {
 		t.Fatalf("Get = %+v, %v", got, err)
@@ -222,6 +212,30 @@ spec:
 	}
 	if data, err := os.ReadFile(filepath.Join(home, "runs", "aks-run", "status.json")); err == nil && strings.Contains(string(data), azurearm.EmulatorToken) {
 		t.Error("the bearer token reached the run's status")
+	}
+}
+
+// createAKS creates a managed cluster at the lower version with a pool
+// "user" of 2 nodes, through the SDK, and removes it when the test ends.
+func createAKS(t *testing.T, p *aks.Provider, name string, log *testfleet.SyncBuffer) {
+	t.Helper()
+	t.Cleanup(func() { _ = testfleet.Fleet(t).Down(name) })
+	poller, err := p.Clusters.BeginCreateOrUpdate(t.Context(), "shop-rg", name, armcontainerservice.ManagedCluster{
+		Location: to.Ptr("local"),
+		Properties: &armcontainerservice.ManagedClusterProperties{
+			KubernetesVersion: to.Ptr(strings.TrimPrefix(lower.Version, "v")),
+			AgentPoolProfiles: []*armcontainerservice.ManagedClusterAgentPoolProfile{{Name: to.Ptr("user"), Count: to.Ptr(int32(2)), Mode: to.Ptr(armcontainerservice.AgentPoolModeUser)}},
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := poller.PollUntilDone(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("create through the SDK: %v\n%s", err, log)
+	}
+	if to := created.Properties.ProvisioningState; to == nil || *to != "Succeeded" {
+		t.Errorf("created cluster provisioningState %v", to)
 	}
 }
 
