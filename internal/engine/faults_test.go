@@ -188,3 +188,14 @@ func TestEtcdOutageIsWaitedOut(t *testing.T) {
 	mu.Unlock()
 	poolOnLatest(t, client, size, seen())
 }
+
+// TestCrashCampaign SIGKILLs `upshift run` at random moments of in-place
+// runs (a fresh cluster each, 1.36 → 1.37, control plane then pool) and
+// resumes each: every round must end with nothing lost and nothing done
+// twice (see testfleet.CrashCampaign). BenchmarkCrashCampaign runs 100.
+func TestCrashCampaign(t *testing.T) {
+	rounds := testfleet.CrashCampaign(t, 3, 12*time.Second)
+	for i, r := range rounds {
+		t.Logf("round %d: killed %v at %s in %q", i, r.Killed, r.At.Round(time.Millisecond), r.Step)
+	}
+}
