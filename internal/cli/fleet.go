@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/fleet"
@@ -49,6 +54,9 @@ func newFleetCommand(s Streams) *cobra.Command {
 						}
 					}
 					err = gerr
+					if err == nil && m.RESTConfig != nil {
+						err = answersUpshift(cmd.Context(), m.RESTConfig)
+					}
 				}
 				if err != nil {
 					cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonUnreachable, err.Error()
@@ -77,4 +85,23 @@ func newFleetCommand(s Streams) *cobra.Command {
 	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file of upshift.dev/v1alpha1 Cluster objects (required)")
 	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table, json or yaml")
 	return cmd
+}
+
+// answersUpshift checks that the cluster's own API server takes upshift's
+// credentials (the provider's platform may answer while the kubeconfig
+// is wrong, and every gate, scan and drain needs the API).
+func answersUpshift(ctx context.Context, cfg *rest.Config) error {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Timeout = 10 * time.Second
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if err := dc.RESTClient().Get().AbsPath("/version").Do(ctx).Error(); err != nil {
+		if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
+			return fmt.Errorf("its API server refuses upshift's credentials (spec.kubeconfig, spec.context): %w", err)
+		}
+		return fmt.Errorf("its API server: %w", err)
+	}
+	return nil
 }

@@ -48,9 +48,13 @@ func NewRootCommand(s Streams) *cobra.Command {
 		Use:   "upshift",
 		Short: "Upgrade Kubernetes clusters and fleets without downtime",
 		Long: `upshift upgrades Kubernetes clusters, one or a fleet of hundreds, without
-downtime its users can notice: staged update runs, blue-green swaps with
-traffic switching, and readiness audits. Today it upgrades clusters of its
-local fleet; other clusters can be scanned through a kubeconfig.
+downtime its users can notice: staged update runs with gates and approvals,
+blue-green and canary moves with traffic switching, node-image patching in
+maintenance windows, and readiness audits. It upgrades AKS clusters, the
+clusters an exec provider drives (EKS, GKE, kubeadm, Cluster API: see
+examples/exec-provider) and its local fleet's; any cluster can be scanned
+and gated through a kubeconfig. In hub mode it runs as a controller on a
+hub cluster.
 
 upshift local runs real Kubernetes control planes on this machine: the
 embedded default and test bed.`,

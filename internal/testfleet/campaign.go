@@ -31,10 +31,15 @@ type CrashRound struct {
 	Step string
 }
 
+// NotRecorded is CrashRound.Step for a kill that came before the run
+// was stored: there is nothing to resume, and `upshift run` starts it.
+const NotRecorded = "(before the run was recorded)"
+
 // CrashCampaign runs rounds of: a fresh cluster one minor below the
 // latest with a pool of 3 nodes; `upshift run` moving it to the latest
 // (control plane, then the pool one node at a time), SIGKILLed at a
-// moment drawn uniformly from [0, window); `upshift resume` to the end.
+// moment drawn uniformly from [0, window); `upshift resume` to the end
+// (or `upshift run` again, when the kill came before the run was stored).
 // Every round must end right, counted from the cluster itself: the run
 // Completed, the control plane on the target with its API server started
 // exactly twice (created, upgraded once), the pool at its size, and
@@ -108,12 +113,22 @@ func crashRound(t testing.TB, name string, at time.Duration) CrashRound {
 		err := <-exited
 		var exit *exec.ExitError
 		round.Killed = errors.As(err, &exit) && exit.ExitCode() == -1
-		if run, err := runs.Get(name); err == nil {
+		run, err := runs.Get(name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			round.Step = NotRecorded
+		case err == nil:
 			round.Step = running(run)
 		}
 	}
 	if round.Killed {
-		if out, err := CLI("resume", name, "--home", f.Home).CombinedOutput(); err != nil {
+		// Killed before the run was recorded, there is nothing to resume:
+		// the user starts it again.
+		again := []string{"resume", name, "--home", f.Home}
+		if round.Step == NotRecorded {
+			again = []string{"run", "-f", runFile, "--fleet", fleetFile, "--home", f.Home}
+		}
+		if out, err := CLI(again...).CombinedOutput(); err != nil {
 			run, _ := runs.Get(name)
 			t.Fatalf("round %s: resume after a kill at %s (%s): %v\n%s\n%s", name, at, round.Step, err, out, StatusOf(run))
 		}
