@@ -121,7 +121,7 @@ func checkPDBs(inv *Inventory) []report.Finding {
 				"make the unhealthy pods healthy before upgrading")
 		}
 		if len(controllers) > 1 {
-			add(report.SeverityWarning, fmt.Sprintf("it matches pods of %d controllers (%s): the eviction API refuses evictions when a budget's pods have several owners", len(controllers), keys(controllers)),
+			add(report.SeverityWarning, fmt.Sprintf("it matches pods of %d controllers (%s): they share one allowance of disruptions, so a drain may take every pod of one while the others keep the budget satisfied", len(controllers), keys(controllers)),
 				"give each workload its own budget with a selector that matches only its pods")
 		}
 	}

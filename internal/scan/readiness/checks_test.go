@@ -73,6 +73,35 @@ func TestChecks(t *testing.T) {
 			p.Status = policyv1.PodDisruptionBudgetStatus{ExpectedPods: 2, CurrentHealthy: 1, DesiredHealthy: 1, DisruptionsAllowed: 0}
 			return p
 		}()}}, []string{"allows 0 disruptions right now"}},
+		{"pod under two budgets", wrap(checkOverlappingBudgets), Inventory{Pods: running(two), PDBs: []policyv1.PodDisruptionBudget{
+			pdb("a", web, ptr.To(intstr.FromInt32(1)), nil), pdb("b", map[string]string{}, ptr.To(intstr.FromInt32(1)), nil)}}, []string{"2 PodDisruptionBudgets select it (a, b)", "2 PodDisruptionBudgets select it (a, b)"}},
+		{"pending pods ignore budgets", wrap(checkOverlappingBudgets), Inventory{Pods: pending(two), PDBs: []policyv1.PodDisruptionBudget{
+			pdb("a", web, ptr.To(intstr.FromInt32(1)), nil), pdb("b", web, ptr.To(intstr.FromInt32(1)), nil)}}, nil},
+		{"budget sync failed", wrap(checkBudgetSyncFailed), Inventory{PDBs: []policyv1.PodDisruptionBudget{func() policyv1.PodDisruptionBudget {
+			p := pdb("p", web, nil, ptr.To(intstr.FromInt32(1)))
+			p.Status.Conditions = []metav1.Condition{{Type: policyv1.DisruptionAllowedCondition, Status: metav1.ConditionFalse, Reason: policyv1.SyncFailedReason, Message: "found no controller ref for pod \"x\""}}
+			return p
+		}(), pdb("ok", web, nil, ptr.To(intstr.FromInt32(1)))}}, []string{"cannot compute it (found no controller ref"}},
+		{"unready pod, budget short", wrap(checkUnhealthyUnderBudget), Inventory{Pods: []corev1.Pod{ready(running(two)[0], false), ready(running(two)[1], true)}, PDBs: []policyv1.PodDisruptionBudget{func() policyv1.PodDisruptionBudget {
+			p := pdb("p", web, ptr.To(intstr.FromInt32(2)), nil)
+			p.Status = policyv1.PodDisruptionBudgetStatus{CurrentHealthy: 1, DesiredHealthy: 2, ExpectedPods: 2}
+			return p
+		}()}}, []string{"refuses it now (the budget has 1 healthy pod(s), needs 2)"}},
+		{"unready pod, budget healthy", wrap(checkUnhealthyUnderBudget), Inventory{Pods: []corev1.Pod{ready(running(two)[0], false), ready(running(two)[1], true)}, PDBs: []policyv1.PodDisruptionBudget{func() policyv1.PodDisruptionBudget {
+			p := pdb("p", web, ptr.To(intstr.FromInt32(1)), nil)
+			p.Status = policyv1.PodDisruptionBudgetStatus{CurrentHealthy: 1, DesiredHealthy: 1, ExpectedPods: 2}
+			return p
+		}()}}, []string{"whenever the budget falls short"}},
+		{"unready pod, AlwaysAllow", wrap(checkUnhealthyUnderBudget), Inventory{Pods: []corev1.Pod{ready(running(two)[0], false)}, PDBs: []policyv1.PodDisruptionBudget{func() policyv1.PodDisruptionBudget {
+			p := pdb("p", web, ptr.To(intstr.FromInt32(2)), nil)
+			p.Spec.UnhealthyPodEvictionPolicy = ptr.To(policyv1.AlwaysAllow)
+			return p
+		}()}}, nil},
+		{"pinned by nodeSelector", wrap(checkPinnedToNode), Inventory{Deployments: []appsv1.Deployment{deployment("d", 2, func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{corev1.LabelHostname: "node-a"} }), deployment("free", 2, nil)}}, []string{"only on node node-a"}},
+		{"pinned by affinity", wrap(checkPinnedToNode), Inventory{Deployments: []appsv1.Deployment{deployment("d", 2, func(s *corev1.PodSpec) {
+			s.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{
+				{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{"node-a", "node-b"}}}}}}}}
+		}), deployment("by-pool", 2, func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{"agentpool": "user"} })}}, []string{"only on node node-a, node-b"}},
 		{"single replica", wrap(checkSingleReplica), Inventory{Deployments: []appsv1.Deployment{deployment("one", 1, nil), deployment("two", 2, nil)}}, []string{"one replica"}},
 		{"no readiness probe", wrap(checkReadinessProbes), Inventory{Deployments: []appsv1.Deployment{deployment("d", 2, func(s *corev1.PodSpec) { s.Containers[0].ReadinessProbe = nil })}}, []string{"no readiness probe"}},
 		{"no liveness probe", wrap(checkLivenessProbes), Inventory{Deployments: []appsv1.Deployment{deployment("d", 2, func(s *corev1.PodSpec) { s.Containers[0].LivenessProbe = nil })}}, []string{"no liveness probe"}},
@@ -128,6 +157,34 @@ func TestChecks(t *testing.T) {
 }
 
 type seen struct{ msg, fix, severity string }
+
+// running returns copies of pods as a node runs them: Running and Ready.
+func running(pods []corev1.Pod) []corev1.Pod {
+	out := make([]corev1.Pod, len(pods))
+	for i, p := range pods {
+		p.Status.Phase = corev1.PodRunning
+		out[i] = ready(p, true)
+	}
+	return out
+}
+
+func pending(pods []corev1.Pod) []corev1.Pod {
+	out := make([]corev1.Pod, len(pods))
+	for i, p := range pods {
+		p.Status.Phase = corev1.PodPending
+		out[i] = p
+	}
+	return out
+}
+
+func ready(p corev1.Pod, ok bool) corev1.Pod {
+	status := corev1.ConditionFalse
+	if ok {
+		status = corev1.ConditionTrue
+	}
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}
+	return p
+}
 
 func wrap(check func(*Inventory) []reportFinding) func(*Inventory) []seen {
 	return func(inv *Inventory) []seen {

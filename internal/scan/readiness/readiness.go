@@ -130,6 +130,10 @@ type Check struct {
 // Checks are every audit, in report order.
 var Checks = []Check{
 	{"pdb-blocks-drain", "PodDisruptionBudget that can never allow an eviction", checkPDBs},
+	{"pdb-overlap", "Pod under more than one PodDisruptionBudget", checkOverlappingBudgets},
+	{"pdb-sync-failed", "PodDisruptionBudget its controller cannot compute", checkBudgetSyncFailed},
+	{"unhealthy-pod-under-pdb", "Unready pod a PodDisruptionBudget keeps", checkUnhealthyUnderBudget},
+	{"pinned-to-node", "Workload pinned to one node by name", checkPinnedToNode},
 	{"single-replica", "Workload with a single replica", checkSingleReplica},
 	{"missing-readiness-probe", "Container without a readiness probe", checkReadinessProbes},
 	{"missing-liveness-probe", "Container without a liveness probe", checkLivenessProbes},
