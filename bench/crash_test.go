@@ -15,7 +15,7 @@ import (
 
 // BenchmarkCrashCampaign SIGKILLs `upshift run` at a random moment of
 // each of 100 in-place runs (UPSHIFT_CRASH_ROUNDS for another count; a
-// fresh 3-node cluster each, 1.36 → 1.37) and resumes it; every round
+// fresh 5-node cluster each, 1.36 → 1.37) and resumes it; every round
 // must end with nothing lost and nothing done twice, counted from the
 // cluster (see testfleet.CrashCampaign). It prints where the kills fell.
 func BenchmarkCrashCampaign(b *testing.B) {
@@ -29,7 +29,7 @@ func BenchmarkCrashCampaign(b *testing.B) {
 	}
 	for range b.N {
 		start := time.Now()
-		result := testfleet.CrashCampaign(b, rounds, 12*time.Second)
+		result := testfleet.CrashCampaign(b, rounds, 7*time.Second)
 		took := time.Since(start)
 		killed := 0
 		where := map[string]int{}

@@ -194,7 +194,7 @@ func TestEtcdOutageIsWaitedOut(t *testing.T) {
 // resumes each: every round must end with nothing lost and nothing done
 // twice (see testfleet.CrashCampaign). BenchmarkCrashCampaign runs 100.
 func TestCrashCampaign(t *testing.T) {
-	rounds := testfleet.CrashCampaign(t, 3, 12*time.Second)
+	rounds := testfleet.CrashCampaign(t, 3, 7*time.Second)
 	for i, r := range rounds {
 		t.Logf("round %d: killed %v at %s in %q", i, r.Killed, r.At.Round(time.Millisecond), r.Step)
 	}

@@ -36,7 +36,7 @@ type CrashRound struct {
 const NotRecorded = "(before the run was recorded)"
 
 // CrashCampaign runs rounds of: a fresh cluster one minor below the
-// latest with a pool of 3 nodes; `upshift run` moving it to the latest
+// latest with a pool of 5 nodes; `upshift run` moving it to the latest
 // (control plane, then the pool one node at a time), SIGKILLed at a
 // moment drawn uniformly from [0, window); `upshift resume` to the end
 // (or `upshift run` again, when the kill came before the run was stored).
@@ -65,7 +65,7 @@ func CrashCampaign(t testing.TB, rounds int, window time.Duration) []CrashRound 
 
 func crashRound(t testing.TB, name string, at time.Duration) CrashRound {
 	t.Helper()
-	const poolSize = 3
+	const poolSize = 5
 	f := Fleet(t)
 	lower, target := toolchain.Previous(), toolchain.Latest()
 	c, err := f.Up(t.Context(), localfleet.Spec{Name: name, KubernetesVersion: lower.Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: poolSize}}})
