@@ -200,7 +200,8 @@ func (s *Store) update(name string, status bool, change func(*v1alpha1.UpdateRun
 	})
 }
 
-// SaveSpec writes a run's spec, labels and annotations (skips are kept).
+// SaveSpec writes a run's spec, labels and annotations (skip and resume
+// requests are kept).
 func (s *Store) SaveSpec(run *v1alpha1.UpdateRun) error {
 	return s.update(run.Name, false, func(cur *v1alpha1.UpdateRun) {
 		kept := map[string]string{}
