@@ -98,24 +98,9 @@ func TestHubFailoverMidSwitch(t *testing.T) {
 	if bg := moveOf(); bg.PostSwitch != "" {
 		t.Fatalf("the post-switch window was over before the leader was killed (%s): nothing was tested", bg.PostSwitch)
 	}
-	leader := holder(c, t, "default", "upshift-hub")
-	victim, standby := replicas[0], "replica-b"
-	if leader == "replica-b" {
-		victim, standby = replicas[1], "replica-a"
-	}
-	if err := victim.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	killed := time.Now()
-	waitFor(t, "the standby to drive the run", replicas, func() bool { return holder(c, t, "default", "move-driver") == standby })
-	t.Logf("leader killed in the post-switch window; the standby drives the run %s later (4 s leases)", time.Since(killed).Round(100*time.Millisecond))
-	waitFor(t, "the run to complete", replicas, func() bool {
-		r, err := st.Get("move")
-		if err == nil && r.Status.Phase == v1alpha1.PhaseFailed {
-			t.Fatalf("the run failed: %s", testfleet.StatusOf(r))
-		}
-		return err == nil && r.Status.Phase == v1alpha1.PhaseCompleted
-	})
+	standby, killed := killLeader(t, c, replicas)
+	t.Logf("leader killed in the post-switch window; the standby drives the run %s later (4 s leases)", takeover(t, c, replicas, "move", standby, killed))
+	waitCompleted(t, st, replicas, "move")
 	stats := load.Stop()
 	t.Logf("load through the switch and the failover: %s; by cluster %v", stats, stats.ByServer)
 	if stats.Sent < 500 || stats.Failed != 0 {

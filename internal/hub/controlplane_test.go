@@ -2,7 +2,6 @@ package hub_test
 
 import (
 	"testing"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -54,24 +53,9 @@ func TestHubFailoverMidControlPlane(t *testing.T) {
 		}
 		return false
 	})
-	leader := holder(c, t, "default", "upshift-hub")
-	victim, standby := replicas[0], "replica-b"
-	if leader == "replica-b" {
-		victim, standby = replicas[1], "replica-a"
-	}
-	if err := victim.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	killed := time.Now()
-	waitFor(t, "the standby to drive the run", replicas, func() bool { return holder(c, t, "default", "minor-driver") == standby })
-	t.Logf("leader killed during the control-plane step; the standby drives the run %s later (4 s leases)", time.Since(killed).Round(100*time.Millisecond))
-	waitFor(t, "the run to complete", replicas, func() bool {
-		r, err := st.Get("minor")
-		if err == nil && r.Status.Phase == v1alpha1.PhaseFailed {
-			t.Fatalf("the run failed: %s", testfleet.StatusOf(r))
-		}
-		return err == nil && r.Status.Phase == v1alpha1.PhaseCompleted
-	})
+	standby, killed := killLeader(t, c, replicas)
+	t.Logf("leader killed during the control-plane step; the standby drives the run %s later (4 s leases)", takeover(t, c, replicas, "minor", standby, killed))
+	waitCompleted(t, st, replicas, "minor")
 	v, err := mc.Discovery().ServerVersion()
 	if err != nil {
 		t.Fatal(err)

@@ -110,6 +110,41 @@ func waitFor(t *testing.T, what string, replicas []*replica, cond func() bool) {
 	}
 }
 
+// killLeader SIGKILLs whichever of the two replicas leads, and returns
+// the other's identity and the moment of the kill.
+func killLeader(t *testing.T, c client.Client, replicas []*replica) (standby string, killed time.Time) {
+	t.Helper()
+	victim, standby := replicas[0], "replica-b"
+	if holder(c, t, "default", "upshift-hub") == "replica-b" {
+		victim, standby = replicas[1], "replica-a"
+	}
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	return standby, time.Now()
+}
+
+// takeover waits until standby holds run's driver lease, and returns how
+// long after the kill that was.
+func takeover(t *testing.T, c client.Client, replicas []*replica, run, standby string, killed time.Time) time.Duration {
+	t.Helper()
+	waitFor(t, "the standby to drive the run", replicas, func() bool { return holder(c, t, "default", run+"-driver") == standby })
+	return time.Since(killed).Round(100 * time.Millisecond)
+}
+
+// waitCompleted waits until the run completes; a run that fails ends the
+// test with its status.
+func waitCompleted(t *testing.T, st *hubstore.Store, replicas []*replica, run string) {
+	t.Helper()
+	waitFor(t, "the run to complete", replicas, func() bool {
+		r, err := st.Get(run)
+		if err == nil && r.Status.Phase == v1alpha1.PhaseFailed {
+			t.Fatalf("the run failed: %s", testfleet.StatusOf(r))
+		}
+		return err == nil && r.Status.Phase == v1alpha1.PhaseCompleted
+	})
+}
+
 // TestHubFailover runs two hub replicas against a real hub cluster with a
 // real member: objects applied as kubectl would (Cluster, UpdateStrategy,
 // UpdateRun) start a run; the leader is SIGKILLed while the run waits for
@@ -154,15 +189,7 @@ func TestHubFailover(t *testing.T) {
 	if driver := holder(c, t, "default", "images-driver"); driver != leader {
 		t.Fatalf("the run is driven by %q, the leader is %q", driver, leader)
 	}
-	standby := "replica-b"
-	victim := replicas[0]
-	if leader == "replica-b" {
-		standby, victim = "replica-a", replicas[1]
-	}
-	if err := victim.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	killed := time.Now()
+	standby, killed := killLeader(t, c, replicas)
 	ar, err := st.Request(ctx, "images", "stage/all", "")
 	if err != nil {
 		t.Fatal(err)
@@ -172,12 +199,8 @@ func TestHubFailover(t *testing.T) {
 	if err := c.Status().Update(ctx, ar); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the standby to drive the run", replicas, func() bool { return holder(c, t, "default", "images-driver") == standby })
-	t.Logf("takeover: the standby drives the run %s after the leader was killed (lease 4s)", time.Since(killed).Round(100*time.Millisecond))
-	waitFor(t, "the run to complete", replicas, func() bool {
-		r, err := st.Get("images")
-		return err == nil && r.Status.Phase == v1alpha1.PhaseCompleted
-	})
+	t.Logf("takeover: the standby drives the run %s after the leader was killed (lease 4s)", takeover(t, c, replicas, "images", standby, killed))
+	waitCompleted(t, st, replicas, "images")
 
 	m, _ := testfleet.Fleet(t).Get("member")
 	mc, _ := m.Client()

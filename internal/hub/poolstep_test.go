@@ -75,25 +75,14 @@ func TestHubFailoverMidPoolStep(t *testing.T) {
 		}
 	}
 	waitFor(t, "some of the pool replaced", replicas, func() bool { return replaced() >= 2 })
-	leader := holder(c, t, "default", "upshift-hub")
-	victim, standby := replicas[0], "replica-b"
-	if leader == "replica-b" {
-		victim, standby = replicas[1], "replica-a"
-	}
-	if err := victim.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	killed, atKill := time.Now(), replaced()
+	standby, killed := killLeader(t, c, replicas)
+	atKill := replaced()
 	if atKill >= poolSize {
 		t.Fatalf("the pool was done (%d nodes replaced) before the leader was killed: nothing was tested", atKill)
 	}
 	st := &hubstore.Store{Client: c, Namespace: "default"}
-	waitFor(t, "the standby to drive the run", replicas, func() bool { return holder(c, t, "default", "pool-driver") == standby })
-	t.Logf("leader killed with %d of %d nodes replaced; the standby drives the run %s later (4 s leases)", atKill, poolSize, time.Since(killed).Round(100*time.Millisecond))
-	waitFor(t, "the run to complete", replicas, func() bool {
-		r, err := st.Get("pool")
-		return err == nil && r.Status.Phase == v1alpha1.PhaseCompleted
-	})
+	t.Logf("leader killed with %d of %d nodes replaced; the standby drives the run %s later (4 s leases)", atKill, poolSize, takeover(t, c, replicas, "pool", standby, killed))
+	waitCompleted(t, st, replicas, "pool")
 	close(stopWatch)
 	<-watched
 
