@@ -86,8 +86,10 @@ func runPatchDemo(ctx context.Context, o *runOptions, dir string) error {
 	if err := compliance.WriteText(out, before); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\n$ upshift patch --cve %s --fleet %s -f %s\n", img.Fixes[0].ID, o.fleetFile, strategy)
-	req := patch.Request{CVEs: []string{img.Fixes[0].ID}, By: "demo-security-team", MaxSurge: intstr.FromString("50%"), DrainTimeout: 5 * time.Minute}
+	// The image is named: a home that ran the demo before holds older
+	// images fixing the same CVE, each patched by a run of its own.
+	fmt.Fprintf(out, "\n$ upshift patch --cve %s --node-image %s --fleet %s -f %s\n", img.Fixes[0].ID, img.Version, o.fleetFile, strategy)
+	req := patch.Request{Image: img.Version, CVEs: []string{img.Fixes[0].ID}, By: "demo-security-team", MaxSurge: intstr.FromString("50%"), DrainTimeout: 5 * time.Minute}
 	if err := o.emergencyPatch(ctx, req, strategy, "", false); err != nil {
 		return err
 	}
