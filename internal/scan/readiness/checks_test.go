@@ -3,6 +3,7 @@ package readiness
 import (
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -121,6 +122,33 @@ func TestChecks(t *testing.T) {
 			}
 			return p
 		}()}}, []string{"cache is an emptyDir", "hostPath /var/data"}},
+		{"node-local volumes", wrap(checkNodeLocalVolumes), Inventory{
+			Pods: []corev1.Pod{withClaim(pod("db-0", nil, "StatefulSet/db"), "data-db-0"), withClaim(pod("db-1", nil, "StatefulSet/db"), "data-db-1"), withClaim(pod("web-1", nil, "ReplicaSet/web-x"), "shared"), withClaim(pod("scratch", nil, "ReplicaSet/s"), "hostdir")},
+			PVCs: []corev1.PersistentVolumeClaim{claim("data-db-0", "pv-local"), claim("data-db-1", "pv-pinned"), claim("shared", "pv-network"), claim("hostdir", "pv-host")},
+			PVs: []corev1.PersistentVolume{
+				{ObjectMeta: metav1.ObjectMeta{Name: "pv-local"}, Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: "/mnt/disks/ssd1"}}, NodeAffinity: onNode("node-a")}},
+				{ObjectMeta: metav1.ObjectMeta{Name: "pv-pinned"}, Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: "local.csi.example", VolumeHandle: "v"}}, NodeAffinity: onNode("node-b")}},
+				{ObjectMeta: metav1.ObjectMeta{Name: "pv-network"}, Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: "disk.csi.azure.com", VolumeHandle: "v"}}, NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{"westeurope-1"}}}}}}}}},
+				{ObjectMeta: metav1.ObjectMeta{Name: "pv-host"}, Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/srv"}}}},
+			},
+		}, []string{"a local volume at /mnt/disks/ssd1 on node node-a", "bound on node node-b", "a hostPath volume at /srv"}},
+		{"stuck terminating", wrap(checkStuckTerminating), Inventory{Now: epoch.Add(10 * time.Minute), Pods: []corev1.Pod{
+			terminating(pod("held", nil, "ReplicaSet/x"), epoch, "example.com/hold"),
+			terminating(pod("lost-node", nil, "ReplicaSet/x"), epoch),
+			terminating(pod("stopping", nil, "ReplicaSet/x"), epoch.Add(11*time.Minute)),
+			terminating(pod("just-late", nil, "ReplicaSet/x"), epoch.Add(9*time.Minute+30*time.Second)),
+		}}, []string{"10m0s past its grace period, held by finalizer(s) example.com/hold", "node node-a has not confirmed"}},
+		{"long grace", wrap(checkLongGrace), Inventory{Deployments: []appsv1.Deployment{
+			deployment("forever", 2, func(s *corev1.PodSpec) { s.TerminationGracePeriodSeconds = ptr.To[int64](3600) }),
+			deployment("slow", 2, func(s *corev1.PodSpec) { s.TerminationGracePeriodSeconds = ptr.To[int64](600) }),
+			deployment("quick", 2, nil),
+		}}, []string{"a drain gives up after 30m0s", "may wait that long"}},
+		{"static pod", wrap(checkStaticPods), Inventory{Pods: []corev1.Pod{func() corev1.Pod {
+			p := pod("agent-node-a", nil, "Node/node-a")
+			p.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "abc"}
+			p.Spec.NodeName = "node-a"
+			return p
+		}(), two[0]}}, []string{"a static pod of node node-a's kubelet"}},
 		{"no requests", wrap(checkRequests), Inventory{Deployments: []appsv1.Deployment{deployment("d", 2, func(s *corev1.PodSpec) { s.Containers[0].Resources = corev1.ResourceRequirements{} })}}, []string{"no CPU or memory requests"}},
 		{"skew: node too old", wrap(checkVersionSkew), Inventory{ServerVersion: "v1.34.4", Nodes: []corev1.Node{node("old", "v1.30.1"), node("ok", "v1.31.0")}}, []string{"4 minors behind"}},
 		{"skew: target leaves node behind", wrap(checkVersionSkew), Inventory{ServerVersion: "v1.34.4", TargetVersion: rules.Version{Major: 1, Minor: 35}, Nodes: []corev1.Node{node("n", "v1.31.0")}}, []string{"would be 4 minors behind the target"}},
@@ -194,6 +222,29 @@ func wrap(check func(*Inventory) []reportFinding) func(*Inventory) []seen {
 		}
 		return out
 	}
+}
+
+var epoch = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+
+func withClaim(p corev1.Pod, claim string) corev1.Pod {
+	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}})
+	return p
+}
+
+func claim(name, volume string) corev1.PersistentVolumeClaim {
+	return corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: name}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: volume}}
+}
+
+func onNode(name string) *corev1.VolumeNodeAffinity {
+	return &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{name}}}}}}}
+}
+
+// terminating marks a pod on node-a as deleted, due to be gone at deadline.
+func terminating(p corev1.Pod, deadline time.Time, finalizers ...string) corev1.Pod {
+	p.Spec.NodeName = "node-a"
+	p.DeletionTimestamp = &metav1.Time{Time: deadline}
+	p.Finalizers = finalizers
+	return p
 }
 
 func node(name, version string) corev1.Node {

@@ -159,23 +159,28 @@ func pinnedHost(spec *corev1.PodSpec) string {
 		return h
 	}
 	if a := spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
-		terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
-		var hosts []string
-		for _, t := range terms {
-			pinned := ""
-			for _, e := range t.MatchExpressions {
-				if e.Key == corev1.LabelHostname && e.Operator == corev1.NodeSelectorOpIn && len(e.Values) > 0 {
-					pinned = strings.Join(e.Values, ", ")
-				}
-			}
-			if pinned == "" {
-				return "" // a term that allows other nodes
-			}
-			hosts = append(hosts, pinned)
-		}
-		return strings.Join(hosts, ", ")
+		return hostsOf(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms)
 	}
 	return ""
+}
+
+// hostsOf is the node names that required node selector terms admit, or ""
+// when a term admits nodes by anything but their name.
+func hostsOf(terms []corev1.NodeSelectorTerm) string {
+	var hosts []string
+	for _, t := range terms {
+		pinned := ""
+		for _, e := range t.MatchExpressions {
+			if e.Key == corev1.LabelHostname && e.Operator == corev1.NodeSelectorOpIn && len(e.Values) > 0 {
+				pinned = strings.Join(e.Values, ", ")
+			}
+		}
+		if pinned == "" {
+			return "" // a term that allows other nodes
+		}
+		hosts = append(hosts, pinned)
+	}
+	return strings.Join(hosts, ", ")
 }
 
 func sortFindings(f []report.Finding) {

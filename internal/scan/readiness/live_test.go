@@ -2,6 +2,7 @@ package readiness_test
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -10,9 +11,12 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/kubectl/pkg/drain"
 	"k8s.io/utils/ptr"
 
 	"upshift.dev/upshift/internal/localfleet"
@@ -148,7 +152,7 @@ func TestEvictionRefusalsOnARealCluster(t *testing.T) {
 }
 
 func create[T interface {
-	*corev1.Pod | *corev1.Namespace | *policyv1.PodDisruptionBudget
+	*corev1.Pod | *corev1.Namespace | *policyv1.PodDisruptionBudget | *corev1.PersistentVolume | *corev1.PersistentVolumeClaim
 }](t *testing.T, client kubernetes.Interface, obj T) {
 	t.Helper()
 	ctx := t.Context()
@@ -160,6 +164,10 @@ func create[T interface {
 		_, err = client.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
 	case *policyv1.PodDisruptionBudget:
 		_, err = client.PolicyV1().PodDisruptionBudgets(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+	case *corev1.PersistentVolume:
+		_, err = client.CoreV1().PersistentVolumes().Create(ctx, o, metav1.CreateOptions{})
+	case *corev1.PersistentVolumeClaim:
+		_, err = client.CoreV1().PersistentVolumeClaims(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -204,4 +212,164 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 	}
 	t.Logf("%s: %s", what, time.Since(start).Round(100*time.Millisecond))
+}
+
+// TestDrainStallsOnARealCluster makes, on a real API server, each way in
+// which kubectl drain's own logic (upshift drains with the same helper)
+// waits without end or leaves a pod or its data behind, shows it happening,
+// and checks that the readiness scan reports each beforehand: unready pods
+// a budget keeps (the eviction API answers 429), a pod held in Terminating
+// by a finalizer (the drain waits for it until its timeout), a grace
+// period that outlasts the drain timeout, a static pod, and a pod whose
+// PersistentVolume lives on one node (its replacement fits no other node).
+func TestDrainStallsOnARealCluster(t *testing.T) {
+	c := testfleet.Up(t, localfleet.Spec{Name: "drains", KubernetesVersion: toolchain.Latest().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
+	ctx := t.Context()
+	client, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: localfleet.LabelNodePool + "=user"})
+	if err != nil || len(nodes.Items) != 2 {
+		t.Fatalf("nodes: %v", err)
+	}
+	node := nodes.Items[0].Name
+
+	// api: 3 replicas, minAvailable 2, and two of its pods stop being Ready.
+	api := sampleapp.App{Namespace: "shop", Name: "api", Host: "api.example", Replicas: 3, MinAvailable: 2}
+	if err := api.Deploy(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	apiPods, err := client.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=api"})
+	if err != nil || len(apiPods.Items) != 3 {
+		t.Fatalf("api's pods: %v", err)
+	}
+	for _, p := range apiPods.Items[:2] {
+		for i := range p.Status.Conditions {
+			if p.Status.Conditions[i].Type == corev1.PodReady || p.Status.Conditions[i].Type == corev1.ContainersReady {
+				p.Status.Conditions[i].Status = corev1.ConditionFalse
+			}
+		}
+		if _, err := client.CoreV1().Pods("shop").UpdateStatus(ctx, &p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "api's budget to count one healthy pod", func() bool {
+		pdb, err := client.PolicyV1().PodDisruptionBudgets("shop").Get(ctx, "api", metav1.GetOptions{})
+		return err == nil && pdb.Status.ObservedGeneration == pdb.Generation && pdb.Status.CurrentHealthy == 1 && pdb.Status.ExpectedPods == 3
+	})
+
+	// held: a pod with a finalizer nobody removes, deleted.
+	create(t, client, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "jobs"}})
+	held := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "jobs", Name: "held", Finalizers: []string{"example.com/hold"}},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "main", Image: "registry.k8s.io/pause:3.10"}}}}
+	create(t, client, held)
+	t.Cleanup(func() { // let the cluster go down cleanly
+		_, _ = client.CoreV1().Pods("jobs").Patch(context.Background(), "held", types.JSONPatchType, []byte(`[{"op":"remove","path":"/metadata/finalizers"}]`), metav1.PatchOptions{})
+	})
+	if err := client.CoreV1().Pods("jobs").Delete(ctx, "held", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// slow: pods that may take an hour to stop.
+	slow := sampleapp.App{Namespace: "jobs", Name: "slow", Host: "slow.example", Replicas: 2}
+	d := slow.Deployment()
+	d.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr.To[int64](3600)
+	if _, err := client.AppsV1().Deployments("jobs").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// agent: a static pod's mirror, as the node's kubelet would post it.
+	create(t, client, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "jobs", Name: "agent-" + node,
+		Annotations:     map[string]string{corev1.MirrorPodAnnotationKey: "static"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node, UID: nodes.Items[0].UID, Controller: ptr.To(true)}}},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "main", Image: "registry.k8s.io/pause:3.10"}}}})
+
+	// ledger: its data on a local volume of the first node.
+	create(t, client, &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "ledger-ssd"}, Spec: corev1.PersistentVolumeSpec{
+		Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+		AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+		StorageClassName:       "local-ssd",
+		PersistentVolumeSource: corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: "/mnt/disks/ssd1"}},
+		NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+			{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{node}}}}}}},
+	}})
+	create(t, client, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "jobs", Name: "ledger"}, Spec: corev1.PersistentVolumeClaimSpec{
+		AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+		StorageClassName: ptr.To("local-ssd"),
+		VolumeName:       "ledger-ssd",
+		Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+	}})
+	ledger := sampleapp.App{Namespace: "jobs", Name: "ledger", Host: "ledger.example", Replicas: 1}
+	d = ledger.Deployment()
+	d.Spec.Template.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "ledger"}}}}
+	if _, err := client.AppsV1().Deployments("jobs").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ledger.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	// What the scan says, before any drain.
+	inv, err := readiness.Load(ctx, "drains", client, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byCheck := map[string][]report.Finding{}
+	for _, f := range readiness.Run(inv) {
+		byCheck[f.Check] = append(byCheck[f.Check], f)
+	}
+	if got := byCheck["unhealthy-pod-under-pdb"]; len(got) != 2 || got[0].Severity != report.SeverityError || !strings.Contains(got[0].Message, "now (the budget has 1 healthy pod(s), needs 2)") {
+		t.Errorf("unhealthy-pod-under-pdb findings: %+v, want api's 2 unready pods, refused now", got)
+	}
+	if got := byCheck["stuck-terminating"]; len(got) != 1 || got[0].Name != "held" || !strings.Contains(got[0].Message, "held by finalizer(s) example.com/hold") {
+		t.Errorf("stuck-terminating findings: %+v", got)
+	}
+	if got := byCheck["long-grace-period"]; len(got) != 1 || got[0].Name != "slow" || got[0].Severity != report.SeverityError {
+		t.Errorf("long-grace-period findings: %+v", got)
+	}
+	if got := byCheck["static-pod"]; len(got) != 1 || got[0].Name != "agent-"+node {
+		t.Errorf("static-pod findings: %+v", got)
+	}
+	if got := byCheck["node-local-volume"]; len(got) != 1 || !strings.HasPrefix(got[0].Name, "ledger-") || !strings.Contains(got[0].Message, "local volume at /mnt/disks/ssd1 on node "+node) {
+		t.Errorf("node-local-volume findings: %+v", got)
+	}
+
+	// What a drain meets.
+	if err := evict(ctx, client, "shop", apiPods.Items[0].Name); !apierrors.IsTooManyRequests(err) {
+		t.Errorf("evicting an unready pod of an unhealthy budget: %v, want 429", err)
+	}
+	pod, err := client.CoreV1().Pods("jobs").Get(ctx, "held", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := &drain.Helper{Ctx: ctx, Client: client, Force: true, IgnoreAllDaemonSets: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1, Timeout: 3 * time.Second, Out: io.Discard, ErrOut: io.Discard}
+	if err := helper.DeleteOrEvictPods([]corev1.Pod{*pod}); err == nil || !strings.Contains(err.Error(), `waiting for pod "held" in namespace "jobs" to terminate`) {
+		t.Errorf("draining the held pod: %v, want the drain to wait until its timeout", err)
+	}
+	cordon(t, client, node)
+	ledgerPods, err := client.CoreV1().Pods("jobs").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=ledger"})
+	if err != nil || len(ledgerPods.Items) != 1 {
+		t.Fatalf("ledger's pod: %v", err)
+	}
+	if err := evict(ctx, client, "jobs", ledgerPods.Items[0].Name); err != nil {
+		t.Fatalf("evicting ledger's pod: %v", err)
+	}
+	waitUntil(t, "ledger's replacement to fit no node (its volume's node affinity)", func() bool {
+		list, err := client.CoreV1().Pods("jobs").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=ledger"})
+		if err != nil {
+			return false
+		}
+		for _, p := range list.Items {
+			for _, c := range p.Status.Conditions {
+				if p.DeletionTimestamp == nil && c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonUnschedulable && strings.Contains(c.Message, "didn't match PersistentVolume's node affinity") {
+					return true
+				}
+			}
+		}
+		return false
+	})
 }

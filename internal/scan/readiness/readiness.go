@@ -1,7 +1,8 @@
 // Package readiness audits the workloads a node drain will touch, before an
 // upgrade: budgets that can never allow an eviction (the most common cause of
-// stuck drains), single replicas, missing probes and preStop hooks, pods that
-// a drain loses, node version skew, and services that will not follow their
+// stuck drains), pods the eviction API refuses or a drain waits for forever,
+// single replicas, missing probes and preStop hooks, pods and data that a
+// drain loses, node version skew, and services that will not follow their
 // pods. Each check is one small function over an Inventory, so adding a
 // check is adding a function and its table test.
 package readiness
@@ -9,6 +10,7 @@ package readiness
 import (
 	"context"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +36,16 @@ type Inventory struct {
 	PDBs           []policyv1.PodDisruptionBudget
 	Services       []corev1.Service
 	EndpointSlices []discoveryv1.EndpointSlice
+	PVCs           []corev1.PersistentVolumeClaim
+	PVs            []corev1.PersistentVolume // every one: they belong to no namespace
+	Now            time.Time                 // when it was read; zero means now
+}
+
+func (inv *Inventory) now() time.Time {
+	if inv.Now.IsZero() {
+		return time.Now()
+	}
+	return inv.Now
 }
 
 // SystemNamespaces are skipped by default: the platform owns them.
@@ -41,7 +53,7 @@ var SystemNamespaces = map[string]bool{"kube-system": true, "kube-public": true,
 
 // Load reads an inventory from a live cluster.
 func Load(ctx context.Context, cluster string, client kubernetes.Interface, includeSystem bool) (*Inventory, error) {
-	inv := &Inventory{Cluster: cluster}
+	inv := &Inventory{Cluster: cluster, Now: time.Now()}
 	v, err := client.Discovery().ServerVersion()
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s is unreachable: %w (check --kubeconfig and --context)", cluster, err)
@@ -81,6 +93,15 @@ func Load(ctx context.Context, cluster string, client kubernetes.Interface, incl
 	if err != nil {
 		return nil, fmt.Errorf("listing endpointslices: %w", err)
 	}
+	pvcs, err := client.CoreV1().PersistentVolumeClaims("").List(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("listing persistentvolumeclaims: %w", err)
+	}
+	pvs, err := client.CoreV1().PersistentVolumes().List(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("listing persistentvolumes: %w", err)
+	}
+	inv.PVs = pvs.Items
 	keep := func(ns string) bool { return includeSystem || !SystemNamespaces[ns] }
 	for _, p := range pods.Items {
 		if keep(p.Namespace) {
@@ -117,6 +138,11 @@ func Load(ctx context.Context, cluster string, client kubernetes.Interface, incl
 			inv.EndpointSlices = append(inv.EndpointSlices, s)
 		}
 	}
+	for _, c := range pvcs.Items {
+		if keep(c.Namespace) {
+			inv.PVCs = append(inv.PVCs, c)
+		}
+	}
 	return inv, nil
 }
 
@@ -141,6 +167,10 @@ var Checks = []Check{
 	{"grace-shorter-than-prestop", "Termination grace period shorter than the preStop sleep", checkGraceVsPreStop},
 	{"naked-pod", "Pod without a controller", checkNakedPods},
 	{"local-data", "Pod with emptyDir or hostPath data", checkLocalData},
+	{"node-local-volume", "Pod whose PersistentVolume lives on one node", checkNodeLocalVolumes},
+	{"stuck-terminating", "Pod that should be gone and holds its node's drain", checkStuckTerminating},
+	{"long-grace-period", "Termination grace period that stretches or outlasts a drain", checkLongGrace},
+	{"static-pod", "Static pod that drains leave behind", checkStaticPods},
 	{"missing-requests", "Container without resource requests", checkRequests},
 	{"version-skew", "Node version skew", checkVersionSkew},
 	{"session-affinity", "Service with ClientIP session affinity", checkSessionAffinity},
