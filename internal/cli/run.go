@@ -274,6 +274,9 @@ func (o *runOptions) drive(ctx context.Context, e *engine.Engine, name string) e
 	case errors.Is(err, engine.ErrRolledBack):
 		o.printer.Failure("run %s rolled back: traffic is on blue; green is kept; `upshift resume %s` syncs and switches again", name, name)
 		return exitCode(ExitRolledBack)
+	case errors.Is(err, engine.ErrStatusNotSaved):
+		o.printer.Failure("run %s stopped: %s", name, strings.TrimPrefix(err.Error(), engine.ErrStopped.Error()+": "))
+		return exitCode(ExitStopped)
 	case errors.Is(err, engine.ErrStopped):
 		o.printer.Failure("run %s stopped: resume it with `upshift resume %s`", name, name)
 		return exitCode(ExitStopped)

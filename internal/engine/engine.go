@@ -374,7 +374,9 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 			return e.run, fmt.Errorf("%w: %w", ErrRolledBack, err)
 		}
 		phase := v1alpha1.PhaseFailed
-		if errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled) {
+		if errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled) || errors.Is(err, ErrStatusNotSaved) {
+			// A status it cannot save stops the run, to be resumed once
+			// the state folder is fixed: nothing failed on the clusters.
 			phase = v1alpha1.PhaseStopped
 		}
 		e.record(func(s *v1alpha1.UpdateRunStatus) { setRunPhase(s, phase, err.Error()) })

@@ -631,7 +631,7 @@ func TestStatusWriteFailureStopsTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := e.Drive(ctx, run.Name)
-	if !errors.Is(err, engine.ErrStatusNotSaved) || !errors.Is(err, engine.ErrFailed) || !strings.Contains(err.Error(), "no space left") || !strings.Contains(err.Error(), "upshift resume disk-full") {
+	if !errors.Is(err, engine.ErrStatusNotSaved) || !errors.Is(err, engine.ErrStopped) || !strings.Contains(err.Error(), "no space left") || !strings.Contains(err.Error(), "upshift resume disk-full") {
 		t.Fatalf("drive on a full disk: %v", err)
 	}
 	if full.tries < 5 {

@@ -21,6 +21,7 @@ import (
 	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/procs"
 	"upshift.dev/upshift/internal/sampleapp"
+	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/testfleet"
 )
 
@@ -197,5 +198,92 @@ func TestCrashCampaign(t *testing.T) {
 	rounds := testfleet.CrashCampaign(t, 3, 7*time.Second)
 	for i, r := range rounds {
 		t.Logf("round %d: killed %v at %s in %q", i, r.Killed, r.At.Round(time.Millisecond), r.Step)
+	}
+}
+
+// TestStateFolderTurnsReadOnly: in the middle of a node-pool step, the
+// run's state folder becomes read-only (as a file system does after an I/O
+// error: a read-only bind mount here, so root's rights do not hide it).
+// The run stops rather than go on with a record that no longer says what
+// was done, says why (the status could not be saved: read-only file
+// system) and what to do, and the app keeps its pods. Once the folder is
+// writable again, a resume finishes the pool, each node replaced once.
+func TestStateFolderTurnsReadOnly(t *testing.T) {
+	const size = 4
+	c := testfleet.Up(t, localfleet.Spec{Name: "readonly", KubernetesVersion: lower.Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: size}}})
+	ctx := t.Context()
+	client, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := sampleapp.App{Namespace: "shop", Name: "web", Host: "web.example", Replicas: 2, MinAvailable: 1}
+	if err := app.Deploy(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	seen := testfleet.NodesWithImage(t, client, nodeimages.Default().Latest().Version)
+	e := newEngine(t, []v1alpha1.Cluster{member("readonly", "g")})
+	dir := e.Store.(*store.Store).Dir
+	run, strategy := imageRun("readonly", "g")
+	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := e.Drive(ctx, run.Name); done <- err }()
+	latest := localfleet.LabelNodeImage + "=" + nodeimages.Default().Latest().Version
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: latest}); err == nil && len(list.Items) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no node was replaced within 2 minutes")
+		}
+	}
+	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
+		t.Skipf("cannot bind-mount the state folder (needs root with CAP_SYS_ADMIN): %v", err)
+	}
+	mounted := true
+	unmount := func() {
+		if mounted {
+			if err := syscall.Unmount(dir, 0); err != nil {
+				t.Errorf("unmounting %s: %v", dir, err)
+			}
+			mounted = false
+		}
+	}
+	t.Cleanup(unmount)
+	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_BIND|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("making the state folder read-only: %v", err)
+	}
+	var stopped error
+	select {
+	case stopped = <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the run neither stopped nor finished within 3 minutes of its state folder turning read-only")
+	}
+	if !errors.Is(stopped, engine.ErrStatusNotSaved) || !errors.Is(stopped, engine.ErrStopped) {
+		t.Fatalf("the run ended with %v, want it stopped on a status it could not save", stopped)
+	}
+	for _, want := range []string{"read-only file system", "upshift resume readonly"} {
+		if !strings.Contains(stopped.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, stopped)
+		}
+	}
+	t.Logf("stopped: %v", stopped)
+	if n, err := app.ReadyPods(ctx, client); err != nil || n != 2 {
+		t.Errorf("%d ready pods after the stop (%v), want 2", n, err)
+	}
+
+	// The fault is gone.
+	unmount()
+	got, err := e.Drive(ctx, run.Name)
+	if err != nil {
+		t.Fatalf("resume once the state folder is writable: %v\n%s", err, testfleet.StatusOf(got))
+	}
+	poolOnLatest(t, client, size, seen())
+	if n, err := app.ReadyPods(ctx, client); err != nil || n != 2 {
+		t.Errorf("%d ready pods after the pool was replaced (%v), want 2", n, err)
 	}
 }
