@@ -6,6 +6,8 @@
 // condition, Argo Rollouts' way). Each gate retries at its interval until
 // it passes, its failure threshold is reached or its timeout runs out;
 // a Prometheus gate measures its count and applies its limits instead.
+// Each type registers (Register), so a new gate type is one package and
+// one Register call.
 package gates
 
 import (
@@ -13,9 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +31,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/gates/gatespec"
 	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/tail"
 )
@@ -93,6 +98,73 @@ func (f *Failed) Error() string {
 // its own attempts already waited.
 func (f *Failed) Permanent() bool { return true }
 
+// Type is how one gate type runs: either Check, one attempt that Run
+// retries at the gate's interval under its failure threshold and timeout,
+// or Wait, which runs the whole gate itself (a soak, an approval, a series
+// of measurements). Validate, if set, checks the fields the type needs
+// (see gatespec).
+type Type struct {
+	Check    func(ctx context.Context, g v1alpha1.GateSpec, t Target, timeout time.Duration) (msg, output string, err error)
+	Wait     func(ctx context.Context, g v1alpha1.GateSpec, t Target, w Waiting) (Result, error)
+	Validate gatespec.Validator
+}
+
+// Waiting is what a Wait gate gets besides its spec and target.
+type Waiting struct {
+	Approvals   Approvals
+	ApprovalKey string
+	Interval    time.Duration
+}
+
+var types = map[string]Type{}
+
+// Register adds a gate type: a new type is one package whose init calls
+// Register. Registering a type twice, or with neither or both of Check
+// and Wait, is a programming error.
+func Register(name string, t Type) {
+	if _, dup := types[name]; dup || (t.Check == nil) == (t.Wait == nil) {
+		panic("gates: gate type " + name + " registered twice, or without exactly one of Check and Wait")
+	}
+	types[name] = t
+	if t.Validate != nil {
+		gatespec.Register(name, t.Validate)
+	}
+}
+
+// The gate types of the API (their validation is gatespec's).
+func init() {
+	Register(v1alpha1.GateTimedWait, Type{Wait: func(ctx context.Context, g v1alpha1.GateSpec, t Target, _ Waiting) (Result, error) {
+		return timedWait(ctx, g.Duration.Duration, t.Since)
+	}})
+	Register(v1alpha1.GateApproval, Type{Wait: func(ctx context.Context, g v1alpha1.GateSpec, _ Target, w Waiting) (Result, error) {
+		return waitApproval(ctx, w.Approvals, w.ApprovalKey, w.Interval, g.Timeout)
+	}})
+	Register(v1alpha1.GatePrometheus, Type{Wait: func(ctx context.Context, g v1alpha1.GateSpec, t Target, w Waiting) (Result, error) {
+		return prometheus(ctx, g, t, w.Interval)
+	}})
+	Register(v1alpha1.GateHTTP, Type{Check: func(ctx context.Context, g v1alpha1.GateSpec, _ Target, _ time.Duration) (string, string, error) {
+		msg, err := httpCheck(ctx, g.HTTP)
+		return msg, "", err
+	}})
+	Register(v1alpha1.GateCommand, Type{Check: func(ctx context.Context, g v1alpha1.GateSpec, t Target, timeout time.Duration) (string, string, error) {
+		return command(ctx, g.Command, t, timeout)
+	}})
+	Register(v1alpha1.GateKubernetesHealth, Type{Check: func(ctx context.Context, g v1alpha1.GateSpec, t Target, _ time.Duration) (string, string, error) {
+		threshold := 2 * time.Minute
+		if g.KubernetesHealth != nil && g.KubernetesHealth.PendingThreshold != nil {
+			threshold = g.KubernetesHealth.PendingThreshold.Duration
+		}
+		msg, err := KubernetesHealth(ctx, t, threshold)
+		return msg, "", err
+	}})
+	Register(v1alpha1.GateDeprecatedAPIs, Type{Check: func(ctx context.Context, _ v1alpha1.GateSpec, t Target, _ time.Duration) (string, string, error) {
+		return deprecatedAPIs(ctx, t)
+	}})
+	Register(v1alpha1.GateReadiness, Type{Check: func(ctx context.Context, g v1alpha1.GateSpec, t Target, _ time.Duration) (string, string, error) {
+		return readinessGate(ctx, g.Readiness, t)
+	}})
+}
+
 // Run evaluates a gate. approvalKey names the approval an Approval gate
 // waits for.
 func Run(ctx context.Context, g v1alpha1.GateSpec, t Target, approvals Approvals, approvalKey string) (Result, error) {
@@ -106,20 +178,19 @@ func Run(ctx context.Context, g v1alpha1.GateSpec, t Target, approvals Approvals
 	if g.FailureThreshold > 0 {
 		threshold = g.FailureThreshold
 	}
-	switch g.Type {
-	case v1alpha1.GateTimedWait:
-		return timedWait(ctx, g.Duration.Duration, t.Since)
-	case v1alpha1.GateApproval:
-		return waitApproval(ctx, approvals, approvalKey, interval, g.Timeout)
-	case v1alpha1.GatePrometheus:
-		return prometheus(ctx, g, t, interval)
+	typ, ok := types[g.Type]
+	if !ok {
+		return Result{}, fmt.Errorf("unknown gate type %q (known: %s)", g.Type, strings.Join(slices.Sorted(maps.Keys(types)), ", "))
+	}
+	if typ.Wait != nil {
+		return typ.Wait(ctx, g, t, Waiting{Approvals: approvals, ApprovalKey: approvalKey, Interval: interval})
 	}
 	deadline := time.Now().Add(timeout)
 	var res Result
 	failures := 0
 	for {
 		res.Attempts++
-		msg, output, err := attempt(ctx, g, t, timeout)
+		msg, output, err := typ.Check(ctx, g, t, timeout)
 		res.Output = output
 		if err == nil {
 			res.Message = msg
@@ -144,28 +215,6 @@ func Run(ctx context.Context, g v1alpha1.GateSpec, t Target, approvals Approvals
 		case <-time.After(interval):
 		}
 	}
-}
-
-func attempt(ctx context.Context, g v1alpha1.GateSpec, t Target, timeout time.Duration) (string, string, error) {
-	switch g.Type {
-	case v1alpha1.GateHTTP:
-		msg, err := httpCheck(ctx, g.HTTP)
-		return msg, "", err
-	case v1alpha1.GateCommand:
-		return command(ctx, g.Command, t, timeout)
-	case v1alpha1.GateKubernetesHealth:
-		threshold := 2 * time.Minute
-		if g.KubernetesHealth != nil && g.KubernetesHealth.PendingThreshold != nil {
-			threshold = g.KubernetesHealth.PendingThreshold.Duration
-		}
-		msg, err := KubernetesHealth(ctx, t, threshold)
-		return msg, "", err
-	case v1alpha1.GateDeprecatedAPIs:
-		return deprecatedAPIs(ctx, t)
-	case v1alpha1.GateReadiness:
-		return readinessGate(ctx, g.Readiness, t)
-	}
-	return "", "", fmt.Errorf("unknown gate type %q", g.Type)
 }
 
 func timedWait(ctx context.Context, d time.Duration, since time.Time) (Result, error) {

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/gates/gatespec"
 )
 
 func fast(g v1alpha1.GateSpec) v1alpha1.GateSpec {
@@ -165,5 +167,45 @@ users:
 	_, err = Run(context.Background(), g, Target{Cluster: "x", Kubeconfig: path, Context: "nope"}, nil, "")
 	if err == nil || !strings.Contains(err.Error(), `no context "nope"`) {
 		t.Errorf("a context that is not there: %v", err)
+	}
+}
+
+// TestRegisteredType: a gate type added with Register is validated by
+// gatespec (its own checks and the common ones) and run by Run with the
+// common retries; an unknown type is refused by both, naming the known.
+func TestRegisteredType(t *testing.T) {
+	var attempts atomic.Int32
+	Register("TestQuorum", Type{
+		Check: func(_ context.Context, g v1alpha1.GateSpec, target Target, _ time.Duration) (string, string, error) {
+			if attempts.Add(1) < 2 {
+				return "", "", errors.New("1 of 3 members agree")
+			}
+			return "3 of 3 members agree on " + target.Cluster, "", nil
+		},
+		Validate: func(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
+			if g.Duration == nil {
+				return field.ErrorList{field.Required(p.Child("duration"), "a TestQuorum gate needs a duration")}
+			}
+			return nil
+		},
+	})
+	g := fast(v1alpha1.GateSpec{Name: "quorum", Type: "TestQuorum", Duration: &metav1.Duration{Duration: time.Second}})
+	if errs := gatespec.Validate(field.NewPath("gate"), &g); len(errs) != 0 {
+		t.Fatalf("a registered type is refused: %v", errs)
+	}
+	bad := v1alpha1.GateSpec{Name: "quorum", Type: "TestQuorum", Interval: &metav1.Duration{Duration: -time.Second}}
+	if errs := gatespec.Validate(field.NewPath("gate"), &bad); len(errs) != 2 || !strings.Contains(errs.ToAggregate().Error(), "gate.duration") || !strings.Contains(errs.ToAggregate().Error(), "gate.interval") {
+		t.Errorf("its own and the common checks: %v", errs)
+	}
+	res, err := Run(t.Context(), g, Target{Cluster: "prod-1"}, nil, "")
+	if err != nil || res.Attempts != 2 || res.Message != "3 of 3 members agree on prod-1" {
+		t.Errorf("run: %+v, %v; want it passed on the second attempt", res, err)
+	}
+	unknown := v1alpha1.GateSpec{Name: "x", Type: "Quorum"}
+	if errs := gatespec.Validate(field.NewPath("gate"), &unknown); len(errs) != 1 || !strings.Contains(errs[0].Error(), `"TestQuorum"`) || !strings.Contains(errs[0].Error(), `"HTTP"`) {
+		t.Errorf("unknown type: %v, want it refused naming the known types", errs)
+	}
+	if _, err := Run(t.Context(), unknown, Target{}, nil, ""); err == nil || !strings.Contains(err.Error(), "TestQuorum") {
+		t.Errorf("running an unknown type: %v", err)
 	}
 }

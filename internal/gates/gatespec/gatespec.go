@@ -1,11 +1,14 @@
 // Package gatespec checks gate specs (their type and the fields each type
 // needs) without running anything: the planner and every method use it, so
-// a gate is written the same way in every list.
+// a gate is written the same way in every list. Gate types register here
+// (the API's own in this package; a new type through gates.Register).
 package gatespec
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,40 +18,78 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 )
 
+// Validator checks the fields one gate type needs (the name, interval,
+// timeout and failure threshold every gate has are checked by Validate).
+type Validator func(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList
+
+var validators = map[string]Validator{}
+
+// Register makes a gate type known to Validate. gates.Register calls it
+// for a type that comes with its runner; registering a type twice is a
+// programming error.
+func Register(typ string, v Validator) {
+	if _, dup := validators[typ]; dup || v == nil {
+		panic("gatespec: gate type " + typ + " registered twice, or without a validator")
+	}
+	validators[typ] = v
+}
+
+// Types are the registered gate types, sorted.
+func Types() []string { return slices.Sorted(maps.Keys(validators)) }
+
+func none(*field.Path, *v1alpha1.GateSpec) field.ErrorList { return nil }
+
+// The gate types of the API.
+func init() {
+	Register(v1alpha1.GateTimedWait, func(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
+		if g.Duration == nil || g.Duration.Duration <= 0 {
+			return field.ErrorList{field.Required(p.Child("duration"), "a TimedWait gate needs a positive duration")}
+		}
+		return nil
+	})
+	Register(v1alpha1.GateApproval, none)
+	Register(v1alpha1.GateKubernetesHealth, none)
+	Register(v1alpha1.GateDeprecatedAPIs, none)
+	Register(v1alpha1.GateReadiness, func(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
+		if r := g.Readiness; r != nil {
+			switch r.FailOn {
+			case "", "error", "warning", "info":
+			default:
+				return field.ErrorList{field.NotSupported(p.Child("readiness", "failOn"), r.FailOn, []string{"error", "warning", "info"})}
+			}
+		}
+		return nil
+	})
+	Register(v1alpha1.GateHTTP, func(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
+		if g.HTTP == nil || g.HTTP.URL == "" {
+			return field.ErrorList{field.Required(p.Child("http", "url"), "an HTTP gate needs a URL")}
+		}
+		return nil
+	})
+	Register(v1alpha1.GateCommand, func(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
+		if g.Command == nil || len(g.Command.Command) == 0 {
+			return field.ErrorList{field.Required(p.Child("command", "command"), "a Command gate needs a command")}
+		}
+		return nil
+	})
+	Register(v1alpha1.GatePrometheus, func(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
+		return validatePrometheus(p.Child("prometheus"), g.Prometheus)
+	})
+	Register(v1alpha1.GateMetrics, func(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
+		return field.ErrorList{field.Invalid(p.Child("type"), g.Type, "a Metrics gate compares green with blue while both serve: use it in spec.canary.analysis")}
+	})
+}
+
 // Validate checks one gate at path p.
 func Validate(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
 	var errs field.ErrorList
 	if g.Name == "" {
 		errs = append(errs, field.Required(p.Child("name"), "gates are named in status and reports"))
 	}
-	switch g.Type {
-	case v1alpha1.GateTimedWait:
-		if g.Duration == nil || g.Duration.Duration <= 0 {
-			errs = append(errs, field.Required(p.Child("duration"), "a TimedWait gate needs a positive duration"))
-		}
-	case v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth, v1alpha1.GateDeprecatedAPIs:
-	case v1alpha1.GateReadiness:
-		if r := g.Readiness; r != nil {
-			switch r.FailOn {
-			case "", "error", "warning", "info":
-			default:
-				errs = append(errs, field.NotSupported(p.Child("readiness", "failOn"), r.FailOn, []string{"error", "warning", "info"}))
-			}
-		}
-	case v1alpha1.GateHTTP:
-		if g.HTTP == nil || g.HTTP.URL == "" {
-			errs = append(errs, field.Required(p.Child("http", "url"), "an HTTP gate needs a URL"))
-		}
-	case v1alpha1.GateCommand:
-		if g.Command == nil || len(g.Command.Command) == 0 {
-			errs = append(errs, field.Required(p.Child("command", "command"), "a Command gate needs a command"))
-		}
-	case v1alpha1.GatePrometheus:
-		errs = append(errs, validatePrometheus(p.Child("prometheus"), g.Prometheus)...)
-	case v1alpha1.GateMetrics:
-		errs = append(errs, field.Invalid(p.Child("type"), g.Type, "a Metrics gate compares green with blue while both serve: use it in spec.canary.analysis"))
-	default:
-		errs = append(errs, field.NotSupported(p.Child("type"), g.Type, []string{v1alpha1.GateTimedWait, v1alpha1.GateApproval, v1alpha1.GateKubernetesHealth, v1alpha1.GateHTTP, v1alpha1.GateCommand, v1alpha1.GateDeprecatedAPIs, v1alpha1.GateReadiness, v1alpha1.GatePrometheus, v1alpha1.GateMetrics}))
+	if v, ok := validators[g.Type]; ok {
+		errs = append(errs, v(p, g)...)
+	} else {
+		errs = append(errs, field.NotSupported(p.Child("type"), g.Type, Types()))
 	}
 	for name, d := range map[string]*metav1.Duration{"interval": g.Interval, "timeout": g.Timeout} {
 		if d != nil && d.Duration <= 0 {
