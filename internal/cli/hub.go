@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -120,7 +121,7 @@ within the lease duration and carries them on from their status.`,
 				e.Store = runs
 				return e
 			}
-			opts.Log = func(line string) { fmt.Fprintln(s.Err, line) }
+			opts.Log = slog.New(slog.NewTextHandler(s.Err, nil))
 			opts.Progress = func(run string, ev engine.Event) {
 				ev.Message = run + ": " + ev.Message
 				o.progress(ev)

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -59,9 +58,10 @@ type Options struct {
 	// one 0600 file per run and cluster (default: a private temporary
 	// folder, removed when the hub stops).
 	CredentialsDir string
-	// Log receives the controller's own log lines (leader election,
-	// reconcile errors); nil discards them.
-	Log func(line string)
+	// Log receives the controller's own log records (leader election,
+	// reconcile errors), as the gateway's and the ingress's go through
+	// slog; nil discards them.
+	Log *slog.Logger
 }
 
 // Run runs the hub until ctx ends.
@@ -71,7 +71,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	logger := logr.Discard()
 	if o.Log != nil {
-		logger = funcr.New(func(prefix, args string) { o.Log(strings.TrimSpace(prefix + " " + args)) }, funcr.Options{})
+		logger = logr.FromSlogHandler(o.Log.Handler())
 	}
 	log.SetLogger(logger)
 	ctx = log.IntoContext(ctx, logger)
