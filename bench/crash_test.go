@@ -19,7 +19,24 @@ import (
 // must end with nothing lost and nothing done twice, counted from the
 // cluster (see testfleet.CrashCampaign). It prints where the kills fell.
 func BenchmarkCrashCampaign(b *testing.B) {
-	rounds := 100
+	crashCampaign(b, "in-place", 100, func(rounds int) []testfleet.CrashRound {
+		return testfleet.CrashCampaign(b, rounds, 7*time.Second)
+	})
+}
+
+// BenchmarkBlueGreenCrashCampaign SIGKILLs `upshift bluegreen` at a random
+// moment of each of 40 blue-green moves under load (UPSHIFT_CRASH_ROUNDS
+// for another count; a fresh blue behind a gateway each, 1.36 → 1.37) and
+// resumes it; every round must end with one green built once, blue
+// retired, traffic on green and no failed request (see
+// testfleet.BlueGreenCrashCampaign).
+func BenchmarkBlueGreenCrashCampaign(b *testing.B) {
+	crashCampaign(b, "blue-green", 40, func(rounds int) []testfleet.CrashRound {
+		return testfleet.BlueGreenCrashCampaign(b, rounds, 11*time.Second)
+	})
+}
+
+func crashCampaign(b *testing.B, kind string, rounds int, campaign func(rounds int) []testfleet.CrashRound) {
 	if s := os.Getenv("UPSHIFT_CRASH_ROUNDS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
@@ -29,7 +46,7 @@ func BenchmarkCrashCampaign(b *testing.B) {
 	}
 	for range b.N {
 		start := time.Now()
-		result := testfleet.CrashCampaign(b, rounds, 7*time.Second)
+		result := campaign(rounds)
 		took := time.Since(start)
 		killed := 0
 		where := map[string]int{}
@@ -51,7 +68,7 @@ func BenchmarkCrashCampaign(b *testing.B) {
 		}
 		b.ReportMetric(float64(killed), "kills")
 		b.ReportMetric(float64(rounds-killed), "unkilled")
-		fmt.Printf("crash campaign: %d rounds in %s, %d SIGKILLs and resumes, every round ended right; kills by step: %s\n",
-			rounds, took.Round(time.Second), killed, strings.Join(parts, ", "))
+		fmt.Printf("%s crash campaign: %d rounds in %s, %d SIGKILLs and resumes, every round ended right; kills by step: %s\n",
+			kind, rounds, took.Round(time.Second), killed, strings.Join(parts, ", "))
 	}
 }

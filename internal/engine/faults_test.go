@@ -52,6 +52,32 @@ func poolOnLatest(t *testing.T, client kubernetes.Interface, size int, seen map[
 	}
 }
 
+// deploy runs the sample app on a cluster and waits until it is available.
+func deploy(t *testing.T, client kubernetes.Interface, app sampleapp.App) {
+	t.Helper()
+	if err := app.Deploy(t.Context(), client); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.WaitAvailable(t.Context(), client, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFirstReplaced returns once a node of the pool carries the latest
+// image: a node-pool step is under way.
+func waitFirstReplaced(t *testing.T, client kubernetes.Interface) {
+	t.Helper()
+	latest := localfleet.LabelNodeImage + "=" + nodeimages.Default().Latest().Version
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if list, err := client.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{LabelSelector: latest}); err == nil && len(list.Items) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no node was replaced within 2 minutes")
+		}
+	}
+}
+
 func imageRun(name string, group string) (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec) {
 	run, strategy := newRun(name, v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly, NodeImageSelection: &v1alpha1.NodeImageSelection{Type: v1alpha1.NodeImageLatest}}, stage("only", group))
 	one := intstr.FromInt32(1)
@@ -73,12 +99,7 @@ func TestPDBThatNeverYields(t *testing.T) {
 		t.Fatal(err)
 	}
 	app := sampleapp.App{Namespace: "pay", Name: "ledger", Host: "ledger.example", Replicas: 2, MinAvailable: 2}
-	if err := app.Deploy(ctx, client); err != nil {
-		t.Fatal(err)
-	}
-	if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	deploy(t, client, app)
 	seen := testfleet.NodesWithImage(t, client, nodeimages.Default().Latest().Version)
 	e := newEngine(t, []v1alpha1.Cluster{member("stuck", "g")})
 	run, strategy := imageRun("stuck", "g")
@@ -157,15 +178,7 @@ func TestEtcdOutageIsWaitedOut(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { _, err := e.Drive(ctx, run.Name); done <- err }()
-	latest := localfleet.LabelNodeImage + "=" + nodeimages.Default().Latest().Version
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		if list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: latest}); err == nil && len(list.Items) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no node was replaced within 2 minutes")
-		}
-	}
+	waitFirstReplaced(t, client)
 	recs, err := procs.LoadDir(filepath.Join(c.Dir(), "pids"))
 	if err != nil {
 		t.Fatal(err)
@@ -217,12 +230,7 @@ func TestStateFolderTurnsReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	app := sampleapp.App{Namespace: "shop", Name: "web", Host: "web.example", Replicas: 2, MinAvailable: 1}
-	if err := app.Deploy(ctx, client); err != nil {
-		t.Fatal(err)
-	}
-	if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	deploy(t, client, app)
 	seen := testfleet.NodesWithImage(t, client, nodeimages.Default().Latest().Version)
 	e := newEngine(t, []v1alpha1.Cluster{member("readonly", "g")})
 	dir := e.Store.(*store.Store).Dir
@@ -232,15 +240,7 @@ func TestStateFolderTurnsReadOnly(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { _, err := e.Drive(ctx, run.Name); done <- err }()
-	latest := localfleet.LabelNodeImage + "=" + nodeimages.Default().Latest().Version
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		if list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: latest}); err == nil && len(list.Items) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no node was replaced within 2 minutes")
-		}
-	}
+	waitFirstReplaced(t, client)
 	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
 		t.Skipf("cannot bind-mount the state folder (needs root with CAP_SYS_ADMIN): %v", err)
 	}

@@ -48,17 +48,24 @@ const NotRecorded = "(before the run was recorded)"
 // replayed (UPSHIFT_CRASH_SEED).
 func CrashCampaign(t testing.TB, rounds int, window time.Duration) []CrashRound {
 	t.Helper()
+	return campaign(t, "in-place", "crash", rounds, window, crashRound)
+}
+
+// campaign runs rounds of one kind, each killed at a moment drawn
+// uniformly from [0, window) by a generator whose seed it logs.
+func campaign(t testing.TB, kind, prefix string, rounds int, window time.Duration, round func(t testing.TB, name string, at time.Duration) CrashRound) []CrashRound {
+	t.Helper()
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("UPSHIFT_CRASH_SEED"); s != "" {
 		if _, err := fmt.Sscan(s, &seed); err != nil {
 			t.Fatalf("UPSHIFT_CRASH_SEED=%q: %v", s, err)
 		}
 	}
-	t.Logf("crash campaign: %d rounds, kills within %s, seed %d", rounds, window, seed)
+	t.Logf("%s crash campaign: %d rounds, kills within %s, seed %d", kind, rounds, window, seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	out := make([]CrashRound, 0, rounds)
 	for i := range rounds {
-		out = append(out, crashRound(t, fmt.Sprintf("crash-%d", i), time.Duration(rng.Int64N(int64(window)))))
+		out = append(out, round(t, fmt.Sprintf("%s-%d", prefix, i), time.Duration(rng.Int64N(int64(window)))))
 	}
 	return out
 }
@@ -93,47 +100,7 @@ func crashRound(t testing.TB, name string, at time.Duration) CrashRound {
 		}
 	}
 	runs := &store.Store{Dir: f.Home}
-
-	round := CrashRound{At: at}
-	cmd := CLI("run", "-f", runFile, "--fleet", fleetFile, "--home", f.Home)
-	var said SyncBuffer
-	cmd.Stdout, cmd.Stderr = &said, &said
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("round %s: the run failed before the kill: %v\n%s", name, err, said.String())
-		}
-	case <-time.After(at):
-		_ = cmd.Process.Kill()
-		err := <-exited
-		var exit *exec.ExitError
-		round.Killed = errors.As(err, &exit) && exit.ExitCode() == -1
-		run, err := runs.Get(name)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			round.Step = NotRecorded
-		case err == nil:
-			round.Step = running(run)
-		}
-	}
-	if round.Killed {
-		// Killed before the run was recorded, there is nothing to resume:
-		// the user starts it again.
-		again := []string{"resume", name, "--home", f.Home}
-		if round.Step == NotRecorded {
-			again = []string{"run", "-f", runFile, "--fleet", fleetFile, "--home", f.Home}
-		}
-		if out, err := CLI(again...).CombinedOutput(); err != nil {
-			run, _ := runs.Get(name)
-			t.Fatalf("round %s: resume after a kill at %s (%s): %v\n%s\n%s", name, at, round.Step, err, out, StatusOf(run))
-		}
-	}
-
+	round := killAndResume(t, name, at, runs, "run", "-f", runFile, "--fleet", fleetFile, "--home", f.Home)
 	run, err := runs.Get(name)
 	if err != nil || run.Status.Phase != v1alpha1.PhaseCompleted {
 		t.Fatalf("round %s: the run is not Completed after a kill at %s (%s): %v\n%s", name, at, round.Step, err, StatusOf(run))
@@ -162,6 +129,52 @@ func crashRound(t testing.TB, name string, at time.Duration) CrashRound {
 	for n := range seen() {
 		if !final[n] {
 			t.Errorf("round %s (killed at %s, in %q): node %s ran %s and was removed: a replacement was done twice", name, at, round.Step, n, target.Version)
+		}
+	}
+	return round
+}
+
+// killAndResume starts the CLI with args (a command that starts run
+// name), SIGKILLs it at the moment at, then resumes the run to its end (or
+// starts it again, when the kill came before the run was stored: there is
+// nothing to resume, and the user starts it again).
+func killAndResume(t testing.TB, name string, at time.Duration, runs *store.Store, args ...string) CrashRound {
+	t.Helper()
+	round := CrashRound{At: at}
+	cmd := CLI(args...)
+	var said SyncBuffer
+	cmd.Stdout, cmd.Stderr = &said, &said
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("round %s: the run failed before the kill: %v\n%s", name, err, said.String())
+		}
+	case <-time.After(at):
+		_ = cmd.Process.Kill()
+		err := <-exited
+		var exit *exec.ExitError
+		round.Killed = errors.As(err, &exit) && exit.ExitCode() == -1
+		run, err := runs.Get(name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			round.Step = NotRecorded
+		case err == nil:
+			round.Step = running(run)
+		}
+	}
+	if round.Killed {
+		again := []string{"resume", name, "--home", runs.Dir}
+		if round.Step == NotRecorded {
+			again = args
+		}
+		if out, err := CLI(again...).CombinedOutput(); err != nil {
+			run, _ := runs.Get(name)
+			t.Fatalf("round %s: resume after a kill at %s (%s): %v\n%s\n%s", name, at, round.Step, err, out, StatusOf(run))
 		}
 	}
 	return round

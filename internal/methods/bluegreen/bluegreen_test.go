@@ -730,3 +730,20 @@ spec:
 		}
 	}
 }
+
+// bgCrashWindow is about how long the campaign's blue-green move takes
+// here (11–13 s): kills fall anywhere in it.
+const bgCrashWindow = 11 * time.Second
+
+// TestBlueGreenCrashCampaign SIGKILLs `upshift bluegreen` at random
+// moments of blue-green moves under load and resumes each: every round
+// must end with the run Completed, one green built once, blue retired, the
+// route on green, no freeze left and no failed request (see
+// testfleet.BlueGreenCrashCampaign). BenchmarkBlueGreenCrashCampaign runs
+// more.
+func TestBlueGreenCrashCampaign(t *testing.T) {
+	rounds := testfleet.BlueGreenCrashCampaign(t, 2, bgCrashWindow)
+	for i, r := range rounds {
+		t.Logf("round %d: killed %v at %s in %q", i, r.Killed, r.At.Round(time.Millisecond), r.Step)
+	}
+}
