@@ -231,7 +231,7 @@ spec:
 			go func() {
 				time.Sleep(2 * time.Second)
 				o.printer.Action("the demo approves stage %s (as a release manager would: upshift approve %s --stage %s)", ev.Stage, run.Name, ev.Stage)
-				_ = o.store().Approve(run.Name, store.Approval{Key: "stage/" + ev.Stage, By: "demo-release-manager", Time: time.Now().UTC()})
+				_ = o.store().Approve(run.Name, store.Approval{Key: store.StageKey(ev.Stage), By: "demo-release-manager", Time: time.Now().UTC()})
 			}()
 		}
 	}

@@ -563,11 +563,11 @@ func requestKey(stage, task, clusterName, gate string) (string, error) {
 	switch {
 	case stage != "" && clusterName == "":
 		if task != "" {
-			return "stage/" + stage + "/" + task, nil
+			return store.StageTaskKey(stage, task), nil
 		}
-		return "stage/" + stage, nil
+		return store.StageKey(stage), nil
 	case clusterName != "" && stage == "" && gate != "":
-		return "cluster/" + clusterName + "/" + gate, nil
+		return store.ClusterGateKey(clusterName, gate), nil
 	}
 	return "", usagef("name a --stage (and optionally --task), or a --cluster and its --gate")
 }
@@ -590,11 +590,11 @@ func newSkipCommand(s Streams) *cobra.Command {
 			var key string
 			switch {
 			case clusterName != "" && stage == "" && task == "":
-				key = "cluster/" + clusterName
+				key = store.ClusterKey(clusterName)
 			case stage != "" && clusterName == "":
-				key = "stage/" + stage
+				key = store.StageKey(stage)
 				if task != "" {
-					key += "/" + task
+					key = store.StageTaskKey(stage, task)
 				}
 			default:
 				return usagef("name a --cluster, or a --stage (and optionally its --task)")

@@ -308,9 +308,9 @@ func (s *Server) approve(r *http.Request, name, who string) error {
 	if err := engine.CheckApproval(run, stage, task, "", ""); err != nil {
 		return err
 	}
-	key := "stage/" + stage
+	key := store.StageKey(stage)
 	if task != "" {
-		key += "/" + task
+		key = store.StageTaskKey(stage, task)
 	}
 	now := time.Now().UTC()
 	if err := s.Runs.Approve(name, store.Approval{Key: key, By: who, Time: now}); err != nil {

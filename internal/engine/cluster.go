@@ -11,6 +11,7 @@ import (
 	"upshift.dev/upshift/internal/gates"
 	"upshift.dev/upshift/internal/methods"
 	"upshift.dev/upshift/internal/steps"
+	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/transient"
 )
 
@@ -26,7 +27,7 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 	if cs.Phase == v1alpha1.PhaseCompleted || cs.Phase == v1alpha1.PhaseSkipped {
 		return nil
 	}
-	if e.skipped("cluster/" + cs.Name) {
+	if e.skipped(store.ClusterKey(cs.Name)) {
 		e.record(func(s *v1alpha1.UpdateRunStatus) { c := get(s); c.Phase, c.End = v1alpha1.PhaseSkipped, now() })
 		e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Skipped", Message: "cluster skipped on request"})
 		return nil
@@ -177,7 +178,7 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 	var msgs []string
 	var output string
 	for _, g := range list {
-		res, err := gates.Run(ctx, g, t, e.approvals(), "cluster/"+fc.Name+"/"+g.Name)
+		res, err := gates.Run(ctx, g, t, e.approvals(), store.ClusterGateKey(fc.Name, g.Name))
 		output += res.Output
 		if err != nil {
 			var failed *gates.Failed

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -504,7 +503,7 @@ func (e *Engine) runStage(ctx context.Context, i int) error {
 	if st.Phase == v1alpha1.PhaseCompleted || st.Phase == v1alpha1.PhaseSkipped {
 		return nil
 	}
-	if e.skipped("stage/" + st.Name) {
+	if e.skipped(store.StageKey(st.Name)) {
 		e.record(func(s *v1alpha1.UpdateRunStatus) {
 			s.Stages[i].Phase, s.Stages[i].End = v1alpha1.PhaseSkipped, now()
 			for j := range s.Stages[i].Clusters {
@@ -582,7 +581,7 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 	if ts.Phase == v1alpha1.PhaseCompleted || ts.Phase == v1alpha1.PhaseSkipped {
 		return nil
 	}
-	key := "stage/" + stageName + "/" + ts.Name
+	key := store.StageTaskKey(stageName, ts.Name)
 	if e.skipped(key) {
 		e.record(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase, t.End = v1alpha1.PhaseSkipped, now() })
 		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Skipped", Message: ts.Type + " skipped on request"})
@@ -608,7 +607,7 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 		approve := fmt.Sprintf("upshift approve %s --stage %s", e.run.Name, stageName)
 		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: fmt.Sprintf("waiting for approval of stage %s: %s", stageName, approve), Command: approve})
 		if r, ok := e.Store.(store.ApprovalRequester); ok {
-			if err := r.RequestApproval(e.run.Name, stagePrefix(key), fmt.Sprintf("approve stage %s of run %s", stageName, e.run.Name)); err != nil {
+			if err := r.RequestApproval(e.run.Name, store.StageKey(stageName), fmt.Sprintf("approve stage %s of run %s", stageName, e.run.Name)); err != nil {
 				e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Warning", Message: "could not ask for the approval: " + err.Error()})
 			}
 		}
@@ -638,7 +637,7 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 			}
 		}
 	}()
-	res, err := gates.Run(waitCtx, g, gates.Target{Since: since}, e.approvals(), key)
+	res, err := gates.Run(waitCtx, g, gates.Target{Since: since}, e.approvals(store.StageKey(stageName)), key)
 	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
 		if e.skipped(key) {
 			e.record(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase, t.End = v1alpha1.PhaseSkipped, now() })
@@ -669,28 +668,22 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 	return nil
 }
 
-func (e *Engine) approvals() gates.Approvals {
+// approvals answers whether an approval was recorded for the key asked
+// for, or for any of also (a stage's approval approves all its approval
+// tasks).
+func (e *Engine) approvals(also ...string) gates.Approvals {
 	return func(key string) (string, time.Time, bool) {
 		all, err := e.Store.Approvals(e.run.Name)
 		if err != nil {
 			return "", time.Time{}, false
 		}
-		// An approval of a stage approves all its approval tasks.
-		for _, k := range []string{key, stagePrefix(key)} {
+		for _, k := range append([]string{key}, also...) {
 			if a, ok := all[k]; ok {
 				return a.By, a.Time, true
 			}
 		}
 		return "", time.Time{}, false
 	}
-}
-
-func stagePrefix(key string) string {
-	// "stage/<name>/<task>" → "stage/<name>"
-	if parts := strings.SplitN(key, "/", 3); len(parts) == 3 {
-		return parts[0] + "/" + parts[1]
-	}
-	return key
 }
 
 // runClusters upgrades the stage's clusters: groups in parallel, each

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/window"
 )
 
@@ -94,7 +95,7 @@ func (e *Engine) waitWindow(ctx context.Context, fc v1alpha1.Cluster, waiting fu
 			return ErrStopped
 		case <-time.After(min(e.Poll, opens.Sub(now))):
 		}
-		if e.skipped("cluster/" + fc.Name) {
+		if e.skipped(store.ClusterKey(fc.Name)) {
 			return errSkippedWhileWaiting
 		}
 	}

@@ -84,7 +84,8 @@ type Env interface {
 	// Progress reports what a long step is doing.
 	Progress(msg string)
 	// Approval says whether the run holds an approval of key
-	// ("cluster/NAME/GATE", "cluster/NAME/promote"), by whom and when.
+	// (store.ClusterGateKey: a gate, or a canary's "promote"), by whom
+	// and when.
 	Approval(key string) (by string, at time.Time, ok bool)
 	// Gates runs gates against a member, with the run's approvals.
 	Gates(ctx context.Context, list []v1alpha1.GateSpec, m *cluster.Member, nodeVersion string) (Result, error)

@@ -218,9 +218,26 @@ func (s *Store) Lock(name string) (func(), error) {
 	return unlock, err
 }
 
+// The keys of approvals and skips: what one is for. They are stored as
+// written here, so every writer and reader builds them with these.
+
+// StageKey is a whole stage: a skip of it, or an approval of all its
+// approval tasks.
+func StageKey(stage string) string { return "stage/" + stage }
+
+// StageTaskKey is one task of a stage (an Approval task's approval).
+func StageTaskKey(stage, task string) string { return StageKey(stage) + "/" + task }
+
+// ClusterKey is a whole cluster (a skip).
+func ClusterKey(cluster string) string { return "cluster/" + cluster }
+
+// ClusterGateKey is one gate of a cluster (an Approval gate's approval,
+// a canary's promotion).
+func ClusterGateKey(cluster, gate string) string { return ClusterKey(cluster) + "/" + gate }
+
 // Approval records who approved which stage task, or cluster gate, when.
 type Approval struct {
-	// Key is "stage/<stage>/<task>" or "cluster/<cluster>/<gate>".
+	// Key is StageTaskKey or ClusterGateKey.
 	Key string `json:"key"`
 	By  string `json:"by"`
 	// OSUser is who ran the command, recorded whatever --by says.
@@ -252,8 +269,8 @@ func (s *Store) Approvals(name string) (map[string]Approval, error) {
 	return out, err
 }
 
-// Skip records a request to skip a stage ("stage/<stage>"), a stage task
-// ("stage/<stage>/<task>") or a cluster ("cluster/<cluster>").
+// Skip records a request to skip a stage (StageKey), a stage task
+// (StageTaskKey) or a cluster (ClusterKey).
 func (s *Store) Skip(name string, a Approval) error {
 	if run, err := s.Get(name); err != nil && !statusOnly(err, run) {
 		return err

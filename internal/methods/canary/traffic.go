@@ -15,6 +15,7 @@ import (
 	"upshift.dev/upshift/internal/methods"
 	"upshift.dev/upshift/internal/methods/bluegreen"
 	"upshift.dev/upshift/internal/providers/traffic"
+	"upshift.dev/upshift/internal/store"
 )
 
 // ApprovalGate names the approval a step with approval: true waits for.
@@ -22,7 +23,7 @@ func ApprovalGate(index int) string { return fmt.Sprintf("canary-step-%d", index
 
 // PromoteKey is the approval `upshift promote` records for a cluster:
 // its canary skips the steps left and puts all traffic on green.
-func PromoteKey(cluster string) string { return "cluster/" + cluster + "/promote" }
+func PromoteKey(cluster string) string { return store.ClusterGateKey(cluster, "promote") }
 
 // errPromoted ends a step's analysis when the canary is promoted.
 var errPromoted = errors.New("promoted")
