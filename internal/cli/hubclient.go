@@ -68,14 +68,7 @@ func (o *runOptions) openHub(ctx context.Context) error {
 
 // submit applies a run to the hub, its strategy inline: the hub plans it
 // over its namespace's Cluster objects and drives it.
-func (o *runOptions) submit(ctx context.Context) error {
-	if o.fleetFile != "" {
-		return usagef("--fleet is not used with --hub: the hub's fleet is the Cluster objects of namespace %s (kubectl -n %s apply -f %s)", o.hubNamespace, o.hubNamespace, o.fleetFile)
-	}
-	run, strategy, err := o.loadRun()
-	if err != nil {
-		return err
-	}
+func (o *runOptions) submit(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) error {
 	run.Spec.Strategy, run.Spec.StrategyRef = strategy, nil
 	// Paths of this machine mean nothing to the hub.
 	delete(run.Annotations, v1alpha1.AnnotationWorkDir)

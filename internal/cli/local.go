@@ -139,7 +139,7 @@ func (o *localUpOptions) Run(ctx context.Context) error {
 	o.printer.Action("bringing up local cluster %s", o.spec.Name)
 	c, err := fleet.Up(ctx, o.spec)
 	if err != nil {
-		if strings.Contains(err.Error(), "already taken") {
+		if errors.Is(err, localfleet.ErrNameTaken) {
 			return usageError{err}
 		}
 		return err

@@ -18,6 +18,7 @@ import (
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/notify"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/printer"
@@ -183,8 +184,16 @@ func (o *runOptions) initialize(ctx context.Context, e *engine.Engine, run *v1al
 	return p, nil
 }
 
+// startOptions are `upshift run`'s.
+type startOptions struct {
+	runOptions
+	run      *v1alpha1.UpdateRun
+	strategy *v1alpha1.UpdateStrategySpec
+	clusters []v1alpha1.Cluster
+}
+
 func newRunCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
+	o := &startOptions{runOptions: runOptions{streams: s}}
 	cmd := &cobra.Command{
 		Use:   "run -f RUN_FILE --fleet FLEET_FILE [--stages STAGES_JSON]",
 		Short: "Start an update run and drive it in the foreground to its end",
@@ -198,36 +207,52 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped.`,
 		Example: `  upshift run -f run.yaml --fleet fleet.yaml
   upshift run -f run.yaml --fleet fleet.yaml --stages upgrade-stages.json`,
 		Args: exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.printer = printer.New(s.Err)
-			if err := o.openHub(cmd.Context()); err != nil {
-				return err
-			}
-			if o.hub != "" {
-				return o.submit(cmd.Context())
-			}
-			run, strategy, clusters, err := o.load()
-			if err != nil {
-				return err
-			}
-			e := o.engine(clusters)
-			p, err := o.initialize(cmd.Context(), e, run, strategy)
-			if err != nil {
-				return err
-			}
-			printPlan(s.Out, p)
-			if run.Spec.State == v1alpha1.StateInitialize {
-				o.printer.Success("run %s initialized; start it with `upshift resume %s`", run.Name, run.Name)
-				return nil
-			}
-			return o.drive(cmd.Context(), e, run.Name)
-		},
+		RunE: runE(o),
 	}
 	o.addHome(cmd)
 	o.addInputs(cmd)
 	o.addMetrics(cmd)
 	o.addHub(cmd)
 	return cmd
+}
+
+func (o *startOptions) Complete(*cobra.Command, []string) error {
+	o.printer = printer.New(o.streams.Err)
+	return nil
+}
+
+// Validate reads the run file, its strategy and, without a hub, the fleet.
+func (o *startOptions) Validate() error {
+	var err error
+	if o.hub != "" {
+		if o.fleetFile != "" {
+			return usagef("--fleet is not used with --hub: the hub's fleet is the Cluster objects of namespace %s (kubectl -n %s apply -f %s)", o.hubNamespace, o.hubNamespace, o.fleetFile)
+		}
+		o.run, o.strategy, err = o.loadRun()
+		return err
+	}
+	o.run, o.strategy, o.clusters, err = o.load()
+	return err
+}
+
+func (o *startOptions) Run(ctx context.Context) error {
+	if err := o.openHub(ctx); err != nil {
+		return err
+	}
+	if o.hub != "" {
+		return o.submit(ctx, o.run, o.strategy)
+	}
+	e := o.engine(o.clusters)
+	p, err := o.initialize(ctx, e, o.run, o.strategy)
+	if err != nil {
+		return err
+	}
+	printPlan(o.streams.Out, p)
+	if o.run.Spec.State == v1alpha1.StateInitialize {
+		o.printer.Success("run %s initialized; start it with `upshift resume %s`", o.run.Name, o.run.Name)
+		return nil
+	}
+	return o.drive(ctx, e, o.run.Name)
 }
 
 func (o *runOptions) drive(ctx context.Context, e *engine.Engine, name string) error {
@@ -310,29 +335,30 @@ func (o *runOptions) frozen(name string) (*engine.Engine, error) {
 	return e, nil
 }
 
+// namedRunOptions are those of a command about one stored run.
+type namedRunOptions struct {
+	runOptions
+	name string
+}
+
+func (o *namedRunOptions) Complete(_ *cobra.Command, args []string) error {
+	o.printer = printer.New(o.streams.Err)
+	o.name = args[0]
+	return nil
+}
+
+// Validate refuses a run name that could never have been stored.
+func (o *namedRunOptions) Validate() error { return names.Subdomain("run", o.name) }
+
+type resumeOptions struct{ namedRunOptions }
+
 func newResumeCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
+	o := &resumeOptions{namedRunOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
 		Use:   "resume RUN",
 		Short: "Drive a stopped, failed, initialized or interrupted run on from where it is",
 		Args:  exactArgs(1, "RUN"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.printer = printer.New(s.Err)
-			if err := o.openHub(cmd.Context()); err != nil {
-				return err
-			}
-			if o.hub != "" {
-				return o.request(cmd.Context(), args[0], v1alpha1.StateRun)
-			}
-			e, err := o.frozen(args[0])
-			if err != nil {
-				return err
-			}
-			if err := o.store().SetState(args[0], v1alpha1.StateRun); err != nil {
-				return err
-			}
-			return o.drive(cmd.Context(), e, args[0])
-		},
+		RunE:  runE(o),
 	}
 	o.addHome(cmd)
 	o.addMetrics(cmd)
@@ -340,29 +366,45 @@ func newResumeCommand(s Streams) *cobra.Command {
 	return cmd
 }
 
+func (o *resumeOptions) Run(ctx context.Context) error {
+	if err := o.openHub(ctx); err != nil {
+		return err
+	}
+	if o.hub != "" {
+		return o.request(ctx, o.name, v1alpha1.StateRun)
+	}
+	e, err := o.frozen(o.name)
+	if err != nil {
+		return err
+	}
+	if err := o.store().SetState(o.name, v1alpha1.StateRun); err != nil {
+		return err
+	}
+	return o.drive(ctx, e, o.name)
+}
+
+type planOptions struct{ startOptions }
+
 func newPlanCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
+	o := &planOptions{startOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
 		Use:   "plan -f RUN_FILE --fleet FLEET_FILE [--stages STAGES_JSON]",
 		Short: "Show what a run would do — stages, groups, clusters, steps — without doing it",
 		Args:  exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.printer = printer.New(s.Err)
-			run, strategy, clusters, err := o.load()
-			if err != nil {
-				return err
-			}
-			p, err := o.engine(clusters).Plan(cmd.Context(), run, strategy)
-			if err != nil {
-				return initError(err)
-			}
-			printPlan(s.Out, p)
-			return nil
-		},
+		RunE:  runE(o),
 	}
 	o.addHome(cmd)
 	o.addInputs(cmd)
 	return cmd
+}
+
+func (o *planOptions) Run(ctx context.Context) error {
+	p, err := o.engine(o.clusters).Plan(ctx, o.run, o.strategy)
+	if err != nil {
+		return initError(err)
+	}
+	printPlan(o.streams.Out, p)
+	return nil
 }
 
 func printPlan(w io.Writer, p *plan.Plan) {
@@ -403,45 +445,55 @@ func describeTask(t v1alpha1.StageTask) string {
 	return t.Type
 }
 
+type statusOptions struct {
+	namedRunOptions
+	output string
+}
+
 func newStatusCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
-	var output string
+	o := &statusOptions{namedRunOptions: namedRunOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
 		Use:   "status RUN [-o table|json|yaml]",
 		Short: "Show a run's status tree: stages, clusters, steps, with times",
 		Args:  exactArgs(1, "RUN"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validateOutput(output, outputTable, outputJSON, outputYAML); err != nil {
-				return err
-			}
-			if err := o.openHub(cmd.Context()); err != nil {
-				return err
-			}
-			run, err := o.store().Get(args[0])
-			var corrupt *store.CorruptError
-			if errors.As(err, &corrupt) && run != nil {
-				// Show what could be read, and say which file is bad.
-				if output != outputTable {
-					_ = writeData(s.Out, output, run)
-				} else {
-					writeRunReport(s.Out, run)
-				}
-				return err
-			}
-			if err != nil {
-				return usageError{err}
-			}
-			if output != outputTable {
-				return writeData(s.Out, output, run)
-			}
-			writeRunReport(s.Out, run)
-			return nil
-		},
+		RunE:  runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table, json or yaml")
+	cmd.Flags().StringVarP(&o.output, "output", "o", outputTable, "table, json or yaml")
 	return cmd
+}
+
+func (o *statusOptions) Validate() error {
+	if err := o.namedRunOptions.Validate(); err != nil {
+		return err
+	}
+	return validateOutput(o.output, outputTable, outputJSON, outputYAML)
+}
+
+func (o *statusOptions) Run(ctx context.Context) error {
+	if err := o.openHub(ctx); err != nil {
+		return err
+	}
+	run, err := o.store().Get(o.name)
+	var corrupt *store.CorruptError
+	switch {
+	case errors.As(err, &corrupt) && run != nil:
+		// Show what could be read, and say which file is bad.
+		_ = o.write(run)
+		return err
+	case err != nil:
+		return usageError{err}
+	}
+	return o.write(run)
+}
+
+func (o *statusOptions) write(run *v1alpha1.UpdateRun) error {
+	if o.output != outputTable {
+		return writeData(o.streams.Out, o.output, run)
+	}
+	writeRunReport(o.streams.Out, run)
+	return nil
 }
 
 // writeRunReport renders the status tree with durations.
@@ -502,50 +554,72 @@ func approved(t v1alpha1.TaskStatus) string {
 	return fmt.Sprintf(" (approved by %s at %s)", t.ApprovedBy, t.ApprovedAt.UTC().Format(time.RFC3339))
 }
 
+type approveOptions struct {
+	namedRunOptions
+	stage, task, cluster, gate, by string
+	key                            string
+}
+
 func newApproveCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
-	var stage, task, clusterName, gate, by string
+	o := &approveOptions{namedRunOptions: namedRunOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
 		Use:   "approve RUN --stage STAGE [--task TASK] | --cluster CLUSTER --gate GATE",
 		Short: "Approve a stage's approval task, or a cluster's approval gate",
 		Args:  exactArgs(1, "RUN"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			key, err := requestKey(stage, task, clusterName, gate)
-			if err != nil {
-				return err
-			}
-			if err := o.openHub(cmd.Context()); err != nil {
-				return err
-			}
-			run, err := readForRequest(o.store(), args[0])
-			if err != nil {
-				return usageError{err}
-			}
-			if err := engine.CheckApproval(run, stage, task, clusterName, gate); err != nil {
-				return usageError{err}
-			}
-			osUser := currentUser()
-			if by == "" {
-				by = osUser
-			}
-			if err := o.store().Approve(args[0], store.Approval{Key: key, By: by, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
-				return usageError{err}
-			}
-			if err := o.audit(args[0], store.Event{Time: time.Now().UTC(), Type: "Approved", Message: fmt.Sprintf("%s approved by %s (OS user %s)", key, by, osUser)}); err != nil {
-				return fmt.Errorf("the approval is recorded, but not its audit line: %w", err)
-			}
-			printer.New(s.Err).Success("approved %s of run %s as %s", key, args[0], by)
-			return nil
-		},
+		RunE:  runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
-	cmd.Flags().StringVar(&stage, "stage", "", "stage whose approval tasks to approve")
-	cmd.Flags().StringVar(&task, "task", "", "one approval task of the stage (default: all of them)")
-	cmd.Flags().StringVar(&clusterName, "cluster", "", "cluster whose approval gate to approve")
-	cmd.Flags().StringVar(&gate, "gate", "", "the approval gate's name")
-	cmd.Flags().StringVar(&by, "by", "", "who approves (default: the current user)")
+	cmd.Flags().StringVar(&o.stage, "stage", "", "stage whose approval tasks to approve")
+	cmd.Flags().StringVar(&o.task, "task", "", "one approval task of the stage (default: all of them)")
+	cmd.Flags().StringVar(&o.cluster, "cluster", "", "cluster whose approval gate to approve")
+	cmd.Flags().StringVar(&o.gate, "gate", "", "the approval gate's name")
+	cmd.Flags().StringVar(&o.by, "by", "", "who approves (default: the current user)")
 	return cmd
+}
+
+func (o *approveOptions) Validate() error {
+	if err := o.namedRunOptions.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.stage != "" && o.cluster == "":
+		o.key = store.StageKey(o.stage)
+		if o.task != "" {
+			o.key = store.StageTaskKey(o.stage, o.task)
+		}
+	case o.cluster != "" && o.stage == "" && o.gate != "":
+		o.key = store.ClusterGateKey(o.cluster, o.gate)
+	default:
+		return usagef("name a --stage (and optionally --task), or a --cluster and its --gate")
+	}
+	return nil
+}
+
+func (o *approveOptions) Run(ctx context.Context) error {
+	if err := o.openHub(ctx); err != nil {
+		return err
+	}
+	run, err := readForRequest(o.store(), o.name)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := engine.CheckApproval(run, o.stage, o.task, o.cluster, o.gate); err != nil {
+		return usageError{err}
+	}
+	osUser := currentUser()
+	by := o.by
+	if by == "" {
+		by = osUser
+	}
+	if err := o.store().Approve(o.name, store.Approval{Key: o.key, By: by, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
+		return usageError{err}
+	}
+	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: "Approved", Message: fmt.Sprintf("%s approved by %s (OS user %s)", o.key, by, osUser)}); err != nil {
+		return fmt.Errorf("the approval is recorded, but not its audit line: %w", err)
+	}
+	o.printer.Success("approved %s of run %s as %s", o.key, o.name, by)
+	return nil
 }
 
 // readForRequest reads a run to check an approval or skip against; a
@@ -559,19 +633,6 @@ func readForRequest(st store.Runs, name string) (*v1alpha1.UpdateRun, error) {
 	return run, err
 }
 
-func requestKey(stage, task, clusterName, gate string) (string, error) {
-	switch {
-	case stage != "" && clusterName == "":
-		if task != "" {
-			return store.StageTaskKey(stage, task), nil
-		}
-		return store.StageKey(stage), nil
-	case clusterName != "" && stage == "" && gate != "":
-		return store.ClusterGateKey(clusterName, gate), nil
-	}
-	return "", usagef("name a --stage (and optionally --task), or a --cluster and its --gate")
-}
-
 func currentUser() string {
 	if u, err := user.Current(); err == nil {
 		return u.Username
@@ -579,121 +640,149 @@ func currentUser() string {
 	return "unknown"
 }
 
+type skipOptions struct {
+	namedRunOptions
+	stage, task, cluster string
+	key                  string
+}
+
 func newSkipCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
-	var stage, task, clusterName string
+	o := &skipOptions{namedRunOptions: namedRunOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
 		Use:   "skip RUN --cluster CLUSTER | --stage STAGE [--task TASK]",
 		Short: "Skip a cluster, a whole stage, or a stage's wait or approval",
 		Args:  exactArgs(1, "RUN"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var key string
-			switch {
-			case clusterName != "" && stage == "" && task == "":
-				key = store.ClusterKey(clusterName)
-			case stage != "" && clusterName == "":
-				key = store.StageKey(stage)
-				if task != "" {
-					key = store.StageTaskKey(stage, task)
-				}
-			default:
-				return usagef("name a --cluster, or a --stage (and optionally its --task)")
-			}
-			if err := o.openHub(cmd.Context()); err != nil {
-				return err
-			}
-			run, err := readForRequest(o.store(), args[0])
-			if err != nil {
-				return usageError{err}
-			}
-			if err := engine.CheckSkip(run, stage, task, clusterName); err != nil {
-				return usageError{err}
-			}
-			osUser := currentUser()
-			if err := o.store().Skip(args[0], store.Approval{Key: key, By: osUser, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
-				return usageError{err}
-			}
-			if err := o.audit(args[0], store.Event{Time: time.Now().UTC(), Type: "SkipRequested", Message: key + " by " + osUser}); err != nil {
-				return fmt.Errorf("the skip is recorded, but not its audit line: %w", err)
-			}
-			printer.New(s.Err).Success("%s of run %s will be skipped", key, args[0])
-			return nil
-		},
+		RunE:  runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
-	cmd.Flags().StringVar(&stage, "stage", "", "stage to skip")
-	cmd.Flags().StringVar(&task, "task", "", "one task of the stage to skip (a wait or an approval)")
-	cmd.Flags().StringVar(&clusterName, "cluster", "", "cluster to skip")
+	cmd.Flags().StringVar(&o.stage, "stage", "", "stage to skip")
+	cmd.Flags().StringVar(&o.task, "task", "", "one task of the stage to skip (a wait or an approval)")
+	cmd.Flags().StringVar(&o.cluster, "cluster", "", "cluster to skip")
 	return cmd
 }
 
+func (o *skipOptions) Validate() error {
+	if err := o.namedRunOptions.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.cluster != "" && o.stage == "" && o.task == "":
+		o.key = store.ClusterKey(o.cluster)
+	case o.stage != "" && o.cluster == "":
+		o.key = store.StageKey(o.stage)
+		if o.task != "" {
+			o.key = store.StageTaskKey(o.stage, o.task)
+		}
+	default:
+		return usagef("name a --cluster, or a --stage (and optionally its --task)")
+	}
+	return nil
+}
+
+func (o *skipOptions) Run(ctx context.Context) error {
+	if err := o.openHub(ctx); err != nil {
+		return err
+	}
+	run, err := readForRequest(o.store(), o.name)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := engine.CheckSkip(run, o.stage, o.task, o.cluster); err != nil {
+		return usageError{err}
+	}
+	osUser := currentUser()
+	if err := o.store().Skip(o.name, store.Approval{Key: o.key, By: osUser, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
+		return usageError{err}
+	}
+	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: "SkipRequested", Message: o.key + " by " + osUser}); err != nil {
+		return fmt.Errorf("the skip is recorded, but not its audit line: %w", err)
+	}
+	o.printer.Success("%s of run %s will be skipped", o.key, o.name)
+	return nil
+}
+
+type stopOptions struct{ namedRunOptions }
+
 func newStopCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
+	o := &stopOptions{namedRunOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
 		Use:   "stop RUN",
 		Short: "Stop a run: steps under way finish safely, nothing new starts",
 		Args:  exactArgs(1, "RUN"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.openHub(cmd.Context()); err != nil {
-				return err
-			}
-			if err := o.store().SetState(args[0], v1alpha1.StateStop); err != nil {
-				return usageError{err}
-			}
-			_ = o.audit(args[0], store.Event{Time: time.Now().UTC(), Type: "StopRequested", Message: "stop requested by " + currentUser()})
-			printer.New(s.Err).Success("run %s will stop after the steps under way; resume it with `upshift resume %s%s`", args[0], args[0], o.hubFlag())
-			return nil
-		},
+		RunE:  runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
 	return cmd
 }
 
+func (o *stopOptions) Run(ctx context.Context) error {
+	if err := o.openHub(ctx); err != nil {
+		return err
+	}
+	if err := o.store().SetState(o.name, v1alpha1.StateStop); err != nil {
+		return usageError{err}
+	}
+	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: "StopRequested", Message: "stop requested by " + currentUser()}); err != nil {
+		o.printer.Waiting("the stop is recorded, but not its audit line: %v", err)
+	}
+	o.printer.Success("run %s will stop after the steps under way; resume it with `upshift resume %s%s`", o.name, o.name, o.hubFlag())
+	return nil
+}
+
+type historyOptions struct {
+	runOptions
+	output string
+}
+
 func newHistoryCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
-	var output string
+	o := &historyOptions{runOptions: runOptions{streams: s}}
 	cmd := &cobra.Command{
 		Use:   "history",
 		Short: "List update runs: phase, target, start, duration",
 		Args:  exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validateOutput(output, outputTable, outputJSON, outputYAML); err != nil {
-				return err
-			}
-			if err := o.openHub(cmd.Context()); err != nil {
-				return err
-			}
-			runs, err := o.store().List()
-			if err != nil {
-				return err
-			}
-			if output != outputTable {
-				if runs == nil {
-					runs = []*v1alpha1.UpdateRun{}
-				}
-				return writeData(s.Out, output, runs)
-			}
-			var rows [][]string
-			for _, r := range runs {
-				target := r.Spec.Upgrade.Type
-				if r.Spec.Upgrade.KubernetesVersion != "" {
-					target += " " + r.Spec.Upgrade.KubernetesVersion
-				}
-				started := "-"
-				if r.Status.Start != nil {
-					started = r.Status.Start.UTC().Format(time.RFC3339)
-				}
-				rows = append(rows, []string{r.Name, r.Status.Phase, target, fmt.Sprint(len(r.Status.Clusters)), started, strings.TrimPrefix(span(r.Status.Start, r.Status.End), " ")})
-			}
-			return table(s.Out, []string{"NAME", "PHASE", "TARGET", "CLUSTERS", "STARTED", "DURATION"}, rows)
-		},
+		RunE:  runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table, json or yaml")
+	cmd.Flags().StringVarP(&o.output, "output", "o", outputTable, "table, json or yaml")
 	return cmd
+}
+
+func (o *historyOptions) Complete(*cobra.Command, []string) error { return nil }
+
+func (o *historyOptions) Validate() error {
+	return validateOutput(o.output, outputTable, outputJSON, outputYAML)
+}
+
+func (o *historyOptions) Run(ctx context.Context) error {
+	if err := o.openHub(ctx); err != nil {
+		return err
+	}
+	runs, err := o.store().List()
+	if err != nil {
+		return err
+	}
+	if o.output != outputTable {
+		if runs == nil {
+			runs = []*v1alpha1.UpdateRun{}
+		}
+		return writeData(o.streams.Out, o.output, runs)
+	}
+	var rows [][]string
+	for _, r := range runs {
+		target := r.Spec.Upgrade.Type
+		if r.Spec.Upgrade.KubernetesVersion != "" {
+			target += " " + r.Spec.Upgrade.KubernetesVersion
+		}
+		started := "-"
+		if r.Status.Start != nil {
+			started = r.Status.Start.UTC().Format(time.RFC3339)
+		}
+		rows = append(rows, []string{r.Name, r.Status.Phase, target, fmt.Sprint(len(r.Status.Clusters)), started, strings.TrimPrefix(span(r.Status.Start, r.Status.End), " ")})
+	}
+	return table(o.streams.Out, []string{"NAME", "PHASE", "TARGET", "CLUSTERS", "STARTED", "DURATION"}, rows)
 }
 
 // initError classifies why a run could not start: a run that is invalid,
@@ -702,7 +791,7 @@ func newHistoryCommand(s Streams) *cobra.Command {
 func initError(err error) error {
 	var invalid *engine.InvalidError
 	var unresolved *engine.UnresolvedError
-	if errors.As(err, &invalid) || errors.As(err, &unresolved) || errors.Is(err, localfleet.ErrNotFound) || strings.Contains(err.Error(), "already exists") {
+	if errors.As(err, &invalid) || errors.As(err, &unresolved) || errors.Is(err, localfleet.ErrNotFound) || errors.Is(err, store.ErrExists) {
 		return usageError{err}
 	}
 	return err

@@ -138,7 +138,7 @@ func (s *Store) Create(run *v1alpha1.UpdateRun) error {
 				}
 			})
 		}
-		return fmt.Errorf("update run %s already exists: resume it with `upshift resume %s`, or pick another metadata.name", run.Name, run.Name)
+		return store.ExistsError(run.Name)
 	}
 	return err
 }

@@ -107,3 +107,7 @@ func loadCluster(dir string) (*Cluster, error) {
 
 // ErrNotFound says that no local cluster has the name.
 var ErrNotFound = errors.New("no such local cluster")
+
+// ErrNameTaken says that a local cluster of the name exists, unlike the
+// one asked for.
+var ErrNameTaken = errors.New("already taken")

@@ -124,11 +124,11 @@ func (f *Fleet) create(spec Spec, release toolchain.Release) (*Cluster, error) {
 // alone; one whose processes are gone is started again.
 func (f *Fleet) upExisting(ctx context.Context, c *Cluster, spec Spec, release toolchain.Release) (*Cluster, error) {
 	if c.KubernetesVersion != release.Version {
-		return nil, fmt.Errorf("the name %s is already taken by a local cluster at %s (asked: %s): pick another name, or `upshift local down %s` first", c.Name, c.KubernetesVersion, release.Version, c.Name)
+		return nil, fmt.Errorf("the name %s is %w by a local cluster at %s (asked: %s): pick another name, or `upshift local down %s` first", c.Name, ErrNameTaken, c.KubernetesVersion, release.Version, c.Name)
 	}
 	for _, p := range spec.NodePools {
 		if _, ok := c.Pool(p.Name); !ok {
-			return nil, fmt.Errorf("the name %s is already taken by a local cluster without node pool %q: pick another name, or `upshift local down %s` first", c.Name, p.Name, c.Name)
+			return nil, fmt.Errorf("the name %s is %w by a local cluster without node pool %q: pick another name, or `upshift local down %s` first", c.Name, ErrNameTaken, p.Name, c.Name)
 		}
 	}
 	unlock, err := f.lockCluster(c.Name)

@@ -32,6 +32,15 @@ type Store struct {
 // ErrNotFound says that no run has the name.
 var ErrNotFound = errors.New("no such update run")
 
+// ErrExists says that a run of the name is stored already.
+var ErrExists = errors.New("already exists")
+
+// ExistsError is the error of creating a run whose name is taken; it
+// says how to go on.
+func ExistsError(name string) error {
+	return fmt.Errorf("update run %s %w: resume it with `upshift resume %s`, or pick another metadata.name", name, ErrExists, name)
+}
+
 // ErrLocked says that another process drives the run.
 var ErrLocked = errors.New("another upshift process is driving this run")
 
@@ -51,7 +60,7 @@ func (s *Store) Create(run *v1alpha1.UpdateRun) error {
 	}
 	if err := os.Mkdir(s.runDir(run.Name), 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("update run %s already exists: resume it with `upshift resume %s`, or pick another metadata.name", run.Name, run.Name)
+			return ExistsError(run.Name)
 		}
 		return err
 	}
