@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,12 +17,75 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/fleet"
+	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/printer"
 )
 
+// moveOptions are those of a command that moves one cluster to a new
+// one (bluegreen, canary).
+type moveOptions struct {
+	runOptions
+	cluster, to, configFile, name string
+	clusters                      []v1alpha1.Cluster
+	run                           *v1alpha1.UpdateRun
+}
+
+// addFlags adds the flags every move takes; what names the settings
+// file's content and the run's default name prefix.
+func (o *moveOptions) addFlags(cmd *cobra.Command, command, what string) {
+	o.addHome(cmd)
+	o.addMetrics(cmd)
+	cmd.Flags().StringVar(&o.to, "to", "", "the Kubernetes version of green, e.g. 1.37")
+	cmd.Flags().StringVarP(&o.configFile, "filename", "f", "", what)
+	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file holding CLUSTER; rewritten so green replaces blue at the end")
+	cmd.Flags().StringVar(&o.name, "name", "", "the run's name (default "+command+"-CLUSTER-TIME)")
+}
+
+func (o *moveOptions) Complete(_ *cobra.Command, args []string) error {
+	o.printer = printer.New(o.streams.Err)
+	o.cluster = args[0]
+	return nil
+}
+
+// validate checks what every move needs and reads the settings file into
+// settings, unknown fields refused.
+func (o *moveOptions) validate(command string, settings any) error {
+	if o.to == "" || o.configFile == "" {
+		return usagef("--to VERSION and -f %s_FILE are required", strings.ToUpper(command))
+	}
+	if err := names.Subdomain("cluster", o.cluster); err != nil {
+		return err
+	}
+	o.name = runName(command, o.cluster, o.name)
+	if err := names.Subdomain("run", o.name); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(o.configFile)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := yaml.UnmarshalStrict(data, settings); err != nil {
+		return usagef("%s: %v", o.configFile, err)
+	}
+	o.clusters, err = o.blueGreenFleet(o.cluster)
+	return err
+}
+
+// Run plans and drives the move's run on its one cluster.
+func (o *moveOptions) Run(ctx context.Context) error {
+	e := o.engine(o.clusters)
+	p, err := o.initialize(ctx, e, o.run, o.run.Spec.Strategy)
+	if err != nil {
+		return err
+	}
+	printPlan(o.streams.Out, p)
+	return o.drive(ctx, e, o.run.Name)
+}
+
+type blueGreenOptions struct{ moveOptions }
+
 func newBlueGreenCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
-	var to, configFile, name string
+	o := &blueGreenOptions{moveOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
 		Use:   "bluegreen CLUSTER --to VERSION -f BLUEGREEN_FILE [--fleet FLEET_FILE]",
 		Short: "Move one cluster's users to a new cluster at VERSION (blue-green, phases T0–T4)",
@@ -44,45 +109,19 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 		Example: `  upshift bluegreen shop --to 1.37 -f bluegreen.yaml
   upshift bluegreen shop --to 1.37 -f bluegreen.yaml --fleet fleet.yaml --name shop-137`,
 		Args: exactArgs(1, "CLUSTER"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.printer = printer.New(s.Err)
-			if to == "" || configFile == "" {
-				return usagef("--to VERSION and -f BLUEGREEN_FILE are required")
-			}
-			data, err := os.ReadFile(configFile)
-			if err != nil {
-				return usageError{err}
-			}
-			var bg v1alpha1.BlueGreenSpec
-			if err := yaml.UnmarshalStrict(data, &bg); err != nil {
-				return usagef("%s: %v", configFile, err)
-			}
-			return o.move(cmd, args[0], blueGreenRun(runName("bluegreen", args[0], name), to, &bg))
-		},
+		RunE: runE(o),
 	}
-	o.addHome(cmd)
-	o.addMetrics(cmd)
-	cmd.Flags().StringVar(&to, "to", "", "the Kubernetes version of green, e.g. 1.37")
-	cmd.Flags().StringVarP(&configFile, "filename", "f", "", "blueGreen settings: traffic, sync, freeze, validation, postSwitch, blueSoak, keepBlue")
-	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file holding CLUSTER; rewritten so green replaces blue at the end")
-	cmd.Flags().StringVar(&name, "name", "", "the run's name (default bluegreen-CLUSTER-TIME)")
+	o.addFlags(cmd, "bluegreen", "blueGreen settings: traffic, sync, freeze, validation, postSwitch, blueSoak, keepBlue")
 	return cmd
 }
 
-// move plans and drives the run of a bluegreen or canary command on its
-// one cluster.
-func (o *runOptions) move(cmd *cobra.Command, clusterName string, run *v1alpha1.UpdateRun) error {
-	clusters, err := o.blueGreenFleet(clusterName)
-	if err != nil {
+func (o *blueGreenOptions) Validate() error {
+	var bg v1alpha1.BlueGreenSpec
+	if err := o.validate("bluegreen", &bg); err != nil {
 		return err
 	}
-	e := o.engine(clusters)
-	p, err := o.initialize(cmd.Context(), e, run, run.Spec.Strategy)
-	if err != nil {
-		return err
-	}
-	printPlan(o.streams.Out, p)
-	return o.drive(cmd.Context(), e, run.Name)
+	o.run = blueGreenRun(o.name, o.to, &bg)
+	return nil
 }
 
 // runName is a command's run name: the --name given, or the command and
@@ -154,8 +193,10 @@ func (o *runOptions) followFleetFile(e *engine.Engine, run *v1alpha1.UpdateRun) 
 	return nil
 }
 
+type rollbackOptions struct{ namedRunOptions }
+
 func newRollbackCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
+	o := &rollbackOptions{namedRunOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
 		Use:   "rollback RUN",
 		Short: "Send a blue-green or canary run's traffic back to blue and lift the freeze; green is kept",
@@ -168,36 +209,37 @@ drives the run, it is told to roll back and this command waits for it.
 
 Exit codes: 0 rolled back; 1 the rollback failed; 2 bad input.`,
 		Args: exactArgs(1, "RUN"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.printer = printer.New(s.Err)
-			if err := o.openHub(cmd.Context()); err != nil {
-				return err
-			}
-			if o.hub != "" {
-				return o.request(cmd.Context(), args[0], v1alpha1.StateRollback)
-			}
-			e, err := o.frozen(args[0])
-			if err != nil {
-				return err
-			}
-			run, err := e.Rollback(cmd.Context(), args[0])
-			if run != nil {
-				writeRunReport(s.Out, run)
-			}
-			var invalid *engine.InvalidError
-			if errors.As(err, &invalid) {
-				return usageError{err}
-			}
-			if err != nil {
-				return err
-			}
-			o.printer.Success("run %s rolled back: traffic is on blue", args[0])
-			return nil
-		},
+		RunE: runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
 	return cmd
+}
+
+func (o *rollbackOptions) Run(ctx context.Context) error {
+	if err := o.openHub(ctx); err != nil {
+		return err
+	}
+	if o.hub != "" {
+		return o.request(ctx, o.name, v1alpha1.StateRollback)
+	}
+	e, err := o.frozen(o.name)
+	if err != nil {
+		return err
+	}
+	run, err := e.Rollback(ctx, o.name)
+	if run != nil {
+		writeRunReport(o.streams.Out, run)
+	}
+	var invalid *engine.InvalidError
+	if errors.As(err, &invalid) {
+		return usageError{err}
+	}
+	if err != nil {
+		return err
+	}
+	o.printer.Success("run %s rolled back: traffic is on blue", o.name)
+	return nil
 }
 
 // writeBlueGreen renders a cluster's blue-green move: baseline, sync,

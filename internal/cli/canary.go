@@ -1,17 +1,15 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/methods/canary"
-	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/store"
 )
 
@@ -24,9 +22,10 @@ type canaryFile struct {
 	Analysis               []v1alpha1.GateSpec   `json:"analysis,omitempty"`
 }
 
+type canaryOptions struct{ moveOptions }
+
 func newCanaryCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
-	var to, configFile, name string
+	o := &canaryOptions{moveOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
 		Use:   "canary CLUSTER --to VERSION -f CANARY_FILE [--fleet FLEET_FILE]",
 		Short: "Move one cluster's users to a new cluster at VERSION step by step, with analysis (canary)",
@@ -60,33 +59,22 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 		Example: `  upshift canary shop --to 1.37 -f canary.yaml
   upshift canary shop --to 1.37 -f canary.yaml --fleet fleet.yaml --name shop-137`,
 		Args: exactArgs(1, "CLUSTER"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.printer = printer.New(s.Err)
-			if to == "" || configFile == "" {
-				return usagef("--to VERSION and -f CANARY_FILE are required")
-			}
-			data, err := os.ReadFile(configFile)
-			if err != nil {
-				return usageError{err}
-			}
-			var c canaryFile
-			if err := yaml.UnmarshalStrict(data, &c); err != nil {
-				return usagef("%s: %v", configFile, err)
-			}
-			run := blueGreenRun(runName("canary", args[0], name), to, &c.BlueGreenSpec)
-			run.Spec.Method = v1alpha1.MethodCanary
-			run.Spec.Canary = &v1alpha1.CanarySpec{Steps: c.Steps, Analysis: c.Analysis}
-			run.Spec.Strategy.Stages[0].Name = "canary"
-			return o.move(cmd, args[0], run)
-		},
+		RunE: runE(o),
 	}
-	o.addHome(cmd)
-	o.addMetrics(cmd)
-	cmd.Flags().StringVar(&to, "to", "", "the Kubernetes version of green, e.g. 1.37")
-	cmd.Flags().StringVarP(&configFile, "filename", "f", "", "blueGreen settings with the canary's steps and analysis")
-	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file holding CLUSTER; rewritten so green replaces blue at the end")
-	cmd.Flags().StringVar(&name, "name", "", "the run's name (default canary-CLUSTER-TIME)")
+	o.addFlags(cmd, "canary", "blueGreen settings with the canary's steps and analysis")
 	return cmd
+}
+
+func (o *canaryOptions) Validate() error {
+	var c canaryFile
+	if err := o.validate("canary", &c); err != nil {
+		return err
+	}
+	o.run = blueGreenRun(o.name, o.to, &c.BlueGreenSpec)
+	o.run.Spec.Method = v1alpha1.MethodCanary
+	o.run.Spec.Canary = &v1alpha1.CanarySpec{Steps: c.Steps, Analysis: c.Analysis}
+	o.run.Spec.Strategy.Stages[0].Name = "canary"
+	return nil
 }
 
 // writeCanary renders a cluster's canary: where its traffic is, and each
@@ -103,9 +91,13 @@ func writeCanary(w io.Writer, c *v1alpha1.CanaryStatus) {
 	}
 }
 
+type promoteOptions struct {
+	namedRunOptions
+	cluster, by string
+}
+
 func newPromoteCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
-	var clusterName, by string
+	o := &promoteOptions{namedRunOptions: namedRunOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
 		Use:   "promote RUN [--cluster CLUSTER]",
 		Short: "Skip a canary's remaining steps: all traffic to green, then blue is retired",
@@ -119,34 +111,36 @@ Exit codes: 0 recorded; 2 bad input (nothing recorded).`,
 		Example: `  upshift promote canary-shop-20261202-170000
   upshift promote canary-shop-20261202-170000 --cluster shop --by alice`,
 		Args: exactArgs(1, "RUN"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			run, err := readForRequest(o.store(), args[0])
-			if err != nil {
-				return usageError{err}
-			}
-			clusters, err := canary.CheckPromote(run, clusterName)
-			if err != nil {
-				return usageError{err}
-			}
-			osUser := currentUser()
-			if by == "" {
-				by = osUser
-			}
-			for _, c := range clusters {
-				key := canary.PromoteKey(c)
-				if err := o.store().Approve(args[0], store.Approval{Key: key, By: by, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
-					return usageError{err}
-				}
-				if err := o.store().Audit(args[0], store.Event{Time: time.Now().UTC(), Type: "Promoted", Message: fmt.Sprintf("%s promoted by %s (OS user %s)", c, by, osUser)}); err != nil {
-					return fmt.Errorf("the promotion is recorded, but not its audit line: %w", err)
-				}
-				printer.New(s.Err).Success("cluster %s of run %s promoted by %s: all traffic goes to green", c, args[0], by)
-			}
-			return nil
-		},
+		RunE: runE(o),
 	}
 	o.addHome(cmd)
-	cmd.Flags().StringVar(&clusterName, "cluster", "", "the cluster to promote (default: every cluster still in its canary)")
-	cmd.Flags().StringVar(&by, "by", "", "who promotes (default: the current user)")
+	cmd.Flags().StringVar(&o.cluster, "cluster", "", "the cluster to promote (default: every cluster still in its canary)")
+	cmd.Flags().StringVar(&o.by, "by", "", "who promotes (default: the current user)")
 	return cmd
+}
+
+func (o *promoteOptions) Run(context.Context) error {
+	run, err := readForRequest(o.store(), o.name)
+	if err != nil {
+		return usageError{err}
+	}
+	clusters, err := canary.CheckPromote(run, o.cluster)
+	if err != nil {
+		return usageError{err}
+	}
+	osUser := currentUser()
+	by := o.by
+	if by == "" {
+		by = osUser
+	}
+	for _, c := range clusters {
+		if err := o.store().Approve(o.name, store.Approval{Key: canary.PromoteKey(c), By: by, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
+			return usageError{err}
+		}
+		if err := o.store().Audit(o.name, store.Event{Time: time.Now().UTC(), Type: "Promoted", Message: fmt.Sprintf("%s promoted by %s (OS user %s)", c, by, osUser)}); err != nil {
+			return fmt.Errorf("the promotion is recorded, but not its audit line: %w", err)
+		}
+		o.printer.Success("cluster %s of run %s promoted by %s: all traffic goes to green", c, o.name, by)
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -80,15 +81,7 @@ func newLocalUpCommand(parent *localOptions) *cobra.Command {
 		Example: `  upshift local up dev --kubernetes-version 1.36
   upshift local up prod --kubernetes-version 1.36 --node-pool system=3 --node-pool user=5 --node-image ubuntu-2204-2025.01`,
 		Args: exactArgs(1, "NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
 	cmd.Flags().StringVar(&o.version, "kubernetes-version", toolchain.Previous().Minor, "Kubernetes version: "+releaseList())
 	cmd.Flags().StringArrayVar(&o.pools, "node-pool", nil, "node pool NAME=COUNT, repeatable (default system=3)")
@@ -100,7 +93,7 @@ func newLocalUpCommand(parent *localOptions) *cobra.Command {
 	return cmd
 }
 
-func (o *localUpOptions) Complete(args []string) error {
+func (o *localUpOptions) Complete(_ *cobra.Command, args []string) error {
 	o.spec = localfleet.Spec{Name: args[0], KubernetesVersion: o.version, NodeImage: o.nodeImage, APIServerPort: o.apiPort, IngressPort: o.ingPort, UnsafeNoFsync: o.noFsync}
 	if len(o.pools) == 0 {
 		o.pools = []string{"system=3"}
@@ -153,126 +146,180 @@ func (o *localUpOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-func newLocalDownCommand(o *localOptions) *cobra.Command {
-	var all bool
+type localDownOptions struct {
+	*localOptions
+	all   bool
+	names []string
+}
+
+func newLocalDownCommand(parent *localOptions) *cobra.Command {
+	o := &localDownOptions{localOptions: parent}
 	cmd := &cobra.Command{
 		Use:   "down [NAME...] [--all]",
 		Short: "Stop local clusters and remove their state",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if all == (len(args) > 0) {
-				return usagef("name the clusters to remove, or pass --all")
-			}
-			fleet, err := o.fleet()
-			if err != nil {
-				return err
-			}
-			if all {
-				names, err := fleet.DownAll()
-				for _, n := range names {
-					o.printer.Success("local cluster %s removed", n)
-				}
-				if len(names) == 0 && err == nil {
-					o.printer.Success("no local clusters to remove")
-				}
-				return err
-			}
-			var errs []error
-			for _, name := range args {
-				if err := fleet.Down(name); err != nil {
-					if errors.Is(err, localfleet.ErrNotFound) {
-						err = usageError{err}
-					}
-					errs = append(errs, err)
-					continue
-				}
-				o.printer.Success("local cluster %s removed", name)
-			}
-			return errors.Join(errs...)
-		},
+		RunE:  runE(o),
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "remove every local cluster")
+	cmd.Flags().BoolVar(&o.all, "all", false, "remove every local cluster")
 	return cmd
 }
 
-func newLocalListCommand(o *localOptions) *cobra.Command {
-	var output string
+func (o *localDownOptions) Complete(_ *cobra.Command, args []string) error {
+	o.names = args
+	return nil
+}
+
+// Validate refuses a name that is not a local cluster's before any is
+// removed: a path such as `..` never reaches the file system.
+func (o *localDownOptions) Validate() error {
+	if o.all == (len(o.names) > 0) {
+		return usagef("name the clusters to remove, or pass --all")
+	}
+	for _, n := range o.names {
+		if err := names.Label("local cluster", n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *localDownOptions) Run(context.Context) error {
+	fleet, err := o.fleet()
+	if err != nil {
+		return err
+	}
+	if o.all {
+		removed, err := fleet.DownAll()
+		for _, n := range removed {
+			o.printer.Success("local cluster %s removed", n)
+		}
+		if len(removed) == 0 && err == nil {
+			o.printer.Success("no local clusters to remove")
+		}
+		return err
+	}
+	var errs []error
+	for _, name := range o.names {
+		if err := fleet.Down(name); err != nil {
+			if errors.Is(err, localfleet.ErrNotFound) {
+				err = usageError{err}
+			}
+			errs = append(errs, err)
+			continue
+		}
+		o.printer.Success("local cluster %s removed", name)
+	}
+	return errors.Join(errs...)
+}
+
+type localListOptions struct {
+	*localOptions
+	output string
+}
+
+func newLocalListCommand(parent *localOptions) *cobra.Command {
+	o := &localListOptions{localOptions: parent}
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List local clusters: versions, ports, node pools, health",
 		Args:    exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validateOutput(output, outputTable, outputWide, outputJSON, outputYAML); err != nil {
-				return err
-			}
-			fleet, err := o.fleet()
-			if err != nil {
-				return err
-			}
-			clusters, err := fleet.Clusters()
-			if err != nil {
-				return err
-			}
-			statuses := make([]localfleet.Status, 0, len(clusters))
-			for _, c := range clusters {
-				statuses = append(statuses, fleet.Status(cmd.Context(), c))
-			}
-			if output == outputJSON || output == outputYAML {
-				return writeData(o.streams.Out, output, statuses)
-			}
-			header := []string{"NAME", "VERSION", "HEALTH", "API SERVER", "INGRESS", "NODE POOLS (READY/NODES)"}
-			if output == outputWide {
-				header = append(header, "PHASE", "KUBECONFIG")
-			}
-			var rows [][]string
-			for _, s := range statuses {
-				version := s.ServerVersion
-				if version == "" {
-					version = s.KubernetesVersion
-				}
-				row := []string{s.Name, version, s.Health, s.APIServer, s.Ingress, s.PoolSummary()}
-				if output == outputWide {
-					row = append(row, s.Phase, s.Kubeconfig)
-				}
-				rows = append(rows, row)
-			}
-			return table(o.streams.Out, header, rows)
-		},
+		RunE:    runE(o),
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table, wide, json or yaml")
+	cmd.Flags().StringVarP(&o.output, "output", "o", outputTable, "table, wide, json or yaml")
 	return cmd
 }
 
-func newLocalKubeconfigCommand(o *localOptions) *cobra.Command {
-	var merge, force bool
+func (o *localListOptions) Complete(*cobra.Command, []string) error { return nil }
+
+func (o *localListOptions) Validate() error {
+	return validateOutput(o.output, outputTable, outputWide, outputJSON, outputYAML)
+}
+
+func (o *localListOptions) Run(ctx context.Context) error {
+	fleet, err := o.fleet()
+	if err != nil {
+		return err
+	}
+	clusters, err := fleet.Clusters()
+	if err != nil {
+		return err
+	}
+	statuses := make([]localfleet.Status, 0, len(clusters))
+	for _, c := range clusters {
+		statuses = append(statuses, fleet.Status(ctx, c))
+	}
+	if o.output == outputJSON || o.output == outputYAML {
+		return writeData(o.streams.Out, o.output, statuses)
+	}
+	header := []string{"NAME", "VERSION", "HEALTH", "API SERVER", "INGRESS", "NODE POOLS (READY/NODES)"}
+	if o.output == outputWide {
+		header = append(header, "PHASE", "KUBECONFIG")
+	}
+	var rows [][]string
+	for _, s := range statuses {
+		version := s.ServerVersion
+		if version == "" {
+			version = s.KubernetesVersion
+		}
+		row := []string{s.Name, version, s.Health, s.APIServer, s.Ingress, s.PoolSummary()}
+		if o.output == outputWide {
+			row = append(row, s.Phase, s.Kubeconfig)
+		}
+		rows = append(rows, row)
+	}
+	return table(o.streams.Out, header, rows)
+}
+
+// namedLocalOptions are those of a command about one local cluster.
+type namedLocalOptions struct {
+	*localOptions
+	name string
+}
+
+func (o *namedLocalOptions) Complete(_ *cobra.Command, args []string) error {
+	o.name = args[0]
+	return nil
+}
+
+func (o *namedLocalOptions) Validate() error { return names.Label("local cluster", o.name) }
+
+type localKubeconfigOptions struct {
+	namedLocalOptions
+	merge, force bool
+}
+
+func newLocalKubeconfigCommand(parent *localOptions) *cobra.Command {
+	o := &localKubeconfigOptions{namedLocalOptions: namedLocalOptions{localOptions: parent}}
 	cmd := &cobra.Command{
 		Use:   "kubeconfig NAME [--merge [--force]]",
 		Short: "Print the path of a cluster's kubeconfig, or merge it into $KUBECONFIG",
 		Args:  exactArgs(1, "NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			fleet, err := o.fleet()
-			if err != nil {
-				return err
-			}
-			c, err := fleet.Get(args[0])
-			if err != nil {
-				return usageError{err}
-			}
-			if !merge {
-				fmt.Fprintln(o.streams.Out, c.KubeconfigPath())
-				return nil
-			}
-			target, err := mergeKubeconfig(c.KubeconfigPath(), force)
-			if err != nil {
-				return err
-			}
-			o.printer.Success("merged context %s into %s", c.Name, target)
-			return nil
-		},
+		RunE:  runE(o),
 	}
-	cmd.Flags().BoolVar(&merge, "merge", false, "merge into your kubeconfig as kubectl config does (the first existing file of $KUBECONFIG, default ~/.kube/config) and switch to it")
-	cmd.Flags().BoolVar(&force, "force", false, "with --merge: replace a context, cluster or user of the same name that points elsewhere")
+	cmd.Flags().BoolVar(&o.merge, "merge", false, "merge into your kubeconfig as kubectl config does (the first existing file of $KUBECONFIG, default ~/.kube/config) and switch to it")
+	cmd.Flags().BoolVar(&o.force, "force", false, "with --merge: replace a context, cluster or user of the same name that points elsewhere")
 	return cmd
+}
+
+func (o *localKubeconfigOptions) Run(context.Context) error {
+	fleet, err := o.fleet()
+	if err != nil {
+		return err
+	}
+	c, err := fleet.Get(o.name)
+	if err != nil {
+		return usageError{err}
+	}
+	if !o.merge {
+		fmt.Fprintln(o.streams.Out, c.KubeconfigPath())
+		return nil
+	}
+	target, err := mergeKubeconfig(c.KubeconfigPath(), o.force)
+	if err != nil {
+		return err
+	}
+	o.printer.Success("merged context %s into %s", c.Name, target)
+	return nil
 }
 
 // mergeKubeconfig merges src into the user's kubeconfig and makes its
@@ -351,92 +398,134 @@ func mergeKubeconfig(src string, force bool) (string, error) {
 	return target, nil
 }
 
-func newLocalUpgradeCommand(o *localOptions) *cobra.Command {
-	var version string
+type localUpgradeOptions struct {
+	namedLocalOptions
+	version string
+	target  toolchain.Release
+}
+
+func newLocalUpgradeCommand(parent *localOptions) *cobra.Command {
+	o := &localUpgradeOptions{namedLocalOptions: namedLocalOptions{localOptions: parent}}
 	cmd := &cobra.Command{
 		Use:   "upgrade-control-plane NAME --kubernetes-version VERSION",
 		Short: "Restart a local cluster's control plane on the next minor version",
 		Args:  exactArgs(1, "NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if version == "" {
-				return usagef("--kubernetes-version is required: %s", releaseList())
-			}
-			if _, err := toolchain.ResolveKubernetesVersion(version); err != nil {
-				return usageError{err}
-			}
-			fleet, err := o.fleet()
-			if err != nil {
-				return err
-			}
-			c, err := fleet.Get(args[0])
-			if err != nil {
-				return usageError{err}
-			}
-			target, _ := toolchain.ResolveKubernetesVersion(version)
-			if err := localfleet.CheckUpgrade(c.KubernetesVersion, target.Version); err != nil {
-				return usageError{err}
-			}
-			start := time.Now()
-			if err := fleet.UpgradeControlPlane(cmd.Context(), args[0], version); err != nil {
-				return err
-			}
-			o.printer.Success("control plane of %s runs %s (%s)", args[0], target.Version, time.Since(start).Round(100*time.Millisecond))
-			return nil
-		},
+		RunE:  runE(o),
 	}
-	cmd.Flags().StringVar(&version, "kubernetes-version", "", "target version: "+releaseList())
+	cmd.Flags().StringVar(&o.version, "kubernetes-version", "", "target version: "+releaseList())
 	return cmd
 }
 
-func newLocalToolsCommand(o *localOptions) *cobra.Command {
-	var build bool
+func (o *localUpgradeOptions) Validate() error {
+	if err := o.namedLocalOptions.Validate(); err != nil {
+		return err
+	}
+	if o.version == "" {
+		return usagef("--kubernetes-version is required: %s", releaseList())
+	}
+	target, err := toolchain.ResolveKubernetesVersion(o.version)
+	if err != nil {
+		return usageError{err}
+	}
+	o.target = target
+	return nil
+}
+
+func (o *localUpgradeOptions) Run(ctx context.Context) error {
+	fleet, err := o.fleet()
+	if err != nil {
+		return err
+	}
+	c, err := fleet.Get(o.name)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := localfleet.CheckUpgrade(c.KubernetesVersion, o.target.Version); err != nil {
+		return usageError{err}
+	}
+	start := time.Now()
+	if err := fleet.UpgradeControlPlane(ctx, o.name, o.version); err != nil {
+		return err
+	}
+	o.printer.Success("control plane of %s runs %s (%s)", o.name, o.target.Version, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+type localToolsOptions struct {
+	*localOptions
+	build bool
+}
+
+func newLocalToolsCommand(parent *localOptions) *cobra.Command {
+	o := &localToolsOptions{localOptions: parent}
 	cmd := &cobra.Command{
 		Use:   "tools [--build]",
 		Short: "Show (and build) the local fleet's binaries in the cache",
 		Args:  exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cache := &toolchain.Cache{Dir: o.cache, Log: o.printer.Actions()}
-			var rows [][]string
-			for _, b := range toolchain.All() {
-				if build && !cache.Built(b) {
-					start := time.Now()
-					if _, err := cache.Ensure(cmd.Context(), b); err != nil {
-						return err
-					}
-					o.printer.Success("built %s in %s", b, time.Since(start).Round(time.Second))
-				}
-				path, err := cache.Path(b)
-				if err != nil {
-					return err
-				}
-				state := "missing"
-				if cache.Built(b) {
-					state = "built"
-				}
-				rows = append(rows, []string{b.Name, b.Version, state, path})
-			}
-			return table(o.streams.Out, []string{"BINARY", "VERSION", "STATE", "PATH"}, rows)
-		},
+		RunE:  runE(o),
 	}
-	cmd.Flags().BoolVar(&build, "build", false, "build what is missing")
+	cmd.Flags().BoolVar(&o.build, "build", false, "build what is missing")
 	return cmd
 }
 
-func newServeIngressCommand(o *localOptions) *cobra.Command {
-	var cluster, kubeconfig, listen string
+func (o *localToolsOptions) Complete(*cobra.Command, []string) error { return nil }
+
+func (o *localToolsOptions) Validate() error { return nil }
+
+func (o *localToolsOptions) Run(ctx context.Context) error {
+	cache := &toolchain.Cache{Dir: o.cache, Log: o.printer.Actions()}
+	var rows [][]string
+	for _, b := range toolchain.All() {
+		if o.build && !cache.Built(b) {
+			start := time.Now()
+			if _, err := cache.Ensure(ctx, b); err != nil {
+				return err
+			}
+			o.printer.Success("built %s in %s", b, time.Since(start).Round(time.Second))
+		}
+		path, err := cache.Path(b)
+		if err != nil {
+			return err
+		}
+		state := "missing"
+		if cache.Built(b) {
+			state = "built"
+		}
+		rows = append(rows, []string{b.Name, b.Version, state, path})
+	}
+	return table(o.streams.Out, []string{"BINARY", "VERSION", "STATE", "PATH"}, rows)
+}
+
+type serveIngressOptions struct {
+	cluster, kubeconfig, listen string
+}
+
+func newServeIngressCommand(*localOptions) *cobra.Command {
+	o := &serveIngressOptions{}
 	cmd := &cobra.Command{
 		Use:    "serve-ingress",
 		Short:  "Run a cluster's ingress stand-in (started by `local up`)",
 		Hidden: true,
 		Args:   exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return ServeIngress(cmd.Context(), cluster, kubeconfig, listen)
-		},
+		RunE:   runE(o),
 	}
-	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster name")
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig")
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "listen address")
+	cmd.Flags().StringVar(&o.cluster, "cluster", "", "cluster name")
+	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "admin kubeconfig")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:0", "listen address")
 	return cmd
+}
+
+func (o *serveIngressOptions) Complete(*cobra.Command, []string) error { return nil }
+
+func (o *serveIngressOptions) Validate() error {
+	if o.cluster == "" || o.kubeconfig == "" {
+		return usagef("--cluster and --kubeconfig are required")
+	}
+	return nil
+}
+
+func (o *serveIngressOptions) Run(ctx context.Context) error {
+	return ServeIngress(ctx, o.cluster, o.kubeconfig, o.listen)
 }
 
 // ServeIngress runs an ingress stand-in until SIGTERM. Test binaries that

@@ -16,8 +16,14 @@ import (
 	tm "upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 )
 
-func newLocalAzureCommand(o *localOptions) *cobra.Command {
-	var listen, subscription, gateway, tokenFile string
+type localAzureOptions struct {
+	*localOptions
+	listen, subscription, gateway, tokenFile string
+	token                                    string
+}
+
+func newLocalAzureCommand(parent *localOptions) *cobra.Command {
+	o := &localAzureOptions{localOptions: parent}
 	cmd := &cobra.Command{
 		Use:   "azure [--listen 127.0.0.1:PORT] [--subscription ID] [--gateway ADMIN_URL --token-file F]",
 		Short: "Serve an Azure Resource Manager emulator for AKS and Traffic Manager, backed by the local fleet and the gateway",
@@ -43,46 +49,57 @@ README's Providers table says what was tested against it only.`,
   # fleet.yaml: spec: {provider: aks, aks: {subscriptionID: ` + azureemu.DefaultSubscription + `,
   #                     resourceGroup: ` + azureemu.AdoptGroup + `, name: prod, armEndpoint: http://127.0.0.1:8443}}`,
 		Args: exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := azureemu.CheckLoopback(listen); err != nil {
-				return usageError{err}
-			}
-			fleet, err := o.fleet()
-			if err != nil {
-				return err
-			}
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return usageError{err}
-			}
-			emu := azureemu.New(fleet, subscription)
-			emu.Log = o.streams.Err
-			if gateway != "" {
-				token, err := readToken(tokenFile)
-				if err != nil {
-					return usageError{err}
-				}
-				emu.Gateway = trafficgateway.New(gateway, token)
-			}
-			srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
-			o.printer.Success("Azure emulator on http://%s (subscription %s, resource group %s holds the local fleet); it accepts any bearer token, on loopback only", ln.Addr(), emu.Subscription, azureemu.AdoptGroup)
-			go func() {
-				<-cmd.Context().Done()
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = srv.Shutdown(ctx)
-			}()
-			err = srv.Serve(ln)
-			emu.Close()
-			if errors.Is(err, http.ErrServerClosed) {
-				return nil
-			}
-			return fmt.Errorf("serving the Azure emulator: %w", err)
-		},
+		RunE: runE(o),
 	}
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "loopback address to serve on")
-	cmd.Flags().StringVar(&subscription, "subscription", azureemu.DefaultSubscription, "the one subscription that exists")
-	cmd.Flags().StringVar(&gateway, "gateway", "", "admin URL of an upshift gateway that serves each Traffic Manager profile's DNS name")
-	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding that gateway's admin token (default $UPSHIFT_GATEWAY_TOKEN)")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8443", "loopback address to serve on")
+	cmd.Flags().StringVar(&o.subscription, "subscription", azureemu.DefaultSubscription, "the one subscription that exists")
+	cmd.Flags().StringVar(&o.gateway, "gateway", "", "admin URL of an upshift gateway that serves each Traffic Manager profile's DNS name")
+	cmd.Flags().StringVar(&o.tokenFile, "token-file", "", "file holding that gateway's admin token (default $UPSHIFT_GATEWAY_TOKEN)")
 	return cmd
+}
+
+func (o *localAzureOptions) Complete(*cobra.Command, []string) error { return nil }
+
+func (o *localAzureOptions) Validate() error {
+	if err := azureemu.CheckLoopback(o.listen); err != nil {
+		return usageError{err}
+	}
+	if o.gateway != "" {
+		token, err := readToken(o.tokenFile)
+		if err != nil {
+			return usageError{err}
+		}
+		o.token = token
+	}
+	return nil
+}
+
+func (o *localAzureOptions) Run(ctx context.Context) error {
+	fleet, err := o.fleet()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return usageError{err}
+	}
+	emu := azureemu.New(fleet, o.subscription)
+	emu.Log = o.streams.Err
+	if o.gateway != "" {
+		emu.Gateway = trafficgateway.New(o.gateway, o.token)
+	}
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	o.printer.Success("Azure emulator on http://%s (subscription %s, resource group %s holds the local fleet); it accepts any bearer token, on loopback only", ln.Addr(), emu.Subscription, azureemu.AdoptGroup)
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	err = srv.Serve(ln)
+	emu.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("serving the Azure emulator: %w", err)
 }
