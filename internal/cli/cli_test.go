@@ -49,10 +49,23 @@ func TestBadInput(t *testing.T) {
 		{"bluegreen unknown field", []string{"bluegreen", "shop", "--to", toolchain.Latest().Minor, "-f", unknownField}, `unknown field "hostz"`},
 		{"bluegreen unknown cluster", []string{"bluegreen", "ghost", "--to", toolchain.Latest().Minor, "-f", good}, `no such local cluster "ghost"`},
 		{"rollback unknown run", []string{"rollback", "ghost"}, "ghost"},
+		{"canary unknown field", []string{"canary", "shop", "--to", toolchain.Latest().Minor, "-f", unknownField}, `unknown field "hostz"`},
+		{"bluegreen bad run name", []string{"bluegreen", "shop", "--to", toolchain.Latest().Minor, "-f", good, "--name", "../x"}, "run name"},
+		{"pool name a path", []string{"local", "upgrade-node-pool", "dev", "../user"}, "node pool name"},
+		{"weights not pairs", []string{"traffic", "set", "blue:100", "--gateway", "http://127.0.0.1:1", "--route", "a.example"}, "NAME=WEIGHT"},
+		{"weights not 100", []string{"traffic", "set", "blue=50,green=20", "--gateway", "http://127.0.0.1:1", "--route", "a.example"}, "100"},
+		{"patch run name a path", []string{"patch", "--node-image", "ubuntu-2204-2026.12", "--fleet", good, "--name", ".."}, "run name"},
+		{"hub namespace", []string{"hub", "run", "--namespace", "a/b"}, "namespace name"},
+		{"dashboard address", []string{"dashboard", "--listen", "8090"}, "HOST:PORT"},
+		{"readiness fail-on", []string{"scan", "readiness", "--fail-on", "fatal"}, "--fail-on"},
+		{"schedule interval", []string{"schedule", "--fleet", good, "-f", good, "--interval", "1ms"}, "--interval"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			args := append(tc.args, "--home", home)
+			args := tc.args
+			if args[0] != "traffic" { // the only commands without a home
+				args = append(args, "--home", home)
+			}
 			code := Main(context.Background(), args, Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
 			if code != ExitUsage {
 				t.Errorf("exit code %d, want %d (stderr %q)", code, ExitUsage, errOut.String())

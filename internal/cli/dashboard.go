@@ -17,9 +17,13 @@ import (
 
 const envDashboardToken = "UPSHIFT_DASHBOARD_TOKEN"
 
+type dashboardOptions struct {
+	runOptions
+	listen, tokenFile string
+}
+
 func newDashboardCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
-	var listen, tokenFile string
+	o := &dashboardOptions{runOptions: runOptions{streams: s}}
 	cmd := &cobra.Command{
 		Use:   "dashboard [--listen ADDR] [--token-file F] [--hub CONTEXT]",
 		Short: "Serve the web dashboard of the home's runs (or a hub's): live trees, approve, stop, roll back",
@@ -34,37 +38,50 @@ itself is never printed or logged. Serve it on loopback, or behind TLS.`,
 		Example: `  upshift dashboard --listen 127.0.0.1:8090
   upshift dashboard --hub hub --hub-namespace fleet --token-file ~/.upshift-token`,
 		Args: exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p := printer.New(s.Err)
-			if err := o.openHub(cmd.Context()); err != nil {
-				return err
-			}
-			token, where, err := dashboardToken(tokenFile, o.home)
-			if err != nil {
-				return err
-			}
-			if where != "" {
-				p.Action("dashboard token in %s", where)
-			}
-			place := "home " + o.home
-			if o.hub != "" {
-				place = "hub " + o.hub + " · namespace " + o.hubNamespace
-			}
-			stop, addr, err := serveDashboard(listen, &dashboard.Server{Runs: o.store(), Token: token, Where: place})
-			if err != nil {
-				return err
-			}
-			defer stop()
-			p.Success("dashboard on http://%s/ (Ctrl-C stops it)", addr)
-			<-cmd.Context().Done()
-			return nil
-		},
+		RunE: runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8090", "address to serve the dashboard on")
-	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the dashboard token (default $"+envDashboardToken+", else HOME/dashboard-token)")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8090", "address to serve the dashboard on")
+	cmd.Flags().StringVar(&o.tokenFile, "token-file", "", "file holding the dashboard token (default $"+envDashboardToken+", else HOME/dashboard-token)")
 	return cmd
+}
+
+func (o *dashboardOptions) Complete(*cobra.Command, []string) error {
+	o.printer = printer.New(o.streams.Err)
+	return nil
+}
+
+func (o *dashboardOptions) Validate() error {
+	if _, _, err := net.SplitHostPort(o.listen); err != nil {
+		return usagef("--listen %q: give HOST:PORT, e.g. 127.0.0.1:8090", o.listen)
+	}
+	return nil
+}
+
+func (o *dashboardOptions) Run(ctx context.Context) error {
+	if err := o.openHub(ctx); err != nil {
+		return err
+	}
+	token, where, err := dashboardToken(o.tokenFile, o.home)
+	if err != nil {
+		return err
+	}
+	if where != "" {
+		o.printer.Action("dashboard token in %s", where)
+	}
+	place := "home " + o.home
+	if o.hub != "" {
+		place = "hub " + o.hub + " · namespace " + o.hubNamespace
+	}
+	stop, addr, err := serveDashboard(o.listen, &dashboard.Server{Runs: o.store(), Token: token, Where: place})
+	if err != nil {
+		return err
+	}
+	defer stop()
+	o.printer.Success("dashboard on http://%s/ (Ctrl-C stops it)", addr)
+	<-ctx.Done()
+	return nil
 }
 
 // dashboardToken reads the token, or makes one in the home; where says

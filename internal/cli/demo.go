@@ -44,9 +44,13 @@ const demoStages = `{
 }
 `
 
+type demoOptions struct {
+	runOptions
+	cache string
+}
+
 func newDemoCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
-	var cache string
+	o := &demoOptions{runOptions: runOptions{streams: s}}
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Upgrade a local dev/test/prod fleet under live traffic, end to end",
@@ -61,17 +65,24 @@ CVE is published and the fleet patched with it (upshift patch), production
 inside its maintenance window, with the compliance report before and after;
 then a cluster moves blue-green, and a canary is rolled back and promoted.`,
 		Args: exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDemo(cmd.Context(), o, cache)
-		},
+		RunE: runE(o),
 	}
 	o.addHome(cmd)
-	cmd.Flags().StringVar(&cache, "cache", toolchain.DefaultCacheDir(), "cache folder of built binaries ($UPSHIFT_CACHE)")
+	cmd.Flags().StringVar(&o.cache, "cache", toolchain.DefaultCacheDir(), "cache folder of built binaries ($UPSHIFT_CACHE)")
 	return cmd
 }
 
-func runDemo(ctx context.Context, o *runOptions, cache string) error {
+func (o *demoOptions) Complete(*cobra.Command, []string) error {
 	o.printer = printer.New(o.streams.Err)
+	return nil
+}
+
+func (o *demoOptions) Validate() error { return nil }
+
+// Run plays the whole demo; runDemo is its body.
+func (o *demoOptions) Run(ctx context.Context) error { return runDemo(ctx, &o.runOptions, o.cache) }
+
+func runDemo(ctx context.Context, o *runOptions, cache string) error {
 	out := o.streams.Out
 	start := time.Now()
 	self, err := selfCommand()

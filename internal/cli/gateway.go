@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,9 +18,16 @@ import (
 	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
 )
 
+type gatewayOptions struct {
+	streams    Streams
+	config     string
+	resetState bool
+	cfg        *frontdoor.Config
+	token      string
+}
+
 func newGatewayCommand(s Streams) *cobra.Command {
-	var config string
-	var resetState bool
+	o := &gatewayOptions{streams: s}
 	cmd := &cobra.Command{
 		Use:   "gateway --config FILE",
 		Short: "Run upshift's L7 front door: weighted routes to clusters, switched without losing requests",
@@ -47,53 +55,61 @@ The gateway's heap is small, so unless GOGC is set it collects garbage at
 GOGC=400 rather than Go's 100: about a fifth more requests a second on 2
 cores (BenchmarkGatewayVsHAProxy).`,
 		Args: exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if config == "" {
-				return usagef("--config FILE is required")
-			}
-			cfg, err := frontdoor.LoadConfig(config)
-			if err != nil {
-				return usageError{err}
-			}
-			token, err := readToken(cfg.AdminTokenFile)
-			if err != nil {
-				return usageError{err}
-			}
-			cfg.ResetState = resetState
-			if os.Getenv("GOGC") == "" {
-				debug.SetGCPercent(400)
-			}
-			gw, err := frontdoor.New(*cfg, token)
-			if err != nil {
-				return usageError{err}
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
-			defer stop()
-			p := printer.New(s.Err)
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			go func() {
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-hup:
-						if err := gw.ReloadTLS(); err != nil {
-							p.Failure("%v", err)
-						} else {
-							p.Success("TLS certificates reloaded")
-						}
-					}
-				}
-			}()
-			p.Success("gateway serving on %s (admin %s) for %d host(s)", cfg.Listen, cfg.AdminListen, len(cfg.Routes))
-			return gw.Run(ctx)
-		},
+		RunE: runE(o),
 	}
-	cmd.Flags().StringVar(&config, "config", "", "gateway configuration file (required)")
-	cmd.Flags().BoolVar(&resetState, "reset-state", false, "set an unreadable stateFile aside (renamed *.corrupt-TIME) and serve the configuration's routes")
+	cmd.Flags().StringVar(&o.config, "config", "", "gateway configuration file (required)")
+	cmd.Flags().BoolVar(&o.resetState, "reset-state", false, "set an unreadable stateFile aside (renamed *.corrupt-TIME) and serve the configuration's routes")
 	return cmd
+}
+
+func (o *gatewayOptions) Complete(*cobra.Command, []string) error { return nil }
+
+func (o *gatewayOptions) Validate() error {
+	if o.config == "" {
+		return usagef("--config FILE is required")
+	}
+	cfg, err := frontdoor.LoadConfig(o.config)
+	if err != nil {
+		return usageError{err}
+	}
+	if o.token, err = readToken(cfg.AdminTokenFile); err != nil {
+		return usageError{err}
+	}
+	cfg.ResetState = o.resetState
+	o.cfg = cfg
+	return nil
+}
+
+func (o *gatewayOptions) Run(ctx context.Context) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	gw, err := frontdoor.New(*o.cfg, o.token)
+	if err != nil {
+		return usageError{err}
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	p := printer.New(o.streams.Err)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := gw.ReloadTLS(); err != nil {
+					p.Failure("%v", err)
+				} else {
+					p.Success("TLS certificates reloaded")
+				}
+			}
+		}
+	}()
+	p.Success("gateway serving on %s (admin %s) for %d host(s)", o.cfg.Listen, o.cfg.AdminListen, len(o.cfg.Routes))
+	return gw.Run(ctx)
 }
 
 func readToken(path string) (string, error) {
@@ -110,64 +126,88 @@ func readToken(path string) (string, error) {
 	return strings.TrimSpace(string(data)), nil
 }
 
-func newTrafficCommand(s Streams) *cobra.Command {
-	var admin, tokenFile, route string
-	provider := func() (*trafficgateway.Provider, error) {
-		if admin == "" || route == "" {
-			return nil, usagef("--gateway ADMIN_URL and --route HOST are required")
-		}
-		token, err := readToken(tokenFile)
-		if err != nil {
-			return nil, usageError{err}
-		}
-		return trafficgateway.New(admin, token), nil
+// trafficOptions are those of the traffic commands: a route on a gateway.
+type trafficOptions struct {
+	streams                 Streams
+	admin, tokenFile, route string
+	provider                *trafficgateway.Provider
+}
+
+func (o *trafficOptions) Complete(*cobra.Command, []string) error { return nil }
+
+func (o *trafficOptions) Validate() error {
+	if o.admin == "" || o.route == "" {
+		return usagef("--gateway ADMIN_URL and --route HOST are required")
 	}
+	token, err := readToken(o.tokenFile)
+	if err != nil {
+		return usageError{err}
+	}
+	o.provider = trafficgateway.New(o.admin, token)
+	return nil
+}
+
+func newTrafficCommand(s Streams) *cobra.Command {
+	o := &trafficOptions{streams: s}
 	cmd := &cobra.Command{Use: "traffic", Short: "Read and switch a route's weights on a traffic provider (the gateway)"}
-	cmd.PersistentFlags().StringVar(&admin, "gateway", "", "the gateway's admin URL, e.g. http://127.0.0.1:9090")
-	cmd.PersistentFlags().StringVar(&tokenFile, "token-file", "", "file holding the admin token (default $UPSHIFT_GATEWAY_TOKEN)")
-	cmd.PersistentFlags().StringVar(&route, "route", "", "the route's host")
+	cmd.PersistentFlags().StringVar(&o.admin, "gateway", "", "the gateway's admin URL, e.g. http://127.0.0.1:9090")
+	cmd.PersistentFlags().StringVar(&o.tokenFile, "token-file", "", "file holding the admin token (default $UPSHIFT_GATEWAY_TOKEN)")
+	cmd.PersistentFlags().StringVar(&o.route, "route", "", "the route's host")
 	get := &cobra.Command{
 		Use: "get", Short: "Print a route's weights", Args: exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := provider()
-			if err != nil {
-				return err
-			}
-			w, err := p.Weights(cmd.Context(), route)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(s.Out, w)
-			return nil
-		},
+		RunE: runE(&trafficGetOptions{o}),
 	}
 	set := &cobra.Command{
 		Use: "set NAME=WEIGHT[,NAME=WEIGHT...]", Short: "Switch a route's weights (they add up to 100)", Example: "  upshift traffic set --gateway http://127.0.0.1:9090 --route shop.example.com blue=0,green=100",
 		Args: exactArgs(1, "NAME=WEIGHT,..."),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			w := traffic.Weights{}
-			for _, part := range strings.Split(args[0], ",") {
-				name, v, ok := strings.Cut(part, "=")
-				n, err := strconv.Atoi(v)
-				if !ok || err != nil {
-					return usagef("weights %q: write NAME=WEIGHT pairs, e.g. blue=0,green=100", args[0])
-				}
-				w[name] = n
-			}
-			if err := w.Validate(); err != nil {
-				return usageError{err}
-			}
-			p, err := provider()
-			if err != nil {
-				return err
-			}
-			if err := p.Switch(cmd.Context(), route, w); err != nil {
-				return err
-			}
-			printer.New(s.Err).Success("%s now routes %s", route, w)
-			return nil
-		},
+		RunE: runE(&trafficSetOptions{trafficOptions: o}),
 	}
 	cmd.AddCommand(get, set)
 	return cmd
+}
+
+type trafficGetOptions struct{ *trafficOptions }
+
+func (o *trafficGetOptions) Run(ctx context.Context) error {
+	w, err := o.provider.Weights(ctx, o.route)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(o.streams.Out, w)
+	return nil
+}
+
+type trafficSetOptions struct {
+	*trafficOptions
+	arg     string
+	weights traffic.Weights
+}
+
+func (o *trafficSetOptions) Complete(_ *cobra.Command, args []string) error {
+	o.arg = args[0]
+	return nil
+}
+
+func (o *trafficSetOptions) Validate() error {
+	o.weights = traffic.Weights{}
+	for _, part := range strings.Split(o.arg, ",") {
+		name, v, ok := strings.Cut(part, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil {
+			return usagef("weights %q: write NAME=WEIGHT pairs, e.g. blue=0,green=100", o.arg)
+		}
+		o.weights[name] = n
+	}
+	if err := o.weights.Validate(); err != nil {
+		return usageError{err}
+	}
+	return o.trafficOptions.Validate()
+}
+
+func (o *trafficSetOptions) Run(ctx context.Context) error {
+	if err := o.provider.Switch(ctx, o.route, o.weights); err != nil {
+		return err
+	}
+	printer.New(o.streams.Err).Success("%s now routes %s", o.route, o.weights)
+	return nil
 }

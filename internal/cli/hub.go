@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -19,6 +21,7 @@ import (
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/hub"
 	"upshift.dev/upshift/internal/hubstore"
+	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/store"
 )
@@ -37,56 +40,76 @@ runs applied to its namespace.`,
 	return cmd
 }
 
+type hubCRDsOptions struct {
+	streams                 Streams
+	kubeconfig, kubeContext string
+	install                 bool
+	cfg                     *rest.Config
+}
+
 func newHubCRDsCommand(s Streams) *cobra.Command {
-	var kubeconfig, kubeContext string
-	var install bool
+	o := &hubCRDsOptions{streams: s}
 	cmd := &cobra.Command{
 		Use:   "crds [--install [--kubeconfig F] [--context C]]",
 		Short: "Print upshift's CRDs, or install them on a hub cluster and wait until they are served",
 		Example: `  upshift hub crds | kubectl apply --server-side -f -
   upshift hub crds --install --context hub`,
 		Args: exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !install {
-				all, err := crds.All()
-				if err != nil {
-					return err
-				}
-				for _, crd := range all {
-					data, err := yaml.Marshal(crd)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(s.Out, "---\n%s", data)
-				}
-				return nil
-			}
-			cfg, err := fleet.KubeconfigRESTConfig(kubeconfig, kubeContext)
-			if err != nil {
-				return usageError{err}
-			}
-			if err := crds.Install(cmd.Context(), cfg, 2*time.Minute); err != nil {
-				return err
-			}
-			printer.New(s.Err).Success("upshift's CRDs are installed and served: kubectl get updateruns,updatestrategies,clusters.upshift.dev,autoupgradeprofiles,approvalrequests")
-			return nil
-		},
+		RunE: runE(o),
 	}
-	cmd.Flags().BoolVar(&install, "install", false, "install (or update) the CRDs on the cluster instead of printing them")
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the hub (default $KUBECONFIG or ~/.kube/config)")
-	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context of the hub (default the current context)")
+	cmd.Flags().BoolVar(&o.install, "install", false, "install (or update) the CRDs on the cluster instead of printing them")
+	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the hub (default $KUBECONFIG or ~/.kube/config)")
+	cmd.Flags().StringVar(&o.kubeContext, "context", "", "kubeconfig context of the hub (default the current context)")
 	return cmd
 }
 
+func (o *hubCRDsOptions) Complete(*cobra.Command, []string) error { return nil }
+
+func (o *hubCRDsOptions) Validate() error {
+	if !o.install {
+		return nil
+	}
+	cfg, err := fleet.KubeconfigRESTConfig(o.kubeconfig, o.kubeContext)
+	if err != nil {
+		return usageError{err}
+	}
+	o.cfg = cfg
+	return nil
+}
+
+func (o *hubCRDsOptions) Run(ctx context.Context) error {
+	if !o.install {
+		all, err := crds.All()
+		if err != nil {
+			return err
+		}
+		for _, crd := range all {
+			data, err := yaml.Marshal(crd)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(o.streams.Out, "---\n%s", data)
+		}
+		return nil
+	}
+	if err := crds.Install(ctx, o.cfg, 2*time.Minute); err != nil {
+		return err
+	}
+	printer.New(o.streams.Err).Success("upshift's CRDs are installed and served: kubectl get updateruns,updatestrategies,clusters.upshift.dev,autoupgradeprofiles,approvalrequests")
+	return nil
+}
+
+type hubRunOptions struct {
+	runOptions
+	kubeconfig, kubeContext             string
+	opts                                hub.Options
+	noLeaderElection                    bool
+	dashboardListen, dashboardTokenFile string
+	cfg                                 *rest.Config
+}
+
 func newHubRunCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
-	var (
-		kubeconfig, kubeContext string
-		opts                    hub.Options
-		noLeaderElection        bool
-		dashboardListen         string
-		dashboardTokenFile      string
-	)
+	o := &hubRunOptions{runOptions: runOptions{streams: s}}
 	cmd := &cobra.Command{
 		Use:   "run [--kubeconfig F] [--context C] [--namespace NS]",
 		Short: "Run the hub controller: initialize and drive the UpdateRuns applied to a namespace",
@@ -104,65 +127,79 @@ within the lease duration and carries them on from their status.`,
 		Example: `  upshift hub crds --install --context hub
   upshift hub run --context hub --namespace fleet`,
 		Args: exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.printer = printer.New(s.Err)
-			cfg, err := fleet.KubeconfigRESTConfig(kubeconfig, kubeContext)
-			if err != nil {
-				return usageError{err}
-			}
-			if opts.Identity == "" {
-				host, _ := os.Hostname()
-				opts.Identity = host + "_" + strconv.Itoa(os.Getpid())
-			}
-			opts.LeaderElection = !noLeaderElection
-			opts.CredentialsDir = filepath.Join(o.home, "hub-credentials")
-			opts.NewEngine = func(clusters []v1alpha1.Cluster, runs store.Runs) *engine.Engine {
-				e := o.engine(clusters)
-				e.Store = runs
-				return e
-			}
-			opts.Log = slog.New(slog.NewTextHandler(s.Err, nil))
-			opts.Progress = func(run string, ev engine.Event) {
-				ev.Message = run + ": " + ev.Message
-				o.progress(ev)
-			}
-			if dashboardListen != "" {
-				// Every replica serves it: it reads and writes the API.
-				token, where, err := dashboardToken(dashboardTokenFile, o.home)
-				if err != nil {
-					return err
-				}
-				if where != "" {
-					o.printer.Action("dashboard token in %s", where)
-				}
-				c, err := client.New(cfg, client.Options{Scheme: hubstore.Scheme()})
-				if err != nil {
-					return err
-				}
-				runs := &hubstore.Store{Client: c, Namespace: opts.Namespace}
-				stop, addr, err := serveDashboard(dashboardListen, &dashboard.Server{Runs: runs, Token: token, Where: "hub · namespace " + opts.Namespace})
-				if err != nil {
-					return err
-				}
-				defer stop()
-				o.printer.Action("dashboard on http://%s/", addr)
-			}
-			o.printer.Action("hub %s watching UpdateRuns in namespace %s (leader election %s)", opts.Identity, opts.Namespace, onOff(opts.LeaderElection))
-			return hub.Run(cmd.Context(), cfg, opts)
-		},
+		RunE: runE(o),
 	}
 	o.addHome(cmd)
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the hub (default $KUBECONFIG or ~/.kube/config)")
-	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context of the hub (default the current context)")
-	cmd.Flags().StringVar(&opts.Namespace, "namespace", "upshift-system", "namespace of the runs, strategies and member Cluster objects")
-	cmd.Flags().StringVar(&opts.Identity, "identity", "", "this replica's name in leases (default HOSTNAME_PID)")
-	cmd.Flags().BoolVar(&noLeaderElection, "no-leader-election", false, "drive without electing a leader (one replica only)")
-	cmd.Flags().DurationVar(&opts.LeaseDuration, "lease-duration", 15*time.Second, "how long a dead leader (or a run's dead driver) keeps its lease")
-	cmd.Flags().StringVar(&opts.HealthProbeAddr, "health-probe-addr", "", "serve /healthz and /readyz on this address (e.g. :8081)")
-	cmd.Flags().StringVar(&opts.MetricsAddr, "metrics-listen", "", "serve the controller's Prometheus metrics on this address (e.g. :8080)")
-	cmd.Flags().StringVar(&dashboardListen, "dashboard-listen", "", "serve the web dashboard of the namespace's runs on this address (e.g. :8090)")
-	cmd.Flags().StringVar(&dashboardTokenFile, "dashboard-token-file", "", "file holding the dashboard token (default $"+envDashboardToken+", else HOME/dashboard-token)")
+	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the hub (default $KUBECONFIG or ~/.kube/config)")
+	cmd.Flags().StringVar(&o.kubeContext, "context", "", "kubeconfig context of the hub (default the current context)")
+	cmd.Flags().StringVar(&o.opts.Namespace, "namespace", "upshift-system", "namespace of the runs, strategies and member Cluster objects")
+	cmd.Flags().StringVar(&o.opts.Identity, "identity", "", "this replica's name in leases (default HOSTNAME_PID)")
+	cmd.Flags().BoolVar(&o.noLeaderElection, "no-leader-election", false, "drive without electing a leader (one replica only)")
+	cmd.Flags().DurationVar(&o.opts.LeaseDuration, "lease-duration", 15*time.Second, "how long a dead leader (or a run's dead driver) keeps its lease")
+	cmd.Flags().StringVar(&o.opts.HealthProbeAddr, "health-probe-addr", "", "serve /healthz and /readyz on this address (e.g. :8081)")
+	cmd.Flags().StringVar(&o.opts.MetricsAddr, "metrics-listen", "", "serve the controller's Prometheus metrics on this address (e.g. :8080)")
+	cmd.Flags().StringVar(&o.dashboardListen, "dashboard-listen", "", "serve the web dashboard of the namespace's runs on this address (e.g. :8090)")
+	cmd.Flags().StringVar(&o.dashboardTokenFile, "dashboard-token-file", "", "file holding the dashboard token (default $"+envDashboardToken+", else HOME/dashboard-token)")
 	return cmd
+}
+
+func (o *hubRunOptions) Complete(*cobra.Command, []string) error {
+	o.printer = printer.New(o.streams.Err)
+	if o.opts.Identity == "" {
+		host, _ := os.Hostname()
+		o.opts.Identity = host + "_" + strconv.Itoa(os.Getpid())
+	}
+	o.opts.LeaderElection = !o.noLeaderElection
+	o.opts.CredentialsDir = filepath.Join(o.home, "hub-credentials")
+	o.opts.NewEngine = func(clusters []v1alpha1.Cluster, runs store.Runs) *engine.Engine {
+		e := o.engine(clusters)
+		e.Store = runs
+		return e
+	}
+	o.opts.Log = slog.New(slog.NewTextHandler(o.streams.Err, nil))
+	o.opts.Progress = func(run string, ev engine.Event) {
+		ev.Message = run + ": " + ev.Message
+		o.progress(ev)
+	}
+	return nil
+}
+
+func (o *hubRunOptions) Validate() error {
+	if err := names.Label("namespace", o.opts.Namespace); err != nil {
+		return err
+	}
+	cfg, err := fleet.KubeconfigRESTConfig(o.kubeconfig, o.kubeContext)
+	if err != nil {
+		return usageError{err}
+	}
+	o.cfg = cfg
+	return nil
+}
+
+func (o *hubRunOptions) Run(ctx context.Context) error {
+	if o.dashboardListen != "" {
+		// Every replica serves it: it reads and writes the API.
+		token, where, err := dashboardToken(o.dashboardTokenFile, o.home)
+		if err != nil {
+			return err
+		}
+		if where != "" {
+			o.printer.Action("dashboard token in %s", where)
+		}
+		c, err := client.New(o.cfg, client.Options{Scheme: hubstore.Scheme()})
+		if err != nil {
+			return err
+		}
+		runs := &hubstore.Store{Client: c, Namespace: o.opts.Namespace}
+		stop, addr, err := serveDashboard(o.dashboardListen, &dashboard.Server{Runs: runs, Token: token, Where: "hub · namespace " + o.opts.Namespace})
+		if err != nil {
+			return err
+		}
+		defer stop()
+		o.printer.Action("dashboard on http://%s/", addr)
+	}
+	o.printer.Action("hub %s watching UpdateRuns in namespace %s (leader election %s)", o.opts.Identity, o.opts.Namespace, onOff(o.opts.LeaderElection))
+	return hub.Run(ctx, o.cfg, o.opts)
 }
 
 func onOff(b bool) string {

@@ -14,6 +14,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/fleet"
+	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/patch"
 	"upshift.dev/upshift/internal/plan"
@@ -22,15 +23,16 @@ import (
 	"upshift.dev/upshift/internal/store"
 )
 
+type patchOptions struct {
+	runOptions
+	req                                  patch.Request
+	strategyFile, strategyName, maxSurge string
+	dryRun                               bool
+}
+
 func newPatchCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
-	var (
-		req          patch.Request
-		strategyFile string
-		strategyName string
-		maxSurge     string
-		dryRun       bool
-	)
+	o := &patchOptions{runOptions: runOptions{streams: s}}
+	req := &o.req
 	cmd := &cobra.Command{
 		Use:   "patch --node-image IMAGE | --cve CVE-ID... --fleet FLEET_FILE [-f STRATEGY_FILE]",
 		Short: "Take a node image with a security fix to every cluster now: an emergency node-image run",
@@ -55,45 +57,60 @@ Exit codes: 0 every cluster patched; 1 failed; 2 bad input (nothing changed);
   upshift patch --node-image ubuntu-2204-2026.12 --fleet fleet.yaml \
       --override-maintenance-windows --reason "CVE-2026-4242 exploited in the wild"`,
 		Args: exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.printer = printer.New(s.Err)
-			if o.fleetFile == "" {
-				return usagef("--fleet FLEET_FILE is required")
-			}
-			if req.Image == "" && len(req.CVEs) == 0 {
-				return usagef("name the fix: --node-image IMAGE, or --cve CVE-ID to take the first image that fixes it")
-			}
-			if req.OverrideWindows && strings.TrimSpace(req.Reason) == "" {
-				return usagef("--override-maintenance-windows needs --reason: the audit log records why windows were overridden")
-			}
-			if req.By == "" {
-				req.By = currentUser()
-			} else {
-				req.By += " (as " + currentUser() + ")"
-			}
-			ms := intstr.Parse(maxSurge)
-			if _, err := intstr.GetScaledValueFromIntOrPercent(&ms, 100, true); err != nil || (ms.Type == intstr.Int && ms.IntVal < 1) {
-				return usagef("--max-surge %q: use a count such as 3 or a percentage such as 50%%", maxSurge)
-			}
-			req.MaxSurge = ms
-			return o.emergencyPatch(cmd.Context(), req, strategyFile, strategyName, dryRun)
-		},
+		RunE: runE(o),
 	}
 	o.addHome(cmd)
 	o.addMetrics(cmd)
 	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file of upshift.dev/v1alpha1 Cluster objects (required)")
-	cmd.Flags().StringVarP(&strategyFile, "filename", "f", "", "file holding the UpdateStrategy to compress (a run file will do); default: one stage over the whole fleet")
-	cmd.Flags().StringVar(&strategyName, "strategy", "", "the UpdateStrategy of -f to use when it holds several")
+	cmd.Flags().StringVarP(&o.strategyFile, "filename", "f", "", "file holding the UpdateStrategy to compress (a run file will do); default: one stage over the whole fleet")
+	cmd.Flags().StringVar(&o.strategyName, "strategy", "", "the UpdateStrategy of -f to use when it holds several")
 	cmd.Flags().StringVar(&req.Image, "node-image", "", "node image to patch to (upshift local images lists them)")
 	cmd.Flags().StringArrayVar(&req.CVEs, "cve", nil, "CVE the patch is for; repeat for more. Without --node-image, the first image fixing all of them")
 	cmd.Flags().BoolVar(&req.OverrideWindows, "override-maintenance-windows", false, "start steps outside maintenance windows (needs --reason; recorded in the audit log)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why windows are overridden")
 	cmd.Flags().StringVar(&req.By, "by", "", "who asks for the patch (recorded with the OS user)")
-	cmd.Flags().StringVar(&maxSurge, "max-surge", "50%", "extra nodes per pool during the replacement: a count or a percentage")
+	cmd.Flags().StringVar(&o.maxSurge, "max-surge", "50%", "extra nodes per pool during the replacement: a count or a percentage")
 	cmd.Flags().DurationVar(&req.DrainTimeout, "drain-timeout", 5*time.Minute, "how long a node's drain may wait on pod disruption budgets")
 	cmd.Flags().StringVar(&req.Name, "name", "", "run name (default patch-IMAGE)")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show the compressed plan and create nothing")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the compressed plan and create nothing")
 	return cmd
+}
+
+func (o *patchOptions) Complete(*cobra.Command, []string) error {
+	o.printer = printer.New(o.streams.Err)
+	if o.req.By == "" {
+		o.req.By = currentUser()
+	} else {
+		o.req.By += " (as " + currentUser() + ")"
+	}
+	return nil
+}
+
+func (o *patchOptions) Validate() error {
+	if o.fleetFile == "" {
+		return usagef("--fleet FLEET_FILE is required")
+	}
+	if o.req.Image == "" && len(o.req.CVEs) == 0 {
+		return usagef("name the fix: --node-image IMAGE, or --cve CVE-ID to take the first image that fixes it")
+	}
+	if o.req.OverrideWindows && strings.TrimSpace(o.req.Reason) == "" {
+		return usagef("--override-maintenance-windows needs --reason: the audit log records why windows were overridden")
+	}
+	if o.req.Name != "" {
+		if err := names.Subdomain("run", o.req.Name); err != nil {
+			return err
+		}
+	}
+	ms := intstr.Parse(o.maxSurge)
+	if _, err := intstr.GetScaledValueFromIntOrPercent(&ms, 100, true); err != nil || (ms.Type == intstr.Int && ms.IntVal < 1) {
+		return usagef("--max-surge %q: use a count such as 3 or a percentage such as 50%%", o.maxSurge)
+	}
+	o.req.MaxSurge = ms
+	return nil
+}
+
+func (o *patchOptions) Run(ctx context.Context) error {
+	return o.emergencyPatch(ctx, o.req, o.strategyFile, o.strategyName, o.dryRun)
 }
 
 // emergencyPatch builds, stores and drives an emergency patch run over

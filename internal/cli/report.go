@@ -26,9 +26,13 @@ func newReportCommand(s Streams) *cobra.Command {
 	return cmd
 }
 
+type complianceOptions struct {
+	runOptions
+	output string
+}
+
 func newComplianceCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
-	var output string
+	o := &complianceOptions{runOptions: runOptions{streams: s}}
 	cmd := &cobra.Command{
 		Use:   "compliance --fleet FLEET_FILE [-o table|json|html]",
 		Short: "Patch compliance of the fleet: versions and support, node images behind, open CVEs, last runs, next windows",
@@ -47,39 +51,50 @@ input.`,
 		Example: `  upshift report compliance --fleet fleet.yaml
   upshift report compliance --fleet fleet.yaml -o html > compliance.html`,
 		Args: exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.printer = printer.New(s.Err)
-			if err := validateOutput(output, outputTable, outputJSON, outputHTML); err != nil {
-				return err
-			}
-			if o.fleetFile == "" {
-				return usagef("--fleet FLEET_FILE is required")
-			}
-			r, err := o.compliance(cmd.Context())
-			if err != nil {
-				return err
-			}
-			switch output {
-			case outputJSON:
-				err = writeData(s.Out, outputJSON, r)
-			case outputHTML:
-				err = compliance.WriteHTML(s.Out, r)
-			default:
-				err = compliance.WriteText(s.Out, r)
-			}
-			if err != nil {
-				return err
-			}
-			if r.Totals.Compliant < r.Totals.Clusters {
-				return exitCode(exitcode.NotCompliant)
-			}
-			return nil
-		},
+		RunE: runE(o),
 	}
 	o.addHome(cmd)
 	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file of upshift.dev/v1alpha1 Cluster objects (required)")
-	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table, json or html")
+	cmd.Flags().StringVarP(&o.output, "output", "o", outputTable, "table, json or html")
 	return cmd
+}
+
+func (o *complianceOptions) Complete(*cobra.Command, []string) error {
+	o.printer = printer.New(o.streams.Err)
+	return nil
+}
+
+func (o *complianceOptions) Validate() error {
+	if err := validateOutput(o.output, outputTable, outputJSON, outputHTML); err != nil {
+		return err
+	}
+	if o.fleetFile == "" {
+		return usagef("--fleet FLEET_FILE is required")
+	}
+	return nil
+}
+
+// Run reports, and exits NotCompliant when a cluster is not.
+func (o *complianceOptions) Run(ctx context.Context) error {
+	r, err := o.compliance(ctx)
+	if err != nil {
+		return err
+	}
+	switch o.output {
+	case outputJSON:
+		err = writeData(o.streams.Out, outputJSON, r)
+	case outputHTML:
+		err = compliance.WriteHTML(o.streams.Out, r)
+	default:
+		err = compliance.WriteText(o.streams.Out, r)
+	}
+	if err != nil {
+		return err
+	}
+	if r.Totals.Compliant < r.Totals.Clusters {
+		return exitCode(exitcode.NotCompliant)
+	}
+	return nil
 }
 
 func observe(ctx context.Context, m *cluster.Member, ob *compliance.Observed) error {

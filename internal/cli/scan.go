@@ -134,12 +134,7 @@ Exit codes: 0 clean; 4 deprecated APIs only; 5 APIs removed in the target versio
   helm template shop ./chart | upshift scan apis --target-version 1.37 -f -
   upshift scan apis --target-version 1.37 --context prod -o sarif > apis.sarif`,
 		Args: exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
 	cmd.Flags().StringVar(&o.target, "target-version", "", "Kubernetes version you upgrade to, e.g. 1.37 (required)")
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "manifest file or folder, repeatable; - for stdin")
@@ -148,6 +143,8 @@ Exit codes: 0 clean; 4 deprecated APIs only; 5 APIs removed in the target versio
 	o.addFlags(cmd)
 	return cmd
 }
+
+func (o *scanAPIsOptions) Complete(*cobra.Command, []string) error { return nil }
 
 func (o *scanAPIsOptions) Validate() error {
 	if o.target == "" {
@@ -229,6 +226,8 @@ type scanReadinessOptions struct {
 	output        string
 	failOn        string
 	includeSystem bool
+
+	targetVersion rules.Version
 }
 
 func newScanReadinessCommand(s Streams) *cobra.Command {
@@ -241,23 +240,7 @@ func newScanReadinessCommand(s Streams) *cobra.Command {
 Exit codes: 0 nothing at or above --fail-on; 7 findings at or above --fail-on;
 6 a cluster could not be read; 1 the scan failed; 2 bad input.`,
 		Args: exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validateOutput(o.output, report.Formats...); err != nil {
-				return err
-			}
-			if err := validateOutput(o.failOn, report.SeverityError, report.SeverityWarning, report.SeverityInfo, "none"); err != nil {
-				return usagef("--fail-on %q: use error, warning, info or none", o.failOn)
-			}
-			var target rules.Version
-			if o.target != "" {
-				v, err := rules.ParseVersion(o.target)
-				if err != nil {
-					return usageError{fmt.Errorf("--target-version: %w", err)}
-				}
-				target = v
-			}
-			return o.Run(cmd.Context(), target)
-		},
+		RunE: runE(o),
 	}
 	cmd.Flags().StringVar(&o.target, "target-version", "", "Kubernetes version you upgrade to, for skew checks")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, json, yaml, sarif or junit")
@@ -267,8 +250,28 @@ Exit codes: 0 nothing at or above --fail-on; 7 findings at or above --fail-on;
 	return cmd
 }
 
-func (o *scanReadinessOptions) Run(ctx context.Context, target rules.Version) error {
+func (o *scanReadinessOptions) Complete(*cobra.Command, []string) error { return nil }
+
+func (o *scanReadinessOptions) Validate() error {
+	if err := validateOutput(o.output, report.Formats...); err != nil {
+		return err
+	}
+	if err := validateOutput(o.failOn, report.SeverityError, report.SeverityWarning, report.SeverityInfo, "none"); err != nil {
+		return usagef("--fail-on %q: use error, warning, info or none", o.failOn)
+	}
+	if o.target != "" {
+		v, err := rules.ParseVersion(o.target)
+		if err != nil {
+			return usageError{fmt.Errorf("--target-version: %w", err)}
+		}
+		o.targetVersion = v
+	}
+	return nil
+}
+
+func (o *scanReadinessOptions) Run(ctx context.Context) error {
 	p := printer.New(o.streams.Err)
+	target := o.targetVersion
 	targets, err := o.targets()
 	if err != nil {
 		return err

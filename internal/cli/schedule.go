@@ -21,13 +21,16 @@ import (
 	"upshift.dev/upshift/internal/store"
 )
 
+type scheduleOptions struct {
+	runOptions
+	profilesFile string
+	once, dryRun bool
+	interval     time.Duration
+	scheduler    *scheduler
+}
+
 func newScheduleCommand(s Streams) *cobra.Command {
-	o := &runOptions{streams: s}
-	var (
-		profilesFile string
-		once, dryRun bool
-		interval     time.Duration
-	)
+	o := &scheduleOptions{runOptions: runOptions{streams: s}}
 	cmd := &cobra.Command{
 		Use:   "schedule --fleet FLEET_FILE -f PROFILES_FILE [--once] [--dry-run]",
 		Short: "Follow auto-upgrade channels: make and drive an update run whenever a profile's channel offers something new",
@@ -51,55 +54,66 @@ Exit codes: 0 done (or interrupted); 1 a run failed (--once); 2 bad input.`,
 		Example: `  upshift schedule --fleet fleet.yaml -f profiles.yaml
   upshift schedule --fleet fleet.yaml -f profiles.yaml --once --dry-run`,
 		Args: exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.printer = printer.New(s.Err)
-			if o.fleetFile == "" || profilesFile == "" {
-				return usagef("--fleet FLEET_FILE and -f PROFILES_FILE are required")
-			}
-			if interval < time.Second {
-				return usagef("--interval %s: look at most once a second", interval)
-			}
-			sc, err := newScheduler(o, profilesFile, dryRun)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			if o.metricsListen != "" && !dryRun {
-				stop, err := serveMetrics(o.metricsListen, o.store())
-				if err != nil {
-					return err
-				}
-				defer stop()
-			}
-			if err := sc.round(ctx); err != nil {
-				return err
-			}
-			if once || dryRun {
-				sc.wg.Wait()
-				return sc.failed()
-			}
-			o.printer.Action("following %d profile(s) over %d cluster(s), looking every %s; Ctrl-C to stop (runs resume on the next start)", len(sc.profiles), len(sc.fleet), interval)
-			for {
-				select {
-				case <-ctx.Done():
-					sc.wg.Wait()
-					return nil
-				case <-time.After(interval):
-				}
-				if err := sc.round(ctx); err != nil {
-					o.printer.Failure("%v", err)
-				}
-			}
-		},
+		RunE: runE(o),
 	}
 	o.addHome(cmd)
 	o.addMetrics(cmd)
 	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file of upshift.dev/v1alpha1 Cluster objects (required)")
-	cmd.Flags().StringVarP(&profilesFile, "filename", "f", "", "profiles file: AutoUpgradeProfile objects and the UpdateStrategy objects they name (required)")
-	cmd.Flags().BoolVar(&once, "once", false, "look once, drive what needs driving to its end, and exit (for cron)")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what runs would be created, and create or drive nothing")
-	cmd.Flags().DurationVar(&interval, "interval", time.Minute, "how often to look for new versions and images")
+	cmd.Flags().StringVarP(&o.profilesFile, "filename", "f", "", "profiles file: AutoUpgradeProfile objects and the UpdateStrategy objects they name (required)")
+	cmd.Flags().BoolVar(&o.once, "once", false, "look once, drive what needs driving to its end, and exit (for cron)")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what runs would be created, and create or drive nothing")
+	cmd.Flags().DurationVar(&o.interval, "interval", time.Minute, "how often to look for new versions and images")
 	return cmd
+}
+
+func (o *scheduleOptions) Complete(*cobra.Command, []string) error {
+	o.printer = printer.New(o.streams.Err)
+	return nil
+}
+
+// Validate reads the profiles and the fleet, and resolves every cluster.
+func (o *scheduleOptions) Validate() error {
+	if o.fleetFile == "" || o.profilesFile == "" {
+		return usagef("--fleet FLEET_FILE and -f PROFILES_FILE are required")
+	}
+	if o.interval < time.Second {
+		return usagef("--interval %s: look at most once a second", o.interval)
+	}
+	var err error
+	o.scheduler, err = newScheduler(&o.runOptions, o.profilesFile, o.dryRun)
+	return err
+}
+
+// Run looks once, then every interval until interrupted (or, with --once
+// or --dry-run, drives what it made to its end and returns).
+func (o *scheduleOptions) Run(ctx context.Context) error {
+	sc := o.scheduler
+	if o.metricsListen != "" && !o.dryRun {
+		stop, err := serveMetrics(o.metricsListen, o.store())
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if err := sc.round(ctx); err != nil {
+		return err
+	}
+	if o.once || o.dryRun {
+		sc.wg.Wait()
+		return sc.failed()
+	}
+	o.printer.Action("following %d profile(s) over %d cluster(s), looking every %s; Ctrl-C to stop (runs resume on the next start)", len(sc.profiles), len(sc.fleet), o.interval)
+	for {
+		select {
+		case <-ctx.Done():
+			sc.wg.Wait()
+			return nil
+		case <-time.After(o.interval):
+		}
+		if err := sc.round(ctx); err != nil {
+			o.printer.Failure("%v", err)
+		}
+	}
 }
 
 // scheduler makes and drives the runs of a profiles file.

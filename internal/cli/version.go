@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -54,30 +55,40 @@ func currentVersion() VersionInfo {
 	return v
 }
 
+type versionOptions struct {
+	streams Streams
+	output  string
+}
+
 func newVersionCommand(s Streams) *cobra.Command {
-	var output string
+	o := &versionOptions{streams: s}
 	cmd := &cobra.Command{
 		Use:   "version [-o json|yaml]",
 		Short: "Print upshift's version, commit, Go version and the local fleet's Kubernetes versions",
 		Args:  exactArgs(0, ""),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validateOutput(output, outputTable, outputJSON, outputYAML); err != nil {
-				return err
-			}
-			v := currentVersion()
-			if output != outputTable {
-				return writeData(s.Out, output, v)
-			}
-			commit := v.Commit
-			if commit == "" {
-				commit = "unknown"
-			} else if v.Modified {
-				commit += " (modified)"
-			}
-			fmt.Fprintf(s.Out, "upshift %s\ncommit:      %s\ngo:          %s (%s)\nlocal fleet: Kubernetes %v\n", v.Version, commit, v.Go, v.Platform, v.LocalFleet)
-			return nil
-		},
+		RunE:  runE(o),
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "table, json or yaml")
+	cmd.Flags().StringVarP(&o.output, "output", "o", outputTable, "table, json or yaml")
 	return cmd
+}
+
+func (o *versionOptions) Complete(*cobra.Command, []string) error { return nil }
+
+func (o *versionOptions) Validate() error {
+	return validateOutput(o.output, outputTable, outputJSON, outputYAML)
+}
+
+func (o *versionOptions) Run(context.Context) error {
+	v := currentVersion()
+	if o.output != outputTable {
+		return writeData(o.streams.Out, o.output, v)
+	}
+	commit := v.Commit
+	if commit == "" {
+		commit = "unknown"
+	} else if v.Modified {
+		commit += " (modified)"
+	}
+	fmt.Fprintf(o.streams.Out, "upshift %s\ncommit:      %s\ngo:          %s (%s)\nlocal fleet: Kubernetes %v\n", v.Version, commit, v.Go, v.Platform, v.LocalFleet)
+	return nil
 }
