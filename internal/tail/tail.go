@@ -1,6 +1,3 @@
-// Package tail keeps the last bytes of a command's output: a chatty
-// script's output never grows upshift's memory, and what a failure shows
-// is what the script said last.
 package tail
 
 // Buffer keeps the last Max bytes written to it.
