@@ -31,7 +31,7 @@ type localOptions struct {
 	printer *printer.Printer
 }
 
-func (o *localOptions) fleet() (*localfleet.Fleet, error) {
+func (o *localOptions) localFleet() (*localfleet.Fleet, error) {
 	self, err := selfCommand()
 	if err != nil {
 		return nil, err
@@ -124,20 +124,20 @@ func (o *localUpOptions) Validate() error {
 }
 
 func (o *localUpOptions) Run(ctx context.Context) error {
-	fleet, err := o.fleet()
+	lf, err := o.localFleet()
 	if err != nil {
 		return err
 	}
 	start := time.Now()
 	o.printer.Action("bringing up local cluster %s", o.spec.Name)
-	c, err := fleet.Up(ctx, o.spec)
+	c, err := lf.Up(ctx, o.spec)
 	if err != nil {
 		if errors.Is(err, localfleet.ErrNameTaken) {
 			return usageError{err}
 		}
 		return err
 	}
-	st := fleet.Status(ctx, c)
+	st := lf.Status(ctx, c)
 	o.printer.Success("local cluster %s is ready in %s: %s, nodes %s", c.Name, time.Since(start).Round(100*time.Millisecond), st.ServerVersion, st.PoolSummary())
 	if o.output != "" {
 		return writeData(o.streams.Out, o.output, st)
@@ -183,12 +183,12 @@ func (o *localDownOptions) Validate() error {
 }
 
 func (o *localDownOptions) Run(context.Context) error {
-	fleet, err := o.fleet()
+	lf, err := o.localFleet()
 	if err != nil {
 		return err
 	}
 	if o.all {
-		removed, err := fleet.DownAll()
+		removed, err := lf.DownAll()
 		for _, n := range removed {
 			o.printer.Success("local cluster %s removed", n)
 		}
@@ -199,7 +199,7 @@ func (o *localDownOptions) Run(context.Context) error {
 	}
 	var errs []error
 	for _, name := range o.names {
-		if err := fleet.Down(name); err != nil {
+		if err := lf.Down(name); err != nil {
 			if errors.Is(err, localfleet.ErrNotFound) {
 				err = usageError{err}
 			}
@@ -236,17 +236,17 @@ func (o *localListOptions) Validate() error {
 }
 
 func (o *localListOptions) Run(ctx context.Context) error {
-	fleet, err := o.fleet()
+	lf, err := o.localFleet()
 	if err != nil {
 		return err
 	}
-	clusters, err := fleet.Clusters()
+	clusters, err := lf.Clusters()
 	if err != nil {
 		return err
 	}
 	statuses := make([]localfleet.Status, 0, len(clusters))
 	for _, c := range clusters {
-		statuses = append(statuses, fleet.Status(ctx, c))
+		statuses = append(statuses, lf.Status(ctx, c))
 	}
 	if o.output == outputJSON || o.output == outputYAML {
 		return writeData(o.streams.Out, o.output, statuses)
@@ -302,11 +302,11 @@ func newLocalKubeconfigCommand(parent *localOptions) *cobra.Command {
 }
 
 func (o *localKubeconfigOptions) Run(context.Context) error {
-	fleet, err := o.fleet()
+	lf, err := o.localFleet()
 	if err != nil {
 		return err
 	}
-	c, err := fleet.Get(o.name)
+	c, err := lf.Get(o.name)
 	if err != nil {
 		return usageError{err}
 	}
@@ -432,11 +432,11 @@ func (o *localUpgradeOptions) Validate() error {
 }
 
 func (o *localUpgradeOptions) Run(ctx context.Context) error {
-	fleet, err := o.fleet()
+	lf, err := o.localFleet()
 	if err != nil {
 		return err
 	}
-	c, err := fleet.Get(o.name)
+	c, err := lf.Get(o.name)
 	if err != nil {
 		return usageError{err}
 	}
@@ -444,7 +444,7 @@ func (o *localUpgradeOptions) Run(ctx context.Context) error {
 		return usageError{err}
 	}
 	start := time.Now()
-	if err := fleet.UpgradeControlPlane(ctx, o.name, o.version); err != nil {
+	if err := lf.UpgradeControlPlane(ctx, o.name, o.version); err != nil {
 		return err
 	}
 	o.printer.Success("control plane of %s runs %s (%s)", o.name, o.target.Version, time.Since(start).Round(100*time.Millisecond))

@@ -75,7 +75,7 @@ func (o *localAzureOptions) Validate() error {
 }
 
 func (o *localAzureOptions) Run(ctx context.Context) error {
-	fleet, err := o.fleet()
+	lf, err := o.localFleet()
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func (o *localAzureOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
-	emu := azureemu.New(fleet, o.subscription)
+	emu := azureemu.New(lf, o.subscription)
 	emu.Log = o.streams.Err
 	if o.gateway != "" {
 		emu.Gateway = trafficgateway.New(o.gateway, o.token)

@@ -44,7 +44,7 @@ func (o *localImagesOptions) Validate() error {
 }
 
 func (o *localImagesOptions) Run(context.Context) error {
-	f, err := o.fleet()
+	f, err := o.localFleet()
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func (o *localImagesPublishOptions) Validate() error {
 }
 
 func (o *localImagesPublishOptions) Run(ctx context.Context) error {
-	f, err := o.fleet()
+	f, err := o.localFleet()
 	if err != nil {
 		return err
 	}

@@ -182,11 +182,11 @@ func (o *localUpgradePoolOptions) Run(ctx context.Context) error {
 }
 
 func (o *localOptions) provider() (*local.Provider, error) {
-	fleet, err := o.fleet()
+	lf, err := o.localFleet()
 	if err != nil {
 		return nil, err
 	}
-	return local.New(fleet), nil
+	return local.New(lf), nil
 }
 
 // notFoundUsage makes a cluster that does not exist bad input (exit 2).
