@@ -111,7 +111,7 @@ func runCanaryDemo(ctx context.Context, o *runOptions, blue *localfleet.Cluster,
 		if final != nil {
 			writeRunReport(out, final)
 		}
-		return fmt.Errorf("the canary of a green that fails 20%% of its answers was not rolled back: %v", err)
+		return fmt.Errorf("the canary of a green that fails 20%% of its answers was not rolled back: %w", err)
 	}
 	cs := final.Status.Stages[0].Clusters[0]
 	fmt.Fprintln(out)

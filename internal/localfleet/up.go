@@ -172,10 +172,10 @@ func (f *Fleet) upExisting(ctx context.Context, c *Cluster, spec Spec, release t
 // abandon cleans up after a failed first `up` and returns its error.
 func (f *Fleet) abandon(c *Cluster, cause error) error {
 	if err := f.stop(c, componentOrder); err != nil {
-		return fmt.Errorf("%w; and cleaning up failed: %v (run `upshift local down %s`)", cause, err, c.Name)
+		return fmt.Errorf("%w; and cleaning up failed: %w (run `upshift local down %s`)", cause, err, c.Name)
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
-		return fmt.Errorf("%w; and removing %s failed: %v", cause, c.dir, err)
+		return fmt.Errorf("%w; and removing %s failed: %w", cause, c.dir, err)
 	}
 	return cause
 }

@@ -287,7 +287,7 @@ func (u *Upgrade) evict(ctx context.Context, helper *drain.Helper, b *budgets, n
 			case gone:
 				return nil
 			case cancelled:
-				return fmt.Errorf("evicting pod %s/%s: %w (last refusal: %v)", pod.Namespace, pod.Name, context.Cause(ctx), err)
+				return fmt.Errorf("evicting pod %s/%s: %w (last refusal: %w)", pod.Namespace, pod.Name, context.Cause(ctx), err)
 			}
 		default:
 			return fmt.Errorf("evicting pod %s/%s: %w", pod.Namespace, pod.Name, err)

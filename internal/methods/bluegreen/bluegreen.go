@@ -457,7 +457,7 @@ func (m *Move) Switch(ctx context.Context) (string, error) {
 		// A failed switch may have half-applied: put blue back.
 		rbErr := m.switchBack(context.WithoutCancel(ctx))
 		if rbErr != nil {
-			return "", fmt.Errorf("switching %s to green: %w; switching back also failed: %v", h.Cluster, err, rbErr)
+			return "", fmt.Errorf("switching %s to green: %w; switching back also failed: %w", h.Cluster, err, rbErr)
 		}
 		return "", fmt.Errorf("switching %s to green: %w (traffic stays on blue)", h.Cluster, err)
 	}
@@ -474,7 +474,7 @@ func (m *Move) Switch(ctx context.Context) (string, error) {
 		}
 		reason := "post-switch check failed: " + err.Error()
 		if rbErr := m.Rollback(context.WithoutCancel(ctx), reason); rbErr != nil {
-			return "", fmt.Errorf("%s; rollback failed: %v", reason, rbErr)
+			return "", fmt.Errorf("%s; rollback failed: %w", reason, rbErr)
 		}
 		return "", &RolledBackError{Reason: reason}
 	}

@@ -145,7 +145,7 @@ func trafficStep(ctx context.Context, env methods.Env, index int) (methods.Resul
 		}
 		reason := fmt.Sprintf("canary step %d (%d%% on green) failed its analysis: %s", index, s.Weight, failed.reason)
 		if rbErr := mv.Rollback(context.WithoutCancel(ctx), reason); rbErr != nil {
-			return methods.Result{}, fmt.Errorf("%s; rollback failed: %v", reason, rbErr)
+			return methods.Result{}, fmt.Errorf("%s; rollback failed: %w", reason, rbErr)
 		}
 		if plan[0].Testers {
 			_, _ = mv.AllowPin(context.WithoutCancel(ctx), false) // best effort: the weights are back, which is what matters

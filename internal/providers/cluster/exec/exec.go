@@ -361,7 +361,7 @@ func (p *Provider) contractError(op string, out []byte, err error) error {
 	if start == "" {
 		start = "(nothing)"
 	}
-	return transient.MarkPermanent(fmt.Errorf("exec provider: %s %s printed an answer that is not the contract's JSON (docs/providers/exec.md): %v; stdout began: %s", p.Command[0], op, err, start))
+	return transient.MarkPermanent(fmt.Errorf("exec provider: %s %s printed an answer that is not the contract's JSON (docs/providers/exec.md): %w; stdout began: %s", p.Command[0], op, err, start))
 }
 
 // limited keeps up to max bytes and notes that more came.
