@@ -15,6 +15,7 @@ all: build
 
 build:
 	$(GO) build -ldflags "-X upshift.dev/upshift/internal/cli.commit=$$(git rev-parse --short HEAD 2>/dev/null)" -o $(UPSHIFT) ./cmd/upshift
+	$(GO) build -o bin/upshift-scan ./cmd/upshift-scan
 
 # The local fleet's binaries (Kubernetes control planes of each minor, etcd,
 # kwok), built once into the cache ($UPSHIFT_CACHE, default ~/.cache/upshift).

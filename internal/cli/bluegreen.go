@@ -62,7 +62,7 @@ func (o *moveOptions) validate(command string, settings any) error {
 	}
 	data, err := os.ReadFile(o.configFile)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if err := yaml.UnmarshalStrict(data, settings); err != nil {
 		return usagef("%s: %v", o.configFile, err)
@@ -159,7 +159,7 @@ func (o *runOptions) blueGreenFleet(clusterName string) ([]v1alpha1.Cluster, err
 	}
 	all, err := fleet.Load(o.fleetFile)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{Err: err}
 	}
 	for _, c := range all {
 		if c.Name == clusterName {
@@ -233,7 +233,7 @@ func (o *rollbackOptions) Run(ctx context.Context) error {
 	}
 	var invalid *engine.InvalidError
 	if errors.As(err, &invalid) {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if err != nil {
 		return err

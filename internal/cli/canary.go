@@ -122,11 +122,11 @@ Exit codes: 0 recorded; 2 bad input (nothing recorded).`,
 func (o *promoteOptions) Run(context.Context) error {
 	run, err := readForRequest(o.store(), o.name)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	clusters, err := canary.CheckPromote(run, o.cluster)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	osUser := currentUser()
 	by := o.by
@@ -135,7 +135,7 @@ func (o *promoteOptions) Run(context.Context) error {
 	}
 	for _, c := range clusters {
 		if err := o.store().Approve(o.name, store.Approval{Key: canary.PromoteKey(c), By: by, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
-			return usageError{err}
+			return usageError{Err: err}
 		}
 		if err := o.store().Audit(o.name, store.Event{Time: time.Now().UTC(), Type: "Promoted", Message: fmt.Sprintf("%s promoted by %s (OS user %s)", c, by, osUser)}); err != nil {
 			return fmt.Errorf("the promotion is recorded, but not its audit line: %w", err)

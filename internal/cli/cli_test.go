@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/scancli"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -285,5 +286,41 @@ func TestScanChartFolder(t *testing.T) {
 	}
 	if code, out, errOut := scan(); code != 6 || !strings.Contains(out+errOut, "kind Service without apiVersion") {
 		t.Errorf("a kind without apiVersion: exit %d, %q %q; want 6 naming it", code, out, errOut)
+	}
+}
+
+// TestScanOnlyBinaryAgrees: upshift-scan (scancli.Main) answers as
+// `upshift scan` does — the same report bytes and exit code on the same
+// input, in every format — and, linking no providers, refuses --fleet as
+// bad input rather than ignoring it.
+func TestScanOnlyBinaryAgrees(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"old.yaml":    "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: shop, namespace: web}\nspec: {}\n---\napiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: shop}\nspec: {}\n",
+		"new.yaml":    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {}\n",
+		"values.yaml": "replicas: 3\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(main func(context.Context, []string, Streams) int, args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := main(context.Background(), args, Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		return code, out.String()
+	}
+	for _, format := range []string{"table", "json", "yaml", "sarif", "junit"} {
+		args := []string{"apis", "--target-version", "1.34", "-f", dir, "-o", format}
+		wantCode, want := run(Main, append([]string{"scan"}, args...)...)
+		code, got := run(scancli.Main, args...)
+		if wantCode != 5 || !strings.Contains(want, "shop") {
+			t.Fatalf("-o %s: upshift scan exit %d, %q: want 5 naming the removed Ingress", format, wantCode, want)
+		}
+		if code != wantCode || got != want {
+			t.Errorf("-o %s: upshift-scan exit %d, want %d; output differs:\n%s\nwant:\n%s", format, code, wantCode, got, want)
+		}
+	}
+	if code, _ := run(scancli.Main, "apis", "--target-version", "1.34", "--fleet", "fleet.yaml"); code != ExitUsage {
+		t.Errorf("upshift-scan --fleet: exit %d, want %d (no fleet files without providers)", code, ExitUsage)
 	}
 }

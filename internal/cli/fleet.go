@@ -46,10 +46,10 @@ func (o *fleetOptions) Validate() error {
 	}
 	data, err := os.ReadFile(o.fleetFile)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if o.clusters, err = fleet.Parse(o.fleetFile, data); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	return nil
 }

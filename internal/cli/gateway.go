@@ -70,10 +70,10 @@ func (o *gatewayOptions) Validate() error {
 	}
 	cfg, err := frontdoor.LoadConfig(o.config)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if o.token, err = readToken(cfg.AdminTokenFile); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	cfg.ResetState = o.resetState
 	o.cfg = cfg
@@ -86,7 +86,7 @@ func (o *gatewayOptions) Run(ctx context.Context) error {
 	}
 	gw, err := frontdoor.New(*o.cfg, o.token)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -141,7 +141,7 @@ func (o *trafficOptions) Validate() error {
 	}
 	token, err := readToken(o.tokenFile)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	o.provider = trafficgateway.New(o.admin, token)
 	return nil
@@ -199,7 +199,7 @@ func (o *trafficSetOptions) Validate() error {
 		o.weights[name] = n
 	}
 	if err := o.weights.Validate(); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	return o.trafficOptions.Validate()
 }

@@ -71,7 +71,7 @@ func (o *hubCRDsOptions) Validate() error {
 	}
 	cfg, err := fleet.KubeconfigRESTConfig(o.kubeconfig, o.kubeContext)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	o.cfg = cfg
 	return nil
@@ -170,7 +170,7 @@ func (o *hubRunOptions) Validate() error {
 	}
 	cfg, err := fleet.KubeconfigRESTConfig(o.kubeconfig, o.kubeContext)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	o.cfg = cfg
 	return nil

@@ -73,7 +73,7 @@ func (o *runOptions) submit(ctx context.Context, run *v1alpha1.UpdateRun, strate
 	// Paths of this machine mean nothing to the hub.
 	delete(run.Annotations, v1alpha1.AnnotationWorkDir)
 	if err := o.store().Create(run); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	o.printer.Action("run %s applied to hub %s (namespace %s)", run.Name, o.hub, o.hubNamespace)
 	if run.Spec.State == v1alpha1.StateInitialize {
@@ -187,7 +187,7 @@ func orPhase(message, phase string) string {
 // request asks the hub to resume or roll back a run, and follows it.
 func (o *runOptions) request(ctx context.Context, name, state string) error {
 	if err := o.store().SetState(name, state); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	_ = o.audit(name, store.Event{Time: time.Now().UTC(), Type: state + "Requested", Message: strings.ToLower(state) + " requested by " + currentUser()})
 	return o.follow(ctx, name)

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"upshift.dev/upshift/internal/cmdkit"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/names"
@@ -101,7 +102,7 @@ func (o *localUpOptions) Complete(_ *cobra.Command, args []string) error {
 	for _, p := range o.pools {
 		pool, err := localfleet.ParsePool(p)
 		if err != nil {
-			return usageError{err}
+			return usageError{Err: err}
 		}
 		o.spec.NodePools = append(o.spec.NodePools, pool)
 	}
@@ -115,10 +116,10 @@ func (o *localUpOptions) Validate() error {
 		}
 	}
 	if err := o.spec.Validate(); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if _, err := toolchain.ResolveKubernetesVersion(o.spec.KubernetesVersion); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	return nil
 }
@@ -133,7 +134,7 @@ func (o *localUpOptions) Run(ctx context.Context) error {
 	c, err := lf.Up(ctx, o.spec)
 	if err != nil {
 		if errors.Is(err, localfleet.ErrNameTaken) {
-			return usageError{err}
+			return usageError{Err: err}
 		}
 		return err
 	}
@@ -201,7 +202,7 @@ func (o *localDownOptions) Run(context.Context) error {
 	for _, name := range o.names {
 		if err := lf.Down(name); err != nil {
 			if errors.Is(err, localfleet.ErrNotFound) {
-				err = usageError{err}
+				err = usageError{Err: err}
 			}
 			errs = append(errs, err)
 			continue
@@ -308,7 +309,7 @@ func (o *localKubeconfigOptions) Run(context.Context) error {
 	}
 	c, err := lf.Get(o.name)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if !o.merge {
 		fmt.Fprintln(o.streams.Out, c.KubeconfigPath())
@@ -425,7 +426,7 @@ func (o *localUpgradeOptions) Validate() error {
 	}
 	target, err := toolchain.ResolveKubernetesVersion(o.version)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	o.target = target
 	return nil
@@ -438,10 +439,10 @@ func (o *localUpgradeOptions) Run(ctx context.Context) error {
 	}
 	c, err := lf.Get(o.name)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if err := localfleet.CheckUpgrade(c.KubernetesVersion, o.target.Version); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	start := time.Now()
 	if err := lf.UpgradeControlPlane(ctx, o.name, o.version); err != nil {
@@ -553,21 +554,4 @@ func releaseList() string {
 }
 
 // exactArgs is cobra.ExactArgs with a message that says what to give.
-func exactArgs(n int, names string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) == n {
-			return nil
-		}
-		if n == 0 {
-			return usagef("%s takes no arguments, got %d", cmd.CommandPath(), len(args))
-		}
-		return usagef("%s takes %s (%d argument%s), got %d: see --help", cmd.CommandPath(), names, n, plural(n), len(args))
-	}
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
+var exactArgs = cmdkit.ExactArgs

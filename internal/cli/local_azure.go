@@ -62,12 +62,12 @@ func (o *localAzureOptions) Complete(*cobra.Command, []string) error { return ni
 
 func (o *localAzureOptions) Validate() error {
 	if err := azureemu.CheckLoopback(o.listen); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if o.gateway != "" {
 		token, err := readToken(o.tokenFile)
 		if err != nil {
-			return usageError{err}
+			return usageError{Err: err}
 		}
 		o.token = token
 	}
@@ -81,7 +81,7 @@ func (o *localAzureOptions) Run(ctx context.Context) error {
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	emu := azureemu.New(lf, o.subscription)
 	emu.Log = o.streams.Err

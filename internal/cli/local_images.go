@@ -103,7 +103,7 @@ func (o *localImagesPublishOptions) Complete(_ *cobra.Command, args []string) er
 
 func (o *localImagesPublishOptions) Validate() error {
 	if err := nodeimages.CheckVersion(o.image.Version); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if o.released != "" {
 		t, err := time.Parse(time.RFC3339, o.released)
@@ -118,10 +118,10 @@ func (o *localImagesPublishOptions) Validate() error {
 			severity = "High"
 		}
 		if err := nodeimages.CheckCVE(id); err != nil {
-			return usageError{fmt.Errorf("--cve: %w", err)}
+			return usageError{Err: fmt.Errorf("--cve: %w", err)}
 		}
 		if err := nodeimages.CheckSeverity(severity); err != nil {
-			return usageError{fmt.Errorf("--cve %s: %w", id, err)}
+			return usageError{Err: fmt.Errorf("--cve %s: %w", id, err)}
 		}
 		o.image.Fixes = append(o.image.Fixes, nodeimages.CVE{ID: id, Severity: severity, Summary: o.summary})
 	}
@@ -159,7 +159,7 @@ func publishImage(ctx context.Context, home string, img nodeimages.Image) (*node
 		return nil, err
 	}
 	if err := feed.Publish(img); err != nil {
-		return nil, usageError{err}
+		return nil, usageError{Err: err}
 	}
 	return feed, nodeimages.Save(path, feed)
 }

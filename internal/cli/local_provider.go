@@ -155,7 +155,7 @@ func (o *localUpgradePoolOptions) Validate() error {
 	}
 	if o.up.KubernetesVersion != "" {
 		if _, err := toolchain.ResolveKubernetesVersion(o.up.KubernetesVersion); err != nil {
-			return usageError{err}
+			return usageError{Err: err}
 		}
 	}
 	return nil
@@ -192,7 +192,7 @@ func (o *localOptions) provider() (*local.Provider, error) {
 // notFoundUsage makes a cluster that does not exist bad input (exit 2).
 func notFoundUsage(err error) error {
 	if errors.Is(err, localfleet.ErrNotFound) {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	return err
 }

@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 
 	"sigs.k8s.io/yaml"
+
+	"upshift.dev/upshift/internal/cmdkit"
 )
 
 // Output formats of -o.
@@ -18,12 +20,7 @@ const (
 )
 
 func validateOutput(format string, allowed ...string) error {
-	for _, a := range allowed {
-		if format == a {
-			return nil
-		}
-	}
-	return usagef("unknown output format %q: use one of %v", format, allowed)
+	return cmdkit.ValidateOutput(format, allowed...)
 }
 
 // writeData writes v as JSON or YAML.

@@ -124,10 +124,10 @@ func (o *runOptions) emergencyPatch(ctx context.Context, req patch.Request, stra
 	if strategyFile != "" {
 		data, err := os.ReadFile(strategyFile)
 		if err != nil {
-			return usageError{err}
+			return usageError{Err: err}
 		}
 		if req.Strategy, err = plan.ParseStrategy(strategyFile, data, strategyName); err != nil {
-			return usageError{err}
+			return usageError{Err: err}
 		}
 	}
 	e := o.engine(clusters)
@@ -137,7 +137,7 @@ func (o *runOptions) emergencyPatch(ctx context.Context, req patch.Request, stra
 	}
 	img, err := patch.PickImage(feed, req.Image, req.CVEs)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	run, strategy, changes := patch.Build(req, img, clusters)
 	o.printer.Action("emergency patch to node image %s, released %s%s", img.Version, img.Released.UTC().Format(time.RFC3339), fixes(img, req.CVEs))
@@ -192,11 +192,11 @@ func fixes(img nodeimages.Image, cves []string) string {
 func (o *runOptions) readFleet() ([]v1alpha1.Cluster, error) {
 	data, err := os.ReadFile(o.fleetFile)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{Err: err}
 	}
 	clusters, err := fleet.Parse(o.fleetFile, data)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{Err: err}
 	}
 	return clusters, nil
 }
@@ -207,7 +207,7 @@ func catalogue(ctx context.Context, e *engine.Engine, clusters []v1alpha1.Cluste
 	for _, c := range clusters {
 		m, err := e.Resolve(c)
 		if err != nil {
-			return nil, usageError{&engine.UnresolvedError{Cluster: c.Name, Err: err}}
+			return nil, usageError{Err: &engine.UnresolvedError{Cluster: c.Name, Err: err}}
 		}
 		if ni, ok := m.Provider.(cluster.NodeImager); ok {
 			return ni.NodeImages(ctx)

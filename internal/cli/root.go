@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/cmdkit"
 	"upshift.dev/upshift/internal/exitcode"
-	"upshift.dev/upshift/internal/names"
-	"upshift.dev/upshift/internal/printer"
 )
 
 // Exit codes a pipeline can branch on.
@@ -28,18 +25,16 @@ const (
 )
 
 // Streams are the command's standard streams.
-type Streams struct {
-	In       io.Reader
-	Out, Err io.Writer
-}
+type Streams = cmdkit.Streams
 
 // usageError marks bad input, which exits with ExitUsage.
-type usageError struct{ err error }
+type usageError = cmdkit.UsageError
 
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
+// exitCode ends a command with a code of its own (a scan's findings, a
+// run rolled back); the command already said why.
+type exitCode = cmdkit.ExitCode
 
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+func usagef(format string, args ...any) error { return cmdkit.Usagef(format, args...) }
 
 // NewRootCommand builds the upshift command tree.
 func NewRootCommand(s Streams) *cobra.Command {
@@ -69,7 +64,7 @@ embedded default and test bed.`,
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{Err: err} })
 
 	root.AddCommand(newLocalCommand(s), newDemoCommand(s), newScanCommand(s),
 		newRunCommand(s), newPatchCommand(s), newScheduleCommand(s), newReportCommand(s), newHubCommand(s), newDashboardCommand(s), newPlanCommand(s), newStatusCommand(s), newApproveCommand(s),
@@ -87,38 +82,11 @@ embedded default and test bed.`,
 // refuseUnknownCommands makes a command group answer an unknown command
 // as bad input like any other (exit 2), and print its help when called
 // with nothing.
-func refuseUnknownCommands(group *cobra.Command) {
-	group.Args = cobra.ArbitraryArgs
-	group.RunE = func(cmd *cobra.Command, args []string) error {
-		if len(args) > 0 {
-			return usagef("unknown command %q for %q: `%s --help` lists the commands", args[0], cmd.CommandPath(), cmd.CommandPath())
-		}
-		return cmd.Help()
-	}
-}
+var refuseUnknownCommands = cmdkit.RefuseUnknownCommands
 
 // Main runs upshift with args and returns the process exit code.
 func Main(ctx context.Context, args []string, s Streams) int {
-	root := NewRootCommand(s)
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return ExitOK
-	}
-	var code exitCode
-	if errors.As(err, &code) {
-		return int(code)
-	}
-	printer.New(s.Err).Failure("%v", err)
-	var usage usageError
-	switch {
-	case errors.As(err, &usage), names.IsInvalid(err):
-		return ExitUsage
-	case errors.Is(err, context.DeadlineExceeded):
-		return ExitTimeout
-	default:
-		return ExitFailed
-	}
+	return cmdkit.Execute(ctx, NewRootCommand(s), args, s)
 }
 
 // selfCommand is how daemons re-run this program.

@@ -116,11 +116,11 @@ func (o *runOptions) load() (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec, 
 	}
 	fleetData, err := os.ReadFile(o.fleetFile)
 	if err != nil {
-		return nil, nil, nil, usageError{err}
+		return nil, nil, nil, usageError{Err: err}
 	}
 	clusters, err := fleet.Parse(o.fleetFile, fleetData)
 	if err != nil {
-		return nil, nil, nil, usageError{err}
+		return nil, nil, nil, usageError{Err: err}
 	}
 	return run, strategy, clusters, nil
 }
@@ -132,11 +132,11 @@ func (o *runOptions) loadRun() (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpe
 	}
 	data, err := os.ReadFile(o.runFile)
 	if err != nil {
-		return nil, nil, usageError{err}
+		return nil, nil, usageError{Err: err}
 	}
 	docs, err := plan.Parse(o.runFile, data)
 	if err != nil {
-		return nil, nil, usageError{err}
+		return nil, nil, usageError{Err: err}
 	}
 	run := docs.Run
 	strategy := run.Spec.Strategy
@@ -149,16 +149,16 @@ func (o *runOptions) loadRun() (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpe
 	}
 	if strategy != nil {
 		if err := plan.NormalizeAzureGates(o.runFile, strategy); err != nil {
-			return nil, nil, usageError{err}
+			return nil, nil, usageError{Err: err}
 		}
 	}
 	if o.stages != "" {
 		js, err := os.ReadFile(o.stages)
 		if err != nil {
-			return nil, nil, usageError{err}
+			return nil, nil, usageError{Err: err}
 		}
 		if strategy, err = plan.ParseAzureStages(o.stages, js); err != nil {
-			return nil, nil, usageError{err}
+			return nil, nil, usageError{Err: err}
 		}
 		run.Spec.Strategy, run.Spec.StrategyRef = strategy, nil
 	}
@@ -267,7 +267,7 @@ func (o *runOptions) drive(ctx context.Context, e *engine.Engine, name string) e
 	if stored, err := o.store().Get(name); err == nil && len(stored.Spec.Notifications) > 0 {
 		n, err := notify.New(stored, stored.Annotations[v1alpha1.AnnotationWorkDir], func(ev store.Event) { _ = o.store().Audit(name, ev) }, notify.DefaultRetry)
 		if err != nil {
-			return usageError{err}
+			return usageError{Err: err}
 		}
 		defer func() {
 			// What is queued gets a few seconds to go out; the audit log
@@ -306,7 +306,7 @@ func (o *runOptions) drive(ctx context.Context, e *engine.Engine, name string) e
 		o.printer.Failure("run %s stopped: resume it with `upshift resume %s`", name, name)
 		return exitCode(ExitStopped)
 	case errors.Is(err, store.ErrLocked):
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	return err
 }
@@ -316,7 +316,7 @@ func (o *runOptions) frozen(name string) (*engine.Engine, error) {
 	data, err := o.store().Fleet(name)
 	if err != nil {
 		if _, getErr := o.store().Get(name); getErr != nil {
-			return nil, usageError{getErr}
+			return nil, usageError{Err: getErr}
 		}
 		return nil, fmt.Errorf("run %s has no frozen fleet: %w", name, err)
 	}
@@ -483,7 +483,7 @@ func (o *statusOptions) Run(ctx context.Context) error {
 		_ = o.write(run)
 		return err
 	case err != nil:
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	return o.write(run)
 }
@@ -602,10 +602,10 @@ func (o *approveOptions) Run(ctx context.Context) error {
 	}
 	run, err := readForRequest(o.store(), o.name)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if err := engine.CheckApproval(run, o.stage, o.task, o.cluster, o.gate); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	osUser := currentUser()
 	by := o.by
@@ -613,7 +613,7 @@ func (o *approveOptions) Run(ctx context.Context) error {
 		by = osUser
 	}
 	if err := o.store().Approve(o.name, store.Approval{Key: o.key, By: by, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: "Approved", Message: fmt.Sprintf("%s approved by %s (OS user %s)", o.key, by, osUser)}); err != nil {
 		return fmt.Errorf("the approval is recorded, but not its audit line: %w", err)
@@ -686,14 +686,14 @@ func (o *skipOptions) Run(ctx context.Context) error {
 	}
 	run, err := readForRequest(o.store(), o.name)
 	if err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if err := engine.CheckSkip(run, o.stage, o.task, o.cluster); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	osUser := currentUser()
 	if err := o.store().Skip(o.name, store.Approval{Key: o.key, By: osUser, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: "SkipRequested", Message: o.key + " by " + osUser}); err != nil {
 		return fmt.Errorf("the skip is recorded, but not its audit line: %w", err)
@@ -722,7 +722,7 @@ func (o *stopOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if err := o.store().SetState(o.name, v1alpha1.StateStop); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: "StopRequested", Message: "stop requested by " + currentUser()}); err != nil {
 		o.printer.Waiting("the stop is recorded, but not its audit line: %v", err)
@@ -792,7 +792,7 @@ func initError(err error) error {
 	var invalid *engine.InvalidError
 	var unresolved *engine.UnresolvedError
 	if errors.As(err, &invalid) || errors.As(err, &unresolved) || errors.Is(err, localfleet.ErrNotFound) || errors.Is(err, store.ErrExists) {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	return err
 }

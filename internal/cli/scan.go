@@ -1,301 +1,40 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/localfleet"
-	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/providers/cluster"
-	"upshift.dev/upshift/internal/scan/apis"
-	"upshift.dev/upshift/internal/scan/manifest"
-	"upshift.dev/upshift/internal/scan/readiness"
-	"upshift.dev/upshift/internal/scan/report"
-	"upshift.dev/upshift/internal/scan/rules"
+	"upshift.dev/upshift/internal/scancli"
 	"upshift.dev/upshift/internal/toolchain"
 )
 
-// exitCode ends a command with a code that is not a failure of upshift
-// itself, such as a scan's findings; the report already said why.
-type exitCode int
-
-func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
-
+// newScanCommand is `upshift scan`: the scan commands, with fleet files
+// resolved through upshift's cluster providers.
 func newScanCommand(s Streams) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "scan",
-		Short: "Find what an upgrade will break: removed APIs, workloads that block or suffer from drains",
+	return scancli.NewCommand(s, scancli.Options{Name: "upshift scan", Fleet: fleetTargets, DefaultHome: localfleet.DefaultHome()})
+}
+
+// fleetTargets resolves a fleet file's clusters to scan, each through the
+// provider its spec names.
+func fleetTargets(fleetFile, home string) ([]scancli.Target, error) {
+	clusters, err := fleet.Load(fleetFile)
+	if err != nil {
+		return nil, usageError{Err: err}
 	}
-	cmd.AddCommand(newScanAPIsCommand(s), newScanReadinessCommand(s))
-	return cmd
-}
-
-// scanTarget is one cluster to scan.
-type scanTarget struct {
-	name string
-	cfg  *rest.Config
-	err  error // the cluster cannot be reached; the others are still scanned
-}
-
-// scanSources are the flags that say where to look.
-type scanSources struct {
-	kubeconfig string
-	contexts   []string
-	fleetFile  string
-	home       string
-}
-
-func (o *scanSources) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default $KUBECONFIG or ~/.kube/config)")
-	cmd.Flags().StringArrayVar(&o.contexts, "context", nil, "kubeconfig context to scan, repeatable (default the current context)")
-	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file of upshift.dev/v1alpha1 Cluster objects: scan every cluster, one report")
-	cmd.Flags().StringVar(&o.home, "home", localfleet.DefaultHome(), "local fleet state folder, for fleet files naming local clusters")
-}
-
-func (o *scanSources) live() bool {
-	return o.kubeconfig != "" || len(o.contexts) > 0 || o.fleetFile != ""
-}
-
-// targets resolves the clusters to scan; with no flag, the current context.
-func (o *scanSources) targets() ([]scanTarget, error) {
-	if o.fleetFile != "" {
-		clusters, err := fleet.Load(o.fleetFile)
-		if err != nil {
-			return nil, usageError{err}
+	resolve := cluster.NewResolver(cluster.Env{Home: home, CacheDir: toolchain.DefaultCacheDir()})
+	var out []scancli.Target
+	for _, c := range clusters {
+		t := scancli.Target{Name: c.Name}
+		if m, err := resolve(c); err != nil {
+			t.Err = fmt.Errorf("cluster %s: %w", c.Name, err)
+		} else {
+			t.Config = m.RESTConfig
 		}
-		resolve := cluster.NewResolver(cluster.Env{Home: o.home, CacheDir: toolchain.DefaultCacheDir()})
-		var out []scanTarget
-		for _, c := range clusters {
-			t := scanTarget{name: c.Name}
-			if m, err := resolve(c); err != nil {
-				t.err = fmt.Errorf("cluster %s: %w", c.Name, err)
-			} else {
-				t.cfg = m.RESTConfig
-			}
-			out = append(out, t)
-		}
-		return out, nil
-	}
-	contexts := o.contexts
-	if len(contexts) == 0 {
-		contexts = []string{""}
-	}
-	var out []scanTarget
-	for _, ctx := range contexts {
-		cfg, err := fleet.KubeconfigRESTConfig(o.kubeconfig, ctx)
-		if err != nil {
-			return nil, usageError{err}
-		}
-		name := ctx
-		if name == "" {
-			name = "current-context"
-		}
-		out = append(out, scanTarget{name, cfg, nil})
+		out = append(out, t)
 	}
 	return out, nil
-}
-
-type scanAPIsOptions struct {
-	streams Streams
-	scanSources
-	target  string
-	files   []string
-	output  string
-	verbose bool
-
-	targetVersion rules.Version
-}
-
-func newScanAPIsCommand(s Streams) *cobra.Command {
-	o := &scanAPIsOptions{streams: s}
-	cmd := &cobra.Command{
-		Use:   "apis --target-version VERSION [-f PATH]... [--context CTX]... [--fleet FILE]",
-		Short: "Find deprecated and removed API versions in manifests, live clusters and Helm releases",
-		Long: `Find deprecated and removed API versions before an upgrade.
-
-Sources, in any combination:
-  -f PATH        manifest files and folders (YAML streams, JSON, List kinds); -f - reads stdin
-                 (e.g. helm template ... | upshift scan apis -f - --target-version 1.37)
-  --context CTX  a live cluster: last-applied-configuration annotations cross-checked with
-                 managedFields, Helm 3 release records (latest deployed revision), and the
-                 API server's apiserver_requested_deprecated_apis metric
-  --fleet FILE   every cluster of a fleet file, one report
-With no source, the kubeconfig's current context is scanned.
-
-Exit codes: 0 clean; 4 deprecated APIs only; 5 APIs removed in the target version;
-6 some input could not be read (and nothing worse); 1 the scan failed; 2 bad input.`,
-		Example: `  upshift scan apis --target-version 1.37 -f manifests/
-  helm template shop ./chart | upshift scan apis --target-version 1.37 -f -
-  upshift scan apis --target-version 1.37 --context prod -o sarif > apis.sarif`,
-		Args: exactArgs(0, ""),
-		RunE: runE(o),
-	}
-	cmd.Flags().StringVar(&o.target, "target-version", "", "Kubernetes version you upgrade to, e.g. 1.37 (required)")
-	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "manifest file or folder, repeatable; - for stdin")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, json, yaml, sarif or junit")
-	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "also list the documents skipped as no Kubernetes objects (Chart.yaml, values.yaml, …)")
-	o.addFlags(cmd)
-	return cmd
-}
-
-func (o *scanAPIsOptions) Complete(*cobra.Command, []string) error { return nil }
-
-func (o *scanAPIsOptions) Validate() error {
-	if o.target == "" {
-		return usagef("--target-version is required: the Kubernetes version you upgrade to, e.g. 1.37")
-	}
-	v, err := rules.ParseVersion(o.target)
-	if err != nil {
-		return usageError{fmt.Errorf("--target-version: %w", err)}
-	}
-	o.targetVersion = v
-	return validateOutput(o.output, report.Formats...)
-}
-
-func (o *scanAPIsOptions) Run(ctx context.Context) error {
-	p := printer.New(o.streams.Err)
-	scanner := apis.New(o.targetVersion)
-	rep := &report.Report{Scan: "apis", TargetVersion: o.targetVersion.String()}
-	if len(o.files) > 0 {
-		objs, errs := manifest.ReadPaths(o.files, o.streams.In)
-		rep.Sources = append(rep.Sources, fmt.Sprintf("%d manifest object(s) from %s", len(objs), strings.Join(o.files, ", ")))
-		rep.Findings = append(rep.Findings, scanner.Manifests(objs)...)
-		for _, err := range errs {
-			if manifest.IsNotObject(err) {
-				rep.Skipped = append(rep.Skipped, err.Error())
-				if o.verbose {
-					p.Action("skipped %s", err)
-				}
-				continue
-			}
-			rep.Errors = append(rep.Errors, err.Error())
-		}
-	}
-	if len(o.files) == 0 || o.live() {
-		targets, err := o.targets()
-		if err != nil {
-			return err
-		}
-		for _, t := range targets {
-			if t.err != nil {
-				rep.Errors = append(rep.Errors, t.err.Error())
-				continue
-			}
-			p.Action("scanning cluster %s", t.name)
-			findings, errs := scanner.Cluster(ctx, t.name, t.cfg)
-			rep.Sources = append(rep.Sources, "cluster "+t.name)
-			rep.Findings = append(rep.Findings, findings...)
-			for _, err := range errs {
-				rep.Errors = append(rep.Errors, err.Error())
-			}
-		}
-	}
-	return finishScan(o.streams, p, rep, o.output, "")
-}
-
-func finishScan(s Streams, p *printer.Printer, rep *report.Report, output, failOn string) error {
-	rep.Finish()
-	if err := rep.Write(s.Out, output); err != nil {
-		return err
-	}
-	code := rep.ExitCode(failOn)
-	if output != "table" {
-		// The table ends with the summary; data formats keep stdout clean.
-		if code == report.ExitClean {
-			p.Success("%s", rep.SummaryLine())
-		} else {
-			p.Failure("%s", rep.SummaryLine())
-		}
-	}
-	if code != report.ExitClean {
-		return exitCode(code)
-	}
-	return nil
-}
-
-type scanReadinessOptions struct {
-	streams Streams
-	scanSources
-	target        string
-	output        string
-	failOn        string
-	includeSystem bool
-
-	targetVersion rules.Version
-}
-
-func newScanReadinessCommand(s Streams) *cobra.Command {
-	o := &scanReadinessOptions{streams: s}
-	cmd := &cobra.Command{
-		Use:   "readiness [--context CTX]... [--fleet FILE] [--target-version VERSION]",
-		Short: "Audit the workloads a drain will touch: blocking budgets, single replicas, probes, naked pods, skew",
-		Long: `Audit a live cluster's workloads for what hurts during node drains and upgrades.
-
-Exit codes: 0 nothing at or above --fail-on; 7 findings at or above --fail-on;
-6 a cluster could not be read; 1 the scan failed; 2 bad input.`,
-		Args: exactArgs(0, ""),
-		RunE: runE(o),
-	}
-	cmd.Flags().StringVar(&o.target, "target-version", "", "Kubernetes version you upgrade to, for skew checks")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, json, yaml, sarif or junit")
-	cmd.Flags().StringVar(&o.failOn, "fail-on", report.SeverityError, "lowest severity that fails the scan: error, warning, info or none")
-	cmd.Flags().BoolVar(&o.includeSystem, "include-system-namespaces", false, "also audit kube-system, kube-public and kube-node-lease")
-	o.addFlags(cmd)
-	return cmd
-}
-
-func (o *scanReadinessOptions) Complete(*cobra.Command, []string) error { return nil }
-
-func (o *scanReadinessOptions) Validate() error {
-	if err := validateOutput(o.output, report.Formats...); err != nil {
-		return err
-	}
-	if err := validateOutput(o.failOn, report.SeverityError, report.SeverityWarning, report.SeverityInfo, "none"); err != nil {
-		return usagef("--fail-on %q: use error, warning, info or none", o.failOn)
-	}
-	if o.target != "" {
-		v, err := rules.ParseVersion(o.target)
-		if err != nil {
-			return usageError{fmt.Errorf("--target-version: %w", err)}
-		}
-		o.targetVersion = v
-	}
-	return nil
-}
-
-func (o *scanReadinessOptions) Run(ctx context.Context) error {
-	p := printer.New(o.streams.Err)
-	target := o.targetVersion
-	targets, err := o.targets()
-	if err != nil {
-		return err
-	}
-	rep := &report.Report{Scan: "readiness", TargetVersion: target.String()}
-	for _, t := range targets {
-		if t.err != nil {
-			rep.Errors = append(rep.Errors, t.err.Error())
-			continue
-		}
-		p.Action("auditing cluster %s", t.name)
-		rep.Sources = append(rep.Sources, "cluster "+t.name)
-		client, err := kubernetes.NewForConfig(t.cfg)
-		if err != nil {
-			rep.Errors = append(rep.Errors, err.Error())
-			continue
-		}
-		inv, err := readiness.Load(ctx, t.name, client, o.includeSystem)
-		if err != nil {
-			rep.Errors = append(rep.Errors, fmt.Sprintf("cluster %s: %v", t.name, err))
-			continue
-		}
-		inv.TargetVersion = target
-		rep.Findings = append(rep.Findings, readiness.Run(inv)...)
-	}
-	return finishScan(o.streams, p, rep, o.output, o.failOn)
 }

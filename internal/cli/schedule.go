@@ -137,16 +137,16 @@ type scheduler struct {
 func newScheduler(o *runOptions, profilesFile string, dryRun bool) (*scheduler, error) {
 	data, err := os.ReadFile(profilesFile)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{Err: err}
 	}
 	docs, err := plan.ParseProfiles(profilesFile, data)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{Err: err}
 	}
 	seen := map[string]bool{}
 	for _, p := range docs.Profiles {
 		if err := autoupgrade.Validate(p, docs.Strategies); err != nil {
-			return nil, usageError{fmt.Errorf("%s: %w", profilesFile, err)}
+			return nil, usageError{Err: fmt.Errorf("%s: %w", profilesFile, err)}
 		}
 		if seen[p.Name] {
 			return nil, usagef("%s: AutoUpgradeProfile %s is given twice", profilesFile, p.Name)
@@ -161,7 +161,7 @@ func newScheduler(o *runOptions, profilesFile string, dryRun bool) (*scheduler, 
 		resolve: o.engine(clusters).Resolve, driving: map[string]bool{}, done: map[string]bool{}, told: map[string]bool{}}
 	for _, c := range clusters {
 		if _, err := sc.resolve(c); err != nil {
-			return nil, usageError{&engine.UnresolvedError{Cluster: c.Name, Err: err}}
+			return nil, usageError{Err: &engine.UnresolvedError{Cluster: c.Name, Err: err}}
 		}
 	}
 	return sc, nil

@@ -7,12 +7,12 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/restconfig"
 	"upshift.dev/upshift/internal/window"
 	"upshift.dev/upshift/internal/yamlstream"
 )
@@ -79,15 +79,7 @@ func validate(c *v1alpha1.Cluster, dir string) error {
 // KubeconfigRESTConfig loads a kubeconfig the way kubectl does: an explicit
 // path, else $KUBECONFIG, else ~/.kube/config; an optional context.
 func KubeconfigRESTConfig(path, context string) (*rest.Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = path
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("loading kubeconfig (context %q): %w", context, err)
-	}
-	cfg.QPS, cfg.Burst = 100, 200
-	return cfg, nil
+	return restconfig.FromKubeconfig(path, context)
 }
 
 // Marshal writes clusters as a fleet file: a YAML stream of Cluster

@@ -1,0 +1,22 @@
+// Command upshift-scan is upshift's upgrade-readiness scan alone: removed
+// APIs and drain blockers, for CI pipelines. It links none of upshift's
+// providers or controllers, so it is a fraction of upshift's size and
+// memory.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"upshift.dev/upshift/internal/cmdkit"
+	"upshift.dev/upshift/internal/scancli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := scancli.Main(ctx, os.Args[1:], cmdkit.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+	stop()
+	os.Exit(code)
+}
