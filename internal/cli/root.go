@@ -53,18 +53,13 @@ hub cluster.
 
 upshift local runs real Kubernetes control planes on this machine: the
 embedded default and test bed.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
 	}
 	if strings.HasPrefix(filepath.Base(os.Args[0]), "kubectl-") {
 		// Installed as kubectl-upshift on PATH: a kubectl plugin, and
 		// its help says `kubectl upshift`.
 		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl upshift"}
 	}
-	root.SetIn(s.In)
-	root.SetOut(s.Out)
-	root.SetErr(s.Err)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{Err: err} })
+	cmdkit.Root(root, s)
 
 	root.AddCommand(newLocalCommand(s), newDemoCommand(s), newScanCommand(s),
 		newRunCommand(s), newPatchCommand(s), newScheduleCommand(s), newReportCommand(s), newHubCommand(s), newDashboardCommand(s), newPlanCommand(s), newStatusCommand(s), newApproveCommand(s),

@@ -97,7 +97,7 @@ func Root(cmd *cobra.Command, s Streams) {
 	cmd.SetIn(s.In)
 	cmd.SetOut(s.Out)
 	cmd.SetErr(s.Err)
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return UsageError{err} })
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return UsageError{Err: err} })
 }
 
 // ValidateOutput refuses an -o format the command does not write.
