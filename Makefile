@@ -63,9 +63,9 @@ demo-down: build
 # What the benchmarks compare against: HAProxy (BenchmarkGatewayVsHAProxy)
 # and the wrk load generator, from Debian. Installed once, as root.
 bench-deps:
-	@command -v haproxy >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 || { \
-		echo "installing HAProxy and wrk (Debian) for the gateway benchmark"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy wrk >/dev/null; }
+	@command -v haproxy >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 && test -x /usr/bin/time || { \
+		echo "installing HAProxy and wrk (Debian) for the gateway benchmark, time for the scan's"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy wrk time >/dev/null; }
 
 bench: tools bench-deps
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./bench/
