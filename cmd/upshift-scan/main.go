@@ -11,10 +11,14 @@ import (
 	"syscall"
 
 	"upshift.dev/upshift/internal/cmdkit"
+	"upshift.dev/upshift/internal/gctune"
 	"upshift.dev/upshift/internal/scancli"
 )
 
 func main() {
+	// A scan's live heap is a few MiB: collect on a 20 MiB limit rather
+	// than every 4 MiB (40 collections for 10,000 documents, 4 with it).
+	gctune.SmallHeap(20 << 20)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := scancli.Main(ctx, os.Args[1:], cmdkit.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 	stop()
