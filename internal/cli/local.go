@@ -284,6 +284,20 @@ func (o *namedLocalOptions) Complete(_ *cobra.Command, args []string) error {
 
 func (o *namedLocalOptions) Validate() error { return names.Label("local cluster", o.name) }
 
+// cluster opens the local fleet and finds the named cluster; one that does
+// not exist is bad input.
+func (o *namedLocalOptions) cluster() (*localfleet.Fleet, *localfleet.Cluster, error) {
+	lf, err := o.localFleet()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := lf.Get(o.name)
+	if err != nil {
+		return nil, nil, usageError{Err: err}
+	}
+	return lf, c, nil
+}
+
 type localKubeconfigOptions struct {
 	namedLocalOptions
 	merge, force bool
@@ -303,13 +317,9 @@ func newLocalKubeconfigCommand(parent *localOptions) *cobra.Command {
 }
 
 func (o *localKubeconfigOptions) Run(context.Context) error {
-	lf, err := o.localFleet()
+	_, c, err := o.cluster()
 	if err != nil {
 		return err
-	}
-	c, err := lf.Get(o.name)
-	if err != nil {
-		return usageError{Err: err}
 	}
 	if !o.merge {
 		fmt.Fprintln(o.streams.Out, c.KubeconfigPath())
@@ -433,13 +443,9 @@ func (o *localUpgradeOptions) Validate() error {
 }
 
 func (o *localUpgradeOptions) Run(ctx context.Context) error {
-	lf, err := o.localFleet()
+	lf, c, err := o.cluster()
 	if err != nil {
 		return err
-	}
-	c, err := lf.Get(o.name)
-	if err != nil {
-		return usageError{Err: err}
 	}
 	if err := localfleet.CheckUpgrade(c.KubernetesVersion, o.target.Version); err != nil {
 		return usageError{Err: err}
