@@ -119,10 +119,10 @@ Exit codes: 0 recorded; 2 bad input (nothing recorded).`,
 	return cmd
 }
 
-func (o *promoteOptions) Run(context.Context) error {
-	run, err := readForRequest(o.store(), o.name)
+func (o *promoteOptions) Run(ctx context.Context) error {
+	run, err := o.readRequested(ctx)
 	if err != nil {
-		return usageError{Err: err}
+		return err
 	}
 	clusters, err := canary.CheckPromote(run, o.cluster)
 	if err != nil {

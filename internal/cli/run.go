@@ -584,10 +584,7 @@ func (o *approveOptions) Validate() error {
 	}
 	switch {
 	case o.stage != "" && o.cluster == "":
-		o.key = store.StageKey(o.stage)
-		if o.task != "" {
-			o.key = store.StageTaskKey(o.stage, o.task)
-		}
+		o.key = stageKey(o.stage, o.task)
 	case o.cluster != "" && o.stage == "" && o.gate != "":
 		o.key = store.ClusterGateKey(o.cluster, o.gate)
 	default:
@@ -597,12 +594,9 @@ func (o *approveOptions) Validate() error {
 }
 
 func (o *approveOptions) Run(ctx context.Context) error {
-	if err := o.openHub(ctx); err != nil {
-		return err
-	}
-	run, err := readForRequest(o.store(), o.name)
+	run, err := o.readRequested(ctx)
 	if err != nil {
-		return usageError{Err: err}
+		return err
 	}
 	if err := engine.CheckApproval(run, o.stage, o.task, o.cluster, o.gate); err != nil {
 		return usageError{Err: err}
@@ -622,15 +616,30 @@ func (o *approveOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// readForRequest reads a run to check an approval or skip against; a
-// status recovered from the previous write is good enough for that.
-func readForRequest(st store.Runs, name string) (*v1alpha1.UpdateRun, error) {
-	run, err := st.Get(name)
+// readRequested reads the run an approval, skip or promotion names, to
+// check the request against; a status recovered from the previous write
+// is good enough for that. A run that cannot be read is bad input.
+func (o *namedRunOptions) readRequested(ctx context.Context) (*v1alpha1.UpdateRun, error) {
+	if err := o.openHub(ctx); err != nil {
+		return nil, err
+	}
+	run, err := o.store().Get(o.name)
 	var corrupt *store.CorruptError
 	if errors.As(err, &corrupt) && corrupt.Recovered {
 		return run, nil
 	}
-	return run, err
+	if err != nil {
+		return nil, usageError{Err: err}
+	}
+	return run, nil
+}
+
+// stageKey is the key of a whole stage, or of one of its tasks.
+func stageKey(stage, task string) string {
+	if task == "" {
+		return store.StageKey(stage)
+	}
+	return store.StageTaskKey(stage, task)
 }
 
 func currentUser() string {
@@ -670,10 +679,7 @@ func (o *skipOptions) Validate() error {
 	case o.cluster != "" && o.stage == "" && o.task == "":
 		o.key = store.ClusterKey(o.cluster)
 	case o.stage != "" && o.cluster == "":
-		o.key = store.StageKey(o.stage)
-		if o.task != "" {
-			o.key = store.StageTaskKey(o.stage, o.task)
-		}
+		o.key = stageKey(o.stage, o.task)
 	default:
 		return usagef("name a --cluster, or a --stage (and optionally its --task)")
 	}
@@ -681,12 +687,9 @@ func (o *skipOptions) Validate() error {
 }
 
 func (o *skipOptions) Run(ctx context.Context) error {
-	if err := o.openHub(ctx); err != nil {
-		return err
-	}
-	run, err := readForRequest(o.store(), o.name)
+	run, err := o.readRequested(ctx)
 	if err != nil {
-		return usageError{Err: err}
+		return err
 	}
 	if err := engine.CheckSkip(run, o.stage, o.task, o.cluster); err != nil {
 		return usageError{Err: err}

@@ -52,15 +52,15 @@ func NewCommand(s cmdkit.Streams, opts Options) *cobra.Command {
 		Short: "Find what an upgrade will break: removed APIs, workloads that block or suffer from drains",
 	}
 	cmd.AddCommand(newScanAPIsCommand(s, opts), newScanReadinessCommand(s, opts))
-	for _, c := range cmd.Commands() {
-		c.Example = strings.ReplaceAll(c.Example, "upshift scan ", opts.Name+" ")
-		c.Long = strings.ReplaceAll(c.Long, "upshift scan ", opts.Name+" ")
-		if opts.Fleet == nil {
-			c.Use = strings.Replace(c.Use, " [--fleet FILE]", "", 1)
-			c.Long = strings.Replace(c.Long, "  --fleet FILE   every cluster of a fleet file, one report\n", "", 1)
-		}
-	}
 	return cmd
+}
+
+// fleetUsage is the --fleet part of a usage line, when there is a --fleet.
+func (opts Options) fleetUsage() string {
+	if opts.Fleet == nil {
+		return ""
+	}
+	return " [--fleet FILE]"
 }
 
 // scanSources are the flags that say where to look.
@@ -122,25 +122,28 @@ type scanAPIsOptions struct {
 
 func newScanAPIsCommand(s cmdkit.Streams, opts Options) *cobra.Command {
 	o := &scanAPIsOptions{streams: s, scanSources: scanSources{opts: opts}}
+	fleetSource := ""
+	if opts.Fleet != nil {
+		fleetSource = "  --fleet FILE   every cluster of a fleet file, one report\n"
+	}
 	cmd := &cobra.Command{
-		Use:   "apis --target-version VERSION [-f PATH]... [--context CTX]... [--fleet FILE]",
+		Use:   "apis --target-version VERSION [-f PATH]... [--context CTX]..." + opts.fleetUsage(),
 		Short: "Find deprecated and removed API versions in manifests, live clusters and Helm releases",
 		Long: `Find deprecated and removed API versions before an upgrade.
 
 Sources, in any combination:
   -f PATH        manifest files and folders (YAML streams, JSON, List kinds); -f - reads stdin
-                 (e.g. helm template ... | upshift scan apis -f - --target-version 1.37)
+                 (e.g. helm template ... | ` + opts.Name + ` apis -f - --target-version 1.37)
   --context CTX  a live cluster: last-applied-configuration annotations cross-checked with
                  managedFields, Helm 3 release records (latest deployed revision), and the
                  API server's apiserver_requested_deprecated_apis metric
-  --fleet FILE   every cluster of a fleet file, one report
-With no source, the kubeconfig's current context is scanned.
+` + fleetSource + `With no source, the kubeconfig's current context is scanned.
 
 Exit codes: 0 clean; 4 deprecated APIs only; 5 APIs removed in the target version;
 6 some input could not be read (and nothing worse); 1 the scan failed; 2 bad input.`,
-		Example: `  upshift scan apis --target-version 1.37 -f manifests/
-  helm template shop ./chart | upshift scan apis --target-version 1.37 -f -
-  upshift scan apis --target-version 1.37 --context prod -o sarif > apis.sarif`,
+		Example: `  ` + opts.Name + ` apis --target-version 1.37 -f manifests/
+  helm template shop ./chart | ` + opts.Name + ` apis --target-version 1.37 -f -
+  ` + opts.Name + ` apis --target-version 1.37 --context prod -o sarif > apis.sarif`,
 		Args: cmdkit.ExactArgs(0, ""),
 		RunE: cmdkit.RunE(o),
 	}
@@ -158,11 +161,10 @@ func (o *scanAPIsOptions) Validate() error {
 	if o.target == "" {
 		return cmdkit.Usagef("--target-version is required: the Kubernetes version you upgrade to, e.g. 1.37")
 	}
-	v, err := rules.ParseVersion(o.target)
-	if err != nil {
-		return cmdkit.UsageError{Err: fmt.Errorf("--target-version: %w", err)}
+	var err error
+	if o.targetVersion, err = parseTarget(o.target); err != nil {
+		return err
 	}
-	o.targetVersion = v
 	return cmdkit.ValidateOutput(o.output, report.Formats...)
 }
 
@@ -241,7 +243,7 @@ type scanReadinessOptions struct {
 func newScanReadinessCommand(s cmdkit.Streams, opts Options) *cobra.Command {
 	o := &scanReadinessOptions{streams: s, scanSources: scanSources{opts: opts}}
 	cmd := &cobra.Command{
-		Use:   "readiness [--context CTX]... [--fleet FILE] [--target-version VERSION]",
+		Use:   "readiness [--context CTX]..." + opts.fleetUsage() + " [--target-version VERSION]",
 		Short: "Audit the workloads a drain will touch: blocking budgets, single replicas, probes, naked pods, skew",
 		Long: `Audit a live cluster's workloads for what hurts during node drains and upgrades.
 
@@ -268,13 +270,22 @@ func (o *scanReadinessOptions) Validate() error {
 		return cmdkit.Usagef("--fail-on %q: use error, warning, info or none", o.failOn)
 	}
 	if o.target != "" {
-		v, err := rules.ParseVersion(o.target)
-		if err != nil {
-			return cmdkit.UsageError{Err: fmt.Errorf("--target-version: %w", err)}
+		var err error
+		if o.targetVersion, err = parseTarget(o.target); err != nil {
+			return err
 		}
-		o.targetVersion = v
 	}
 	return nil
+}
+
+// parseTarget reads --target-version; a version that is not one is bad
+// input.
+func parseTarget(target string) (rules.Version, error) {
+	v, err := rules.ParseVersion(target)
+	if err != nil {
+		return v, cmdkit.UsageError{Err: fmt.Errorf("--target-version: %w", err)}
+	}
+	return v, nil
 }
 
 func (o *scanReadinessOptions) Run(ctx context.Context) error {
