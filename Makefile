@@ -24,7 +24,8 @@ tools: build
 
 # Debian packages the tests run for real: BIND 9 for the DNS traffic
 # provider (RFC 2136 + TSIG), Prometheus for the analysis gates, Chromium
-# for the compliance report's HTML. Installed once, as root, from Debian.
+# for the compliance report's HTML, HAProxy as the gateway's oracle.
+# Installed once, as root, from Debian.
 deps:
 	@command -v named >/dev/null 2>&1 || test -x /usr/sbin/named || { \
 		echo "installing BIND 9 (Debian bind9) for the DNS provider's tests"; \
@@ -35,6 +36,9 @@ deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 		echo "installing Chromium (Debian chromium) for the compliance report's page test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@command -v haproxy >/dev/null 2>&1 || { \
+		echo "installing HAProxy (Debian haproxy): the gateway's differential test checks it answer by answer against HAProxy"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null; }
 
 test: deps tools chart
 	$(GO) vet ./...
@@ -74,7 +78,7 @@ bench: tools bench-deps
 # the package's testdata/fuzz and then runs in every `make test`.
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./internal/plan:FuzzParseAndValidate ./internal/scan/manifest:FuzzRead \
-	./internal/fleet:FuzzParse ./internal/fleet:FuzzSetName ./internal/frontdoor:FuzzParseConfig \
+	./internal/fleet:FuzzParse ./internal/fleet:FuzzSetName ./internal/frontdoor:FuzzParseConfig ./internal/frontdoor:FuzzGatewayRequest \
 	./internal/frontdoor:FuzzStateFile ./internal/methods/bluegreen:FuzzBlueGreenConfig
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \

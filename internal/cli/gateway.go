@@ -40,9 +40,11 @@ reloads them (a pair that fails to load is reported and the one in use
 kept). An adminListen off loopback needs adminTLS. metricsListen serves
 /metrics alone without a token, for scrapers.
 
-Pinning: on a route with allowPin: true, a request from loopback, or one
-carrying pinSecretFile's secret in X-Upshift-Pin-Secret, may choose a
-healthy backend with X-Upshift-Backend whatever its weight. Every other pin
+Pinning: on a route with allowPin: true, a request carrying
+pinSecretFile's secret in X-Upshift-Pin-Secret may choose a healthy backend
+with X-Upshift-Backend whatever its weight; so may one from loopback where
+the route also sets pinFromLoopback: true (unsafe behind a proxy or sidecar
+on the same host, whose every request comes from loopback). Every other pin
 header is ignored.
 
 Timeouts (defaults): readHeader 10s, read 60s, write 60s, idle 120s,

@@ -10,7 +10,6 @@ import (
 	"upshift.dev/upshift/internal/compliance"
 	"upshift.dev/upshift/internal/exitcode"
 	"upshift.dev/upshift/internal/kubeversion"
-	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/providers/cluster"
 )
@@ -74,7 +73,8 @@ func (o *complianceOptions) Validate() error {
 	return nil
 }
 
-// Run reports, and exits NotCompliant when a cluster is not.
+// Run reports, and exits NotCompliant when a cluster is not, else
+// NotKnown when the compliance of a cluster cannot be known.
 func (o *complianceOptions) Run(ctx context.Context) error {
 	r, err := o.compliance(ctx)
 	if err != nil {
@@ -91,8 +91,11 @@ func (o *complianceOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.Totals.Compliant < r.Totals.Clusters {
+	switch {
+	case r.Totals.Compliant+r.Totals.NotKnown < r.Totals.Clusters:
 		return exitCode(exitcode.NotCompliant)
+	case r.Totals.NotKnown > 0:
+		return exitCode(exitcode.NotKnown)
 	}
 	return nil
 }
@@ -123,13 +126,14 @@ func (o *runOptions) compliance(ctx context.Context) (compliance.Report, error) 
 	}
 	e := o.engine(clusters)
 	var observed []compliance.Observed
-	var images *nodeimages.Feed
 	for _, c := range clusters {
-		ob := compliance.Observed{Cluster: c}
+		ob := compliance.Observed{Cluster: c, Provider: c.Spec.Provider}
 		m, err := e.Resolve(c)
 		if err == nil {
-			if ni, ok := m.Provider.(cluster.NodeImager); ok && images == nil {
-				images, err = ni.NodeImages(ctx)
+			// Each cluster is judged by its own provider's catalogue; one
+			// without a catalogue leaves its images unknown.
+			if ni, ok := m.Provider.(cluster.NodeImager); ok {
+				ob.Images, err = ni.NodeImages(ctx)
 			}
 		}
 		if err == nil {
@@ -142,5 +146,5 @@ func (o *runOptions) compliance(ctx context.Context) (compliance.Report, error) 
 	if err != nil {
 		return compliance.Report{}, err
 	}
-	return compliance.Build(time.Now(), observed, images, runs), nil
+	return compliance.Build(time.Now(), observed, runs), nil
 }

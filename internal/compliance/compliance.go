@@ -1,6 +1,7 @@
 package compliance
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -55,15 +56,42 @@ type Cluster struct {
 	NextWindow *time.Time `json:"nextWindow,omitempty"`
 	WindowOpen bool       `json:"windowOpen,omitempty"`
 	HasWindow  bool       `json:"hasWindow,omitempty"`
-	// Compliant: a supported version and no Critical or High CVE open.
+	// Compliant: a supported version and no Critical or High CVE open,
+	// both known.
 	Compliant bool `json:"compliant"`
+	// Unknown says what cannot be known of the cluster (its pools'
+	// images where its provider has no node-image catalogue, its
+	// version's support where no provider offers versions). A cluster
+	// with anything unknown and nothing found against it is neither
+	// compliant nor not: it is not known.
+	Unknown []string `json:"unknown,omitempty"`
+}
+
+// Verdict is "yes", "no" or "unknown".
+func (c Cluster) Verdict() string {
+	switch {
+	case c.Compliant:
+		return "yes"
+	case c.NotKnown():
+		return "unknown"
+	}
+	return "no"
+}
+
+// NotKnown is a cluster that nothing shows not compliant, but whose
+// compliance cannot be known.
+func (c Cluster) NotKnown() bool {
+	return c.Error == "" && len(c.Unknown) > 0 && c.Support != Unsupported && c.MostSevere != "Critical" && c.MostSevere != "High"
 }
 
 // Pool is one node pool's image.
 type Pool struct {
-	Name   string `json:"name"`
-	Image  string `json:"nodeImage"`
-	Behind int    `json:"releasesBehind"`
+	Name  string `json:"name"`
+	Image string `json:"nodeImage"`
+	// Behind is how many releases of the cluster's catalogue are newer;
+	// with no catalogue it cannot be known (ImageKnown false).
+	Behind     int  `json:"releasesBehind"`
+	ImageKnown bool `json:"imageKnown"`
 }
 
 // Run is a cluster's last upgrade run.
@@ -75,8 +103,10 @@ type Run struct {
 
 // Totals are the fleet's.
 type Totals struct {
-	Clusters    int `json:"clusters"`
-	Compliant   int `json:"compliant"`
+	Clusters  int `json:"clusters"`
+	Compliant int `json:"compliant"`
+	// NotKnown counts the clusters whose compliance cannot be known.
+	NotKnown    int `json:"notKnown"`
 	Unsupported int `json:"unsupported"`
 	Unreadable  int `json:"unreadable"`
 	Pools       int `json:"pools"`
@@ -95,11 +125,16 @@ type Observed struct {
 	KubernetesVersion string
 	Available         []kubeversion.Version
 	Pools             []Pool // Behind is filled in by Build
+	// Images is the node-image catalogue of the cluster's provider; nil
+	// when it has none, and its pools' images cannot be judged.
+	Images *nodeimages.Feed
+	// Provider names the cluster's provider, for what cannot be known.
+	Provider string
 }
 
-// Build makes the report at now from the observed clusters, the catalogue
-// (nil: none) and the runs of the store.
-func Build(now time.Time, observed []Observed, images *nodeimages.Feed, runs []*v1alpha1.UpdateRun) Report {
+// Build makes the report at now from the observed clusters and the runs
+// of the store.
+func Build(now time.Time, observed []Observed, runs []*v1alpha1.UpdateRun) Report {
 	r := Report{Generated: now.UTC()}
 	var newest kubeversion.Version
 	for _, o := range observed {
@@ -112,8 +147,10 @@ func Build(now time.Time, observed []Observed, images *nodeimages.Feed, runs []*
 	if !newest.IsZero() {
 		r.Newest = newest.String()
 	}
-	if images != nil {
-		r.LatestImage = images.Latest().Version
+	for _, o := range observed {
+		if o.Images != nil && r.LatestImage == "" {
+			r.LatestImage = o.Images.Latest().Version
+		}
 	}
 	open := map[string]bool{}
 	for _, o := range observed {
@@ -128,6 +165,9 @@ func Build(now time.Time, observed []Observed, images *nodeimages.Feed, runs []*
 			continue
 		}
 		c.KubernetesVersion = o.KubernetesVersion
+		if newest.IsZero() {
+			c.Unknown = append(c.Unknown, "support: no provider offers versions to compare with")
+		}
 		if v, err := kubeversion.Parse(o.KubernetesVersion); err == nil && !newest.IsZero() {
 			c.MinorsBehind = max(0, newest.Minor-v.Minor)
 			c.Support = Supported
@@ -137,9 +177,13 @@ func Build(now time.Time, observed []Observed, images *nodeimages.Feed, runs []*
 			}
 		}
 		seen := map[string]bool{}
+		if o.Images == nil && len(o.Pools) > 0 {
+			c.Unknown = append(c.Unknown, fmt.Sprintf("node images and CVEs: provider %s has no node-image catalogue", orUnnamed(o.Provider)))
+		}
 		for _, p := range o.Pools {
 			r.Totals.Pools++
-			if images != nil {
+			if images := o.Images; images != nil {
+				p.ImageKnown = true
 				p.Behind = images.Behind(p.Image)
 				for _, cve := range images.Open(p.Image) {
 					if !seen[cve.ID] {
@@ -161,14 +205,24 @@ func Build(now time.Time, observed []Observed, images *nodeimages.Feed, runs []*
 		if c.MostSevere == "Critical" {
 			r.Totals.ClustersCritical++
 		}
-		c.Compliant = c.Support == Supported && c.MostSevere != "Critical" && c.MostSevere != "High"
-		if c.Compliant {
+		c.Compliant = len(c.Unknown) == 0 && c.Support == Supported && c.MostSevere != "Critical" && c.MostSevere != "High"
+		switch {
+		case c.Compliant:
 			r.Totals.Compliant++
+		case c.NotKnown():
+			r.Totals.NotKnown++
 		}
 		r.Clusters = append(r.Clusters, c)
 	}
 	r.Totals.OpenCVEs = len(open)
 	return r
+}
+
+func orUnnamed(provider string) string {
+	if provider == "" {
+		return "(unnamed)"
+	}
+	return provider
 }
 
 // lastRun is the newest run that holds the cluster.

@@ -25,10 +25,15 @@ func TestBuild(t *testing.T) {
 	sunday := member("old")
 	sunday.Spec.MaintenanceWindow = &v1alpha1.MaintenanceWindow{Schedule: v1alpha1.WindowSchedule{Weekly: &v1alpha1.WeeklySchedule{IntervalWeeks: 1, DayOfWeek: "Sunday"}}, StartTime: "02:00", DurationHours: 4}
 	observed := []Observed{
-		{Cluster: member("fresh"), KubernetesVersion: "v1.37.2", Available: available, Pools: []Pool{{Name: "system", Image: "img-2026.12"}}},
-		{Cluster: member("mid"), KubernetesVersion: "v1.35.4", Available: available, Pools: []Pool{{Name: "system", Image: "ubuntu-2204-2025.03"}}},
-		{Cluster: sunday, KubernetesVersion: "v1.34.2", Available: available, Pools: []Pool{{Name: "a", Image: "ubuntu-2204-2025.01"}, {Name: "b", Image: "ubuntu-2204-2025.02"}}},
+		{Cluster: member("fresh"), KubernetesVersion: "v1.37.2", Available: available, Images: images, Pools: []Pool{{Name: "system", Image: "img-2026.12"}}},
+		{Cluster: member("mid"), KubernetesVersion: "v1.35.4", Available: available, Images: images, Pools: []Pool{{Name: "system", Image: "ubuntu-2204-2025.03"}}},
+		{Cluster: sunday, KubernetesVersion: "v1.34.2", Available: available, Images: images, Pools: []Pool{{Name: "a", Image: "ubuntu-2204-2025.01"}, {Name: "b", Image: "ubuntu-2204-2025.02"}}},
 		{Cluster: member("gone"), Err: errors.New("connection refused")},
+		// No catalogue for these providers: an image with a known High
+		// CVE is not known to be one, so the cluster is not compliant
+		// either; unless its version alone makes it not compliant.
+		{Cluster: member("scripted"), Provider: "exec", KubernetesVersion: "v1.37.2", Available: available, Pools: []Pool{{Name: "system", Image: "ubuntu-2204-2025.01"}}},
+		{Cluster: member("ancient"), Provider: "kubeconfig", KubernetesVersion: "v1.33.1", Available: available, Pools: []Pool{{Name: "system", Image: "x"}}},
 	}
 	start, end := metav1.NewTime(now.Add(-48*time.Hour)), metav1.NewTime(now.Add(-47*time.Hour))
 	later := metav1.NewTime(now.Add(-2 * time.Hour))
@@ -36,7 +41,7 @@ func TestBuild(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Name: "older"}, Status: v1alpha1.UpdateRunStatus{Clusters: []string{"fresh", "mid"}, Start: &start, End: &end, Phase: v1alpha1.PhaseCompleted}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "newer"}, Status: v1alpha1.UpdateRunStatus{Clusters: []string{"fresh"}, Start: &later, Phase: v1alpha1.PhaseRunning}},
 	}
-	r := Build(now, observed, images, runs)
+	r := Build(now, observed, runs)
 	if r.Newest != "v1.37.2" || r.LatestImage != "img-2026.12" {
 		t.Errorf("newest %s / %s", r.Newest, r.LatestImage)
 	}
@@ -44,7 +49,16 @@ func TestBuild(t *testing.T) {
 	for _, c := range r.Clusters {
 		byName[c.Name] = c
 	}
-	fresh, mid, old, gone := byName["fresh"], byName["mid"], byName["old"], byName["gone"]
+	fresh, mid, old, gone, scripted, ancient := byName["fresh"], byName["mid"], byName["old"], byName["gone"], byName["scripted"], byName["ancient"]
+	if scripted.Compliant || scripted.Verdict() != "unknown" || scripted.Pools[0].ImageKnown || len(scripted.OpenCVEs) != 0 || len(scripted.Unknown) != 1 || !strings.Contains(scripted.Unknown[0], "provider exec has no node-image catalogue") {
+		t.Errorf("scripted (no catalogue): %+v", scripted)
+	}
+	if ancient.Compliant || ancient.Verdict() != "no" {
+		t.Errorf("ancient (no catalogue, unsupported): %+v", ancient)
+	}
+	if fresh.Verdict() != "yes" || mid.Verdict() != "no" || gone.Verdict() != "no" {
+		t.Errorf("verdicts: fresh %s, mid %s, gone %s", fresh.Verdict(), mid.Verdict(), gone.Verdict())
+	}
 	if fresh.Support != Supported || !fresh.Compliant || len(fresh.OpenCVEs) != 0 || fresh.LastRun.Name != "newer" || fresh.HasWindow {
 		t.Errorf("fresh: %+v", fresh)
 	}
@@ -60,7 +74,7 @@ func TestBuild(t *testing.T) {
 	if gone.Error == "" || gone.Compliant {
 		t.Errorf("gone: %+v", gone)
 	}
-	want := Totals{Clusters: 4, Compliant: 1, Unsupported: 1, Unreadable: 1, Pools: 4, PoolsBehind: 3, OpenCVEs: 4, ClustersCritical: 2}
+	want := Totals{Clusters: 6, Compliant: 1, NotKnown: 1, Unsupported: 2, Unreadable: 1, Pools: 6, PoolsBehind: 3, OpenCVEs: 4, ClustersCritical: 2}
 	if r.Totals != want {
 		t.Errorf("totals %+v, want %+v", r.Totals, want)
 	}
@@ -69,7 +83,8 @@ func TestBuild(t *testing.T) {
 	if err := WriteText(&text, r); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"old       v1.34.2", "Unsupported (N-3)", "a=ubuntu-2204-2025.01 (3)", "4 (worst Critical)", "2026-12-06 02:00 UTC", "1 of 4 cluster(s) compliant", "no (unreadable: connection refused)"} {
+	for _, s := range []string{"old        v1.34.2", "Unsupported (N-3)", "a=ubuntu-2204-2025.01 (3)", "4 (worst Critical)", "2026-12-06 02:00 UTC", "1 of 6 cluster(s) compliant; 1 not known", "no (unreadable: connection refused)",
+		"system=ubuntu-2204-2025.01 (?)", "unknown (node images and CVEs: provider exec has no node-image catalogue)"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("text lacks %q:\n%s", s, text.String())
 		}
@@ -77,7 +92,7 @@ func TestBuild(t *testing.T) {
 	if err := WriteHTML(&page, r); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{`id="total-compliant"><div class="n">1/4</div>`, `id="cluster-old"`, "CVE-2026-1111", "<script"} {
+	for _, s := range []string{`id="total-compliant"><div class="n">1/6</div>`, `id="total-not-known"><div class="n">1</div>`, `id="cluster-old"`, "CVE-2026-1111", "<script"} {
 		if got := strings.Contains(page.String(), s); got != (s != "<script") {
 			t.Errorf("page has %q: %v", s, got)
 		}

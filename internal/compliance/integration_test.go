@@ -46,8 +46,15 @@ func report(t *testing.T, fleet string) compliance.Report {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("report (exit %d): %v\n%s", code, err, out)
 	}
-	if wantCode := exitcode.NotCompliant; (r.Totals.Compliant < r.Totals.Clusters) != (code == wantCode) {
-		t.Errorf("exit %d with %d of %d compliant", code, r.Totals.Compliant, r.Totals.Clusters)
+	want := exitcode.OK
+	switch {
+	case r.Totals.Compliant+r.Totals.NotKnown < r.Totals.Clusters:
+		want = exitcode.NotCompliant
+	case r.Totals.NotKnown > 0:
+		want = exitcode.NotKnown
+	}
+	if code != want {
+		t.Errorf("exit %d with %d of %d compliant and %d not known, want %d", code, r.Totals.Compliant, r.Totals.Clusters, r.Totals.NotKnown, want)
 	}
 	return r
 }
@@ -144,6 +151,22 @@ func TestComplianceReport(t *testing.T) {
 	}
 	if r.Totals.Compliant != 1 || r.Totals.PoolsBehind != 1 {
 		t.Errorf("totals after the patch: %+v", r.Totals)
+	}
+
+	// The same patched cluster reached through a kubeconfig alone: that
+	// provider has no catalogue, so its compliance is not known (exit 9),
+	// never "compliant".
+	lagging, err := testfleet.Fleet(t).Get("lagging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKubeconfig := filepath.Join(dir, "by-kubeconfig.yaml")
+	if err := os.WriteFile(byKubeconfig, []byte(fmt.Sprintf("apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: reached}\nspec: {provider: kubeconfig, kubeconfig: %s}\n", lagging.KubeconfigPath())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := cli(t, "report", "compliance", "--fleet", byKubeconfig)
+	if code != exitcode.NotKnown || !strings.Contains(out, "unknown (node images and CVEs: provider kubeconfig has no node-image catalogue)") || !strings.Contains(out, "0 of 1 cluster(s) compliant; 1 not known") {
+		t.Errorf("a cluster without a catalogue: exit %d\n%s", code, out)
 	}
 
 	page, code := cli(t, "report", "compliance", "--fleet", fleet, "-o", "html")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,20 +22,20 @@ func WriteText(w io.Writer, r Report) error {
 		}
 		var pools []string
 		for _, p := range c.Pools {
-			pools = append(pools, fmt.Sprintf("%s=%s (%d)", p.Name, p.Image, p.Behind))
+			pools = append(pools, fmt.Sprintf("%s=%s (%s)", p.Name, p.Image, behindText(p)))
 		}
 		support := c.Support
 		if c.MinorsBehind > 0 {
 			support += fmt.Sprintf(" (N-%d)", c.MinorsBehind)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.KubernetesVersion, support, dash(strings.Join(pools, ", ")), cveText(c), lastRunText(c.LastRun), windowText(c), yesNo(c.Compliant))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.KubernetesVersion, support, dash(strings.Join(pools, ", ")), cveText(c), lastRunText(c.LastRun), windowText(c), verdictText(c))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	t := r.Totals
-	_, err := fmt.Fprintf(w, "\n%d of %d cluster(s) compliant; %d unsupported; %d unreadable; %d of %d pool(s) behind the newest image (%s); %d distinct CVE(s) open; %d cluster(s) with a Critical CVE open (newest Kubernetes %s)\n",
-		t.Compliant, t.Clusters, t.Unsupported, t.Unreadable, t.PoolsBehind, t.Pools, dash(r.LatestImage), t.OpenCVEs, t.ClustersCritical, dash(r.Newest))
+	_, err := fmt.Fprintf(w, "\n%d of %d cluster(s) compliant; %d not known; %d unsupported; %d unreadable; %d of %d pool(s) behind the newest image (%s); %d distinct CVE(s) open; %d cluster(s) with a Critical CVE open (newest Kubernetes %s)\n",
+		t.Compliant, t.Clusters, t.NotKnown, t.Unsupported, t.Unreadable, t.PoolsBehind, t.Pools, dash(r.LatestImage), t.OpenCVEs, t.ClustersCritical, dash(r.Newest))
 	return err
 }
 
@@ -52,7 +53,27 @@ func yesNo(b bool) string {
 	return "no"
 }
 
+// behindText is how many releases a pool's image is behind, or "?"
+// where its provider has no catalogue.
+func behindText(p Pool) string {
+	if !p.ImageKnown {
+		return "?"
+	}
+	return fmt.Sprint(p.Behind)
+}
+
+// verdictText is the COMPLIANT column: yes, no, or unknown and why.
+func verdictText(c Cluster) string {
+	if v := c.Verdict(); v != "unknown" {
+		return v
+	}
+	return "unknown (" + strings.Join(c.Unknown, "; ") + ")"
+}
+
 func cveText(c Cluster) string {
+	if len(c.OpenCVEs) == 0 && slices.ContainsFunc(c.Pools, func(p Pool) bool { return !p.ImageKnown }) {
+		return "unknown"
+	}
 	if len(c.OpenCVEs) == 0 {
 		return "none"
 	}
@@ -90,6 +111,7 @@ var page = template.Must(template.New("report.html.tmpl").Funcs(template.FuncMap
 	"window":  windowText,
 	"cves":    cveText,
 	"yesNo":   yesNo,
+	"behind":  behindText,
 	"dash":    dash,
 	"lower":   strings.ToLower,
 	"time":    func(t time.Time) string { return t.Format(time.RFC3339) },

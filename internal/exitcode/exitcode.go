@@ -15,6 +15,7 @@ const (
 
 	// Reports.
 	NotCompliant = 8 // the compliance report finds a cluster not compliant
+	NotKnown     = 9 // the compliance report cannot know of a cluster, and finds none not compliant
 
 	// Runs.
 	Stopped    = 10 // the run was stopped before it ended

@@ -30,8 +30,9 @@ type Config struct {
 	// a Prometheus scraper needs no key that can switch traffic.
 	MetricsListen string `json:"metricsListen,omitempty"`
 	// PinSecretFile holds the secret a request sends in PinSecretHeader
-	// to pin itself to a backend from another machine; from loopback the
-	// secret is not needed. Pinning works only on routes with allowPin.
+	// to pin itself to a backend; from loopback the secret is not needed
+	// only on a route with pinFromLoopback. Pinning works only on routes
+	// with allowPin.
 	PinSecretFile string `json:"pinSecretFile,omitempty"`
 	// StateFile keeps the routes as the admin API last set them; when it
 	// exists at start it takes the place of routes, so a restarted gateway

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -40,6 +41,10 @@ const (
 	// StatusClientClosed is recorded for requests their client abandoned.
 	StatusClientClosed = 499
 	maxAttempts        = 3
+	// MaxHeaderBytes bounds a request's line and headers; a longer one
+	// is refused (431) rather than carried to a backend. HAProxy's
+	// default buffer refuses past about 15 KiB.
+	MaxHeaderBytes = 64 << 10
 )
 
 type backend struct {
@@ -47,16 +52,9 @@ type backend struct {
 	name      string
 	url       *url.URL
 	health    string
-	transport pool
+	transport *http.Transport
 
 	healthy atomic.Bool
-}
-
-// pool is how a backend is reached: upstream for http, net/http's
-// Transport for https.
-type pool interface {
-	http.RoundTripper
-	CloseIdleConnections()
 }
 
 type route struct {
@@ -176,22 +174,20 @@ func (g *Gateway) newBackend(bc Backend) *backend {
 		hp = "/"
 	}
 	b := &backend{name: bc.Name, url: u, health: hp, spec: bc}
-	dial := (&net.Dialer{Timeout: g.cfg.Timeouts.BackendDial.Duration, KeepAlive: 30 * time.Second}).DialContext
-	if u.Scheme == "http" {
-		addr := u.Host
-		if u.Port() == "" {
-			addr = net.JoinHostPort(u.Hostname(), "80")
-		}
-		b.transport = &upstream{addr: addr, dial: dial, headerTimeout: g.cfg.Timeouts.BackendResponseHeader.Duration,
-			idleTimeout: g.cfg.Timeouts.BackendIdle.Duration, maxIdle: 256}
-	} else {
-		b.transport = &http.Transport{
-			DialContext:           dial,
-			MaxIdleConnsPerHost:   256,
-			IdleConnTimeout:       g.cfg.Timeouts.BackendIdle.Duration,
-			ResponseHeaderTimeout: g.cfg.Timeouts.BackendResponseHeader.Duration,
-			TLSHandshakeTimeout:   g.cfg.Timeouts.BackendDial.Duration,
-		}
+	// net/http's Transport for every backend: it alone decides when a
+	// connection's framing allows reuse (1xx answers, Expect, HEAD, 204
+	// and 304, trailers, answers not read to their end, upgrades). A
+	// hand-written pool that got this wrong handed users each other's
+	// answers; TestDifferentialAgainstHAProxy holds the line.
+	b.transport = &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: g.cfg.Timeouts.BackendDial.Duration, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       g.cfg.Timeouts.BackendIdle.Duration,
+		ResponseHeaderTimeout: g.cfg.Timeouts.BackendResponseHeader.Duration,
+		TLSHandshakeTimeout:   g.cfg.Timeouts.BackendDial.Duration,
+		// The client's own Expect: 100-continue goes on to the backend,
+		// whose 100 (or final answer) the reverse proxy relays.
+		ExpectContinueTimeout: time.Second,
 	}
 	b.healthy.Store(true)
 	return b
@@ -221,6 +217,7 @@ func (g *Gateway) bind(rc Route, b *backend, weight int) *binding {
 		},
 		Transport:  b.transport,
 		BufferPool: bufferPool,
+		ErrorLog:   slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header[BackendHeader] = servedBy
 			if cookie != "" {
@@ -237,6 +234,12 @@ func (g *Gateway) bind(rc Route, b *backend, weight int) *binding {
 				// The client went away; record it as proxies do (499),
 				// not as a backend failure.
 				w.WriteHeader(StatusClientClosed)
+				return
+			}
+			if rec, ok := w.(*statusRecorder); ok && rec.body != nil && rec.body.err != nil {
+				// The client's body was malformed or cut: its fault, as
+				// HAProxy answers, not the backend's.
+				http.Error(w, "reading the request's body: "+rec.body.err.Error(), http.StatusBadRequest)
 				return
 			}
 			http.Error(w, "backend "+b.name+": "+err.Error(), http.StatusBadGateway)
@@ -334,7 +337,7 @@ func (g *Gateway) ApplyRoute(rc Route) error {
 func (g *Gateway) Run(ctx context.Context) error {
 	t := g.cfg.Timeouts
 	server := func(h http.Handler) *http.Server {
-		return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader.Duration, ReadTimeout: t.Read.Duration,
+		return &http.Server{Handler: h, MaxHeaderBytes: MaxHeaderBytes, ReadHeaderTimeout: t.ReadHeader.Duration, ReadTimeout: t.Read.Duration,
 			WriteTimeout: t.Write.Duration, IdleTimeout: t.Idle.Duration, ErrorLog: slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn)}
 	}
 	type listener struct {
@@ -402,6 +405,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pinned := g.pinned(st, r)
 	idempotent := r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions || r.Body == nil || r.ContentLength == 0
 	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	if r.Body != nil && r.Body != http.NoBody {
+		// A copy of the request carries the watched body: the server
+		// looks at the original's to handle Expect: 100-continue.
+		rec.body = &clientBody{ReadCloser: r.Body}
+		r = r.WithContext(r.Context())
+		r.Body = rec.body
+	}
 	for attempt := 1; ; attempt++ {
 		b := g.pick(st, r, pinned, tried)
 		if b == nil {
@@ -456,6 +466,36 @@ type statusRecorder struct {
 	code      int
 	retryable bool // a refused connection may be retried elsewhere
 	refused   bool // it was: nothing has been written
+	body      *clientBody
+}
+
+// clientBody is a request's body as the client sends it. It keeps the
+// error of a read that failed, to tell a malformed or cut request (400)
+// from a failing backend (502). A body never read is not closed by the
+// proxy: closing drains it from the client, which, having asked
+// "Expect: 100-continue" of a backend that answered without wanting the
+// body, waits for a 100 that never comes; the server closes it once the
+// answer is out, and the connection with it.
+type clientBody struct {
+	io.ReadCloser
+	err  error
+	read atomic.Bool
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *clientBody) Close() error {
+	if !b.read.Load() {
+		return nil
+	}
+	return b.ReadCloser.Close()
 }
 
 // Unwrap lets http.ResponseController reach the connection's writer.

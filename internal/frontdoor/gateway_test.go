@@ -208,7 +208,7 @@ func TestGatewayFeatures(t *testing.T) {
 	cfg := frontdoor.Config{
 		Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
 		HealthInterval: frontdoor.Duration{Duration: time.Hour}, // only retries can notice the dead backend
-		Routes: []frontdoor.Route{{Host: host, Affinity: true, AllowPin: true, Backends: []frontdoor.Backend{
+		Routes: []frontdoor.Route{{Host: host, Affinity: true, AllowPin: true, PinFromLoopback: true, Backends: []frontdoor.Backend{
 			{Name: "live", URL: c.IngressURL(), Weight: 50},
 			{Name: "dead", URL: dead, Weight: 50},
 		}}},

@@ -78,9 +78,10 @@ func serve(gw *frontdoor.Gateway, remote string, headers map[string]string) *htt
 }
 
 // TestPinRules: the pin header reaches a weight-0 backend only on a route
-// that allows it, only from loopback or with the pin secret, only while
-// that backend is healthy, and neither the pin nor the secret is passed
-// on to a backend. Before, any client reached green at weight 0.
+// that allows it, only with the pin secret (or from loopback, where the
+// route also says pinFromLoopback: a sidecar or proxy on the same host
+// connects from loopback for every user), only while that backend is
+// healthy, and neither the pin nor the secret is passed on to a backend.
 func TestPinRules(t *testing.T) {
 	blue, green := newNamed(t, "blue"), newNamed(t, "green")
 	secretFile := filepath.Join(t.TempDir(), "pin-secret")
@@ -88,24 +89,25 @@ func TestPinRules(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	routes := func(allow bool) []frontdoor.Route {
-		return []frontdoor.Route{{Host: host, AllowPin: allow, Backends: []frontdoor.Backend{
+	routes := func(allow, fromLoopback bool) []frontdoor.Route {
+		return []frontdoor.Route{{Host: host, AllowPin: allow, PinFromLoopback: fromLoopback, Backends: []frontdoor.Backend{
 			{Name: "blue", URL: blue.URL, Weight: 100}, {Name: "green", URL: green.URL, Weight: 0}}}}
 	}
-	const loopback, remote = "127.0.0.1:40000", "192.0.2.7:40000" // 192.0.2.0/24 is documentation only: no packet is sent
+	// 192.0.2.0/24 is documentation only: no packet is sent. 127.0.0.6 is
+	// where Envoy sidecars connect from.
+	const loopback, sidecar, remote = "127.0.0.1:40000", "127.0.0.6:40000", "192.0.2.7:40000"
 	pin := map[string]string{frontdoor.PinHeader: "green"}
 	pinWith := func(s string) map[string]string {
 		return map[string]string{frontdoor.PinHeader: "green", frontdoor.PinSecretHeader: s}
 	}
-
-	closed, err := frontdoor.New(frontdoor.Config{Listen: "127.0.0.1:1", AdminListen: "127.0.0.1:2", PinSecretFile: secretFile, Routes: routes(false)}, token)
-	if err != nil {
-		t.Fatal(err)
+	gateway := func(allow, fromLoopback bool) *frontdoor.Gateway {
+		gw, err := frontdoor.New(frontdoor.Config{Listen: "127.0.0.1:1", AdminListen: "127.0.0.1:2", PinSecretFile: secretFile, Routes: routes(allow, fromLoopback)}, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gw
 	}
-	open, err := frontdoor.New(frontdoor.Config{Listen: "127.0.0.1:1", AdminListen: "127.0.0.1:2", PinSecretFile: secretFile, Routes: routes(true)}, token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	closed, open, loopbackToo := gateway(false, false), gateway(true, false), gateway(true, true)
 	for _, tc := range []struct {
 		name    string
 		gw      *frontdoor.Gateway
@@ -115,10 +117,15 @@ func TestPinRules(t *testing.T) {
 	}{
 		{"route without allowPin, from loopback", closed, loopback, pin, "blue"},
 		{"route without allowPin, with the secret", closed, remote, pinWith(secret), "blue"},
-		{"allowPin, from loopback", open, loopback, pin, "green"},
+		{"allowPin, from loopback without the secret", open, loopback, pin, "blue"},
+		{"allowPin, from a same-host sidecar without the secret", open, sidecar, pin, "blue"},
+		{"allowPin, from loopback with the secret", open, loopback, pinWith(secret), "green"},
 		{"allowPin, from afar without the secret", open, remote, pin, "blue"},
 		{"allowPin, from afar with a wrong secret", open, remote, pinWith("wrong-secret-0123456789"), "blue"},
 		{"allowPin, from afar with the secret", open, remote, pinWith(secret), "green"},
+		{"allowPin and pinFromLoopback, from loopback", loopbackToo, loopback, pin, "green"},
+		{"allowPin and pinFromLoopback, from afar without the secret", loopbackToo, remote, pin, "blue"},
+		{"pinFromLoopback without allowPin", gateway(false, true), loopback, pin, "blue"},
 		{"no pin", open, remote, nil, "blue"},
 	} {
 		rec := serve(tc.gw, tc.remote, tc.headers)
@@ -138,7 +145,7 @@ func TestPinRules(t *testing.T) {
 	// An unhealthy backend is never reached by a pin: green dies, its
 	// health check fails, and a pinned request gets 503 naming it.
 	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t),
-		HealthInterval: frontdoor.Duration{Duration: 20 * time.Millisecond}, Routes: routes(true)}
+		HealthInterval: frontdoor.Duration{Duration: 20 * time.Millisecond}, Routes: routes(true, true)}
 	gw := runGateway(t, cfg)
 	waitAnswer(t, "http://"+cfg.Listen)
 	green.Close()

@@ -7,30 +7,33 @@ import (
 )
 
 // PinSecretHeader carries the pin secret (pinSecretFile) on a pinned
-// request that does not come from loopback.
+// request.
 const PinSecretHeader = "X-Upshift-Pin-Secret"
 
 // pinned returns the backend a request may pin itself to, or "" when the
 // request is routed by weight. A pin counts only on a route with allowPin,
-// and only from loopback or with the pin secret; any other pin header is
-// ignored (the request is routed by weight, as for any user), so a client
-// can never reach a backend the weights keep it from.
+// and only with the pin secret, or from loopback on a route that also
+// says pinFromLoopback; any other pin header is ignored (the request is
+// routed by weight, as for any user), so a client can never reach a
+// backend the weights keep it from.
 func (g *Gateway) pinned(st *routeState, r *http.Request) string {
 	name := r.Header.Get(PinHeader)
 	if name == "" {
 		return ""
 	}
-	if !st.spec.AllowPin || !g.mayPin(r) {
+	if !st.spec.AllowPin || !g.mayPin(st.spec, r) {
 		g.pinsIgnored.WithLabelValues(st.spec.Host).Inc()
 		return ""
 	}
 	return name
 }
 
-func (g *Gateway) mayPin(r *http.Request) bool {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-			return true
+func (g *Gateway) mayPin(rt Route, r *http.Request) bool {
+	if rt.PinFromLoopback {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+				return true
+			}
 		}
 	}
 	if g.pinSecret == "" {

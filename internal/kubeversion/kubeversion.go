@@ -151,12 +151,23 @@ func List(vs []Version) string {
 // Hops returns the versions a control plane passes through from current
 // to target, one minor at a time, each the newest available patch of its
 // minor (the target's own patch when it names one); empty when it is
-// there already.
+// there already. A target that names a patch must be one the provider
+// offers: a patch that does not exist is refused with those that do,
+// never taken as met. A later patch of the current minor is one hop.
 func Hops(current, target Version, available []Version) ([]Version, error) {
-	if target.CompareMinor(current) < 0 {
+	samePatchLevel := target.HasPatch && current.HasPatch && target.CompareMinor(current) == 0
+	if target.CompareMinor(current) < 0 || samePatchLevel && target.Patch < current.Patch {
 		return nil, fmt.Errorf("runs %s: downgrading to %s is not supported; a blue-green upgrade moves back", current, target)
 	}
+	if target.HasPatch {
+		if _, err := Resolve(target, available); err != nil {
+			return nil, fmt.Errorf("runs %s: %w", current, err)
+		}
+	}
 	var hops []Version
+	if samePatchLevel && target.Patch > current.Patch {
+		hops = append(hops, target)
+	}
 	for m := current.Minor + 1; m <= target.Minor; m++ {
 		want := Minor(m)
 		if m == target.Minor {

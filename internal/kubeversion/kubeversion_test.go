@@ -55,6 +55,22 @@ func TestCompareAndResolve(t *testing.T) {
 	if _, err := kubeversion.Hops(p("v1.34.1"), p("1.36"), avail[1:]); err == nil || !strings.Contains(err.Error(), "hop to 1.35") {
 		t.Errorf("a missing hop: %v", err)
 	}
+	// A patch that does not exist is refused, with those that do; it is
+	// never taken as met because the cluster already runs its minor.
+	for _, tc := range []struct{ current, target string }{{"v1.36.3", "1.36.9"}, {"v1.36.1", "1.36.9"}, {"v1.35.4", "1.36.9"}} {
+		if _, err := kubeversion.Hops(p(tc.current), p(tc.target), avail); err == nil || !strings.Contains(err.Error(), "not available") || !strings.Contains(err.Error(), "1.36 (v1.36.3)") {
+			t.Errorf("%s to the missing patch %s: %v", tc.current, tc.target, err)
+		}
+	}
+	if hops, err := kubeversion.Hops(p("v1.36.1"), p("1.36.3"), avail); err != nil || kubeversion.List(hops) != "1.36 (v1.36.3)" {
+		t.Errorf("a later patch of the same minor: %v %v", hops, err)
+	}
+	if hops, err := kubeversion.Hops(p("v1.36.3"), p("1.36.3"), avail); err != nil || len(hops) != 0 {
+		t.Errorf("at the target patch: %v %v", hops, err)
+	}
+	if _, err := kubeversion.Hops(p("v1.36.3"), p("1.36.1"), avail); err == nil || !strings.Contains(err.Error(), "downgrading") {
+		t.Errorf("an earlier patch: %v", err)
+	}
 }
 
 func TestSkewAndUpgradeRules(t *testing.T) {

@@ -157,6 +157,19 @@ func (m *Move) Baseline(ctx context.Context) (string, error) {
 	m.Record(func(s *v1alpha1.BlueGreenStatus) {
 		s.Blue, s.Green, s.Baseline, s.TrafficBefore = m.Blue.Name, GreenName(m.Blue.Name), b, before
 	})
+	if limit := m.maxErrorRate(); probe.Sent > 0 && probe.ErrorRate()*100 > float64(limit) {
+		// Users' traffic failing before anything changed would make the
+		// post-switch window fail green for blue's fault, after green was
+		// built and traffic moved: stop here, with nothing built.
+		target := m.target(m.hosts().Cluster, m.Spec.Traffic.HealthPath)
+		host := target.Host
+		if host == "" {
+			host = m.hosts().Cluster
+		}
+		return "", fmt.Errorf("blue %s fails its own traffic before anything changed: probe of %s %s (allowed %d%%, as after the switch): %s; "+
+			"check traffic.url (where upshift sends users' requests; now %q) and that blue's Ingress serves the Host %s; nothing was built, resume once it answers",
+			m.Blue.Name, target.URL, probe, limit, strings.Join(probe.Errors, "; "), m.Spec.Traffic.URL, host)
+	}
 	workloads := 0
 	for _, n := range b.Workloads {
 		workloads += n
@@ -556,13 +569,19 @@ func (m *Move) window() time.Duration {
 	return 30 * time.Second
 }
 
+// maxErrorRate is the share of failed probes, in percent, that fails
+// the post-switch window, and blue's baseline at T0 (default 1).
+func (m *Move) maxErrorRate() int {
+	if p := m.Spec.PostSwitch.MaxErrorRatePercent; p != nil {
+		return *p
+	}
+	return 1
+}
+
 // watch probes the cluster name and runs the post-switch gates until the
 // window ends.
 func (m *Move) watch(ctx context.Context, gc Cluster) (string, error) {
-	maxErr := 1
-	if p := m.Spec.PostSwitch.MaxErrorRatePercent; p != nil {
-		maxErr = *p
-	}
+	maxErr := m.maxErrorRate()
 	probe := loadgen.Start(ctx, m.target(m.hosts().Cluster, m.Spec.Traffic.HealthPath), 1, 100*time.Millisecond)
 	stats := func() loadgen.Stats { return probe.Snapshot() }
 	defer probe.Stop()

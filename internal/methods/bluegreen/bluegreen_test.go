@@ -747,3 +747,30 @@ func TestBlueGreenCrashCampaign(t *testing.T) {
 		t.Logf("round %d: killed %v at %s in %q", i, r.Killed, r.At.Round(time.Millisecond), r.Step)
 	}
 }
+
+// TestBaselineFailingStopsBeforeGreen: when users' traffic to blue fails
+// before anything changed (here traffic.url names a port nobody serves),
+// T0 stops the move with the failing figure and what to check, and green
+// is never built: the post-switch window would otherwise have failed
+// green for blue's fault, after the switch.
+func TestBaselineFailingStopsBeforeGreen(t *testing.T) {
+	e := setup(t, "t0")
+	spec := e.spec()
+	spec.Traffic.URL = "http://" + testfleet.LoopbackAddr(t) // nothing listens there
+	cmd := testfleet.CLI("bluegreen", "t0", "--to", toolchain.Latest().Minor, "-f", e.writeSpec(t, spec), "--name", "bg-t0")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the move went on from a failing baseline:\n%s", out)
+	}
+	for _, want := range []string{"fails its own traffic before anything changed", "100 sent, 100 failed", "check traffic.url", "nothing was built"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the output does not say %q:\n%s", want, out)
+		}
+	}
+	if _, err := testfleet.Fleet(t).Get("t0-g2"); err == nil {
+		t.Error("green was built from a failing baseline")
+	}
+	if w, err := e.provider.Weights(t.Context(), hosts.Cluster); err != nil || w["t0"] != 100 {
+		t.Errorf("weights %v (%v), want all on blue", w, err)
+	}
+}

@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 
 const token = "canary-test-token-0123456789abcd"
 
+// pinSecret lets the canary's testers pin themselves to green.
+const pinSecret = "canary-pin-secret-0123456789abcd"
+
 var hosts = v1alpha1.HostNames{Public: "shop.example.com", Cluster: "aks.example.com", Blue: "aks-blue.example.com", Green: "aks-green.example.com"}
 
 // canaryEnv is blue running the sample app behind a gateway, with users
@@ -76,8 +79,12 @@ func setup(t *testing.T, name string, annotations map[string]string) *canaryEnv 
 		t.Fatal(err)
 	}
 	e := &canaryEnv{blue: blue, dir: t.TempDir()}
+	if err := os.WriteFile(filepath.Join(e.dir, "pin-secret"), []byte(pinSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := frontdoor.Config{
 		Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), MetricsListen: testfleet.LoopbackAddr(t),
+		PinSecretFile:  filepath.Join(e.dir, "pin-secret"),
 		HealthInterval: frontdoor.Duration{Duration: 200 * time.Millisecond},
 		Routes: []frontdoor.Route{{Host: hosts.Cluster, Aliases: []string{hosts.Public}, UpstreamHost: hosts.Public, Backends: []frontdoor.Backend{
 			{Name: name, URL: blue.IngressURL(), Weight: 100},
@@ -172,6 +179,7 @@ func TestCanaryStepsAndPromote(t *testing.T) {
 				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.front+"/", nil)
 				req.Host = hosts.Public
 				req.Header.Set(trafficgateway.PinHeader, "shop-g2")
+				req.Header.Set(frontdoor.PinSecretHeader, pinSecret)
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Error(err)

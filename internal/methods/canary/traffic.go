@@ -112,7 +112,7 @@ func trafficStep(ctx context.Context, env methods.Env, index int) (methods.Resul
 			return methods.Result{}, err
 		}
 		if s.Testers {
-			testers = fmt.Sprintf("testers reach green with the header %s: %s (from loopback, or with the gateway's pin secret); users stay on blue", header, mv.Status().Green)
+			testers = fmt.Sprintf("testers reach green with the header %s: %s with the gateway's pin secret in X-Upshift-Pin-Secret (or from loopback on a route with pinFromLoopback); users stay on blue", header, mv.Status().Green)
 			env.Progress(testers)
 		}
 	}

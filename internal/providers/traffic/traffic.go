@@ -98,9 +98,14 @@ type Route struct {
 	Affinity bool `json:"affinity,omitempty"`
 	// AllowPin lets a request choose a healthy backend of this route with
 	// the gateway's pin header, whatever its weight (to try green before
-	// users reach it). Only requests from loopback or carrying the pin
-	// secret may pin; off by default.
+	// users reach it). Only requests carrying the pin secret may pin
+	// (and those from loopback where PinFromLoopback says so); off by
+	// default.
 	AllowPin bool `json:"allowPin,omitempty"`
+	// PinFromLoopback lets a request from loopback pin without the
+	// secret. Unsafe behind a proxy or sidecar on the same host: every
+	// request it carries comes from loopback. Off by default.
+	PinFromLoopback bool `json:"pinFromLoopback,omitempty"`
 }
 
 // Backend is one cluster's entry point for a route.
