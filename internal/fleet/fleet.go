@@ -38,6 +38,9 @@ func Parse(name string, data []byte) ([]v1alpha1.Cluster, error) {
 		return nil, err
 	}
 	err = yamlstream.Each(name, data, func(i int, doc []byte) error {
+		if err := yamlstream.Quoted(name, data, i, doc, "kubernetesVersion"); err != nil {
+			return err
+		}
 		var c v1alpha1.Cluster
 		if err := yaml.UnmarshalStrict(doc, &c); err != nil {
 			return fmt.Errorf("%s: document %d: %w", name, i, err)

@@ -188,6 +188,9 @@ func (g *Gateway) newBackend(bc Backend) *backend {
 		// The client's own Expect: 100-continue goes on to the backend,
 		// whose 100 (or final answer) the reverse proxy relays.
 		ExpectContinueTimeout: time.Second,
+		// Answers pass as the backend sent them: no Accept-Encoding added
+		// for the client, nothing decompressed on the way (as HAProxy).
+		DisableCompression: true,
 	}
 	b.healthy.Store(true)
 	return b

@@ -104,11 +104,6 @@ func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clust
 				continue
 			}
 			owner[c.Name] = st.Name
-			clusterSteps, err := planner.Steps(run, ci)
-			if err != nil {
-				errs = append(errs, field.Invalid(field.NewPath("spec", "upgrade", "kubernetesVersion"), run.Spec.Upgrade.KubernetesVersion, err.Error()))
-				continue
-			}
 			gname := c.Spec.Group
 			if gname == "" {
 				gname = "default"
@@ -117,6 +112,13 @@ func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clust
 			if g == nil {
 				g = &Group{Name: gname}
 				groups[gname] = g
+			}
+			clusterSteps, err := planner.Steps(run, ci)
+			if err != nil {
+				// The cluster is in its group all the same: one error, not
+				// a second that says the group is empty.
+				errs = append(errs, field.Invalid(field.NewPath("spec", "upgrade", "kubernetesVersion"), run.Spec.Upgrade.KubernetesVersion, err.Error()))
+				continue
 			}
 			g.Clusters = append(g.Clusters, Cluster{Name: c.Name, FromVersion: ci.Version, Steps: clusterSteps, Notes: ci.Notes})
 		}

@@ -95,6 +95,10 @@ func orNone(names []string) string {
 	return strings.Join(names, ", ")
 }
 
+// VersionKeys are the fields that hold a Kubernetes version: a bare
+// number there (1.40 read as 1.4) is refused with "quote it".
+var VersionKeys = []string{"kubernetesVersion", "targetKubernetesVersion"}
+
 func parse(name string, data []byte, holds string, kinds ...string) (*Documents, error) {
 	docs := &Documents{Strategies: map[string]*v1alpha1.UpdateStrategy{}}
 	err := yamlstream.Each(name, data, func(i int, doc []byte) error {
@@ -110,6 +114,9 @@ func parse(name string, data []byte, holds string, kinds ...string) (*Documents,
 		}
 		if !slices.Contains(kinds, meta.Kind) {
 			return fmt.Errorf("%s: document %d: kind %q: %s", name, i, meta.Kind, holds)
+		}
+		if err := yamlstream.Quoted(name, data, i, doc, VersionKeys...); err != nil {
+			return err
 		}
 		switch meta.Kind {
 		case "UpdateRun":

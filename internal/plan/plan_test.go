@@ -123,6 +123,16 @@ func TestPlanErrors(t *testing.T) {
 			}
 		})
 	}
+	// A patch the provider does not offer is refused, with those it
+	// does, even for clusters already on its minor: it was taken as met,
+	// and the run Completed with nothing done.
+	missing := docs.Run.DeepCopy()
+	missing.Spec.Upgrade.KubernetesVersion = "1.34.9"
+	fleet := []ClusterInfo{cluster("dev-1", "dev", "v1.34.4"), cluster("test-1", "test", "v1.33.13"), cluster("east", "prod-east", "v1.34.4"), cluster("west", "prod-west", "v1.34.4")}
+	_, errs := build(missing, strategy, fleet, releases)
+	if msg := errs.ToAggregate().Error(); !strings.Contains(msg, "cluster dev-1: runs v1.34.4: kubernetes version v1.34.9 is not available; available: 1.32 (v1.32.9), 1.33 (v1.33.13), 1.34 (v1.34.4)") || strings.Contains(msg, "no cluster of the fleet") {
+		t.Errorf("a patch that does not exist: %v", errs)
+	}
 	overlap := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{
 		{Name: "a", Groups: []v1alpha1.GroupRef{{Name: "dev"}}},
 		{Name: "b", LabelSelector: &metav1.LabelSelector{}},
@@ -234,6 +244,8 @@ func TestParseErrors(t *testing.T) {
 		{"wrong kind", "apiVersion: upshift.dev/v1alpha1\nkind: Deployment\n", `kind "Deployment"`},
 		{"wrong group", "apiVersion: apps/v1\nkind: UpdateRun\n", "want upshift.dev/v1alpha1"},
 		{"malformed", "apiVersion: [\n", "document 1"},
+		// YAML reads 1.40 as the number 1.4.
+		{"version as a number", strings.Replace(runFile, `kubernetesVersion: "1.34"`, "kubernetesVersion: 1.40", 1), `run.yaml: line 6: kubernetesVersion: 1.40 is a number to YAML, not a version; quote it: kubernetesVersion: "1.40"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Parse("run.yaml", []byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
