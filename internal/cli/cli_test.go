@@ -219,6 +219,49 @@ func TestApproveNamesSomethingThatWaits(t *testing.T) {
 	}
 }
 
+// TestStatusWithoutDriver: a run whose status says Running while no
+// process holds its driver lock (the driver was SIGKILLed) is shown as
+// such by status and history, with the way on; while a driver holds it,
+// it is not. A run that ended shows no "since" in history.
+func TestStatusWithoutDriver(t *testing.T) {
+	home := t.TempDir()
+	st := &store.Store{Dir: home}
+	start := metav1.Now()
+	for name, phase := range map[string]string{"killed": v1alpha1.PhaseRunning, "failed": v1alpha1.PhaseFailed} {
+		if err := st.Create(&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SaveStatus(name, &v1alpha1.UpdateRunStatus{Phase: phase, Start: &start}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := func(args ...string) string {
+		var out, errOut bytes.Buffer
+		Main(context.Background(), append(args, "--home", home), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		return out.String()
+	}
+	if got := out("status", "killed"); !strings.Contains(got, "no process drives this run") || !strings.Contains(got, "upshift resume killed") {
+		t.Errorf("status of a run without a driver:\n%s", got)
+	}
+	history := out("history")
+	for _, line := range strings.Split(history, "\n") {
+		if strings.HasPrefix(line, "failed ") && strings.Contains(line, "since") || strings.HasPrefix(line, "killed ") && !strings.Contains(line, "Running (no driver: resume it)") {
+			t.Errorf("history:\n%s", history)
+		}
+	}
+	unlock, err := st.Lock("killed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if got := out("status", "killed"); strings.Contains(got, "no process drives") {
+		t.Errorf("status of a driven run:\n%s", got)
+	}
+	if got := out("history"); strings.Contains(got, "no driver") {
+		t.Errorf("history with a driver:\n%s", got)
+	}
+}
+
 // TestVersion: `upshift version -o json` says the Go version and the local
 // fleet's Kubernetes versions, for bug reports and CI logs.
 func TestVersion(t *testing.T) {

@@ -493,7 +493,33 @@ func (o *statusOptions) write(run *v1alpha1.UpdateRun) error {
 		return writeData(o.streams.Out, o.output, run)
 	}
 	writeRunReport(o.streams.Out, run)
+	if orphaned(o.store(), run) {
+		fmt.Fprintf(o.streams.Out, "  no process drives this run: it stopped where its driver was killed; `upshift resume %s` goes on from there\n", run.Name)
+	}
 	return nil
+}
+
+// driverProbe is a store that can tell whether a run has a live driver
+// (the file store, through the driver's lock). The hub's store cannot
+// without taking the lease, and its controller drives every run anyway.
+type driverProbe interface {
+	Driven(name string) (bool, error)
+}
+
+// orphaned is a run whose status says it is under way while no process
+// drives it: the process was killed.
+func orphaned(runs store.Runs, run *v1alpha1.UpdateRun) bool {
+	probe, ok := runs.(driverProbe)
+	if !ok || settled(run) || run.Status.Phase == "" || run.Status.Phase == v1alpha1.PhaseNotStarted {
+		return false
+	}
+	driven, err := probe.Driven(run.Name)
+	return err == nil && !driven
+}
+
+// settled is a run that ended or was stopped: no driver is expected.
+func settled(run *v1alpha1.UpdateRun) bool {
+	return run.Status.Ended() || run.Status.Phase == v1alpha1.PhaseStopped
 }
 
 // writeRunReport renders the status tree with durations.
@@ -763,18 +789,19 @@ func (o *historyOptions) Run(ctx context.Context) error {
 	if err := o.openHub(ctx); err != nil {
 		return err
 	}
-	runs, err := o.store().List()
+	runs := o.store()
+	list, err := runs.List()
 	if err != nil {
 		return err
 	}
 	if o.output != outputTable {
-		if runs == nil {
-			runs = []*v1alpha1.UpdateRun{}
+		if list == nil {
+			list = []*v1alpha1.UpdateRun{}
 		}
-		return writeData(o.streams.Out, o.output, runs)
+		return writeData(o.streams.Out, o.output, list)
 	}
 	var rows [][]string
-	for _, r := range runs {
+	for _, r := range list {
 		target := r.Spec.Upgrade.Type
 		if r.Spec.Upgrade.KubernetesVersion != "" {
 			target += " " + r.Spec.Upgrade.KubernetesVersion
@@ -783,7 +810,14 @@ func (o *historyOptions) Run(ctx context.Context) error {
 		if r.Status.Start != nil {
 			started = r.Status.Start.UTC().Format(time.RFC3339)
 		}
-		rows = append(rows, []string{r.Name, r.Status.Phase, target, fmt.Sprint(len(r.Status.Clusters)), started, strings.TrimPrefix(span(r.Status.Start, r.Status.End), " ")})
+		phase, took := r.Status.Phase, strings.TrimPrefix(span(r.Status.Start, r.Status.End), " ")
+		switch {
+		case orphaned(runs, r):
+			phase += " (no driver: resume it)"
+		case settled(r) && r.Status.End == nil:
+			took = "-" // it ended; when is not known
+		}
+		rows = append(rows, []string{r.Name, phase, target, fmt.Sprint(len(r.Status.Clusters)), started, took})
 	}
 	return table(o.streams.Out, []string{"NAME", "PHASE", "TARGET", "CLUSTERS", "STARTED", "DURATION"}, rows)
 }

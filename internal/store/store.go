@@ -221,6 +221,21 @@ func (s *Store) Lock(name string) (func(), error) {
 	return unlock, err
 }
 
+// Driven reports whether a process holds the right to drive a run now.
+// A run whose status says Running with no driver was killed: its status
+// stops where the process did, until `upshift resume` takes it up.
+func (s *Store) Driven(name string) (bool, error) {
+	unlock, err := s.Lock(name)
+	if errors.Is(err, ErrLocked) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	unlock()
+	return false, nil
+}
+
 // The keys of approvals and skips: what one is for. They are stored as
 // written here, so every writer and reader builds them with these.
 

@@ -419,8 +419,29 @@ func TestRollback(t *testing.T) {
 		t.Fatalf("upshift rollback: %v\n%s", err, got)
 	}
 	checkOnBlue("after upshift rollback")
-	if run, err := runs.Get("bg-kill"); err != nil || run.Status.Phase != v1alpha1.PhaseRolledBack {
+	run, err := runs.Get("bg-kill")
+	if err != nil || run.Status.Phase != v1alpha1.PhaseRolledBack {
 		t.Fatalf("run bg-kill: %v %v", run.Status.Phase, err)
+	}
+	// The record tells the truth: the sync succeeded and was undone, the
+	// switch was interrupted by the rollback, the retirement never began,
+	// and the cluster carries the rollback's reason.
+	cs := run.Status.Stages[0].Clusters[0]
+	phases := map[string]v1alpha1.StepStatus{}
+	for _, st := range cs.Steps {
+		phases[st.Name] = st
+	}
+	if st := phases[bluegreen.StepSync]; st.Phase != v1alpha1.PhaseRolledBack || !strings.Contains(st.Message, "undone by the rollback") || strings.HasPrefix(st.Message, "undone") {
+		t.Errorf("T2 after the rollback: %s %q, want RolledBack keeping its result", st.Phase, st.Message)
+	}
+	if st := phases[bluegreen.StepSwitch]; st.Phase != v1alpha1.PhaseRolledBack || st.Message != "interrupted by the rollback" {
+		t.Errorf("T3 after the rollback: %s %q, want RolledBack, interrupted", st.Phase, st.Message)
+	}
+	if st := phases[bluegreen.StepRetireBlue]; st.Phase != v1alpha1.PhaseNotStarted {
+		t.Errorf("T4 after the rollback: %s %q, want NotStarted", st.Phase, st.Message)
+	}
+	if cs.Phase != v1alpha1.PhaseRolledBack || cs.Message == "" {
+		t.Errorf("cluster after the rollback: %s %q, want RolledBack with its reason", cs.Phase, cs.Message)
 	}
 
 	// 2. `upshift rollback` while the driver is live, in the window: the
@@ -465,7 +486,7 @@ func TestRollback(t *testing.T) {
 		HTTP: &v1alpha1.HTTPGate{URL: "/", BodyContains: "not-in-any-answer"}}}
 	eng, _ := e.newRun(t, "bg-gate", spec, func(ev engine.Event) { t.Logf("[%s %s] %s", ev.Cluster, ev.Step, ev.Message) })
 	load := loadgen.Start(ctx, loadgen.Target{URL: e.front + "/", Host: hosts.Public}, 4, 5*time.Millisecond)
-	run, err := eng.Drive(ctx, "bg-gate")
+	run, err = eng.Drive(ctx, "bg-gate")
 	stats := load.Stop()
 	if !errors.Is(err, engine.ErrRolledBack) {
 		t.Fatalf("run: %v, want a rollback\n%s", err, testfleet.StatusOf(run))

@@ -169,23 +169,37 @@ func (Method) Rollback(ctx context.Context, env methods.Env, reason string) erro
 
 // MarkRolledBack records a cluster's rollback: every step from the sync
 // on (the switch, a canary's traffic steps, the retirement) must be done
-// again (the freeze was lifted, blue may change) if it resumes.
+// again (the freeze was lifted, blue may change) if it resumes. The
+// record stays true: a step that succeeded keeps its result and is
+// RolledBack (undone, to be done again), one the rollback interrupted is
+// RolledBack as interrupted, one that failed stays Failed with its cause,
+// and the cluster carries the rollback's own reason.
 func MarkRolledBack(env methods.Env, reason string) {
 	env.Record(func(c *v1alpha1.StageClusterStatus) {
 		c.Phase, c.Message, c.End = v1alpha1.PhaseRolledBack, reason, now()
 		for k := range c.Steps {
-			switch c.Steps[k].Kind {
+			st := &c.Steps[k]
+			switch st.Kind {
 			case steps.Preflight, StepBaseline, StepDeployGreen:
-			default:
-				if c.Steps[k].Phase != v1alpha1.PhaseNotStarted {
-					c.Steps[k].Phase = v1alpha1.PhaseFailed
-					if c.Steps[k].Message == "" {
-						c.Steps[k].Message = "rolled back"
-					}
+				continue
+			}
+			switch {
+			case st.Phase == v1alpha1.PhaseCompleted:
+				st.Phase, st.Message = v1alpha1.PhaseRolledBack, strings.TrimSuffix(st.Message, ".")+"; undone by the rollback"
+			case st.Phase == v1alpha1.PhaseRunning, st.Phase == v1alpha1.PhaseWaiting,
+				st.Phase == v1alpha1.PhaseFailed && interrupted(st.Message):
+				st.Phase, st.Message = v1alpha1.PhaseRolledBack, "interrupted by the rollback"
+				if st.End == nil {
+					st.End = now()
 				}
 			}
 		}
 	})
+}
+
+// interrupted is a step's failure that is only the rollback stopping it.
+func interrupted(msg string) bool {
+	return msg == "" || msg == "rolled back" || strings.HasSuffix(msg, context.Canceled.Error())
 }
 
 // newMove builds the move of the env's cluster, whose blue is blue.
