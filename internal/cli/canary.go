@@ -103,9 +103,11 @@ func newPromoteCommand(s Streams) *cobra.Command {
 		Short: "Skip a canary's remaining steps: all traffic to green, then blue is retired",
 		Long: `Promote a canary run: the step under way ends (within a second when a process
 drives the run, or when it resumes), all of the cluster name's traffic goes to
-green, and the steps left are skipped; T4 then retires blue as usual. Without
---cluster, every cluster of the run still in its canary is promoted. The
-promotion is recorded, with who gave it, in the run's approvals and audit log.
+green, and the steps left are skipped; T4 then retires blue as usual. A step
+held for its approval gets that approval with the promotion (both audited).
+Without --cluster, every cluster of the run still in its canary is promoted.
+The promotion is recorded, with who gave it, in the run's approvals and audit
+log.
 
 Exit codes: 0 recorded; 2 bad input (nothing recorded).`,
 		Example: `  upshift promote canary-shop-20261202-170000
@@ -140,7 +142,19 @@ func (o *promoteOptions) Run(ctx context.Context) error {
 		if err := o.store().Audit(o.name, store.Event{Time: time.Now().UTC(), Type: "Promoted", Message: fmt.Sprintf("%s promoted by %s (OS user %s)", c, by, osUser)}); err != nil {
 			return fmt.Errorf("the promotion is recorded, but not its audit line: %w", err)
 		}
-		o.printer.Success("cluster %s of run %s promoted by %s: all traffic goes to green", c, o.name, by)
+		done := "all traffic goes to green"
+		if gate, step, held := canary.HeldForApproval(run, c); held {
+			// The step waits for its approval, not for a promotion: the
+			// promotion gives it, and the audit says so.
+			if err := o.store().Approve(o.name, store.Approval{Key: store.ClusterGateKey(c, gate), By: by, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
+				return fmt.Errorf("the promotion is recorded, but not the approval of step %d it waits for (upshift approve %s --cluster %s --gate %s): %w", step, o.name, c, gate, err)
+			}
+			if err := o.store().Audit(o.name, store.Event{Time: time.Now().UTC(), Type: "Approved", Message: fmt.Sprintf("%s gate %s approved by %s (OS user %s) with its promotion", c, gate, by, osUser)}); err != nil {
+				return fmt.Errorf("the promotion and approval are recorded, but not the approval's audit line: %w", err)
+			}
+			done = fmt.Sprintf("step %d's approval (%s) given with it; all traffic goes to green", step, gate)
+		}
+		o.printer.Success("cluster %s of run %s promoted by %s: %s", c, o.name, by, done)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -259,6 +260,42 @@ func TestStatusWithoutDriver(t *testing.T) {
 	}
 	if got := out("history"); strings.Contains(got, "no driver") {
 		t.Errorf("history with a driver:\n%s", got)
+	}
+}
+
+// TestPromoteApprovesAHeldStep: promoting a canary whose step waits for
+// its approval gives that approval too, and audits both; before, it said
+// "all traffic goes to green" while the step went on waiting.
+func TestPromoteApprovesAHeldStep(t *testing.T) {
+	home := t.TempDir()
+	st := &store.Store{Dir: home}
+	run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "c1"}, Spec: v1alpha1.UpdateRunSpec{Method: v1alpha1.MethodCanary,
+		Canary: &v1alpha1.CanarySpec{Steps: []v1alpha1.CanaryStep{{Weight: 20, Approval: true}, {Weight: 50}}}}}
+	if err := st.Create(run); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveStatus("c1", &v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseRunning, Stages: []v1alpha1.StageStatus{{Name: "prod", Phase: v1alpha1.PhaseRunning,
+		Clusters: []v1alpha1.StageClusterStatus{{Name: "shop", Phase: v1alpha1.PhaseRunning, Canary: &v1alpha1.CanaryStatus{Step: 1, Weight: 20}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := Main(context.Background(), []string{"promote", "c1", "--by", "alice", "--home", home}, Streams{In: strings.NewReader(""), Out: &out, Err: &errOut}); code != ExitOK {
+		t.Fatalf("promote: exit %d\n%s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "step 1's approval (canary-step-1) given with it") {
+		t.Errorf("promote says:\n%s", errOut.String())
+	}
+	got, _ := st.Approvals("c1")
+	if got["cluster/shop/promote"].By != "alice" || got["cluster/shop/canary-step-1"].By != "alice" {
+		t.Errorf("approvals recorded: %+v", got)
+	}
+	events, _ := st.Events("c1")
+	var types []string
+	for _, e := range events {
+		types = append(types, e.Type)
+	}
+	if !slices.Contains(types, "Promoted") || !slices.Contains(types, "Approved") {
+		t.Errorf("audit: %v", types)
 	}
 }
 

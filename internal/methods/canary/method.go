@@ -203,6 +203,24 @@ func CheckPromote(run *v1alpha1.UpdateRun, clusterName string) ([]string, error)
 	return open, nil
 }
 
+// HeldForApproval names the approval gate of the step a cluster's canary
+// is in, when that step waits for an approval: a promotion must give it
+// too, or the step would go on holding.
+func HeldForApproval(run *v1alpha1.UpdateRun, clusterName string) (gate string, index int, ok bool) {
+	plan := Plan(run.Spec.Canary)
+	for _, st := range run.Status.Stages {
+		for _, c := range st.Clusters {
+			if c.Name != clusterName || c.Canary == nil {
+				continue
+			}
+			if i := c.Canary.Step; i >= 1 && i <= len(plan) && plan[i-1].Approval {
+				return ApprovalGate(i), i, true
+			}
+		}
+	}
+	return "", 0, false
+}
+
 func methodName(run *v1alpha1.UpdateRun) string {
 	if run.Spec.Method == "" {
 		return v1alpha1.MethodInPlace
