@@ -239,10 +239,10 @@ func (g *Gateway) bind(rc Route, b *backend, weight int) *binding {
 				w.WriteHeader(StatusClientClosed)
 				return
 			}
-			if rec, ok := w.(*statusRecorder); ok && rec.body != nil && rec.body.err != nil {
+			if rec, ok := w.(*statusRecorder); ok && rec.body != nil && rec.body.err() != nil {
 				// The client's body was malformed or cut: its fault, as
 				// HAProxy answers, not the backend's.
-				http.Error(w, "reading the request's body: "+rec.body.err.Error(), http.StatusBadRequest)
+				http.Error(w, "reading the request's body: "+rec.body.err().Error(), http.StatusBadRequest)
 				return
 			}
 			http.Error(w, "backend "+b.name+": "+err.Error(), http.StatusBadGateway)
@@ -481,17 +481,25 @@ type statusRecorder struct {
 // answer is out, and the connection with it.
 type clientBody struct {
 	io.ReadCloser
-	err  error
-	read atomic.Bool
+	failed atomic.Pointer[error] // read on the Transport's goroutine, checked on the handler's
+	read   atomic.Bool
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	b.read.Store(true)
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF {
-		b.err = err
+		b.failed.Store(&err)
 	}
 	return n, err
+}
+
+// err is why reading the client's body failed, if it did.
+func (b *clientBody) err() error {
+	if p := b.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (b *clientBody) Close() error {
