@@ -40,13 +40,15 @@ N-2 of the newest minor its provider offers), each pool's node image and how
 many releases it is behind the catalogue's newest, the catalogue's CVEs still
 open on it, its last update run (from the home's runs), and when its
 maintenance window next opens; then fleet totals. A cluster is compliant when
-its version is supported and no Critical or High CVE is open on it.
+its version is supported and no Critical or High CVE is open on it, both
+known. Where its provider has no node-image catalogue (exec, kubeconfig), its
+images and CVEs cannot be judged: the cluster is "not known", not compliant.
 
 -o html writes one self-contained page (no script, nothing fetched) to attach
 to a ticket or mail. A cluster that cannot be read is reported as such.
 
-Exit codes: 0 every cluster compliant; 8 some are not (or unreadable); 2 bad
-input.`,
+Exit codes: 0 every cluster compliant; 8 some are not (or unreadable); 9 none
+is found not compliant but some are not known; 2 bad input.`,
 		Example: `  upshift report compliance --fleet fleet.yaml
   upshift report compliance --fleet fleet.yaml -o html > compliance.html`,
 		Args: exactArgs(0, ""),
