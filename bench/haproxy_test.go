@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -34,32 +33,10 @@ func BenchmarkGatewayVsHAProxy(b *testing.B) {
 			b.Skipf("%s is not installed (make bench-deps installs it): %v", tool, err)
 		}
 	}
-	ctx := b.Context()
 	dir := b.TempDir()
 	backend := startBackend(b)
 
-	haAddr := testfleet.LoopbackAddr(b)
-	haCfg := filepath.Join(dir, "haproxy.cfg")
-	write(b, haCfg, fmt.Sprintf(`global
-  maxconn 4096
-defaults
-  mode http
-  option http-keep-alive
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend fe
-  bind %s
-  default_backend be
-backend be
-  server s1 %s
-`, haAddr, backend))
-	ha := exec.CommandContext(ctx, "haproxy", "-f", haCfg, "-db")
-	ha.Stdout, ha.Stderr = os.Stderr, os.Stderr
-	if err := ha.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = ha.Process.Kill(); _ = ha.Wait() }()
+	haAddr := testfleet.HAProxy(b, backend)
 
 	gwCfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(b), AdminListen: testfleet.LoopbackAddr(b), AdminTokenFile: filepath.Join(dir, "token"),
 		Routes: []frontdoor.Route{{Host: "web.example", Backends: []frontdoor.Backend{{Name: "only", URL: "http://" + backend, Weight: 100}}}}}

@@ -2,10 +2,6 @@ package frontdoor_test
 
 import (
 	"flag"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,48 +17,12 @@ var probeSeed = flag.Uint64("probe-seed", 0, "seed of TestRandomExchanges (0: a 
 // gateway in front of it, and returns a probe for each.
 func proxies(t *testing.T) (gateway, haproxy *proxyprobe.Probe, backend *proxyprobe.Backend) {
 	t.Helper()
-	haproxyBin, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Fatal("HAProxy is not installed: run `make deps` (apt-get install haproxy)")
-	}
-	backend, err = proxyprobe.StartBackend()
+	backend, err := proxyprobe.StartBackend()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = backend.Close() })
-
-	haAddr := testfleet.LoopbackAddr(t)
-	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`global
-  maxconn 1024
-defaults
-  mode http
-  option http-keep-alive
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  timeout http-request 10s
-frontend fe
-  bind %s
-  default_backend be
-backend be
-  server s1 %s
-`, haAddr, backend.Addr)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ha := exec.Command(haproxyBin, "-f", cfg, "-db")
-	var haLog testfleet.SyncBuffer
-	ha.Stdout, ha.Stderr = &haLog, &haLog
-	if err := ha.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = ha.Process.Kill()
-		_ = ha.Wait()
-		if t.Failed() {
-			t.Logf("HAProxy's output:\n%s", haLog.String())
-		}
-	})
+	haAddr := testfleet.HAProxy(t, backend.Addr)
 
 	gw := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), HealthInterval: frontdoor.Duration{Duration: time.Hour},
 		Routes: []frontdoor.Route{{Host: host, Backends: []frontdoor.Backend{{Name: "only", URL: "http://" + backend.Addr, Weight: 100}}}}}
