@@ -78,6 +78,11 @@ func TestDifferentialAgainstHAProxy(t *testing.T) {
 			for _, c := range h.Crossed() {
 				t.Errorf("through HAProxy (the probe is wrong?), %s", c)
 			}
+			for name, o := range map[string]proxyprobe.Outcome{"the gateway": g, "HAProxy": h} {
+				if o.Same.Status != 0 && (o.Same.Status != 200 || o.Same.Echo != o.Same.ID) {
+					t.Errorf("through %s, the next request on the same connection got %v, not its own 200", name, o.Same)
+				}
+			}
 			if !g.NextServed() {
 				t.Errorf("through the gateway, the next client got %v, not its own 200", g.New)
 			}
