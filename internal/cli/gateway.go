@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -164,8 +165,32 @@ func newTrafficCommand(s Streams) *cobra.Command {
 		Args: exactArgs(1, "NAME=WEIGHT,..."),
 		RunE: runE(&trafficSetOptions{trafficOptions: o}),
 	}
-	cmd.AddCommand(get, set)
+	del := &cobra.Command{
+		Use: "delete", Short: "Remove a route and its aliases from the gateway (its hosts get 404; requests in flight finish)", Args: exactArgs(0, ""),
+		Example: "  upshift traffic delete --gateway http://127.0.0.1:9090 --route shop.example.com",
+		RunE:    runE(&trafficDeleteOptions{o}),
+	}
+	cmd.AddCommand(get, set, del)
 	return cmd
+}
+
+type trafficDeleteOptions struct{ *trafficOptions }
+
+func (o *trafficDeleteOptions) Run(ctx context.Context) error {
+	if err := o.provider.DeleteRoute(ctx, o.route); err != nil {
+		return refusedAsUsage(err)
+	}
+	printer.New(o.streams.Err).Success("route %s removed from the gateway", o.route)
+	return nil
+}
+
+// refusedAsUsage makes what the gateway refused as invalid, or a route
+// it does not have, bad input (exit 2): the user's to fix, not a failure.
+func refusedAsUsage(err error) error {
+	if errors.Is(err, trafficgateway.ErrRefused) || errors.Is(err, traffic.ErrNoRoute) {
+		return usageError{Err: err}
+	}
+	return err
 }
 
 type trafficGetOptions struct{ *trafficOptions }
@@ -173,7 +198,7 @@ type trafficGetOptions struct{ *trafficOptions }
 func (o *trafficGetOptions) Run(ctx context.Context) error {
 	w, err := o.provider.Weights(ctx, o.route)
 	if err != nil {
-		return err
+		return refusedAsUsage(err)
 	}
 	fmt.Fprintln(o.streams.Out, w)
 	return nil
@@ -208,7 +233,7 @@ func (o *trafficSetOptions) Validate() error {
 
 func (o *trafficSetOptions) Run(ctx context.Context) error {
 	if err := o.provider.Switch(ctx, o.route, o.weights); err != nil {
-		return err
+		return refusedAsUsage(err)
 	}
 	printer.New(o.streams.Err).Success("%s now routes %s", o.route, o.weights)
 	return nil

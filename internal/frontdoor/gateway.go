@@ -335,6 +335,36 @@ func (g *Gateway) ApplyRoute(rc Route) error {
 	return g.saveState()
 }
 
+// DeleteRoute removes a route and its aliases: their hosts get 404 from
+// then on, requests in flight finish, idle connections to its backends
+// are closed, and the state file forgets it.
+func (g *Gateway) DeleteRoute(host string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	current := *g.routes.Load()
+	rt := current[host]
+	switch {
+	case rt == nil:
+		return fmt.Errorf("%w %q", ErrNoRoute, host)
+	case rt.host != host:
+		return fmt.Errorf("%q is an alias of route %s: delete %s, or apply it without the alias", host, rt.host, rt.host)
+	}
+	updated := map[string]*route{}
+	for h, r := range current {
+		if r != rt {
+			updated[h] = r
+		}
+	}
+	g.routes.Store(&updated)
+	for _, b := range rt.now().backends {
+		b.transport.CloseIdleConnections()
+		g.weights.DeleteLabelValues(host, b.name)
+		g.healthy.DeleteLabelValues(host, b.name)
+	}
+	slog.Info("gateway route deleted", "host", host)
+	return g.saveState()
+}
+
 // Run serves users, the admin API and (when set) the metrics listener
 // until ctx ends, then drains.
 func (g *Gateway) Run(ctx context.Context) error {
@@ -691,8 +721,8 @@ func (g *Gateway) metricsHandler() http.Handler {
 	return mux
 }
 
-// adminHandler serves GET/PUT /routes/{host}[/weights] and /metrics, all
-// behind the bearer token.
+// adminHandler serves GET/PUT /routes/{host}[/weights], DELETE
+// /routes/{host} and /metrics, all behind the bearer token.
 func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{}))
@@ -731,6 +761,17 @@ func (g *Gateway) adminHandler() http.Handler {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("DELETE /routes/{host}", func(w http.ResponseWriter, r *http.Request) {
+		err := g.DeleteRoute(r.PathValue("host"))
+		switch {
+		case errors.Is(err, ErrNoRoute):
+			http.Error(w, err.Error(), http.StatusNotFound)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
 	})
 	mux.HandleFunc("PUT /routes/{host}/weights", func(w http.ResponseWriter, r *http.Request) {
 		var weights traffic.Weights

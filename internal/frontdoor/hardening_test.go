@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -360,5 +361,66 @@ func TestCorruptStateFile(t *testing.T) {
 	}
 	if tmp, _ := filepath.Glob(filepath.Join(dir, ".*tmp*")); len(tmp) > 0 {
 		t.Errorf("temporary files left: %v", tmp)
+	}
+}
+
+// TestDeleteRoute: a route can be removed through the admin API and the
+// CLI: its host and aliases get 404, the state file forgets it (a restart
+// does not bring it back), an alias or an unknown host is refused as bad
+// input (exit 2), and so is a switch naming a backend the route lacks.
+func TestDeleteRoute(t *testing.T) {
+	blue := newNamed(t, "blue")
+	dir := t.TempDir()
+	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), HealthInterval: frontdoor.Duration{Duration: time.Hour},
+		StateFile: filepath.Join(dir, "routes.json"),
+		Routes: []frontdoor.Route{
+			{Host: host, Aliases: []string{"www." + host}, Backends: []frontdoor.Backend{{Name: "blue", URL: blue.URL, Weight: 100}}},
+			{Host: "kept.example", Backends: []frontdoor.Backend{{Name: "blue", URL: blue.URL, Weight: 100}}},
+		}}
+	runGateway(t, cfg)
+	front := "http://" + cfg.Listen
+	waitAnswer(t, front)
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(args ...string) (int, string) {
+		cmd := testfleet.CLI(append([]string{"traffic"}, append(args, "--gateway", "http://"+cfg.AdminListen, "--token-file", tokenFile)...)...)
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode(), string(out)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"set", "--route", host, "blue=50,green=50"}, 2, `has no backend "green"`},
+		{[]string{"delete", "--route", "www." + host}, 2, "is an alias of route " + host},
+		{[]string{"delete", "--route", "nowhere.example"}, 2, "no route"},
+		{[]string{"delete", "--route", host}, 0, "route " + host + " removed"},
+		{[]string{"get", "--route", host}, 2, "no route"},
+	} {
+		if code, out := cli(tc.args...); code != tc.code || !strings.Contains(out, tc.says) {
+			t.Errorf("upshift traffic %v: exit %d, want %d saying %q:\n%s", tc.args, code, tc.code, tc.says, out)
+		}
+	}
+	for _, h := range []string{host, "www." + host} {
+		if code, _ := get(t, front, h, nil); code != http.StatusNotFound {
+			t.Errorf("%s after the delete: %d, want 404", h, code)
+		}
+	}
+	if code, _ := get(t, front, "kept.example", nil); code != http.StatusOK {
+		t.Errorf("the other route after the delete: %d", code)
+	}
+	state, err := os.ReadFile(cfg.StateFile)
+	if err != nil || strings.Contains(string(state), `"`+host+`"`) || !strings.Contains(string(state), "kept.example") {
+		t.Errorf("state file after the delete (%v):\n%s", err, state)
 	}
 }

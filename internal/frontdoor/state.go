@@ -67,6 +67,19 @@ func initialRoutes(cfg Config) ([]Route, error) {
 		return cfg.Routes, nil
 	}
 	slog.Info("gateway routes restored from the state file", "stateFile", cfg.StateFile, "routes", len(routes))
+	restored := map[string]bool{}
+	for _, r := range routes {
+		restored[r.Host] = true
+		slog.Info("gateway route restored", "host", r.Host, "weights", r.Weights().String())
+	}
+	for _, r := range cfg.Routes {
+		if !restored[r.Host] {
+			// The state file wins: say so, or a route the user just
+			// wrote into the configuration silently does not exist.
+			slog.Warn("gateway route of the configuration not served: the state file holds the routes as last set, without it; add it with PUT /routes/{host}, or start with a state file that holds it",
+				"host", r.Host, "stateFile", cfg.StateFile)
+		}
+	}
 	return routes, nil
 }
 

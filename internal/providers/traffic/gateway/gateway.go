@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -105,6 +106,16 @@ func (p *Provider) ApplyRoute(ctx context.Context, r traffic.Route) error {
 	return nil
 }
 
+// DeleteRoute removes a route and its aliases from the gateway.
+func (p *Provider) DeleteRoute(ctx context.Context, host string) error {
+	return p.do(ctx, http.MethodDelete, host, nil, nil)
+}
+
+// ErrRefused is an admin request the gateway refused as invalid (400):
+// a backend the route does not have, weights that do not add up, an
+// alias deleted as a route. Retrying it changes nothing.
+var ErrRefused = errors.New("the gateway refused the request")
+
 // Observe reads the gateway's request counters and latency histograms of
 // a route, by backend, from its admin /metrics.
 func (p *Provider) Observe(ctx context.Context, route string) (map[string]traffic.BackendStats, error) {
@@ -188,6 +199,8 @@ func (p *Provider) do(ctx context.Context, method, path string, body []byte, out
 		return fmt.Errorf("gateway %s: %w %q", p.AdminURL, traffic.ErrNoRoute, route)
 	case resp.StatusCode == http.StatusUnauthorized:
 		return fmt.Errorf("gateway admin API %s refused the token: check the gateway's adminTokenFile", p.AdminURL)
+	case resp.StatusCode == http.StatusBadRequest:
+		return fmt.Errorf("gateway admin API %s %s: %w: %s", method, route, ErrRefused, bytes.TrimSpace(data))
 	case resp.StatusCode >= 300:
 		return fmt.Errorf("gateway admin API %s %s: %s: %s", method, route, resp.Status, bytes.TrimSpace(data))
 	}
