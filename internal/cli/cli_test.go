@@ -61,6 +61,7 @@ func TestBadInput(t *testing.T) {
 		{"dashboard address", []string{"dashboard", "--listen", "8090"}, "HOST:PORT"},
 		{"readiness fail-on", []string{"scan", "readiness", "--fail-on", "fatal"}, "--fail-on"},
 		{"schedule interval", []string{"schedule", "--fleet", good, "-f", good, "--interval", "1ms"}, "--interval"},
+		{"scan a path that does not exist", []string{"scan", "apis", "--target-version", "1.37", "-f", filepath.Join(dir, "no-such-folder")}, "no such file or folder"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -217,6 +218,21 @@ func TestApproveNamesSomethingThatWaits(t *testing.T) {
 	}
 	if code, msg := run1("approve", "r1", "--cluster", "prod-1", "--gate", "sign-off"); code != ExitOK {
 		t.Errorf("approving a cluster's approval gate: exit %d, %q", code, msg)
+	}
+}
+
+// TestScanTargetPastTheRules: a target newer than the rules know is
+// scanned, and the report says where the rules stop.
+func TestScanTargetPastTheRules(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "deploy.yaml")
+	if err := os.WriteFile(file, []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := Main(context.Background(), []string{"scan", "apis", "--target-version", "1.99", "-f", file, "-o", "json"}, Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+	want := "the rules know Kubernetes APIs through 1.37"
+	if code != ExitOK || !strings.Contains(out.String(), want) || !strings.Contains(errOut.String(), want) {
+		t.Errorf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 }
 

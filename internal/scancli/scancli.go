@@ -2,7 +2,10 @@ package scancli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"runtime/debug"
 	"strings"
 
@@ -165,6 +168,12 @@ func (o *scanAPIsOptions) Validate() error {
 	if o.targetVersion, err = parseTarget(o.target); err != nil {
 		return err
 	}
+	for _, f := range o.files {
+		// A path that does not exist is a typo, not an input that failed.
+		if _, err := os.Stat(f); f != "-" && errors.Is(err, fs.ErrNotExist) {
+			return cmdkit.Usagef("-f %s: no such file or folder", f)
+		}
+	}
 	return cmdkit.ValidateOutput(o.output, report.Formats...)
 }
 
@@ -172,6 +181,11 @@ func (o *scanAPIsOptions) Run(ctx context.Context) error {
 	p := printer.New(o.streams.Err)
 	scanner := apis.New(o.targetVersion)
 	rep := &report.Report{Scan: "apis", TargetVersion: o.targetVersion.String()}
+	if known := rules.KnownThrough(); o.targetVersion.CompareMinor(known) > 0 {
+		note := fmt.Sprintf("the rules know Kubernetes APIs through %s: an API deprecated or removed after %s is not found by this scan", known, known)
+		rep.Notes = append(rep.Notes, note)
+		p.Action("%s", note)
+	}
 	if len(o.files) > 0 {
 		objs, errs := manifest.ReadPaths(o.files, o.streams.In)
 		rep.Sources = append(rep.Sources, fmt.Sprintf("%d manifest object(s) from %s", len(objs), strings.Join(o.files, ", ")))

@@ -67,6 +67,8 @@ type Report struct {
 	// Skipped are documents that are no Kubernetes objects (a chart's
 	// Chart.yaml and values.yaml, plain data); they change no exit code.
 	Skipped []string `json:"skipped,omitempty"`
+	// Notes bound what the scan can know (a target newer than its rules).
+	Notes   []string `json:"notes,omitempty"`
 	Summary Summary  `json:"summary"`
 }
 

@@ -85,6 +85,15 @@ type replaced interface {
 // kubernetesAPIModule names the source of derived rules.
 const kubernetesAPIModule = "k8s.io/api (generated prerelease lifecycle)"
 
+// APIModuleMinor is the Kubernetes minor of the k8s.io/api module the
+// rules are derived from (k8s.io/api v0.37.x is Kubernetes 1.37);
+// TestAPIModuleMinor holds it to go.mod.
+const APIModuleMinor = 37
+
+// KnownThrough is the newest Kubernetes minor the rules know: an API
+// deprecated or removed after it is not in the table.
+func KnownThrough() Version { return minor(APIModuleMinor) }
+
 // Default builds the table from k8s.io/api and the sourced extras.
 func Default() *Table {
 	t := &Table{byGVK: map[schema.GroupVersionKind]Rule{}, byGVR: map[schema.GroupVersionResource]Rule{}}

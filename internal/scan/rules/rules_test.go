@@ -1,6 +1,9 @@
 package rules
 
 import (
+	"os"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -76,5 +79,21 @@ func TestParseVersion(t *testing.T) {
 		if _, err := ParseVersion(in); err == nil {
 			t.Errorf("ParseVersion(%q) succeeded", in)
 		}
+	}
+}
+
+// TestAPIModuleMinor: the minor the scan says its rules know through is
+// that of the k8s.io/api module go.mod requires.
+func TestAPIModuleMinor(t *testing.T) {
+	data, err := os.ReadFile("../../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*k8s\.io/api v0\.(\d+)\.`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("go.mod requires no k8s.io/api")
+	}
+	if got, _ := strconv.Atoi(string(m[1])); got != APIModuleMinor {
+		t.Errorf("go.mod requires k8s.io/api v0.%d, rules.APIModuleMinor is %d: update it", got, APIModuleMinor)
 	}
 }
