@@ -62,7 +62,7 @@ demo: tools
 	$(UPSHIFT) demo
 
 demo-down: build
-	$(UPSHIFT) local down demo-dev demo-test demo-prod demo-shop demo-shop-g2 || true
+	$(UPSHIFT) demo --down
 
 # What the benchmarks compare against: HAProxy (BenchmarkGatewayVsHAProxy)
 # and the wrk load generator, from Debian. Installed once, as root.

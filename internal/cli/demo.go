@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -47,6 +48,7 @@ const demoStages = `{
 type demoOptions struct {
 	runOptions
 	cache string
+	down  bool
 }
 
 func newDemoCommand(s Streams) *cobra.Command {
@@ -69,6 +71,7 @@ then a cluster moves blue-green, and a canary is rolled back and promoted.`,
 	}
 	o.addHome(cmd)
 	cmd.Flags().StringVar(&o.cache, "cache", toolchain.DefaultCacheDir(), "cache folder of built binaries ($UPSHIFT_CACHE)")
+	cmd.Flags().BoolVar(&o.down, "down", false, "tear the demo down instead: remove every local cluster it makes (make demo-down)")
 	return cmd
 }
 
@@ -79,8 +82,31 @@ func (o *demoOptions) Complete(*cobra.Command, []string) error {
 
 func (o *demoOptions) Validate() error { return nil }
 
-// Run plays the whole demo; runDemo is its body.
-func (o *demoOptions) Run(ctx context.Context) error { return runDemo(ctx, &o.runOptions, o.cache) }
+// Run plays the whole demo, or tears it down; runDemo is its body.
+func (o *demoOptions) Run(ctx context.Context) error {
+	if o.down {
+		return o.tearDown()
+	}
+	return runDemo(ctx, &o.runOptions, o.cache)
+}
+
+// tearDown removes every cluster the demo makes, from the one list of
+// them (demoNames), whichever parts of the demo ran.
+func (o *demoOptions) tearDown() error {
+	lf := &localfleet.Fleet{Home: o.home}
+	var errs []error
+	for _, name := range demoNames() {
+		err := lf.Down(name)
+		switch {
+		case errors.Is(err, localfleet.ErrNotFound):
+		case err != nil:
+			errs = append(errs, fmt.Errorf("removing %s: %w", name, err))
+		default:
+			o.printer.Success("local cluster %s removed", name)
+		}
+	}
+	return errors.Join(errs...)
+}
 
 func runDemo(ctx context.Context, o *runOptions, cache string) error {
 	out := o.streams.Out
@@ -302,7 +328,7 @@ spec:
 	if err := runCanaryDemo(ctx, o, web.c, dir); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nSee it again: upshift status %s --home %s; upshift history; upshift local list\nTear it down: make demo-down (upshift local down %s)\n", run.Name, o.home, strings.Join(demoNames(), " "))
+	fmt.Fprintf(out, "\nSee it again: upshift status %s --home %s; upshift history; upshift local list\nTear it down: make demo-down (upshift demo --down)\n", run.Name, o.home)
 	o.printer.Success("demo done in %s: the fleet upgraded in place and patched, %s moved blue-green to %s, %s's broken canary rolled back and its fixed one promoted to %s", time.Since(start).Round(time.Second), demoShop, demoShopGreen, demoWeb, demoWebGreen)
 	return nil
 }
