@@ -613,7 +613,14 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 		}
 	case v1alpha1.TaskTimedWait:
 		g = v1alpha1.GateSpec{Name: ts.Name, Type: v1alpha1.GateTimedWait, Duration: task.WaitTime}
-		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: fmt.Sprintf("soaking for %s", task.WaitTime.Duration)})
+		// A soak counts from its start, also across a resume: say what
+		// is left of it, until when, and how to end it now.
+		until := since.Add(task.WaitTime.Duration)
+		skip := fmt.Sprintf("upshift skip %s --stage %s --task %s", e.run.Name, stageName, ts.Name)
+		soak := fmt.Sprintf("soaking until %s (%s of %s left); %s ends it now", until.UTC().Format("15:04:05 UTC"), soakLeft(until), task.WaitTime.Duration, skip)
+		e.record(func(s *v1alpha1.UpdateRunStatus) { get(s).Message = soak })
+		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: soak, Command: skip})
+		defer e.soakProgress(stageName, ts.Name, until)()
 	default:
 		g = *task.Gate
 		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Started", Message: "gate " + g.Name})
@@ -751,4 +758,30 @@ func (e *Engine) member(name string) (*Member, v1alpha1.Cluster, error) {
 	}
 	m, err := e.Resolve(e.Fleet[i])
 	return m, e.Fleet[i], err
+}
+
+// soakLeft is what is left of a soak ending at until, to the second.
+func soakLeft(until time.Time) time.Duration {
+	return max(0, time.Until(until)).Round(time.Second)
+}
+
+// soakProgress says every minute how much of a soak is left, so that a
+// long soak is not one line and then silence; it returns its stop.
+func (e *Engine) soakProgress(stage, task string, until time.Time) func() {
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(time.Minute)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if left := soakLeft(until); left > 0 {
+					e.emit(Event{Stage: stage, Step: task, Type: "Waiting", Message: fmt.Sprintf("soaking: %s left (until %s)", left, until.UTC().Format("15:04:05 UTC"))})
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }

@@ -444,9 +444,14 @@ func TestStopResumeSkip(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { _, err := e.Drive(ctx, run.Name); done <- err }()
-	waitFor(t, e.Store, run.Name, "the soak", func(r *v1alpha1.UpdateRun) bool {
+	soaking := waitFor(t, e.Store, run.Name, "the soak", func(r *v1alpha1.UpdateRun) bool {
 		return len(r.Status.Stages) > 0 && len(r.Status.Stages[0].AfterTasks) > 0 && r.Status.Stages[0].AfterTasks[0].Phase == v1alpha1.PhaseRunning
 	})
+	// The soak says until when, what is left, and how to end it now.
+	if msg := soaking.Status.Stages[0].AfterTasks[0].Message; !strings.Contains(msg, "soaking until") || !strings.Contains(msg, "left") ||
+		!strings.Contains(msg, "upshift skip stoppable --stage one --task afterStageWait ends it now") {
+		t.Errorf("the soak's status says %q", msg)
+	}
 	if err := e.Store.SetState(run.Name, v1alpha1.StateStop); err != nil {
 		t.Fatal(err)
 	}
