@@ -252,9 +252,9 @@ func (o *localListOptions) Run(ctx context.Context) error {
 	if o.output == outputJSON || o.output == outputYAML {
 		return writeData(o.streams.Out, o.output, statuses)
 	}
-	header := []string{"NAME", "VERSION", "HEALTH", "API SERVER", "INGRESS", "NODE POOLS (READY/NODES)"}
+	header := []string{"NAME", "VERSION", "HEALTH", "API SERVER", "INGRESS", "NODE POOLS (READY/NODES)", "KUBELETS"}
 	if o.output == outputWide {
-		header = append(header, "PHASE", "KUBECONFIG")
+		header = append(header, "NODE IMAGES", "PHASE", "KUBECONFIG")
 	}
 	var rows [][]string
 	for _, s := range statuses {
@@ -262,9 +262,9 @@ func (o *localListOptions) Run(ctx context.Context) error {
 		if version == "" {
 			version = s.KubernetesVersion
 		}
-		row := []string{s.Name, version, s.Health, s.APIServer, s.Ingress, s.PoolSummary()}
+		row := []string{s.Name, version, s.Health, s.APIServer, s.Ingress, s.PoolSummary(), s.PoolVersions()}
 		if o.output == outputWide {
-			row = append(row, s.Phase, s.Kubeconfig)
+			row = append(row, s.PoolImages(), s.Phase, s.Kubeconfig)
 		}
 		rows = append(rows, row)
 	}

@@ -137,6 +137,29 @@ func (s Status) PoolSummary() string {
 	return strings.Join(parts, " ")
 }
 
+// PoolVersions renders each pool's kubelet versions, "system=v1.36.3
+// user=v1.35.4+v1.36.3" while a pool is mid-upgrade, so skew shows.
+func (s Status) PoolVersions() string {
+	return s.poolValues(func(p NodePoolStatus) []string { return p.Versions })
+}
+
+// PoolImages renders each pool's node images the same way.
+func (s Status) PoolImages() string {
+	return s.poolValues(func(p NodePoolStatus) []string { return p.Images })
+}
+
+func (s Status) poolValues(of func(NodePoolStatus) []string) string {
+	var parts []string
+	for _, p := range s.NodePools {
+		v := strings.Join(of(p), "+")
+		if v == "" {
+			v = "-"
+		}
+		parts = append(parts, p.Name+"="+v)
+	}
+	return strings.Join(parts, " ")
+}
+
 // Memory returns the memory of each running component of the cluster.
 func (c *Cluster) Memory() (map[string]procs.Memory, error) {
 	recs, err := procs.LoadDir(c.path("pids"))
