@@ -19,6 +19,7 @@ import (
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/printer"
+	"upshift.dev/upshift/internal/yamlstream"
 )
 
 // moveOptions are those of a command that moves one cluster to a new
@@ -65,6 +66,9 @@ func (o *moveOptions) validate(command string, settings any) error {
 		return usageError{Err: err}
 	}
 	if err := yaml.UnmarshalStrict(data, settings); err != nil {
+		if unknown := yamlstream.UnknownField(o.configFile, data, 1, data, settings); unknown != nil {
+			return usageError{Err: unknown}
+		}
 		return usagef("%s: %v", o.configFile, err)
 	}
 	o.clusters, err = o.blueGreenFleet(o.cluster)

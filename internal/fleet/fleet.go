@@ -43,6 +43,9 @@ func Parse(name string, data []byte) ([]v1alpha1.Cluster, error) {
 		}
 		var c v1alpha1.Cluster
 		if err := yaml.UnmarshalStrict(doc, &c); err != nil {
+			if unknown := yamlstream.UnknownField(name, data, i, doc, &c); unknown != nil {
+				return unknown
+			}
 			return fmt.Errorf("%s: document %d: %w", name, i, err)
 		}
 		if err := validate(&c, dir); err != nil {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -125,19 +126,19 @@ func parse(name string, data []byte, holds string, kinds ...string) (*Documents,
 			}
 			var run v1alpha1.UpdateRun
 			if err := yaml.UnmarshalStrict(doc, &run); err != nil {
-				return fmt.Errorf("%s: document %d (UpdateRun): %w", name, i, err)
+				return decodeError(name, data, i, doc, &run, err)
 			}
 			docs.Run = &run
 		case "UpdateStrategy":
 			var s v1alpha1.UpdateStrategy
 			if err := yaml.UnmarshalStrict(doc, &s); err != nil {
-				return fmt.Errorf("%s: document %d (UpdateStrategy): %w", name, i, err)
+				return decodeError(name, data, i, doc, &s, err)
 			}
 			docs.Strategies[s.Name] = &s
 		case "AutoUpgradeProfile":
 			var p v1alpha1.AutoUpgradeProfile
 			if err := yaml.UnmarshalStrict(doc, &p); err != nil {
-				return fmt.Errorf("%s: document %d (AutoUpgradeProfile): %w", name, i, err)
+				return decodeError(name, data, i, doc, &p, err)
 			}
 			docs.Profiles = append(docs.Profiles, &p)
 		}
@@ -147,6 +148,17 @@ func parse(name string, data []byte, holds string, kinds ...string) (*Documents,
 		return nil, err
 	}
 	return docs, nil
+}
+
+// decodeError says where a document that does not decode goes wrong: an
+// unknown field by its path and line in the user's file, with the known
+// name it is closest to; else the decoder's own words.
+func decodeError(name string, data []byte, i int, doc []byte, into any, err error) error {
+	if unknown := yamlstream.UnknownField(name, data, i, doc, into); unknown != nil {
+		return unknown
+	}
+	kind := reflect.TypeOf(into).Elem().Name()
+	return fmt.Errorf("%s: document %d (%s): %w", name, i, kind, err)
 }
 
 // ParseAzureStages reads Azure Fleet's stage file (the `--stages` JSON of
