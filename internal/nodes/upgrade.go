@@ -163,9 +163,14 @@ func SurgeCount(maxSurge intstr.IntOrString, size int) (int, error) {
 	return max(n, 1), nil
 }
 
+// DefaultDrainTimeout is how long a node's drain may wait on budgets
+// when a run, a patch or a command names no drainTimeout: one default on
+// every path, and AKS's own (drainTimeoutInMinutes 30).
+const DefaultDrainTimeout = 30 * time.Minute
+
 func (u *Upgrade) defaults() {
 	if u.DrainTimeout == 0 {
-		u.DrainTimeout = 30 * time.Minute
+		u.DrainTimeout = DefaultDrainTimeout
 	}
 	if u.ReadyTimeout == 0 {
 		u.ReadyTimeout = 10 * time.Minute

@@ -276,7 +276,7 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 			}
 			// AKS moves a pool to the newest image of its OS; it cannot be
 			// asked for one image by name.
-			cluster.Progress(ctx, fmt.Sprintf("asking Azure to move %s to its newest node image (maxSurge %s, drain timeout %dm, soak %dm)", what, str(settings.MaxSurge), i32(settings.DrainTimeoutInMinutes), i32(settings.NodeSoakDurationInMinutes)))
+			cluster.Progress(ctx, fmt.Sprintf("asking Azure to move %s to its newest node image (maxSurge %s, drain timeout %s, soak %s)", what, str(settings.MaxSurge), drainTimeoutText(settings), soakText(settings)))
 			poller, err := p.Pools.BeginUpgradeNodeImageVersion(ctx, p.Group, name, pool, nil)
 			if busy(err) {
 				continue
@@ -289,7 +289,7 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 			}
 		} else {
 			ap.Properties.OrchestratorVersion = to.Ptr(aksVersion(up.KubernetesVersion))
-			cluster.Progress(ctx, fmt.Sprintf("asking Azure to upgrade %s to %s (maxSurge %s, drain timeout %dm, soak %dm)", what, aksVersion(up.KubernetesVersion), str(settings.MaxSurge), i32(settings.DrainTimeoutInMinutes), i32(settings.NodeSoakDurationInMinutes)))
+			cluster.Progress(ctx, fmt.Sprintf("asking Azure to upgrade %s to %s (maxSurge %s, drain timeout %s, soak %s)", what, aksVersion(up.KubernetesVersion), str(settings.MaxSurge), drainTimeoutText(settings), soakText(settings)))
 			poller, err := p.Pools.BeginCreateOrUpdate(ctx, p.Group, name, pool, ap, nil)
 			if busy(err) {
 				continue
@@ -398,4 +398,18 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 // azureError says what Azure said in one line (azurearm.Error).
 func azureError(what string, err error) error {
 	return azurearm.Error(what, "spec.aks.armEndpoint", err)
+}
+
+// drainTimeoutText is the drain timeout Azure will apply: the run's, or
+// AKS's own default when the run sets none (it was shown as "0m").
+func drainTimeoutText(s *armcontainerservice.AgentPoolUpgradeSettings) string {
+	if s.DrainTimeoutInMinutes == nil {
+		// AKS applies its own default, which is upshift's.
+		return fmt.Sprintf("%dm (AKS's default)", int(nodes.DefaultDrainTimeout.Minutes()))
+	}
+	return fmt.Sprintf("%dm", *s.DrainTimeoutInMinutes)
+}
+
+func soakText(s *armcontainerservice.AgentPoolUpgradeSettings) string {
+	return fmt.Sprintf("%dm", i32(s.NodeSoakDurationInMinutes))
 }
