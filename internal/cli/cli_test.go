@@ -315,6 +315,55 @@ func TestPromoteApprovesAHeldStep(t *testing.T) {
 	}
 }
 
+// TestDeleteRun: a run that ended can be deleted and its name used
+// again; one a process drives is refused, and one that did not end needs
+// --force; nothing is deleted when refused.
+func TestDeleteRun(t *testing.T) {
+	home := t.TempDir()
+	st := &store.Store{Dir: home}
+	for name, phase := range map[string]string{"wrong-gate": v1alpha1.PhaseFailed, "killed": v1alpha1.PhaseRunning, "driven": v1alpha1.PhaseRunning} {
+		if err := st.Create(&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SaveStatus(name, &v1alpha1.UpdateRunStatus{Phase: phase}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unlock, err := st.Lock("driven")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	run := func(args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), append(args, "--home", home), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		return code, errOut.String()
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"delete", "driven"}, ExitUsage, "is being driven: stop it first"},
+		{[]string{"delete", "killed"}, ExitUsage, "did not end (Running)"},
+		{[]string{"delete", "ghost"}, ExitUsage, "ghost"},
+		{[]string{"delete", "wrong-gate"}, ExitOK, "run wrong-gate deleted (was Failed)"},
+		{[]string{"delete", "killed", "--force"}, ExitOK, "run killed deleted"},
+	} {
+		if code, says := run(tc.args...); code != tc.code || !strings.Contains(says, tc.says) {
+			t.Errorf("%v: exit %d, %q; want %d saying %q", tc.args, code, says, tc.code, tc.says)
+		}
+	}
+	list, _ := st.List()
+	if len(list) != 1 || list[0].Name != "driven" {
+		t.Errorf("runs left: %v", list)
+	}
+	// The name is free again.
+	if err := st.Create(&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "wrong-gate"}}); err != nil {
+		t.Errorf("the deleted run's name: %v", err)
+	}
+}
+
 // TestVersion: `upshift version -o json` says the Go version and the local
 // fleet's Kubernetes versions, for bug reports and CI logs.
 func TestVersion(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -32,7 +33,7 @@ var ErrExists = errors.New("already exists")
 // ExistsError is the error of creating a run whose name is taken; it
 // says how to go on.
 func ExistsError(name string) error {
-	return fmt.Errorf("update run %s %w: resume it with `upshift resume %s`, or pick another metadata.name", name, ErrExists, name)
+	return fmt.Errorf("update run %s %w: resume it with `upshift resume %s`, delete it to start it anew after fixing it (`upshift delete %s`; on a hub, delete the UpdateRun object), or pick another metadata.name", name, ErrExists, name, name)
 }
 
 // ErrLocked says that another process drives the run.
@@ -221,6 +222,33 @@ func (s *Store) Lock(name string) (func(), error) {
 	return unlock, err
 }
 
+// Delete removes a run and every record of it (status, fleet, audit,
+// approvals), holding its driver lock so that no driver starts on it
+// meanwhile; ErrLocked while a driver holds it.
+func (s *Store) Delete(name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if _, err := os.Stat(s.path(name, "run.yaml")); err != nil {
+		return fmt.Errorf("no run %q in %s: %w", name, s.Dir, err)
+	}
+	unlock, err := s.Lock(name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// Renaming the folder away first makes the delete all or nothing for
+	// readers; a folder left half removed is never listed as a run.
+	gone := s.runDir(name) + deleting
+	if err := os.Rename(s.runDir(name), gone); err != nil {
+		return fmt.Errorf("deleting run %s: %w", name, err)
+	}
+	return os.RemoveAll(gone)
+}
+
+// deleting ends the name of a run folder being deleted.
+const deleting = ".deleting"
+
 // Driven reports whether a process holds the right to drive a run now.
 // A run whose status says Running with no driver was killed: its status
 // stops where the process did, until `upshift resume` takes it up.
@@ -352,7 +380,7 @@ func (s *Store) List() ([]*v1alpha1.UpdateRun, error) {
 	}
 	var out []*v1alpha1.UpdateRun
 	for _, e := range entries {
-		if !e.IsDir() {
+		if !e.IsDir() || strings.HasSuffix(e.Name(), deleting) {
 			continue
 		}
 		run, err := s.Get(e.Name())
