@@ -16,18 +16,10 @@ type Exchange struct {
 // Matrix is every exchange the differential test runs.
 func Matrix() []Exchange {
 	return []Exchange{
-		{"get", one("GET", "/echo")},
-		{"post", func(p *Probe, c *Conn) []Result {
-			id := p.id()
-			c.write(p.withBody("POST", "/echo", id, strings.Repeat("p", 5000)))
-			return []Result{p.read(c, "POST", id)}
-		}},
+		{"get", one("GET", "/echo", "")},
+		{"post", sized("POST", "/echo", strings.Repeat("p", 5000))},
 		{"expect-100-wait", expectWait("/echo", 4096)},
-		{"expect-100-eager", func(p *Probe, c *Conn) []Result {
-			id := p.id()
-			c.write(p.withBody("POST", "/echo", id, strings.Repeat("e", 4096), "Expect: 100-continue"))
-			return []Result{p.read(c, "POST", id)}
-		}},
+		{"expect-100-eager", sized("POST", "/echo", strings.Repeat("e", 4096), "Expect: 100-continue")},
 		{"expect-100-backend-does-not-read", expectWait("/noread", 4096)},
 		{"expect-100-1MiB", expectWait("/echo", 1<<20)},
 		{"pipelined-gets", pipelined("GET /echo", "GET /echo", "GET /echo")},
@@ -46,22 +38,10 @@ func Matrix() []Exchange {
 		{"103-early-hints", sequence("GET /hints", "GET /echo")},
 		{"102-103-103", sequence("GET /many1xx", "GET /echo")},
 		{"unsolicited-100", sequence("POST /unsolicited", "GET /echo")},
-		{"chunked-request", func(p *Probe, c *Conn) []Result {
-			id := p.id()
-			c.write(p.head("POST", "/echo", id, "Transfer-Encoding: chunked") + chunked([]string{"abc", strings.Repeat("d", 3000), "e"}))
-			return []Result{p.read(c, "POST", id)}
-		}},
-		{"chunked-request-trailers", func(p *Probe, c *Conn) []Result {
-			id := p.id()
-			c.write(p.head("POST", "/echo", id, "Transfer-Encoding: chunked", "Trailer: X-Checksum") + chunked([]string{"abc", "def"}, "X-Checksum: 42"))
-			return []Result{p.read(c, "POST", id)}
-		}},
+		{"chunked-request", one("POST", "/echo", chunked([]string{"abc", strings.Repeat("d", 3000), "e"}), "Transfer-Encoding: chunked")},
+		{"chunked-request-trailers", one("POST", "/echo", chunked([]string{"abc", "def"}, "X-Checksum: 42"), "Transfer-Encoding: chunked", "Trailer: X-Checksum")},
 		{"chunked-response", sequence("GET /chunked", "GET /echo")},
-		{"chunked-response-trailers", func(p *Probe, c *Conn) []Result {
-			id := p.id()
-			c.write(p.head("GET", "/trailers", id, "TE: trailers"))
-			return []Result{p.read(c, "GET", id)}
-		}},
+		{"chunked-response-trailers", one("GET", "/trailers", "", "TE: trailers")},
 		{"client-aborts-mid-body", func(p *Probe, c *Conn) []Result {
 			id := p.id()
 			req := p.head("POST", "/echo", id, "Content-Length: 10000") + strings.Repeat("a", 100)
@@ -71,17 +51,9 @@ func Matrix() []Exchange {
 			c.Dead = true
 			return []Result{{ID: id, Note: "aborted by the client"}}
 		}},
-		{"backend-cuts-mid-answer", one("GET", "/cut")},
-		{"oversize-header", func(p *Probe, c *Conn) []Result {
-			id := p.id()
-			c.write(p.head("GET", "/echo", id, "X-Big: "+strings.Repeat("b", 100<<10)))
-			return []Result{p.read(c, "GET", id)}
-		}},
-		{"8KiB-header", func(p *Probe, c *Conn) []Result {
-			id := p.id()
-			c.write(p.head("GET", "/echo", id, "X-Big: "+strings.Repeat("b", 8<<10)))
-			return []Result{p.read(c, "GET", id)}
-		}},
+		{"backend-cuts-mid-answer", one("GET", "/cut", "")},
+		{"oversize-header", one("GET", "/echo", "", "X-Big: "+strings.Repeat("b", 100<<10))},
+		{"8KiB-header", one("GET", "/echo", "", "X-Big: "+strings.Repeat("b", 8<<10))},
 		{"slow-headers", func(p *Probe, c *Conn) []Result {
 			id := p.id()
 			req := p.head("GET", "/echo", id)
@@ -93,31 +65,11 @@ func Matrix() []Exchange {
 		}},
 		{"cl-te-smuggling", smuggle("Content-Length: %d", "Transfer-Encoding: chunked")},
 		{"te-cl-smuggling", smuggle("Transfer-Encoding: chunked", "Content-Length: %d")},
-		{"duplicate-content-length", func(p *Probe, c *Conn) []Result {
-			id := p.id()
-			c.write(p.head("POST", "/echo", id, "Content-Length: 5", "Content-Length: 5") + "hello")
-			return []Result{p.read(c, "POST", id)}
-		}},
-		{"conflicting-content-length", func(p *Probe, c *Conn) []Result {
-			id := p.id()
-			c.write(p.head("POST", "/echo", id, "Content-Length: 5", "Content-Length: 6") + "hello!")
-			return []Result{p.read(c, "POST", id)}
-		}},
-		{"obs-fold", func(p *Probe, c *Conn) []Result {
-			id := p.id()
-			c.write(p.head("GET", "/echo", id, "X-Folded: first", " second"))
-			return []Result{p.read(c, "GET", id)}
-		}},
-		{"bad-chunk-size", func(p *Probe, c *Conn) []Result {
-			id := p.id()
-			c.write(p.head("POST", "/echo", id, "Transfer-Encoding: chunked") + "zz\r\nhello\r\n0\r\n\r\n")
-			return []Result{p.read(c, "POST", id)}
-		}},
-		{"space-before-colon", func(p *Probe, c *Conn) []Result {
-			id := p.id()
-			c.write(p.head("POST", "/echo", id, "Transfer-Encoding : chunked", "Content-Length: 5") + "hello")
-			return []Result{p.read(c, "POST", id)}
-		}},
+		{"duplicate-content-length", one("POST", "/echo", "hello", "Content-Length: 5", "Content-Length: 5")},
+		{"conflicting-content-length", one("POST", "/echo", "hello!", "Content-Length: 5", "Content-Length: 6")},
+		{"obs-fold", one("GET", "/echo", "", "X-Folded: first", " second")},
+		{"bad-chunk-size", one("POST", "/echo", "zz\r\nhello\r\n0\r\n\r\n", "Transfer-Encoding: chunked")},
+		{"space-before-colon", one("POST", "/echo", "hello", "Transfer-Encoding : chunked", "Content-Length: 5")},
 		{"websocket-upgrade", func(p *Probe, c *Conn) []Result {
 			id := p.id()
 			c.write(p.head("GET", "/ws", id, "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="))
@@ -153,19 +105,25 @@ func Matrix() []Exchange {
 			return []Result{r}
 		}},
 		{"1MiB-answer", sequence("GET /big", "GET /echo")},
-		{"backend-answers-before-body", func(p *Probe, c *Conn) []Result {
-			id := p.id()
-			c.write(p.withBody("POST", "/noread", id, strings.Repeat("n", 256<<10)))
-			return []Result{p.read(c, "POST", id)}
-		}},
+		{"backend-answers-before-body", sized("POST", "/noread", strings.Repeat("n", 256<<10))},
 	}
 }
 
-// one is a single request without a body.
-func one(method, target string) func(p *Probe, c *Conn) []Result {
+// one is a single request: its head with the given headers, then body
+// as written (no Content-Length added), and its answer.
+func one(method, target, body string, headers ...string) func(p *Probe, c *Conn) []Result {
 	return func(p *Probe, c *Conn) []Result {
 		id := p.id()
-		c.write(p.head(method, target, id))
+		c.write(p.head(method, target, id, headers...) + body)
+		return []Result{p.read(c, method, id)}
+	}
+}
+
+// sized is one whose body gets its Content-Length.
+func sized(method, target, body string, headers ...string) func(p *Probe, c *Conn) []Result {
+	return func(p *Probe, c *Conn) []Result {
+		id := p.id()
+		c.write(p.withBody(method, target, id, body, headers...))
 		return []Result{p.read(c, method, id)}
 	}
 }
