@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -385,16 +384,7 @@ func TestDeleteRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	cli := func(args ...string) (int, string) {
-		cmd := testfleet.CLI(append([]string{"traffic"}, append(args, "--gateway", "http://"+cfg.AdminListen, "--token-file", tokenFile)...)...)
-		out, err := cmd.CombinedOutput()
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return exit.ExitCode(), string(out)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0, string(out)
+		return testfleet.RunCLI(t, append([]string{"traffic"}, append(args, "--gateway", "http://"+cfg.AdminListen, "--token-file", tokenFile)...)...)
 	}
 	for _, tc := range []struct {
 		args []string

@@ -2,6 +2,7 @@ package testfleet
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -33,6 +34,21 @@ func CLI(args ...string) *exec.Cmd {
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), cliEnv+"=1", "UPSHIFT_HOME="+fleet.Home)
 	return cmd
+}
+
+// RunCLI runs the upshift CLI with args and returns its exit code and
+// what it printed (stdout and stderr); a CLI that cannot start fails t.
+func RunCLI(t testing.TB, args ...string) (int, string) {
+	t.Helper()
+	out, err := CLI(args...).CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), string(out)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0, string(out)
 }
 
 // Main is TestMain for packages that run local clusters.
