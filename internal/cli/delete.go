@@ -52,8 +52,7 @@ func (o *deleteOptions) Run(context.Context) error {
 	if driven, err := runs.Driven(o.name); err == nil && driven {
 		return usagef("run %s is being driven: stop it first (upshift stop %s), then delete it", o.name, o.name)
 	}
-	started := run.Status.Phase != "" && run.Status.Phase != v1alpha1.PhaseNotStarted
-	if started && !settled(run) && !o.force {
+	if underWay(run) && !o.force {
 		return usagef("run %s did not end (%s): resume it (upshift resume %s), or delete it with --force; its clusters stay as they are", o.name, run.Status.Phase, o.name)
 	}
 	if err := runs.Delete(o.name); err != nil {

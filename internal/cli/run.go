@@ -510,7 +510,7 @@ type driverProbe interface {
 // drives it: the process was killed.
 func orphaned(runs store.Runs, run *v1alpha1.UpdateRun) bool {
 	probe, ok := runs.(driverProbe)
-	if !ok || settled(run) || run.Status.Phase == "" || run.Status.Phase == v1alpha1.PhaseNotStarted {
+	if !ok || !underWay(run) {
 		return false
 	}
 	driven, err := probe.Driven(run.Name)
@@ -520,6 +520,13 @@ func orphaned(runs store.Runs, run *v1alpha1.UpdateRun) bool {
 // settled is a run that ended or was stopped: no driver is expected.
 func settled(run *v1alpha1.UpdateRun) bool {
 	return run.Status.Ended() || run.Status.Phase == v1alpha1.PhaseStopped
+}
+
+// underWay is a run that started and has not settled: a driver is
+// expected, and what it did is only partly done.
+func underWay(run *v1alpha1.UpdateRun) bool {
+	phase := run.Status.Phase
+	return phase != "" && phase != v1alpha1.PhaseNotStarted && !settled(run)
 }
 
 // writeRunReport renders the status tree with durations.

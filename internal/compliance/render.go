@@ -46,13 +46,6 @@ func dash(s string) string {
 	return s
 }
 
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
-
 // behindText is how many releases a pool's image is behind, or "?"
 // where its provider has no catalogue.
 func behindText(p Pool) string {
@@ -110,7 +103,6 @@ var page = template.Must(template.New("report.html.tmpl").Funcs(template.FuncMap
 	"lastRun": lastRunText,
 	"window":  windowText,
 	"cves":    cveText,
-	"yesNo":   yesNo,
 	"behind":  behindText,
 	"dash":    dash,
 	"lower":   strings.ToLower,
