@@ -317,9 +317,7 @@ func (g *Gateway) ApplyRoute(rc Route) error {
 	}
 	rt.state.Store(next)
 	for _, b := range keep {
-		b.transport.CloseIdleConnections()
-		g.weights.DeleteLabelValues(rc.Host, b.name)
-		g.healthy.DeleteLabelValues(rc.Host, b.name)
+		g.retire(rc.Host, b)
 	}
 	updated := map[string]*route{}
 	for h, r := range current {
@@ -357,12 +355,18 @@ func (g *Gateway) DeleteRoute(host string) error {
 	}
 	g.routes.Store(&updated)
 	for _, b := range rt.now().backends {
-		b.transport.CloseIdleConnections()
-		g.weights.DeleteLabelValues(host, b.name)
-		g.healthy.DeleteLabelValues(host, b.name)
+		g.retire(host, b.backend)
 	}
 	slog.Info("gateway route deleted", "host", host)
 	return g.saveState()
+}
+
+// retire lets a backend a route no longer has go: its idle connections
+// closed, its gauges gone.
+func (g *Gateway) retire(host string, b *backend) {
+	b.transport.CloseIdleConnections()
+	g.weights.DeleteLabelValues(host, b.name)
+	g.healthy.DeleteLabelValues(host, b.name)
 }
 
 // Run serves users, the admin API and (when set) the metrics listener
