@@ -222,6 +222,10 @@ const (
 	// StateRollback sends a blue-green run's traffic back to blue, lifts
 	// the freeze and ends the run; green is kept for inspection.
 	StateRollback = "Rollback"
+	// StateCancel ends a run for good: the steps under way finish,
+	// nothing new starts, and the run ends Cancelled. It cannot be resumed;
+	// a blue-green run can still be rolled back.
+	StateCancel = "Cancel"
 )
 
 // Upgrade types (Azure Fleet).
@@ -261,8 +265,8 @@ type UpdateRunSpec struct {
 	Canary      *CanarySpec     `json:"canary,omitempty"`
 	NodeUpgrade NodeUpgradeSpec `json:"nodeUpgrade,omitempty"`
 	Gates       RunGates        `json:"gates,omitempty"`
-	// State is Initialize, Run (the default), Stop or Rollback.
-	// +kubebuilder:validation:Enum=Initialize;Run;Stop;Rollback
+	// State is Initialize, Run (the default), Stop, Rollback or Cancel.
+	// +kubebuilder:validation:Enum=Initialize;Run;Stop;Rollback;Cancel
 	State string `json:"state,omitempty"`
 	// FailurePolicy says what a failed cluster does to its stage.
 	FailurePolicy FailurePolicy `json:"failurePolicy,omitempty"`
@@ -388,6 +392,8 @@ const (
 	PhaseCompleted  = "Completed"
 	// PhaseRolledBack: traffic is back on blue after a blue-green switch.
 	PhaseRolledBack = "RolledBack"
+	// PhaseCancelled: someone ended the run for good (upshift cancel).
+	PhaseCancelled = "Cancelled"
 )
 
 // UpdateRunStatus is a tree: run → stages → clusters → steps.
@@ -410,11 +416,12 @@ type UpdateRunStatus struct {
 	ResumeObserved string `json:"resumeObserved,omitempty"`
 }
 
-// Ended says the run completed, failed or was rolled back: nothing
-// drives it on unless someone resumes it.
+// Ended says the run completed, failed, was rolled back or cancelled:
+// nothing drives it on unless someone resumes it (a cancelled run cannot
+// be resumed).
 func (s *UpdateRunStatus) Ended() bool {
 	switch s.Phase {
-	case PhaseCompleted, PhaseFailed, PhaseRolledBack:
+	case PhaseCompleted, PhaseFailed, PhaseRolledBack, PhaseCancelled:
 		return true
 	}
 	return false

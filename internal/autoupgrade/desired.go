@@ -166,15 +166,15 @@ func runFor(p *v1alpha1.AutoUpgradeProfile, target string, strategy *v1alpha1.Up
 	return run
 }
 
-// Active says whether a run still holds its profile: it has not ended,
-// and nobody asked it to stop (`upshift stop`). A run Stopped because its
-// driver was interrupted is active: the scheduler drives it on.
+// Active says whether a run still holds its profile: it has not ended
+// (completed, failed, rolled back, cancelled), and nobody asked it to stop
+// or cancel. A run Stopped because its driver was interrupted is active:
+// the scheduler drives it on.
 func Active(run *v1alpha1.UpdateRun) bool {
-	switch run.Status.Phase {
-	case v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed, v1alpha1.PhaseRolledBack:
+	if run.Status.Ended() {
 		return false
 	}
-	return run.Spec.State != v1alpha1.StateStop
+	return run.Spec.State != v1alpha1.StateStop && run.Spec.State != v1alpha1.StateCancel
 }
 
 // Describe is a line for people about a desired run.

@@ -220,7 +220,7 @@ spec:
 		t.Fatalf("publish: %d\n%s", code, out)
 	}
 	waitUntil(t, "the newer image waits for the profile's run", func() bool {
-		return strings.Contains(second.output(), "run "+autoupgrade.RunName("images", newer)+" brings node image "+newer+" to dev, prod: waits for run "+name)
+		return strings.Contains(second.output(), "run "+autoupgrade.RunName("images", newer)+" brings node image "+newer+" to dev, prod: waits for run "+name+" of the profile to end (`upshift cancel "+name+"` ends it for good)")
 	}, second)
 	if runs := profileRuns(t, st); len(runs) != 1 || runs[0].Name != name {
 		t.Fatalf("runs after a restart and a newer image: %d\n%s", len(runs), second.output())

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/scancli"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/toolchain"
@@ -361,6 +362,71 @@ func TestDeleteRun(t *testing.T) {
 	// The name is free again.
 	if err := st.Create(&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "wrong-gate"}}); err != nil {
 		t.Errorf("the deleted run's name: %v", err)
+	}
+}
+
+// TestCancelRun: cancel ends a run that nothing drives at once, leaves a
+// driven one to its driver, refuses a run that ended, and a cancelled run
+// cannot be resumed.
+func TestCancelRun(t *testing.T) {
+	home := t.TempDir()
+	st := &store.Store{Dir: home}
+	members, err := fleet.Marshal([]v1alpha1.Cluster{{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "Cluster"},
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{"group": "one"}},
+		Spec:       v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderKubeconfig, Kubeconfig: "/nonexistent/kubeconfig"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, phase := range map[string]string{"wrong-gate": v1alpha1.PhaseStopped, "driven": v1alpha1.PhaseRunning, "done": v1alpha1.PhaseCompleted} {
+		if err := st.Create(&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+		status := &v1alpha1.UpdateRunStatus{Phase: phase, Stages: []v1alpha1.StageStatus{{Name: "one", Phase: phase,
+			Clusters: []v1alpha1.StageClusterStatus{{Name: "shop", Phase: phase}}}}}
+		if err := st.SaveStatus(name, status); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SaveFleet(name, members); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unlock, err := st.Lock("driven")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	run := func(args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), append(args, "--home", home), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		return code, errOut.String()
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"cancel", "ghost"}, ExitUsage, "ghost"},
+		{[]string{"cancel", "done"}, ExitUsage, "has ended (Completed): there is nothing to cancel"},
+		{[]string{"cancel", "driven", "--reason", "wrong gate"}, ExitOK, "run driven ends Cancelled once its driver has finished the steps under way"},
+		{[]string{"cancel", "wrong-gate", "--reason", "wrong gate"}, ExitOK, "run wrong-gate cancelled"},
+		{[]string{"cancel", "wrong-gate"}, ExitUsage, "has ended (Cancelled)"},
+		{[]string{"resume", "wrong-gate"}, ExitUsage, "run wrong-gate was cancelled and cannot be resumed"},
+	} {
+		if code, says := run(tc.args...); code != tc.code || !strings.Contains(says, tc.says) {
+			t.Errorf("%v: exit %d, %q; want %d saying %q", tc.args, code, says, tc.code, tc.says)
+		}
+	}
+	if got, _ := st.Get("wrong-gate"); got.Status.Phase != v1alpha1.PhaseCancelled || got.Status.Stages[0].Clusters[0].Phase != v1alpha1.PhaseStopped {
+		t.Errorf("the cancelled run: %s, its cluster %s", got.Status.Phase, got.Status.Stages[0].Clusters[0].Phase)
+	}
+	if got, _ := st.Get("driven"); got.Spec.State != v1alpha1.StateCancel || got.Status.Phase != v1alpha1.PhaseRunning {
+		t.Errorf("the driven run: state %s, phase %s; want its driver to end it", got.Spec.State, got.Status.Phase)
+	}
+	events, _ := st.Events("wrong-gate")
+	if len(events) == 0 || events[0].Type != "CancelRequested" || !strings.HasSuffix(events[0].Message, ": wrong gate") {
+		t.Errorf("audit: %+v", events)
 	}
 }
 

@@ -140,6 +140,9 @@ func (o *runOptions) ended(run *v1alpha1.UpdateRun) error {
 	case v1alpha1.PhaseRolledBack:
 		o.printer.Failure("run %s rolled back: traffic is on blue", run.Name)
 		return exitCode(ExitRolledBack)
+	case v1alpha1.PhaseCancelled:
+		o.printer.Failure("run %s was cancelled: nothing more will be done", run.Name)
+		return exitCode(ExitStopped)
 	case v1alpha1.PhaseStopped:
 		o.printer.Failure("run %s stopped: resume it with `upshift resume %s --hub %s`", run.Name, run.Name, o.hub)
 		return exitCode(ExitStopped)

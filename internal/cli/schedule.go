@@ -239,7 +239,7 @@ func (sc *scheduler) round(ctx context.Context) error {
 				continue
 			}
 			if r := active[p.Name]; r != "" {
-				sc.tell(d.Run.Name+"/"+r, "%s: waits for run %s of the profile to end", d.Describe(), r)
+				sc.tell(d.Run.Name+"/"+r, "%s: waits for run %s of the profile to end (`upshift cancel %s` ends it for good)", d.Describe(), r, r)
 				continue
 			}
 			if sc.dryRun {

@@ -65,6 +65,9 @@ type Engine struct {
 	skips      map[string]bool
 	stop       chan struct{}
 	stopMu     sync.Once
+	// cancel is closed once someone asked to end the run for good.
+	cancel   chan struct{}
+	cancelMu sync.Once
 	// saveErr is the first status write that failed for good.
 	saveErr error
 	// changes counts the status changes recorded (under mu); savedChanges
@@ -95,16 +98,17 @@ func (e *Engine) begin(run *v1alpha1.UpdateRun) {
 	e.saveMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.run, e.stop, e.rollback = run, make(chan struct{}), make(chan struct{})
-	e.stopMu, e.rollbackMu = sync.Once{}, sync.Once{}
+	e.run, e.stop, e.rollback, e.cancel = run, make(chan struct{}), make(chan struct{}), make(chan struct{})
+	e.stopMu, e.rollbackMu, e.cancelMu = sync.Once{}, sync.Once{}, sync.Once{}
 	e.traffic, e.skips, e.saveErr = nil, nil, nil
 	e.changes = 0
 }
 
 // Outcome of Drive.
 var (
-	ErrStopped = errors.New("the run was stopped")
-	ErrFailed  = errors.New("the run failed")
+	ErrStopped   = errors.New("the run was stopped")
+	ErrFailed    = errors.New("the run failed")
+	ErrCancelled = errors.New("the run was cancelled")
 )
 
 // Initialize validates a run against the fleet, stores it, the fleet and
@@ -327,6 +331,19 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 	if run.Status.Phase == v1alpha1.PhaseCompleted {
 		return run, nil
 	}
+	if run.Spec.State == v1alpha1.StateCancel {
+		// Asked while no driver held the run: it ends here, as it stands.
+		if run.Status.Phase != v1alpha1.PhaseCancelled {
+			if err := e.update(func(s *v1alpha1.UpdateRunStatus) { cancelStatus(s, "cancelled on request") }); err != nil {
+				return e.run, err
+			}
+			e.emit(Event{Type: v1alpha1.PhaseCancelled, Message: "cancelled on request: nothing more will be done"})
+		}
+		return e.run, ErrCancelled
+	}
+	if run.Status.Phase == v1alpha1.PhaseCancelled {
+		return run, fmt.Errorf("%w: run %s was cancelled and cannot be driven again", ErrCancelled, name)
+	}
 	if run.Spec.State == v1alpha1.StateRollback {
 		// Asked before this driver started, or cut short mid-rollback.
 		if err := e.rollbackAll(ctx, "rollback requested (upshift rollback "+name+")"); err != nil {
@@ -380,6 +397,11 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 		}
 		e.record(func(s *v1alpha1.UpdateRunStatus) { setRunPhase(s, phase, err.Error()) })
 		e.emit(Event{Type: phase, Message: err.Error()})
+		if phase == v1alpha1.PhaseStopped && e.cancelRequested() {
+			e.record(func(s *v1alpha1.UpdateRunStatus) { cancelStatus(s, "cancelled on request after the steps under way") })
+			e.emit(Event{Type: v1alpha1.PhaseCancelled, Message: "cancelled on request: the steps under way finished, nothing more will be done"})
+			return e.run, ErrCancelled
+		}
 		if phase == v1alpha1.PhaseStopped {
 			return e.run, fmt.Errorf("%w: %w", ErrStopped, err)
 		}
@@ -442,6 +464,9 @@ func (e *Engine) watch(ctx context.Context, cancelWork context.CancelFunc) {
 			switch state {
 			case v1alpha1.StateStop:
 				e.stopMu.Do(func() { close(e.stop) })
+			case v1alpha1.StateCancel:
+				e.cancelMu.Do(func() { close(e.cancel) })
+				e.stopMu.Do(func() { close(e.stop) })
 			case v1alpha1.StateRollback:
 				e.rollbackMu.Do(func() { close(e.rollback) })
 				e.stopMu.Do(func() { close(e.stop) })
@@ -466,6 +491,42 @@ func (e *Engine) rollbackRequested() bool {
 	default:
 		return false
 	}
+}
+
+func (e *Engine) cancelRequested() bool {
+	select {
+	case <-e.cancel:
+		return true
+	default:
+		return false
+	}
+}
+
+// cancelStatus ends a run for good: what was under way is Stopped (a
+// driver that was killed left it so), and the run is Cancelled.
+func cancelStatus(s *v1alpha1.UpdateRunStatus, why string) {
+	halt := func(phase *string) {
+		if *phase == v1alpha1.PhaseRunning || *phase == v1alpha1.PhaseWaiting {
+			*phase = v1alpha1.PhaseStopped
+		}
+	}
+	for i := range s.Stages {
+		st := &s.Stages[i]
+		halt(&st.Phase)
+		for j := range st.Clusters {
+			halt(&st.Clusters[j].Phase)
+			for k := range st.Clusters[j].Steps {
+				halt(&st.Clusters[j].Steps[k].Phase)
+			}
+		}
+		for _, tasks := range [][]v1alpha1.TaskStatus{st.BeforeTasks, st.AfterTasks} {
+			for k := range tasks {
+				halt(&tasks[k].Phase)
+			}
+		}
+	}
+	setRunPhase(s, v1alpha1.PhaseCancelled, why)
+	s.End = now()
 }
 
 func (e *Engine) stopped() bool {

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/autoupgrade"
 	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/localfleet"
@@ -488,6 +489,72 @@ func TestStopResumeSkip(t *testing.T) {
 	}
 	if _, err := e.Drive(ctx, run.Name); err != nil {
 		t.Errorf("driving a completed run again: %v", err)
+	}
+}
+
+// TestCancel cancels a run during its first stage's soak: the run ends
+// Cancelled, the soak is Stopped, the next stage's cluster is untouched,
+// and the run cannot be resumed. A run cancelled while nothing drives it
+// ends at its next Drive without touching a cluster.
+func TestCancel(t *testing.T) {
+	upAll(t, 1, "cancel-a", "cancel-b")
+	e := newEngine(t, []v1alpha1.Cluster{member("cancel-a", "one"), member("cancel-b", "two")})
+	ctx := t.Context()
+	s1 := stage("one", "one")
+	s1.AfterStageWaitInSeconds = 600
+	run, strategy := newRun("cancellable", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeControlPlaneOnly, KubernetesVersion: higher.Minor}, s1, stage("two", "two"))
+	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := e.Drive(ctx, run.Name); done <- err }()
+	waitFor(t, e.Store, run.Name, "the soak", func(r *v1alpha1.UpdateRun) bool {
+		return len(r.Status.Stages) > 0 && len(r.Status.Stages[0].AfterTasks) > 0 && r.Status.Stages[0].AfterTasks[0].Phase == v1alpha1.PhaseRunning
+	})
+	if err := e.Store.SetState(run.Name, v1alpha1.StateCancel); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, engine.ErrCancelled) {
+			t.Fatalf("drive after cancel: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("cancel did not end the soak")
+	}
+	got, _ := e.Store.Get(run.Name)
+	if got.Status.Phase != v1alpha1.PhaseCancelled || got.Status.End == nil || got.Status.Stages[0].AfterTasks[0].Phase != v1alpha1.PhaseStopped ||
+		clusterStatus(got, "cancel-a").Phase != v1alpha1.PhaseCompleted || clusterStatus(got, "cancel-b").Phase != v1alpha1.PhaseNotStarted {
+		t.Fatalf("after cancel: run %s (end %v), soak %s, cancel-a %s, cancel-b %s", got.Status.Phase, got.Status.End,
+			got.Status.Stages[0].AfterTasks[0].Phase, clusterStatus(got, "cancel-a").Phase, clusterStatus(got, "cancel-b").Phase)
+	}
+	if !got.Status.Ended() || autoupgrade.Active(got) {
+		t.Error("a cancelled run still counts as under way")
+	}
+	if err := e.Store.SetState(run.Name, v1alpha1.StateRun); !errors.Is(err, store.ErrCancelled) {
+		t.Errorf("resuming a cancelled run: %v, want it refused", err)
+	}
+	if _, err := e.Drive(ctx, run.Name); !errors.Is(err, engine.ErrCancelled) {
+		t.Errorf("driving a cancelled run again: %v", err)
+	}
+
+	only := newEngine(t, []v1alpha1.Cluster{member("cancel-b", "two")})
+	idle, strategy := newRun("cancelled-idle", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeControlPlaneOnly, KubernetesVersion: higher.Minor}, stage("two", "two"))
+	idle.Spec.State = v1alpha1.StateInitialize
+	if _, err := only.Initialize(ctx, idle, strategy); err != nil {
+		t.Fatal(err)
+	}
+	if err := only.Store.SetState(idle.Name, v1alpha1.StateCancel); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := only.Drive(ctx, idle.Name); !errors.Is(err, engine.ErrCancelled) {
+		t.Fatalf("driving a run cancelled before it started: %v", err)
+	}
+	if got, _ := only.Store.Get(idle.Name); got.Status.Phase != v1alpha1.PhaseCancelled || clusterStatus(got, "cancel-b").Phase != v1alpha1.PhaseNotStarted {
+		t.Errorf("a run cancelled before it started: %s, cancel-b %s", got.Status.Phase, clusterStatus(got, "cancel-b").Phase)
+	}
+	if c, _ := testfleet.Fleet(t).Get("cancel-b"); c.KubernetesVersion != lower.Version {
+		t.Errorf("a cluster of a cancelled run was upgraded to %s", c.KubernetesVersion)
 	}
 }
 

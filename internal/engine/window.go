@@ -69,7 +69,10 @@ func (e *Engine) waitWindow(ctx context.Context, fc v1alpha1.Cluster, waiting fu
 	if len(errs) > 0 {
 		return fmt.Errorf("%s maintenance window: %w", whose, errs.ToAggregate())
 	}
-	if p := e.run.Spec.Patch; p != nil && p.OverrideMaintenanceWindows {
+	e.mu.Lock()
+	p := e.run.Spec.Patch
+	e.mu.Unlock()
+	if p != nil && p.OverrideMaintenanceWindows {
 		if opens, _ := w.Next(e.now()); opens.IsZero() || opens.After(e.now()) {
 			e.emit(Event{Cluster: fc.Name, Type: "WindowOverridden", Message: fmt.Sprintf("%s maintenance window (%s) is closed; the emergency patch overrides it (requested by %s: %s)", theOr(whose), window.Describe(*spec), orUnknown(p.RequestedBy), orUnknown(p.Reason))})
 		}
@@ -86,7 +89,11 @@ func (e *Engine) waitWindow(ctx context.Context, fc v1alpha1.Cluster, waiting fu
 			return nil
 		case !opens.Equal(told):
 			told = opens
-			waiting(fmt.Sprintf("waiting for %s maintenance window (%s): opens %s, in %s", theOr(whose), window.Describe(*spec), opens.Format(windowTime), opens.Sub(now).Round(time.Second)))
+			msg := fmt.Sprintf("waiting for %s maintenance window (%s): opens %s, in %s", theOr(whose), window.Describe(*spec), opens.Format(windowTime), opens.Sub(now).Round(time.Second))
+			if p != nil {
+				msg += fmt.Sprintf("; `upshift resume %s --override-maintenance-windows --reason TEXT` overrides it", e.run.Name)
+			}
+			waiting(msg)
 		}
 		select {
 		case <-ctx.Done():
@@ -98,7 +105,31 @@ func (e *Engine) waitWindow(ctx context.Context, fc v1alpha1.Cluster, waiting fu
 		if e.skipped(store.ClusterKey(fc.Name)) {
 			return errSkippedWhileWaiting
 		}
+		if p := e.overridden(); p != nil {
+			e.emit(Event{Cluster: fc.Name, Type: "WindowOverridden", Message: fmt.Sprintf("%s maintenance window (%s) is closed; the emergency patch overrides it from now (requested by %s: %s)", theOr(whose), window.Describe(*spec), orUnknown(p.RequestedBy), orUnknown(p.Reason))})
+			return nil
+		}
 	}
+}
+
+// overridden reads the stored spec of an emergency patch waiting for a
+// window: `upshift resume --override-maintenance-windows` may have given
+// it the override since it started. It returns the patch once it has.
+func (e *Engine) overridden() *v1alpha1.PatchSpec {
+	e.mu.Lock()
+	mine := e.run.Spec.Patch
+	e.mu.Unlock()
+	if mine == nil {
+		return nil
+	}
+	stored, err := e.Store.Get(e.run.Name)
+	if err != nil || stored.Spec.Patch == nil || !stored.Spec.Patch.OverrideMaintenanceWindows {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.run.Spec.Patch = stored.Spec.Patch
+	return stored.Spec.Patch
 }
 
 func orUnknown(s string) string {

@@ -175,6 +175,26 @@ func TestHubCLI(t *testing.T) {
 		}
 	}
 
+	// A run planned only (state Initialize) is cancelled from the CLI:
+	// the hub ends it, touching nothing, and it cannot be resumed.
+	idle := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "cancel-me", Namespace: "default"}, Spec: v1alpha1.UpdateRunSpec{
+		Strategy: &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "dev", Groups: []v1alpha1.GroupRef{{Name: "dev"}}}, {Name: "prod", Groups: []v1alpha1.GroupRef{{Name: "prod"}}}}},
+		State:    v1alpha1.StateInitialize,
+		Upgrade:  v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly, NodeImageSelection: &v1alpha1.NodeImageSelection{Type: v1alpha1.NodeImageLatest}}}}
+	if err := c.Create(ctx, idle); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the hub to plan the idle run", replicas, func() bool {
+		r, err := st.Get("cancel-me")
+		return err == nil && len(r.Status.Stages) == 2
+	})
+	if code, s := cliResult(t, append([]string{"cancel", "cancel-me", "--reason", "wrong target"}, hubFlags...)...); code != 0 || !strings.Contains(s, "run cancel-me: Cancelled") {
+		t.Errorf("cancel --hub: exit %d\n%s", code, s)
+	}
+	if code, s := cliResult(t, append([]string{"resume", "cancel-me"}, hubFlags...)...); code != 2 || !strings.Contains(s, "was cancelled and cannot be resumed") {
+		t.Errorf("resume --hub of a cancelled run: exit %d\n%s", code, s)
+	}
+
 	latest := nodeimages.Default().Latest().Version
 	for name := range members {
 		m, _ := testfleet.Fleet(t).Get(name)

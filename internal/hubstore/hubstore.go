@@ -225,7 +225,11 @@ func (s *Store) SaveSpec(run *v1alpha1.UpdateRun) error {
 // `upshift resume` does over files.
 func (s *Store) SetState(name, state string) error {
 	var refused string
+	var cancelled error
 	err := s.update(name, false, func(cur *v1alpha1.UpdateRun) {
+		if cancelled = store.Resumable(cur, state); cancelled != nil {
+			return
+		}
 		if state == v1alpha1.StateRun && cur.Status.Phase == v1alpha1.PhaseFailed && len(cur.Status.Stages) == 0 {
 			refused = cur.Status.Message
 			return
@@ -238,6 +242,9 @@ func (s *Store) SetState(name, state string) error {
 			cur.Annotations[AnnotationResume] = strconv.FormatInt(time.Now().UnixNano(), 36)
 		}
 	})
+	if err == nil && cancelled != nil {
+		return cancelled
+	}
 	if err == nil && refused != "" {
 		return fmt.Errorf("run %s never started (%s): fix it and apply it again (kubectl delete updaterun %s, then apply)", name, refused, name)
 	}

@@ -150,7 +150,7 @@ func TestEmergencyPatch(t *testing.T) {
 		run, err := st.Get("held")
 		if err == nil && len(run.Status.Stages) == 2 && len(run.Status.Stages[1].Clusters) == 1 && len(run.Status.Stages[1].Clusters[0].Steps) > 0 &&
 			run.Status.Stages[1].Clusters[0].Steps[0].Phase == v1alpha1.PhaseWaiting {
-			if msg := run.Status.Stages[1].Clusters[0].Steps[0].Message; !strings.Contains(msg, "waiting for the maintenance window") {
+			if msg := run.Status.Stages[1].Clusters[0].Steps[0].Message; !strings.Contains(msg, "waiting for the maintenance window") || !strings.Contains(msg, "`upshift resume held --override-maintenance-windows --reason TEXT` overrides it") {
 				t.Errorf("prod waits with %q", msg)
 			}
 			break
@@ -161,31 +161,56 @@ func TestEmergencyPatch(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if out, code := cli(t, nil, "stop", "held"); code != 0 {
-		t.Fatalf("stop: %d\n%s", code, out)
-	}
-	out := <-done
-	if got := images(t, "dev"); got[image] != 2 {
-		t.Errorf("dev's nodes: %v\n%s", got, out)
-	}
 	if got := images(t, "prod"); got[image] != 0 {
 		t.Errorf("prod was patched inside its blackout: %v", got)
 	}
+	// The held run is given the override while its driver waits: only
+	// with a reason, and only for a patch; the driver takes it up.
+	if out, code := cli(t, nil, "resume", "held", "--override-maintenance-windows"); code != 2 || !strings.Contains(out, "needs --reason") {
+		t.Fatalf("resume with an override and no reason: exit %d\n%s", code, out)
+	}
+	if out, code := cli(t, nil, "resume", "held", "--override-maintenance-windows", "--reason", "the fix cannot wait"); code != 0 || !strings.Contains(out, "it takes the override at its next look") {
+		t.Fatalf("resume with an override: exit %d\n%s", code, out)
+	}
+	out := <-done
+	if !strings.Contains(out, "run held completed") {
+		t.Errorf("the held run did not complete after the override:\n%s", out)
+	}
+	for _, n := range []string{"dev", "prod"} {
+		if got := images(t, n); got[image] != 2 {
+			t.Errorf("%s's nodes after the held run: %v\n%s", n, got, out)
+		}
+	}
+	heldEvents, _ := st.Events("held")
+	var heldAudit []string
+	for _, ev := range heldEvents {
+		heldAudit = append(heldAudit, ev.Type+" "+ev.Cluster+" "+ev.Message)
+	}
+	if all := strings.Join(heldAudit, "\n"); !strings.Contains(all, "WindowsOverride  maintenance windows overridden by ") || !strings.Contains(all, ": the fix cannot wait") ||
+		!strings.Contains(all, "WindowOverridden prod the maintenance window") {
+		t.Errorf("the held run's audit lacks the override:\n%s", all)
+	}
+
+	// A second fix, patched with the override from the start.
+	const image2, cve2 = "ubuntu-2204-2099.02", "CVE-2099-0002"
+	if out, code := cli(t, nil, "local", "images", "publish", image2, "--cve", cve2+":Critical"); code != 0 {
+		t.Fatalf("publish: exit %d\n%s", code, out)
+	}
 
 	// An override needs a reason, and creates nothing without one.
-	if out, code := cli(t, nil, "patch", "--cve", cve, "--fleet", fleet, "--override-maintenance-windows", "--name", "now"); code != 2 || !strings.Contains(out, "needs --reason") {
+	if out, code := cli(t, nil, "patch", "--cve", cve2, "--fleet", fleet, "--override-maintenance-windows", "--name", "now"); code != 2 || !strings.Contains(out, "needs --reason") {
 		t.Fatalf("override without a reason: exit %d\n%s", code, out)
 	}
 	if _, err := st.Get("now"); err == nil {
 		t.Fatal("a refused patch created its run")
 	}
-	out, code := cli(t, nil, "patch", "--cve", cve, "--fleet", fleet, "-f", strategy, "--name", "now",
+	out, code := cli(t, nil, "patch", "--cve", cve2, "--fleet", fleet, "-f", strategy, "--name", "now",
 		"--override-maintenance-windows", "--reason", "exploited in the wild", "--by", "alice")
 	if code != 0 {
 		t.Fatalf("patch with override: exit %d\n%s", code, out)
 	}
 	for _, n := range []string{"dev", "prod"} {
-		if got := images(t, n); got[image] != 2 || len(got) != 1 {
+		if got := images(t, n); got[image2] != 2 || len(got) != 1 {
 			t.Errorf("%s's nodes after the patch: %v", n, got)
 		}
 		if !strings.Contains(out, "    "+n+": patched ") || !strings.Contains(out, "(within target)") {
@@ -202,7 +227,7 @@ func TestEmergencyPatch(t *testing.T) {
 	}
 	all := strings.Join(audit, "\n")
 	for _, want := range []string{
-		"EmergencyPatch  node image " + image,
+		"EmergencyPatch  node image " + image2,
 		"EmergencyPolicy  stage dev: soak afterStageWait shortened from 24h0m0s to 1s",
 		"WindowsOverride  maintenance windows overridden by alice (as ",
 		"WindowOverridden prod the maintenance window",
@@ -215,11 +240,11 @@ func TestEmergencyPatch(t *testing.T) {
 		t.Error("dev has no window, yet the audit says one was overridden")
 	}
 	run, err := st.Get("now")
-	if err != nil || run.Spec.Patch == nil || run.Spec.Patch.NodeImage != image || run.Status.Phase != v1alpha1.PhaseCompleted {
+	if err != nil || run.Spec.Patch == nil || run.Spec.Patch.NodeImage != image2 || run.Status.Phase != v1alpha1.PhaseCompleted {
 		t.Fatalf("stored run: %+v, %v", run, err)
 	}
 	feed, _ := nodeimages.Load(testfleet.Fleet(t).NodeImagesPath())
-	if img, _ := feed.Find(image); !run.Spec.Patch.Released.Equal(&img.Released) {
+	if img, _ := feed.Find(image2); !run.Spec.Patch.Released.Equal(&img.Released) {
 		t.Errorf("the run counts from %s, the image was released %s", run.Spec.Patch.Released, img.Released)
 	}
 }

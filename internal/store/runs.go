@@ -1,6 +1,10 @@
 package store
 
-import "upshift.dev/upshift/api/v1alpha1"
+import (
+	"fmt"
+
+	"upshift.dev/upshift/api/v1alpha1"
+)
 
 // Runs is where update runs are kept: their spec, status, frozen fleet,
 // approvals, skips and audit trail. The engine speaks only to this
@@ -51,4 +55,13 @@ type ApprovalRequester interface {
 // it while it drives; a store without it is read with Get and Skips.
 type Requests interface {
 	Requested(name string) (state string, skips map[string]bool, err error)
+}
+
+// Resumable refuses to drive a cancelled run on (state Run): it ended for
+// good. The error names the ways out.
+func Resumable(run *v1alpha1.UpdateRun, state string) error {
+	if state != v1alpha1.StateRun || run.Status.Phase != v1alpha1.PhaseCancelled {
+		return nil
+	}
+	return fmt.Errorf("run %s %w: start a new run (another name), or delete this one first to use its name again", run.Name, ErrCancelled)
 }

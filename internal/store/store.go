@@ -36,6 +36,9 @@ func ExistsError(name string) error {
 	return fmt.Errorf("update run %s %w: resume it with `upshift resume %s`, delete it to start it anew after fixing it (`upshift delete %s`; on a hub, delete the UpdateRun object), or pick another metadata.name", name, ErrExists, name, name)
 }
 
+// ErrCancelled says that a run was cancelled: it cannot be driven again.
+var ErrCancelled = errors.New("was cancelled and cannot be resumed")
+
 // ErrLocked says that another process drives the run.
 var ErrLocked = errors.New("another upshift process is driving this run")
 
@@ -202,6 +205,9 @@ func (s *Store) SetState(name, state string) error {
 	defer unlock()
 	run, err := s.Get(name)
 	if err != nil && !statusOnly(err, run) {
+		return err
+	}
+	if err := Resumable(run, state); err != nil {
 		return err
 	}
 	run.Spec.State = state
