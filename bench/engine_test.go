@@ -14,7 +14,7 @@ import (
 	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/kubeversion"
-	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/toolchain"
@@ -36,9 +36,9 @@ func (p *instant) UpgradeControlPlane(context.Context, string, string) error {
 	p.actions.Add(1)
 	return nil
 }
-func (p *instant) UpgradeNodePool(context.Context, string, string, cluster.NodePoolUpgrade) (nodes.Result, error) {
+func (p *instant) UpgradeNodePool(context.Context, string, string, cluster.NodePoolUpgrade) (nodepool.Result, error) {
 	p.actions.Add(1)
-	return nodes.Result{}, nil
+	return nodepool.Result{}, nil
 }
 func (p *instant) AddNodes(context.Context, string, string, int) ([]string, error) { return nil, nil }
 func (p *instant) RemoveNodes(context.Context, string, []string) error             { return nil }

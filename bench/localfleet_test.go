@@ -23,6 +23,7 @@ import (
 	"k8s.io/kubectl/pkg/drain"
 
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/procs"
 	"upshift.dev/upshift/internal/providers/cluster"
@@ -265,12 +266,12 @@ func benchPoolUpgrade(b *testing.B, surge string, i int) (took, round time.Durat
 	go func() { defer wg.Done(); <-sampleCtx.Done(); factory.Shutdown() }()
 	// Where the time goes: each event's step is charged the time until
 	// the next event.
-	var events []nodes.Event
+	var events []nodepool.Event
 	var evMu sync.Mutex
 	b.StartTimer()
 	res, err := p.UpgradeNodePool(ctx, name, "user", cluster.NodePoolUpgrade{
 		NodeImage: "ubuntu-2204-2025.02", MaxSurge: intstr.FromString(surge), DrainTimeout: 10 * time.Minute,
-		Events: func(ev nodes.Event) { evMu.Lock(); events = append(events, ev); evMu.Unlock() },
+		Events: func(ev nodepool.Event) { evMu.Lock(); events = append(events, ev); evMu.Unlock() },
 	})
 	b.StopTimer()
 	spent := map[string]time.Duration{}

@@ -11,8 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/clusterstatus"
 	"upshift.dev/upshift/internal/fleet"
-	"upshift.dev/upshift/internal/providers/cluster"
 )
 
 type fleetOptions struct {
@@ -57,7 +57,7 @@ func (o *fleetOptions) Validate() error {
 func (o *fleetOptions) Run(ctx context.Context) error {
 	resolve := o.engine(o.clusters).Resolve
 	for i := range o.clusters {
-		cluster.Observe(ctx, resolve, &o.clusters[i])
+		clusterstatus.Observe(ctx, resolve, &o.clusters[i])
 	}
 	if o.output != outputTable {
 		return writeData(o.streams.Out, o.output, o.clusters)

@@ -18,11 +18,11 @@ import (
 	"upshift.dev/upshift/internal/crds"
 	"upshift.dev/upshift/internal/dashboard"
 	"upshift.dev/upshift/internal/engine"
-	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/hub"
 	"upshift.dev/upshift/internal/hubstore"
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/printer"
+	"upshift.dev/upshift/internal/restconfig"
 	"upshift.dev/upshift/internal/store"
 )
 
@@ -69,7 +69,7 @@ func (o *hubCRDsOptions) Validate() error {
 	if !o.install {
 		return nil
 	}
-	cfg, err := fleet.KubeconfigRESTConfig(o.kubeconfig, o.kubeContext)
+	cfg, err := restconfig.FromKubeconfig(o.kubeconfig, o.kubeContext)
 	if err != nil {
 		return usageError{Err: err}
 	}
@@ -168,7 +168,7 @@ func (o *hubRunOptions) Validate() error {
 	if err := names.Label("namespace", o.opts.Namespace); err != nil {
 		return err
 	}
-	cfg, err := fleet.KubeconfigRESTConfig(o.kubeconfig, o.kubeContext)
+	cfg, err := restconfig.FromKubeconfig(o.kubeconfig, o.kubeContext)
 	if err != nil {
 		return usageError{Err: err}
 	}

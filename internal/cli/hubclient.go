@@ -16,9 +16,9 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/engine"
-	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/hubstore"
 	"upshift.dev/upshift/internal/printer"
+	"upshift.dev/upshift/internal/restconfig"
 	"upshift.dev/upshift/internal/store"
 )
 
@@ -46,7 +46,7 @@ func (o *runOptions) openHub(ctx context.Context) error {
 	if o.hub == "" {
 		return nil
 	}
-	cfg, err := fleet.KubeconfigRESTConfig(o.hubKubeconfig, o.hub)
+	cfg, err := restconfig.FromKubeconfig(o.hubKubeconfig, o.hub)
 	if err != nil {
 		return usagef("--hub %s: %v", o.hub, err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/names"
-	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/cluster/local"
 	"upshift.dev/upshift/internal/toolchain"
@@ -148,10 +148,10 @@ func (o *localUpgradePoolOptions) Validate() error {
 		}
 	}
 	switch o.undrainable {
-	case "", nodes.UndrainableSchedule, nodes.UndrainableCordon:
+	case "", nodepool.UndrainableSchedule, nodepool.UndrainableCordon:
 		o.up.OnUndrainable = o.undrainable
 	default:
-		return usagef("--undrainable %q: use %s or %s", o.undrainable, nodes.UndrainableSchedule, nodes.UndrainableCordon)
+		return usagef("--undrainable %q: use %s or %s", o.undrainable, nodepool.UndrainableSchedule, nodepool.UndrainableCordon)
 	}
 	if o.up.KubernetesVersion != "" {
 		if _, err := toolchain.ResolveKubernetesVersion(o.up.KubernetesVersion); err != nil {
@@ -169,7 +169,7 @@ func (o *localUpgradePoolOptions) Run(ctx context.Context) error {
 	if _, err := p.Fleet.Get(o.name); err != nil {
 		return notFoundUsage(err)
 	}
-	o.up.Events = func(ev nodes.Event) { o.printer.Action("%s", ev.Message) }
+	o.up.Events = func(ev nodepool.Event) { o.printer.Action("%s", ev.Message) }
 	res, err := p.UpgradeNodePool(ctx, o.name, o.pool, o.up)
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/nodeimages"
-	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/patch"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/printer"
@@ -71,7 +71,7 @@ Exit codes: 0 every cluster patched; 1 failed; 2 bad input (nothing changed);
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why windows are overridden")
 	cmd.Flags().StringVar(&req.By, "by", "", "who asks for the patch (recorded with the OS user)")
 	cmd.Flags().StringVar(&o.maxSurge, "max-surge", "50%", "extra nodes per pool during the replacement: a count or a percentage")
-	cmd.Flags().DurationVar(&req.DrainTimeout, "drain-timeout", nodes.DefaultDrainTimeout, "how long a node's drain may wait on pod disruption budgets")
+	cmd.Flags().DurationVar(&req.DrainTimeout, "drain-timeout", nodepool.DefaultDrainTimeout, "how long a node's drain may wait on pod disruption budgets")
 	cmd.Flags().StringVar(&req.Name, "name", "", "run name (default patch-IMAGE)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the compressed plan and create nothing")
 	return cmd

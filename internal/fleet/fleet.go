@@ -6,13 +6,11 @@ import (
 	"path/filepath"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/providers/cluster"
-	"upshift.dev/upshift/internal/restconfig"
 	"upshift.dev/upshift/internal/window"
 	"upshift.dev/upshift/internal/yamlstream"
 )
@@ -80,12 +78,6 @@ func validate(c *v1alpha1.Cluster, dir string) error {
 		}
 	}
 	return cluster.Validate(c, dir)
-}
-
-// KubeconfigRESTConfig loads a kubeconfig the way kubectl does: an explicit
-// path, else $KUBECONFIG, else ~/.kube/config; an optional context.
-func KubeconfigRESTConfig(path, context string) (*rest.Config, error) {
-	return restconfig.FromKubeconfig(path, context)
 }
 
 // Marshal writes clusters as a fleet file: a YAML stream of Cluster

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/drain"
+
+	"upshift.dev/upshift/internal/nodepool"
 )
 
 // Pool is what a provider offers for one node pool.
@@ -25,14 +27,6 @@ type Pool interface {
 	AddNodes(ctx context.Context, n int) ([]string, error)
 	// RemoveNodes deletes the nodes and their machines.
 	RemoveNodes(ctx context.Context, names []string) error
-}
-
-// Event reports one step of an upgrade, for progress and audit.
-type Event struct {
-	Time    time.Time
-	Step    string // Surge, Ready, Cordon, Drain, Delete, Soak, Done
-	Nodes   []string
-	Message string
 }
 
 // Upgrade replaces every node of a pool that is not at the target.
@@ -67,75 +61,10 @@ type Upgrade struct {
 	// other nodes.
 	OnUndrainable string
 	// Events receives progress, one event at a time; nil discards it.
-	Events func(Event)
+	Events func(nodepool.Event)
 
 	emitMu sync.Mutex // the window's drains report concurrently
 }
-
-// What to do with nodes that cannot be drained.
-const (
-	UndrainableSchedule = "Schedule"
-	UndrainableCordon   = "Cordon"
-)
-
-// LabelQuarantined marks an old node that could not be drained and was
-// left cordoned (UndrainableCordon).
-const LabelQuarantined = "upshift.dev/upgrade-status"
-
-// Result summarises a finished upgrade.
-type Result struct {
-	Replaced int `json:"replaced"`
-	// Batches counts the times the window of maxSurge nodes was filled
-	// with old nodes: their number over maxSurge when drains end
-	// together, more when they end one by one.
-	Batches  int           `json:"batches"`
-	Duration time.Duration `json:"-"`
-	// Quarantined are old nodes left cordoned because they could not be
-	// drained (UndrainableCordon); they keep their pods.
-	Quarantined []string `json:"quarantined,omitempty"`
-}
-
-// DrainError says which pods, and which budgets, kept nodes from draining.
-type DrainError struct {
-	Nodes    []string
-	Timeout  time.Duration
-	Blockers []Blocker
-	Err      error
-}
-
-// Blocker is a pod that could not be evicted and the budgets that forbade it.
-type Blocker struct {
-	Pod  string   // namespace/name
-	PDBs []string // "namespace/name (allows 0 disruptions, ...)"
-}
-
-func (e *DrainError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "draining %s did not finish within %s", strings.Join(e.Nodes, ", "), e.Timeout)
-	if len(e.Blockers) == 0 {
-		fmt.Fprintf(&b, ": %v", e.Err)
-		return b.String()
-	}
-	b.WriteString(": ")
-	for i, bl := range e.Blockers {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		if len(bl.PDBs) == 0 {
-			fmt.Fprintf(&b, "pod %s was not evicted", bl.Pod)
-			continue
-		}
-		fmt.Fprintf(&b, "pod %s is protected by PodDisruptionBudget %s", bl.Pod, strings.Join(bl.PDBs, ", "))
-	}
-	b.WriteString(" — relax the budget, add replicas, or raise the drain timeout")
-	return b.String()
-}
-
-func (e *DrainError) Unwrap() error { return e.Err }
-
-// Permanent: a drain that ran out of time is not a passing fault, even
-// when what refused it was a 429 (a budget that does not yield).
-func (e *DrainError) Permanent() bool { return true }
 
 // quotedCount reads a quoted count ("1", as AKS's API writes maxSurge) as
 // the count it is.
@@ -163,14 +92,9 @@ func SurgeCount(maxSurge intstr.IntOrString, size int) (int, error) {
 	return max(n, 1), nil
 }
 
-// DefaultDrainTimeout is how long a node's drain may wait on budgets
-// when a run, a patch or a command names no drainTimeout: one default on
-// every path, and AKS's own (drainTimeoutInMinutes 30).
-const DefaultDrainTimeout = 30 * time.Minute
-
 func (u *Upgrade) defaults() {
 	if u.DrainTimeout == 0 {
-		u.DrainTimeout = DefaultDrainTimeout
+		u.DrainTimeout = nodepool.DefaultDrainTimeout
 	}
 	if u.ReadyTimeout == 0 {
 		u.ReadyTimeout = 10 * time.Minute
@@ -187,7 +111,7 @@ func (u *Upgrade) emit(step string, nodes []string, format string, args ...any) 
 	if u.Events != nil {
 		u.emitMu.Lock()
 		defer u.emitMu.Unlock()
-		u.Events(Event{Time: time.Now(), Step: step, Nodes: nodes, Message: fmt.Sprintf(format, args...)})
+		u.Events(nodepool.Event{Time: time.Now(), Step: step, Nodes: nodes, Message: fmt.Sprintf(format, args...)})
 	}
 }
 
@@ -198,14 +122,14 @@ func (u *Upgrade) emit(step string, nodes []string, format string, args ...any) 
 // batches: as soon as one is empty it is deleted (and soaked), and the next
 // old node takes its slot once a node at the target has taken its place.
 // Pods are evicted as their budgets allow (drainNode).
-func (u *Upgrade) Run(ctx context.Context) (Result, error) {
+func (u *Upgrade) Run(ctx context.Context) (nodepool.Result, error) {
 	u.defaults()
 	start := time.Now()
 	surge, err := SurgeCount(u.MaxSurge, u.Size)
 	if err != nil {
-		return Result{}, err
+		return nodepool.Result{}, err
 	}
-	var res Result
+	var res nodepool.Result
 	for {
 		current, old, err := u.split(ctx)
 		if err != nil {
@@ -229,7 +153,7 @@ type outcome struct {
 }
 
 // pass replaces the old nodes split found, through the window.
-func (u *Upgrade) pass(ctx context.Context, surge, atTarget int, old []string, res *Result) error {
+func (u *Upgrade) pass(ctx context.Context, surge, atTarget int, old []string, res *nodepool.Result) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	b, err := watchBudgets(ctx, u.Client)
@@ -276,20 +200,20 @@ func (u *Upgrade) pass(ctx context.Context, surge, atTarget int, old []string, r
 			res.Replaced++
 			continue
 		}
-		var de *DrainError
+		var de *nodepool.DrainError
 		if !errors.As(o.err, &de) {
 			// The window stops filling; the drains under way end first,
 			// so that no node is left half drained by our own hand.
 			failed = errors.Join(failed, o.err)
 			continue
 		}
-		if u.OnUndrainable != UndrainableCordon {
+		if u.OnUndrainable != nodepool.UndrainableCordon {
 			u.emit("Uncordon", de.Nodes, "making %s schedulable again: the upgrade fails (undrainableNodeBehavior Schedule)", strings.Join(de.Nodes, ", "))
 			u.setSchedulable(ctx, de.Nodes)
 			failed = errors.Join(failed, de)
 			continue
 		}
-		u.emit("Quarantine", de.Nodes, "leaving %s cordoned and labelled %s=quarantined: %v", strings.Join(de.Nodes, ", "), LabelQuarantined, de)
+		u.emit("Quarantine", de.Nodes, "leaving %s cordoned and labelled %s=quarantined: %v", strings.Join(de.Nodes, ", "), nodepool.LabelQuarantined, de)
 		if err := u.quarantine(ctx, de.Nodes); err != nil {
 			failed = errors.Join(failed, de, err)
 			continue
@@ -305,7 +229,7 @@ func (u *Upgrade) replace(ctx context.Context, b *budgets, node string) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		de := &DrainError{Nodes: []string{node}, Timeout: u.DrainTimeout, Err: err}
+		de := &nodepool.DrainError{Nodes: []string{node}, Timeout: u.DrainTimeout, Err: err}
 		blockers, berr := Blockers(ctx, u.Client, de.Nodes)
 		de.Blockers = blockers
 		if berr != nil {
@@ -340,7 +264,7 @@ func (u *Upgrade) split(ctx context.Context) (current, old []string, err error) 
 	for i := range list.Items {
 		n := &list.Items[i]
 		switch {
-		case n.DeletionTimestamp != nil, n.Labels[LabelQuarantined] == "quarantined":
+		case n.DeletionTimestamp != nil, n.Labels[nodepool.LabelQuarantined] == "quarantined":
 		case u.Current(n):
 			current = append(current, n.Name)
 		case n.Spec.Unschedulable:
@@ -415,7 +339,7 @@ func (u *Upgrade) setSchedulable(ctx context.Context, names []string) {
 
 // quarantine labels undrainable nodes, which stay cordoned.
 func (u *Upgrade) quarantine(ctx context.Context, names []string) error {
-	patch := []byte(`{"metadata":{"labels":{"` + LabelQuarantined + `":"quarantined"}}}`)
+	patch := []byte(`{"metadata":{"labels":{"` + nodepool.LabelQuarantined + `":"quarantined"}}}`)
 	for _, name := range names {
 		if _, err := u.Client.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			return fmt.Errorf("labelling node %s quarantined: %w", name, err)
@@ -439,8 +363,8 @@ func (u *Upgrade) helper(ctx context.Context) *drain.Helper {
 
 // Blockers lists the pods still on the nodes that a drain would evict, with
 // the PodDisruptionBudgets that cover each and what they allow.
-func Blockers(ctx context.Context, client kubernetes.Interface, nodeNames []string) ([]Blocker, error) {
-	var out []Blocker
+func Blockers(ctx context.Context, client kubernetes.Interface, nodeNames []string) ([]nodepool.Blocker, error) {
+	var out []nodepool.Blocker
 	pdbCache := map[string][]pdbInfo{}
 	for _, node := range nodeNames {
 		pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
@@ -459,7 +383,7 @@ func Blockers(ctx context.Context, client kubernetes.Interface, nodeNames []stri
 				}
 				pdbCache[pod.Namespace] = pdbs
 			}
-			b := Blocker{Pod: pod.Namespace + "/" + pod.Name}
+			b := nodepool.Blocker{Pod: pod.Namespace + "/" + pod.Name}
 			for _, p := range pdbs {
 				if p.selector.Matches(labelSet(pod.Labels)) {
 					b.PDBs = append(b.PDBs, p.describe)

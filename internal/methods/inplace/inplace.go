@@ -12,7 +12,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/methods"
-	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/steps"
 )
@@ -119,7 +119,7 @@ func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Res
 	if err != nil {
 		return methods.Result{}, err
 	}
-	up := cluster.NodePoolUpgrade{NodeImage: image, Events: func(ev nodes.Event) { env.Progress(ev.Message) }}
+	up := cluster.NodePoolUpgrade{NodeImage: image, Events: func(ev nodepool.Event) { env.Progress(ev.Message) }}
 	if spec.Upgrade.Type == v1alpha1.UpgradeFull {
 		up.KubernetesVersion = spec.Upgrade.KubernetesVersion
 	}
@@ -142,7 +142,7 @@ func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Res
 		msg += ", node image " + image
 	}
 	if len(res.Quarantined) > 0 {
-		msg += fmt.Sprintf("; %d node(s) could not be drained and stay cordoned, labelled %s=quarantined: %s", len(res.Quarantined), nodes.LabelQuarantined, strings.Join(res.Quarantined, ", "))
+		msg += fmt.Sprintf("; %d node(s) could not be drained and stay cordoned, labelled %s=quarantined: %s", len(res.Quarantined), nodepool.LabelQuarantined, strings.Join(res.Quarantined, ", "))
 	}
 	return methods.Result{Message: msg}, nil
 }

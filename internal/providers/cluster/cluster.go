@@ -9,7 +9,7 @@ import (
 
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/nodeimages"
-	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/steps"
 )
 
@@ -31,7 +31,7 @@ type Provider interface {
 	// the current or the next minor version.
 	UpgradeControlPlane(ctx context.Context, name, version string) error
 	// UpgradeNodePool replaces the pool's nodes with nodes at the target.
-	UpgradeNodePool(ctx context.Context, name, pool string, up NodePoolUpgrade) (nodes.Result, error)
+	UpgradeNodePool(ctx context.Context, name, pool string, up NodePoolUpgrade) (nodepool.Result, error)
 }
 
 // Describer is a provider with more to say about a cluster before a run
@@ -131,10 +131,10 @@ type NodePoolUpgrade struct {
 	MaxSurge     intstr.IntOrString
 	DrainTimeout time.Duration
 	Soak         time.Duration
-	// OnUndrainable is nodes.UndrainableSchedule (default) or
-	// nodes.UndrainableCordon.
+	// OnUndrainable is nodepool.UndrainableSchedule (default) or
+	// nodepool.UndrainableCordon.
 	OnUndrainable string
-	Events        func(nodes.Event)
+	Events        func(nodepool.Event)
 }
 
 type progressKey struct{}

@@ -20,7 +20,7 @@ import (
 
 	"upshift.dev/upshift/internal/azurearm"
 	"upshift.dev/upshift/internal/kubeversion"
-	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/providers/cluster"
 )
 
@@ -219,20 +219,20 @@ func (p *Provider) checkNewestImage(ctx context.Context, name, pool, want string
 // UpgradeNodePool upgrades a pool with AKS's upgradeSettings: to a
 // Kubernetes version (its orchestratorVersion), or to the newest node
 // image when only an image is asked for.
-func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cluster.NodePoolUpgrade) (nodes.Result, error) {
+func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cluster.NodePoolUpgrade) (nodepool.Result, error) {
 	start := time.Now()
 	what := fmt.Sprintf("node pool %s of %s/%s", pool, p.Group, name)
 	for {
 		if _, err := p.idle(ctx, name); err != nil {
-			return nodes.Result{}, err
+			return nodepool.Result{}, err
 		}
 		resp, err := p.Pools.Get(ctx, p.Group, name, pool, nil)
 		if err != nil {
-			return nodes.Result{}, azureError("reading "+what, err)
+			return nodepool.Result{}, azureError("reading "+what, err)
 		}
 		ap := resp.AgentPool
 		if ap.Properties == nil {
-			return nodes.Result{}, fmt.Errorf("%s has no properties", what)
+			return nodepool.Result{}, fmt.Errorf("%s has no properties", what)
 		}
 		count := 0
 		if ap.Properties.Count != nil {
@@ -244,7 +244,7 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 			done = up.NodeImage == "" || str(ap.Properties.NodeImageVersion) == up.NodeImage
 		}
 		if done {
-			return nodes.Result{Duration: time.Since(start)}, nil
+			return nodepool.Result{Duration: time.Since(start)}, nil
 		}
 		settings := &armcontainerservice.AgentPoolUpgradeSettings{}
 		if up.MaxSurge.String() != "0" && up.MaxSurge.String() != "" {
@@ -259,7 +259,7 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 		ap.Properties.UpgradeSettings = settings
 		if imageOnly {
 			if err := p.checkNewestImage(ctx, name, pool, up.NodeImage); err != nil {
-				return nodes.Result{}, err
+				return nodepool.Result{}, err
 			}
 			// upgradeNodeImageVersion takes the pool's stored
 			// upgradeSettings: store the run's first (a PUT that changes
@@ -272,7 +272,7 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 				_, err = setPoller.PollUntilDone(ctx, p.pollOptions())
 			}
 			if err != nil {
-				return nodes.Result{}, azureError("setting the upgradeSettings of "+what, err)
+				return nodepool.Result{}, azureError("setting the upgradeSettings of "+what, err)
 			}
 			// AKS moves a pool to the newest image of its OS; it cannot be
 			// asked for one image by name.
@@ -285,7 +285,7 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 				_, err = poller.PollUntilDone(ctx, p.pollOptions())
 			}
 			if err != nil {
-				return nodes.Result{}, azureError("upgrading the node image of "+what, err)
+				return nodepool.Result{}, azureError("upgrading the node image of "+what, err)
 			}
 		} else {
 			ap.Properties.OrchestratorVersion = to.Ptr(aksVersion(up.KubernetesVersion))
@@ -298,7 +298,7 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 				_, err = poller.PollUntilDone(ctx, p.pollOptions())
 			}
 			if err != nil {
-				return nodes.Result{}, azureError(fmt.Sprintf("upgrading %s to %s", what, up.KubernetesVersion), err)
+				return nodepool.Result{}, azureError(fmt.Sprintf("upgrading %s to %s", what, up.KubernetesVersion), err)
 			}
 		}
 		surge, _ := intstr.GetScaledValueFromIntOrPercent(&up.MaxSurge, count, true)
@@ -306,7 +306,7 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 		if surge > 0 {
 			batches = (count + surge - 1) / surge
 		}
-		return nodes.Result{Replaced: count, Batches: batches, Duration: time.Since(start)}, nil
+		return nodepool.Result{Replaced: count, Batches: batches, Duration: time.Since(start)}, nil
 	}
 }
 
@@ -405,7 +405,7 @@ func azureError(what string, err error) error {
 func drainTimeoutText(s *armcontainerservice.AgentPoolUpgradeSettings) string {
 	if s.DrainTimeoutInMinutes == nil {
 		// AKS applies its own default, which is upshift's.
-		return fmt.Sprintf("%dm (AKS's default)", int(nodes.DefaultDrainTimeout.Minutes()))
+		return fmt.Sprintf("%dm (AKS's default)", int(nodepool.DefaultDrainTimeout.Minutes()))
 	}
 	return fmt.Sprintf("%dm", *s.DrainTimeoutInMinutes)
 }

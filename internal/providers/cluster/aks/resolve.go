@@ -14,9 +14,9 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/atomicfile"
 	"upshift.dev/upshift/internal/azurearm"
-	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/restconfig"
 )
 
 // NameField is the field of a fleet Cluster that names its managed
@@ -116,7 +116,7 @@ func Open(env cluster.Env) (cluster.Resolver, error) {
 				return nil, fmt.Errorf("writing the credentials of %s: %w", a.Name, err)
 			}
 		}
-		cfg, err := fleet.KubeconfigRESTConfig(kubeconfig, kubeContext)
+		cfg, err := restconfig.FromKubeconfig(kubeconfig, kubeContext)
 		if err != nil {
 			return nil, err
 		}

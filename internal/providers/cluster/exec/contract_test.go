@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/cluster/exec"
 	"upshift.dev/upshift/internal/transient"
@@ -59,7 +59,7 @@ esac`)
 	var progress []string
 	res, err := p.UpgradeNodePool(ctx, "prod", "user", cluster.NodePoolUpgrade{
 		KubernetesVersion: "v1.36.3", MaxSurge: intstr.FromString("33%"), DrainTimeout: 5 * time.Minute,
-		Events: func(e nodes.Event) { progress = append(progress, e.Message) },
+		Events: func(e nodepool.Event) { progress = append(progress, e.Message) },
 	})
 	if err != nil || res.Replaced != 3 || res.Batches != 3 {
 		t.Fatalf("UpgradeNodePool = %+v, %v", res, err)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"upshift.dev/upshift/internal/kubeversion"
-	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/tail"
 	"upshift.dev/upshift/internal/transient"
@@ -150,7 +150,7 @@ func (p *Provider) UpgradeControlPlane(ctx context.Context, name, version string
 
 // UpgradeNodePool asks the command to replace a pool's nodes; the lines
 // it writes to stderr are the upgrade's progress.
-func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cluster.NodePoolUpgrade) (nodes.Result, error) {
+func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cluster.NodePoolUpgrade) (nodepool.Result, error) {
 	start := time.Now()
 	req := Request{Operation: cluster.OpUpgradeNodePool, Cluster: name, Pool: pool, NodePoolUpgrade: &PoolUpgrade{
 		KubernetesVersion: up.KubernetesVersion, NodeImage: up.NodeImage,
@@ -162,15 +162,15 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 	}
 	var progress func(string)
 	if up.Events != nil {
-		progress = func(line string) { up.Events(nodes.Event{Time: time.Now(), Step: "Exec", Message: line}) }
+		progress = func(line string) { up.Events(nodepool.Event{Time: time.Now(), Step: "Exec", Message: line}) }
 	}
 	out, err := p.call(ctx, req, progress)
 	if err != nil {
-		return nodes.Result{}, err
+		return nodepool.Result{}, err
 	}
-	var res nodes.Result
+	var res nodepool.Result
 	if err := p.decodeOptional(cluster.OpUpgradeNodePool, out, &res); err != nil {
-		return nodes.Result{}, err
+		return nodepool.Result{}, err
 	}
 	res.Duration = time.Since(start)
 	return res, nil

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/restconfig"
 )
 
 // NameField is the field of a fleet Cluster that names its platform
@@ -97,7 +97,7 @@ func Open(cluster.Env) (cluster.Resolver, error) {
 			}
 			kubeconfig, kubeContext = got.Kubeconfig, got.Context
 		}
-		cfg, err := fleet.KubeconfigRESTConfig(kubeconfig, kubeContext)
+		cfg, err := restconfig.FromKubeconfig(kubeconfig, kubeContext)
 		if err != nil {
 			return nil, err
 		}

@@ -10,10 +10,10 @@ import (
 	"k8s.io/client-go/rest"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/kubeversion"
-	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/restconfig"
 )
 
 // why is what the planner and a refused operation say.
@@ -63,7 +63,7 @@ func Validate(c *v1alpha1.Cluster, _ string) error {
 // cluster that is down shows as unreachable rather than failing the rest.
 func Open(cluster.Env) (cluster.Resolver, error) {
 	return func(c v1alpha1.Cluster) (*cluster.Member, error) {
-		cfg, err := fleet.KubeconfigRESTConfig(c.Spec.Kubeconfig, c.Spec.Context)
+		cfg, err := restconfig.FromKubeconfig(c.Spec.Kubeconfig, c.Spec.Context)
 		if err != nil {
 			return nil, err
 		}
@@ -149,6 +149,6 @@ func (p *Provider) UpgradeControlPlane(context.Context, string, string) error {
 }
 
 // UpgradeNodePool is refused.
-func (p *Provider) UpgradeNodePool(context.Context, string, string, cluster.NodePoolUpgrade) (nodes.Result, error) {
-	return nodes.Result{}, refuse(cluster.OpUpgradeNodePool)
+func (p *Provider) UpgradeNodePool(context.Context, string, string, cluster.NodePoolUpgrade) (nodepool.Result, error) {
+	return nodepool.Result{}, refuse(cluster.OpUpgradeNodePool)
 }

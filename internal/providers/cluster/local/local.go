@@ -11,6 +11,7 @@ import (
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/nodeimages"
+	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/toolchain"
@@ -103,44 +104,44 @@ func (p *Provider) UpgradeControlPlane(ctx context.Context, name, version string
 }
 
 // UpgradeNodePool surges, drains and replaces the pool's nodes.
-func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cluster.NodePoolUpgrade) (nodes.Result, error) {
+func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cluster.NodePoolUpgrade) (nodepool.Result, error) {
 	c, err := p.Fleet.Get(name)
 	if err != nil {
-		return nodes.Result{}, err
+		return nodepool.Result{}, err
 	}
 	current, ok := c.Pool(pool)
 	if !ok {
-		return nodes.Result{}, fmt.Errorf("local cluster %s has no node pool %q (it has %s)", name, pool, poolNames(c))
+		return nodepool.Result{}, fmt.Errorf("local cluster %s has no node pool %q (it has %s)", name, pool, poolNames(c))
 	}
 	target := *current
 	if up.KubernetesVersion != "" {
 		r, err := toolchain.ResolveKubernetesVersion(up.KubernetesVersion)
 		if err != nil {
-			return nodes.Result{}, err
+			return nodepool.Result{}, err
 		}
 		target.KubernetesVersion = r.Version
 	}
 	if up.NodeImage != "" {
 		images, err := p.NodeImages(ctx)
 		if err != nil {
-			return nodes.Result{}, err
+			return nodepool.Result{}, err
 		}
 		if _, err := images.Require(up.NodeImage); err != nil {
-			return nodes.Result{}, fmt.Errorf("node pool %s of %s: %w; publish it with `upshift local images publish`", pool, name, err)
+			return nodepool.Result{}, fmt.Errorf("node pool %s of %s: %w; publish it with `upshift local images publish`", pool, name, err)
 		}
 		target.NodeImage = up.NodeImage
 	}
 	if err := checkKubeletSkew(c.KubernetesVersion, target.KubernetesVersion); err != nil {
-		return nodes.Result{}, fmt.Errorf("node pool %s of %s: %w", pool, name, err)
+		return nodepool.Result{}, fmt.Errorf("node pool %s of %s: %w", pool, name, err)
 	}
 	client, err := c.Client()
 	if err != nil {
-		return nodes.Result{}, err
+		return nodepool.Result{}, err
 	}
 	// Record the target first, so that nodes added from now on, and a
 	// restarted upgrade, use it.
 	if err := p.Fleet.SetPool(name, target); err != nil {
-		return nodes.Result{}, err
+		return nodepool.Result{}, err
 	}
 	u := &nodes.Upgrade{
 		Client:        client,

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"upshift.dev/upshift/internal/localfleet"
-	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/cluster/local"
 	"upshift.dev/upshift/internal/sampleapp"
@@ -74,11 +74,11 @@ func TestNodePoolUpgrade(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	var events []nodes.Event
+	var events []nodepool.Event
 	res, err := p.UpgradeNodePool(ctx, "pools", "user", cluster.NodePoolUpgrade{
 		KubernetesVersion: higher.Minor, NodeImage: "ubuntu-2204-2025.02",
 		MaxSurge: intstr.FromString("50%"), DrainTimeout: 2 * time.Minute,
-		Events: func(e nodes.Event) { events = append(events, e) },
+		Events: func(e nodepool.Event) { events = append(events, e) },
 	})
 	stopSampling()
 	wg.Wait()
@@ -155,7 +155,7 @@ func TestDrainBlockedByPDB(t *testing.T) {
 	}
 	start := time.Now()
 	_, err = p.UpgradeNodePool(ctx, "stuck", "user", cluster.NodePoolUpgrade{NodeImage: "ubuntu-2204-2025.02", DrainTimeout: 5 * time.Second})
-	var drainErr *nodes.DrainError
+	var drainErr *nodepool.DrainError
 	if !errors.As(err, &drainErr) {
 		t.Fatalf("upgrade with a blocking PDB: %v", err)
 	}
@@ -183,7 +183,7 @@ func TestDrainBlockedByPDB(t *testing.T) {
 
 	// undrainableNodeBehavior Cordon: the node is quarantined and the
 	// upgrade goes on without it.
-	res, err := p.UpgradeNodePool(ctx, "stuck", "user", cluster.NodePoolUpgrade{NodeImage: "ubuntu-2204-2025.02", DrainTimeout: 3 * time.Second, OnUndrainable: nodes.UndrainableCordon})
+	res, err := p.UpgradeNodePool(ctx, "stuck", "user", cluster.NodePoolUpgrade{NodeImage: "ubuntu-2204-2025.02", DrainTimeout: 3 * time.Second, OnUndrainable: nodepool.UndrainableCordon})
 	if err != nil {
 		t.Fatalf("upgrade with Cordon: %v", err)
 	}
@@ -191,7 +191,7 @@ func TestDrainBlockedByPDB(t *testing.T) {
 		t.Errorf("quarantined = %v, want [%s]", res.Quarantined, old.Name)
 	}
 	old, err = client.CoreV1().Nodes().Get(ctx, old.Name, metav1.GetOptions{})
-	if err != nil || !old.Spec.Unschedulable || old.Labels[nodes.LabelQuarantined] != "quarantined" {
+	if err != nil || !old.Spec.Unschedulable || old.Labels[nodepool.LabelQuarantined] != "quarantined" {
 		t.Errorf("quarantined node: unschedulable=%v labels=%v, %v", old.Spec.Unschedulable, old.Labels, err)
 	}
 	if n, _ := app.ReadyPods(ctx, client); n != 2 {
