@@ -396,6 +396,23 @@ const (
 	PhaseCancelled = "Cancelled"
 )
 
+// Condition types of an UpdateRun. The reason of Ready, Progressing,
+// Failed and RolledBack is the run's phase, except where a reason below
+// says more.
+const (
+	ConditionReady       = "Ready"
+	ConditionProgressing = "Progressing"
+	ConditionFailed      = "Failed"
+	ConditionRolledBack  = "RolledBack"
+	// ConditionInitialized is False when a hub refused to plan the run.
+	ConditionInitialized = "Initialized"
+
+	// ReasonRollbackFailed: the run failed because its rollback did.
+	ReasonRollbackFailed = "RollbackFailed"
+	// ReasonInvalid: the run cannot be planned as written.
+	ReasonInvalid = "Invalid"
+)
+
 // UpdateRunStatus is a tree: run → stages → clusters → steps.
 type UpdateRunStatus struct {
 	Phase   string       `json:"phase,omitempty"`

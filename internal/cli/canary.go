@@ -139,7 +139,7 @@ func (o *promoteOptions) Run(ctx context.Context) error {
 		if err := o.store().Approve(o.name, store.Approval{Key: canary.PromoteKey(c), By: by, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
 			return usageError{Err: err}
 		}
-		if err := o.store().Audit(o.name, store.Event{Time: time.Now().UTC(), Type: "Promoted", Message: fmt.Sprintf("%s promoted by %s (OS user %s)", c, by, osUser)}); err != nil {
+		if err := o.store().Audit(o.name, store.Event{Time: time.Now().UTC(), Type: store.EventPromoted, Message: fmt.Sprintf("%s promoted by %s (OS user %s)", c, by, osUser)}); err != nil {
 			return fmt.Errorf("the promotion is recorded, but not its audit line: %w", err)
 		}
 		done := "all traffic goes to green"
@@ -149,7 +149,7 @@ func (o *promoteOptions) Run(ctx context.Context) error {
 			if err := o.store().Approve(o.name, store.Approval{Key: store.ClusterGateKey(c, gate), By: by, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
 				return fmt.Errorf("the promotion is recorded, but not the approval of step %d it waits for (upshift approve %s --cluster %s --gate %s): %w", step, o.name, c, gate, err)
 			}
-			if err := o.store().Audit(o.name, store.Event{Time: time.Now().UTC(), Type: "Approved", Message: fmt.Sprintf("%s gate %s approved by %s (OS user %s) with its promotion", c, gate, by, osUser)}); err != nil {
+			if err := o.store().Audit(o.name, store.Event{Time: time.Now().UTC(), Type: store.EventApproved, Message: fmt.Sprintf("%s gate %s approved by %s (OS user %s) with its promotion", c, gate, by, osUser)}); err != nil {
 				return fmt.Errorf("the promotion and approval are recorded, but not the approval's audit line: %w", err)
 			}
 			done = fmt.Sprintf("step %d's approval (%s) given with it; all traffic goes to green", step, gate)

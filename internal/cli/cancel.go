@@ -66,7 +66,7 @@ func (o *cancelOptions) Run(ctx context.Context) error {
 	if o.reason != "" {
 		msg += ": " + o.reason
 	}
-	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: "CancelRequested", Message: msg}); err != nil {
+	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: store.EventCancelRequested, Message: msg}); err != nil {
 		o.printer.Waiting("the cancel is recorded, but not its audit line: %v", err)
 	}
 	if o.hub != "" {

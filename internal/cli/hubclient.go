@@ -147,7 +147,7 @@ func (o *runOptions) ended(run *v1alpha1.UpdateRun) error {
 		o.printer.Failure("run %s stopped: resume it with `upshift resume %s --hub %s`", run.Name, run.Name, o.hub)
 		return exitCode(ExitStopped)
 	}
-	if c := meta.FindStatusCondition(run.Status.Conditions, "Initialized"); c != nil && c.Status == metav1.ConditionFalse {
+	if c := meta.FindStatusCondition(run.Status.Conditions, v1alpha1.ConditionInitialized); c != nil && c.Status == metav1.ConditionFalse {
 		return usagef("the hub refused run %s: %s", run.Name, c.Message)
 	}
 	return fmt.Errorf("run %s failed: %s", run.Name, run.Status.Message)
@@ -192,7 +192,7 @@ func (o *runOptions) request(ctx context.Context, name, state string) error {
 	if err := o.store().SetState(name, state); err != nil {
 		return usageError{Err: err}
 	}
-	_ = o.audit(name, store.Event{Time: time.Now().UTC(), Type: state + "Requested", Message: strings.ToLower(state) + " requested by " + currentUser()})
+	_ = o.audit(name, store.Event{Time: time.Now().UTC(), Type: store.RequestedEvent(state), Message: strings.ToLower(state) + " requested by " + currentUser()})
 	return o.follow(ctx, name)
 }
 

@@ -162,12 +162,12 @@ func (o *runOptions) emergencyPatch(ctx context.Context, req patch.Request, stra
 	audit := func(typ, msg string) {
 		_ = st.Audit(run.Name, store.Event{Time: time.Now().UTC(), Type: typ, Message: msg})
 	}
-	audit("EmergencyPatch", fmt.Sprintf("node image %s released %s%s, requested by %s", img.Version, img.Released.UTC().Format(time.RFC3339), fixes(img, req.CVEs), req.By))
+	audit(store.EventEmergencyPatch, fmt.Sprintf("node image %s released %s%s, requested by %s", img.Version, img.Released.UTC().Format(time.RFC3339), fixes(img, req.CVEs), req.By))
 	for _, c := range changes {
-		audit("EmergencyPolicy", c)
+		audit(store.EventEmergencyPolicy, c)
 	}
 	if req.OverrideWindows {
-		audit("WindowsOverride", fmt.Sprintf("maintenance windows overridden by %s: %s", req.By, req.Reason))
+		audit(store.EventWindowsOverride, fmt.Sprintf("maintenance windows overridden by %s: %s", req.By, req.Reason))
 		o.printer.Waiting("maintenance windows are overridden (recorded in the audit log): %s", req.Reason)
 	}
 	printPlan(s.Out, p)

@@ -446,7 +446,7 @@ func (o *resumeOptions) override() error {
 	if err := o.store().SaveSpec(run); err != nil {
 		return err
 	}
-	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: "WindowsOverride", Message: fmt.Sprintf("maintenance windows overridden by %s: %s", by, o.reason)}); err != nil {
+	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: store.EventWindowsOverride, Message: fmt.Sprintf("maintenance windows overridden by %s: %s", by, o.reason)}); err != nil {
 		o.printer.Waiting("the override is recorded, but not its audit line: %v", err)
 	}
 	o.printer.Action("maintenance windows overridden for run %s (%s)", o.name, o.reason)
@@ -712,7 +712,7 @@ func (o *approveOptions) Run(ctx context.Context) error {
 	if err := o.store().Approve(o.name, store.Approval{Key: o.key, By: by, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
 		return usageError{Err: err}
 	}
-	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: "Approved", Message: fmt.Sprintf("%s approved by %s (OS user %s)", o.key, by, osUser)}); err != nil {
+	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: store.EventApproved, Message: fmt.Sprintf("%s approved by %s (OS user %s)", o.key, by, osUser)}); err != nil {
 		return fmt.Errorf("the approval is recorded, but not its audit line: %w", err)
 	}
 	o.printer.Success("approved %s of run %s as %s", o.key, o.name, by)
@@ -801,7 +801,7 @@ func (o *skipOptions) Run(ctx context.Context) error {
 	if err := o.store().Skip(o.name, store.Approval{Key: o.key, By: osUser, OSUser: osUser, Time: time.Now().UTC()}); err != nil {
 		return usageError{Err: err}
 	}
-	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: "SkipRequested", Message: o.key + " by " + osUser}); err != nil {
+	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: store.EventSkipRequested, Message: o.key + " by " + osUser}); err != nil {
 		return fmt.Errorf("the skip is recorded, but not its audit line: %w", err)
 	}
 	o.printer.Success("%s of run %s will be skipped", o.key, o.name)
@@ -830,7 +830,7 @@ func (o *stopOptions) Run(ctx context.Context) error {
 	if err := o.store().SetState(o.name, v1alpha1.StateStop); err != nil {
 		return usageError{Err: err}
 	}
-	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: "StopRequested", Message: "stop requested by " + currentUser()}); err != nil {
+	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: store.EventStopRequested, Message: "stop requested by " + currentUser()}); err != nil {
 		o.printer.Waiting("the stop is recorded, but not its audit line: %v", err)
 	}
 	o.printer.Success("run %s will stop after the steps under way; resume it with `upshift resume %s%s`", o.name, o.name, o.hubFlag())

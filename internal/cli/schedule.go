@@ -251,7 +251,7 @@ func (sc *scheduler) round(ctx context.Context) error {
 				sc.tell(d.Run.Name+"/invalid", "%s: cannot be created: %v", d.Describe(), err)
 				continue
 			}
-			_ = st.Audit(d.Run.Name, store.Event{Time: time.Now().UTC(), Type: "Scheduled", Message: fmt.Sprintf("created by upshift schedule for AutoUpgradeProfile %s (channel %s): %s", p.Name, p.Spec.Channel, d.Describe())})
+			_ = st.Audit(d.Run.Name, store.Event{Time: time.Now().UTC(), Type: store.EventScheduled, Message: fmt.Sprintf("created by upshift schedule for AutoUpgradeProfile %s (channel %s): %s", p.Name, p.Spec.Channel, d.Describe())})
 			sc.o.printer.Success("created: %s", d.Describe())
 			active[p.Name] = d.Run.Name
 		}

@@ -316,7 +316,7 @@ func (s *Server) approve(r *http.Request, name, who string) error {
 	if err := s.Runs.Approve(name, store.Approval{Key: key, By: who, Time: now}); err != nil {
 		return err
 	}
-	_ = s.Runs.Audit(name, store.Event{Time: now, Type: "Approved", Message: fmt.Sprintf("%s approved by %s (dashboard)", key, who)})
+	_ = s.Runs.Audit(name, store.Event{Time: now, Type: store.EventApproved, Message: fmt.Sprintf("%s approved by %s (dashboard)", key, who)})
 	return nil
 }
 
@@ -331,7 +331,7 @@ func (s *Server) stop(r *http.Request, name, who string) error {
 	if err := s.Runs.SetState(name, v1alpha1.StateStop); err != nil {
 		return err
 	}
-	_ = s.Runs.Audit(name, store.Event{Time: time.Now().UTC(), Type: "StopRequested", Message: "stop requested by " + who + " (dashboard)"})
+	_ = s.Runs.Audit(name, store.Event{Time: time.Now().UTC(), Type: store.EventStopRequested, Message: "stop requested by " + who + " (dashboard)"})
 	return nil
 }
 
@@ -346,7 +346,7 @@ func (s *Server) rollback(r *http.Request, name, who string) error {
 	if err := s.Runs.SetState(name, v1alpha1.StateRollback); err != nil {
 		return err
 	}
-	_ = s.Runs.Audit(name, store.Event{Time: time.Now().UTC(), Type: "RollbackRequested", Message: "rollback requested by " + who + " (dashboard)"})
+	_ = s.Runs.Audit(name, store.Event{Time: time.Now().UTC(), Type: store.EventRollbackRequested, Message: "rollback requested by " + who + " (dashboard)"})
 	return nil
 }
 

@@ -725,10 +725,10 @@ func TestStatusWriteFailureStopsTheRun(t *testing.T) {
 	}
 	ready := false
 	for _, c := range final.Status.Conditions {
-		if c.Type == engine.ConditionReady && c.Status == metav1.ConditionTrue && c.Reason == v1alpha1.PhaseCompleted {
+		if c.Type == v1alpha1.ConditionReady && c.Status == metav1.ConditionTrue && c.Reason == v1alpha1.PhaseCompleted {
 			ready = true
 		}
-		if c.Type == engine.ConditionProgressing && c.Status != metav1.ConditionFalse {
+		if c.Type == v1alpha1.ConditionProgressing && c.Status != metav1.ConditionFalse {
 			t.Errorf("a completed run is still Progressing: %+v", c)
 		}
 	}
@@ -852,5 +852,33 @@ func TestAPIServerOutageIsWaitedOut(t *testing.T) {
 		if n.Labels[localfleet.LabelNodeImage] != latest {
 			t.Errorf("node %s still on %s", n.Name, n.Labels[localfleet.LabelNodeImage])
 		}
+	}
+}
+
+// TestRollbackSeesItsDriverFail: `upshift rollback` of a run another
+// process drives waits for that driver, and returns its failure when the
+// run's Failed condition says the rollback failed; the message is not
+// read for it.
+func TestRollbackSeesItsDriverFail(t *testing.T) {
+	st := &store.Store{Dir: t.TempDir()}
+	run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "switched"}, Spec: v1alpha1.UpdateRunSpec{Method: v1alpha1.MethodBlueGreen}}
+	if err := st.Create(run); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := st.Lock(run.Name) // the driver
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = st.SaveStatus(run.Name, &v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseFailed, Message: "traffic provider refused the switch back",
+			Conditions: []metav1.Condition{{Type: v1alpha1.ConditionFailed, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonRollbackFailed, Message: "traffic provider refused the switch back", LastTransitionTime: metav1.Now()}}})
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	e := &engine.Engine{Store: st}
+	if _, err := e.Rollback(ctx, run.Name); !errors.Is(err, engine.ErrFailed) || !strings.Contains(err.Error(), "refused the switch back") {
+		t.Fatalf("rollback while the driver's rollback fails: %v", err)
 	}
 }

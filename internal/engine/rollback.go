@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/fleet"
@@ -109,6 +110,7 @@ func (e *Engine) rollbackAll(ctx context.Context, reason string) error {
 	if err := errors.Join(errs...); err != nil {
 		e.record(func(s *v1alpha1.UpdateRunStatus) {
 			setRunPhase(s, v1alpha1.PhaseFailed, "rollback failed: "+err.Error())
+			meta.FindStatusCondition(s.Conditions, v1alpha1.ConditionFailed).Reason = v1alpha1.ReasonRollbackFailed
 		})
 		return err
 	}
@@ -176,7 +178,7 @@ func (e *Engine) Rollback(ctx context.Context, name string) (*v1alpha1.UpdateRun
 			case v1alpha1.PhaseRolledBack:
 				return run, nil
 			case v1alpha1.PhaseFailed:
-				if run.Spec.State == v1alpha1.StateRollback && strings.HasPrefix(run.Status.Message, "rollback failed") {
+				if c := meta.FindStatusCondition(run.Status.Conditions, v1alpha1.ConditionFailed); run.Spec.State == v1alpha1.StateRollback && c != nil && c.Reason == v1alpha1.ReasonRollbackFailed {
 					return run, fmt.Errorf("%w: %s", ErrFailed, run.Status.Message)
 				}
 			}

@@ -81,14 +81,6 @@ func (e *Engine) saved() error {
 	return e.saveErr
 }
 
-// Condition types of an UpdateRun, as in Kubernetes objects.
-const (
-	ConditionReady       = "Ready"
-	ConditionProgressing = "Progressing"
-	ConditionFailed      = "Failed"
-	ConditionRolledBack  = "RolledBack"
-)
-
 // setRunPhase sets the run's phase and message, and the conditions that
 // follow from them: Progressing while it runs or waits, Ready once it
 // completed, Failed and RolledBack as they happen. The reason of each is
@@ -106,8 +98,8 @@ func setRunPhase(s *v1alpha1.UpdateRunStatus, phase, msg string) {
 		}
 		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: t, Status: status, Reason: phase, Message: m})
 	}
-	cond(ConditionProgressing, phase == v1alpha1.PhaseRunning || phase == v1alpha1.PhaseWaiting)
-	cond(ConditionReady, phase == v1alpha1.PhaseCompleted)
-	cond(ConditionFailed, phase == v1alpha1.PhaseFailed)
-	cond(ConditionRolledBack, phase == v1alpha1.PhaseRolledBack)
+	cond(v1alpha1.ConditionProgressing, phase == v1alpha1.PhaseRunning || phase == v1alpha1.PhaseWaiting)
+	cond(v1alpha1.ConditionReady, phase == v1alpha1.PhaseCompleted)
+	cond(v1alpha1.ConditionFailed, phase == v1alpha1.PhaseFailed)
+	cond(v1alpha1.ConditionRolledBack, phase == v1alpha1.PhaseRolledBack)
 }

@@ -305,7 +305,7 @@ func (r *Reconciler) retarget(ctx context.Context, name, green string) error {
 // refuse records why a run cannot start, in its status.
 func (r *Reconciler) refuse(name string, why error) error {
 	st := v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseFailed, Message: why.Error()}
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: "Initialized", Status: metav1.ConditionFalse, Reason: "Invalid", Message: why.Error()})
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionInitialized, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonInvalid, Message: why.Error()})
 	return r.Store.SaveStatus(name, &st)
 }
 

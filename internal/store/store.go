@@ -350,12 +350,32 @@ type Event struct {
 	Stage   string    `json:"stage,omitempty"`
 	Cluster string    `json:"cluster,omitempty"`
 	Step    string    `json:"step,omitempty"`
-	Type    string    `json:"type"` // Started, Completed, Failed, Waiting, Approved, Skipped, Stopped
-	Message string    `json:"message,omitempty"`
+	// Type is an engine event's (Started, Completed, Failed, Waiting,
+	// Skipped, Stopped…) or one of the Event* types below.
+	Type    string `json:"type"`
+	Message string `json:"message,omitempty"`
 	// Command is what a person runs to go on, on an event that waits for
 	// one (the upshift approve of an approval).
 	Command string `json:"command,omitempty"`
 }
+
+// Types of the audit lines written by people's requests and by the
+// commands that create runs, outside the engine.
+const (
+	EventApproved          = "Approved"
+	EventPromoted          = "Promoted"
+	EventSkipRequested     = "SkipRequested"
+	EventStopRequested     = "StopRequested"
+	EventCancelRequested   = "CancelRequested"
+	EventRollbackRequested = "RollbackRequested"
+	EventWindowsOverride   = "WindowsOverride"
+	EventScheduled         = "Scheduled"
+	EventEmergencyPatch    = "EmergencyPatch"
+	EventEmergencyPolicy   = "EmergencyPolicy"
+)
+
+// RequestedEvent is the audit type of a request that sets a run's state.
+func RequestedEvent(state string) string { return state + "Requested" }
 
 // Audit appends an event to the run's audit log.
 func (s *Store) Audit(name string, e Event) error { return s.appendLine(name, "audit.jsonl", e) }
