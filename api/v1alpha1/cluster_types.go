@@ -129,6 +129,11 @@ const (
 	ReasonUnreachable = "Unreachable"
 )
 
+// LabelMemberCredentials marks a Secret a hub may read a member's
+// kubeconfig from (value "true"); a Cluster naming any other Secret is
+// refused.
+const LabelMemberCredentials = "upshift.dev/member-credentials"
+
 // Cluster providers.
 const (
 	ProviderLocal      = "local"

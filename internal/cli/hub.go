@@ -133,6 +133,7 @@ within the lease duration and carries them on from their status.`,
 	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the hub (default $KUBECONFIG or ~/.kube/config)")
 	cmd.Flags().StringVar(&o.kubeContext, "context", "", "kubeconfig context of the hub (default the current context)")
 	cmd.Flags().StringVar(&o.opts.Namespace, "namespace", "upshift-system", "namespace of the runs, strategies and member Cluster objects")
+	cmd.Flags().BoolVar(&o.opts.AllowExec, "allow-exec", false, "let runs and clusters run commands in this process (Command gates, exec providers, kubeconfig exec plugins); only where everyone who may create UpdateRuns, Clusters and their Secrets in the namespace is trusted with the hub's ServiceAccount")
 	cmd.Flags().StringVar(&o.opts.Identity, "identity", "", "this replica's name in leases (default HOSTNAME_PID)")
 	cmd.Flags().BoolVar(&o.noLeaderElection, "no-leader-election", false, "drive without electing a leader (one replica only)")
 	cmd.Flags().DurationVar(&o.opts.LeaseDuration, "lease-duration", 15*time.Second, "how long a dead leader (or a run's dead driver) keeps its lease")

@@ -20,7 +20,13 @@ import (
 // to a private file under dir, which spec.kubeconfig then names. Only
 // the engine's copy carries the path; the Secret's content goes nowhere
 // else, and errors name the Secret and key, never what they hold.
-func withCredentials(ctx context.Context, c client.Reader, namespace, dir, run string, clusters []v1alpha1.Cluster) ([]v1alpha1.Cluster, error) {
+//
+// Only Secrets labelled upshift.dev/member-credentials=true are read, so
+// a Cluster cannot name any other Secret of the namespace; a kubeconfig
+// whose users run plugins is refused unless the hub allows exec; and what
+// the kubeconfig holds that is secret is scrubbed from status writes.
+func (r *Reconciler) withCredentials(ctx context.Context, run string, clusters []v1alpha1.Cluster) ([]v1alpha1.Cluster, error) {
+	c, namespace, dir := r.Client, r.Options.Namespace, r.Options.CredentialsDir
 	out := make([]v1alpha1.Cluster, len(clusters))
 	for i, cl := range clusters {
 		out[i] = *cl.DeepCopy()
@@ -39,12 +45,20 @@ func withCredentials(ctx context.Context, c client.Reader, namespace, dir, run s
 			}
 			return nil, fmt.Errorf("cluster %s: reading Secret %s: %w", cl.Name, ref.Name, err)
 		}
+		if secret.Labels[v1alpha1.LabelMemberCredentials] != "true" {
+			return nil, fmt.Errorf("cluster %s: spec.kubeconfigSecretRef names Secret %s, which is not marked for upshift: label it (kubectl -n %s label secret %s %s=true) if it holds this member's kubeconfig", cl.Name, ref.Name, namespace, ref.Name, v1alpha1.LabelMemberCredentials)
+		}
 		data := secret.Data[key]
 		if len(data) == 0 {
 			return nil, fmt.Errorf("cluster %s: Secret %s has no key %q holding a kubeconfig", cl.Name, ref.Name, key)
 		}
-		if _, err := clientcmd.Load(data); err != nil {
+		kc, err := clientcmd.Load(data)
+		if err != nil {
 			return nil, fmt.Errorf("cluster %s: key %q of Secret %s is not a kubeconfig", cl.Name, key, ref.Name)
+		}
+		r.scrub.add(secretsOf(kc)...)
+		if plugins := kubeconfigPlugins(kc); len(plugins) > 0 && !r.Options.AllowExec {
+			return nil, fmt.Errorf("cluster %s: the kubeconfig of Secret %s %w", cl.Name, ref.Name, execRefused(plugins))
 		}
 		path := filepath.Join(dir, run, cl.Name+".kubeconfig")
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

@@ -65,7 +65,8 @@ func TestHubMemberFromSecret(t *testing.T) {
 			KubeconfigSecretRef: &v1alpha1.SecretKeyRef{Name: "sec-member-kubeconfig"}}}); err != nil {
 		t.Fatal(err)
 	}
-	replicas := []*replica{startReplica(t, kubeconfig, "replica-a")}
+	// The member is an exec cluster: the operator allows exec.
+	replicas := []*replica{startReplica(t, kubeconfig, "replica-a", "--allow-exec")}
 	newRun := func(name string) *v1alpha1.UpdateRun {
 		return &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
 			Spec: v1alpha1.UpdateRunSpec{Strategy: &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "all", Groups: []v1alpha1.GroupRef{{Name: "all"}}}}},
@@ -80,7 +81,7 @@ func TestHubMemberFromSecret(t *testing.T) {
 		return err == nil && r.Status.Phase == v1alpha1.PhaseFailed && strings.Contains(r.Status.Message, "Secret sec-member-kubeconfig, which namespace default does not hold")
 	})
 
-	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sec-member-kubeconfig", Namespace: "default"}, Data: map[string][]byte{"kubeconfig": secretData}}); err != nil {
+	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sec-member-kubeconfig", Namespace: "default", Labels: map[string]string{v1alpha1.LabelMemberCredentials: "true"}}, Data: map[string][]byte{"kubeconfig": secretData}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Create(ctx, newRun("upgrade")); err != nil {

@@ -58,6 +58,10 @@ type Options struct {
 	// one 0600 file per run and cluster (default: a private temporary
 	// folder, removed when the hub stops).
 	CredentialsDir string
+	// AllowExec lets runs and clusters run commands in the hub's process:
+	// Command gates, exec providers, kubeconfig plugins. Off, they are
+	// refused (the tenant boundary: see tenant.go).
+	AllowExec bool
 	// Log receives the controller's own log records (leader election,
 	// reconcile errors), as the gateway's and the ingress's go through
 	// slog; nil discards them.
@@ -134,6 +138,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Options: o,
 		driving: map[string]bool{},
 	}
+	r.Store.Scrub = r.scrub.text
 	if err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.UpdateRun{}).Complete(r); err != nil {
 		return err
 	}
@@ -167,6 +172,9 @@ type Reconciler struct {
 	ctx     context.Context
 	mu      sync.Mutex
 	driving map[string]bool
+	// scrub holds the secrets read from members' Secrets; no status write
+	// carries them.
+	scrub scrubber
 }
 
 // requeue is how often a run driven elsewhere, or waiting, is looked at:
@@ -253,7 +261,10 @@ func (r *Reconciler) initialize(ctx context.Context, run *v1alpha1.UpdateRun) er
 	if strategy == nil {
 		return fmt.Errorf("the run names no strategy: set spec.strategy or spec.strategyRef")
 	}
-	resolved, err := withCredentials(ctx, r.Client, r.Options.Namespace, r.Options.CredentialsDir, run.Name, clusters)
+	if paths := execPaths(&run.Spec, strategy, clusters); len(paths) > 0 && !r.Options.AllowExec {
+		return execRefused(paths)
+	}
+	resolved, err := r.withCredentials(ctx, run.Name, clusters)
 	if err != nil {
 		return err
 	}
@@ -326,7 +337,20 @@ func (r *Reconciler) drive(name string) {
 	if err != nil {
 		return
 	}
-	clusters, err = withCredentials(r.ctx, r.Client, r.Options.Namespace, r.Options.CredentialsDir, name, clusters)
+	if !r.Options.AllowExec {
+		// Again at every drive: the frozen fleet and the spec live in
+		// objects a tenant may edit, and a hub may restart without
+		// --allow-exec.
+		run, err := r.Store.Get(name)
+		if err != nil {
+			return
+		}
+		if paths := execPaths(&run.Spec, run.Status.Strategy, clusters); len(paths) > 0 {
+			log.FromContext(r.ctx).Info("run not driven", "run", name, "error", execRefused(paths).Error())
+			return
+		}
+	}
+	clusters, err = r.withCredentials(r.ctx, name, clusters)
 	if err != nil {
 		log.FromContext(r.ctx).Info("run cannot go on", "run", name, "error", err.Error())
 		return
@@ -334,7 +358,10 @@ func (r *Reconciler) drive(name string) {
 	e := r.Options.NewEngine(clusters, runs{r.Store})
 	e.OnReplaced = func(member string, _ []string, green string) error { return r.retarget(r.ctx, member, green) }
 	if p := r.Options.Progress; p != nil {
-		e.Progress = func(ev engine.Event) { p(name, ev) }
+		e.Progress = func(ev engine.Event) {
+			ev.Message = r.scrub.text(ev.Message)
+			p(name, ev)
+		}
 	}
 	r.driving[name] = true
 	go func() {

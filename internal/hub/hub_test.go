@@ -59,8 +59,9 @@ func (r *replica) output() string {
 	return r.out.String()
 }
 
-func startReplica(t *testing.T, kubeconfig, identity string) *replica {
-	r := &replica{cmd: testfleet.CLI("hub", "run", "--kubeconfig", kubeconfig, "--namespace", "default", "--identity", identity, "--lease-duration", "4s"), out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+func startReplica(t *testing.T, kubeconfig, identity string, flags ...string) *replica {
+	args := append([]string{"hub", "run", "--kubeconfig", kubeconfig, "--namespace", "default", "--identity", identity, "--lease-duration", "4s"}, flags...)
+	r := &replica{cmd: testfleet.CLI(args...), out: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	r.cmd.Stdout, r.cmd.Stderr = lockedWriter{r.mu, r.out}, lockedWriter{r.mu, r.out}
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -155,7 +156,8 @@ func TestHubFailover(t *testing.T) {
 	kubeconfig, _, c := upHub(t, "hub")
 	testfleet.Up(t, localfleet.Spec{Name: "member", KubernetesVersion: toolchain.Latest().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 3}}})
 	ctx := t.Context()
-	replicas := []*replica{startReplica(t, kubeconfig, "replica-a"), startReplica(t, kubeconfig, "replica-b")}
+	// The preflight gate below is a Command gate: the operator allows them.
+	replicas := []*replica{startReplica(t, kubeconfig, "replica-a", "--allow-exec"), startReplica(t, kubeconfig, "replica-b", "--allow-exec")}
 	waitFor(t, "a leader", replicas, func() bool { return holder(c, t, "default", "upshift-hub") != "" })
 
 	objects := []client.Object{

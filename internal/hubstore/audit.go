@@ -71,6 +71,9 @@ func (s *Store) auditLog(name string) *auditLog {
 
 // Audit appends an event to the run's audit trail.
 func (s *Store) Audit(name string, e store.Event) error {
+	if s.Scrub != nil {
+		e.Message = s.Scrub(e.Message)
+	}
 	line, err := json.Marshal(e)
 	if err != nil {
 		return err

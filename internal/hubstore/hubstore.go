@@ -67,6 +67,9 @@ type Store struct {
 	// Cache, when set, answers the driver's polls for stops and skips (a
 	// controller's watch cache of UpdateRuns); nil reads the API server.
 	Cache client.Reader
+	// Scrub, when set, rewrites every message and output bound for a
+	// run's status or audit trail (the hub takes the secrets it read out).
+	Scrub func(string) string
 
 	// versions holds the resourceVersion of each run's last status write
 	// from here, so the next one is a single PUT (a conflict reads again).
@@ -267,6 +270,9 @@ func (s *Store) TakeUpResume(name string) error {
 
 // SaveStatus writes a run's status subresource.
 func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error {
+	if s.Scrub != nil {
+		status = scrubbed(status, s.Scrub)
+	}
 	// The driver writes the status many times: after the first, write
 	// against the version it left, with no read. Anything else that wrote
 	// the run since (a stop, a skip) makes it a conflict, and the write is
@@ -572,4 +578,30 @@ func (s *Store) release(name string) {
 		lease.Spec.HolderIdentity = nil
 		return s.Client.Update(ctx, lease)
 	})
+}
+
+// scrubbed is a copy of a status with every message and output rewritten.
+func scrubbed(in *v1alpha1.UpdateRunStatus, f func(string) string) *v1alpha1.UpdateRunStatus {
+	st := in.DeepCopy()
+	st.Message = f(st.Message)
+	for i := range st.Conditions {
+		st.Conditions[i].Message = f(st.Conditions[i].Message)
+	}
+	for i := range st.Stages {
+		sg := &st.Stages[i]
+		sg.Message = f(sg.Message)
+		for _, tasks := range [][]v1alpha1.TaskStatus{sg.BeforeTasks, sg.AfterTasks} {
+			for k := range tasks {
+				tasks[k].Message = f(tasks[k].Message)
+			}
+		}
+		for j := range sg.Clusters {
+			c := &sg.Clusters[j]
+			c.Message = f(c.Message)
+			for k := range c.Steps {
+				c.Steps[k].Message, c.Steps[k].Output = f(c.Steps[k].Message), f(c.Steps[k].Output)
+			}
+		}
+	}
+	return st
 }
