@@ -310,6 +310,21 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 		return nil, err
 	}
 	defer unlock()
+	if f, ok := e.Store.(store.Fence); ok {
+		if lost := f.Lost(name); lost != nil {
+			// Another driver may hold the run now: stop everything.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				select {
+				case <-lost:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+		}
+	}
 	run, err := e.Store.Get(name)
 	var corrupt *store.CorruptError
 	recovered := errors.As(err, &corrupt) && corrupt.Recovered

@@ -11,12 +11,14 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -139,6 +141,21 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		driving: map[string]bool{},
 	}
 	r.Store.Scrub = r.scrub.text
+	// Every replica watches the runs' driver leases, leader or not, so
+	// that a standby counts a dead driver's lease from when it stopped
+	// changing, not from when the standby first looked (hubstore/lease.go).
+	leases, err := mgr.GetCache().GetInformer(ctx, &coordinationv1.Lease{})
+	if err != nil {
+		return err
+	}
+	observe := func(obj any) {
+		if l, ok := obj.(*coordinationv1.Lease); ok {
+			r.Store.Observe(l)
+		}
+	}
+	if _, err := leases.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: func(o any) { observe(o) }, UpdateFunc: func(_, o any) { observe(o) }}); err != nil {
+		return err
+	}
 	if err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.UpdateRun{}).Complete(r); err != nil {
 		return err
 	}

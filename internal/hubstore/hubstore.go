@@ -7,13 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -76,6 +74,9 @@ type Store struct {
 	versions sync.Map
 	// audits holds each run's audit log as this process writes it.
 	audits sync.Map
+	// held holds the runs' leases this process holds (*held), observed
+	// the records of the leases others hold (observation).
+	held, observed sync.Map
 }
 
 var _ store.Runs = (*Store)(nil)
@@ -189,10 +190,14 @@ func (s *Store) update(name string, status bool, change func(*v1alpha1.UpdateRun
 			return err
 		}
 		change(run)
+		owner := client.FieldOwner(s.fieldOwner())
 		if status {
-			err = s.Client.Status().Update(ctx, run)
+			if err := s.fenced(name); err != nil {
+				return err
+			}
+			err = s.Client.Status().Update(ctx, run, owner)
 		} else {
-			err = s.Client.Update(ctx, run)
+			err = s.Client.Update(ctx, run, owner)
 		}
 		if err == nil {
 			for _, w := range written {
@@ -270,9 +275,13 @@ func (s *Store) TakeUpResume(name string) error {
 
 // SaveStatus writes a run's status subresource.
 func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error {
+	if err := s.fenced(name); err != nil {
+		return err
+	}
 	if s.Scrub != nil {
 		status = scrubbed(status, s.Scrub)
 	}
+	owner := client.FieldOwner(s.fieldOwner())
 	// The driver writes the status many times: after the first, write
 	// against the version it left, with no read. Anything else that wrote
 	// the run since (a stop, a skip) makes it a conflict, and the write is
@@ -281,13 +290,17 @@ func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error 
 		ctx, cancel := s.ctx()
 		defer cancel()
 		run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: name, ResourceVersion: rv.(string)}, Status: *status}
-		err := s.Client.Status().Update(ctx, run)
+		err := s.Client.Status().Update(ctx, run, owner)
 		if err == nil {
 			s.versions.Store(name, run.ResourceVersion)
 			return nil
 		}
 		s.versions.Delete(name)
 		if !apierrors.IsConflict(err) {
+			return err
+		}
+		// Someone wrote the run since: a stop, a skip, or another driver.
+		if err := s.stillOurs(ctx, name); err != nil {
 			return err
 		}
 	}
@@ -476,108 +489,6 @@ func skipsOf(run *v1alpha1.UpdateRun) (map[string]bool, error) {
 		}
 	}
 	return skips, nil
-}
-
-// Lock takes the run's Lease (<run>-driver): free, expired or ours. It is
-// renewed until the returned func releases it; a driver that dies loses
-// it within LeaseDuration.
-func (s *Store) Lock(name string) (func(), error) {
-	if err := names.Subdomain("run", name); err != nil {
-		return nil, err
-	}
-	d := s.LeaseDuration
-	if d == 0 {
-		d = 15 * time.Second
-	}
-	if err := s.acquire(name, d); err != nil {
-		return nil, err
-	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(d / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				_ = s.acquire(name, d)
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(stop)
-			<-done
-			s.release(name)
-		})
-	}, nil
-}
-
-func (s *Store) identity() string {
-	if s.Identity != "" {
-		return s.Identity
-	}
-	host, _ := os.Hostname()
-	return host + "_" + strconv.Itoa(os.Getpid())
-}
-
-// acquire takes or renews the lease.
-func (s *Store) acquire(name string, d time.Duration) error {
-	ctx, cancel := s.ctx()
-	defer cancel()
-	now := metav1.NewMicroTime(time.Now())
-	secs := int32(d.Seconds())
-	id := s.identity()
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		lease := &coordinationv1.Lease{}
-		err := s.Client.Get(ctx, s.key(name+"-driver"), lease)
-		if apierrors.IsNotFound(err) {
-			lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: name + "-driver", Labels: map[string]string{LabelRun: name}},
-				Spec: coordinationv1.LeaseSpec{HolderIdentity: &id, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now}}
-			err = s.Client.Create(ctx, lease)
-			if apierrors.IsAlreadyExists(err) {
-				return apierrors.NewConflict(coordinationv1.Resource("leases"), lease.Name, err)
-			}
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		holder := ""
-		if lease.Spec.HolderIdentity != nil {
-			holder = *lease.Spec.HolderIdentity
-		}
-		expired := lease.Spec.RenewTime == nil || lease.Spec.LeaseDurationSeconds == nil ||
-			time.Since(lease.Spec.RenewTime.Time) > time.Duration(*lease.Spec.LeaseDurationSeconds)*time.Second
-		if holder != "" && holder != id && !expired {
-			return fmt.Errorf("%w %s (held by %s)", store.ErrLocked, name, holder)
-		}
-		if holder != id {
-			lease.Spec.AcquireTime = &now
-		}
-		lease.Spec.HolderIdentity, lease.Spec.LeaseDurationSeconds, lease.Spec.RenewTime = &id, &secs, &now
-		return s.Client.Update(ctx, lease)
-	})
-}
-
-// release gives the lease up if it is still ours.
-func (s *Store) release(name string) {
-	ctx, cancel := s.ctx()
-	defer cancel()
-	_ = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		lease := &coordinationv1.Lease{}
-		if err := s.Client.Get(ctx, s.key(name+"-driver"), lease); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-		if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != s.identity() {
-			return nil
-		}
-		lease.Spec.HolderIdentity = nil
-		return s.Client.Update(ctx, lease)
-	})
 }
 
 // scrubbed is a copy of a status with every message and output rewritten.

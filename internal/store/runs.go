@@ -57,6 +57,14 @@ type Requests interface {
 	Requested(name string) (state string, skips map[string]bool, err error)
 }
 
+// Fence is a store whose lock can be lost while it is held (hub mode: a
+// lease another driver takes over after this one paused past it). Lost's
+// channel closes then; the engine stops at once, and the store refuses
+// the run's status writes from then on. nil: no lock of name is held.
+type Fence interface {
+	Lost(name string) <-chan struct{}
+}
+
 // Resumable refuses to drive a cancelled run on (state Run): it ended for
 // good. The error names the ways out.
 func Resumable(run *v1alpha1.UpdateRun, state string) error {
