@@ -287,4 +287,3 @@ func (s *Store) release(name string) {
 		return s.Client.Update(ctx, lease)
 	})
 }
-
