@@ -134,6 +134,10 @@ const (
 // refused.
 const LabelMemberCredentials = "upshift.dev/member-credentials"
 
+// LabelNotificationURL marks a Secret a hub may read a notification
+// sink's URL from (value "true"; NotificationSink urlSecretRef).
+const LabelNotificationURL = "upshift.dev/notification-url"
+
 // Cluster providers.
 const (
 	ProviderLocal      = "local"

@@ -321,6 +321,10 @@ type NotificationSink struct {
 	// instead for a URL that holds none.
 	URLFile string `json:"urlFile,omitempty"`
 	URL     string `json:"url,omitempty"`
+	// URLSecretRef names a Secret of the hub's namespace holding the URL
+	// (key "url" by default), on a hub only: the Secret must be labelled
+	// upshift.dev/notification-url=true. A hub refuses urlFile.
+	URLSecretRef *SecretKeyRef `json:"urlSecretRef,omitempty"`
 	// Format is JSON (the default), Slack or Teams.
 	Format string `json:"format,omitempty"`
 	// Events to send (default: all): RunStarted, StageCompleted,

@@ -33,6 +33,7 @@ import (
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/hubstore"
+	"upshift.dev/upshift/internal/notify"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/runmetrics"
 	"upshift.dev/upshift/internal/store"
@@ -281,6 +282,9 @@ func (r *Reconciler) initialize(ctx context.Context, run *v1alpha1.UpdateRun) er
 	if paths := execPaths(&run.Spec, strategy, clusters); len(paths) > 0 && !r.Options.AllowExec {
 		return execRefused(paths)
 	}
+	if _, err := r.withSinkURLs(ctx, run); err != nil {
+		return err
+	}
 	resolved, err := r.withCredentials(ctx, run.Name, clusters)
 	if err != nil {
 		return err
@@ -354,16 +358,28 @@ func (r *Reconciler) drive(name string) {
 	if err != nil {
 		return
 	}
+	run, err := r.Store.Get(name)
+	if err != nil {
+		return
+	}
 	if !r.Options.AllowExec {
 		// Again at every drive: the frozen fleet and the spec live in
 		// objects a tenant may edit, and a hub may restart without
 		// --allow-exec.
-		run, err := r.Store.Get(name)
-		if err != nil {
-			return
-		}
 		if paths := execPaths(&run.Spec, run.Status.Strategy, clusters); len(paths) > 0 {
 			log.FromContext(r.ctx).Info("run not driven", "run", name, "error", execRefused(paths).Error())
+			return
+		}
+	}
+	notified, err := r.withSinkURLs(r.ctx, run)
+	if err != nil {
+		log.FromContext(r.ctx).Info("run cannot go on", "run", name, "error", err.Error())
+		return
+	}
+	var notifier *notify.Notifier
+	if len(notified.Spec.Notifications) > 0 {
+		if notifier, err = notify.New(notified, "", func(ev store.Event) { _ = r.Store.Audit(name, ev) }, notify.DefaultRetry); err != nil {
+			log.FromContext(r.ctx).Info("run cannot go on", "run", name, "error", err.Error())
 			return
 		}
 	}
@@ -374,14 +390,24 @@ func (r *Reconciler) drive(name string) {
 	}
 	e := r.Options.NewEngine(clusters, runs{r.Store})
 	e.OnReplaced = func(member string, _ []string, green string) error { return r.retarget(r.ctx, member, green) }
-	if p := r.Options.Progress; p != nil {
-		e.Progress = func(ev engine.Event) {
-			ev.Message = r.scrub.text(ev.Message)
+	e.Progress = func(ev engine.Event) {
+		ev.Message = r.scrub.text(ev.Message)
+		if p := r.Options.Progress; p != nil {
 			p(name, ev)
+		}
+		if no, ok := notify.FromEvent(name, ev); ok {
+			notifier.Send(no)
 		}
 	}
 	r.driving[name] = true
 	go func() {
+		defer func() {
+			// What is queued gets a few seconds to go out; the audit
+			// trail says what did not.
+			flush, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 10*time.Second)
+			defer cancel()
+			notifier.Close(flush)
+		}()
 		_, err := e.Drive(r.ctx, name)
 		if err != nil && !errors.Is(err, store.ErrLocked) && r.ctx.Err() == nil {
 			log.FromContext(r.ctx).Info("run ended", "run", name, "error", err.Error())

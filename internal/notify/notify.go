@@ -99,6 +99,9 @@ func New(run *v1alpha1.UpdateRun, dir string, audit func(store.Event), retry Ret
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	for _, s := range run.Spec.Notifications {
 		u := s.URL
+		if s.URLSecretRef != nil && u == "" {
+			return nil, fmt.Errorf("notification sink %s: urlSecretRef is read by a hub only: give urlFile here", s.Name)
+		}
 		if s.URLFile != "" {
 			path := s.URLFile
 			if !filepath.IsAbs(path) && dir != "" {

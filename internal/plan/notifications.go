@@ -29,8 +29,10 @@ func validateNotifications(p *field.Path, sinks []v1alpha1.NotificationSink) fie
 		}
 		seen[s.Name] = true
 		switch {
-		case (s.URL == "") == (s.URLFile == ""):
-			errs = append(errs, field.Required(sp.Child("urlFile"), "give urlFile (a file holding the webhook's URL) or url, one of them"))
+		case btoi(s.URL != "")+btoi(s.URLFile != "")+btoi(s.URLSecretRef != nil) != 1:
+			errs = append(errs, field.Required(sp.Child("urlFile"), "give urlFile (a file holding the webhook's URL), url, or on a hub urlSecretRef: one of them"))
+		case s.URLSecretRef != nil && s.URLSecretRef.Name == "":
+			errs = append(errs, field.Required(sp.Child("urlSecretRef", "name"), "the Secret holding the URL"))
 		case s.URL != "":
 			if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				errs = append(errs, field.Invalid(sp.Child("url"), "(not shown)", "an http(s) URL is required"))
@@ -46,4 +48,11 @@ func validateNotifications(p *field.Path, sinks []v1alpha1.NotificationSink) fie
 		}
 	}
 	return errs
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
