@@ -200,12 +200,16 @@ type KubernetesHealthGate struct {
 // +kubebuilder:resource:shortName=ur,categories=upshift
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Progress",type=string,JSONPath=`.status.progress`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
 // +kubebuilder:printcolumn:name="Method",type=string,JSONPath=`.spec.method`
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.upgrade.type`
 // +kubebuilder:printcolumn:name="Kubernetes",type=string,JSONPath=`.spec.upgrade.kubernetesVersion`
 // +kubebuilder:printcolumn:name="Node image",type=string,JSONPath=`.status.nodeImage`,priority=1
 // +kubebuilder:printcolumn:name="Started",type=date,JSONPath=`.status.startTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.message`,priority=1
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.startTime) || (self.spec.upgrade == oldSelf.spec.upgrade && (has(self.spec.method) ? self.spec.method : 'InPlace') == (has(oldSelf.spec.method) ? oldSelf.spec.method : 'InPlace') && has(self.spec.strategyRef) == has(oldSelf.spec.strategyRef) && (!has(self.spec.strategyRef) || self.spec.strategyRef == oldSelf.spec.strategyRef))",message="a run that has started keeps its upgrade, method and strategyRef: cancel it (upshift cancel) and start a new run"
 type UpdateRun struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -266,7 +270,11 @@ type UpdateRunSpec struct {
 	NodeUpgrade NodeUpgradeSpec `json:"nodeUpgrade,omitempty"`
 	Gates       RunGates        `json:"gates,omitempty"`
 	// State is Initialize, Run (the default), Stop, Rollback or Cancel.
+	// A run goes back to Initialize from nothing else, and a cancelled
+	// run only to Rollback.
 	// +kubebuilder:validation:Enum=Initialize;Run;Stop;Rollback;Cancel
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf || self != 'Initialize'",message="a run goes back to Initialize from no other state"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf || oldSelf != 'Cancel' || self == 'Rollback'",message="a cancelled run cannot be resumed or stopped: only rolled back"
 	State string `json:"state,omitempty"`
 	// FailurePolicy says what a failed cluster does to its stage.
 	FailurePolicy FailurePolicy `json:"failurePolicy,omitempty"`
@@ -419,10 +427,15 @@ const (
 
 // UpdateRunStatus is a tree: run → stages → clusters → steps.
 type UpdateRunStatus struct {
-	Phase   string       `json:"phase,omitempty"`
-	Message string       `json:"message,omitempty"`
-	Start   *metav1.Time `json:"startTime,omitempty"`
-	End     *metav1.Time `json:"endTime,omitempty"`
+	Phase string `json:"phase,omitempty"`
+	// Progress is "N/M clusters": how many of the run's clusters are done
+	// (completed or skipped).
+	Progress string `json:"progress,omitempty"`
+	// ObservedGeneration is the generation of the spec the driver read.
+	ObservedGeneration int64        `json:"observedGeneration,omitempty"`
+	Message            string       `json:"message,omitempty"`
+	Start              *metav1.Time `json:"startTime,omitempty"`
+	End                *metav1.Time `json:"endTime,omitempty"`
 	// Strategy is the strategy as it was when the run started.
 	Strategy *UpdateStrategySpec `json:"strategySnapshot,omitempty"`
 	// NodeImage is the node image chosen when the run started (Latest and

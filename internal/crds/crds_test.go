@@ -128,6 +128,9 @@ func TestCRDsOnARealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = unstructured.SetNestedField(run.Object, v1alpha1.PhaseRunning, "status", "phase")
+	_ = unstructured.SetNestedField(run.Object, "3/7 clusters", "status", "progress")
+	_ = unstructured.SetNestedSlice(run.Object, []any{map[string]any{"type": v1alpha1.ConditionReady, "status": "False", "reason": v1alpha1.PhaseRunning,
+		"message": "run is Running", "lastTransitionTime": "2026-12-06T00:00:00Z"}}, "status", "conditions")
 	if run, err = runs.UpdateStatus(ctx, run, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -153,10 +156,44 @@ func TestCRDsOnARealAPIServer(t *testing.T) {
 	for _, c := range table.ColumnDefinitions {
 		cols = append(cols, c.Name)
 	}
-	if strings.Join(cols, ",") != "Name,Phase,Method,Type,Kubernetes,Node image,Started,Age" {
+	if strings.Join(cols, ",") != "Name,Phase,Progress,Ready,Method,Type,Kubernetes,Node image,Started,Age,Message" {
 		t.Errorf("columns %v", cols)
 	}
-	if len(table.Rows) != 1 || table.Rows[0].Cells[1] != v1alpha1.PhaseRunning || table.Rows[0].Cells[3] != "Full" || table.Rows[0].Cells[4] != "1.37" {
+	if len(table.Rows) != 1 || table.Rows[0].Cells[1] != v1alpha1.PhaseRunning || table.Rows[0].Cells[2] != "3/7 clusters" || table.Rows[0].Cells[3] != "False" ||
+		table.Rows[0].Cells[5] != "Full" || table.Rows[0].Cells[6] != "1.37" {
 		t.Errorf("rows %+v (a spec update must not change status)", table.Rows)
 	}
+
+	// A run that started keeps its target; its state changes are checked.
+	if run, err = runs.Get(ctx, "fleet-to-1-37", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = unstructured.SetNestedField(run.Object, "2026-12-06T00:00:00Z", "status", "startTime")
+	if run, err = runs.UpdateStatus(ctx, run, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	edit := func(what string, change func(*unstructured.Unstructured), want string) {
+		t.Helper()
+		cur, err := runs.Get(ctx, "fleet-to-1-37", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(cur)
+		_, err = runs.Update(ctx, cur, metav1.UpdateOptions{})
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: refused: %v", what, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: got %v, want a refusal saying %q", what, err, want)
+		}
+	}
+	set := func(value string, path ...string) func(*unstructured.Unstructured) {
+		return func(u *unstructured.Unstructured) { _ = unstructured.SetNestedField(u.Object, value, path...) }
+	}
+	edit("a new target mid-run", set("1.38", "spec", "upgrade", "kubernetesVersion"), "a run that has started keeps its upgrade, method and strategyRef: cancel it (upshift cancel)")
+	edit("a new method mid-run", set("BlueGreen", "spec", "method"), "a run that has started keeps its upgrade")
+	edit("back to Initialize", set(v1alpha1.StateInitialize, "spec", "state"), "a run goes back to Initialize from no other state")
+	edit("a cancel", set(v1alpha1.StateCancel, "spec", "state"), "")
+	edit("a resume of a cancelled run", set(v1alpha1.StateRun, "spec", "state"), "a cancelled run cannot be resumed or stopped: only rolled back")
+	edit("a rollback of a cancelled run", set(v1alpha1.StateRollback, "spec", "state"), "")
 }

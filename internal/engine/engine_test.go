@@ -528,6 +528,9 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("after cancel: run %s (end %v), soak %s, cancel-a %s, cancel-b %s", got.Status.Phase, got.Status.End,
 			got.Status.Stages[0].AfterTasks[0].Phase, clusterStatus(got, "cancel-a").Phase, clusterStatus(got, "cancel-b").Phase)
 	}
+	if got.Status.Progress != "1/2 clusters" {
+		t.Errorf("progress %q, want 1/2 clusters", got.Status.Progress)
+	}
 	if !got.Status.Ended() || autoupgrade.Active(got) {
 		t.Error("a cancelled run still counts as under way")
 	}

@@ -35,6 +35,8 @@ const (
 func (e *Engine) record(fn func(s *v1alpha1.UpdateRunStatus)) {
 	e.mu.Lock()
 	fn(&e.run.Status)
+	e.run.Status.Progress = progress(&e.run.Status)
+	e.run.Status.ObservedGeneration = e.run.Generation
 	e.changes++
 	mine, failing := e.changes, e.saveErr != nil
 	e.mu.Unlock()
@@ -102,4 +104,22 @@ func setRunPhase(s *v1alpha1.UpdateRunStatus, phase, msg string) {
 	cond(v1alpha1.ConditionReady, phase == v1alpha1.PhaseCompleted)
 	cond(v1alpha1.ConditionFailed, phase == v1alpha1.PhaseFailed)
 	cond(v1alpha1.ConditionRolledBack, phase == v1alpha1.PhaseRolledBack)
+}
+
+// progress is "N/M clusters": the run's clusters that are done (completed
+// or skipped) of all it holds.
+func progress(s *v1alpha1.UpdateRunStatus) string {
+	done, all := 0, 0
+	for _, st := range s.Stages {
+		for _, c := range st.Clusters {
+			all++
+			if c.Phase == v1alpha1.PhaseCompleted || c.Phase == v1alpha1.PhaseSkipped {
+				done++
+			}
+		}
+	}
+	if all == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d clusters", done, all)
 }
