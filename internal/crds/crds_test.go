@@ -169,7 +169,7 @@ func TestCRDsOnARealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = unstructured.SetNestedField(run.Object, "2026-12-06T00:00:00Z", "status", "startTime")
-	if run, err = runs.UpdateStatus(ctx, run, metav1.UpdateOptions{}); err != nil {
+	if _, err = runs.UpdateStatus(ctx, run, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	edit := func(what string, change func(*unstructured.Unstructured), want string) {
