@@ -146,12 +146,22 @@ func TestPathNamesChangeNothing(t *testing.T) {
 // TestUnknownCommand: an unknown command or subcommand is bad input (exit
 // 2) with one line naming it; before, it exited 1 or printed help with 0.
 func TestUnknownCommand(t *testing.T) {
-	for _, args := range [][]string{{"frobnicate"}, {"local", "frob"}, {"scan", "everything"}, {"traffic", "nope"}} {
+	for _, args := range [][]string{{"frobnicate"}, {"local", "frob"}, {"scan", "everything"}, {"traffic", "nope"},
+		{"retry", "--help"}, {"local", "frob", "-h"}} {
 		var out, errOut bytes.Buffer
 		code := Main(context.Background(), args, Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
 		msg := strings.TrimSpace(errOut.String())
-		if code != ExitUsage || !strings.Contains(msg, `unknown command "`+args[len(args)-1]+`"`) || strings.Contains(msg, "\n") {
-			t.Errorf("%v: exit %d, stderr %q; want 2 and one line naming the command", args, code, msg)
+		name := strings.TrimSuffix(strings.TrimSuffix(strings.Join(args, " "), " --help"), " -h")
+		name = name[strings.LastIndex(name, " ")+1:]
+		if code != ExitUsage || !strings.Contains(msg, `unknown command "`+name+`"`) || strings.Contains(msg, "\n") || out.Len() != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line naming the command, and no help", args, code, msg)
+		}
+	}
+	// Help of commands that exist is still help.
+	for _, args := range [][]string{{"--help"}, {"local", "--help"}, {"status", "--help"}, {"scan", "apis", "-h"}} {
+		var out bytes.Buffer
+		if code := Main(context.Background(), args, Streams{In: strings.NewReader(""), Out: &out, Err: &out}); code != ExitOK || !strings.Contains(out.String(), "Usage:") {
+			t.Errorf("%v: exit %d, want 0 with the help", args, code)
 		}
 	}
 	var out bytes.Buffer

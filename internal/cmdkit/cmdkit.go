@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -114,6 +115,10 @@ func ValidateOutput(format string, allowed ...string) error {
 // code: 0, a command's own ExitCode, or the code of its error, which it
 // prints as one line on the error stream.
 func Execute(ctx context.Context, root *cobra.Command, args []string, s Streams) int {
+	if err := unknownWithHelp(root, args); err != nil {
+		printer.New(s.Err).Failure("%v", err)
+		return exitcode.Usage
+	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -133,4 +138,26 @@ func Execute(ctx context.Context, root *cobra.Command, args []string, s Streams)
 	default:
 		return exitcode.Failed
 	}
+}
+
+// unknownWithHelp refuses `upshift retry --help`: cobra answers a help
+// request before it looks at the arguments, so an unknown command given
+// --help would print its group's help and exit 0, and a script could not
+// tell that the command does not exist.
+func unknownWithHelp(root *cobra.Command, args []string) error {
+	if !slices.Contains(args, "--help") && !slices.Contains(args, "-h") {
+		return nil
+	}
+	cmd, rest, err := root.Find(args)
+	if err != nil || !cmd.HasAvailableSubCommands() {
+		return nil
+	}
+	cmd.InitDefaultHelpFlag()
+	if err := cmd.ParseFlags(rest); err != nil {
+		return nil // cobra says what is wrong with the flags
+	}
+	if extra := cmd.Flags().Args(); len(extra) > 0 {
+		return Usagef("unknown command %q for %q: `%s --help` lists the commands", extra[0], cmd.CommandPath(), cmd.CommandPath())
+	}
+	return nil
 }
