@@ -9,10 +9,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/exitcode"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/scancli"
 	"upshift.dev/upshift/internal/store"
@@ -437,6 +439,57 @@ func TestCancelRun(t *testing.T) {
 	events, _ := st.Events("wrong-gate")
 	if len(events) == 0 || events[0].Type != "CancelRequested" || !strings.HasSuffix(events[0].Message, ": wrong gate") {
 		t.Errorf("audit: %+v", events)
+	}
+}
+
+// TestStatusWatch: status --watch waits for a run to end and exits as run
+// does, so a pipeline can branch on it; --timeout ends the wait with 3.
+func TestStatusWatch(t *testing.T) {
+	home := t.TempDir()
+	st := &store.Store{Dir: home}
+	for name, phase := range map[string]string{"done": v1alpha1.PhaseCompleted, "broke": v1alpha1.PhaseFailed, "back": v1alpha1.PhaseRolledBack,
+		"called-off": v1alpha1.PhaseCancelled, "killed": v1alpha1.PhaseRunning, "slow": v1alpha1.PhaseRunning, "finishing": v1alpha1.PhaseRunning} {
+		if err := st.Create(&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SaveStatus(name, &v1alpha1.UpdateRunStatus{Phase: phase, Message: "as it stands"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"slow", "finishing"} {
+		unlock, err := st.Lock(name) // a driver of its own
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unlock()
+	}
+	go func() {
+		time.Sleep(time.Second)
+		_ = st.SaveStatus("finishing", &v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseCompleted})
+	}()
+	run := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		code := Main(context.Background(), append(args, "--home", home), Streams{In: strings.NewReader(""), Out: &out, Err: &out})
+		return code, out.String()
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"status", "done", "--watch"}, ExitOK, "run done completed"},
+		{[]string{"status", "broke", "-w"}, ExitFailed, "run broke failed: as it stands"},
+		{[]string{"status", "back", "--watch"}, ExitRolledBack, "rolled back"},
+		{[]string{"status", "called-off", "--watch"}, ExitStopped, "was cancelled"},
+		{[]string{"status", "killed", "--watch"}, ExitStopped, "no process drives run killed"},
+		{[]string{"status", "finishing", "--watch", "--timeout", "30s"}, ExitOK, "run finishing completed"},
+		{[]string{"status", "slow", "--watch", "--timeout", "1s"}, exitcode.Timeout, "has not ended within the --timeout"},
+		{[]string{"status", "slow", "--timeout", "1s"}, ExitUsage, "--timeout goes with --watch"},
+		{[]string{"status", "ghost", "--watch"}, ExitUsage, "ghost"},
+	} {
+		if code, says := run(tc.args...); code != tc.code || !strings.Contains(says, tc.says) {
+			t.Errorf("%v: exit %d, %q; want %d saying %q", tc.args, code, says, tc.code, tc.says)
+		}
 	}
 }
 

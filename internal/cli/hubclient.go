@@ -87,7 +87,11 @@ func (o *runOptions) submit(ctx context.Context, run *v1alpha1.UpdateRun, strate
 // stops; Ctrl-C stops following, not the run. Its exit code is the one
 // driving the run here would give.
 func (o *runOptions) follow(ctx context.Context, name string) error {
-	o.printer.Action("following run %s on the hub (Ctrl-C stops following; the run goes on)", name)
+	where := ""
+	if o.hub != "" {
+		where = " on the hub"
+	}
+	o.printer.Action("following run %s%s (Ctrl-C stops following; the run goes on)", name, where)
 	seen := map[string]string{}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
@@ -105,13 +109,16 @@ func (o *runOptions) follow(ctx context.Context, name string) error {
 			for _, ch := range changes(seen, run) {
 				o.progress(ch)
 			}
-			if err := o.ended(run); err != nil || finished(run) {
+			if err := o.ended(run); err != nil || o.finished(run) {
 				return err
 			}
 		}
 		select {
 		case <-ctx.Done():
-			o.printer.Action("stopped following run %s; it goes on on the hub: `upshift status %s --hub %s`", name, name, o.hub)
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("run %s has not ended within the --timeout; it goes on: %w", name, context.DeadlineExceeded)
+			}
+			o.printer.Action("stopped following run %s; it goes on%s: `upshift status %s%s`", name, where, name, o.hubFlag())
 			return nil
 		case <-tick.C:
 		}
@@ -126,9 +133,18 @@ func finished(run *v1alpha1.UpdateRun) bool {
 	return run.Status.Phase == v1alpha1.PhaseStopped && run.Spec.State == v1alpha1.StateStop
 }
 
+// finished is finished, and, without a hub, a run that stopped or whose
+// driver is gone: nothing will drive it on unless someone resumes it.
+func (o *runOptions) finished(run *v1alpha1.UpdateRun) bool {
+	if finished(run) {
+		return true
+	}
+	return o.hub == "" && (run.Status.Phase == v1alpha1.PhaseStopped || orphaned(o.store(), run))
+}
+
 // ended prints the report of a finished run and says how it ended.
 func (o *runOptions) ended(run *v1alpha1.UpdateRun) error {
-	if !finished(run) {
+	if !o.finished(run) {
 		return nil
 	}
 	fmt.Fprintln(o.streams.Out)
@@ -144,7 +160,11 @@ func (o *runOptions) ended(run *v1alpha1.UpdateRun) error {
 		o.printer.Failure("run %s was cancelled: nothing more will be done", run.Name)
 		return exitCode(ExitStopped)
 	case v1alpha1.PhaseStopped:
-		o.printer.Failure("run %s stopped: resume it with `upshift resume %s --hub %s`", run.Name, run.Name, o.hub)
+		o.printer.Failure("run %s stopped: resume it with `upshift resume %s%s`", run.Name, run.Name, o.hubFlag())
+		return exitCode(ExitStopped)
+	}
+	if orphaned(o.store(), run) {
+		o.printer.Failure("no process drives run %s: it stopped where its driver was killed; `upshift resume %s` goes on from there", run.Name, run.Name)
 		return exitCode(ExitStopped)
 	}
 	if c := meta.FindStatusCondition(run.Status.Conditions, v1alpha1.ConditionInitialized); c != nil && c.Status == metav1.ConditionFalse {

@@ -517,20 +517,33 @@ func describeTask(t v1alpha1.StageTask) string {
 
 type statusOptions struct {
 	namedRunOptions
-	output string
+	output  string
+	watch   bool
+	timeout time.Duration
 }
 
 func newStatusCommand(s Streams) *cobra.Command {
 	o := &statusOptions{namedRunOptions: namedRunOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
-		Use:   "status RUN [-o table|json|yaml]",
+		Use:   "status RUN [-o table|json|yaml] [--watch [--timeout D]]",
 		Short: "Show a run's status tree: stages, clusters, steps, with times",
-		Args:  exactArgs(1, "RUN"),
-		RunE:  runE(o),
+		Long: `Show a run's status tree: stages, clusters, steps, with times.
+
+With --watch, follow the run until it ends, printing what changes, then its
+report, and exit as run does, so a pipeline can wait on a run another
+process or a hub drives: 0 completed, 1 failed, 10 stopped or cancelled (or
+its driver is gone), 11 rolled back, 3 when --timeout ran out first (the run
+goes on).`,
+		Example: `  upshift status fleet-to-1-37
+  upshift status fleet-to-1-37 --watch --timeout 2h --hub hub`,
+		Args: exactArgs(1, "RUN"),
+		RunE: runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
 	cmd.Flags().StringVarP(&o.output, "output", "o", outputTable, "table, json or yaml")
+	cmd.Flags().BoolVarP(&o.watch, "watch", "w", false, "follow the run until it ends, and exit as run does")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 0, "with --watch: give up after this long (exit 3; the run goes on); 0 waits as long as it takes")
 	return cmd
 }
 
@@ -538,12 +551,29 @@ func (o *statusOptions) Validate() error {
 	if err := o.namedRunOptions.Validate(); err != nil {
 		return err
 	}
+	if o.timeout != 0 && !o.watch {
+		return usagef("--timeout goes with --watch")
+	}
+	if o.watch && o.output != outputTable {
+		return usagef("--watch prints progress and a report: leave -o out, and read the object after it (upshift status %s -o %s)", o.name, o.output)
+	}
 	return validateOutput(o.output, outputTable, outputJSON, outputYAML)
 }
 
 func (o *statusOptions) Run(ctx context.Context) error {
 	if err := o.openHub(ctx); err != nil {
 		return err
+	}
+	if o.watch {
+		if _, err := o.store().Get(o.name); err != nil {
+			return usageError{Err: err}
+		}
+		if o.timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, o.timeout)
+			defer cancel()
+		}
+		return o.follow(ctx, o.name)
 	}
 	run, err := o.store().Get(o.name)
 	var corrupt *store.CorruptError
