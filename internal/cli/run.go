@@ -453,25 +453,85 @@ func (o *resumeOptions) override() error {
 	return nil
 }
 
-type planOptions struct{ startOptions }
+type planOptions struct {
+	startOptions
+	output string
+}
 
 func newPlanCommand(s Streams) *cobra.Command {
-	o := &planOptions{startOptions{runOptions: runOptions{streams: s}}}
+	o := &planOptions{startOptions: startOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
-		Use:   "plan -f RUN_FILE --fleet FLEET_FILE [--stages STAGES_JSON]",
+		Use:   "plan -f RUN_FILE --fleet FLEET_FILE [--stages STAGES_JSON] [-o table|json|yaml]",
 		Short: "Show what a run would do — stages, groups, clusters, steps — without doing it",
 		Args:  exactArgs(0, ""),
 		RunE:  runE(o),
 	}
 	o.addHome(cmd)
 	o.addInputs(cmd)
+	cmd.Flags().StringVarP(&o.output, "output", "o", outputTable, "table, json or yaml")
 	return cmd
+}
+
+func (o *planOptions) Validate() error {
+	if err := validateOutput(o.output, outputTable, outputJSON, outputYAML); err != nil {
+		return err
+	}
+	return o.startOptions.Validate()
+}
+
+// planView is a plan as -o json|yaml writes it: each step by its name.
+type planView struct {
+	NodeImage string          `json:"nodeImage,omitempty"`
+	Stages    []planStageView `json:"stages"`
+}
+
+type planStageView struct {
+	Name           string               `json:"name"`
+	MaxConcurrency string               `json:"maxConcurrency"`
+	Before         []v1alpha1.StageTask `json:"beforeStageTasks,omitempty"`
+	After          []v1alpha1.StageTask `json:"afterStageTasks,omitempty"`
+	Groups         []planGroupView      `json:"groups"`
+}
+
+type planGroupView struct {
+	Name     string            `json:"name"`
+	Clusters []planClusterView `json:"clusters"`
+}
+
+type planClusterView struct {
+	Name        string   `json:"name"`
+	FromVersion string   `json:"fromVersion"`
+	Steps       []string `json:"steps"`
+	Notes       []string `json:"notes,omitempty"`
+}
+
+func viewOf(p *plan.Plan) planView {
+	v := planView{NodeImage: p.NodeImage, Stages: []planStageView{}}
+	for _, st := range p.Stages {
+		sv := planStageView{Name: st.Name, MaxConcurrency: st.MaxConcurrency.String(), Before: st.Before, After: st.After, Groups: []planGroupView{}}
+		for _, g := range st.Groups {
+			gv := planGroupView{Name: g.Name, Clusters: []planClusterView{}}
+			for _, c := range g.Clusters {
+				cv := planClusterView{Name: c.Name, FromVersion: c.FromVersion, Steps: []string{}, Notes: c.Notes}
+				for _, step := range c.Steps {
+					cv.Steps = append(cv.Steps, step.Name())
+				}
+				gv.Clusters = append(gv.Clusters, cv)
+			}
+			sv.Groups = append(sv.Groups, gv)
+		}
+		v.Stages = append(v.Stages, sv)
+	}
+	return v
 }
 
 func (o *planOptions) Run(ctx context.Context) error {
 	p, err := o.engine(o.clusters).Plan(ctx, o.run, o.strategy)
 	if err != nil {
 		return initError(err)
+	}
+	if o.output != outputTable {
+		return writeData(o.streams.Out, o.output, viewOf(p))
 	}
 	printPlan(o.streams.Out, p)
 	return nil

@@ -2,12 +2,14 @@ package exec_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,6 +118,26 @@ spec:
 	}
 	run(true, "fleet", "--fleet", fleetFile, "--home", home)
 	run(true, "plan", "-f", runFile, "--fleet", fleetFile, "--home", home)
+	// The plan as data, for a pipeline: each cluster's steps by name.
+	planJSON, err := testfleet.CLI("plan", "-f", runFile, "--fleet", fleetFile, "--home", home, "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("plan -o json: %v", err)
+	}
+	var planned struct {
+		Stages []struct {
+			Name   string `json:"name"`
+			Groups []struct {
+				Clusters []struct {
+					Name  string   `json:"name"`
+					Steps []string `json:"steps"`
+				} `json:"clusters"`
+			} `json:"groups"`
+		} `json:"stages"`
+	}
+	if err := json.Unmarshal(planJSON, &planned); err != nil || len(planned.Stages) != 1 || len(planned.Stages[0].Groups) != 1 ||
+		len(planned.Stages[0].Groups[0].Clusters) != 1 || !slices.Contains(planned.Stages[0].Groups[0].Clusters[0].Steps, "ControlPlane "+higher.Version) {
+		t.Errorf("plan -o json: %v\n%s", err, planJSON)
+	}
 	run(true, "run", "-f", runFile, "--fleet", fleetFile, "--home", home)
 	run(true, "status", "vault-run", "--home", home)
 	run(true, "history", "--home", home)
