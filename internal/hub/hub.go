@@ -376,17 +376,17 @@ func (r *Reconciler) drive(name string) {
 		log.FromContext(r.ctx).Info("run cannot go on", "run", name, "error", err.Error())
 		return
 	}
-	var notifier *notify.Notifier
+	clusters, err = r.withCredentials(r.ctx, name, clusters)
+	if err != nil {
+		log.FromContext(r.ctx).Info("run cannot go on", "run", name, "error", err.Error())
+		return
+	}
+	var notifier *notify.Notifier // closed when the drive ends
 	if len(notified.Spec.Notifications) > 0 {
 		if notifier, err = notify.New(notified, "", func(ev store.Event) { _ = r.Store.Audit(name, ev) }, notify.DefaultRetry); err != nil {
 			log.FromContext(r.ctx).Info("run cannot go on", "run", name, "error", err.Error())
 			return
 		}
-	}
-	clusters, err = r.withCredentials(r.ctx, name, clusters)
-	if err != nil {
-		log.FromContext(r.ctx).Info("run cannot go on", "run", name, "error", err.Error())
-		return
 	}
 	e := r.Options.NewEngine(clusters, runs{r.Store})
 	e.OnReplaced = func(member string, _ []string, green string) error { return r.retarget(r.ctx, member, green) }

@@ -54,8 +54,9 @@ func walkGates(v reflect.Value, path string, fn func(string, *v1alpha1.GateSpec)
 			walkGates(v.Elem(), path, fn)
 		}
 	case reflect.Struct:
-		if g, ok := v.Addr().Interface().(*v1alpha1.GateSpec); ok {
-			fn(path, g)
+		if v.Type() == reflect.TypeFor[v1alpha1.GateSpec]() {
+			g := v.Interface().(v1alpha1.GateSpec) // map values cannot be addressed
+			fn(path, &g)
 			return
 		}
 		t := v.Type()
