@@ -26,7 +26,7 @@ import (
 // whose users run plugins is refused unless the hub allows exec; and what
 // the kubeconfig holds that is secret is scrubbed from status writes.
 func (r *Reconciler) withCredentials(ctx context.Context, run string, clusters []v1alpha1.Cluster) ([]v1alpha1.Cluster, error) {
-	c, namespace, dir := r.Client, r.Options.Namespace, r.Options.CredentialsDir
+	dir := r.Options.CredentialsDir
 	out := make([]v1alpha1.Cluster, len(clusters))
 	for i, cl := range clusters {
 		out[i] = *cl.DeepCopy()
@@ -38,19 +38,9 @@ func (r *Reconciler) withCredentials(ctx context.Context, run string, clusters [
 		if key == "" {
 			key = "kubeconfig"
 		}
-		secret := &corev1.Secret{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, secret); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("cluster %s: spec.kubeconfigSecretRef names Secret %s, which namespace %s does not hold: create it (kubectl -n %s create secret generic %s --from-file=%s=KUBECONFIG)", cl.Name, ref.Name, namespace, namespace, ref.Name, key)
-			}
-			return nil, fmt.Errorf("cluster %s: reading Secret %s: %w", cl.Name, ref.Name, err)
-		}
-		if secret.Labels[v1alpha1.LabelMemberCredentials] != "true" {
-			return nil, fmt.Errorf("cluster %s: spec.kubeconfigSecretRef names Secret %s, which is not marked for upshift: label it (kubectl -n %s label secret %s %s=true) if it holds this member's kubeconfig", cl.Name, ref.Name, namespace, ref.Name, v1alpha1.LabelMemberCredentials)
-		}
-		data := secret.Data[key]
-		if len(data) == 0 {
-			return nil, fmt.Errorf("cluster %s: Secret %s has no key %q holding a kubeconfig", cl.Name, ref.Name, key)
+		data, err := r.markedSecret(ctx, ref.Name, key, v1alpha1.LabelMemberCredentials, "this member's kubeconfig", "--from-file="+key+"=KUBECONFIG")
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: spec.kubeconfigSecretRef %w", cl.Name, err)
 		}
 		kc, err := clientcmd.Load(data)
 		if err != nil {
@@ -58,7 +48,7 @@ func (r *Reconciler) withCredentials(ctx context.Context, run string, clusters [
 		}
 		r.scrub.add(secretsOf(kc)...)
 		if plugins := kubeconfigPlugins(kc); len(plugins) > 0 && !r.Options.AllowExec {
-			return nil, fmt.Errorf("cluster %s: the kubeconfig of Secret %s %w", cl.Name, ref.Name, execRefused(plugins))
+			return nil, fmt.Errorf("cluster %s: the kubeconfig of Secret %s: %w", cl.Name, ref.Name, execRefused(plugins))
 		}
 		path := filepath.Join(dir, run, cl.Name+".kubeconfig")
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -70,4 +60,29 @@ func (r *Reconciler) withCredentials(ctx context.Context, run string, clusters [
 		out[i].Spec.Kubeconfig = path
 	}
 	return out, nil
+}
+
+// markedSecret reads key of a Secret of the hub's namespace that carries
+// label=true: the only Secrets the hub reads for what runs and clusters
+// name, so that naming a Secret is not a way to read any other. Its
+// errors ("names Secret S, which …") name the Secret, never what it
+// holds; what says what the Secret should hold, create how `kubectl create
+// secret generic` makes it.
+func (r *Reconciler) markedSecret(ctx context.Context, name, key, label, what, create string) ([]byte, error) {
+	ns := r.Options.Namespace
+	secret := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("names Secret %s, which namespace %s does not hold: create it (kubectl -n %s create secret generic %s %s)", name, ns, ns, name, create)
+		}
+		return nil, fmt.Errorf("names Secret %s, which cannot be read: %w", name, err)
+	}
+	if secret.Labels[label] != "true" {
+		return nil, fmt.Errorf("names Secret %s, which is not marked for upshift: label it (kubectl -n %s label secret %s %s=true) if it holds %s", name, ns, name, label, what)
+	}
+	data := secret.Data[key]
+	if len(data) == 0 {
+		return nil, fmt.Errorf("names Secret %s, which has no key %q: put %s there", name, key, what)
+	}
+	return data, nil
 }

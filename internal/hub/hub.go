@@ -244,7 +244,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if run.Spec.State == v1alpha1.StateInitialize || run.Spec.State == v1alpha1.StateStop {
 		return ctrl.Result{}, nil
 	}
-	r.drive(run.Name)
+	r.drive(run)
 	return ctrl.Result{RequeueAfter: r.requeue()}, nil
 }
 
@@ -343,8 +343,10 @@ func (r *Reconciler) refuse(name string, why error) error {
 
 // drive drives a run in the background unless this replica drives it;
 // a run another replica holds the lease of is tried again at the next
-// requeue, so a standby takes it over once that lease expires.
-func (r *Reconciler) drive(name string) {
+// requeue, so a standby takes it over once that lease expires. run is
+// the run as Reconcile read it (the watch cache).
+func (r *Reconciler) drive(run *v1alpha1.UpdateRun) {
+	name := run.Name
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.driving[name] {
@@ -358,14 +360,11 @@ func (r *Reconciler) drive(name string) {
 	if err != nil {
 		return
 	}
-	run, err := r.Store.Get(name)
-	if err != nil {
-		return
-	}
 	if !r.Options.AllowExec {
 		// Again at every drive: the frozen fleet and the spec live in
 		// objects a tenant may edit, and a hub may restart without
-		// --allow-exec.
+		// --allow-exec. (Right after planning, the cached run may not
+		// show its strategy snapshot yet; initialize checked it.)
 		if paths := execPaths(&run.Spec, run.Status.Strategy, clusters); len(paths) > 0 {
 			log.FromContext(r.ctx).Info("run not driven", "run", name, "error", execRefused(paths).Error())
 			return

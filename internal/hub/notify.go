@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	"upshift.dev/upshift/api/v1alpha1"
 )
 
@@ -31,14 +28,11 @@ func (r *Reconciler) withSinkURLs(ctx context.Context, run *v1alpha1.UpdateRun) 
 		if key == "" {
 			key = "url"
 		}
-		secret := &corev1.Secret{}
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.Options.Namespace, Name: ref.Name}, secret); err != nil {
-			return nil, fmt.Errorf("spec.notifications[%d] (%s): reading Secret %s: %w", i, s.Name, ref.Name, err)
+		data, err := r.markedSecret(ctx, ref.Name, key, v1alpha1.LabelNotificationURL, "this sink's URL", "--from-literal="+key+"=URL")
+		if err != nil {
+			return nil, fmt.Errorf("spec.notifications[%d] (%s): urlSecretRef %w", i, s.Name, err)
 		}
-		if secret.Labels[v1alpha1.LabelNotificationURL] != "true" {
-			return nil, fmt.Errorf("spec.notifications[%d] (%s): Secret %s is not marked for upshift's notifications: label it (kubectl -n %s label secret %s %s=true) if it holds this sink's URL", i, s.Name, ref.Name, r.Options.Namespace, ref.Name, v1alpha1.LabelNotificationURL)
-		}
-		u := strings.TrimSpace(string(secret.Data[key]))
+		u := strings.TrimSpace(string(data))
 		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 			return nil, fmt.Errorf("spec.notifications[%d] (%s): key %q of Secret %s does not hold an http(s) URL", i, s.Name, key, ref.Name)
 		}
