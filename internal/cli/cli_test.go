@@ -328,6 +328,48 @@ func TestPromoteApprovesAHeldStep(t *testing.T) {
 	}
 }
 
+// cliCase is one command run against a home, and what it must answer: its
+// exit code and words of its error stream (where the CLI speaks to people).
+type cliCase struct {
+	args []string
+	code int
+	says string
+}
+
+// checkCLI runs each case with --home home.
+func checkCLI(t *testing.T, home string, cases []cliCase) {
+	t.Helper()
+	for _, tc := range cases {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), append(tc.args, "--home", home), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		if code != tc.code || !strings.Contains(errOut.String(), tc.says) {
+			t.Errorf("%v: exit %d, %q; want %d saying %q", tc.args, code, errOut.String(), tc.code, tc.says)
+		}
+	}
+}
+
+// storeRun stores a run of name with status, as its driver left it.
+func storeRun(t *testing.T, st *store.Store, name string, status *v1alpha1.UpdateRunStatus) {
+	t.Helper()
+	if err := st.Create(&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveStatus(name, status); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// driveRun holds a run's driver lock, as a driving process does, until
+// the func it returns is called.
+func driveRun(t *testing.T, st *store.Store, name string) func() {
+	t.Helper()
+	unlock, err := st.Lock(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return unlock
+}
+
 // TestDeleteRun: a run that ended can be deleted and its name used
 // again; one a process drives is refused, and one that did not end needs
 // --force; nothing is deleted when refused.
@@ -335,38 +377,16 @@ func TestDeleteRun(t *testing.T) {
 	home := t.TempDir()
 	st := &store.Store{Dir: home}
 	for name, phase := range map[string]string{"wrong-gate": v1alpha1.PhaseFailed, "killed": v1alpha1.PhaseRunning, "driven": v1alpha1.PhaseRunning} {
-		if err := st.Create(&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.SaveStatus(name, &v1alpha1.UpdateRunStatus{Phase: phase}); err != nil {
-			t.Fatal(err)
-		}
+		storeRun(t, st, name, &v1alpha1.UpdateRunStatus{Phase: phase})
 	}
-	unlock, err := st.Lock("driven")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	run := func(args ...string) (int, string) {
-		var out, errOut bytes.Buffer
-		code := Main(context.Background(), append(args, "--home", home), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
-		return code, errOut.String()
-	}
-	for _, tc := range []struct {
-		args []string
-		code int
-		says string
-	}{
+	defer driveRun(t, st, "driven")()
+	checkCLI(t, home, []cliCase{
 		{[]string{"delete", "driven"}, ExitUsage, "is being driven: stop it first"},
 		{[]string{"delete", "killed"}, ExitUsage, "did not end (Running)"},
 		{[]string{"delete", "ghost"}, ExitUsage, "ghost"},
 		{[]string{"delete", "wrong-gate"}, ExitOK, "run wrong-gate deleted (was Failed)"},
 		{[]string{"delete", "killed", "--force"}, ExitOK, "run killed deleted"},
-	} {
-		if code, says := run(tc.args...); code != tc.code || !strings.Contains(says, tc.says) {
-			t.Errorf("%v: exit %d, %q; want %d saying %q", tc.args, code, says, tc.code, tc.says)
-		}
-	}
+	})
 	list, _ := st.List()
 	if len(list) != 1 || list[0].Name != "driven" {
 		t.Errorf("runs left: %v", list)
@@ -392,44 +412,21 @@ func TestCancelRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, phase := range map[string]string{"wrong-gate": v1alpha1.PhaseStopped, "driven": v1alpha1.PhaseRunning, "done": v1alpha1.PhaseCompleted} {
-		if err := st.Create(&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
-			t.Fatal(err)
-		}
-		status := &v1alpha1.UpdateRunStatus{Phase: phase, Stages: []v1alpha1.StageStatus{{Name: "one", Phase: phase,
-			Clusters: []v1alpha1.StageClusterStatus{{Name: "shop", Phase: phase}}}}}
-		if err := st.SaveStatus(name, status); err != nil {
-			t.Fatal(err)
-		}
+		storeRun(t, st, name, &v1alpha1.UpdateRunStatus{Phase: phase, Stages: []v1alpha1.StageStatus{{Name: "one", Phase: phase,
+			Clusters: []v1alpha1.StageClusterStatus{{Name: "shop", Phase: phase}}}}})
 		if err := st.SaveFleet(name, members); err != nil {
 			t.Fatal(err)
 		}
 	}
-	unlock, err := st.Lock("driven")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	run := func(args ...string) (int, string) {
-		var out, errOut bytes.Buffer
-		code := Main(context.Background(), append(args, "--home", home), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
-		return code, errOut.String()
-	}
-	for _, tc := range []struct {
-		args []string
-		code int
-		says string
-	}{
+	defer driveRun(t, st, "driven")()
+	checkCLI(t, home, []cliCase{
 		{[]string{"cancel", "ghost"}, ExitUsage, "ghost"},
 		{[]string{"cancel", "done"}, ExitUsage, "has ended (Completed): there is nothing to cancel"},
 		{[]string{"cancel", "driven", "--reason", "wrong gate"}, ExitOK, "run driven ends Cancelled once its driver has finished the steps under way"},
 		{[]string{"cancel", "wrong-gate", "--reason", "wrong gate"}, ExitOK, "run wrong-gate cancelled"},
 		{[]string{"cancel", "wrong-gate"}, ExitUsage, "has ended (Cancelled)"},
 		{[]string{"resume", "wrong-gate"}, ExitUsage, "run wrong-gate was cancelled and cannot be resumed"},
-	} {
-		if code, says := run(tc.args...); code != tc.code || !strings.Contains(says, tc.says) {
-			t.Errorf("%v: exit %d, %q; want %d saying %q", tc.args, code, says, tc.code, tc.says)
-		}
-	}
+	})
 	if got, _ := st.Get("wrong-gate"); got.Status.Phase != v1alpha1.PhaseCancelled || got.Status.Stages[0].Clusters[0].Phase != v1alpha1.PhaseStopped {
 		t.Errorf("the cancelled run: %s, its cluster %s", got.Status.Phase, got.Status.Stages[0].Clusters[0].Phase)
 	}
@@ -449,34 +446,15 @@ func TestStatusWatch(t *testing.T) {
 	st := &store.Store{Dir: home}
 	for name, phase := range map[string]string{"done": v1alpha1.PhaseCompleted, "broke": v1alpha1.PhaseFailed, "back": v1alpha1.PhaseRolledBack,
 		"called-off": v1alpha1.PhaseCancelled, "killed": v1alpha1.PhaseRunning, "slow": v1alpha1.PhaseRunning, "finishing": v1alpha1.PhaseRunning} {
-		if err := st.Create(&v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.SaveStatus(name, &v1alpha1.UpdateRunStatus{Phase: phase, Message: "as it stands"}); err != nil {
-			t.Fatal(err)
-		}
+		storeRun(t, st, name, &v1alpha1.UpdateRunStatus{Phase: phase, Message: "as it stands"})
 	}
-	for _, name := range []string{"slow", "finishing"} {
-		unlock, err := st.Lock(name) // a driver of its own
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unlock()
-	}
+	defer driveRun(t, st, "slow")()
+	defer driveRun(t, st, "finishing")()
 	go func() {
 		time.Sleep(time.Second)
 		_ = st.SaveStatus("finishing", &v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseCompleted})
 	}()
-	run := func(args ...string) (int, string) {
-		var out bytes.Buffer
-		code := Main(context.Background(), append(args, "--home", home), Streams{In: strings.NewReader(""), Out: &out, Err: &out})
-		return code, out.String()
-	}
-	for _, tc := range []struct {
-		args []string
-		code int
-		says string
-	}{
+	checkCLI(t, home, []cliCase{
 		{[]string{"status", "done", "--watch"}, ExitOK, "run done completed"},
 		{[]string{"status", "broke", "-w"}, ExitFailed, "run broke failed: as it stands"},
 		{[]string{"status", "back", "--watch"}, ExitRolledBack, "rolled back"},
@@ -486,11 +464,7 @@ func TestStatusWatch(t *testing.T) {
 		{[]string{"status", "slow", "--watch", "--timeout", "1s"}, exitcode.Timeout, "has not ended within the --timeout"},
 		{[]string{"status", "slow", "--timeout", "1s"}, ExitUsage, "--timeout goes with --watch"},
 		{[]string{"status", "ghost", "--watch"}, ExitUsage, "ghost"},
-	} {
-		if code, says := run(tc.args...); code != tc.code || !strings.Contains(says, tc.says) {
-			t.Errorf("%v: exit %d, %q; want %d saying %q", tc.args, code, says, tc.code, tc.says)
-		}
-	}
+	})
 }
 
 // TestVersion: `upshift version -o json` says the Go version and the local

@@ -2,9 +2,7 @@ package hub_test
 
 import (
 	"bytes"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -50,18 +48,11 @@ func cliResult(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	cmd := testfleet.CLI(args...)
 	timer := time.AfterFunc(3*time.Minute, func() { _ = cmd.Process.Kill() })
-	out, err := cmd.CombinedOutput()
+	code, out := testfleet.Exit(t, cmd)
 	if !timer.Stop() {
 		t.Fatalf("upshift %s still ran after 3 minutes:\n%s", strings.Join(args, " "), out)
 	}
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return exit.ExitCode(), string(out)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return 0, string(out)
+	return code, out
 }
 
 // TestHubCLI drives hub mode from the CLI, as a release manager would: a

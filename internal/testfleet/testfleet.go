@@ -40,7 +40,14 @@ func CLI(args ...string) *exec.Cmd {
 // what it printed (stdout and stderr); a CLI that cannot start fails t.
 func RunCLI(t testing.TB, args ...string) (int, string) {
 	t.Helper()
-	out, err := CLI(args...).CombinedOutput()
+	return Exit(t, CLI(args...))
+}
+
+// Exit runs cmd and returns its exit code and what it printed (stdout and
+// stderr); a command that cannot start fails t.
+func Exit(t testing.TB, cmd *exec.Cmd) (int, string) {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return exit.ExitCode(), string(out)
