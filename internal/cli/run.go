@@ -479,7 +479,8 @@ func (o *planOptions) Validate() error {
 	return o.startOptions.Validate()
 }
 
-// planView is a plan as -o json|yaml writes it: each step by its name.
+// planView is a plan as plan prints it, and as -o json|yaml writes it:
+// each step by its name.
 type planView struct {
 	NodeImage string          `json:"nodeImage,omitempty"`
 	Stages    []planStageView `json:"stages"`
@@ -538,22 +539,19 @@ func (o *planOptions) Run(ctx context.Context) error {
 }
 
 func printPlan(w io.Writer, p *plan.Plan) {
-	if p.NodeImage != "" {
-		fmt.Fprintf(w, "node image: %s\n", p.NodeImage)
+	v := viewOf(p)
+	if v.NodeImage != "" {
+		fmt.Fprintf(w, "node image: %s\n", v.NodeImage)
 	}
-	for i, st := range p.Stages {
-		fmt.Fprintf(w, "stage %d: %s (maxConcurrency %s per group)\n", i+1, st.Name, st.MaxConcurrency.String())
+	for i, st := range v.Stages {
+		fmt.Fprintf(w, "stage %d: %s (maxConcurrency %s per group)\n", i+1, st.Name, st.MaxConcurrency)
 		for _, t := range st.Before {
 			fmt.Fprintf(w, "  before: %s\n", describeTask(t))
 		}
 		for _, g := range st.Groups {
 			fmt.Fprintf(w, "  group %s\n", g.Name)
 			for _, c := range g.Clusters {
-				var names []string
-				for _, step := range c.Steps {
-					names = append(names, step.Name())
-				}
-				fmt.Fprintf(w, "    %s (%s): %s\n", c.Name, c.FromVersion, strings.Join(names, " → "))
+				fmt.Fprintf(w, "    %s (%s): %s\n", c.Name, c.FromVersion, strings.Join(c.Steps, " → "))
 				for _, n := range c.Notes {
 					fmt.Fprintf(w, "      note: %s\n", n)
 				}
