@@ -9,13 +9,35 @@ HELM        := helm.sh/helm/v4/cmd/helm@v4.3.2
 TEST_FLAGS  ?= -timeout 75m
 BENCH       ?= .
 
-.PHONY: all build deps bench-deps tools test lint chart demo demo-down bench fuzz generate clean
+.PHONY: all build image deps bench-deps tools test lint chart demo demo-down bench fuzz generate clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "-X upshift.dev/upshift/internal/cli.commit=$$(git rev-parse --short HEAD 2>/dev/null)" -o $(UPSHIFT) ./cmd/upshift
 	$(GO) build -o bin/upshift-scan ./cmd/upshift-scan
+
+# upshift's OCI image, built without a container runtime (internal/image):
+# a static binary per platform, CA certificates, the non-root user 65532,
+# OCI labels. Written as an OCI layout to bin/image/oci; pushed to
+# $(REGISTRY)/upshift:$(VERSION) when REGISTRY is set (credentials of
+# `docker login`). VERSION is the chart's appVersion, so the chart's
+# default image is this one.
+VERSION   ?= $(shell sed -n 's/^appVersion: *"*\([^"]*\)"*$$/\1/p' charts/upshift/Chart.yaml)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
+PLATFORMS ?= linux/amd64 linux/arm64
+REGISTRY  ?=
+image:
+	@rm -rf bin/image && mkdir -p bin/image
+	@set -e; bins=; for p in $(PLATFORMS); do \
+		out=bin/image/upshift-$$(echo $$p | tr / -); echo "building $$out"; \
+		CGO_ENABLED=0 GOOS=$${p%%/*} GOARCH=$${p##*/} $(GO) build -trimpath \
+			-ldflags "-s -w -X upshift.dev/upshift/internal/cli.version=$(VERSION) -X upshift.dev/upshift/internal/cli.commit=$(COMMIT)" \
+			-o $$out ./cmd/upshift; \
+		bins="$$bins --binary $$p=$$out"; done; \
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)} \
+	$(GO) run ./cmd/upshift-image --version $(VERSION) --commit "$(COMMIT)" $$bins \
+		--oci-layout bin/image/oci $(if $(REGISTRY),--push $(REGISTRY)/upshift:$(VERSION))
 
 # The local fleet's binaries (Kubernetes control planes of each minor, etcd,
 # kwok), built once into the cache ($UPSHIFT_CACHE, default ~/.cache/upshift).
