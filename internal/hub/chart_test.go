@@ -207,6 +207,32 @@ func TestHelmChart(t *testing.T) {
 		return err == nil && run.Status.Phase == v1alpha1.PhaseCompleted
 	})
 
+	// Its milestones are Events on it (kubectl describe ur images), made
+	// with the chart's Role.
+	want := []string{v1alpha1.NotifyRunStarted, v1alpha1.NotifyApprovalNeeded, v1alpha1.NotifyStageCompleted, v1alpha1.NotifyRunCompleted}
+	var reasons map[string]string
+	waitFor(t, "the run's Events", replicas, func() bool {
+		evs, err := cs.EventsV1().Events(chartNamespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		reasons = map[string]string{}
+		for _, ev := range evs.Items {
+			if ev.Regarding.Kind == "UpdateRun" && ev.Regarding.Name == "images" {
+				reasons[ev.Reason] = ev.Note
+			}
+		}
+		return len(reasons) >= len(want)
+	})
+	for _, reason := range want {
+		if _, ok := reasons[reason]; !ok {
+			t.Errorf("no %s Event on run images; its Events: %v", reason, reasons)
+		}
+	}
+	if note := reasons[v1alpha1.NotifyApprovalNeeded]; !strings.Contains(note, "upshift approve") {
+		t.Errorf("the %s Event does not say how to approve: %q", v1alpha1.NotifyApprovalNeeded, note)
+	}
+
 	m := testfleet.Scrape(t, "http://"+metricsAddr+"/metrics", "")
 	if m.Sum("upshift_run_phase", map[string]string{"run": "images", "phase": "Completed"}) != 1 {
 		t.Errorf("metrics: the leader does not report run images as Completed")

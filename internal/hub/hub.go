@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +21,7 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -139,6 +142,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Store:   &hubstore.Store{Client: direct, Cache: mgr.GetCache(), Namespace: o.Namespace, Identity: o.Identity, LeaseDuration: o.LeaseDuration},
 		Cache:   mgr.GetCache(),
 		Options: o,
+		Events:  mgr.GetEventRecorder("upshift-hub"),
 		driving: map[string]bool{},
 	}
 	r.Store.Scrub = r.scrub.text
@@ -186,6 +190,9 @@ type Reconciler struct {
 	Cache   client.Reader
 	Store   *hubstore.Store
 	Options Options
+	// Events records a run's milestones as events.k8s.io Events on it
+	// (kubectl describe ur, kubectl events): what its notifications say.
+	Events events.EventRecorder
 
 	ctx     context.Context
 	mu      sync.Mutex
@@ -238,7 +245,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if len(run.Status.Stages) == 0 {
 		if err := r.initialize(ctx, run); err != nil {
 			logger.Info("run cannot start", "run", run.Name, "error", err.Error())
-			return ctrl.Result{}, r.refuse(run.Name, err)
+			return ctrl.Result{}, r.refuse(run, err)
 		}
 	}
 	if run.Spec.State == v1alpha1.StateInitialize || run.Spec.State == v1alpha1.StateStop {
@@ -334,8 +341,51 @@ func (r *Reconciler) retarget(ctx context.Context, name, green string) error {
 	})
 }
 
-// refuse records why a run cannot start, in its status.
-func (r *Reconciler) refuse(name string, why error) error {
+// Reasons of the Events a hub records on runs besides the notification
+// kinds (v1alpha1.Notify*), which are reasons as they are.
+const eventRefused = "Refused"
+
+// record makes a notification an Event on its run: a Warning when
+// something failed or was rolled back.
+func (r *Reconciler) record(run *v1alpha1.UpdateRun, no notify.Notification) {
+	if r.Events == nil {
+		return
+	}
+	typ := corev1.EventTypeNormal
+	switch no.Kind {
+	case v1alpha1.NotifyStepFailed, v1alpha1.NotifyRunFailed, v1alpha1.NotifyRolledBack:
+		typ = corev1.EventTypeWarning
+	}
+	action := "Drive"
+	if no.Kind == v1alpha1.NotifyApprovalNeeded {
+		action = "WaitForApproval"
+	}
+	note := no.Message
+	if where := strings.Trim(no.Stage+"/"+no.Cluster, "/"); where != "" {
+		note = where + ": " + note
+	}
+	if no.Command != "" {
+		note += " (" + no.Command + ")"
+	}
+	r.Events.Eventf(run, nil, typ, no.Kind, action, "%s", eventNote(note))
+}
+
+// eventNote fits a note into an Event (1 KiB at most).
+func eventNote(s string) string {
+	const limit = 1024
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit-3] + "..."
+}
+
+// refuse records why a run cannot start, in its status and as a Warning
+// Event on it.
+func (r *Reconciler) refuse(run *v1alpha1.UpdateRun, why error) error {
+	name := run.Name
+	if r.Events != nil {
+		r.Events.Eventf(run, nil, corev1.EventTypeWarning, eventRefused, "Initialize", "%s", eventNote(r.scrub.text(why.Error())))
+	}
 	st := v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseFailed, Message: why.Error()}
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionInitialized, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonInvalid, Message: why.Error()})
 	return r.Store.SaveStatus(name, &st)
@@ -396,6 +446,7 @@ func (r *Reconciler) drive(run *v1alpha1.UpdateRun) {
 		}
 		if no, ok := notify.FromEvent(name, ev); ok {
 			notifier.Send(no)
+			r.record(run, no)
 		}
 	}
 	r.driving[name] = true

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,6 +66,19 @@ func TestHubTenantBoundary(t *testing.T) {
 		if len(r.Status.Stages) != 0 {
 			t.Errorf("run %s was planned", name)
 		}
+		// The refusal is a Warning Event on the run too.
+		waitFor(t, "a Refused Event on run "+name, replicas, func() bool {
+			var evs eventsv1.EventList
+			if err := admin.List(ctx, &evs, client.InNamespace("default")); err != nil {
+				return false
+			}
+			for _, ev := range evs.Items {
+				if ev.Regarding.Name == name && ev.Reason == "Refused" && ev.Type == "Warning" && strings.Contains(ev.Note, "--allow-exec") {
+					return true
+				}
+			}
+			return false
+		})
 	}
 	marker := filepath.Join(t.TempDir(), "ran")
 	touch := &v1alpha1.GateSpec{Name: "own", Type: v1alpha1.GateCommand, FailureThreshold: 1, Command: &v1alpha1.CommandGate{Command: []string{"touch", marker}}}
