@@ -283,6 +283,12 @@ type UpdateRunSpec struct {
 	// Patch marks an emergency node-image patch (`upshift patch`): what it
 	// patches and whether it may run outside maintenance windows.
 	Patch *PatchSpec `json:"patch,omitempty"`
+	// TTLSecondsAfterFinished deletes the run, with its frozen fleet,
+	// audit trail, approval requests and lease, this long after it ended
+	// (Completed, Failed, RolledBack or Cancelled), as a Job's does. A hub
+	// applies it; the CLI keeps runs until `upshift delete`.
+	// +kubebuilder:validation:Minimum=0
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
 }
 
 // PatchSpec is an emergency node-image patch.

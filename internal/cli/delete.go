@@ -28,31 +28,50 @@ and one that did not end (its driver was killed mid-step) needs --force: its
 clusters stay as they are, and nothing will resume it. A wrong run can then be
 fixed and started again under the same name.
 
-Runs kept on a hub (--hub) are objects: delete them there
-(kubectl delete updaterun RUN -n NAMESPACE).
+On a hub (--hub), the UpdateRun is deleted, and with it what it owns (its
+frozen fleet and audit ConfigMaps, approval requests, driver lease); a run
+that did not end is driven by the hub: stop or cancel it first, or give
+--force. A hub also deletes ended runs by itself past its --keep-runs or a
+run's spec.ttlSecondsAfterFinished.
 
 Exit codes: 0 deleted; 2 bad input, a run that is driven or did not end
 (nothing deleted).`,
 		Example: `  upshift delete fleet-to-1-37
-  upshift delete fleet-to-1-37 --force   # a run killed mid-step that will not be resumed`,
+  upshift delete fleet-to-1-37 --force   # a run killed mid-step that will not be resumed
+  upshift delete fleet-to-1-37 --hub hub # an UpdateRun on a hub`,
 		Args: exactArgs(1, "RUN"),
 		RunE: runE(o),
 	}
 	o.addHome(cmd)
+	o.addHub(cmd)
 	cmd.Flags().BoolVar(&o.force, "force", false, "delete a run that did not end (its driver was killed); its clusters stay as they are")
 	return cmd
 }
 
-func (o *deleteOptions) Run(context.Context) error {
-	runs := &store.Store{Dir: o.home}
+func (o *deleteOptions) Run(ctx context.Context) error {
+	if err := o.openHub(ctx); err != nil {
+		return err
+	}
+	runs, ok := o.store().(interface {
+		store.Runs
+		Delete(name string) error
+	})
+	if !ok {
+		return fmt.Errorf("this store cannot delete runs")
+	}
 	run, err := runs.Get(o.name)
 	if err != nil && run == nil {
 		return usageError{Err: err}
 	}
-	if driven, err := runs.Driven(o.name); err == nil && driven {
-		return usagef("run %s is being driven: stop it first (upshift stop %s), then delete it", o.name, o.name)
+	if probe, ok := runs.(driverProbe); ok {
+		if driven, err := probe.Driven(o.name); err == nil && driven {
+			return usagef("run %s is being driven: stop it first (upshift stop %s), then delete it", o.name, o.name)
+		}
 	}
 	if underWay(run) && !o.force {
+		if o.hub != "" {
+			return usagef("run %s did not end (%s) and hub %s drives it: stop or cancel it (upshift cancel %s --hub %s), or delete it with --force; its clusters stay as they are", o.name, run.Status.Phase, o.hub, o.name, o.hub)
+		}
 		return usagef("run %s did not end (%s): resume it (upshift resume %s), or delete it with --force; its clusters stay as they are", o.name, run.Status.Phase, o.name)
 	}
 	if err := runs.Delete(o.name); err != nil {

@@ -134,6 +134,7 @@ within the lease duration and carries them on from their status.`,
 	cmd.Flags().StringVar(&o.kubeContext, "context", "", "kubeconfig context of the hub (default the current context)")
 	cmd.Flags().StringVar(&o.opts.Namespace, "namespace", "upshift-system", "namespace of the runs, strategies and member Cluster objects")
 	cmd.Flags().BoolVar(&o.opts.AllowExec, "allow-exec", false, "let runs and clusters run commands in this process (Command gates, exec providers, kubeconfig exec plugins); only where everyone who may create UpdateRuns, Clusters and their Secrets in the namespace is trusted with the hub's ServiceAccount")
+	cmd.Flags().IntVar(&o.opts.KeepRuns, "keep-runs", 0, "keep the newest N ended runs and delete older ones with their records (0: keep all; a run's spec.ttlSecondsAfterFinished deletes it sooner)")
 	cmd.Flags().StringVar(&o.opts.Identity, "identity", "", "this replica's name in leases (default HOSTNAME_PID)")
 	cmd.Flags().BoolVar(&o.noLeaderElection, "no-leader-election", false, "drive without electing a leader (one replica only)")
 	cmd.Flags().DurationVar(&o.opts.LeaseDuration, "lease-duration", 15*time.Second, "how long a dead leader (or a run's dead driver) keeps its lease")
@@ -168,6 +169,9 @@ func (o *hubRunOptions) Complete(*cobra.Command, []string) error {
 func (o *hubRunOptions) Validate() error {
 	if err := names.Label("namespace", o.opts.Namespace); err != nil {
 		return err
+	}
+	if o.opts.KeepRuns < 0 {
+		return usagef("--keep-runs %d: give how many ended runs to keep (0 keeps all)", o.opts.KeepRuns)
 	}
 	cfg, err := restconfig.FromKubeconfig(o.kubeconfig, o.kubeContext)
 	if err != nil {

@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"upshift.dev/upshift/internal/hubstore"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/nodeimages"
+	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/testfleet"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -184,6 +186,16 @@ func TestHubCLI(t *testing.T) {
 	}
 	if code, s := cliResult(t, append([]string{"resume", "cancel-me"}, hubFlags...)...); code != 2 || !strings.Contains(s, "was cancelled and cannot be resumed") {
 		t.Errorf("resume --hub of a cancelled run: exit %d\n%s", code, s)
+	}
+	// The cancelled run is deleted from the CLI; its name is free.
+	if code, s := cliResult(t, append([]string{"delete", "cancel-me"}, hubFlags...)...); code != 0 || !strings.Contains(s, "run cancel-me deleted (was Cancelled)") {
+		t.Errorf("delete --hub: exit %d\n%s", code, s)
+	}
+	if _, err := st.Get("cancel-me"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the deleted run: %v, want not found", err)
+	}
+	if code, s := cliResult(t, append([]string{"delete", "cancel-me"}, hubFlags...)...); code != 2 {
+		t.Errorf("delete --hub of a run that is gone: exit %d, want 2\n%s", code, s)
 	}
 
 	latest := nodeimages.Default().Latest().Version

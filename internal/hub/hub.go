@@ -68,6 +68,10 @@ type Options struct {
 	// Command gates, exec providers, kubeconfig plugins. Off, they are
 	// refused (the tenant boundary: see tenant.go).
 	AllowExec bool
+	// KeepRuns keeps the newest this many ended runs and deletes older
+	// ones with what they own (0: keep all). A run's own
+	// spec.ttlSecondsAfterFinished deletes it sooner.
+	KeepRuns int
 	// Log receives the controller's own log records (leader election,
 	// reconcile errors), as the gateway's and the ingress's go through
 	// slog; nil discards them.
@@ -216,7 +220,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if run.Status.Ended() && !hubstore.ResumePending(run) {
-		return ctrl.Result{}, nil
+		return r.retain(ctx, run)
 	}
 	if len(run.Status.Stages) == 0 || run.Status.Ended() {
 		// The cache may not have seen our own write yet: only a run the
@@ -386,7 +390,7 @@ func (r *Reconciler) refuse(run *v1alpha1.UpdateRun, why error) error {
 	if r.Events != nil {
 		r.Events.Eventf(run, nil, corev1.EventTypeWarning, eventRefused, "Initialize", "%s", eventNote(r.scrub.text(why.Error())))
 	}
-	st := v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseFailed, Message: why.Error()}
+	st := v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseFailed, Message: why.Error(), End: new(metav1.Now())}
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionInitialized, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonInvalid, Message: why.Error()})
 	return r.Store.SaveStatus(name, &st)
 }

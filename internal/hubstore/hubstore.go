@@ -312,6 +312,18 @@ func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error 
 	return err
 }
 
+// Delete deletes a run; what it owns (its fleet and audit ConfigMaps,
+// approval requests, driver lease) goes with it by the API server's
+// garbage collector. A run already gone is not an error.
+func (s *Store) Delete(name string) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: name}}
+	err := s.Client.Delete(ctx, run, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	s.versions.Delete(name)
+	return client.IgnoreNotFound(err)
+}
+
 // owned makes a ConfigMap of the run, deleted with it.
 func (s *Store) owned(ctx context.Context, run string, suffix string) (*corev1.ConfigMap, error) {
 	owner, err := s.get(ctx, run)

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/store"
@@ -247,6 +248,12 @@ func (s *Store) acquire(name string, d time.Duration) error {
 		if apierrors.IsNotFound(err) {
 			lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: name + "-driver", Labels: map[string]string{LabelRun: name}},
 				Spec: coordinationv1.LeaseSpec{HolderIdentity: &id, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now}}
+			// Deleted with its run (retention, kubectl delete ur).
+			if owner, err := s.get(ctx, name); err == nil {
+				if err := controllerutil.SetOwnerReference(owner, lease, s.Client.Scheme()); err != nil {
+					return err
+				}
+			}
 			err = s.Client.Create(ctx, lease)
 			if apierrors.IsAlreadyExists(err) {
 				return apierrors.NewConflict(coordinationv1.Resource("leases"), lease.Name, err)
