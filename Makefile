@@ -75,7 +75,8 @@ lint:
 # every option on; the chart test in internal/hub installs it for real.
 chart:
 	$(GO) run $(HELM) lint --strict charts/upshift
-	$(GO) run $(HELM) lint --strict charts/upshift --set serviceMonitor.enabled=true,prometheusRule.enabled=true,dashboard.enabled=true
+	$(GO) run $(HELM) lint --strict charts/upshift --set serviceMonitor.enabled=true,prometheusRule.enabled=true,dashboard.enabled=true,dashboard.tlsSecret=upshift-dashboard-tls
+	$(GO) run $(HELM) lint --strict charts/upshift --set dashboard.enabled=true,dashboard.auth=token
 	$(GO) run $(HELM) template upshift charts/upshift --namespace upshift-system \
 		--set serviceMonitor.enabled=true,prometheusRule.enabled=true,dashboard.enabled=true >/dev/null
 

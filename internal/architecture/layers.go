@@ -31,7 +31,7 @@ var Layers = []Layer{
 		"internal/engine", "internal/builtin", "internal/azureemu",
 	}},
 	{Name: "servers", Doc: "the hub controller and the dashboard", Packages: []string{
-		"internal/hub", "internal/dashboard",
+		"internal/hub", "internal/dashboard", "internal/dashboard/kubeauth",
 	}},
 	{Name: "commands", Doc: "the CLI's commands", Packages: []string{
 		"internal/cli",

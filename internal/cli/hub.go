@@ -16,7 +16,6 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/crds"
-	"upshift.dev/upshift/internal/dashboard"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/hub"
 	"upshift.dev/upshift/internal/hubstore"
@@ -101,11 +100,12 @@ func (o *hubCRDsOptions) Run(ctx context.Context) error {
 
 type hubRunOptions struct {
 	runOptions
-	kubeconfig, kubeContext             string
-	opts                                hub.Options
-	noLeaderElection                    bool
-	dashboardListen, dashboardTokenFile string
-	cfg                                 *rest.Config
+	kubeconfig, kubeContext string
+	opts                    hub.Options
+	noLeaderElection        bool
+	dashboardListen         string
+	dashboard               dashboardFlags
+	cfg                     *rest.Config
 }
 
 func newHubRunCommand(s Streams) *cobra.Command {
@@ -141,7 +141,7 @@ within the lease duration and carries them on from their status.`,
 	cmd.Flags().StringVar(&o.opts.HealthProbeAddr, "health-probe-addr", "", "serve /healthz and /readyz on this address (e.g. :8081)")
 	cmd.Flags().StringVar(&o.opts.MetricsAddr, "metrics-listen", "", "serve the controller's Prometheus metrics on this address (e.g. :8080)")
 	cmd.Flags().StringVar(&o.dashboardListen, "dashboard-listen", "", "serve the web dashboard of the namespace's runs on this address (e.g. :8090)")
-	cmd.Flags().StringVar(&o.dashboardTokenFile, "dashboard-token-file", "", "file holding the dashboard token (default $"+envDashboardToken+", else HOME/dashboard-token)")
+	o.dashboard.add(cmd, "dashboard-")
 	return cmd
 }
 
@@ -170,6 +170,9 @@ func (o *hubRunOptions) Validate() error {
 	if err := names.Label("namespace", o.opts.Namespace); err != nil {
 		return err
 	}
+	if err := o.dashboard.validate(); err != nil {
+		return err
+	}
 	if o.opts.KeepRuns < 0 {
 		return usagef("--keep-runs %d: give how many ended runs to keep (0 keeps all)", o.opts.KeepRuns)
 	}
@@ -183,25 +186,23 @@ func (o *hubRunOptions) Validate() error {
 
 func (o *hubRunOptions) Run(ctx context.Context) error {
 	if o.dashboardListen != "" {
-		// Every replica serves it: it reads and writes the API.
-		token, where, err := dashboardToken(o.dashboardTokenFile, o.home)
-		if err != nil {
-			return err
-		}
-		if where != "" {
-			o.printer.Action("dashboard token in %s", where)
-		}
+		// Every replica serves it: it reads and writes the API, and its
+		// sessions are signed cookies any replica sharing the key checks.
 		c, err := client.New(o.cfg, client.Options{Scheme: hubstore.Scheme()})
 		if err != nil {
 			return err
 		}
 		runs := &hubstore.Store{Client: c, Namespace: o.opts.Namespace}
-		stop, addr, err := serveDashboard(o.dashboardListen, &dashboard.Server{Runs: runs, Token: token, Where: "hub · namespace " + o.opts.Namespace})
+		d, err := o.dashboard.server(runs, "hub · namespace "+o.opts.Namespace, o.home, o.cfg, o.opts.Namespace, o.printer)
+		if err != nil {
+			return err
+		}
+		stop, url, err := o.dashboard.serve(o.dashboardListen, d)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		o.printer.Action("dashboard on http://%s/", addr)
+		o.printer.Action("dashboard on %s (sign-in: %s)", url, o.dashboard.auth)
 	}
 	o.printer.Action("hub %s watching UpdateRuns in namespace %s (leader election %s)", o.opts.Identity, o.opts.Namespace, onOff(o.opts.LeaderElection))
 	return hub.Run(ctx, o.cfg, o.opts)

@@ -39,9 +39,15 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 type Server struct {
 	// Runs is where the runs are read and requests recorded.
 	Runs store.Runs
-	// Token signs people in; it is compared in constant time and never
-	// shown. A request may also send it as "Authorization: Bearer".
+	// Auth signs people in and says what they may do; nil is
+	// SharedToken{Token}.
+	Auth Authenticator
+	// Token is the shared token when Auth is nil; it is compared in
+	// constant time and never shown.
 	Token string
+	// SessionKey signs session cookies. Replicas behind one Service share
+	// it (from a Secret); empty, a random key per process.
+	SessionKey []byte
 	// Where names what the dashboard shows ("home /x" or "hub ns").
 	Where string
 	// Poll is how often an event stream looks for changes (default 1s).
@@ -49,22 +55,20 @@ type Server struct {
 	// Secure marks the session cookie Secure (serve over TLS).
 	Secure bool
 
-	mu       sync.Mutex
-	sessions map[string]session
-}
-
-// session is a signed-in browser: who it says it is, and the token its
-// forms must carry.
-type session struct {
-	who     string
-	csrf    string
-	expires time.Time
+	keyOnce sync.Once
 }
 
 const (
 	cookieName = "upshift_session"
-	sessionTTL = 12 * time.Hour
+	sessionTTL = 8 * time.Hour
 )
+
+func (s *Server) auth() Authenticator {
+	if s.Auth != nil {
+		return s.Auth
+	}
+	return SharedToken{Token: s.Token}
+}
 
 // Handler serves the dashboard.
 func (s *Server) Handler() http.Handler {
@@ -78,9 +82,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /events", s.page(s.runsEvents))
 	mux.HandleFunc("GET /runs/{name}", s.page(s.runPage))
 	mux.HandleFunc("GET /runs/{name}/events", s.page(s.runEvents))
-	mux.HandleFunc("POST /runs/{name}/approve", s.action(s.approve))
-	mux.HandleFunc("POST /runs/{name}/stop", s.action(s.stop))
-	mux.HandleFunc("POST /runs/{name}/rollback", s.action(s.rollback))
+	mux.HandleFunc("POST /runs/{name}/approve", s.action(ActionApprove, s.approve))
+	mux.HandleFunc("POST /runs/{name}/stop", s.action(ActionStop, s.stop))
+	mux.HandleFunc("POST /runs/{name}/rollback", s.action(ActionRollback, s.rollback))
 	return secureHeaders(mux)
 }
 
@@ -96,39 +100,31 @@ func secureHeaders(h http.Handler) http.Handler {
 
 // view is what a page template gets.
 type view struct {
-	Where string
-	Who   string
-	CSRF  string
-	Runs  []*v1alpha1.UpdateRun
-	Run   *v1alpha1.UpdateRun
-	Error string
+	Where    string
+	Who      string
+	CSRF     string
+	AsksName bool
+	Runs     []*v1alpha1.UpdateRun
+	Run      *v1alpha1.UpdateRun
+	Error    string
 }
 
-// authenticate finds the session of a request, or takes its bearer token
-// (a client that sends the token itself needs no CSRF token).
+// authenticate finds the session of a request, or checks its bearer token
+// (a client that sends a token itself needs no CSRF token).
 func (s *Server) authenticate(r *http.Request) (sess session, bearer, ok bool) {
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		if s.tokenMatches(strings.TrimPrefix(h, "Bearer ")) {
-			return session{who: "api"}, true, true
+		id, err := s.auth().Authenticate(r.Context(), strings.TrimPrefix(h, "Bearer "), "")
+		if err != nil {
+			return session{}, false, false
 		}
-		return session{}, false, false
+		return session{Identity: id}, true, true
 	}
 	c, err := r.Cookie(cookieName)
 	if err != nil {
 		return session{}, false, false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, ok = s.sessions[c.Value]
-	if !ok || time.Now().After(sess.expires) {
-		delete(s.sessions, c.Value)
-		return session{}, false, false
-	}
-	return sess, false, true
-}
-
-func (s *Server) tokenMatches(t string) bool {
-	return s.Token != "" && subtle.ConstantTimeCompare([]byte(t), []byte(s.Token)) == 1
+	sess, err = s.open(c.Value, time.Now())
+	return sess, false, err == nil
 }
 
 // page serves a page to a signed-in browser; others are sent to sign in.
@@ -148,20 +144,25 @@ func (s *Server) page(h func(http.ResponseWriter, *http.Request, session)) http.
 }
 
 // action serves a button: only a signed-in browser whose form carries its
-// session's CSRF token, or a client with the bearer token.
-func (s *Server) action(h func(r *http.Request, name, who string) error) http.HandlerFunc {
+// session's CSRF token, or a client with a bearer token, and only for
+// someone the Authenticator allows to take it.
+func (s *Server) action(action string, h func(r *http.Request, name, who string) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess, bearer, ok := s.authenticate(r)
 		if !ok {
-			s.render(w, http.StatusUnauthorized, "login.html", view{Where: s.Where, Error: "Sign in to do that: nothing was changed."})
+			s.render(w, http.StatusUnauthorized, "login.html", view{Where: s.Where, AsksName: s.auth().AsksName(), Error: "Sign in to do that: nothing was changed."})
 			return
 		}
-		if !bearer && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.csrf)) != 1 {
+		if !bearer && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf(sess))) != 1 {
 			http.Error(w, "this form is stale or was not sent by the dashboard (CSRF token): nothing was changed; reload the page", http.StatusForbidden)
 			return
 		}
+		if err := s.auth().Allow(r.Context(), sess.Identity, action); err != nil {
+			http.Error(w, err.Error()+": nothing was changed", http.StatusForbidden)
+			return
+		}
 		name := r.PathValue("name")
-		if err := h(r, name, sess.who); err != nil {
+		if err := h(r, name, sess.Name); err != nil {
 			status := http.StatusBadRequest
 			if errors.Is(err, store.ErrNotFound) {
 				status = http.StatusNotFound
@@ -178,42 +179,44 @@ func (s *Server) action(h func(r *http.Request, name, who string) error) http.Ha
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, http.StatusOK, "login.html", view{Where: s.Where})
+	s.render(w, http.StatusOK, "login.html", view{Where: s.Where, AsksName: s.auth().AsksName()})
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	who := strings.TrimSpace(r.PostFormValue("name"))
-	if !s.tokenMatches(r.PostFormValue("token")) || who == "" {
-		s.render(w, http.StatusUnauthorized, "login.html", view{Where: s.Where, Error: "Wrong token, or no name: both are needed."})
+	a := s.auth()
+	refuse := func(status int, msg string) {
+		s.render(w, status, "login.html", view{Where: s.Where, AsksName: a.AsksName(), Error: msg})
+	}
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	if a.AsksName() && name == "" {
+		refuse(http.StatusUnauthorized, "Give your name: it is recorded with what you approve, stop or roll back.")
 		return
 	}
-	id, csrf := randomHex(), randomHex()
-	s.mu.Lock()
-	if s.sessions == nil {
-		s.sessions = map[string]session{}
+	id, err := a.Authenticate(r.Context(), r.PostFormValue("token"), name)
+	if err != nil {
+		refuse(http.StatusUnauthorized, "Not signed in: "+err.Error()+".")
+		return
 	}
-	s.sessions[id] = session{who: who, csrf: csrf, expires: time.Now().Add(sessionTTL)}
-	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, Secure: s.Secure, SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL.Seconds())})
+	if err := a.Allow(r.Context(), id, ActionView); err != nil {
+		refuse(http.StatusForbidden, "Not signed in: "+err.Error()+".")
+		return
+	}
+	sess := session{Identity: id, ID: randomHex()[:32], Expires: time.Now().Add(sessionTTL).Unix()}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.seal(sess), Path: "/", HttpOnly: true, Secure: s.Secure, SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL.Seconds())})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
+// logout clears the browser's cookie. Sessions are signed, not stored: a
+// copy of the cookie stays valid until it expires (sessionTTL), and
+// rotating the session key ends every session.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(cookieName); err == nil {
-		s.mu.Lock()
-		sess, ok := s.sessions[c.Value]
-		if ok && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.csrf)) == 1 {
-			delete(s.sessions, c.Value)
-		}
-		s.mu.Unlock()
-	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.Secure, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
 func (s *Server) runsPage(w http.ResponseWriter, r *http.Request, sess session) {
 	runs, err := s.Runs.List()
-	v := view{Where: s.Where, Who: sess.who, CSRF: sess.csrf, Runs: newestFirst(runs)}
+	v := view{Where: s.Where, Who: sess.Name, CSRF: s.csrf(sess), Runs: newestFirst(runs)}
 	if err != nil {
 		v.Error = err.Error()
 	}
@@ -227,10 +230,10 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request, sess session) {
 		if errors.Is(err, store.ErrNotFound) {
 			status = http.StatusNotFound
 		}
-		s.render(w, status, "runs.html", view{Where: s.Where, Who: sess.who, CSRF: sess.csrf, Error: err.Error()})
+		s.render(w, status, "runs.html", view{Where: s.Where, Who: sess.Name, CSRF: s.csrf(sess), Error: err.Error()})
 		return
 	}
-	s.render(w, http.StatusOK, "run.html", view{Where: s.Where, Who: sess.who, CSRF: sess.csrf, Run: run})
+	s.render(w, http.StatusOK, "run.html", view{Where: s.Where, Who: sess.Name, CSRF: s.csrf(sess), Run: run})
 }
 
 func (s *Server) runsEvents(w http.ResponseWriter, r *http.Request, sess session) {
@@ -239,7 +242,7 @@ func (s *Server) runsEvents(w http.ResponseWriter, r *http.Request, sess session
 		if err != nil {
 			return "", err
 		}
-		return s.fragment("runs-table", view{Runs: newestFirst(runs), CSRF: sess.csrf})
+		return s.fragment("runs-table", view{Runs: newestFirst(runs), CSRF: s.csrf(sess)})
 	})
 }
 
@@ -250,7 +253,7 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request, sess session)
 		if err != nil {
 			return "", err
 		}
-		return s.fragment("run-live", view{Run: run, CSRF: sess.csrf})
+		return s.fragment("run-live", view{Run: run, CSRF: s.csrf(sess)})
 	})
 }
 

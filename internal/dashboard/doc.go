@@ -2,8 +2,11 @@
 // stage → cluster → step tree with times, gate and analysis results,
 // traffic weights of blue-green and canary moves, and the approvals that
 // wait, updated live over server-sent events. Its buttons approve, stop
-// and roll back, behind a bearer token (a signed-in browser holds a
-// session cookie and every form carries the session's CSRF token).
+// and roll back for whoever an Authenticator signs in and allows: a
+// shared token (SharedToken), or a person's own Kubernetes identity and
+// RBAC (kubeauth). A signed-in browser holds a session cookie signed with
+// a key replicas share, so any replica checks it, and every form carries
+// a CSRF token derived from the session.
 //
 // It reads and writes runs through store.Runs only, so the same server
 // runs over a home's files (`upshift dashboard`) and over a hub
