@@ -76,7 +76,7 @@ lint:
 chart:
 	$(GO) run $(HELM) lint --strict charts/upshift
 	$(GO) run $(HELM) lint --strict charts/upshift --set serviceMonitor.enabled=true,prometheusRule.enabled=true,dashboard.enabled=true,dashboard.tlsSecret=upshift-dashboard-tls
-	$(GO) run $(HELM) lint --strict charts/upshift --set dashboard.enabled=true,dashboard.auth=token
+	$(GO) run $(HELM) lint --strict charts/upshift --set dashboard.enabled=true,dashboard.auth=token,azureWorkloadIdentity.clientID=00000000-0000-0000-0000-000000000001
 	$(GO) run $(HELM) template upshift charts/upshift --namespace upshift-system \
 		--set serviceMonitor.enabled=true,prometheusRule.enabled=true,dashboard.enabled=true >/dev/null
 

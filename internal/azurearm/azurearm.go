@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -60,29 +61,64 @@ func (staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore
 }
 
 // Options points the SDK at a cloud's ARM endpoint (empty: Azure's public
-// cloud) and returns the credential to use there: DefaultAzureCredential,
-// or on loopback the emulator's static token over HTTP.
+// cloud) and returns the credential to use there: azidentity's
+// DefaultAzureCredential chain (environment, workload identity, managed
+// identity, Azure CLI…), or on loopback the emulator's static token over
+// HTTP unless a workload identity is configured
+// (AZURE_FEDERATED_TOKEN_FILE), which then signs in at AZURE_AUTHORITY_HOST
+// (the emulator's Entra ID over TLS). The Entra authority is the
+// sovereign cloud's for its ARM endpoint, or AZURE_AUTHORITY_HOST.
 func Options(endpoint string) (*arm.ClientOptions, azcore.TokenCredential, error) {
 	opts := &arm.ClientOptions{}
 	opts.Retry = policy.RetryOptions{MaxRetries: 5, RetryDelay: 2 * time.Second, MaxRetryDelay: time.Minute}
-	if endpoint == "" {
-		cred, err := azidentity.NewDefaultAzureCredential(nil)
-		return opts, cred, err
-	}
-	opts.Cloud = cloud.Configuration{
-		ActiveDirectoryAuthorityHost: cloud.AzurePublic.ActiveDirectoryAuthorityHost,
-		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
-			cloud.ResourceManager: {Endpoint: strings.TrimSuffix(endpoint, "/"), Audience: cloud.AzurePublic.Services[cloud.ResourceManager].Audience},
-		},
-	}
+	authority := os.Getenv("AZURE_AUTHORITY_HOST")
+	opts.Cloud = cloudOf(endpoint, authority)
 	if IsLoopback(endpoint) {
-		// The local emulator: any token, over HTTP, on loopback only.
+		// The local emulator, over HTTP, on loopback only.
 		opts.InsecureAllowCredentialWithHTTP = true
 		opts.Retry.RetryDelay = 200 * time.Millisecond
-		return opts, staticToken{}, nil
+		if os.Getenv("AZURE_FEDERATED_TOKEN_FILE") == "" {
+			return opts, staticToken{}, nil
+		}
 	}
-	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts.ClientOptions})
+	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
+		ClientOptions: opts.ClientOptions,
+		// Instance discovery asks login.microsoftonline.com about the
+		// authority: not for one on this machine.
+		DisableInstanceDiscovery: IsLoopback(authority),
+	})
 	return opts, cred, err
+}
+
+// sovereign are the national clouds by ARM endpoint host.
+var sovereign = map[string]cloud.Configuration{
+	"management.usgovcloudapi.net": cloud.AzureGovernment,
+	"management.chinacloudapi.cn":  cloud.AzureChina,
+}
+
+// cloudOf is the cloud configuration of an ARM endpoint: Azure's public
+// cloud for none, a national cloud's for its endpoint, else the endpoint
+// with the public cloud's audience. authority, when set, is the Entra ID
+// host to sign in at.
+func cloudOf(endpoint, authority string) cloud.Configuration {
+	c := cloud.AzurePublic
+	if endpoint != "" {
+		u, err := url.Parse(endpoint)
+		if known, ok := sovereign[strings.ToLower(u.Hostname())]; err == nil && ok {
+			c = known
+		} else {
+			c = cloud.Configuration{
+				ActiveDirectoryAuthorityHost: cloud.AzurePublic.ActiveDirectoryAuthorityHost,
+				Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+					cloud.ResourceManager: {Endpoint: strings.TrimSuffix(endpoint, "/"), Audience: cloud.AzurePublic.Services[cloud.ResourceManager].Audience},
+				},
+			}
+		}
+	}
+	if authority != "" {
+		c.ActiveDirectoryAuthorityHost = authority
+	}
+	return c
 }
 
 // credentialsError turns DefaultAzureCredential's report (a line per

@@ -12,7 +12,9 @@
 // 409 OperationNotAllowed while an operation is under way. It takes the
 // time the work takes, and provisioningState tells the truth.
 //
-// It accepts any bearer token, and so it listens on loopback only. It is
+// It accepts any bearer token unless its Entra is set: then only the
+// access tokens that emulated Entra ID issued in exchange for a federated
+// token (workload identity) are taken. It listens on loopback only. It is
 // for tests and for trying an AKS fleet run without a subscription; it is
 // not Azure, and what it does not serve answers 404 with an ARM error.
 package azureemu

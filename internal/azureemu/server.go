@@ -46,6 +46,9 @@ type Server struct {
 	// Gateway, when set, serves each Traffic Manager profile's DNS name
 	// as a route, standing for the resolvers users go through.
 	Gateway traffic.Router
+	// Entra, when set, is the identity provider whose access tokens alone
+	// ARM takes (workload identity); unset, any bearer token is taken.
+	Entra *Entra
 
 	mu sync.Mutex
 	// faults are the statuses the next requests fail with (see Fail).
@@ -178,6 +181,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
 		writeError(w, errorf(http.StatusUnauthorized, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing or is not a bearer token."))
 		return
+	}
+	if s.Entra != nil {
+		if _, ok := s.Entra.Check(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")); !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer authorization_uri="https://login.microsoftonline.com/`+s.Entra.Tenant+`", error="invalid_token", error_description="The access token is invalid."`)
+			writeError(w, errorf(http.StatusUnauthorized, "InvalidAuthenticationToken", "The access token is invalid."))
+			s.logf("refused: a bearer token Entra did not issue")
+			return
+		}
 	}
 	seg := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	low := make([]string, len(seg))

@@ -60,8 +60,14 @@ func (r *replica) output() string {
 }
 
 func startReplica(t *testing.T, kubeconfig, identity string, flags ...string) *replica {
+	return startReplicaEnv(t, nil, kubeconfig, identity, flags...)
+}
+
+// startReplicaEnv is startReplica with more environment variables.
+func startReplicaEnv(t *testing.T, env []string, kubeconfig, identity string, flags ...string) *replica {
 	args := append([]string{"hub", "run", "--kubeconfig", kubeconfig, "--namespace", "default", "--identity", identity, "--lease-duration", "4s"}, flags...)
 	r := &replica{cmd: testfleet.CLI(args...), out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	r.cmd.Env = append(r.cmd.Env, env...)
 	r.cmd.Stdout, r.cmd.Stderr = lockedWriter{r.mu, r.out}, lockedWriter{r.mu, r.out}
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -140,7 +146,7 @@ func waitCompleted(t *testing.T, st *hubstore.Store, replicas []*replica, run st
 	waitFor(t, "the run to complete", replicas, func() bool {
 		r, err := st.Get(run)
 		if err == nil && r.Status.Phase == v1alpha1.PhaseFailed {
-			t.Fatalf("the run failed: %s", testfleet.StatusOf(r))
+			t.Fatalf("the run failed: %s %s", r.Status.Message, testfleet.StatusOf(r))
 		}
 		return err == nil && r.Status.Phase == v1alpha1.PhaseCompleted
 	})
