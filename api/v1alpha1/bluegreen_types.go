@@ -95,8 +95,12 @@ type HostNames struct {
 // GatewayTraffic reaches an upshift gateway's admin API.
 type GatewayTraffic struct {
 	AdminURL string `json:"adminURL"`
-	// TokenFile holds the admin API's bearer token.
-	TokenFile string `json:"tokenFile"`
+	// TokenFile holds the admin API's bearer token (the CLI).
+	TokenFile string `json:"tokenFile,omitempty"`
+	// TokenSecretRef names a Secret of the hub's namespace, labelled
+	// upshift.dev/traffic-credentials=true, whose key (default "token")
+	// holds it: a hub reads no files of its pod.
+	TokenSecretRef *SecretKeyRef `json:"tokenSecretRef,omitempty"`
 }
 
 // DNSTraffic reaches a DNS primary that takes signed dynamic updates.
@@ -106,8 +110,12 @@ type DNSTraffic struct {
 	Zone         string `json:"zone"`
 	KeyName      string `json:"keyName"`
 	KeyAlgorithm string `json:"keyAlgorithm,omitempty"`
-	// KeySecretFile holds the TSIG key's base64 secret.
-	KeySecretFile string `json:"keySecretFile"`
+	// KeySecretFile holds the TSIG key's base64 secret (the CLI).
+	KeySecretFile string `json:"keySecretFile,omitempty"`
+	// KeySecretRef names a Secret of the hub's namespace, labelled
+	// upshift.dev/traffic-credentials=true, whose key (default "secret")
+	// holds it: a hub reads no files of its pod.
+	KeySecretRef *SecretKeyRef `json:"keySecretRef,omitempty"`
 	// Targets maps each cluster (the provider's name) to its records.
 	Targets map[string]DNSTarget `json:"targets"`
 	// TTL is the record's normal TTL; SwitchTTL the low one around a

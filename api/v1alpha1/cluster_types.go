@@ -138,6 +138,11 @@ const LabelMemberCredentials = "upshift.dev/member-credentials"
 // sink's URL from (value "true"; NotificationSink urlSecretRef).
 const LabelNotificationURL = "upshift.dev/notification-url"
 
+// LabelTrafficCredentials marks a Secret a hub may read a traffic
+// provider's credential from (spec.blueGreen.traffic.gateway.tokenSecretRef,
+// dns.keySecretRef).
+const LabelTrafficCredentials = "upshift.dev/traffic-credentials"
+
 // Cluster providers.
 const (
 	ProviderLocal      = "local"

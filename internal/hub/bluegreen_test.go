@@ -1,11 +1,12 @@
 package hub_test
 
 import (
-	"os"
-	"path/filepath"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -41,9 +42,10 @@ func TestHubFailoverMidSwitch(t *testing.T) {
 	}
 	testfleet.Serve(t, blue, sampleapp.App{Namespace: "shop", Name: "web", Host: hosts.Public, Replicas: 2, MinAvailable: 1})
 
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+	// The gateway's admin token reaches the hub as a labelled Secret: a
+	// hub reads no files of its pod for a run.
+	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "gateway-admin", Namespace: "default", Labels: map[string]string{v1alpha1.LabelTrafficCredentials: "true"}},
+		Data: map[string][]byte{"token": []byte(token + "\n")}}); err != nil {
 		t.Fatal(err)
 	}
 	gw := frontdoor.Config{
@@ -69,7 +71,7 @@ func TestHubFailoverMidSwitch(t *testing.T) {
 				Upgrade:  v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor},
 				BlueGreen: &v1alpha1.BlueGreenSpec{
 					Traffic: v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficGateway, Hosts: hosts, URL: front,
-						Gateway: &v1alpha1.GatewayTraffic{AdminURL: admin, TokenFile: tokenFile}},
+						Gateway: &v1alpha1.GatewayTraffic{AdminURL: admin, TokenSecretRef: &v1alpha1.SecretKeyRef{Name: "gateway-admin"}}},
 					Sync:       v1alpha1.SyncSpec{Namespaces: []string{"shop"}},
 					PostSwitch: v1alpha1.PostSwitchSpec{Window: &metav1.Duration{Duration: 10 * time.Second}},
 					BlueSoak:   &metav1.Duration{Duration: time.Second},
@@ -131,5 +133,16 @@ func TestHubFailoverMidSwitch(t *testing.T) {
 	route, err := trafficgateway.New(admin, token).Route(ctx, hosts.Cluster)
 	if err != nil || len(route.Backends) != 1 || route.Backends[0].Name != "web-g2" || route.Backends[0].Weight != 100 {
 		t.Errorf("route %s at the end: %+v, %v", hosts.Cluster, route, err)
+	}
+	// The token was read from its Secret by both replicas, and went
+	// nowhere else: not the run's spec, status or audit trail.
+	done, _ := st.Get("move")
+	object, _ := json.Marshal(done)
+	events, _ := st.Events("move")
+	audit, _ := json.Marshal(events)
+	for what, text := range map[string]string{"run": string(object), "audit": string(audit), "logs": replicas[0].output() + replicas[1].output()} {
+		if strings.Contains(text, token) {
+			t.Errorf("the gateway's admin token reached the %s", what)
+		}
 	}
 }

@@ -293,20 +293,39 @@ func (r *Reconciler) initialize(ctx context.Context, run *v1alpha1.UpdateRun) er
 	if paths := execPaths(&run.Spec, strategy, clusters); len(paths) > 0 && !r.Options.AllowExec {
 		return execRefused(paths)
 	}
+	if paths := podFiles(&run.Spec, r.Options.AllowExec); len(paths) > 0 {
+		return podFilesRefused(paths)
+	}
 	if _, err := r.withSinkURLs(ctx, run); err != nil {
+		return err
+	}
+	if _, err := r.trafficSecrets(ctx, run); err != nil {
 		return err
 	}
 	resolved, err := r.withCredentials(ctx, run.Name, clusters)
 	if err != nil {
 		return err
 	}
-	_, err = r.Options.NewEngine(resolved, runs{r.Store}).Initialize(ctx, run, strategy)
+	_, err = r.Options.NewEngine(resolved, runs{Store: r.Store}).Initialize(ctx, run, strategy)
 	return err
 }
 
 // runs is the store the hub's engines write through: the fleet they
-// freeze names members' Secrets, never the files read from them.
-type runs struct{ *hubstore.Store }
+// freeze names members' Secrets, never the files read from them; the
+// runs they read point at the private files their traffic Secrets were
+// read into (secrets), which no write carries back.
+type runs struct {
+	*hubstore.Store
+	secrets func(*v1alpha1.UpdateRun)
+}
+
+func (s runs) Get(name string) (*v1alpha1.UpdateRun, error) {
+	run, err := s.Store.Get(name)
+	if err == nil && s.secrets != nil {
+		s.secrets(run)
+	}
+	return run, err
+}
 
 func (s runs) SaveFleet(name string, data []byte) error {
 	clusters, err := fleet.Parse(name+"/fleet.yaml", data)
@@ -424,6 +443,15 @@ func (r *Reconciler) drive(run *v1alpha1.UpdateRun) {
 			return
 		}
 	}
+	if paths := podFiles(&run.Spec, r.Options.AllowExec); len(paths) > 0 {
+		log.FromContext(r.ctx).Info("run not driven", "run", name, "error", podFilesRefused(paths).Error())
+		return
+	}
+	pointAtSecrets, err := r.trafficSecrets(r.ctx, run)
+	if err != nil {
+		log.FromContext(r.ctx).Info("run cannot go on", "run", name, "error", err.Error())
+		return
+	}
 	notified, err := r.withSinkURLs(r.ctx, run)
 	if err != nil {
 		log.FromContext(r.ctx).Info("run cannot go on", "run", name, "error", err.Error())
@@ -441,7 +469,7 @@ func (r *Reconciler) drive(run *v1alpha1.UpdateRun) {
 			return
 		}
 	}
-	e := r.Options.NewEngine(clusters, runs{r.Store})
+	e := r.Options.NewEngine(clusters, runs{Store: r.Store, secrets: pointAtSecrets})
 	e.OnReplaced = func(member string, _ []string, green string) error { return r.retarget(r.ctx, member, green) }
 	e.Progress = func(ev engine.Event) {
 		ev.Message = r.scrub.text(ev.Message)

@@ -106,6 +106,24 @@ func TestHubTenantBoundary(t *testing.T) {
 	refused("preflight-command", "spec.gates.preflight[0] (gate own) is a Command gate")
 	refused("stage-command", "strategy.stages[0].afterStageTasks[0].gate (gate own) is a Command gate")
 
+	// A run that names a file of the hub's pod as the gateway's admin
+	// token (the pod's own ServiceAccount token, which the provider would
+	// send to an address the run names) is refused.
+	podToken := run("pod-token")
+	podToken.Spec.Method = v1alpha1.MethodBlueGreen
+	podToken.Spec.BlueGreen = &v1alpha1.BlueGreenSpec{Traffic: v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficGateway,
+		Gateway: &v1alpha1.GatewayTraffic{AdminURL: "http://127.0.0.1:1", TokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token"}}}
+	if err := tenant.Create(ctx, podToken); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the run naming a file of the pod to be refused", replicas, func() bool {
+		r, err := st.Get("pod-token")
+		return err == nil && r.Status.Phase == v1alpha1.PhaseFailed
+	})
+	if r, _ := st.Get("pod-token"); !strings.Contains(r.Status.Message, "spec.blueGreen.traffic.gateway.tokenFile reads a file of the hub's pod: give tokenSecretRef") {
+		t.Errorf("a gateway tokenFile on a hub: %q", r.Status.Message)
+	}
+
 	// The ways of those who may write Clusters and Secrets.
 	if err := admin.Create(ctx, &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "scripted", Namespace: "default"},
 		Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderExec, Group: "all", Exec: &v1alpha1.ExecCluster{Name: "scripted", Command: []string{"touch", marker}}}}); err != nil {

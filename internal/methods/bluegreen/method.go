@@ -259,12 +259,12 @@ func validateSpec(p *field.Path, bg *v1alpha1.BlueGreenSpec) field.ErrorList {
 	t := bg.Traffic
 	switch t.Provider {
 	case v1alpha1.TrafficGateway:
-		if t.Gateway == nil || t.Gateway.AdminURL == "" || t.Gateway.TokenFile == "" {
-			errs = append(errs, field.Required(tp.Child("gateway"), "adminURL and tokenFile of the gateway's admin API"))
+		if t.Gateway == nil || t.Gateway.AdminURL == "" || (t.Gateway.TokenFile == "" && t.Gateway.TokenSecretRef == nil) {
+			errs = append(errs, field.Required(tp.Child("gateway"), "adminURL and tokenFile (on a hub tokenSecretRef) of the gateway's admin API"))
 		}
 	case v1alpha1.TrafficDNS:
-		if t.DNS == nil || t.DNS.Server == "" || t.DNS.Zone == "" || t.DNS.KeyName == "" || t.DNS.KeySecretFile == "" {
-			errs = append(errs, field.Required(tp.Child("dns"), "server, zone, keyName and keySecretFile"))
+		if t.DNS == nil || t.DNS.Server == "" || t.DNS.Zone == "" || t.DNS.KeyName == "" || (t.DNS.KeySecretFile == "" && t.DNS.KeySecretRef == nil) {
+			errs = append(errs, field.Required(tp.Child("dns"), "server, zone, keyName and keySecretFile (on a hub keySecretRef)"))
 		}
 	case v1alpha1.TrafficTrafficManager:
 		if tm := t.TrafficManager; tm == nil || tm.SubscriptionID == "" || tm.ResourceGroup == "" {

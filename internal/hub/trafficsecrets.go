@@ -1,0 +1,94 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/atomicfile"
+)
+
+// podFiles lists what in a run's spec would read a file of the hub's pod.
+// A hub refuses each: a run could name the pod's own ServiceAccount token
+// as the gateway's admin token and send it to an address the run names. A
+// traffic credential comes from a labelled Secret instead; a manifests
+// folder (mounted with extraVolumes) only with --allow-exec.
+func podFiles(spec *v1alpha1.UpdateRunSpec, allowExec bool) []string {
+	bg := spec.BlueGreen
+	if bg == nil {
+		return nil
+	}
+	var out []string
+	label := v1alpha1.LabelTrafficCredentials + "=true"
+	if g := bg.Traffic.Gateway; g != nil && g.TokenFile != "" {
+		out = append(out, "spec.blueGreen.traffic.gateway.tokenFile reads a file of the hub's pod: give tokenSecretRef (a Secret labelled "+label+")")
+	}
+	if d := bg.Traffic.DNS; d != nil && d.KeySecretFile != "" {
+		out = append(out, "spec.blueGreen.traffic.dns.keySecretFile reads a file of the hub's pod: give keySecretRef (a Secret labelled "+label+")")
+	}
+	if bg.Sync.Manifests != "" && !allowExec {
+		out = append(out, "spec.blueGreen.sync.manifests reads a folder of the hub's pod: allowed only on a hub started with --allow-exec")
+	}
+	return out
+}
+
+// podFilesRefused is the error of a run that names files of the pod.
+func podFilesRefused(paths []string) error {
+	return fmt.Errorf("a hub reads no files of its pod for a run: %s", strings.Join(paths, "; "))
+}
+
+// trafficSecrets reads the run's traffic credentials from the Secrets it
+// names (labelled upshift.dev/traffic-credentials=true) into private
+// files under the credentials folder, and returns what points a copy of
+// the run at those files: the engine's copy alone carries the paths, and
+// what the Secrets hold is scrubbed from status writes.
+func (r *Reconciler) trafficSecrets(ctx context.Context, run *v1alpha1.UpdateRun) (func(*v1alpha1.UpdateRun), error) {
+	bg := run.Spec.BlueGreen
+	if bg == nil {
+		return nil, nil
+	}
+	read := func(field string, ref *v1alpha1.SecretKeyRef, defaultKey, what string) (string, error) {
+		key := ref.Key
+		if key == "" {
+			key = defaultKey
+		}
+		data, err := r.markedSecret(ctx, ref.Name, key, v1alpha1.LabelTrafficCredentials, what, "--from-file="+key+"=FILE")
+		if err != nil {
+			return "", fmt.Errorf("spec.blueGreen.traffic.%s %w", field, err)
+		}
+		r.scrub.add(strings.TrimSpace(string(data)))
+		path := filepath.Join(r.Options.CredentialsDir, run.Name, strings.ReplaceAll(field, ".", "-"))
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return "", err
+		}
+		return path, atomicfile.Write(path, data, 0o600)
+	}
+	var token, key string
+	var err error
+	if g := bg.Traffic.Gateway; g != nil && g.TokenSecretRef != nil {
+		if token, err = read("gateway.tokenSecretRef", g.TokenSecretRef, "token", "the gateway's admin token"); err != nil {
+			return nil, err
+		}
+	}
+	if d := bg.Traffic.DNS; d != nil && d.KeySecretRef != nil {
+		if key, err = read("dns.keySecretRef", d.KeySecretRef, "secret", "the TSIG key's base64 secret"); err != nil {
+			return nil, err
+		}
+	}
+	if token == "" && key == "" {
+		return nil, nil
+	}
+	return func(run *v1alpha1.UpdateRun) {
+		if bg := run.Spec.BlueGreen; bg != nil {
+			if g := bg.Traffic.Gateway; g != nil && token != "" {
+				g.TokenFile = token
+			}
+			if d := bg.Traffic.DNS; d != nil && key != "" {
+				d.KeySecretFile = key
+			}
+		}
+	}, nil
+}
