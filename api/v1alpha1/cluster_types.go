@@ -79,6 +79,12 @@ type ExecCluster struct {
 	Command []string `json:"command"`
 	// Env adds variables to the command's environment.
 	Env map[string]string `json:"env,omitempty"`
+	// EnvSecretRefs adds variables whose values a hub reads from Secrets
+	// of its namespace labelled upshift.dev/member-credentials=true (key
+	// default: the variable's name). They reach the command alone, never
+	// the run's frozen fleet, status or log. The CLI reads no Secrets:
+	// give env there.
+	EnvSecretRefs map[string]SecretKeyRef `json:"envSecretRefs,omitempty"`
 	// Timeouts per operation (get, versions, upgrade-control-plane,
 	// upgrade-node-pool, create, delete), as Go durations ("45m"). A
 	// command still running at its timeout is stopped and the step fails.

@@ -760,6 +760,13 @@ func (in *ExecCluster) DeepCopyInto(out *ExecCluster) {
 			(*out)[key] = val
 		}
 	}
+	if in.EnvSecretRefs != nil {
+		in, out := &in.EnvSecretRefs, &out.EnvSecretRefs
+		*out = make(map[string]SecretKeyRef, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val
+		}
+	}
 	if in.Timeouts != nil {
 		in, out := &in.Timeouts, &out.Timeouts
 		*out = make(map[string]v1.Duration, len(*in))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,7 +18,9 @@ import (
 
 // withCredentials returns the clusters with the kubeconfig of each that
 // names a Secret (spec.kubeconfigSecretRef) read from the hub and written
-// to a private file under dir, which spec.kubeconfig then names. Only
+// to a private file under dir, which spec.kubeconfig then names, and an
+// exec cluster's variables from Secrets (spec.exec.envSecretRefs) in its
+// env. Only
 // the engine's copy carries the path; the Secret's content goes nowhere
 // else, and errors name the Secret and key, never what they hold.
 //
@@ -26,40 +29,79 @@ import (
 // whose users run plugins is refused unless the hub allows exec; and what
 // the kubeconfig holds that is secret is scrubbed from status writes.
 func (r *Reconciler) withCredentials(ctx context.Context, run string, clusters []v1alpha1.Cluster) ([]v1alpha1.Cluster, error) {
-	dir := r.Options.CredentialsDir
 	out := make([]v1alpha1.Cluster, len(clusters))
 	for i, cl := range clusters {
 		out[i] = *cl.DeepCopy()
-		ref := cl.Spec.KubeconfigSecretRef
-		if ref == nil {
-			continue
-		}
-		key := ref.Key
-		if key == "" {
-			key = "kubeconfig"
-		}
-		data, err := r.markedSecret(ctx, ref.Name, key, v1alpha1.LabelMemberCredentials, "this member's kubeconfig", "--from-file="+key+"=KUBECONFIG")
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: spec.kubeconfigSecretRef %w", cl.Name, err)
-		}
-		kc, err := clientcmd.Load(data)
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: key %q of Secret %s is not a kubeconfig", cl.Name, key, ref.Name)
-		}
-		r.scrub.add(secretsOf(kc)...)
-		if plugins := kubeconfigPlugins(kc); len(plugins) > 0 && !r.Options.AllowExec {
-			return nil, fmt.Errorf("cluster %s: the kubeconfig of Secret %s: %w", cl.Name, ref.Name, execRefused(plugins))
-		}
-		path := filepath.Join(dir, run, cl.Name+".kubeconfig")
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		if err := r.memberKubeconfig(ctx, run, &out[i]); err != nil {
 			return nil, err
 		}
-		if err := atomicfile.Write(path, data, 0o600); err != nil {
+		if err := r.execEnv(ctx, &out[i]); err != nil {
 			return nil, err
 		}
-		out[i].Spec.Kubeconfig = path
 	}
 	return out, nil
+}
+
+// memberKubeconfig writes the kubeconfig a cluster's
+// spec.kubeconfigSecretRef names to a private file, which the engine's
+// copy's spec.kubeconfig then names.
+func (r *Reconciler) memberKubeconfig(ctx context.Context, run string, cl *v1alpha1.Cluster) error {
+	ref := cl.Spec.KubeconfigSecretRef
+	if ref == nil {
+		return nil
+	}
+	key := ref.Key
+	if key == "" {
+		key = "kubeconfig"
+	}
+	data, err := r.markedSecret(ctx, ref.Name, key, v1alpha1.LabelMemberCredentials, "this member's kubeconfig", "--from-file="+key+"=KUBECONFIG")
+	if err != nil {
+		return fmt.Errorf("cluster %s: spec.kubeconfigSecretRef %w", cl.Name, err)
+	}
+	kc, err := clientcmd.Load(data)
+	if err != nil {
+		return fmt.Errorf("cluster %s: key %q of Secret %s is not a kubeconfig", cl.Name, key, ref.Name)
+	}
+	r.scrub.add(secretsOf(kc)...)
+	if plugins := kubeconfigPlugins(kc); len(plugins) > 0 && !r.Options.AllowExec {
+		return fmt.Errorf("cluster %s: the kubeconfig of Secret %s: %w", cl.Name, ref.Name, execRefused(plugins))
+	}
+	path := filepath.Join(r.Options.CredentialsDir, run, cl.Name+".kubeconfig")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
+		return err
+	}
+	cl.Spec.Kubeconfig = path
+	return nil
+}
+
+// execEnv puts the values of an exec cluster's envSecretRefs into the
+// engine's copy of its env, scrubbed from every write; runs.SaveFleet
+// keeps them out of the frozen fleet.
+func (r *Reconciler) execEnv(ctx context.Context, cl *v1alpha1.Cluster) error {
+	e := cl.Spec.Exec
+	if e == nil || len(e.EnvSecretRefs) == 0 {
+		return nil
+	}
+	if e.Env == nil {
+		e.Env = map[string]string{}
+	}
+	for name, ref := range e.EnvSecretRefs {
+		key := ref.Key
+		if key == "" {
+			key = name
+		}
+		data, err := r.markedSecret(ctx, ref.Name, key, v1alpha1.LabelMemberCredentials, "the value of "+name, "--from-literal="+key+"=VALUE")
+		if err != nil {
+			return fmt.Errorf("cluster %s: spec.exec.envSecretRefs.%s %w", cl.Name, name, err)
+		}
+		value := strings.TrimRight(string(data), "\n")
+		r.scrub.add(value)
+		e.Env[name] = value
+	}
+	return nil
 }
 
 // markedSecret reads key of a Secret of the hub's namespace that carries

@@ -61,7 +61,9 @@ func TestHubMemberFromSecret(t *testing.T) {
 	}
 	if err := c.Create(ctx, &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "sec-member", Namespace: "default"},
 		Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderExec, Group: "all", Context: "from-secret",
-			Exec:                &v1alpha1.ExecCluster{Name: "sec-member", Command: []string{script}, Env: map[string]string{"UPSHIFT_BIN": exe}},
+			// The script finds upshift only through a variable a Secret holds.
+			Exec: &v1alpha1.ExecCluster{Name: "sec-member", Command: []string{script},
+				EnvSecretRefs: map[string]v1alpha1.SecretKeyRef{"UPSHIFT_BIN": {Name: "sec-member-env", Key: "bin"}}},
 			KubeconfigSecretRef: &v1alpha1.SecretKeyRef{Name: "sec-member-kubeconfig"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +84,9 @@ func TestHubMemberFromSecret(t *testing.T) {
 	})
 
 	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sec-member-kubeconfig", Namespace: "default", Labels: map[string]string{v1alpha1.LabelMemberCredentials: "true"}}, Data: map[string][]byte{"kubeconfig": secretData}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sec-member-env", Namespace: "default", Labels: map[string]string{v1alpha1.LabelMemberCredentials: "true"}}, Data: map[string][]byte{"bin": []byte(exe)}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Create(ctx, newRun("upgrade")); err != nil {
@@ -124,5 +129,10 @@ func TestHubMemberFromSecret(t *testing.T) {
 	}
 	if !strings.Contains(string(fleetData), "kubeconfigSecretRef") || strings.Contains(string(fleetData), "hub-credentials") {
 		t.Errorf("the frozen fleet should name the Secret, not a file:\n%s", fleetData)
+	}
+	// The variable from the Secret reached the script (the run completed)
+	// and neither the frozen fleet nor the status.
+	if !strings.Contains(string(fleetData), "envSecretRefs") || strings.Contains(string(fleetData), exe) || strings.Contains(string(status), exe) {
+		t.Errorf("the frozen fleet should name the variable's Secret, and neither it nor the status its value:\n%s", fleetData)
 	}
 }

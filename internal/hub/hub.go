@@ -336,6 +336,11 @@ func (s runs) SaveFleet(name string, data []byte) error {
 		if clusters[i].Spec.KubeconfigSecretRef != nil {
 			clusters[i].Spec.Kubeconfig = ""
 		}
+		if e := clusters[i].Spec.Exec; e != nil {
+			for name := range e.EnvSecretRefs {
+				delete(e.Env, name)
+			}
+		}
 	}
 	if data, err = fleet.Marshal(clusters); err != nil {
 		return err

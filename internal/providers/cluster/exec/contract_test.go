@@ -198,9 +198,15 @@ func TestValidate(t *testing.T) {
 		{c(&v1alpha1.ExecCluster{Name: "prod", Command: []string{"x"}, Timeouts: map[string]metav1.Duration{"upgrade": {Duration: time.Hour}}}), "spec.exec.timeouts.upgrade: no such operation"},
 		{c(&v1alpha1.ExecCluster{Name: "prod", Command: []string{"x"}, Timeouts: map[string]metav1.Duration{"get": {}}}), "not a positive duration"},
 		{c(&v1alpha1.ExecCluster{Name: "prod", Command: []string{"x"}, Env: map[string]string{"UPSHIFT_EXEC_CLUSTER": "y"}}), "not a variable name you may set"},
+		{c(&v1alpha1.ExecCluster{Name: "prod", Command: []string{"x"}, EnvSecretRefs: map[string]v1alpha1.SecretKeyRef{"A=B": {Name: "s"}}}), "spec.exec.envSecretRefs: \"A=B\" is not a variable name"},
 	} {
 		if err := exec.Validate(tc.cluster, "/etc/fleet"); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.cluster.Spec.Exec, err, tc.want)
 		}
+	}
+	// The CLI reads no Secrets: a variable from one says how to give it.
+	fromSecret := c(&v1alpha1.ExecCluster{Name: "prod", Command: []string{"true"}, EnvSecretRefs: map[string]v1alpha1.SecretKeyRef{"EKS_TOKEN": {Name: "eks"}}})
+	if _, err := exec.New(*fromSecret); err == nil || !strings.Contains(err.Error(), "spec.exec.envSecretRefs.EKS_TOKEN (Secret eks) is read by a hub; the CLI reads no Secrets: give spec.exec.env.EKS_TOKEN") {
+		t.Errorf("envSecretRefs outside a hub: %v", err)
 	}
 }

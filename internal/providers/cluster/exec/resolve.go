@@ -52,6 +52,11 @@ func Validate(c *v1alpha1.Cluster, dir string) error {
 			return fmt.Errorf("cluster %s: spec.exec.env: %q is not a variable name you may set", c.Name, k)
 		}
 	}
+	for k := range e.EnvSecretRefs {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.HasPrefix(k, "UPSHIFT_EXEC_") {
+			return fmt.Errorf("cluster %s: spec.exec.envSecretRefs: %q is not a variable name you may set", c.Name, k)
+		}
+	}
 	return nil
 }
 
@@ -64,6 +69,12 @@ func New(c v1alpha1.Cluster) (*Provider, error) {
 	}
 	if _, err := osexec.LookPath(e.Command[0]); err != nil {
 		return nil, fmt.Errorf("spec.exec.command %q cannot be run: %w (a relative path is taken from the fleet file's folder)", e.Command[0], err)
+	}
+	for k, ref := range e.EnvSecretRefs {
+		// A hub puts the Secret's value in env (hub/credentials.go).
+		if _, ok := e.Env[k]; !ok {
+			return nil, fmt.Errorf("cluster %s: spec.exec.envSecretRefs.%s (Secret %s) is read by a hub; the CLI reads no Secrets: give spec.exec.env.%s", c.Name, k, ref.Name, k)
+		}
 	}
 	p := &Provider{Command: slices.Clone(e.Command), Env: e.Env, Timeouts: map[string]time.Duration{}}
 	for op, d := range e.Timeouts {
