@@ -203,12 +203,22 @@ func TestHubDashboardAcrossReplicas(t *testing.T) {
 		}
 	}
 
+	// The page swaps in live fragments: a click can find its button
+	// replaced between finding and clicking it, so it is tried again.
+	approve := func(who string) {
+		t.Helper()
+		var err error
+		for try := 0; try < 5; try++ {
+			if err = chromedp.Do(bctx, chromedp.WaitVisible(chromedp.ID("approve-all-go")), chromedp.Click(chromedp.ID("approve-all-go"))); err == nil {
+				return
+			}
+		}
+		t.Fatalf("%s clicks Approve: %v", who, err)
+	}
 	signIn("bob")
-	do("bob opens the run on replica B and clicks Approve",
-		chromedp.Navigate(b+"/runs/gated"),
-		chromedp.WaitVisible(chromedp.ID("approve-all-go")),
-		chromedp.Click(chromedp.ID("approve-all-go")),
-		chromedp.WaitNotPresent(chromedp.ID("approve-all-go")))
+	do("bob opens the run on replica B", chromedp.Navigate(b+"/runs/gated"))
+	approve("bob")
+	do("bob's click is answered", chromedp.WaitNotPresent(chromedp.ID("approve-all-go")))
 	if body := text("body"); !strings.Contains(body, "system:serviceaccount:default:bob may not approve") || !strings.Contains(body, "nothing was changed") {
 		t.Errorf("bob's Approve on replica B says:\n%s", body)
 	}
@@ -217,10 +227,8 @@ func TestHubDashboardAcrossReplicas(t *testing.T) {
 	}
 
 	signIn("alice")
-	do("alice approves on replica B",
-		chromedp.Navigate(b+"/runs/gated"),
-		chromedp.WaitVisible(chromedp.ID("approve-all-go")),
-		chromedp.Click(chromedp.ID("approve-all-go")))
+	do("alice opens the run on replica B", chromedp.Navigate(b+"/runs/gated"))
+	approve("alice")
 	do("the run completes on replica B's page", chromedp.WaitVisible(chromedp.CSS(`#run-phase.completed`)))
 	const alice = "system:serviceaccount:default:alice"
 	if tree := text("#main"); !strings.Contains(tree, "approved by "+alice) {

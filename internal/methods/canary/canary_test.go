@@ -176,17 +176,30 @@ func TestCanaryStepsAndPromote(t *testing.T) {
 			})
 			e.mu.Unlock()
 			if open {
-				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.front+"/", nil)
-				req.Host = hosts.Public
-				req.Header.Set(trafficgateway.PinHeader, "shop-g2")
-				req.Header.Set(frontdoor.PinSecretHeader, pinSecret)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Error(err)
-					return
+				// A pin reaches healthy backends only: right after green
+				// joins the route, the gateway may not have checked it yet
+				// (503), and a tester tries again, as within the step's pause.
+				by := ""
+				for try := 0; try < 20 && by == ""; try++ {
+					req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.front+"/", nil)
+					req.Host = hosts.Public
+					req.Header.Set(trafficgateway.PinHeader, "shop-g2")
+					req.Header.Set(frontdoor.PinSecretHeader, pinSecret)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					if by = resp.Header.Get("X-Upshift-Cluster"); by == "" && resp.StatusCode != http.StatusServiceUnavailable {
+						t.Errorf("a tester's pinned request: %s", resp.Status)
+						break
+					}
+					if by == "" {
+						time.Sleep(100 * time.Millisecond)
+					}
 				}
-				resp.Body.Close()
-				testerServedBy <- resp.Header.Get("X-Upshift-Cluster")
+				testerServedBy <- by
 				return
 			}
 			time.Sleep(50 * time.Millisecond)
