@@ -186,23 +186,26 @@ func (o *hubRunOptions) Validate() error {
 
 func (o *hubRunOptions) Run(ctx context.Context) error {
 	if o.dashboardListen != "" {
-		// Every replica serves it: it reads and writes the API, and its
-		// sessions are signed cookies any replica sharing the key checks.
+		// Every replica serves it, reading runs from the hub's watch cache
+		// and writing to the API; its sessions are signed cookies any
+		// replica sharing the key checks.
 		c, err := client.New(o.cfg, client.Options{Scheme: hubstore.Scheme()})
 		if err != nil {
 			return err
 		}
-		runs := &hubstore.Store{Client: c, Namespace: o.opts.Namespace}
-		d, err := o.dashboard.server(runs, "hub · namespace "+o.opts.Namespace, o.home, o.cfg, o.opts.Namespace, o.printer)
-		if err != nil {
-			return err
+		store := &hubstore.Store{Client: c, Namespace: o.opts.Namespace}
+		o.opts.Serve = func(cache client.Reader) (func(), error) {
+			d, err := o.dashboard.server(hubstore.CachedReads{Store: store, Cache: cache}, "hub · namespace "+o.opts.Namespace, o.home, o.cfg, o.opts.Namespace, o.printer)
+			if err != nil {
+				return nil, err
+			}
+			stop, url, err := o.dashboard.serve(o.dashboardListen, d)
+			if err != nil {
+				return nil, err
+			}
+			o.printer.Action("dashboard on %s (sign-in: %s)", url, o.dashboard.auth)
+			return stop, nil
 		}
-		stop, url, err := o.dashboard.serve(o.dashboardListen, d)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		o.printer.Action("dashboard on %s (sign-in: %s)", url, o.dashboard.auth)
 	}
 	o.printer.Action("hub %s watching UpdateRuns in namespace %s (leader election %s)", o.opts.Identity, o.opts.Namespace, onOff(o.opts.LeaderElection))
 	return hub.Run(ctx, o.cfg, o.opts)

@@ -249,6 +249,47 @@ func TestHubDashboardAcrossReplicas(t *testing.T) {
 	if !audited {
 		t.Errorf("the audit trail does not name %s: %+v", alice, events)
 	}
+	// Open pages read the replicas' watch caches: five live pages cost
+	// the API server no more reads of runs than none do.
+	reads := func() float64 {
+		raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := testfleet.ParseMetrics(t, raw, "the hub's API server")
+		return m.Sum("apiserver_request_total", map[string]string{"resource": "updateruns", "verb": "GET"}) +
+			m.Sum("apiserver_request_total", map[string]string{"resource": "updateruns", "verb": "LIST"})
+	}
+	const window = 5 * time.Second
+	before := reads()
+	time.Sleep(window)
+	idle := reads() - before
+	resp = login(a, token["alice"])
+	streams, cancelStreams := context.WithCancel(ctx)
+	for i := range 5 {
+		base, path := a, "/runs/gated/events"
+		if i%2 == 1 {
+			base, path = b, "/events"
+		}
+		req, _ := http.NewRequestWithContext(streams, http.MethodGet, base+path, nil)
+		for _, ck := range resp.Cookies() {
+			req.AddCookie(ck)
+		}
+		stream, err := httpc.Do(req)
+		if err != nil || stream.StatusCode != http.StatusOK {
+			t.Fatalf("live page %d: %v %v", i, err, stream)
+		}
+		defer stream.Body.Close()
+	}
+	start := reads()
+	time.Sleep(window)
+	open := reads() - start
+	cancelStreams()
+	if open > idle+3 {
+		t.Errorf("with five live pages the API server served %.0f reads of runs in %s, with none %.0f: the pages should read the watch cache", open, window, idle)
+	}
+	t.Logf("reads of runs in %s: %.0f with five live pages, %.0f with none", window, open, idle)
+
 	for _, r := range replicas {
 		for user, tok := range token {
 			if strings.Contains(r.output(), tok) {

@@ -72,6 +72,10 @@ type Options struct {
 	// ones with what they own (0: keep all). A run's own
 	// spec.ttlSecondsAfterFinished deletes it sooner.
 	KeepRuns int
+	// Serve, when set, is given the hub's watch cache once it exists, for
+	// servers that read runs from it (the dashboard: open pages then cost
+	// the API server no requests); stop is called when the hub stops.
+	Serve func(cache client.Reader) (stop func(), err error)
 	// Log receives the controller's own log records (leader election,
 	// reconcile errors), as the gateway's and the ingress's go through
 	// slog; nil discards them.
@@ -181,6 +185,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}}
 	if err := ctrlmetrics.Registry.Register(runs); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 		return err
+	}
+	if o.Serve != nil {
+		stop, err := o.Serve(mgr.GetCache())
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	r.ctx = ctx
 	return mgr.Start(ctx)

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -94,11 +95,15 @@ func (s *Store) key(name string) client.ObjectKey {
 }
 
 func (s *Store) get(ctx context.Context, name string) (*v1alpha1.UpdateRun, error) {
+	return s.getFrom(ctx, s.Client, name)
+}
+
+func (s *Store) getFrom(ctx context.Context, r client.Reader, name string) (*v1alpha1.UpdateRun, error) {
 	if err := names.Subdomain("run", name); err != nil {
 		return nil, err
 	}
 	run := &v1alpha1.UpdateRun{}
-	if err := s.Client.Get(ctx, s.key(name), run); err != nil {
+	if err := r.Get(ctx, s.key(name), run); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("%w: %s (namespace %s)", store.ErrNotFound, name, s.Namespace)
 		}
@@ -158,8 +163,12 @@ func (s *Store) Get(name string) (*v1alpha1.UpdateRun, error) {
 func (s *Store) List() ([]*v1alpha1.UpdateRun, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
+	return s.listFrom(ctx, s.Client)
+}
+
+func (s *Store) listFrom(ctx context.Context, r client.Reader) ([]*v1alpha1.UpdateRun, error) {
 	var list v1alpha1.UpdateRunList
-	if err := s.Client.List(ctx, &list, client.InNamespace(s.Namespace)); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(s.Namespace)); err != nil {
 		return nil, err
 	}
 	out := make([]*v1alpha1.UpdateRun, len(list.Items))
@@ -177,7 +186,37 @@ func (s *Store) List() ([]*v1alpha1.UpdateRun, error) {
 	return out, nil
 }
 
-// update reads a run, changes it and writes it back, again on a conflict.
+// CachedReads is a Store whose Get and List read a watch cache (the hub's
+// own informers) rather than the API server: what the dashboard polls,
+// so that open pages cost the API server nothing. Before the cache has
+// started they read the API server; writes go to it always.
+type CachedReads struct {
+	*Store
+	Cache client.Reader
+}
+
+// Get reads a run from the cache.
+func (c CachedReads) Get(name string) (*v1alpha1.UpdateRun, error) {
+	ctx, cancel := c.ctx()
+	defer cancel()
+	run, err := c.getFrom(ctx, c.Cache, name)
+	if errors.As(err, new(*cache.ErrCacheNotStarted)) {
+		return c.Store.Get(name)
+	}
+	return run, err
+}
+
+// List reads the runs from the cache.
+func (c CachedReads) List() ([]*v1alpha1.UpdateRun, error) {
+	ctx, cancel := c.ctx()
+	defer cancel()
+	runs, err := c.listFrom(ctx, c.Cache)
+	if errors.As(err, new(*cache.ErrCacheNotStarted)) {
+		return c.Store.List()
+	}
+	return runs, err
+}
+
 // update reads a run, changes it and writes it (its status alone when
 // status), again on a conflict; written, when given, receives the
 // resourceVersion written.

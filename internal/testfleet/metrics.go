@@ -33,10 +33,16 @@ func Scrape(t testing.TB, url, bearer string) Metrics {
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	_, _ = buf.ReadFrom(resp.Body)
+	return ParseMetrics(t, buf.Bytes(), url)
+}
+
+// ParseMetrics reads Prometheus's text format (what read from where says).
+func ParseMetrics(t testing.TB, data []byte, where string) Metrics {
+	t.Helper()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(&buf)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(data))
 	if err != nil {
-		t.Fatalf("metrics of %s: %v", url, err)
+		t.Fatalf("metrics of %s: %v", where, err)
 	}
 	out := Metrics{}
 	for name, f := range fams {
