@@ -130,12 +130,12 @@ func (e *Entra) checkAssertion(clientID, assertion string) error {
 		}
 	}
 	if len(fed) == 0 {
-		return fmt.Errorf("AADSTS700016: Application with identifier '%s' was not found in the directory '%s'.", clientID, e.Tenant)
+		return aadErrorf("AADSTS700016: Application with identifier '%s' was not found in the directory '%s'.", clientID, e.Tenant)
 	}
 	var claims jwt.RegisteredClaims
 	unverified, _, err := jwt.NewParser().ParseUnverified(assertion, &claims)
 	if err != nil || unverified == nil {
-		return fmt.Errorf("AADSTS50027: JWT token is invalid or malformed.")
+		return aadError("AADSTS50027: JWT token is invalid or malformed.")
 	}
 	for _, f := range fed {
 		if claims.Issuer != f.Issuer || claims.Subject != f.Subject {
@@ -152,16 +152,23 @@ func (e *Entra) checkAssertion(clientID, assertion string) error {
 				return nil
 			}
 			if strings.Contains(err.Error(), "expired") {
-				return fmt.Errorf("AADSTS700024: Client assertion is not within its valid time range.")
+				return aadError("AADSTS700024: Client assertion is not within its valid time range.")
 			}
 			if strings.Contains(err.Error(), "audience") {
-				return fmt.Errorf("AADSTS700212: No matching federated identity record found for presented assertion audience '%v'.", claims.Audience)
+				return aadErrorf("AADSTS700212: No matching federated identity record found for presented assertion audience '%v'.", claims.Audience)
 			}
 		}
-		return fmt.Errorf("AADSTS50013: Assertion failed signature validation.")
+		return aadError("AADSTS50013: Assertion failed signature validation.")
 	}
-	return fmt.Errorf("AADSTS700213: No matching federated identity record found for presented assertion subject '%s'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion.", claims.Subject)
+	return aadErrorf("AADSTS700213: No matching federated identity record found for presented assertion subject '%s'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion.", claims.Subject)
 }
+
+// aadError is Entra ID's error_description, as Entra words it.
+type aadError string
+
+func (e aadError) Error() string { return string(e) }
+
+func aadErrorf(format string, args ...any) error { return aadError(fmt.Sprintf(format, args...)) }
 
 // Check says whether an access token is one this tenant issued and has
 // not expired, and for which client.

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -55,14 +54,17 @@ func TestHubWorkloadIdentity(t *testing.T) {
 	if err := json.Unmarshal(raw, &jwks); err != nil || len(jwks.Keys) == 0 || jwks.Keys[0].Kty != "EC" {
 		t.Fatalf("the hub's JWKS: %v\n%s", err, raw)
 	}
-	coord := func(s string) *big.Int {
+	coord := func(s string) []byte {
 		b, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil {
-			t.Fatal(err)
+		if err != nil || len(b) != 32 {
+			t.Fatalf("a P-256 coordinate of the JWKS: %v (%d bytes)", err, len(b))
 		}
-		return new(big.Int).SetBytes(b)
+		return b
 	}
-	key := &ecdsa.PublicKey{Curve: elliptic.P256(), X: coord(jwks.Keys[0].X), Y: coord(jwks.Keys[0].Y)}
+	key, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, coord(jwks.Keys[0].X)...), coord(jwks.Keys[0].Y)...))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	const tenant, clientID = "72f988bf-86f1-41af-91ab-2d7cd011db47", "11111111-2222-3333-4444-555555555555"
 	var disco struct {
