@@ -178,7 +178,13 @@ func (s *Server) startPool(w http.ResponseWriter, r *http.Request, m *managed, p
 		pv, _ := s.poolView(context.Background(), m, pool)
 		return pv
 	}
-	s.start(w, r, m, "Upgrading", what, status, view, view, func(ctx context.Context) error {
+	// AKS names a node-image-only upgrade's state apart (the spec's
+	// AgentPoolsUpgradeNodeImageVersion example).
+	state := "Upgrading"
+	if up.NodeImage != "" && up.KubernetesVersion == "" {
+		state = "UpgradingNodeImageVersion"
+	}
+	s.start(w, r, m, state, what, status, view, view, func(ctx context.Context) error {
 		_, err := s.provider().UpgradeNodePool(ctx, name, pool, up)
 		return err
 	})
