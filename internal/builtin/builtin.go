@@ -30,7 +30,7 @@ func Register() {
 		methods.Register(bluegreen.Method{})
 		methods.Register(canary.Method{})
 		cluster.Register(v1alpha1.ProviderLocal, cluster.Kind{Open: local.Open, NameField: local.NameField, Validate: local.Validate})
-		cluster.Register(v1alpha1.ProviderAKS, cluster.Kind{Open: aks.Open, NameField: aks.NameField, Validate: aks.Validate})
+		cluster.Register(v1alpha1.ProviderAKS, cluster.Kind{Open: aks.Open, NameField: aks.NameField, Validate: aks.Validate, OwnCredentials: true})
 		cluster.Register(v1alpha1.ProviderExec, cluster.Kind{Open: exec.Open, NameField: exec.NameField, Validate: exec.Validate})
 		cluster.Register(v1alpha1.ProviderKubeconfig, cluster.Kind{Open: kubeconfig.Open, Validate: kubeconfig.Validate, Cannot: kubeconfig.Cannot})
 		traffic.Register(v1alpha1.TrafficGateway, gateway.FromSpec)

@@ -61,6 +61,11 @@ type Kind struct {
 	// Cannot maps the operations the provider cannot do to why; the
 	// planner names them for each step that would need them.
 	Cannot map[string]string
+	// OwnCredentials says the provider reaches each cluster's API server
+	// with credentials it gets itself (AKS's listClusterUserCredential):
+	// a fleet entry's kubeconfig and context are blue's alone, and a
+	// move to green drops them.
+	OwnCredentials bool
 }
 
 var kinds = registry.New[Kind]("cluster provider")
@@ -101,6 +106,9 @@ func Retarget(c v1alpha1.Cluster, name string) (v1alpha1.Cluster, error) {
 	var out v1alpha1.Cluster
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj, &out); err != nil {
 		return c, err
+	}
+	if k, _ := kinds.Get(c.Spec.Provider); k.OwnCredentials {
+		out.Spec.Kubeconfig, out.Spec.Context, out.Spec.KubeconfigSecretRef = "", "", nil
 	}
 	return out, nil
 }

@@ -43,6 +43,15 @@ func TestResolverByProviderName(t *testing.T) {
 	if err != nil || green.Spec.Local.Name != "shop-g2" || green.Name != "shop" || green.Labels["env"] != "prod" || green.Spec.Group != "g" || blue.Spec.Local.Name != "shop" {
 		t.Errorf("Retarget: %+v, %v; want only spec.local.name changed, on a copy", green, err)
 	}
+	// An aks entry's kubeconfig and context reach blue's API server: green
+	// is reached with the credentials AKS gives for it.
+	aksBlue := v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderAKS,
+		Kubeconfig: "/etc/fleet/shop.kubeconfig", Context: "shop-admin", KubeconfigSecretRef: &v1alpha1.SecretKeyRef{Name: "shop"},
+		AKS: &v1alpha1.AKSCluster{SubscriptionID: "s", ResourceGroup: "rg", Name: "shop"}}}
+	aksGreen, err := cluster.Retarget(aksBlue, "shop-g2")
+	if err != nil || aksGreen.Spec.AKS.Name != "shop-g2" || aksGreen.Spec.Kubeconfig != "" || aksGreen.Spec.Context != "" || aksGreen.Spec.KubeconfigSecretRef != nil || aksBlue.Spec.Kubeconfig == "" {
+		t.Errorf("Retarget of an aks cluster: %+v, %v; want spec.aks.name green's and blue's kubeconfig, context and Secret dropped, on a copy", aksGreen.Spec, err)
+	}
 	if _, err := cluster.Retarget(v1alpha1.Cluster{Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderKubeconfig}}, "x"); err == nil {
 		t.Error("a kubeconfig cluster was retargeted")
 	}
