@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/window"
 )
@@ -55,41 +57,141 @@ func theOr(whose string) string {
 	return whose
 }
 
+// gate is one maintenance window a cluster's steps wait for: upshift's
+// own (the cluster's or its group's) or one its provider keeps.
+type gate struct {
+	w    *window.Window
+	spec v1alpha1.MaintenanceWindow
+	// name says whose: "the maintenance window", "group prod's
+	// maintenance window", "AKS maintenance configuration …".
+	name string
+}
+
+func (g gate) String() string { return g.name + " (" + window.Describe(g.spec) + ")" }
+
+// gates are the windows a cluster's steps wait for: upshift's own, and
+// those the cluster's provider keeps for what this run upgrades (AKS's
+// aksManagedAutoUpgradeSchedule for versions, its
+// aksManagedNodeOSUpgradeSchedule for node images). A step starts when
+// all of them are open.
+func (e *Engine) gates(ctx context.Context, fc v1alpha1.Cluster) ([]gate, error) {
+	var out []gate
+	if spec, whose := windowOf(e.run.Status.Strategy, fc); spec != nil {
+		w, errs := window.Compile(*spec, field.NewPath("spec", "maintenanceWindow"))
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("%s maintenance window: %w", whose, errs.ToAggregate())
+		}
+		out = append(out, gate{w: w, spec: *spec, name: theOr(whose) + " maintenance window"})
+	}
+	m, _, err := e.member(fc.Name)
+	if err != nil {
+		return nil, err
+	}
+	wr, ok := m.Provider.(cluster.Windower)
+	if !ok {
+		return out, nil
+	}
+	theirs, err := wr.MaintenanceWindows(ctx, m.Name)
+	if err != nil {
+		return nil, fmt.Errorf("reading the maintenance windows its provider keeps: %w", err)
+	}
+	holds := holdsFor(e.run.Spec.Upgrade.Type)
+	for _, pw := range theirs {
+		if !holds[pw.Holds] {
+			continue
+		}
+		w, errs := window.Compile(pw.Spec, field.NewPath("maintenanceWindow"))
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("%s: %w", pw.Source, errs.ToAggregate())
+		}
+		out = append(out, gate{w: w, spec: pw.Spec, name: pw.Source})
+	}
+	return out, nil
+}
+
+// holdsFor says which of a provider's windows hold a run of this upgrade
+// type.
+func holdsFor(upgrade string) map[string]bool {
+	switch upgrade {
+	case v1alpha1.UpgradeNodeImageOnly:
+		return map[string]bool{cluster.HoldsNodeImages: true}
+	case v1alpha1.UpgradeControlPlaneOnly:
+		return map[string]bool{cluster.HoldsVersions: true}
+	default:
+		return map[string]bool{cluster.HoldsVersions: true, cluster.HoldsNodeImages: true}
+	}
+}
+
+// together is the first moment from now when every gate is open (now
+// when they are), and the gate that closes the way when none comes in
+// the next 18 months.
+func together(gs []gate, now time.Time) (time.Time, *gate) {
+	t := now
+	for range 256 {
+		moved := false
+		for i := range gs {
+			opens, _ := gs[i].w.Next(t)
+			if opens.IsZero() {
+				return time.Time{}, &gs[i]
+			}
+			if opens.After(t) {
+				t, moved = opens, true
+			}
+		}
+		if !moved {
+			return t, nil
+		}
+	}
+	return time.Time{}, nil
+}
+
+func describeGates(gs []gate) string {
+	parts := make([]string, len(gs))
+	for i, g := range gs {
+		parts[i] = g.String()
+	}
+	return strings.Join(parts, " and ")
+}
+
 // waitWindow holds a cluster's next step until the cluster's maintenance
-// window (its own or its group's) is open. Each time the opening it waits
-// for changes, waiting is told why and until when. It ends early on a
-// stop request (ErrStopped) or a skip of the cluster
+// windows are open together: upshift's own (its own or its group's) and
+// those its provider keeps (AKS's maintenance configurations). Each time
+// the opening it waits for changes, waiting is told why and until when.
+// It ends early on a stop request (ErrStopped) or a skip of the cluster
 // (errSkippedWhileWaiting).
 func (e *Engine) waitWindow(ctx context.Context, fc v1alpha1.Cluster, waiting func(msg string)) error {
-	spec, whose := windowOf(e.run.Status.Strategy, fc)
-	if spec == nil {
-		return nil
+	gs, err := e.gates(ctx, fc)
+	if err != nil || len(gs) == 0 {
+		return err
 	}
-	w, errs := window.Compile(*spec, field.NewPath("spec", "maintenanceWindow"))
-	if len(errs) > 0 {
-		return fmt.Errorf("%s maintenance window: %w", whose, errs.ToAggregate())
-	}
+	what := describeGates(gs)
 	e.mu.Lock()
 	p := e.run.Spec.Patch
 	e.mu.Unlock()
 	if p != nil && p.OverrideMaintenanceWindows {
-		if opens, _ := w.Next(e.now()); opens.IsZero() || opens.After(e.now()) {
-			e.emit(Event{Cluster: fc.Name, Type: "WindowOverridden", Message: fmt.Sprintf("%s maintenance window (%s) is closed; the emergency patch overrides it (requested by %s: %s)", theOr(whose), window.Describe(*spec), orUnknown(p.RequestedBy), orUnknown(p.Reason))})
+		if opens, _ := together(gs, e.now()); opens.IsZero() || opens.After(e.now()) {
+			e.emit(Event{Cluster: fc.Name, Type: "WindowOverridden", Message: fmt.Sprintf("%s closed; the emergency patch overrides it (requested by %s: %s)", isAre(what, len(gs)), orUnknown(p.RequestedBy), orUnknown(p.Reason))})
 		}
 		return nil
 	}
 	var told time.Time
 	for {
 		now := e.now()
-		opens, _ := w.Next(now)
+		opens, blocking := together(gs, now)
 		switch {
+		case opens.IsZero() && blocking != nil:
+			return fmt.Errorf("%s does not open in the next 18 months: change its schedule or its notAllowedDates", blocking)
 		case opens.IsZero():
-			return fmt.Errorf("%s maintenance window (%s) does not open in the next 18 months: change its schedule or its notAllowedDates", whose, window.Describe(*spec))
+			return fmt.Errorf("%s are never open together in the next 18 months: change their schedules", what)
 		case !opens.After(now):
 			return nil
 		case !opens.Equal(told):
 			told = opens
-			msg := fmt.Sprintf("waiting for %s maintenance window (%s): opens %s, in %s", theOr(whose), window.Describe(*spec), opens.Format(windowTime), opens.Sub(now).Round(time.Second))
+			when := "opens"
+			if len(gs) > 1 {
+				when = "all open"
+			}
+			msg := fmt.Sprintf("waiting for %s: %s %s, in %s", what, when, opens.Format(windowTime), opens.Sub(now).Round(time.Second))
 			if p != nil {
 				msg += fmt.Sprintf("; `upshift resume %s --override-maintenance-windows --reason TEXT` overrides it", e.run.Name)
 			}
@@ -106,10 +208,18 @@ func (e *Engine) waitWindow(ctx context.Context, fc v1alpha1.Cluster, waiting fu
 			return errSkippedWhileWaiting
 		}
 		if p := e.overridden(); p != nil {
-			e.emit(Event{Cluster: fc.Name, Type: "WindowOverridden", Message: fmt.Sprintf("%s maintenance window (%s) is closed; the emergency patch overrides it from now (requested by %s: %s)", theOr(whose), window.Describe(*spec), orUnknown(p.RequestedBy), orUnknown(p.Reason))})
+			e.emit(Event{Cluster: fc.Name, Type: "WindowOverridden", Message: fmt.Sprintf("%s closed; the emergency patch overrides it from now (requested by %s: %s)", isAre(what, len(gs)), orUnknown(p.RequestedBy), orUnknown(p.Reason))})
 			return nil
 		}
 	}
+}
+
+// isAre is "X is" or "X and Y are".
+func isAre(what string, n int) string {
+	if n > 1 {
+		return what + " are"
+	}
+	return what + " is"
 }
 
 // overridden reads the stored spec of an emergency patch waiting for a

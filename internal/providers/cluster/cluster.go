@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/nodepool"
@@ -46,6 +47,31 @@ type Describer interface {
 // runs, `upshift patch`, schedules and the compliance report read it.
 type NodeImager interface {
 	NodeImages(ctx context.Context) (*nodeimages.Feed, error)
+}
+
+// Windower is a provider whose clusters keep maintenance windows of their
+// own (AKS's maintenance configurations): a run's steps wait for them
+// too, inside upshift's own window.
+type Windower interface {
+	MaintenanceWindows(ctx context.Context, name string) ([]Window, error)
+}
+
+// What a provider's maintenance window holds.
+const (
+	// HoldsVersions: Kubernetes version upgrades (control plane, pools).
+	HoldsVersions = "versions"
+	// HoldsNodeImages: node-image upgrades.
+	HoldsNodeImages = "node images"
+)
+
+// Window is one maintenance window a provider keeps for a cluster.
+type Window struct {
+	// Source names it as its owner does ("AKS maintenance configuration
+	// aksManagedAutoUpgradeSchedule").
+	Source string
+	// Holds is HoldsVersions or HoldsNodeImages.
+	Holds string
+	Spec  v1alpha1.MaintenanceWindow
 }
 
 // IngressLocator is a provider that finds where a cluster's ingress

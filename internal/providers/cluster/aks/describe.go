@@ -7,6 +7,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
 
+	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/providers/cluster"
 )
 
@@ -117,4 +118,77 @@ func weekday(d *armcontainerservice.WeekDay) string {
 		return "?"
 	}
 	return string(*d)
+}
+
+var _ cluster.Windower = (*Provider)(nil)
+
+// aksWindows are the maintenance configurations AKS keeps windows in
+// (the "default" one is the legacy timeInWeek form, for AKS's own
+// planned maintenance, and holds no upgrade).
+var aksWindows = map[string]string{
+	"aksManagedAutoUpgradeSchedule":   cluster.HoldsVersions,
+	"aksManagedNodeOSUpgradeSchedule": cluster.HoldsNodeImages,
+}
+
+// MaintenanceWindows reads the cluster's aksManagedAutoUpgradeSchedule
+// (version upgrades) and aksManagedNodeOSUpgradeSchedule (node images):
+// what the cluster's owners allow in Azure, which a run keeps to as AKS
+// would.
+func (p *Provider) MaintenanceWindows(ctx context.Context, name string) ([]cluster.Window, error) {
+	if p.Maintenance == nil {
+		return nil, nil
+	}
+	var out []cluster.Window
+	pager := p.Maintenance.NewListByManagedClusterPager(p.Group, name, nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, azureError("listing the maintenance configurations of "+name, err)
+		}
+		for _, c := range page.Value {
+			holds, ok := aksWindows[str(c.Name)]
+			if !ok || c.Properties == nil || c.Properties.MaintenanceWindow == nil {
+				continue
+			}
+			w, err := windowOf(c.Properties.MaintenanceWindow)
+			if err != nil {
+				return nil, fmt.Errorf("maintenance configuration %s of %s: %w", str(c.Name), name, err)
+			}
+			out = append(out, cluster.Window{Source: "AKS maintenance configuration " + str(c.Name), Holds: holds, Spec: w})
+		}
+	}
+	return out, nil
+}
+
+// windowOf is AKS's maintenance window in upshift's terms, which follow
+// AKS's field for field.
+func windowOf(w *armcontainerservice.MaintenanceWindow) (v1alpha1.MaintenanceWindow, error) {
+	out := v1alpha1.MaintenanceWindow{StartTime: str(w.StartTime), DurationHours: i32(w.DurationHours), UTCOffset: str(w.UTCOffset)}
+	if w.StartDate != nil {
+		out.StartDate = w.StartDate.Format("2006-01-02")
+	}
+	for _, d := range w.NotAllowedDates {
+		if d != nil && d.Start != nil && d.End != nil {
+			out.NotAllowedDates = append(out.NotAllowedDates, v1alpha1.DateSpan{Start: d.Start.Format("2006-01-02"), End: d.End.Format("2006-01-02")})
+		}
+	}
+	switch s := w.Schedule; {
+	case s == nil:
+		return out, fmt.Errorf("it has no schedule")
+	case s.Daily != nil:
+		out.Schedule.Daily = &v1alpha1.DailySchedule{IntervalDays: i32(s.Daily.IntervalDays)}
+	case s.Weekly != nil:
+		out.Schedule.Weekly = &v1alpha1.WeeklySchedule{IntervalWeeks: i32(s.Weekly.IntervalWeeks), DayOfWeek: weekday(s.Weekly.DayOfWeek)}
+	case s.AbsoluteMonthly != nil:
+		out.Schedule.AbsoluteMonthly = &v1alpha1.AbsoluteMonthlySchedule{IntervalMonths: i32(s.AbsoluteMonthly.IntervalMonths), DayOfMonth: i32(s.AbsoluteMonthly.DayOfMonth)}
+	case s.RelativeMonthly != nil:
+		index := ""
+		if s.RelativeMonthly.WeekIndex != nil {
+			index = string(*s.RelativeMonthly.WeekIndex)
+		}
+		out.Schedule.RelativeMonthly = &v1alpha1.RelativeMonthlySchedule{IntervalMonths: i32(s.RelativeMonthly.IntervalMonths), WeekIndex: index, DayOfWeek: weekday(s.RelativeMonthly.DayOfWeek)}
+	default:
+		return out, fmt.Errorf("its schedule is none of daily, weekly, absoluteMonthly, relativeMonthly")
+	}
+	return out, nil
 }
