@@ -22,6 +22,7 @@ import (
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/transient"
 )
 
 // Provider acts on the managed clusters of one resource group.
@@ -143,7 +144,7 @@ func (p *Provider) idle(ctx context.Context, name string) (armcontainerservice.M
 			return mc, nil
 		}
 		if !said {
-			cluster.Progress(ctx, fmt.Sprintf("managed cluster %s is %s: waiting for the operation under way", name, state))
+			cluster.Progress(ctx, fmt.Sprintf("managed cluster %s is %s: waiting for the operation under way (Azure's, or a person's az aks command; `az aks operation-abort -g %s -n %s` aborts it)", name, state, p.Group, name))
 			said = true
 		}
 		select {
@@ -152,6 +153,22 @@ func (p *Provider) idle(ctx context.Context, name string) (armcontainerservice.M
 		case <-time.After(p.poll()):
 		}
 	}
+}
+
+// ready is idle, refusing a cluster whose last operation failed or was
+// aborted: an upgrade issued on it would build on a state nobody checked.
+func (p *Provider) ready(ctx context.Context, name string) (armcontainerservice.ManagedCluster, error) {
+	mc, err := p.idle(ctx, name)
+	if err != nil {
+		return mc, err
+	}
+	switch state := str(mc.Properties.ProvisioningState); state {
+	case "Failed":
+		return mc, transient.MarkPermanent(fmt.Errorf("managed cluster %s/%s is Failed: its last operation failed in Azure. See why in its activity log (az monitor activity-log list -g %s), bring it back with `az aks update -g %s -n %s`, then resume the run", p.Group, name, p.Group, p.Group, name))
+	case "Canceled":
+		return mc, transient.MarkPermanent(fmt.Errorf("managed cluster %s/%s is Canceled: its last operation was aborted. Bring it back with `az aks update -g %s -n %s`, then resume the run", p.Group, name, p.Group, name))
+	}
+	return mc, nil
 }
 
 func (p *Provider) poll() time.Duration {
@@ -174,7 +191,7 @@ func busy(err error) bool {
 // UpgradeControlPlane moves the control plane (only) to version.
 func (p *Provider) UpgradeControlPlane(ctx context.Context, name, version string) error {
 	for {
-		mc, err := p.idle(ctx, name)
+		mc, err := p.ready(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -223,7 +240,7 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 	start := time.Now()
 	what := fmt.Sprintf("node pool %s of %s/%s", pool, p.Group, name)
 	for {
-		if _, err := p.idle(ctx, name); err != nil {
+		if _, err := p.ready(ctx, name); err != nil {
 			return nodepool.Result{}, err
 		}
 		resp, err := p.Pools.Get(ctx, p.Group, name, pool, nil)
