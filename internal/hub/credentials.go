@@ -66,15 +66,23 @@ func (r *Reconciler) memberKubeconfig(ctx context.Context, run string, cl *v1alp
 	if plugins := kubeconfigPlugins(kc); len(plugins) > 0 && !r.Options.AllowExec {
 		return fmt.Errorf("cluster %s: the kubeconfig of Secret %s: %w", cl.Name, ref.Name, execRefused(plugins))
 	}
-	path := filepath.Join(r.Options.CredentialsDir, run, cl.Name+".kubeconfig")
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	if err := atomicfile.Write(path, data, 0o600); err != nil {
+	path, err := r.privateFile(run, cl.Name+".kubeconfig", data)
+	if err != nil {
 		return err
 	}
 	cl.Spec.Kubeconfig = path
 	return nil
+}
+
+// privateFile writes what a run's Secret holds to a 0600 file of the
+// run's folder under the credentials folder, for the engine's copy of the
+// run or fleet to name, and returns its path.
+func (r *Reconciler) privateFile(run, name string, data []byte) (string, error) {
+	path := filepath.Join(r.Options.CredentialsDir, run, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	return path, atomicfile.Write(path, data, 0o600)
 }
 
 // execEnv puts the values of an exec cluster's envSecretRefs into the

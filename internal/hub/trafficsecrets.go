@@ -3,12 +3,9 @@ package hub
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/atomicfile"
 )
 
 // podFiles lists what in a run's spec would read a file of the hub's pod.
@@ -60,11 +57,7 @@ func (r *Reconciler) trafficSecrets(ctx context.Context, run *v1alpha1.UpdateRun
 			return "", fmt.Errorf("spec.blueGreen.traffic.%s %w", field, err)
 		}
 		r.scrub.add(strings.TrimSpace(string(data)))
-		path := filepath.Join(r.Options.CredentialsDir, run.Name, strings.ReplaceAll(field, ".", "-"))
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return "", err
-		}
-		return path, atomicfile.Write(path, data, 0o600)
+		return r.privateFile(run.Name, strings.ReplaceAll(field, ".", "-"), data)
 	}
 	var token, key string
 	var err error
