@@ -35,6 +35,7 @@ const (
 	TrafficDNS            = "dns"
 	TrafficTrafficManager = "trafficmanager"
 	TrafficAzureDNS       = "azuredns"
+	TrafficHAProxy        = "haproxy"
 )
 
 // TrafficSpec is the four-hostname scheme of the reference architecture
@@ -42,7 +43,8 @@ const (
 type TrafficSpec struct {
 	// Provider is gateway (upshift's front door), dns (RFC 2136),
 	// trafficmanager (Azure Traffic Manager's weighted endpoints) or
-	// azuredns (an Azure DNS zone's record sets).
+	// azuredns (an Azure DNS zone's record sets) or haproxy (servers of
+	// HAProxy backends, through its runtime API).
 	Provider string    `json:"provider"`
 	Hosts    HostNames `json:"hosts"`
 	// URL is where upshift's own probes reach the front door, e.g. the
@@ -57,6 +59,35 @@ type TrafficSpec struct {
 	TrafficManager *TrafficManagerTraffic `json:"trafficManager,omitempty"`
 	// AzureDNS reaches an Azure DNS zone.
 	AzureDNS *AzureDNSTraffic `json:"azureDNS,omitempty"`
+	// HAProxy reaches an HAProxy's runtime API.
+	HAProxy *HAProxyTraffic `json:"haproxy,omitempty"`
+}
+
+// HAProxyTraffic reaches an HAProxy whose backends serve the names: each
+// name (hosts.cluster, hosts.blue, hosts.green) is a backend of the same
+// name unless Backends says otherwise, and each cluster is a server of
+// it named after the cluster. HAProxy's configuration declares the
+// backends (they may start empty) and sends each host to its own, e.g.
+// use_backend %[req.hdr(host),lower,field(1,:)].
+type HAProxyTraffic struct {
+	// RuntimeAPI is HAProxy's stats socket at level admin: a unix socket
+	// path (/run/haproxy/admin.sock) or a TCP host:port.
+	RuntimeAPI string `json:"runtimeAPI"`
+	// Backends maps a host to the backend that serves it, where its name
+	// is not the host's.
+	Backends map[string]string `json:"backends,omitempty"`
+	// ConfigFile is HAProxy's configuration file. The runtime API does not
+	// persist, so after each change the server lines of the backends
+	// changed are rewritten there, and a reload keeps the switch. Empty: a
+	// reload goes back to what the configuration says.
+	ConfigFile string `json:"configFile,omitempty"`
+	// ServerOptions are added to each server upshift adds, e.g.
+	// "check inter 1s".
+	ServerOptions string `json:"serverOptions,omitempty"`
+	// DrainTimeout is how long a server leaving a backend may keep its
+	// connections before the change fails, the server left in
+	// maintenance with no weight (default 30 s).
+	DrainTimeout *metav1.Duration `json:"drainTimeout,omitempty"`
 }
 
 // AzureDNSTraffic names the Azure DNS zone that holds the cluster name, and

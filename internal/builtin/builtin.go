@@ -17,6 +17,7 @@ import (
 	"upshift.dev/upshift/internal/providers/traffic/azuredns"
 	"upshift.dev/upshift/internal/providers/traffic/dns"
 	"upshift.dev/upshift/internal/providers/traffic/gateway"
+	"upshift.dev/upshift/internal/providers/traffic/haproxy"
 	"upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 )
 
@@ -37,5 +38,6 @@ func Register() {
 		traffic.Register(v1alpha1.TrafficDNS, dns.FromSpec)
 		traffic.Register(v1alpha1.TrafficTrafficManager, trafficmanager.FromSpec)
 		traffic.Register(v1alpha1.TrafficAzureDNS, azuredns.FromSpec)
+		traffic.Register(v1alpha1.TrafficHAProxy, haproxy.FromSpec)
 	})
 }

@@ -56,3 +56,18 @@ func TestScrubber(t *testing.T) {
 		t.Error("the key survives whole")
 	}
 }
+
+// TestPodFilesOfHAProxy: a hub refuses an HAProxy configuration file or a
+// unix socket of its own pod, and takes a TCP runtime API.
+func TestPodFilesOfHAProxy(t *testing.T) {
+	spec := func(h v1alpha1.HAProxyTraffic) *v1alpha1.UpdateRunSpec {
+		return &v1alpha1.UpdateRunSpec{BlueGreen: &v1alpha1.BlueGreenSpec{Traffic: v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficHAProxy, HAProxy: &h}}}
+	}
+	if got := podFiles(spec(v1alpha1.HAProxyTraffic{RuntimeAPI: "haproxy.edge:9999"}), false); len(got) != 0 {
+		t.Errorf("a TCP runtime API was refused: %q", got)
+	}
+	got := podFiles(spec(v1alpha1.HAProxyTraffic{RuntimeAPI: "/run/haproxy/admin.sock", ConfigFile: "/etc/haproxy/haproxy.cfg"}), true)
+	if len(got) != 2 || !strings.Contains(got[0], "haproxy.configFile is a file of the hub's pod") || !strings.Contains(got[1], "give HAProxy's runtime API as host:port") {
+		t.Errorf("podFiles = %q", got)
+	}
+}

@@ -26,6 +26,14 @@ func podFiles(spec *v1alpha1.UpdateRunSpec, allowExec bool) []string {
 	if d := bg.Traffic.DNS; d != nil && d.KeySecretFile != "" {
 		out = append(out, "spec.blueGreen.traffic.dns.keySecretFile reads a file of the hub's pod: give keySecretRef (a Secret labelled "+label+")")
 	}
+	if h := bg.Traffic.HAProxy; h != nil {
+		if h.ConfigFile != "" {
+			out = append(out, "spec.blueGreen.traffic.haproxy.configFile is a file of the hub's pod: leave it out, and keep HAProxy's weights across reloads with its server-state-file")
+		}
+		if strings.HasPrefix(h.RuntimeAPI, "/") || strings.HasPrefix(h.RuntimeAPI, "unix@") {
+			out = append(out, "spec.blueGreen.traffic.haproxy.runtimeAPI is a socket of the hub's pod: give HAProxy's runtime API as host:port (stats socket ipv4@ADDR:PORT level admin)")
+		}
+	}
 	if bg.Sync.Manifests != "" && !allowExec {
 		out = append(out, "spec.blueGreen.sync.manifests reads a folder of the hub's pod: allowed only on a hub started with --allow-exec")
 	}

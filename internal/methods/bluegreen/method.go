@@ -280,8 +280,14 @@ func validateSpec(p *field.Path, bg *v1alpha1.BlueGreenSpec) field.ErrorList {
 		if a := t.AzureDNS; a == nil || a.SubscriptionID == "" || a.ResourceGroup == "" || a.Zone == "" || len(a.Targets) < 2 {
 			errs = append(errs, field.Required(tp.Child("azureDNS"), "subscriptionID, resourceGroup, zone and the targets of blue and green"))
 		}
+	case v1alpha1.TrafficHAProxy:
+		if h := t.HAProxy; h == nil || h.RuntimeAPI == "" {
+			errs = append(errs, field.Required(tp.Child("haproxy", "runtimeAPI"), "HAProxy's stats socket at level admin: a unix socket path or host:port"))
+		} else if h.DrainTimeout != nil && h.DrainTimeout.Duration < 0 {
+			errs = append(errs, field.Invalid(tp.Child("haproxy", "drainTimeout"), h.DrainTimeout.Duration.String(), "must not be negative"))
+		}
 	default:
-		errs = append(errs, field.NotSupported(tp.Child("provider"), t.Provider, []string{v1alpha1.TrafficGateway, v1alpha1.TrafficDNS, v1alpha1.TrafficTrafficManager, v1alpha1.TrafficAzureDNS}))
+		errs = append(errs, field.NotSupported(tp.Child("provider"), t.Provider, []string{v1alpha1.TrafficGateway, v1alpha1.TrafficDNS, v1alpha1.TrafficTrafficManager, v1alpha1.TrafficAzureDNS, v1alpha1.TrafficHAProxy}))
 	}
 	hp := tp.Child("hosts")
 	seen := map[string]string{}

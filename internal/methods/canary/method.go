@@ -44,7 +44,7 @@ func (Method) Validate(run *v1alpha1.UpdateRun) field.ErrorList {
 	if bg := run.Spec.BlueGreen; bg != nil {
 		switch prov := bg.Traffic.Provider; prov {
 		case v1alpha1.TrafficDNS, v1alpha1.TrafficAzureDNS:
-			errs = append(errs, field.Invalid(field.NewPath("spec", "blueGreen", "traffic", "provider"), prov, "a canary splits traffic by weight, which DNS cannot do: use gateway or trafficmanager"))
+			errs = append(errs, field.Invalid(field.NewPath("spec", "blueGreen", "traffic", "provider"), prov, "a canary splits traffic by weight, which DNS cannot do: use gateway, haproxy or trafficmanager"))
 		}
 	}
 	c := run.Spec.Canary

@@ -146,9 +146,12 @@ func (p *Provider) Weights(ctx context.Context, route string) (traffic.Weights, 
 	return traffic.Weights(Shares(prof.Properties.Endpoints)), nil
 }
 
-// Switch sets each named endpoint's weight: endpoints that get traffic
-// are enabled first, then the ones that lose it all are disabled, so the
-// profile never answers with no endpoint.
+// Switch sets each named endpoint's weight in one write of the whole
+// profile (as Azure's Profile-PUT-WithEndpoints example does): the change
+// is atomic, so users never meet a profile half switched, with no
+// endpoint enabled, and two writers leave one's weights, never a mix.
+// An endpoint that loses all traffic is Disabled (Traffic Manager has no
+// weight 0).
 func (p *Provider) Switch(ctx context.Context, route string, w traffic.Weights) error {
 	if err := w.Validate(); err != nil {
 		return err
@@ -157,25 +160,32 @@ func (p *Provider) Switch(ctx context.Context, route string, w traffic.Weights) 
 	if err != nil {
 		return err
 	}
-	have := map[string]Endpoint{}
+	have := map[string]bool{}
 	for _, e := range prof.Properties.Endpoints {
-		have[e.Name] = e
+		have[e.Name] = true
 	}
 	for _, b := range slices.Sorted(maps.Keys(w)) {
-		if _, ok := have[b]; !ok {
+		if !have[b] {
 			return fmt.Errorf("traffic manager profile %s has no endpoint %s", name, b)
 		}
 	}
-	order := slices.SortedFunc(maps.Keys(w), func(a, b string) int { return w[b] - w[a] })
-	for _, b := range order {
-		props := &EndpointProps{EndpointStatus: Enabled, Weight: to.Ptr(int64(w[b]))}
-		if w[b] == 0 {
-			props = &EndpointProps{EndpointStatus: Disabled}
+	for i, e := range prof.Properties.Endpoints {
+		v, named := w[e.Name]
+		if !named {
+			continue
 		}
-		if err := p.call(ctx, http.MethodPatch, p.endpointURL(name, b), fmt.Sprintf("setting endpoint %s of profile %s", b, name),
-			Endpoint{Name: b, Type: ExternalEndpointType, Properties: props}, nil); err != nil {
-			return err
+		props := *e.Properties
+		props.EndpointStatus, props.Weight = Enabled, to.Ptr(int64(v))
+		if v == 0 {
+			props.EndpointStatus = Disabled
+			if e.Properties.Weight != nil {
+				props.Weight = e.Properties.Weight
+			}
 		}
+		prof.Properties.Endpoints[i].Properties = &props
+	}
+	if err := p.call(ctx, http.MethodPut, p.profileURL(name), fmt.Sprintf("switching profile %s to %s", name, w), prof, nil); err != nil {
+		return err
 	}
 	got, err := p.Weights(ctx, route)
 	if err != nil {

@@ -1,0 +1,106 @@
+package bluegreen_test
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/ingress"
+	"upshift.dev/upshift/internal/loadgen"
+	"upshift.dev/upshift/internal/providers/traffic"
+	"upshift.dev/upshift/internal/providers/traffic/haproxy"
+	"upshift.dev/upshift/internal/testfleet"
+)
+
+// haproxyConfig is a user's HAProxy in front of blue: the public name and
+// the cluster name go to the cluster name's backend, blue's and green's
+// names to backends of their own (green's empty until the move), each
+// backend health-checks its servers and sends the public name as Host,
+// which the clusters' ingresses serve.
+func haproxyConfig(listen, blueAddr string) string {
+	backend := func(name, servers string) string {
+		return fmt.Sprintf(`backend %s
+  balance roundrobin
+  option httpchk
+  http-check send meth GET uri / hdr Host %s
+  http-request set-header Host %s
+  http-response set-header %s %%[srv_name]
+%s`, name, hosts.Public, hosts.Public, loadgen.BackendHeader, servers)
+	}
+	return fmt.Sprintf(`frontend fe
+  bind %s
+  use_backend %s if { req.hdr(host),lower,field(1,:) -m str %s }
+  use_backend %%[req.hdr(host),lower,field(1,:)]
+`, listen, hosts.Cluster, hosts.Public) +
+		backend(hosts.Cluster, "  server ha "+blueAddr+" check inter 300ms\n") +
+		backend(hosts.Blue, "") + backend(hosts.Green, "")
+}
+
+// TestBlueGreenThroughHAProxy moves a cluster through T0–T4 behind a real
+// HAProxy, driven through its runtime API, while clients use the public
+// name: no request fails, green gets the names, blue leaves them, and the
+// configuration file says so, so that a reload after the move keeps it.
+func TestBlueGreenThroughHAProxy(t *testing.T) {
+	ctx := t.Context()
+	blue := upBlue(t, "ha", hosts.Public)
+	u, err := url.Parse(blue.IngressURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := testfleet.StartHAProxyRuntime(t, func(listen string) string { return haproxyConfig(listen, u.Host) })
+	front := "http://" + h.Listen
+	if _, err := ingress.WaitServed(ctx, front, hosts.Public, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{blue: blue, dir: t.TempDir(), front: front}
+	spec := e.spec()
+	spec.Traffic.Provider, spec.Traffic.Gateway = v1alpha1.TrafficHAProxy, nil
+	spec.Traffic.HAProxy = &v1alpha1.HAProxyTraffic{RuntimeAPI: h.Socket, ConfigFile: h.Config, ServerOptions: "check inter 300ms"}
+	spec.BlueSoak = &metav1.Duration{Duration: 2 * time.Second}
+	eng, _ := e.newRun(t, "bg-haproxy", spec, nil)
+
+	load := loadgen.Start(ctx, loadgen.Target{URL: front + "/", Host: hosts.Public}, 6, 5*time.Millisecond)
+	run, err := eng.Drive(ctx, "bg-haproxy")
+	stats := load.Stop()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, testfleet.StatusOf(run))
+	}
+	t.Logf("load through the switch: %s; by cluster %v", stats, stats.ByServer)
+	if stats.Sent < 500 || stats.Failed != 0 {
+		t.Fatalf("load: %s; errors %v; want hundreds of requests and none failed", stats, stats.Errors)
+	}
+	if stats.ByServer["ha"] == 0 || stats.ByServer["ha-g2"] == 0 {
+		t.Fatalf("requests by cluster %v: both blue and green should have served", stats.ByServer)
+	}
+	if bg := run.Status.Stages[0].Clusters[0].BlueGreen; bg.Green != "ha-g2" || bg.BlueDeleted == nil {
+		t.Fatalf("blue-green status: %+v", bg)
+	}
+	// A reload after the move keeps it: the names are green's alone.
+	h.Reload(t)
+	p, err := haproxy.FromSpec(spec.Traffic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := p.(traffic.Router)
+	for _, host := range []string{hosts.Cluster, hosts.Blue, hosts.Green} {
+		r, err := router.Route(ctx, host)
+		if err != nil || len(r.Backends) != 1 || r.Backends[0].Name != "ha-g2" || r.Backends[0].Weight != 100 {
+			t.Errorf("after a reload %s is %+v (%v), want ha-g2 alone", host, r.Backends, err)
+		}
+	}
+	conf, _ := os.ReadFile(h.Config)
+	if strings.Contains(string(conf), "server ha ") {
+		t.Errorf("blue is still in HAProxy's configuration:\n%s", conf)
+	}
+	after := loadgen.Start(ctx, loadgen.Target{URL: front + "/", Host: hosts.Public}, 2, 5*time.Millisecond)
+	time.Sleep(time.Second)
+	if s := after.Stop(); s.Failed != 0 || s.ByServer["ha-g2"] != s.Sent {
+		t.Fatalf("after the reload: %s by %v; want every request answered by green", s, s.ByServer)
+	}
+}
