@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/loadgen"
 )
 
 // HAProxy runs Debian's HAProxy on a loopback port in front of one
@@ -171,4 +174,32 @@ func haproxyCommand(socket, cmd string) (string, error) {
 	}
 	out, err := io.ReadAll(conn)
 	return string(out), err
+}
+
+// HAProxyForNames runs HAProxy as a user's front door for a blue-green
+// or canary run's names, blue serving them: the public name and the
+// cluster name go to the cluster name's backend, blue's and green's names
+// to backends of their own (empty until a run fills them). Each backend
+// health-checks its servers, sends the public name as Host (which the
+// clusters' ingresses serve), and names the server that answered in
+// loadgen's backend header.
+func HAProxyForNames(t testing.TB, names v1alpha1.HostNames, blue, blueAddr string) *HAProxyRuntime {
+	backend := func(name, servers string) string {
+		return fmt.Sprintf(`backend %s
+  balance roundrobin
+  option httpchk
+  http-check send meth GET uri / hdr Host %s
+  http-request set-header Host %s
+  http-response set-header %s %%[srv_name]
+%s`, name, names.Public, names.Public, loadgen.BackendHeader, servers)
+	}
+	return StartHAProxyRuntime(t, func(listen string) string {
+		return fmt.Sprintf(`frontend fe
+  bind %s
+  use_backend %s if { req.hdr(host),lower,field(1,:) -m str %s }
+  use_backend %%[req.hdr(host),lower,field(1,:)]
+`, listen, names.Cluster, names.Public) +
+			backend(names.Cluster, "  server "+blue+" "+blueAddr+" check inter 300ms\n") +
+			backend(names.Blue, "") + backend(names.Green, "")
+	})
 }

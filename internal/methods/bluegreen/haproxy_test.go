@@ -1,7 +1,6 @@
 package bluegreen_test
 
 import (
-	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -18,30 +17,6 @@ import (
 	"upshift.dev/upshift/internal/testfleet"
 )
 
-// haproxyConfig is a user's HAProxy in front of blue: the public name and
-// the cluster name go to the cluster name's backend, blue's and green's
-// names to backends of their own (green's empty until the move), each
-// backend health-checks its servers and sends the public name as Host,
-// which the clusters' ingresses serve.
-func haproxyConfig(listen, blueAddr string) string {
-	backend := func(name, servers string) string {
-		return fmt.Sprintf(`backend %s
-  balance roundrobin
-  option httpchk
-  http-check send meth GET uri / hdr Host %s
-  http-request set-header Host %s
-  http-response set-header %s %%[srv_name]
-%s`, name, hosts.Public, hosts.Public, loadgen.BackendHeader, servers)
-	}
-	return fmt.Sprintf(`frontend fe
-  bind %s
-  use_backend %s if { req.hdr(host),lower,field(1,:) -m str %s }
-  use_backend %%[req.hdr(host),lower,field(1,:)]
-`, listen, hosts.Cluster, hosts.Public) +
-		backend(hosts.Cluster, "  server ha "+blueAddr+" check inter 300ms\n") +
-		backend(hosts.Blue, "") + backend(hosts.Green, "")
-}
-
 // TestBlueGreenThroughHAProxy moves a cluster through T0–T4 behind a real
 // HAProxy, driven through its runtime API, while clients use the public
 // name: no request fails, green gets the names, blue leaves them, and the
@@ -53,7 +28,7 @@ func TestBlueGreenThroughHAProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := testfleet.StartHAProxyRuntime(t, func(listen string) string { return haproxyConfig(listen, u.Host) })
+	h := testfleet.HAProxyForNames(t, hosts, "ha", u.Host)
 	front := "http://" + h.Listen
 	if _, err := ingress.WaitServed(ctx, front, hosts.Public, 1, time.Minute); err != nil {
 		t.Fatal(err)

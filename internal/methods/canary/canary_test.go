@@ -51,6 +51,10 @@ type canaryEnv struct {
 	// metrics is the gateway's read-only metrics listener (host:port).
 	metrics string
 	dir     string
+	// traffic is how the run reaches the front door.
+	traffic v1alpha1.TrafficSpec
+	// onEvent, when set, sees each event as the run makes it.
+	onEvent func(engine.Event)
 	events  []engine.Event
 	mu      sync.Mutex
 }
@@ -98,6 +102,10 @@ func setup(t *testing.T, name string, annotations map[string]string) *canaryEnv 
 	if _, err := ingress.WaitServed(ctx, e.front, hosts.Public, 1, time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	e.traffic = v1alpha1.TrafficSpec{
+		Provider: v1alpha1.TrafficGateway, Hosts: hosts, URL: e.front,
+		Gateway: &v1alpha1.GatewayTraffic{AdminURL: e.admin, TokenFile: filepath.Join(e.dir, "token")},
+	}
 	return e
 }
 
@@ -120,6 +128,9 @@ func (e *canaryEnv) run(t *testing.T, name string, steps []v1alpha1.CanaryStep, 
 		e.mu.Lock()
 		e.events = append(e.events, ev)
 		e.mu.Unlock()
+		if e.onEvent != nil {
+			e.onEvent(ev)
+		}
 	}
 	eng := &engine.Engine{Store: st, Fleet: fleet, Resolve: local.Resolver(testfleet.Fleet(t)), Progress: progress, Poll: 100 * time.Millisecond}
 	strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "prod", LabelSelector: &metav1.LabelSelector{}}}}
@@ -129,10 +140,7 @@ func (e *canaryEnv) run(t *testing.T, name string, steps []v1alpha1.CanaryStep, 
 			Method: v1alpha1.MethodCanary, Strategy: strategy,
 			Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor},
 			BlueGreen: &v1alpha1.BlueGreenSpec{
-				Traffic: v1alpha1.TrafficSpec{
-					Provider: v1alpha1.TrafficGateway, Hosts: hosts, URL: e.front,
-					Gateway: &v1alpha1.GatewayTraffic{AdminURL: e.admin, TokenFile: filepath.Join(e.dir, "token")},
-				},
+				Traffic: e.traffic,
 				Sync:   v1alpha1.SyncSpec{Namespaces: []string{"shop"}},
 				Freeze: v1alpha1.FreezeSpec{ServiceAccounts: []string{"shop/deployer"}},
 			},
