@@ -13,10 +13,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/providers/traffic"
 	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
+	"upshift.dev/upshift/internal/providers/traffic/haproxy"
 )
 
 type gatewayOptions struct {
@@ -129,18 +131,28 @@ func readToken(path string) (string, error) {
 	return strings.TrimSpace(string(data)), nil
 }
 
-// trafficOptions are those of the traffic commands: a route on a gateway.
+// trafficOptions are those of the traffic commands: a route on a gateway
+// or an HAProxy.
 type trafficOptions struct {
 	streams                 Streams
 	admin, tokenFile, route string
-	provider                *trafficgateway.Provider
+	haproxy, haproxyConfig  string
+	provider                traffic.Provider
 }
 
 func (o *trafficOptions) Complete(*cobra.Command, []string) error { return nil }
 
 func (o *trafficOptions) Validate() error {
-	if o.admin == "" || o.route == "" {
-		return usagef("--gateway ADMIN_URL and --route HOST are required")
+	if (o.admin == "") == (o.haproxy == "") || o.route == "" {
+		return usagef("--route HOST and one of --gateway ADMIN_URL or --haproxy RUNTIME_API are required")
+	}
+	if o.haproxy != "" {
+		p, err := haproxy.FromSpec(v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficHAProxy, HAProxy: &v1alpha1.HAProxyTraffic{RuntimeAPI: o.haproxy, ConfigFile: o.haproxyConfig}})
+		if err != nil {
+			return usageError{Err: err}
+		}
+		o.provider = p
+		return nil
 	}
 	token, err := readToken(o.tokenFile)
 	if err != nil {
@@ -152,8 +164,10 @@ func (o *trafficOptions) Validate() error {
 
 func newTrafficCommand(s Streams) *cobra.Command {
 	o := &trafficOptions{streams: s}
-	cmd := &cobra.Command{Use: "traffic", Short: "Read and switch a route's weights on a traffic provider (the gateway)"}
+	cmd := &cobra.Command{Use: "traffic", Short: "Read and switch a route's weights on a traffic provider (the gateway or HAProxy)"}
 	cmd.PersistentFlags().StringVar(&o.admin, "gateway", "", "the gateway's admin URL, e.g. http://127.0.0.1:9090")
+	cmd.PersistentFlags().StringVar(&o.haproxy, "haproxy", "", "HAProxy's runtime API (stats socket at level admin): a unix socket path or host:port")
+	cmd.PersistentFlags().StringVar(&o.haproxyConfig, "haproxy-config", "", "HAProxy's configuration file, whose server lines are rewritten so a reload keeps the switch")
 	cmd.PersistentFlags().StringVar(&o.tokenFile, "token-file", "", "file holding the admin token (default $UPSHIFT_GATEWAY_TOKEN)")
 	cmd.PersistentFlags().StringVar(&o.route, "route", "", "the route's host")
 	get := &cobra.Command{
@@ -161,7 +175,9 @@ func newTrafficCommand(s Streams) *cobra.Command {
 		RunE: runE(&trafficGetOptions{o}),
 	}
 	set := &cobra.Command{
-		Use: "set NAME=WEIGHT[,NAME=WEIGHT...]", Short: "Switch a route's weights (they add up to 100)", Example: "  upshift traffic set --gateway http://127.0.0.1:9090 --route shop.example.com blue=0,green=100",
+		Use: "set NAME=WEIGHT[,NAME=WEIGHT...]", Short: "Switch a route's weights (they add up to 100)",
+		Example: "  upshift traffic set --gateway http://127.0.0.1:9090 --route shop.example.com blue=0,green=100\n" +
+			"  upshift traffic set --haproxy /run/haproxy/admin.sock --haproxy-config /etc/haproxy/haproxy.cfg --route aks.example.com blue=90,green=10",
 		Args: exactArgs(1, "NAME=WEIGHT,..."),
 		RunE: runE(&trafficSetOptions{trafficOptions: o}),
 	}
@@ -177,17 +193,21 @@ func newTrafficCommand(s Streams) *cobra.Command {
 type trafficDeleteOptions struct{ *trafficOptions }
 
 func (o *trafficDeleteOptions) Run(ctx context.Context) error {
-	if err := o.provider.DeleteRoute(ctx, o.route); err != nil {
+	gw, ok := o.provider.(*trafficgateway.Provider)
+	if !ok {
+		return usagef("traffic delete removes a route from upshift's gateway; with HAProxy, remove the backend from its configuration")
+	}
+	if err := gw.DeleteRoute(ctx, o.route); err != nil {
 		return refusedAsUsage(err)
 	}
 	printer.New(o.streams.Err).Success("route %s removed from the gateway", o.route)
 	return nil
 }
 
-// refusedAsUsage makes what the gateway refused as invalid, or a route
-// it does not have, bad input (exit 2): the user's to fix, not a failure.
+// refusedAsUsage makes what the gateway refused as invalid, a server
+// HAProxy's backend lacks, or a route either does not have, bad input (exit 2): the user's to fix, not a failure.
 func refusedAsUsage(err error) error {
-	if errors.Is(err, trafficgateway.ErrRefused) || errors.Is(err, traffic.ErrNoRoute) {
+	if errors.Is(err, trafficgateway.ErrRefused) || errors.Is(err, traffic.ErrNoRoute) || errors.Is(err, haproxy.ErrNoServer) {
 		return usageError{Err: err}
 	}
 	return err

@@ -69,6 +69,10 @@ func (p *Provider) backend(host string) string {
 	return strings.ToLower(host)
 }
 
+// ErrNoServer is a switch naming a server its backend does not have:
+// bad input, which changes nothing.
+var ErrNoServer = errors.New("has no server")
+
 // Weights reads a route's weights: each server's share of its backend's
 // weight, in percent, counting servers in maintenance or draining as 0.
 func (p *Provider) Weights(ctx context.Context, route string) (traffic.Weights, error) {
@@ -86,7 +90,7 @@ func (p *Provider) servers(ctx context.Context, route string) ([]server, error) 
 	servers, err := p.api.servers(ctx, p.backend(route))
 	var nb errNoBackend
 	if errors.As(err, &nb) {
-		return nil, fmt.Errorf("%w, which serves %s: declare it in HAProxy's configuration (it may have no servers) and reload", nb, route)
+		return nil, fmt.Errorf("%w, which serves %s (%w): declare it in HAProxy's configuration (it may have no servers) and reload", nb, route, traffic.ErrNoRoute)
 	}
 	return servers, err
 }
@@ -145,7 +149,7 @@ func (p *Provider) Switch(ctx context.Context, route string, w traffic.Weights) 
 		}
 		for name := range w {
 			if !have[name] {
-				return fmt.Errorf("backend %s has no server %s (it has %s): add it to the route first", p.backend(route), name, names(servers))
+				return fmt.Errorf("backend %s %w %s (it has %s): add it to the route first", p.backend(route), ErrNoServer, name, names(servers))
 			}
 		}
 		return p.setWeights(ctx, p.backend(route), servers, w)

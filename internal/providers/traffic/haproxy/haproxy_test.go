@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/providers/traffic/haproxy"
 	"upshift.dev/upshift/internal/providers/traffic/traffictest"
+	"upshift.dev/upshift/internal/testfleet"
 )
 
 // TestMoveUnderLoadSurvivesReloads moves a route from blue to green as a
@@ -87,6 +89,11 @@ func TestMoveUnderLoadSurvivesReloads(t *testing.T) {
 // TestRefusesWhatHAProxyCannotServe: a backend HAProxy does not declare,
 // a runtime API that does not answer, and options upshift sets itself
 // are refused with what to do, and change nothing.
+func TestMain(m *testing.M) {
+	builtin.Register()
+	testfleet.Main(m)
+}
+
 func TestRefusesWhatHAProxyCannotServe(t *testing.T) {
 	ctx := t.Context()
 	blue, green, _ := traffictest.Backends(t)
@@ -109,6 +116,14 @@ func TestRefusesWhatHAProxyCannotServe(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "is set by upshift") {
 			t.Errorf("serverOptions %q: %v", opts, err)
 		}
+	}
+	// The CLI says the same, as bad input (exit 2).
+	code, out := testfleet.RunCLI(t, "traffic", "set", "--haproxy", h.Socket, "--haproxy-config", h.Config, "--route", route, "blue=50,purple=50")
+	if code != 2 || !strings.Contains(out, "has no server purple (it has blue, green)") {
+		t.Errorf("upshift traffic set naming a server HAProxy lacks: exit %d\n%s", code, out)
+	}
+	if code, out := testfleet.RunCLI(t, "traffic", "get", "--haproxy", h.Socket, "--route", route); code != 0 || strings.TrimSpace(out) != "blue=100,green=0" {
+		t.Errorf("upshift traffic get: exit %d\n%s", code, out)
 	}
 	if after, _ := os.ReadFile(h.Config); string(after) != string(before) {
 		t.Errorf("refusals changed the configuration:\n%s", after)
