@@ -36,6 +36,7 @@ const (
 	TrafficTrafficManager = "trafficmanager"
 	TrafficAzureDNS       = "azuredns"
 	TrafficHAProxy        = "haproxy"
+	TrafficGatewayAPI     = "gatewayapi"
 )
 
 // TrafficSpec is the four-hostname scheme of the reference architecture
@@ -43,8 +44,9 @@ const (
 type TrafficSpec struct {
 	// Provider is gateway (upshift's front door), dns (RFC 2136),
 	// trafficmanager (Azure Traffic Manager's weighted endpoints) or
-	// azuredns (an Azure DNS zone's record sets) or haproxy (servers of
-	// HAProxy backends, through its runtime API).
+	// azuredns (an Azure DNS zone's record sets), haproxy (servers of
+	// HAProxy backends, through its runtime API) or gatewayapi (weighted
+	// backendRefs of Gateway API HTTPRoutes).
 	Provider string    `json:"provider"`
 	Hosts    HostNames `json:"hosts"`
 	// URL is where upshift's own probes reach the front door, e.g. the
@@ -61,6 +63,41 @@ type TrafficSpec struct {
 	AzureDNS *AzureDNSTraffic `json:"azureDNS,omitempty"`
 	// HAProxy reaches an HAProxy's runtime API.
 	HAProxy *HAProxyTraffic `json:"haproxy,omitempty"`
+	// GatewayAPI reaches the cluster whose HTTPRoutes carry the names.
+	GatewayAPI *GatewayAPITraffic `json:"gatewayAPI,omitempty"`
+}
+
+// GatewayAPITraffic names the cluster, namespace and Gateway of the
+// HTTPRoutes (gateway.networking.k8s.io/v1) that carry the names: each
+// name (hosts.cluster, hosts.blue, hosts.green) is an HTTPRoute of that
+// name unless Routes says otherwise, each cluster a Service named after
+// it that reaches the cluster's ingress (selector-less with an
+// EndpointSlice for an address, ExternalName for a host name), and the
+// switch sets the weights of the route's backendRefs.
+type GatewayAPITraffic struct {
+	// Kubeconfig and Context reach the cluster of the routes (default:
+	// the kubeconfig loading rules and its current context).
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	Context    string `json:"context,omitempty"`
+	// Namespace of the routes and Services (default "default").
+	Namespace string `json:"namespace,omitempty"`
+	// ParentRef is the Gateway the routes attach to.
+	ParentRef GatewayParentRef `json:"parentRef"`
+	// Routes maps a host to its HTTPRoute where the names differ.
+	Routes map[string]string `json:"routes,omitempty"`
+	// AcceptTimeout is how long a change may wait for the Gateway's
+	// implementation to accept it (status.parents Accepted and
+	// ResolvedRefs at the route's generation) before the switch fails
+	// (default 60 s).
+	AcceptTimeout *metav1.Duration `json:"acceptTimeout,omitempty"`
+}
+
+// GatewayParentRef names a Gateway, and optionally one of its listeners.
+type GatewayParentRef struct {
+	Name string `json:"name"`
+	// Namespace of the Gateway (default: the routes').
+	Namespace   string `json:"namespace,omitempty"`
+	SectionName string `json:"sectionName,omitempty"`
 }
 
 // HAProxyTraffic reaches an HAProxy whose backends serve the names: each

@@ -25,7 +25,7 @@ var Layers = []Layer{
 		"internal/methods", "internal/methods/...",
 		"internal/gates", "internal/analysis", "internal/fleet", "internal/clusterstatus",
 		"internal/hubstore", "internal/notify", "internal/compliance", "internal/patch", "internal/autoupgrade",
-		"internal/frontdoor", "internal/scancli", "internal/image",
+		"internal/frontdoor", "internal/frontdoor/gatewayapi", "internal/scancli", "internal/image",
 	}},
 	{Name: "engine", Doc: "the engine that drives runs over the parts, the wiring of the built-in parts, and the Azure emulator", Packages: []string{
 		"internal/engine", "internal/builtin", "internal/azureemu",

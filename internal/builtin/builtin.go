@@ -17,6 +17,7 @@ import (
 	"upshift.dev/upshift/internal/providers/traffic/azuredns"
 	"upshift.dev/upshift/internal/providers/traffic/dns"
 	"upshift.dev/upshift/internal/providers/traffic/gateway"
+	"upshift.dev/upshift/internal/providers/traffic/gatewayapi"
 	"upshift.dev/upshift/internal/providers/traffic/haproxy"
 	"upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 )
@@ -39,5 +40,6 @@ func Register() {
 		traffic.Register(v1alpha1.TrafficTrafficManager, trafficmanager.FromSpec)
 		traffic.Register(v1alpha1.TrafficAzureDNS, azuredns.FromSpec)
 		traffic.Register(v1alpha1.TrafficHAProxy, haproxy.FromSpec)
+		traffic.Register(v1alpha1.TrafficGatewayAPI, gatewayapi.FromSpec)
 	})
 }

@@ -12,13 +12,17 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/frontdoor"
+	"upshift.dev/upshift/internal/frontdoor/gatewayapi"
 	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/providers/traffic"
 	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
+	trafficgatewayapi "upshift.dev/upshift/internal/providers/traffic/gatewayapi"
 	"upshift.dev/upshift/internal/providers/traffic/haproxy"
+	"upshift.dev/upshift/internal/restconfig"
 )
 
 type gatewayOptions struct {
@@ -27,6 +31,11 @@ type gatewayOptions struct {
 	resetState bool
 	cfg        *frontdoor.Config
 	token      string
+	// Gateway API: follow a class's Gateways and HTTPRoutes on a cluster.
+	gatewayAPI          bool
+	kubeconfig, context string
+	class               string
+	follower            *gatewayapi.Follower
 }
 
 func newGatewayCommand(s Streams) *cobra.Command {
@@ -56,6 +65,14 @@ backendDial 2s, backendResponseHeader 30s, backendIdle 90s.
 A stateFile that cannot be read stops the gateway; --reset-state sets it
 aside and serves the configuration's routes.
 
+Gateway API: with --gateway-api the gateway also serves the HTTPRoutes
+attached to the Gateways of --gateway-class on the cluster --kubeconfig
+reaches, as that class's implementation (the class names controller
+upshift.dev/gateway), and writes their status. It follows hostnames, the
+weighted backendRefs of the rule without matches (Services with
+EndpointSlices or an ExternalName) and URLRewrite's hostname; it is not a
+conformant implementation.
+
 The gateway's heap is small, so unless GOGC is set it collects garbage at
 GOGC=400 rather than Go's 100: about a fifth more requests a second on 2
 cores (BenchmarkGatewayVsHAProxy).`,
@@ -64,6 +81,10 @@ cores (BenchmarkGatewayVsHAProxy).`,
 	}
 	cmd.Flags().StringVar(&o.config, "config", "", "gateway configuration file (required)")
 	cmd.Flags().BoolVar(&o.resetState, "reset-state", false, "set an unreadable stateFile aside (renamed *.corrupt-TIME) and serve the configuration's routes")
+	cmd.Flags().BoolVar(&o.gatewayAPI, "gateway-api", false, "also serve the HTTPRoutes of --gateway-class's Gateways on a cluster, as its implementation")
+	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "with --gateway-api: the cluster's kubeconfig (default: $KUBECONFIG, ~/.kube/config)")
+	cmd.Flags().StringVar(&o.context, "context", "", "with --gateway-api: the kubeconfig's context (default: its current one)")
+	cmd.Flags().StringVar(&o.class, "gateway-class", "upshift", "with --gateway-api: the GatewayClass whose Gateways the gateway implements")
 	return cmd
 }
 
@@ -82,6 +103,21 @@ func (o *gatewayOptions) Validate() error {
 	}
 	cfg.ResetState = o.resetState
 	o.cfg = cfg
+	if !o.gatewayAPI {
+		if o.kubeconfig != "" || o.context != "" {
+			return usagef("--kubeconfig and --context reach the Gateway API's cluster: add --gateway-api")
+		}
+		return nil
+	}
+	rc, err := restconfig.FromKubeconfig(o.kubeconfig, o.context)
+	if err != nil {
+		return usageError{Err: err}
+	}
+	c, err := client.NewWithWatch(rc, client.Options{Scheme: trafficgatewayapi.Scheme()})
+	if err != nil {
+		return usageError{Err: err}
+	}
+	o.follower = &gatewayapi.Follower{Client: c, Class: o.class}
 	return nil
 }
 
@@ -96,6 +132,11 @@ func (o *gatewayOptions) Run(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	p := printer.New(o.streams.Err)
+	if o.follower != nil {
+		o.follower.Gateway = gw
+		go func() { _ = o.follower.Run(ctx) }()
+		p.Success("following the Gateway API objects of GatewayClass %s", o.class)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

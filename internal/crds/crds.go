@@ -40,14 +40,20 @@ func All() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 	return out, nil
 }
 
-// Install creates or updates the CRDs on a cluster and waits until the API
-// server serves each of them (Established), at most timeout.
+// Install creates or updates upshift's CRDs on a cluster and waits until
+// the API server serves each of them (Established), at most timeout.
 func Install(ctx context.Context, cfg *rest.Config, timeout time.Duration) error {
-	cs, err := clientset.NewForConfig(cfg)
+	all, err := All()
 	if err != nil {
 		return err
 	}
-	all, err := All()
+	return Apply(ctx, cfg, all, timeout)
+}
+
+// Apply creates or updates CRDs (upshift's or another project's, such as
+// the Gateway API's) and waits until the API server serves each of them.
+func Apply(ctx context.Context, cfg *rest.Config, all []*apiextensionsv1.CustomResourceDefinition, timeout time.Duration) error {
+	cs, err := clientset.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}

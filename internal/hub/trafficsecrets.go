@@ -34,6 +34,11 @@ func podFiles(spec *v1alpha1.UpdateRunSpec, allowExec bool) []string {
 			out = append(out, "spec.blueGreen.traffic.haproxy.runtimeAPI is a socket of the hub's pod: give HAProxy's runtime API as host:port (stats socket ipv4@ADDR:PORT level admin)")
 		}
 	}
+	if bg.Traffic.Provider == v1alpha1.TrafficGatewayAPI || bg.Traffic.GatewayAPI != nil {
+		// Its kubeconfig would be a file of the pod, and without one the
+		// pod's own ServiceAccount would write the routes.
+		out = append(out, "spec.blueGreen.traffic.gatewayAPI reaches its cluster with a kubeconfig file or the pod's own identity: a hub does not run provider gatewayapi yet; run the move from the CLI")
+	}
 	if bg.Sync.Manifests != "" && !allowExec {
 		out = append(out, "spec.blueGreen.sync.manifests reads a folder of the hub's pod: allowed only on a hub started with --allow-exec")
 	}

@@ -286,8 +286,14 @@ func validateSpec(p *field.Path, bg *v1alpha1.BlueGreenSpec) field.ErrorList {
 		} else if h.DrainTimeout != nil && h.DrainTimeout.Duration < 0 {
 			errs = append(errs, field.Invalid(tp.Child("haproxy", "drainTimeout"), h.DrainTimeout.Duration.String(), "must not be negative"))
 		}
+	case v1alpha1.TrafficGatewayAPI:
+		if g := t.GatewayAPI; g == nil || g.ParentRef.Name == "" {
+			errs = append(errs, field.Required(tp.Child("gatewayAPI", "parentRef", "name"), "the Gateway the routes attach to"))
+		} else if g.AcceptTimeout != nil && g.AcceptTimeout.Duration <= 0 {
+			errs = append(errs, field.Invalid(tp.Child("gatewayAPI", "acceptTimeout"), g.AcceptTimeout.Duration.String(), "must be positive"))
+		}
 	default:
-		errs = append(errs, field.NotSupported(tp.Child("provider"), t.Provider, []string{v1alpha1.TrafficGateway, v1alpha1.TrafficDNS, v1alpha1.TrafficTrafficManager, v1alpha1.TrafficAzureDNS, v1alpha1.TrafficHAProxy}))
+		errs = append(errs, field.NotSupported(tp.Child("provider"), t.Provider, []string{v1alpha1.TrafficGateway, v1alpha1.TrafficDNS, v1alpha1.TrafficTrafficManager, v1alpha1.TrafficAzureDNS, v1alpha1.TrafficHAProxy, v1alpha1.TrafficGatewayAPI}))
 	}
 	hp := tp.Child("hosts")
 	seen := map[string]string{}

@@ -200,3 +200,46 @@ type Bucket struct {
 	UpperBound float64
 	Count      float64
 }
+
+// Share is one backend's relative weight on a front door whose weights
+// need not add up to 100 (HAProxy's server weights, Gateway API's
+// backendRef weights).
+type Share struct {
+	Name   string
+	Weight int
+}
+
+// Percents turns relative weights into shares in percent that add up to
+// 100 (largest remainder, ties to the earlier backend); weights that
+// already add up to 100 read back unchanged. All zero gives all zero.
+func Percents(shares []Share) Weights {
+	w := Weights{}
+	sum := 0
+	for _, s := range shares {
+		sum += max(s.Weight, 0)
+	}
+	if sum == 0 {
+		for _, s := range shares {
+			w[s.Name] = 0
+		}
+		return w
+	}
+	type rem struct {
+		name string
+		frac int
+	}
+	var rems []rem
+	given := 0
+	for _, s := range shares {
+		v := max(s.Weight, 0)
+		w[s.Name] = v * 100 / sum
+		given += w[s.Name]
+		rems = append(rems, rem{s.Name, v * 100 % sum})
+	}
+	sort.SliceStable(rems, func(i, j int) bool { return rems[i].frac > rems[j].frac })
+	for i := 0; given < 100; i++ {
+		w[rems[i].name]++
+		given++
+	}
+	return w
+}

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -95,43 +94,19 @@ func (p *Provider) servers(ctx context.Context, route string) ([]server, error) 
 	return servers, err
 }
 
-// percents turns HAProxy's relative weights into shares that add up to
-// 100 (largest remainder); weights set by Switch read back unchanged.
+// percents is each server's share of its backend in percent, counting
+// servers in maintenance or draining as 0; weights set by Switch read
+// back unchanged.
 func percents(servers []server) traffic.Weights {
-	w := traffic.Weights{}
-	sum := 0
-	for _, s := range servers {
-		if s.takesTraffic() {
-			sum += s.Weight
-		}
-	}
-	if sum == 0 {
-		for _, s := range servers {
-			w[s.Name] = 0
-		}
-		return w
-	}
-	type rem struct {
-		name string
-		frac int
-	}
-	var rems []rem
-	given := 0
+	var shares []traffic.Share
 	for _, s := range servers {
 		v := 0
 		if s.takesTraffic() {
 			v = s.Weight
 		}
-		w[s.Name] = v * 100 / sum
-		given += w[s.Name]
-		rems = append(rems, rem{s.Name, v * 100 % sum})
+		shares = append(shares, traffic.Share{Name: s.Name, Weight: v})
 	}
-	sort.SliceStable(rems, func(i, j int) bool { return rems[i].frac > rems[j].frac })
-	for i := 0; given < 100; i++ {
-		w[rems[i].name]++
-		given++
-	}
-	return w
+	return traffic.Percents(shares)
 }
 
 // Switch sets the weights of a route's servers; servers the weights do not

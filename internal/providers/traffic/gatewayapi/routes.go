@@ -1,0 +1,256 @@
+package gatewayapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"upshift.dev/upshift/internal/providers/traffic"
+)
+
+// Route reads a host's HTTPRoute as a route: the switched rule's
+// backendRefs with the address each Service reaches, the other hostnames
+// as aliases, and a URLRewrite filter's hostname as the upstream Host.
+func (p *Provider) Route(ctx context.Context, host string) (traffic.Route, error) {
+	r, err := p.route(ctx, host)
+	if err != nil {
+		return traffic.Route{}, err
+	}
+	rule, err := switched(r)
+	if err != nil {
+		return traffic.Route{}, err
+	}
+	out := traffic.Route{Host: host}
+	for _, h := range r.Spec.Hostnames {
+		if string(h) != host {
+			out.Aliases = append(out.Aliases, string(h))
+		}
+	}
+	for _, f := range rule.Filters {
+		if f.URLRewrite != nil && f.URLRewrite.Hostname != nil {
+			out.UpstreamHost = string(*f.URLRewrite.Hostname)
+		}
+	}
+	w := shares(rule)
+	for _, b := range rule.BackendRefs {
+		u, err := ServiceURL(ctx, p.c, r.Namespace, b.BackendObjectReference)
+		if err != nil {
+			return traffic.Route{}, fmt.Errorf("HTTPRoute %s/%s: %w", r.Namespace, r.Name, err)
+		}
+		out.Backends = append(out.Backends, traffic.Backend{Name: string(b.Name), URL: u, Weight: w[string(b.Name)]})
+	}
+	return out, nil
+}
+
+// ServiceURL is where a backendRef's Service sends requests: its
+// ExternalName, or the first ready address of its EndpointSlices, at the
+// ref's port; https where the Service port's appProtocol says so.
+func ServiceURL(ctx context.Context, c client.Reader, routeNS string, ref gatewayv1.BackendObjectReference) (string, error) {
+	if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != "Service") {
+		return "", fmt.Errorf("backendRef %s is a %s, not a Service", ref.Name, ptr.Deref(ref.Kind, ""))
+	}
+	ns := routeNS
+	if ref.Namespace != nil {
+		ns = string(*ref.Namespace)
+	}
+	var svc corev1.Service
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: string(ref.Name)}, &svc); err != nil {
+		return "", fmt.Errorf("backendRef %s: %w", ref.Name, err)
+	}
+	if ref.Port == nil {
+		return "", fmt.Errorf("backendRef %s names no port", ref.Name)
+	}
+	port := int32(*ref.Port)
+	scheme := "http"
+	for _, sp := range svc.Spec.Ports {
+		if sp.Port == port && ptr.Deref(sp.AppProtocol, "") == "https" {
+			scheme = "https"
+		}
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return scheme + "://" + net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(port))), nil
+	}
+	var slices discoveryv1.EndpointSliceList
+	if err := c.List(ctx, &slices, client.InNamespace(ns), client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {
+		return "", fmt.Errorf("backendRef %s: %w", ref.Name, err)
+	}
+	for _, es := range slices.Items {
+		target := port
+		for _, sp := range svc.Spec.Ports {
+			if sp.Port == port && sp.TargetPort.IntVal != 0 {
+				target = sp.TargetPort.IntVal
+			}
+		}
+		for _, e := range es.Endpoints {
+			if len(e.Addresses) > 0 && ptr.Deref(e.Conditions.Ready, true) {
+				return scheme + "://" + net.JoinHostPort(e.Addresses[0], strconv.Itoa(int(target))), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("backendRef %s: Service %s/%s has no ready endpoint", ref.Name, ns, svc.Name)
+}
+
+// ApplyRoute makes a host's HTTPRoute carry the route: a Service per
+// backend reaching its URL, the switched rule's backendRefs with their
+// weights (other rules kept), the aliases as more hostnames and the
+// upstream Host as a URLRewrite filter; then waits for the Gateway's
+// implementation to accept it.
+func (p *Provider) ApplyRoute(ctx context.Context, r traffic.Route) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	var refs []gatewayv1.HTTPBackendRef
+	for _, b := range r.Backends {
+		port, err := p.ensureService(ctx, b)
+		if err != nil {
+			return fmt.Errorf("route %s: backend %s: %w", r.Host, b.Name, err)
+		}
+		refs = append(refs, gatewayv1.HTTPBackendRef{BackendRef: gatewayv1.BackendRef{
+			BackendObjectReference: gatewayv1.BackendObjectReference{Name: gatewayv1.ObjectName(b.Name), Port: ptr.To(gatewayv1.PortNumber(port))},
+			Weight:                 ptr.To(int32(b.Weight)),
+		}})
+	}
+	hostnames := []gatewayv1.Hostname{gatewayv1.Hostname(r.Host)}
+	for _, a := range r.Aliases {
+		hostnames = append(hostnames, gatewayv1.Hostname(a))
+	}
+	var filters []gatewayv1.HTTPRouteFilter
+	if r.UpstreamHost != "" {
+		filters = append(filters, gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterURLRewrite,
+			URLRewrite: &gatewayv1.HTTPURLRewriteFilter{Hostname: ptr.To(gatewayv1.PreciseHostname(r.UpstreamHost))}})
+	}
+	var gen int64
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := p.route(ctx, r.Host)
+		if err != nil && !errors.Is(err, traffic.ErrNoRoute) {
+			return err
+		}
+		if cur == nil {
+			cur = &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: p.namespace, Name: p.routeName(r.Host), Labels: map[string]string{ManagedBy: "true"}}}
+			cur.Spec.ParentRefs = []gatewayv1.ParentReference{p.parent}
+			cur.Spec.Hostnames = hostnames
+			cur.Spec.Rules = []gatewayv1.HTTPRouteRule{{BackendRefs: refs, Filters: filters}}
+			if err := p.c.Create(ctx, cur); err != nil {
+				return err
+			}
+			gen = cur.Generation
+			return nil
+		}
+		rule, err := switched(cur)
+		if err != nil {
+			cur.Spec.Rules = append(cur.Spec.Rules, gatewayv1.HTTPRouteRule{})
+			rule = &cur.Spec.Rules[len(cur.Spec.Rules)-1]
+		}
+		rule.BackendRefs, rule.Filters = refs, filters
+		cur.Spec.Hostnames = hostnames
+		if !p.attached(cur) {
+			cur.Spec.ParentRefs = append(cur.Spec.ParentRefs, p.parent)
+		}
+		if err := p.c.Update(ctx, cur); err != nil {
+			return err
+		}
+		gen = cur.Generation
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("route %s: %w", r.Host, err)
+	}
+	return p.accepted(ctx, r.Host, gen, r.Weights())
+}
+
+func (p *Provider) attached(r *gatewayv1.HTTPRoute) bool {
+	for _, ref := range r.Spec.ParentRefs {
+		if p.sameParent(ref, r.Namespace) {
+			return true
+		}
+	}
+	return false
+}
+
+// ensureService makes the Service named after a backend reach its URL and
+// returns the Service's port. A Service upshift did not make is used as
+// it is.
+func (p *Provider) ensureService(ctx context.Context, b traffic.Backend) (int32, error) {
+	u, err := url.Parse(b.URL)
+	if err != nil {
+		return 0, err
+	}
+	port := 80
+	if u.Scheme == "https" {
+		port = 443
+	}
+	if s := u.Port(); s != "" {
+		port, _ = strconv.Atoi(s)
+	}
+	sp := corev1.ServicePort{Name: u.Scheme, Port: int32(port), TargetPort: intstr.FromInt32(int32(port)), Protocol: corev1.ProtocolTCP, AppProtocol: ptr.To(u.Scheme)}
+	want := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: p.namespace, Name: b.Name, Labels: map[string]string{ManagedBy: "true"}},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{sp}}}
+	ip := net.ParseIP(u.Hostname())
+	if ip != nil && (ip.IsLoopback() || ip.IsLinkLocalUnicast()) {
+		// The API server refuses these in an EndpointSlice; an
+		// ExternalName holds them (a local fleet's ingresses are on
+		// loopback).
+		ip = nil
+	}
+	if ip == nil {
+		want.Spec.Type, want.Spec.ExternalName = corev1.ServiceTypeExternalName, u.Hostname()
+	} else {
+		want.Spec.Type, want.Spec.ClusterIP = corev1.ServiceTypeClusterIP, corev1.ClusterIPNone
+	}
+	var cur corev1.Service
+	err = p.c.Get(ctx, client.ObjectKeyFromObject(&want), &cur)
+	switch {
+	case apierrors.IsNotFound(err):
+		if err := p.c.Create(ctx, &want); err != nil {
+			return 0, err
+		}
+	case err != nil:
+		return 0, err
+	case cur.Labels[ManagedBy] != "true":
+		return int32(port), nil // the user's own Service
+	case cur.Spec.Type != want.Spec.Type || cur.Spec.ExternalName != want.Spec.ExternalName || len(cur.Spec.Ports) != 1 || cur.Spec.Ports[0].Port != sp.Port:
+		if err := p.c.Delete(ctx, &cur); err != nil && !apierrors.IsNotFound(err) {
+			return 0, err
+		}
+		if err := p.c.Create(ctx, &want); err != nil {
+			return 0, err
+		}
+	}
+	if ip == nil {
+		return int32(port), nil
+	}
+	family := discoveryv1.AddressTypeIPv4
+	if ip.To4() == nil {
+		family = discoveryv1.AddressTypeIPv6
+	}
+	es := discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: p.namespace, Name: b.Name + "-upshift", Labels: map[string]string{
+			discoveryv1.LabelServiceName: b.Name, discoveryv1.LabelManagedBy: "upshift.dev", ManagedBy: "true"}},
+		AddressType: family,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip.String()}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To(sp.Name), Port: ptr.To(sp.Port), Protocol: ptr.To(corev1.ProtocolTCP), AppProtocol: sp.AppProtocol}},
+	}
+	var curES discoveryv1.EndpointSlice
+	switch err := p.c.Get(ctx, client.ObjectKeyFromObject(&es), &curES); {
+	case apierrors.IsNotFound(err):
+		return int32(port), p.c.Create(ctx, &es)
+	case err != nil:
+		return 0, err
+	default:
+		curES.AddressType, curES.Endpoints, curES.Ports, curES.Labels = es.AddressType, es.Endpoints, es.Ports, es.Labels
+		return int32(port), p.c.Update(ctx, &curES)
+	}
+}
