@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -11,8 +12,10 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/frontdoor"
@@ -113,6 +116,7 @@ func (o *gatewayOptions) Validate() error {
 	if err != nil {
 		return usageError{Err: err}
 	}
+	ctrllog.SetLogger(logr.FromSlogHandler(slog.Default().Handler()))
 	c, err := client.NewWithWatch(rc, client.Options{Scheme: trafficgatewayapi.Scheme()})
 	if err != nil {
 		return usageError{Err: err}

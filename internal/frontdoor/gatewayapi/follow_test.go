@@ -1,21 +1,22 @@
 package gatewayapi_test
 
 import (
-	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/builtin"
-	"upshift.dev/upshift/internal/frontdoor"
-	"upshift.dev/upshift/internal/frontdoor/gatewayapi"
 	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/providers/traffic"
@@ -30,10 +31,9 @@ func TestMain(m *testing.M) {
 	testfleet.Main(m)
 }
 
-const token = "gateway-api-test-token-0123456789"
-
 // env is a real API server with the Gateway API's CRDs, the class
-// "upshift" and its Gateway "front", and upshift's gateway following them.
+// "upshift" and its Gateway "front", and upshift's gateway following them
+// (testfleet.GatewayAPIFront).
 type env struct {
 	cfg    *rest.Config
 	c      client.WithWatch
@@ -42,31 +42,17 @@ type env struct {
 }
 
 func start(t *testing.T) *env {
-	ctx := t.Context()
 	cl := testfleet.Up(t, localfleet.Spec{Name: "gwapi", KubernetesVersion: toolchain.Latest().Minor})
 	cfg, err := cl.RESTConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	testfleet.InstallGatewayAPI(t, cfg)
+	front := testfleet.GatewayAPIFront(t, cfg)
 	c, err := client.NewWithWatch(cfg, client.Options{Scheme: trafficgatewayapi.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Create(ctx, &gatewayv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "upshift"}, Spec: gatewayv1.GatewayClassSpec{ControllerName: gatewayapi.ControllerName}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, &gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "front", Namespace: "default"}, Spec: gatewayv1.GatewaySpec{
-		GatewayClassName: "upshift", Listeners: []gatewayv1.Listener{{Name: "http", Port: 80, Protocol: gatewayv1.HTTPProtocolType}}}}); err != nil {
-		t.Fatal(err)
-	}
-	gcfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), HealthInterval: frontdoor.Duration{Duration: 200 * time.Millisecond}}
-	gw := testfleet.RunGateway(t, gcfg, token)
-	fctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- (&gatewayapi.Follower{Client: c, Class: "upshift", Gateway: gw}).Run(fctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &env{cfg: cfg, c: c, front: "http://" + gcfg.Listen}
+	return &env{cfg: cfg, c: c, front: front}
 }
 
 // namespace makes a namespace of its own for a case.
@@ -149,4 +135,79 @@ func TestContract(t *testing.T) {
 			t.Fatalf("blue answered %d requests after the switch to green returned", late)
 		}
 	})
+}
+
+// TestStatusTellsTheTruth: a switch of a route whose Gateway nobody
+// implements fails saying so, and changes the route only as it says; the
+// gateway leaves that route alone, and reports a backend that does not
+// resolve instead of serving it.
+func TestStatusTellsTheTruth(t *testing.T) {
+	e := start(t)
+	ctx := t.Context()
+	ns := e.namespace(t)
+	if err := e.c.Create(ctx, &gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere", Namespace: ns}, Spec: gatewayv1.GatewaySpec{
+		GatewayClassName: "someone-else", Listeners: []gatewayv1.Listener{{Name: "http", Port: 80, Protocol: gatewayv1.HTTPProtocolType}}}}); err != nil {
+		t.Fatal(err)
+	}
+	blue, _, _ := traffictest.Backends(t)
+	p, err := trafficgatewayapi.New(e.cfg, v1alpha1.GatewayAPITraffic{Namespace: ns, ParentRef: v1alpha1.GatewayParentRef{Name: "elsewhere"}, AcceptTimeout: &metav1.Duration{Duration: 2 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.ApplyRoute(ctx, traffic.Route{Host: "elsewhere.upshift.test", Backends: []traffic.Backend{{Name: "blue", URL: blue, Weight: 100}}})
+	if err == nil || !strings.Contains(err.Error(), "did not accept it within 2s") || !strings.Contains(err.Error(), "is its implementation running?") {
+		t.Fatalf("a route nobody implements: %v", err)
+	}
+	var r gatewayv1.HTTPRoute
+	if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "elsewhere.upshift.test"}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Status.Parents) != 0 {
+		t.Errorf("upshift's gateway reported on a route of another class: %+v", r.Status.Parents)
+	}
+	if code := get(t, e.front, "elsewhere.upshift.test"); code != http.StatusNotFound {
+		t.Errorf("the gateway serves a route of another class: %d", code)
+	}
+
+	// A route of upshift's class whose Service does not exist.
+	broken := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "broken", Namespace: ns}, Spec: gatewayv1.HTTPRouteSpec{
+		CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{Name: "front", Namespace: ptr.To(gatewayv1.Namespace("default"))}}},
+		Hostnames:       []gatewayv1.Hostname{"broken.upshift.test"},
+		Rules: []gatewayv1.HTTPRouteRule{{BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{
+			BackendObjectReference: gatewayv1.BackendObjectReference{Name: "missing", Port: ptr.To(gatewayv1.PortNumber(80))}}}}}},
+	}}
+	if err := e.c.Create(ctx, broken); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if err := e.c.Get(ctx, client.ObjectKeyFromObject(broken), broken); err != nil {
+			t.Fatal(err)
+		}
+		if len(broken.Status.Parents) == 1 {
+			c := meta.FindStatusCondition(broken.Status.Parents[0].Conditions, string(gatewayv1.RouteConditionResolvedRefs))
+			if c == nil || c.Status != metav1.ConditionFalse || c.Reason != string(gatewayv1.RouteReasonBackendNotFound) || !strings.Contains(c.Message, "missing") {
+				t.Fatalf("a route whose Service is missing reports %+v", broken.Status.Parents[0].Conditions)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no status on a route of upshift's class after 20s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code := get(t, e.front, "broken.upshift.test"); code != http.StatusNotFound {
+		t.Errorf("the gateway serves a route whose backend does not resolve: %d", code)
+	}
+}
+
+func get(t *testing.T, front, host string) int {
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, front+"/", nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

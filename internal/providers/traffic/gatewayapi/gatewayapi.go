@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +19,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
@@ -62,8 +66,14 @@ func FromSpec(t v1alpha1.TrafficSpec) (traffic.Provider, error) {
 	return New(cfg, *g)
 }
 
+// logOnce gives controller-runtime's client a logger where nothing has
+// (the CLI): without one it prints a stack trace on its first warning. A
+// hub sets its own first, and this one is then ignored.
+var logOnce sync.Once
+
 // New returns a provider on the cluster cfg reaches.
 func New(cfg *rest.Config, g v1alpha1.GatewayAPITraffic) (*Provider, error) {
+	logOnce.Do(func() { ctrllog.SetLogger(logr.FromSlogHandler(slog.Default().Handler())) })
 	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
 	if err != nil {
 		return nil, err

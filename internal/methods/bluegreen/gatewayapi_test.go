@@ -1,0 +1,71 @@
+package bluegreen_test
+
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/ingress"
+	"upshift.dev/upshift/internal/loadgen"
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/providers/traffic"
+	"upshift.dev/upshift/internal/providers/traffic/gatewayapi"
+	"upshift.dev/upshift/internal/testfleet"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+// TestBlueGreenThroughGatewayAPI moves a cluster through T0–T4 whose
+// names are HTTPRoutes on another cluster (the edge), served by upshift's
+// gateway following them as their Gateway's implementation, while users
+// use the public name: no request fails, and the routes end on green.
+func TestBlueGreenThroughGatewayAPI(t *testing.T) {
+	ctx := t.Context()
+	edge := testfleet.Up(t, localfleet.Spec{Name: "edge", KubernetesVersion: toolchain.Latest().Minor})
+	edgeCfg, err := edge.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := testfleet.GatewayAPIFront(t, edgeCfg)
+	blue := upBlue(t, "ga", hosts.Public)
+	ga := &v1alpha1.GatewayAPITraffic{Kubeconfig: edge.KubeconfigPath(), Namespace: "default", ParentRef: v1alpha1.GatewayParentRef{Name: "front"}}
+	p, err := gatewayapi.New(edgeCfg, *ga)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The user's route before the move: the cluster name, with the public
+	// name as another hostname, on blue.
+	if err := p.ApplyRoute(ctx, traffic.Route{Host: hosts.Cluster, Aliases: []string{hosts.Public}, UpstreamHost: hosts.Public,
+		Backends: []traffic.Backend{{Name: "ga", URL: blue.IngressURL(), Weight: 100}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ingress.WaitServed(ctx, front, hosts.Public, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{blue: blue, dir: t.TempDir(), front: front}
+	spec := e.spec()
+	spec.Traffic.Provider, spec.Traffic.Gateway, spec.Traffic.GatewayAPI = v1alpha1.TrafficGatewayAPI, nil, ga
+	spec.BlueSoak = &metav1.Duration{Duration: 2 * time.Second}
+	eng, _ := e.newRun(t, "bg-gatewayapi", spec, nil)
+
+	load := loadgen.Start(ctx, loadgen.Target{URL: front + "/", Host: hosts.Public}, 6, 5*time.Millisecond)
+	run, err := eng.Drive(ctx, "bg-gatewayapi")
+	stats := load.Stop()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, testfleet.StatusOf(run))
+	}
+	t.Logf("load through the switch: %s; by cluster %v", stats, stats.ByServer)
+	if stats.Sent < 500 || stats.Failed != 0 {
+		t.Fatalf("load: %s; errors %v; want hundreds of requests and none failed", stats, stats.Errors)
+	}
+	if stats.ByServer["ga"] == 0 || stats.ByServer["ga-g2"] == 0 {
+		t.Fatalf("requests by cluster %v: both blue and green should have served", stats.ByServer)
+	}
+	for _, host := range []string{hosts.Cluster, hosts.Blue, hosts.Green} {
+		r, err := p.Route(ctx, host)
+		if err != nil || len(r.Backends) != 1 || r.Backends[0].Name != "ga-g2" || r.Backends[0].Weight != 100 {
+			t.Errorf("after the move HTTPRoute %s is %+v (%v), want ga-g2 alone", host, r.Backends, err)
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package canary_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/engine"
+	"upshift.dev/upshift/internal/ingress"
+	"upshift.dev/upshift/internal/loadgen"
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/providers/traffic"
+	"upshift.dev/upshift/internal/providers/traffic/gatewayapi"
+	"upshift.dev/upshift/internal/testfleet"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+// TestCanaryThroughHAProxy adopts the target version step by step behind
+// a real HAProxy, driven through its runtime API, while users keep using
+// the public name; blue leaves HAProxy at the end.
+func TestCanaryThroughHAProxy(t *testing.T) {
+	e := setup(t, "hx", nil)
+	u, err := url.Parse(e.blue.IngressURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := testfleet.HAProxyForNames(t, hosts, "hx", u.Host)
+	e.front = "http://" + h.Listen
+	e.traffic = v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficHAProxy, Hosts: hosts, URL: e.front,
+		HAProxy: &v1alpha1.HAProxyTraffic{RuntimeAPI: h.Socket, ConfigFile: h.Config, ServerOptions: "check inter 300ms"}}
+	canaryThrough(t, e, "hx")
+	state := h.Command(t, "show servers state "+hosts.Cluster)
+	if strings.Contains(state, " hx ") || !strings.Contains(state, " hx-g2 ") {
+		t.Errorf("after the canary HAProxy runs:\n%s\nwant hx-g2 alone", state)
+	}
+}
+
+// TestCanaryThroughGatewayAPI does the same through an HTTPRoute on an
+// edge cluster, served by upshift's gateway following it.
+func TestCanaryThroughGatewayAPI(t *testing.T) {
+	ctx := t.Context()
+	e := setup(t, "cg", nil)
+	edge := testfleet.Up(t, localfleet.Spec{Name: "edge-canary", KubernetesVersion: toolchain.Latest().Minor})
+	cfg, err := edge.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.front = testfleet.GatewayAPIFront(t, cfg)
+	ga := &v1alpha1.GatewayAPITraffic{Kubeconfig: edge.KubeconfigPath(), ParentRef: v1alpha1.GatewayParentRef{Name: "front"}}
+	p, err := gatewayapi.New(cfg, *ga)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ApplyRoute(ctx, traffic.Route{Host: hosts.Cluster, Aliases: []string{hosts.Public}, UpstreamHost: hosts.Public,
+		Backends: []traffic.Backend{{Name: "cg", URL: e.blue.IngressURL(), Weight: 100}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.traffic = v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficGatewayAPI, Hosts: hosts, URL: e.front, GatewayAPI: ga}
+	canaryThrough(t, e, "cg")
+	if w, err := p.Weights(ctx, hosts.Cluster); err != nil || w.String() != "cg-g2=100" {
+		t.Errorf("after the canary HTTPRoute %s carries %s (%v), want cg-g2 alone", hosts.Cluster, w, err)
+	}
+}
+
+// canaryThrough runs a canary of blue (25% for 4 s, then all) on the
+// env's front door under users' load: no request fails, and while the
+// first step holds green answers about a quarter of them.
+func canaryThrough(t *testing.T, e *canaryEnv, blue string) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := ingress.WaitServed(ctx, e.front, hosts.Public, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	green := blue + "-g2"
+	eng := e.run(t, "canary-"+blue, []v1alpha1.CanaryStep{{Weight: 25, Pause: pause(4 * time.Second)}, {Weight: 100, Pause: pause(2 * time.Second)}}, nil)
+	users := e.users(t)
+	var at25, at100 loadgen.Stats
+	e.onEvent = func(ev engine.Event) {
+		switch {
+		case strings.HasPrefix(ev.Message, "step 1 of 2"):
+			at25 = users.Snapshot()
+		case strings.HasPrefix(ev.Message, "step 2 of 2"):
+			at100 = users.Snapshot()
+		}
+	}
+	final, err := eng.Drive(ctx, "canary-"+blue)
+	stats := users.Stop()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, testfleet.StatusOf(final))
+	}
+	t.Logf("users through the canary: %s; by cluster %v", stats, stats.ByServer)
+	if stats.Failed != 0 || stats.Sent < 200 {
+		t.Fatalf("users: %s (%v); want hundreds of requests and none failed", stats, stats.Errors)
+	}
+	if stats.ByServer[blue] == 0 || stats.ByServer[green] == 0 {
+		t.Fatalf("requests by cluster %v: both blue and green should have served", stats.ByServer)
+	}
+	sent := at100.Sent - at25.Sent
+	got := at100.ByServer[green] - at25.ByServer[green]
+	t.Logf("during the 25%% step green answered %d of %d requests", got, sent)
+	if sent < 100 || got*100 < sent*10 || got*100 > sent*40 {
+		t.Errorf("during the 25%% step green answered %d of %d requests", got, sent)
+	}
+}
