@@ -3,6 +3,7 @@ package gatewayapi_test
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -35,10 +36,11 @@ func TestMain(m *testing.M) {
 // "upshift" and its Gateway "front", and upshift's gateway following them
 // (testfleet.GatewayAPIFront).
 type env struct {
-	cfg    *rest.Config
-	c      client.WithWatch
-	front  string
-	nextNS int
+	cfg        *rest.Config
+	kubeconfig string
+	c          client.WithWatch
+	front      string
+	nextNS     int
 }
 
 func start(t *testing.T) *env {
@@ -52,7 +54,7 @@ func start(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{cfg: cfg, c: c, front: front}
+	return &env{cfg: cfg, kubeconfig: cl.KubeconfigPath(), c: c, front: front}
 }
 
 // namespace makes a namespace of its own for a case.
@@ -210,4 +212,50 @@ func get(t *testing.T, front, host string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestGatewayCommandFollows runs `upshift gateway --gateway-api` as a
+// user would, with a class of its own: a route attached to that class's
+// Gateway is accepted and served.
+func TestGatewayCommandFollows(t *testing.T) {
+	e := start(t)
+	ctx := t.Context()
+	if err := e.c.Create(ctx, &gatewayv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "cli"}, Spec: gatewayv1.GatewayClassSpec{ControllerName: "upshift.dev/gateway"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.Create(ctx, &gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "cli", Namespace: "default"}, Spec: gatewayv1.GatewaySpec{
+		GatewayClassName: "cli", Listeners: []gatewayv1.Listener{{Name: "http", Port: 80, Protocol: gatewayv1.HTTPProtocolType}}}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	listen := testfleet.LoopbackAddr(t)
+	conf := fmt.Sprintf("listen: %s\nadminListen: %s\nadminTokenFile: %s/token\nroutes: []\n", listen, testfleet.LoopbackAddr(t), dir)
+	if err := os.WriteFile(dir+"/token", []byte("cli-gateway-token-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/gateway.yaml", []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out testfleet.SyncBuffer
+	cmd := testfleet.CLI("gateway", "--config", dir+"/gateway.yaml", "--gateway-api", "--kubeconfig", e.kubeconfig, "--gateway-class", "cli")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	ns := e.namespace(t)
+	blue, _, _ := traffictest.Backends(t)
+	p, err := trafficgatewayapi.New(e.cfg, v1alpha1.GatewayAPITraffic{Namespace: ns, ParentRef: v1alpha1.GatewayParentRef{Name: "cli", Namespace: "default"}, AcceptTimeout: &metav1.Duration{Duration: 20 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ApplyRoute(ctx, traffic.Route{Host: "cli.upshift.test", Backends: []traffic.Backend{{Name: "blue", URL: blue, Weight: 100}}}); err != nil {
+		t.Fatalf("%v\nthe gateway said:\n%s", err, out.String())
+	}
+	if code := get(t, "http://"+listen, "cli.upshift.test"); code != http.StatusOK {
+		t.Fatalf("the route through the gateway command: %d\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "following the Gateway API objects of GatewayClass cli") {
+		t.Errorf("the gateway does not say what it follows:\n%s", out.String())
+	}
 }
