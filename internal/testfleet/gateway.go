@@ -2,7 +2,9 @@ package testfleet
 
 import (
 	"context"
+	"net"
 	"testing"
+	"time"
 
 	"upshift.dev/upshift/internal/frontdoor"
 )
@@ -15,7 +17,8 @@ func RunGateway(t testing.TB, cfg frontdoor.Config, token string) *frontdoor.Gat
 	return gw
 }
 
-// StartGateway starts a gateway with cfg until stop is called.
+// StartGateway starts a gateway with cfg until stop is called, and
+// returns once its listeners accept connections.
 func StartGateway(t testing.TB, cfg frontdoor.Config, token string) (gw *frontdoor.Gateway, stop func()) {
 	t.Helper()
 	gw, err := frontdoor.New(cfg, token)
@@ -25,5 +28,28 @@ func StartGateway(t testing.TB, cfg frontdoor.Config, token string) (gw *frontdo
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gw.Run(ctx) }()
-	return gw, func() { cancel(); <-done }
+	stop = func() { cancel(); <-done }
+	for _, addr := range []string{cfg.Listen, cfg.AdminListen, cfg.MetricsListen} {
+		if addr == "" {
+			continue
+		}
+		for i := 0; ; i++ {
+			conn, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				conn.Close()
+				break
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("the gateway stopped: %v", err)
+			default:
+			}
+			if i == 200 {
+				stop()
+				t.Fatalf("the gateway does not listen on %s: %v", addr, err)
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}
+	return gw, stop
 }
