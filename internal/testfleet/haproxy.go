@@ -44,7 +44,14 @@ backend be
 `, addr, backend), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ha := exec.Command(bin, "-f", cfg, "-db")
+	runHAProxy(t, bin, "-f", cfg, "-db")
+	return addr
+}
+
+// runHAProxy starts HAProxy until the test ends, showing its output if
+// the test fails, and returns that output.
+func runHAProxy(t testing.TB, bin string, args ...string) *SyncBuffer {
+	ha := exec.Command(bin, args...)
 	var out SyncBuffer
 	ha.Stdout, ha.Stderr = &out, &out
 	if err := ha.Start(); err != nil {
@@ -57,7 +64,7 @@ backend be
 			t.Logf("HAProxy's output:\n%s", out.String())
 		}
 	})
-	return addr
+	return &out
 }
 
 // HAProxyRuntime is an HAProxy in master-worker mode whose runtime API
@@ -96,19 +103,7 @@ defaults
 %s`, h.Socket, body(h.Listen)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ha := exec.Command(bin, "-W", "-db", "-f", h.Config, "-S", h.master)
-	var out SyncBuffer
-	ha.Stdout, ha.Stderr = &out, &out
-	if err := ha.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = ha.Process.Kill()
-		_ = ha.Wait()
-		if t.Failed() {
-			t.Logf("HAProxy's output:\n%s", out.String())
-		}
-	})
+	out := runHAProxy(t, bin, "-W", "-db", "-f", h.Config, "-S", h.master)
 	if _, err := h.pid(t, ""); err != nil {
 		t.Fatalf("HAProxy did not start: %v\n%s", err, out.String())
 	}

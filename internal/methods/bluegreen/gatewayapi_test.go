@@ -4,11 +4,8 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/ingress"
-	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/providers/traffic/gatewayapi"
@@ -46,22 +43,7 @@ func TestBlueGreenThroughGatewayAPI(t *testing.T) {
 	e := &env{blue: blue, dir: t.TempDir(), front: front}
 	spec := e.spec()
 	spec.Traffic.Provider, spec.Traffic.Gateway, spec.Traffic.GatewayAPI = v1alpha1.TrafficGatewayAPI, nil, ga
-	spec.BlueSoak = &metav1.Duration{Duration: 2 * time.Second}
-	eng, _ := e.newRun(t, "bg-gatewayapi", spec, nil)
-
-	load := loadgen.Start(ctx, loadgen.Target{URL: front + "/", Host: hosts.Public}, 6, 5*time.Millisecond)
-	run, err := eng.Drive(ctx, "bg-gatewayapi")
-	stats := load.Stop()
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, testfleet.StatusOf(run))
-	}
-	t.Logf("load through the switch: %s; by cluster %v", stats, stats.ByServer)
-	if stats.Sent < 500 || stats.Failed != 0 {
-		t.Fatalf("load: %s; errors %v; want hundreds of requests and none failed", stats, stats.Errors)
-	}
-	if stats.ByServer["ga"] == 0 || stats.ByServer["ga-g2"] == 0 {
-		t.Fatalf("requests by cluster %v: both blue and green should have served", stats.ByServer)
-	}
+	moveUnderLoad(t, e, "bg-gatewayapi", spec)
 	for _, host := range []string{hosts.Cluster, hosts.Blue, hosts.Green} {
 		r, err := p.Route(ctx, host)
 		if err != nil || len(r.Backends) != 1 || r.Backends[0].Name != "ga-g2" || r.Backends[0].Weight != 100 {

@@ -12,10 +12,38 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/loadgen"
+	"upshift.dev/upshift/internal/methods/bluegreen"
 	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/providers/traffic/haproxy"
 	"upshift.dev/upshift/internal/testfleet"
 )
+
+// moveUnderLoad moves the env's blue to green through T0–T4 with the
+// spec while users send requests to the public name through the env's
+// front door: none fails, both clusters serve, and blue is destroyed.
+func moveUnderLoad(t *testing.T, e *env, name string, spec *v1alpha1.BlueGreenSpec) {
+	t.Helper()
+	ctx := t.Context()
+	spec.BlueSoak = &metav1.Duration{Duration: 2 * time.Second}
+	eng, _ := e.newRun(t, name, spec, nil)
+	load := loadgen.Start(ctx, loadgen.Target{URL: e.front + "/", Host: hosts.Public}, 6, 5*time.Millisecond)
+	run, err := eng.Drive(ctx, name)
+	stats := load.Stop()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, testfleet.StatusOf(run))
+	}
+	t.Logf("load through the switch: %s; by cluster %v", stats, stats.ByServer)
+	if stats.Sent < 500 || stats.Failed != 0 {
+		t.Fatalf("load: %s; errors %v; want hundreds of requests and none failed", stats, stats.Errors)
+	}
+	blue, green := e.blue.Name, bluegreen.GreenName(e.blue.Name)
+	if stats.ByServer[blue] == 0 || stats.ByServer[green] == 0 {
+		t.Fatalf("requests by cluster %v: both blue and green should have served", stats.ByServer)
+	}
+	if bg := run.Status.Stages[0].Clusters[0].BlueGreen; bg.Green != green || bg.BlueDeleted == nil {
+		t.Fatalf("blue-green status: %+v", bg)
+	}
+}
 
 // TestBlueGreenThroughHAProxy moves a cluster through T0–T4 behind a real
 // HAProxy, driven through its runtime API, while clients use the public
@@ -37,25 +65,7 @@ func TestBlueGreenThroughHAProxy(t *testing.T) {
 	spec := e.spec()
 	spec.Traffic.Provider, spec.Traffic.Gateway = v1alpha1.TrafficHAProxy, nil
 	spec.Traffic.HAProxy = &v1alpha1.HAProxyTraffic{RuntimeAPI: h.Socket, ConfigFile: h.Config, ServerOptions: "check inter 300ms"}
-	spec.BlueSoak = &metav1.Duration{Duration: 2 * time.Second}
-	eng, _ := e.newRun(t, "bg-haproxy", spec, nil)
-
-	load := loadgen.Start(ctx, loadgen.Target{URL: front + "/", Host: hosts.Public}, 6, 5*time.Millisecond)
-	run, err := eng.Drive(ctx, "bg-haproxy")
-	stats := load.Stop()
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, testfleet.StatusOf(run))
-	}
-	t.Logf("load through the switch: %s; by cluster %v", stats, stats.ByServer)
-	if stats.Sent < 500 || stats.Failed != 0 {
-		t.Fatalf("load: %s; errors %v; want hundreds of requests and none failed", stats, stats.Errors)
-	}
-	if stats.ByServer["ha"] == 0 || stats.ByServer["ha-g2"] == 0 {
-		t.Fatalf("requests by cluster %v: both blue and green should have served", stats.ByServer)
-	}
-	if bg := run.Status.Stages[0].Clusters[0].BlueGreen; bg.Green != "ha-g2" || bg.BlueDeleted == nil {
-		t.Fatalf("blue-green status: %+v", bg)
-	}
+	moveUnderLoad(t, e, "bg-haproxy", spec)
 	// A reload after the move keeps it: the names are green's alone.
 	h.Reload(t)
 	p, err := haproxy.FromSpec(spec.Traffic)

@@ -130,47 +130,14 @@ func (p *Profile) Route(host string) traffic.Route {
 }
 
 // Shares turns the weights of a profile's Enabled endpoints into percent
-// that add up to 100 (largest remainder first, ties by name); Disabled
-// endpoints get 0. With none enabled every share is 0.
+// that add up to 100 (traffic.Percents); Disabled endpoints get 0. With
+// none enabled every share is 0.
 func Shares(eps []Endpoint) map[string]int {
-	out := map[string]int{}
-	var total int64
+	var shares []traffic.Share
 	for _, e := range eps {
-		out[e.Name] = 0
-		if w := enabledWeight(e); w > 0 {
-			total += w
-		}
+		shares = append(shares, traffic.Share{Name: e.Name, Weight: int(max(enabledWeight(e), 0))})
 	}
-	if total == 0 {
-		return out
-	}
-	type rem struct {
-		name string
-		r    int64
-	}
-	var rems []rem
-	given := 0
-	for _, e := range eps {
-		w := enabledWeight(e)
-		if w <= 0 {
-			continue
-		}
-		out[e.Name] = int(w * 100 / total)
-		given += out[e.Name]
-		rems = append(rems, rem{e.Name, w * 100 % total})
-	}
-	for given < 100 {
-		best := -1
-		for i, r := range rems {
-			if best < 0 || r.r > rems[best].r || (r.r == rems[best].r && r.name < rems[best].name) {
-				best = i
-			}
-		}
-		out[rems[best].name]++
-		rems[best].r = -1
-		given++
-	}
-	return out
+	return traffic.Percents(shares)
 }
 
 func enabledWeight(e Endpoint) int64 {
