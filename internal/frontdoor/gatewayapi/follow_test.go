@@ -136,6 +136,14 @@ func TestContract(t *testing.T) {
 		if late := stats.ByServer["blue"] - atGreen.ByServer["blue"]; late > 4 {
 			t.Fatalf("blue answered %d requests after the switch to green returned", late)
 		}
+		// Blue left the route, and no route uses its Service: it is gone.
+		var svc corev1.Service
+		if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "blue"}, &svc); err == nil {
+			t.Errorf("blue's Service outlives its last route: %+v", svc.Spec)
+		}
+		if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "green"}, &svc); err != nil {
+			t.Errorf("green's Service: %v", err)
+		}
 	})
 }
 

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/localfleet"
@@ -44,6 +46,14 @@ func TestBlueGreenThroughGatewayAPI(t *testing.T) {
 	spec := e.spec()
 	spec.Traffic.Provider, spec.Traffic.Gateway, spec.Traffic.GatewayAPI = v1alpha1.TrafficGatewayAPI, nil, ga
 	moveUnderLoad(t, e, "bg-gatewayapi", spec)
+	// Retired blue left no Service behind on the edge.
+	edgeClient, err := edge.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := edgeClient.CoreV1().Services("default").Get(ctx, "ga", metav1.GetOptions{}); err == nil {
+		t.Error("blue's Service is still on the edge after T4")
+	}
 	for _, host := range []string{hosts.Cluster, hosts.Blue, hosts.Green} {
 		r, err := p.Route(ctx, host)
 		if err != nil || len(r.Backends) != 1 || r.Backends[0].Name != "ga-g2" || r.Backends[0].Weight != 100 {

@@ -133,7 +133,9 @@ func (p *Provider) ApplyRoute(ctx context.Context, r traffic.Route) error {
 			URLRewrite: &gatewayv1.HTTPURLRewriteFilter{Hostname: ptr.To(gatewayv1.PreciseHostname(r.UpstreamHost))}})
 	}
 	var gen int64
+	var dropped []string // backends the route had and no longer has
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		dropped = nil
 		cur, err := p.route(ctx, r.Host)
 		if err != nil && !errors.Is(err, traffic.ErrNoRoute) {
 			return err
@@ -154,6 +156,11 @@ func (p *Provider) ApplyRoute(ctx context.Context, r traffic.Route) error {
 			cur.Spec.Rules = append(cur.Spec.Rules, gatewayv1.HTTPRouteRule{})
 			rule = &cur.Spec.Rules[len(cur.Spec.Rules)-1]
 		}
+		for _, b := range rule.BackendRefs {
+			if _, keep := r.Backend(string(b.Name)); !keep {
+				dropped = append(dropped, string(b.Name))
+			}
+		}
 		rule.BackendRefs, rule.Filters = refs, filters
 		cur.Spec.Hostnames = hostnames
 		if !p.attached(cur) {
@@ -168,7 +175,57 @@ func (p *Provider) ApplyRoute(ctx context.Context, r traffic.Route) error {
 	if err != nil {
 		return fmt.Errorf("route %s: %w", r.Host, err)
 	}
-	return p.accepted(ctx, r.Host, gen, r.Weights())
+	if err := p.accepted(ctx, r.Host, gen, r.Weights()); err != nil {
+		return err
+	}
+	return p.collect(ctx, dropped)
+}
+
+// collect deletes the Services (and EndpointSlices) upshift made for
+// backends a route has dropped, once the implementation has accepted the
+// route without them and no route of the namespace refers to them: a
+// retired blue leaves nothing behind.
+func (p *Provider) collect(ctx context.Context, dropped []string) error {
+	if len(dropped) == 0 {
+		return nil
+	}
+	var routes gatewayv1.HTTPRouteList
+	if err := p.c.List(ctx, &routes, client.InNamespace(p.namespace)); err != nil {
+		return err
+	}
+	used := map[string]bool{}
+	for _, rt := range routes.Items {
+		for _, rule := range rt.Spec.Rules {
+			for _, b := range rule.BackendRefs {
+				if b.Namespace == nil || string(*b.Namespace) == p.namespace {
+					used[string(b.Name)] = true
+				}
+			}
+		}
+	}
+	for _, name := range dropped {
+		if used[name] {
+			continue
+		}
+		var svc corev1.Service
+		if err := p.c.Get(ctx, client.ObjectKey{Namespace: p.namespace, Name: name}, &svc); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return err
+		}
+		if svc.Labels[ManagedBy] != "true" {
+			continue // the user's own
+		}
+		if err := p.c.Delete(ctx, &svc); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting Service %s/%s, which no route uses: %w", p.namespace, name, err)
+		}
+		es := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: p.namespace, Name: name + "-upshift"}}
+		if err := p.c.Delete(ctx, es); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting EndpointSlice %s/%s: %w", p.namespace, es.Name, err)
+		}
+	}
+	return nil
 }
 
 func (p *Provider) attached(r *gatewayv1.HTTPRoute) bool {
