@@ -113,6 +113,9 @@ type Route = traffic.Route
 // Backend is one cluster's entry point for a route.
 type Backend = traffic.Backend
 
+// HeaderRoute sends requests carrying a header value to one backend.
+type HeaderRoute = traffic.HeaderRoute
+
 // Duration reads "1s"-style durations from YAML.
 type Duration struct{ time.Duration }
 

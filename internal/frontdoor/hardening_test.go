@@ -133,6 +133,33 @@ func TestPinRules(t *testing.T) {
 			t.Errorf("%s: %d %q, want 200 from %s", tc.name, rec.Code, rec.Body.String(), tc.want)
 		}
 	}
+	// A header route the route's owner wrote (a Gateway API header match)
+	// sends a request with that header and value to its backend, from
+	// anywhere, without the secret; nothing else changes.
+	hr := routes(false, false)
+	hr[0].HeaderRoutes = []frontdoor.HeaderRoute{{Header: "X-Canary", Value: "always", Backend: "green"}}
+	headerRouted, err := frontdoor.New(frontdoor.Config{Listen: "127.0.0.1:1", AdminListen: "127.0.0.1:2", Routes: hr}, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		headers map[string]string
+		want    string
+	}{
+		{map[string]string{"X-Canary": "always"}, "green"},
+		{map[string]string{"x-canary": "always"}, "green"},
+		{map[string]string{"X-Canary": "sometimes"}, "blue"},
+		{pin, "blue"},
+		{nil, "blue"},
+	} {
+		if rec := serve(headerRouted, remote, tc.headers); rec.Code != http.StatusOK || rec.Body.String() != tc.want {
+			t.Errorf("header route, headers %v: %d %q, want 200 from %s", tc.headers, rec.Code, rec.Body.String(), tc.want)
+		}
+	}
+	hr[0].HeaderRoutes[0].Backend = "purple"
+	if _, err := frontdoor.New(frontdoor.Config{Listen: "127.0.0.1:1", AdminListen: "127.0.0.1:2", Routes: hr}, token); err == nil || !strings.Contains(err.Error(), `backend "purple", which the route does not have`) {
+		t.Errorf("a header route to a backend the route lacks: %v", err)
+	}
 	for _, b := range []*named{blue, green} {
 		for len(b.headers) > 0 {
 			h := <-b.headers

@@ -7,8 +7,10 @@
 //
 // It follows a subset, and is not a conformant implementation: hostnames
 // (one route per host), the backendRefs of the rule without matches, with
-// weights, Services with EndpointSlices or an ExternalName, and the
-// URLRewrite filter's hostname. Path and header matches, other filters,
+// weights, rules sending one exact header value to a single backend,
+// Services with EndpointSlices or an ExternalName, and the URLRewrite
+// filter's hostname. Path matches, other header and query matches, other
+// filters,
 // cross-namespace references, listeners' own hostnames, ports and TLS are
 // not followed.
 package gatewayapi

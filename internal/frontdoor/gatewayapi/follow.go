@@ -245,6 +245,22 @@ func (f *Follower) serve(ctx context.Context, r *gatewayv1.HTTPRoute, served map
 	for i := range want.Backends {
 		want.Backends[i].Weight = pct[want.Backends[i].Name]
 	}
+	// Rules that send one exact header value to one backend become header
+	// routes; a backend only they name joins the route at weight 0.
+	for i := range r.Spec.Rules {
+		hr, ref, follows := headerRoutes(&r.Spec.Rules[i])
+		if !follows {
+			continue
+		}
+		if _, have := want.Backend(string(ref.Name)); !have {
+			u, err := trafficgatewayapi.ServiceURL(ctx, f.Client, r.Namespace, ref.BackendObjectReference)
+			if err != nil {
+				return ok, condition{metav1.ConditionFalse, string(gatewayv1.RouteReasonBackendNotFound), err.Error()}
+			}
+			want.Backends = append(want.Backends, traffic.Backend{Name: string(ref.Name), URL: u})
+		}
+		want.HeaderRoutes = append(want.HeaderRoutes, hr...)
+	}
 	if err := pct.Validate(); err != nil {
 		return unsupported("the backendRefs' weights are all 0: upshift's gateway needs one with weight")
 	}
@@ -256,6 +272,28 @@ func (f *Follower) serve(ctx context.Context, r *gatewayv1.HTTPRoute, served map
 	}
 	f.applied[want.Host] = want
 	return ok, refsOK
+}
+
+// headerRoutes reads a rule that sends requests with one exact header
+// value (per match, on any path) to a single backend in the route's
+// namespace; other rules with matches are not followed.
+func headerRoutes(rule *gatewayv1.HTTPRouteRule) ([]traffic.HeaderRoute, gatewayv1.HTTPBackendRef, bool) {
+	if len(rule.Matches) == 0 || len(rule.BackendRefs) != 1 || rule.BackendRefs[0].Namespace != nil {
+		return nil, gatewayv1.HTTPBackendRef{}, false
+	}
+	ref := rule.BackendRefs[0]
+	var out []traffic.HeaderRoute
+	for _, m := range rule.Matches {
+		if len(m.Headers) != 1 || len(m.QueryParams) > 0 || m.Method != nil || !isCatchAll([]gatewayv1.HTTPRouteMatch{{Path: m.Path}}) {
+			return nil, ref, false
+		}
+		h := m.Headers[0]
+		if ptr.Deref(h.Type, gatewayv1.HeaderMatchExact) != gatewayv1.HeaderMatchExact {
+			return nil, ref, false
+		}
+		out = append(out, traffic.HeaderRoute{Header: string(h.Name), Value: h.Value, Backend: string(ref.Name)})
+	}
+	return out, ref, true
 }
 
 // isCatchAll says whether matches are only the path prefix "/", which

@@ -1,6 +1,8 @@
 package canary_test
 
 import (
+	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -30,7 +32,7 @@ func TestCanaryThroughHAProxy(t *testing.T) {
 	e.front = "http://" + h.Listen
 	e.traffic = v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficHAProxy, Hosts: hosts, URL: e.front,
 		HAProxy: &v1alpha1.HAProxyTraffic{RuntimeAPI: h.Socket, ConfigFile: h.Config, ServerOptions: "check inter 300ms"}}
-	canaryThrough(t, e, "hx")
+	canaryThrough(t, e, "hx", false)
 	state := h.Command(t, "show servers state "+hosts.Cluster)
 	if strings.Contains(state, " hx ") || !strings.Contains(state, " hx-g2 ") {
 		t.Errorf("after the canary HAProxy runs:\n%s\nwant hx-g2 alone", state)
@@ -38,7 +40,9 @@ func TestCanaryThroughHAProxy(t *testing.T) {
 }
 
 // TestCanaryThroughGatewayAPI does the same through an HTTPRoute on an
-// edge cluster, served by upshift's gateway following it.
+// edge cluster, served by upshift's gateway following it, with a testers
+// step first: a header match on the route lets testers reach green while
+// every user stays on blue.
 func TestCanaryThroughGatewayAPI(t *testing.T) {
 	ctx := t.Context()
 	e := setup(t, "cg", nil)
@@ -58,30 +62,42 @@ func TestCanaryThroughGatewayAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.traffic = v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficGatewayAPI, Hosts: hosts, URL: e.front, GatewayAPI: ga}
-	canaryThrough(t, e, "cg")
+	canaryThrough(t, e, "cg", true)
 	if w, err := p.Weights(ctx, hosts.Cluster); err != nil || w.String() != "cg-g2=100" {
 		t.Errorf("after the canary HTTPRoute %s carries %s (%v), want cg-g2 alone", hosts.Cluster, w, err)
 	}
 }
 
-// canaryThrough runs a canary of blue (25% for 4 s, then all) on the
-// env's front door under users' load: no request fails, and while the
-// first step holds green answers about a quarter of them.
-func canaryThrough(t *testing.T, e *canaryEnv, blue string) {
+// canaryThrough runs a canary of blue (testers first where asked, then
+// 25% for 4 s, then all) on the env's front door under users' load: no
+// request fails, testers reach green while users do not, and while the
+// 25% step holds green answers about a quarter of users.
+func canaryThrough(t *testing.T, e *canaryEnv, blue string, testers bool) {
 	t.Helper()
 	ctx := t.Context()
 	if _, err := ingress.WaitServed(ctx, e.front, hosts.Public, 1, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	green := blue + "-g2"
-	eng := e.run(t, "canary-"+blue, []v1alpha1.CanaryStep{{Weight: 25, Pause: pause(4 * time.Second)}, {Weight: 100, Pause: pause(2 * time.Second)}}, nil)
+	steps := []v1alpha1.CanaryStep{{Weight: 25, Pause: pause(4 * time.Second)}, {Weight: 100, Pause: pause(2 * time.Second)}}
+	if testers {
+		steps = append([]v1alpha1.CanaryStep{{Testers: true, Pause: pause(4 * time.Second)}}, steps...)
+	}
+	n := len(steps)
+	eng := e.run(t, "canary-"+blue, steps, nil)
 	users := e.users(t)
-	var at25, at100 loadgen.Stats
+	var atTesters, testersDone, at25, at100 loadgen.Stats
+	tester := make(chan string, 1)
 	e.onEvent = func(ev engine.Event) {
 		switch {
-		case strings.HasPrefix(ev.Message, "step 1 of 2"):
+		case strings.HasPrefix(ev.Message, "testers reach green with the header "+gatewayapi.PinHeader+": "+green):
+			atTesters = users.Snapshot()
+			go func() { tester <- testerRequest(t, e.front, green) }()
+		case strings.HasPrefix(ev.Message, "0% on green for"):
+			testersDone = users.Snapshot()
+		case strings.HasPrefix(ev.Message, fmt.Sprintf("step %d of %d", n-1, n)):
 			at25 = users.Snapshot()
-		case strings.HasPrefix(ev.Message, "step 2 of 2"):
+		case strings.HasPrefix(ev.Message, fmt.Sprintf("step %d of %d", n, n)):
 			at100 = users.Snapshot()
 		}
 	}
@@ -97,10 +113,39 @@ func canaryThrough(t *testing.T, e *canaryEnv, blue string) {
 	if stats.ByServer[blue] == 0 || stats.ByServer[green] == 0 {
 		t.Fatalf("requests by cluster %v: both blue and green should have served", stats.ByServer)
 	}
+	if testers {
+		if by := <-tester; by != green {
+			t.Errorf("a tester's request was answered by %q, want green %s", by, green)
+		}
+		if n := testersDone.ByServer[green] - atTesters.ByServer[green]; n != 0 || testersDone.Sent-atTesters.Sent < 100 {
+			t.Errorf("green answered %d of %d users during the testers step", n, testersDone.Sent-atTesters.Sent)
+		}
+	}
 	sent := at100.Sent - at25.Sent
 	got := at100.ByServer[green] - at25.ByServer[green]
 	t.Logf("during the 25%% step green answered %d of %d requests", got, sent)
 	if sent < 100 || got*100 < sent*10 || got*100 > sent*40 {
 		t.Errorf("during the 25%% step green answered %d of %d requests", got, sent)
 	}
+}
+
+// testerRequest sends a tester's request with the pin header for green
+// and returns who answered; green may not be healthy at the gateway
+// yet, so a 503 is tried again.
+func testerRequest(t *testing.T, front, green string) string {
+	for range 50 {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, front+"/", nil)
+		req.Host = hosts.Public
+		req.Header.Set(gatewayapi.PinHeader, green)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err.Error()
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			return resp.Header.Get(loadgen.BackendHeader)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return "no answer but 503"
 }

@@ -112,7 +112,11 @@ func trafficStep(ctx context.Context, env methods.Env, index int) (methods.Resul
 			return methods.Result{}, err
 		}
 		if s.Testers {
-			testers = fmt.Sprintf("testers reach green with the header %s: %s with the gateway's pin secret in X-Upshift-Pin-Secret (or from loopback on a route with pinFromLoopback); users stay on blue", header, mv.Status().Green)
+			how := "with the gateway's pin secret in X-Upshift-Pin-Secret (or from loopback on a route with pinFromLoopback)"
+			if mv.Spec.Traffic.Provider != v1alpha1.TrafficGateway {
+				how = "(a header match on the route: anyone sending it reaches green)"
+			}
+			testers = fmt.Sprintf("testers reach green with the header %s: %s %s; users stay on blue", header, mv.Status().Green, how)
 			env.Progress(testers)
 		}
 	}

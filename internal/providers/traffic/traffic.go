@@ -106,6 +106,17 @@ type Route struct {
 	// secret. Unsafe behind a proxy or sidecar on the same host: every
 	// request it carries comes from loopback. Off by default.
 	PinFromLoopback bool `json:"pinFromLoopback,omitempty"`
+	// HeaderRoutes send a request carrying a header with a value to one
+	// backend, whatever the weights: header matches the route's owner
+	// wrote (a Gateway API route's rules), so no pin secret is asked.
+	HeaderRoutes []HeaderRoute `json:"headerRoutes,omitempty"`
+}
+
+// HeaderRoute sends requests whose Header equals Value to Backend.
+type HeaderRoute struct {
+	Header  string `json:"header"`
+	Value   string `json:"value"`
+	Backend string `json:"backend"`
 }
 
 // Backend is one cluster's entry point for a route.
@@ -166,6 +177,14 @@ func (r Route) Validate() error {
 	}
 	if err := r.Weights().Validate(); err != nil {
 		return fmt.Errorf("route %s: %w", r.Host, err)
+	}
+	for _, hr := range r.HeaderRoutes {
+		if hr.Header == "" || hr.Value == "" {
+			return fmt.Errorf("route %s: a header route needs a header and a value", r.Host)
+		}
+		if !seen[hr.Backend] {
+			return fmt.Errorf("route %s: header %s: %s sends to backend %q, which the route does not have", r.Host, hr.Header, hr.Value, hr.Backend)
+		}
 	}
 	for _, a := range r.Aliases {
 		if a == r.Host {

@@ -49,8 +49,9 @@ type Provider struct {
 }
 
 var (
-	_ traffic.Provider = (*Provider)(nil)
-	_ traffic.Router   = (*Provider)(nil)
+	_ traffic.Provider     = (*Provider)(nil)
+	_ traffic.Router       = (*Provider)(nil)
+	_ traffic.HeaderPinner = (*Provider)(nil)
 )
 
 // FromSpec builds the provider of a run's traffic spec.
@@ -127,7 +128,7 @@ func switched(r *gatewayv1.HTTPRoute) (*gatewayv1.HTTPRouteRule, error) {
 		}
 	}
 	for i := range r.Spec.Rules {
-		if len(r.Spec.Rules[i].BackendRefs) > 0 {
+		if len(r.Spec.Rules[i].BackendRefs) > 0 && !isPin(r.Spec.Rules[i]) {
 			return &r.Spec.Rules[i], nil
 		}
 	}

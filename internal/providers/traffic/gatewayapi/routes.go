@@ -44,6 +44,11 @@ func (p *Provider) Route(ctx context.Context, host string) (traffic.Route, error
 			out.UpstreamHost = string(*f.URLRewrite.Hostname)
 		}
 	}
+	for _, rl := range r.Spec.Rules {
+		if isPin(rl) {
+			out.AllowPin = true
+		}
+	}
 	w := shares(rule)
 	for _, b := range rule.BackendRefs {
 		u, err := ServiceURL(ctx, p.c, r.Namespace, b.BackendObjectReference)
@@ -144,7 +149,7 @@ func (p *Provider) ApplyRoute(ctx context.Context, r traffic.Route) error {
 			cur = &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: p.namespace, Name: p.routeName(r.Host), Labels: map[string]string{ManagedBy: "true"}}}
 			cur.Spec.ParentRefs = []gatewayv1.ParentReference{p.parent}
 			cur.Spec.Hostnames = hostnames
-			cur.Spec.Rules = []gatewayv1.HTTPRouteRule{{BackendRefs: refs, Filters: filters}}
+			cur.Spec.Rules = withPins([]gatewayv1.HTTPRouteRule{{BackendRefs: refs, Filters: filters}}, r.AllowPin, refs)
 			if err := p.c.Create(ctx, cur); err != nil {
 				return err
 			}
@@ -162,6 +167,7 @@ func (p *Provider) ApplyRoute(ctx context.Context, r traffic.Route) error {
 			}
 		}
 		rule.BackendRefs, rule.Filters = refs, filters
+		cur.Spec.Rules = withPins(cur.Spec.Rules, r.AllowPin, refs)
 		cur.Spec.Hostnames = hostnames
 		if !p.attached(cur) {
 			cur.Spec.ParentRefs = append(cur.Spec.ParentRefs, p.parent)
@@ -226,6 +232,42 @@ func (p *Provider) collect(ctx context.Context, dropped []string) error {
 		}
 	}
 	return nil
+}
+
+// PinHeader is the header whose value names the backend a tester
+// reaches while the route allows pinning: one rule per backend matching
+// it, which any Gateway API implementation follows (header matches are
+// core). Anyone who can send it reaches that backend: it needs no secret.
+const PinHeader = "X-Upshift-Backend"
+
+// PinHeader names the header that pins a request to a backend.
+func (p *Provider) PinHeader() string { return PinHeader }
+
+// isPin says whether a rule is one of upshift's pin rules.
+func isPin(rule gatewayv1.HTTPRouteRule) bool {
+	return len(rule.Matches) == 1 && len(rule.Matches[0].Headers) == 1 && string(rule.Matches[0].Headers[0].Name) == PinHeader
+}
+
+// withPins replaces upshift's pin rules of a route: one per backend when
+// pinning is allowed, none otherwise; the user's rules stay.
+func withPins(rules []gatewayv1.HTTPRouteRule, allow bool, refs []gatewayv1.HTTPBackendRef) []gatewayv1.HTTPRouteRule {
+	var out []gatewayv1.HTTPRouteRule
+	for _, rule := range rules {
+		if !isPin(rule) {
+			out = append(out, rule)
+		}
+	}
+	if !allow {
+		return out
+	}
+	for _, ref := range refs {
+		ref.Weight = ptr.To(int32(1))
+		out = append(out, gatewayv1.HTTPRouteRule{
+			Matches:     []gatewayv1.HTTPRouteMatch{{Headers: []gatewayv1.HTTPHeaderMatch{{Type: ptr.To(gatewayv1.HeaderMatchExact), Name: PinHeader, Value: string(ref.Name)}}}},
+			BackendRefs: []gatewayv1.HTTPBackendRef{ref},
+		})
+	}
+	return out
 }
 
 func (p *Provider) attached(r *gatewayv1.HTTPRoute) bool {
