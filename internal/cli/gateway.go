@@ -182,14 +182,38 @@ type trafficOptions struct {
 	streams                 Streams
 	admin, tokenFile, route string
 	haproxy, haproxyConfig  string
-	provider                traffic.Provider
+	// Gateway API: the Gateway ([NAMESPACE/]NAME) and the routes' cluster.
+	gatewayAPI, kubeconfig, kubeContext, namespace string
+	provider                                       traffic.Provider
 }
 
 func (o *trafficOptions) Complete(*cobra.Command, []string) error { return nil }
 
 func (o *trafficOptions) Validate() error {
-	if (o.admin == "") == (o.haproxy == "") || o.route == "" {
-		return usagef("--route HOST and one of --gateway ADMIN_URL or --haproxy RUNTIME_API are required")
+	given := 0
+	for _, f := range []string{o.admin, o.haproxy, o.gatewayAPI} {
+		if f != "" {
+			given++
+		}
+	}
+	if given != 1 || o.route == "" {
+		return usagef("--route HOST and one of --gateway ADMIN_URL, --haproxy RUNTIME_API or --gateway-api [NAMESPACE/]GATEWAY are required")
+	}
+	if o.gatewayAPI != "" {
+		ref := v1alpha1.GatewayParentRef{Name: o.gatewayAPI}
+		if ns, name, ok := strings.Cut(o.gatewayAPI, "/"); ok {
+			ref = v1alpha1.GatewayParentRef{Namespace: ns, Name: name}
+		}
+		rc, err := restconfig.FromKubeconfig(o.kubeconfig, o.kubeContext)
+		if err != nil {
+			return usageError{Err: err}
+		}
+		p, err := trafficgatewayapi.New(rc, v1alpha1.GatewayAPITraffic{Namespace: o.namespace, ParentRef: ref})
+		if err != nil {
+			return usageError{Err: err}
+		}
+		o.provider = p
+		return nil
 	}
 	if o.haproxy != "" {
 		p, err := haproxy.FromSpec(v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficHAProxy, HAProxy: &v1alpha1.HAProxyTraffic{RuntimeAPI: o.haproxy, ConfigFile: o.haproxyConfig}})
@@ -209,10 +233,14 @@ func (o *trafficOptions) Validate() error {
 
 func newTrafficCommand(s Streams) *cobra.Command {
 	o := &trafficOptions{streams: s}
-	cmd := &cobra.Command{Use: "traffic", Short: "Read and switch a route's weights on a traffic provider (the gateway or HAProxy)"}
+	cmd := &cobra.Command{Use: "traffic", Short: "Read and switch a route's weights on a traffic provider (the gateway, HAProxy or Gateway API)"}
 	cmd.PersistentFlags().StringVar(&o.admin, "gateway", "", "the gateway's admin URL, e.g. http://127.0.0.1:9090")
 	cmd.PersistentFlags().StringVar(&o.haproxy, "haproxy", "", "HAProxy's runtime API (stats socket at level admin): a unix socket path or host:port")
 	cmd.PersistentFlags().StringVar(&o.haproxyConfig, "haproxy-config", "", "HAProxy's configuration file, whose server lines are rewritten so a reload keeps the switch")
+	cmd.PersistentFlags().StringVar(&o.gatewayAPI, "gateway-api", "", "the Gateway ([NAMESPACE/]NAME) of Gateway API HTTPRoutes; the route is the HTTPRoute named after --route")
+	cmd.PersistentFlags().StringVar(&o.kubeconfig, "kubeconfig", "", "with --gateway-api: the routes' cluster (default: $KUBECONFIG, ~/.kube/config)")
+	cmd.PersistentFlags().StringVar(&o.kubeContext, "context", "", "with --gateway-api: the kubeconfig's context")
+	cmd.PersistentFlags().StringVarP(&o.namespace, "namespace", "n", "", "with --gateway-api: the routes' namespace (default \"default\")")
 	cmd.PersistentFlags().StringVar(&o.tokenFile, "token-file", "", "file holding the admin token (default $UPSHIFT_GATEWAY_TOKEN)")
 	cmd.PersistentFlags().StringVar(&o.route, "route", "", "the route's host")
 	get := &cobra.Command{
@@ -240,7 +268,7 @@ type trafficDeleteOptions struct{ *trafficOptions }
 func (o *trafficDeleteOptions) Run(ctx context.Context) error {
 	gw, ok := o.provider.(*trafficgateway.Provider)
 	if !ok {
-		return usagef("traffic delete removes a route from upshift's gateway; with HAProxy, remove the backend from its configuration")
+		return usagef("traffic delete removes a route from upshift's gateway; with HAProxy, remove the backend from its configuration; with Gateway API, kubectl delete httproute")
 	}
 	if err := gw.DeleteRoute(ctx, o.route); err != nil {
 		return refusedAsUsage(err)
@@ -252,7 +280,7 @@ func (o *trafficDeleteOptions) Run(ctx context.Context) error {
 // refusedAsUsage makes what the gateway refused as invalid, a server
 // HAProxy's backend lacks, or a route either does not have, bad input (exit 2): the user's to fix, not a failure.
 func refusedAsUsage(err error) error {
-	if errors.Is(err, trafficgateway.ErrRefused) || errors.Is(err, traffic.ErrNoRoute) || errors.Is(err, haproxy.ErrNoServer) {
+	if errors.Is(err, trafficgateway.ErrRefused) || errors.Is(err, traffic.ErrNoRoute) || errors.Is(err, haproxy.ErrNoServer) || errors.Is(err, trafficgatewayapi.ErrNoBackend) {
 		return usageError{Err: err}
 	}
 	return err

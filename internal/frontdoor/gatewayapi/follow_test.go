@@ -263,6 +263,14 @@ func TestGatewayCommandFollows(t *testing.T) {
 	if code := get(t, "http://"+listen, "cli.upshift.test"); code != http.StatusOK {
 		t.Fatalf("the route through the gateway command: %d\n%s", code, out.String())
 	}
+	// By hand, as `upshift traffic` on the route.
+	args := []string{"--gateway-api", "default/cli", "--kubeconfig", e.kubeconfig, "-n", ns, "--route", "cli.upshift.test"}
+	if code, got := testfleet.RunCLI(t, append([]string{"traffic", "get"}, args...)...); code != 0 || strings.TrimSpace(got) != "blue=100" {
+		t.Errorf("upshift traffic get --gateway-api: exit %d\n%s", code, got)
+	}
+	if code, got := testfleet.RunCLI(t, append([]string{"traffic", "set", "blue=50,purple=50"}, args...)...); code != 2 || !strings.Contains(got, "has no backendRef purple") {
+		t.Errorf("upshift traffic set naming a backend the route lacks: exit %d\n%s", code, got)
+	}
 	if !strings.Contains(out.String(), "following the Gateway API objects of GatewayClass cli") {
 		t.Errorf("the gateway does not say what it follows:\n%s", out.String())
 	}
