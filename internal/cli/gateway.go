@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -12,10 +11,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/frontdoor"
@@ -116,8 +112,7 @@ func (o *gatewayOptions) Validate() error {
 	if err != nil {
 		return usageError{Err: err}
 	}
-	ctrllog.SetLogger(logr.FromSlogHandler(slog.Default().Handler()))
-	c, err := client.NewWithWatch(rc, client.Options{Scheme: trafficgatewayapi.Scheme()})
+	c, err := trafficgatewayapi.NewClient(rc)
 	if err != nil {
 		return usageError{Err: err}
 	}

@@ -12,7 +12,6 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
@@ -57,7 +56,7 @@ func GatewayAPIFront(t testing.TB, cfg *rest.Config) string {
 	t.Helper()
 	ctx := t.Context()
 	InstallGatewayAPI(t, cfg)
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: trafficgatewayapi.Scheme()})
+	c, err := trafficgatewayapi.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

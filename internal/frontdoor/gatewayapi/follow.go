@@ -219,32 +219,20 @@ func (f *Follower) serve(ctx context.Context, r *gatewayv1.HTTPRoute, served map
 	if rule == nil {
 		return unsupported("upshift's gateway follows the rule without matches (or matching every path): the route has none")
 	}
-	want := traffic.Route{Host: string(r.Spec.Hostnames[0])}
+	want := traffic.Route{Host: string(r.Spec.Hostnames[0]), UpstreamHost: trafficgatewayapi.UpstreamHost(rule)}
 	for _, h := range r.Spec.Hostnames[1:] {
 		want.Aliases = append(want.Aliases, string(h))
 	}
-	for _, fl := range rule.Filters {
-		if fl.URLRewrite != nil && fl.URLRewrite.Hostname != nil {
-			want.UpstreamHost = string(*fl.URLRewrite.Hostname)
-		}
-	}
-	var shares []traffic.Share
 	for _, b := range rule.BackendRefs {
 		if b.Namespace != nil && string(*b.Namespace) != r.Namespace {
 			return ok, condition{metav1.ConditionFalse, string(gatewayv1.RouteReasonRefNotPermitted), fmt.Sprintf("backendRef %s is in namespace %s: upshift's gateway follows no cross-namespace references", b.Name, *b.Namespace)}
 		}
-		u, err := trafficgatewayapi.ServiceURL(ctx, f.Client, r.Namespace, b.BackendObjectReference)
-		if err != nil {
-			return ok, condition{metav1.ConditionFalse, string(gatewayv1.RouteReasonBackendNotFound), err.Error()}
-		}
-		w := int(ptr.Deref(b.Weight, 1))
-		shares = append(shares, traffic.Share{Name: string(b.Name), Weight: w})
-		want.Backends = append(want.Backends, traffic.Backend{Name: string(b.Name), URL: u})
 	}
-	pct := traffic.Percents(shares)
-	for i := range want.Backends {
-		want.Backends[i].Weight = pct[want.Backends[i].Name]
+	backends, err := trafficgatewayapi.Backends(ctx, f.Client, r.Namespace, rule)
+	if err != nil {
+		return ok, condition{metav1.ConditionFalse, string(gatewayv1.RouteReasonBackendNotFound), err.Error()}
 	}
+	want.Backends = backends
 	// Rules that send one exact header value to one backend become header
 	// routes; a backend only they name joins the route at weight 0.
 	for i := range r.Spec.Rules {
@@ -261,7 +249,7 @@ func (f *Follower) serve(ctx context.Context, r *gatewayv1.HTTPRoute, served map
 		}
 		want.HeaderRoutes = append(want.HeaderRoutes, hr...)
 	}
-	if err := pct.Validate(); err != nil {
+	if err := want.Weights().Validate(); err != nil { // header routes' backends join at 0
 		return unsupported("the backendRefs' weights are all 0: upshift's gateway needs one with weight")
 	}
 	if prev, seen := f.applied[want.Host]; seen && fmt.Sprint(prev) == fmt.Sprint(want) {

@@ -50,7 +50,7 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	front := testfleet.GatewayAPIFront(t, cfg)
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: trafficgatewayapi.Scheme()})
+	c, err := trafficgatewayapi.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

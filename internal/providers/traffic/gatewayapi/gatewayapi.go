@@ -72,10 +72,17 @@ func FromSpec(t v1alpha1.TrafficSpec) (traffic.Provider, error) {
 // hub sets its own first, and this one is then ignored.
 var logOnce sync.Once
 
+// NewClient returns a client of the Gateway API and core objects on the
+// cluster cfg reaches, for the provider and the gateway following the
+// routes alike.
+func NewClient(cfg *rest.Config) (client.WithWatch, error) {
+	logOnce.Do(func() { ctrllog.SetLogger(logr.FromSlogHandler(slog.Default().Handler())) })
+	return client.NewWithWatch(cfg, client.Options{Scheme: Scheme()})
+}
+
 // New returns a provider on the cluster cfg reaches.
 func New(cfg *rest.Config, g v1alpha1.GatewayAPITraffic) (*Provider, error) {
-	logOnce.Do(func() { ctrllog.SetLogger(logr.FromSlogHandler(slog.Default().Handler())) })
-	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	c, err := NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}

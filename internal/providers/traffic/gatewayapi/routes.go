@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -39,23 +40,42 @@ func (p *Provider) Route(ctx context.Context, host string) (traffic.Route, error
 			out.Aliases = append(out.Aliases, string(h))
 		}
 	}
-	for _, f := range rule.Filters {
-		if f.URLRewrite != nil && f.URLRewrite.Hostname != nil {
-			out.UpstreamHost = string(*f.URLRewrite.Hostname)
-		}
-	}
+	out.UpstreamHost = UpstreamHost(rule)
 	for _, rl := range r.Spec.Rules {
 		if isPin(rl) {
 			out.AllowPin = true
 		}
 	}
-	w := shares(rule)
-	for _, b := range rule.BackendRefs {
-		u, err := ServiceURL(ctx, p.c, r.Namespace, b.BackendObjectReference)
-		if err != nil {
-			return traffic.Route{}, fmt.Errorf("HTTPRoute %s/%s: %w", r.Namespace, r.Name, err)
+	if out.Backends, err = Backends(ctx, p.c, r.Namespace, rule); err != nil {
+		return traffic.Route{}, fmt.Errorf("HTTPRoute %s/%s: %w", r.Namespace, r.Name, err)
+	}
+	return out, nil
+}
+
+// UpstreamHost is the Host a rule sends to its backends: its URLRewrite
+// filter's hostname, or "" to keep the request's.
+func UpstreamHost(rule *gatewayv1.HTTPRouteRule) string {
+	host := ""
+	for _, f := range rule.Filters {
+		if f.URLRewrite != nil && f.URLRewrite.Hostname != nil {
+			host = string(*f.URLRewrite.Hostname)
 		}
-		out.Backends = append(out.Backends, traffic.Backend{Name: string(b.Name), URL: u, Weight: w[string(b.Name)]})
+	}
+	return host
+}
+
+// Backends reads a rule's backendRefs as backends: where each Service
+// sends requests (ServiceURL) and its share of the rule's weight in
+// percent.
+func Backends(ctx context.Context, c client.Reader, routeNS string, rule *gatewayv1.HTTPRouteRule) ([]traffic.Backend, error) {
+	w := shares(rule)
+	var out []traffic.Backend
+	for _, b := range rule.BackendRefs {
+		u, err := ServiceURL(ctx, c, routeNS, b.BackendObjectReference)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, traffic.Backend{Name: string(b.Name), URL: u, Weight: w[string(b.Name)]})
 	}
 	return out, nil
 }
@@ -348,6 +368,9 @@ func (p *Provider) ensureService(ctx context.Context, b traffic.Backend) (int32,
 		return int32(port), p.c.Create(ctx, &es)
 	case err != nil:
 		return 0, err
+	case curES.AddressType == es.AddressType && equality.Semantic.DeepEqual(curES.Endpoints, es.Endpoints) &&
+		equality.Semantic.DeepEqual(curES.Ports, es.Ports) && equality.Semantic.DeepEqual(curES.Labels, es.Labels):
+		return int32(port), nil // as it should be: no write, no event for the implementation
 	default:
 		curES.AddressType, curES.Endpoints, curES.Ports, curES.Labels = es.AddressType, es.Endpoints, es.Ports, es.Labels
 		return int32(port), p.c.Update(ctx, &curES)

@@ -75,14 +75,21 @@ var ErrNoServer = errors.New("has no server")
 // Weights reads a route's weights: each server's share of its backend's
 // weight, in percent, counting servers in maintenance or draining as 0.
 func (p *Provider) Weights(ctx context.Context, route string) (traffic.Weights, error) {
-	servers, err := p.servers(ctx, route)
+	servers, err := p.serving(ctx, route)
 	if err != nil {
 		return nil, err
 	}
-	if len(servers) == 0 {
-		return nil, fmt.Errorf("backend %s: %w %q", p.backend(route), traffic.ErrNoRoute, route)
-	}
 	return percents(servers), nil
+}
+
+// serving reads the servers of a route's backend; a backend without
+// servers is traffic.ErrNoRoute.
+func (p *Provider) serving(ctx context.Context, route string) ([]server, error) {
+	servers, err := p.servers(ctx, route)
+	if err == nil && len(servers) == 0 {
+		err = fmt.Errorf("backend %s: %w %q", p.backend(route), traffic.ErrNoRoute, route)
+	}
+	return servers, err
 }
 
 func (p *Provider) servers(ctx context.Context, route string) ([]server, error) {
@@ -100,11 +107,7 @@ func (p *Provider) servers(ctx context.Context, route string) ([]server, error) 
 func percents(servers []server) traffic.Weights {
 	var shares []traffic.Share
 	for _, s := range servers {
-		v := 0
-		if s.takesTraffic() {
-			v = s.Weight
-		}
-		shares = append(shares, traffic.Share{Name: s.Name, Weight: v})
+		shares = append(shares, traffic.Share{Name: s.Name, Weight: s.effectiveWeight()})
 	}
 	return traffic.Percents(shares)
 }
@@ -148,11 +151,7 @@ func names(servers []server) string {
 func (p *Provider) setWeights(ctx context.Context, backend string, servers []server, w traffic.Weights) error {
 	var raise, lower []server
 	for _, s := range servers {
-		cur := 0
-		if s.takesTraffic() {
-			cur = s.Weight
-		}
-		if want := w[s.Name]; want >= cur {
+		if w[s.Name] >= s.effectiveWeight() {
 			raise = append(raise, s)
 		} else {
 			lower = append(lower, s)
@@ -177,21 +176,14 @@ func (p *Provider) setWeights(ctx context.Context, backend string, servers []ser
 // Route reads a route: its backend's servers, their addresses and shares.
 // A backend without servers is ErrNoRoute.
 func (p *Provider) Route(ctx context.Context, host string) (traffic.Route, error) {
-	servers, err := p.servers(ctx, host)
+	servers, err := p.serving(ctx, host)
 	if err != nil {
 		return traffic.Route{}, err
-	}
-	if len(servers) == 0 {
-		return traffic.Route{}, fmt.Errorf("backend %s: %w %q", p.backend(host), traffic.ErrNoRoute, host)
 	}
 	w := percents(servers)
 	r := traffic.Route{Host: host}
 	for _, s := range servers {
-		scheme := "http"
-		if s.SSL {
-			scheme = "https"
-		}
-		r.Backends = append(r.Backends, traffic.Backend{Name: s.Name, URL: scheme + "://" + address(s), Weight: w[s.Name]})
+		r.Backends = append(r.Backends, traffic.Backend{Name: s.Name, URL: scheme(s.SSL) + "://" + address(s), Weight: w[s.Name]})
 	}
 	return r, nil
 }
@@ -362,19 +354,20 @@ func (p *Provider) change(ctx context.Context, route string, apply func([]server
 		return err
 	}
 	applyErr := apply(servers)
-	// What HAProxy runs now is written even after a failed change, so
-	// that a reload keeps what users already get.
-	if err := p.persist(ctx, route); err != nil {
+	// What HAProxy runs now is read once: written to the configuration
+	// even after a failed change, so that a reload keeps what users
+	// already get, and checked against what was wanted.
+	now, err := p.serving(ctx, route)
+	if err != nil {
+		return errors.Join(applyErr, fmt.Errorf("verifying route %s: %w", route, err))
+	}
+	if err := p.persist(route, now); err != nil {
 		return errors.Join(applyErr, err)
 	}
 	if applyErr != nil {
 		return applyErr
 	}
-	got, err := p.Weights(ctx, route)
-	if err != nil {
-		return fmt.Errorf("verifying route %s: %w", route, err)
-	}
-	if got.String() != want.String() {
+	if got := percents(now); got.String() != want.String() {
 		return fmt.Errorf("HAProxy applies %s to %s, not %s", got, route, want)
 	}
 	return nil
@@ -390,15 +383,11 @@ func (p *Provider) lockFile() string {
 	return filepath.Join(os.TempDir(), "upshift-haproxy-"+hex.EncodeToString(sum[:6])+".lock")
 }
 
-// persist rewrites the route's backend in the configuration file as
-// HAProxy now runs it.
-func (p *Provider) persist(ctx context.Context, route string) error {
+// persist rewrites the route's backend in the configuration file with
+// the servers HAProxy now runs.
+func (p *Provider) persist(route string, servers []server) error {
 	if p.configFile == "" {
 		return nil
-	}
-	servers, err := p.servers(ctx, route)
-	if err != nil {
-		return err
 	}
 	data, err := os.ReadFile(p.configFile)
 	if err != nil {

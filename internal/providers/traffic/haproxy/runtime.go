@@ -96,6 +96,14 @@ type server struct {
 // takesTraffic says whether new requests may reach the server.
 func (s server) takesTraffic() bool { return s.Admin&(adminMaint|adminDrain) == 0 }
 
+// effectiveWeight is the server's weight, or 0 in maintenance or draining.
+func (s server) effectiveWeight() int {
+	if !s.takesTraffic() {
+		return 0
+	}
+	return s.Weight
+}
+
 // errNoBackend is a backend HAProxy does not have.
 type errNoBackend string
 
