@@ -530,4 +530,22 @@ type StepStatus struct {
 	Attempts int          `json:"attempts,omitempty"`
 	// Output of a Command gate, truncated.
 	Output string `json:"output,omitempty"`
+	// NodePool is what a completed NodePool step measured, which
+	// upshift plan --simulate predicts later upgrades from.
+	NodePool *NodePoolRecord `json:"nodePool,omitempty"`
+}
+
+// NodePoolRecord is what one node pool's upgrade took.
+type NodePoolRecord struct {
+	// Provider of the cluster (local, aks, exec…).
+	Provider string `json:"provider"`
+	Replaced int    `json:"replaced"`
+	Batches  int    `json:"batches"`
+	// NodeReady is the wait for a batch's surge nodes to be Ready, and
+	// Drain one node's drain and deletion: their medians and 95th
+	// percentiles over the pool's batches and nodes.
+	NodeReadyP50 metav1.Duration `json:"nodeReadyP50"`
+	NodeReadyP95 metav1.Duration `json:"nodeReadyP95"`
+	DrainP50     metav1.Duration `json:"drainP50"`
+	DrainP95     metav1.Duration `json:"drainP95"`
 }

@@ -16,7 +16,7 @@ var Layers = []Layer{
 		"internal/window", "internal/yamlstream", "internal/architecture", "tools",
 	}},
 	{Name: "interfaces", Doc: "the provider interfaces, the run store, the plan, and the node-pool upgrade every provider without a cloud of its own uses", Packages: []string{
-		"internal/providers/cluster", "internal/providers/traffic", "internal/store", "internal/plan", "internal/nodes",
+		"internal/providers/cluster", "internal/providers/traffic", "internal/store", "internal/plan", "internal/nodes", "internal/drainsim",
 	}},
 	{Name: "providers", Doc: "one package per cluster or traffic provider, and the local fleet the local provider runs", Packages: []string{
 		"internal/providers/cluster/...", "internal/providers/traffic/...", "internal/localfleet",

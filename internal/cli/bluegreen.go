@@ -82,7 +82,7 @@ func (o *moveOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	printPlan(o.streams.Out, p)
+	printPlan(o.streams.Out, viewOf(p, nil))
 	return o.drive(ctx, e, o.run.Name)
 }
 

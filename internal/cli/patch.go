@@ -150,7 +150,7 @@ func (o *runOptions) emergencyPatch(ctx context.Context, req patch.Request, stra
 		if err != nil {
 			return initError(err)
 		}
-		printPlan(s.Out, p)
+		printPlan(s.Out, viewOf(p, nil))
 		o.printer.Success("dry run: run %s was not created", run.Name)
 		return nil
 	}
@@ -170,7 +170,7 @@ func (o *runOptions) emergencyPatch(ctx context.Context, req patch.Request, stra
 		audit(store.EventWindowsOverride, fmt.Sprintf("maintenance windows overridden by %s: %s", req.By, req.Reason))
 		o.printer.Waiting("maintenance windows are overridden (recorded in the audit log): %s", req.Reason)
 	}
-	printPlan(s.Out, p)
+	printPlan(s.Out, viewOf(p, nil))
 	return o.drive(ctx, e, run.Name)
 }
 

@@ -15,7 +15,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/drainsim"
 	"upshift.dev/upshift/internal/engine"
+	"upshift.dev/upshift/internal/exitcode"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/names"
@@ -247,7 +249,7 @@ func (o *startOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	printPlan(o.streams.Out, p)
+	printPlan(o.streams.Out, viewOf(p, nil))
 	if o.run.Spec.State == v1alpha1.StateInitialize {
 		o.printer.Success("run %s initialized; start it with `upshift resume %s`", o.run.Name, o.run.Name)
 		return nil
@@ -455,20 +457,35 @@ func (o *resumeOptions) override() error {
 
 type planOptions struct {
 	startOptions
-	output string
+	output   string
+	simulate bool
 }
 
 func newPlanCommand(s Streams) *cobra.Command {
 	o := &planOptions{startOptions: startOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
-		Use:   "plan -f RUN_FILE --fleet FLEET_FILE [--stages STAGES_JSON] [-o table|json|yaml]",
+		Use:   "plan -f RUN_FILE --fleet FLEET_FILE [--stages STAGES_JSON] [--simulate] [-o table|json|yaml]",
 		Short: "Show what a run would do — stages, groups, clusters, steps — without doing it",
-		Args:  exactArgs(0, ""),
-		RunE:  runE(o),
+		Long: `Show what a run would do — stages, groups, clusters, steps — without doing it.
+
+With --simulate, each NodePool step is replayed against its cluster as it
+is now, read-only: the surge nodes the upgrade adds, the old nodes drained
+in the order and batches it uses, each eviction checked against the
+PodDisruptionBudgets as they will stand then, each evicted pod's
+replacement placed on the nodes left (requests, selectors and affinity,
+taints, anti-affinity), and the first eviction of each workload confirmed
+with a server-side dry-run eviction. It names what will block the drain
+(batch, node, pod, budget, what to change) and predicts how long the pool
+takes, from this home's measured runs of the provider or from defaults;
+each figure says which. Exit 12 when a drain is predicted not to finish.`,
+		Example: `  upshift plan -f run.yaml --fleet fleet.yaml --simulate`,
+		Args:    exactArgs(0, ""),
+		RunE:    runE(o),
 	}
 	o.addHome(cmd)
 	o.addInputs(cmd)
 	cmd.Flags().StringVarP(&o.output, "output", "o", outputTable, "table, json or yaml")
+	cmd.Flags().BoolVar(&o.simulate, "simulate", false, "replay each node pool's upgrade against its cluster, read-only: blockers and duration")
 	return cmd
 }
 
@@ -504,9 +521,11 @@ type planClusterView struct {
 	FromVersion string   `json:"fromVersion"`
 	Steps       []string `json:"steps"`
 	Notes       []string `json:"notes,omitempty"`
+	// Simulations are the replays of its NodePool steps (--simulate).
+	Simulations []engine.PoolSimulation `json:"simulations,omitempty"`
 }
 
-func viewOf(p *plan.Plan) planView {
+func viewOf(p *plan.Plan, sims []engine.PoolSimulation) planView {
 	v := planView{NodeImage: p.NodeImage, Stages: []planStageView{}}
 	for _, st := range p.Stages {
 		sv := planStageView{Name: st.Name, MaxConcurrency: st.MaxConcurrency.String(), Before: st.Before, After: st.After, Groups: []planGroupView{}}
@@ -516,6 +535,11 @@ func viewOf(p *plan.Plan) planView {
 				cv := planClusterView{Name: c.Name, FromVersion: c.FromVersion, Steps: []string{}, Notes: c.Notes}
 				for _, step := range c.Steps {
 					cv.Steps = append(cv.Steps, step.Name())
+				}
+				for _, sim := range sims {
+					if sim.Cluster == c.Name {
+						cv.Simulations = append(cv.Simulations, sim)
+					}
 				}
 				gv.Clusters = append(gv.Clusters, cv)
 			}
@@ -527,19 +551,36 @@ func viewOf(p *plan.Plan) planView {
 }
 
 func (o *planOptions) Run(ctx context.Context) error {
-	p, err := o.engine(o.clusters).Plan(ctx, o.run, o.strategy)
+	eng := o.engine(o.clusters)
+	p, err := eng.Plan(ctx, o.run, o.strategy)
 	if err != nil {
 		return initError(err)
 	}
-	if o.output != outputTable {
-		return writeData(o.streams.Out, o.output, viewOf(p))
+	var sims []engine.PoolSimulation
+	if o.simulate {
+		runs, err := o.store().List()
+		if err != nil {
+			return fmt.Errorf("reading this home's runs for measured timings: %w", err)
+		}
+		sims = eng.SimulatePools(ctx, o.run, p, engine.Timings(drainsim.History(runs)))
 	}
-	printPlan(o.streams.Out, p)
+	v := viewOf(p, sims)
+	if o.output != outputTable {
+		if err := writeData(o.streams.Out, o.output, v); err != nil {
+			return err
+		}
+	} else {
+		printPlan(o.streams.Out, v)
+	}
+	for _, sim := range sims {
+		if sim.Result != nil && len(sim.Blockers) > 0 {
+			return exitCode(exitcode.DrainBlocked)
+		}
+	}
 	return nil
 }
 
-func printPlan(w io.Writer, p *plan.Plan) {
-	v := viewOf(p)
+func printPlan(w io.Writer, v planView) {
 	if v.NodeImage != "" {
 		fmt.Fprintf(w, "node image: %s\n", v.NodeImage)
 	}
@@ -555,12 +596,53 @@ func printPlan(w io.Writer, p *plan.Plan) {
 				for _, n := range c.Notes {
 					fmt.Fprintf(w, "      note: %s\n", n)
 				}
+				for _, sim := range c.Simulations {
+					printSimulation(w, sim)
+				}
 			}
 		}
 		for _, t := range st.After {
 			fmt.Fprintf(w, "  after: %s\n", describeTask(t))
 		}
 	}
+}
+
+// printSimulation writes one pool's replay under its cluster.
+func printSimulation(w io.Writer, sim engine.PoolSimulation) {
+	if sim.Result == nil {
+		fmt.Fprintf(w, "      simulation of pool %s: not done: %s\n", sim.Pool, sim.Error)
+		return
+	}
+	r := sim.Result
+	fmt.Fprintf(w, "      simulation of pool %s: %d of %d node(s) replaced, maxSurge %d: %d batch(es), %d eviction(s), %d dry-run eviction(s)\n",
+		sim.Pool, r.Replaced, r.Nodes, r.MaxSurge, len(r.Batches), r.Evictions, sim.DryRuns)
+	for _, b := range r.Blockers {
+		fmt.Fprintf(w, "        BLOCKED batch %d, node %s, pod %s: %s\n          fix: %s\n", b.Batch, b.Node, b.Pod, b.Reason, b.Fix)
+		if b.Confirmed != "" {
+			fmt.Fprintf(w, "          the API server refuses it now: %s\n", b.Confirmed)
+		}
+	}
+	for _, f := range r.Warnings {
+		fmt.Fprintf(w, "        warning batch %d, node %s, pod %s: %s\n          fix: %s\n", f.Batch, f.Node, f.Pod, f.Reason, f.Fix)
+	}
+	if sim.Error != "" {
+		fmt.Fprintf(w, "        incomplete: %s\n", sim.Error)
+	}
+	if d := r.Duration; d != nil {
+		ends := "then done"
+		if d.Fails {
+			ends = fmt.Sprintf("then the upgrade fails in batch %d, after its drain timeout", r.StopsAt)
+		}
+		fmt.Fprintf(w, "        duration: about %s, at worst %s; %s\n", d.Expected.Round(time.Second), d.AtWorst.Round(time.Second), ends)
+		fmt.Fprintf(w, "          node ready %s, drain %s: %s\n", figure(d.Timings.NodeReady), figure(d.Timings.Drain), d.Timings.Drain.Source)
+		if d.Timings.NodeReady.Source != d.Timings.Drain.Source {
+			fmt.Fprintf(w, "          node ready: %s\n", d.Timings.NodeReady.Source)
+		}
+	}
+}
+
+func figure(f drainsim.Figure) string {
+	return fmt.Sprintf("p50 %s p95 %s", f.P50.Round(100*time.Millisecond), f.P95.Round(100*time.Millisecond))
 }
 
 func describeTask(t v1alpha1.StageTask) string {

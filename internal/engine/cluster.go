@@ -132,6 +132,7 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 		e.record(func(s *v1alpha1.UpdateRunStatus) {
 			st := &get(s).Steps[k]
 			st.Phase, st.Message, st.Output, st.End = v1alpha1.PhaseCompleted, msg, output, now()
+			st.NodePool = res.NodePool
 		})
 		e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: "Completed", Message: msg + " " + e.progressBar()})
 	}

@@ -20,4 +20,7 @@ const (
 	// Runs.
 	Stopped    = 10 // the run was stopped before it ended
 	RolledBack = 11 // a blue-green run's traffic went back to blue
+
+	// Plans.
+	DrainBlocked = 12 // plan --simulate predicts a node's drain that will not finish
 )

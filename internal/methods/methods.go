@@ -26,6 +26,8 @@ type Result struct {
 	Message string
 	// Output of commands the step ran (Command gates), kept short.
 	Output string
+	// NodePool is what a NodePool step measured.
+	NodePool *v1alpha1.NodePoolRecord
 }
 
 // RollingBack is a method whose moves can be undone until a point of no

@@ -2,6 +2,7 @@ package nodepool
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,6 +36,11 @@ type Result struct {
 	// Quarantined are old nodes left cordoned because they could not be
 	// drained (UndrainableCordon); they keep their pods.
 	Quarantined []string `json:"quarantined,omitempty"`
+	// NodeReady are the waits for each batch's surge nodes to be Ready,
+	// and Drains the time each old node took from the start of its drain
+	// to its deletion (a soak not included).
+	NodeReady []time.Duration `json:"-"`
+	Drains    []time.Duration `json:"-"`
 }
 
 // DrainError says which pods, and which budgets, kept nodes from draining.
@@ -83,3 +89,13 @@ func (e *DrainError) Permanent() bool { return true }
 // when a run, a patch or a command names no drainTimeout: one default on
 // every path, and AKS's own (drainTimeoutInMinutes 30).
 const DefaultDrainTimeout = 30 * time.Minute
+
+// Percentile is the q-th quantile (0 < q ≤ 1) of the durations by the
+// nearest rank; 0 for none. It sorts d.
+func Percentile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[min(len(d)-1, int(q*float64(len(d))))]
+}

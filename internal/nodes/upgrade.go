@@ -150,6 +150,8 @@ func (u *Upgrade) Run(ctx context.Context) (nodepool.Result, error) {
 type outcome struct {
 	node string
 	err  error
+	// drained is how long the node took from its drain to its deletion.
+	drained time.Duration
 }
 
 // pass replaces the old nodes split found, through the window.
@@ -172,6 +174,7 @@ func (u *Upgrade) pass(ctx context.Context, surge, atTarget int, old []string, r
 			// place, counting those an interrupted pass already made.
 			if add := u.Size - len(old) + next + len(batch) - atTarget; add > 0 {
 				u.emit("Surge", nil, "adding %d surge node(s) at the target", add)
+				added := time.Now()
 				names, err := u.Pool.AddNodes(ctx, add)
 				if err != nil {
 					return fmt.Errorf("adding surge nodes: %w", err)
@@ -179,6 +182,7 @@ func (u *Upgrade) pass(ctx context.Context, surge, atTarget int, old []string, r
 				if err := u.waitReady(ctx, names); err != nil {
 					return err
 				}
+				res.NodeReady = append(res.NodeReady, time.Since(added))
 				u.emit("Ready", names, "surge node(s) Ready: %s", strings.Join(names, ", "))
 				atTarget += add
 			}
@@ -188,7 +192,12 @@ func (u *Upgrade) pass(ctx context.Context, surge, atTarget int, old []string, r
 			res.Batches++
 			u.emit("Drain", batch, "draining %s (timeout %s)", strings.Join(batch, ", "), u.DrainTimeout)
 			for _, node := range batch {
-				go func() { done <- outcome{node, u.replace(ctx, b, node)} }()
+				go func() {
+					start := time.Now()
+					var o outcome
+					o.node, o.err = node, u.replace(ctx, b, node, func() { o.drained = time.Since(start) })
+					done <- o
+				}()
 			}
 			inFlight += len(batch)
 			next += len(batch)
@@ -198,6 +207,7 @@ func (u *Upgrade) pass(ctx context.Context, surge, atTarget int, old []string, r
 		inFlight--
 		if o.err == nil {
 			res.Replaced++
+			res.Drains = append(res.Drains, o.drained)
 			continue
 		}
 		var de *nodepool.DrainError
@@ -223,8 +233,9 @@ func (u *Upgrade) pass(ctx context.Context, surge, atTarget int, old []string, r
 	return failed
 }
 
-// replace drains one cordoned old node, deletes it, and soaks.
-func (u *Upgrade) replace(ctx context.Context, b *budgets, node string) error {
+// replace drains one cordoned old node, deletes it (then calls deleted),
+// and soaks.
+func (u *Upgrade) replace(ctx context.Context, b *budgets, node string, deleted func()) error {
 	if err := u.drainNode(ctx, b, node); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -241,6 +252,7 @@ func (u *Upgrade) replace(ctx context.Context, b *budgets, node string) error {
 	if err := u.Pool.RemoveNodes(ctx, []string{node}); err != nil {
 		return fmt.Errorf("deleting drained node %s: %w", node, err)
 	}
+	deleted()
 	if u.Soak > 0 {
 		u.emit("Soak", []string{node}, "soaking for %s after %s", u.Soak, node)
 		select {

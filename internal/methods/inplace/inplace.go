@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
@@ -119,20 +120,8 @@ func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Res
 	if err != nil {
 		return methods.Result{}, err
 	}
-	up := cluster.NodePoolUpgrade{NodeImage: image, Events: func(ev nodepool.Event) { env.Progress(ev.Message) }}
-	if spec.Upgrade.Type == v1alpha1.UpgradeFull {
-		up.KubernetesVersion = spec.Upgrade.KubernetesVersion
-	}
-	if s := spec.NodeUpgrade.MaxSurge; s != nil {
-		up.MaxSurge = *s
-	}
-	if d := spec.NodeUpgrade.DrainTimeout; d != nil {
-		up.DrainTimeout = d.Duration
-	}
-	if d := spec.NodeUpgrade.NodeSoakDuration; d != nil {
-		up.Soak = d.Duration
-	}
-	up.OnUndrainable = spec.NodeUpgrade.UndrainableNodeBehavior
+	up := cluster.UpgradeOf(spec, image)
+	up.Events = func(ev nodepool.Event) { env.Progress(ev.Message) }
 	res, err := m.Provider.UpgradeNodePool(cluster.WithProgress(ctx, env.Progress), m.Name, pool, up)
 	if err != nil {
 		return methods.Result{}, err
@@ -144,7 +133,13 @@ func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Res
 	if len(res.Quarantined) > 0 {
 		msg += fmt.Sprintf("; %d node(s) could not be drained and stay cordoned, labelled %s=quarantined: %s", len(res.Quarantined), nodepool.LabelQuarantined, strings.Join(res.Quarantined, ", "))
 	}
-	return methods.Result{Message: msg}, nil
+	return methods.Result{Message: msg, NodePool: &v1alpha1.NodePoolRecord{
+		Provider: env.Cluster().Spec.Provider, Replaced: res.Replaced, Batches: res.Batches,
+		NodeReadyP50: metav1.Duration{Duration: nodepool.Percentile(res.NodeReady, 0.5)},
+		NodeReadyP95: metav1.Duration{Duration: nodepool.Percentile(res.NodeReady, 0.95)},
+		DrainP50:     metav1.Duration{Duration: nodepool.Percentile(res.Drains, 0.5)},
+		DrainP95:     metav1.Duration{Duration: nodepool.Percentile(res.Drains, 0.95)},
+	}}, nil
 }
 
 // poolImage is the node image a pool moves to: the one the run chose when

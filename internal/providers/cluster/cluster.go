@@ -74,6 +74,23 @@ type Window struct {
 	Spec  v1alpha1.MaintenanceWindow
 }
 
+// PoolLocator is a provider that says how to find a pool's nodes in the
+// cluster, and what a node at an upgrade's target looks like, so that
+// upshift plan --simulate can replay the pool's upgrade.
+type PoolLocator interface {
+	PoolNodes(ctx context.Context, name, pool string, up NodePoolUpgrade) (PoolNodes, error)
+}
+
+// PoolNodes finds a pool's nodes and those already at a target.
+type PoolNodes struct {
+	// Selector is a label selector for the pool's nodes.
+	Selector string
+	// KubeletVersion a node at the target reports, and Labels it carries
+	// (its node image); empty: not looked at.
+	KubeletVersion string
+	Labels         map[string]string
+}
+
 // IngressLocator is a provider that finds where a cluster's ingress
 // answers apart from Get, because it asks the cluster itself (aks reads a
 // LoadBalancer Service): only a blue-green move needs it.
@@ -161,6 +178,26 @@ type NodePoolUpgrade struct {
 	// nodepool.UndrainableCordon.
 	OnUndrainable string
 	Events        func(nodepool.Event)
+}
+
+// UpgradeOf is how a run upgrades each pool to image ("" keeps the
+// pool's): the target version of a Full upgrade, and the run's
+// nodeUpgrade settings.
+func UpgradeOf(spec v1alpha1.UpdateRunSpec, image string) NodePoolUpgrade {
+	up := NodePoolUpgrade{NodeImage: image, OnUndrainable: spec.NodeUpgrade.UndrainableNodeBehavior}
+	if spec.Upgrade.Type == v1alpha1.UpgradeFull {
+		up.KubernetesVersion = spec.Upgrade.KubernetesVersion
+	}
+	if s := spec.NodeUpgrade.MaxSurge; s != nil {
+		up.MaxSurge = *s
+	}
+	if d := spec.NodeUpgrade.DrainTimeout; d != nil {
+		up.DrainTimeout = d.Duration
+	}
+	if d := spec.NodeUpgrade.NodeSoakDuration; d != nil {
+		up.Soak = d.Duration
+	}
+	return up
 }
 
 type progressKey struct{}

@@ -158,6 +158,32 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 	return u.Run(ctx)
 }
 
+// PoolNodes finds the pool's nodes by their pool label; a node at the
+// target runs its kubelet version with its node image label.
+func (p *Provider) PoolNodes(ctx context.Context, name, pool string, up cluster.NodePoolUpgrade) (cluster.PoolNodes, error) {
+	c, err := p.Fleet.Get(name)
+	if err != nil {
+		return cluster.PoolNodes{}, err
+	}
+	current, ok := c.Pool(pool)
+	if !ok {
+		return cluster.PoolNodes{}, fmt.Errorf("local cluster %s has no node pool %q (it has %s)", name, pool, poolNames(c))
+	}
+	version, image := current.KubernetesVersion, current.NodeImage
+	if up.KubernetesVersion != "" {
+		r, err := toolchain.ResolveKubernetesVersion(up.KubernetesVersion)
+		if err != nil {
+			return cluster.PoolNodes{}, err
+		}
+		version = r.Version
+	}
+	if up.NodeImage != "" {
+		image = up.NodeImage
+	}
+	return cluster.PoolNodes{Selector: localfleet.LabelNodePool + "=" + pool, KubeletVersion: version,
+		Labels: map[string]string{localfleet.LabelNodeImage: image}}, nil
+}
+
 func atTarget(n *corev1.Node, target localfleet.NodePool) bool {
 	return n.Status.NodeInfo.KubeletVersion == target.KubernetesVersion && n.Labels[localfleet.LabelNodeImage] == target.NodeImage
 }

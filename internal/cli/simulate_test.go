@@ -1,0 +1,287 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/drainsim"
+	"upshift.dev/upshift/internal/exitcode"
+	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/cluster/local"
+	"upshift.dev/upshift/internal/sampleapp"
+	"upshift.dev/upshift/internal/store"
+	"upshift.dev/upshift/internal/testfleet"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+// TestPlanSimulateForeseesTheBlockedDrain: on a pool where one budget
+// can never yield, `plan --simulate` names the node, pod and budget,
+// confirmed by the API server, while writing nothing to the cluster; the
+// real run then stops on that node, pod and budget; once the budget is
+// gone the resumed run completes and records what its pool took.
+func TestPlanSimulateForeseesTheBlockedDrain(t *testing.T) {
+	ctx := t.Context()
+	c := testfleet.Up(t, localfleet.Spec{Name: "foresight", KubernetesVersion: toolchain.Previous().Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 3}}})
+	client, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := sampleapp.App{Namespace: "shop", Name: "web", Host: "web.example", Replicas: 3, MinAvailable: 2}
+	ledger := sampleapp.App{Namespace: "pay", Name: "ledger", Host: "ledger.example", Replicas: 2, MinAvailable: 2}
+	for _, app := range []sampleapp.App{web, ledger} {
+		if err := app.Deploy(ctx, client); err != nil {
+			t.Fatal(err)
+		}
+		if err := app.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitBudgetsObserved(t, client)
+	pods := podsByName(t, client)
+
+	dir := t.TempDir()
+	runFile, fleetFile := filepath.Join(dir, "run.yaml"), filepath.Join(dir, "fleet.yaml")
+	writeTestFile(t, fleetFile, "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: foresight}\nspec: {provider: local, local: {name: foresight}, group: prod}\n")
+	writeTestFile(t, runFile, `apiVersion: upshift.dev/v1alpha1
+kind: UpdateRun
+metadata: {name: foresee}
+spec:
+  strategy: {stages: [{name: prod, groups: [{name: prod}]}]}
+  upgrade: {type: Full, kubernetesVersion: "`+toolchain.Latest().Minor+`"}
+  nodeUpgrade: {maxSurge: 1, drainTimeout: 5s}
+`)
+	home := testfleet.Fleet(t).Home
+
+	code, out, stderr := run(t, "plan", "-f", runFile, "--fleet", fleetFile, "--home", home, "--simulate", "-o", "json")
+	if code != exitcode.DrainBlocked {
+		t.Fatalf("plan --simulate: exit %d, want %d (a drain that will not finish)\n%s%s", code, exitcode.DrainBlocked, out, stderr)
+	}
+	var view struct {
+		Stages []struct {
+			Groups []struct {
+				Clusters []struct {
+					Simulations []struct {
+						Pool     string
+						Error    string
+						DryRuns  int `json:"dryRunEvictions"`
+						Batches  []drainsim.Batch
+						Blockers []drainsim.Finding
+						StopsAt  int `json:"stopsAtBatch"`
+						Duration *drainsim.Prediction
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &view); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	sims := view.Stages[0].Groups[0].Clusters[0].Simulations
+	if len(sims) != 1 || sims[0].Error != "" || len(sims[0].Blockers) == 0 {
+		t.Fatalf("simulations %+v; want pool user's, with a blocker", sims)
+	}
+	sim := sims[0]
+	blocked := sim.Blockers[0]
+	if !strings.HasPrefix(blocked.Pod, "pay/ledger-") || blocked.Budget != "pay/ledger" || pods[blocked.Pod] != blocked.Node || !strings.Contains(blocked.Confirmed, "disruption budget") {
+		t.Errorf("blocker %+v; want a ledger pod on its own node, budget pay/ledger, refused by the API server's dry run (pods on nodes: %v)", blocked, pods)
+	}
+	for _, b := range sim.Blockers {
+		if !strings.HasPrefix(b.Pod, "pay/ledger-") || b.Batch != sim.StopsAt {
+			t.Errorf("blocker %+v: only ledger pods, in the batch the upgrade stops in (%d), block", b, sim.StopsAt)
+		}
+	}
+	if sim.DryRuns == 0 || sim.Duration == nil || !sim.Duration.Fails || sim.Duration.Expected < 5*time.Second {
+		t.Errorf("dry runs %d, duration %+v; want dry-run evictions, and a prediction that waits out the 5s drain timeout then fails", sim.DryRuns, sim.Duration)
+	}
+	code, table, _ := run(t, "plan", "-f", runFile, "--fleet", fleetFile, "--home", home, "--simulate")
+	t.Logf("plan --simulate:\n%s", table)
+	if want := fmt.Sprintf("BLOCKED batch %d, node %s, pod %s: PodDisruptionBudget pay/ledger needs 2 of its 2 pod(s) healthy", blocked.Batch, blocked.Node, blocked.Pod); code != exitcode.DrainBlocked || !strings.Contains(table, want) || !strings.Contains(table, "then the upgrade fails in batch") {
+		t.Errorf("plan --simulate's table (exit %d) does not say %q and that the upgrade fails:\n%s", code, want, table)
+	}
+	if after := podsByName(t, client); !maps.Equal(after, pods) {
+		t.Errorf("plan --simulate moved pods: before %v, after %v", pods, after)
+	}
+	assertNothingCordoned(t, client)
+
+	// The same replay through a transport that sees every request: only
+	// reads, and evictions that are dry runs.
+	var mu sync.Mutex
+	var writes []string
+	reads := 0
+	cfg, err := c.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			mu.Lock()
+			if r.Method == http.MethodGet {
+				reads++
+			} else if r.URL.Query().Get("dryRun") != "All" && !strings.Contains(readBody(r), `"dryRun":["All"]`) {
+				writes = append(writes, r.Method+" "+r.URL.Path)
+			}
+			mu.Unlock()
+			return rt.RoundTrip(r)
+		})
+	}
+	counted, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	where, err := local.New(testfleet.Fleet(t)).PoolNodes(ctx, "foresight", "user", cluster.NodePoolUpgrade{KubernetesVersion: toolchain.Latest().Minor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	snap, err := drainsim.Load(ctx, counted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := drainsim.Simulate(snap, drainsim.Pool{Name: "user", Selector: labels.SelectorFromSet(labels.Set{localfleet.LabelNodePool: "user"}), MaxSurge: intstr.FromInt32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err := drainsim.Confirm(ctx, counted, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("replay of %d nodes, %d pods: %s, %d reads, %d dry-run evictions (selector %s)", len(snap.Nodes), len(snap.Pods), time.Since(start), reads, sent, where.Selector)
+	if len(writes) > 0 || reads != 3 || sent == 0 {
+		t.Errorf("the replay wrote %v and read %d times (want 3 lists), with %d dry runs", writes, reads, sent)
+	}
+
+	// The real run stops where the replay said.
+	code, out, stderr = run(t, "run", "-f", runFile, "--fleet", fleetFile, "--home", home)
+	if code != exitcode.Failed {
+		t.Fatalf("run: exit %d, want 1\n%s%s", code, out, stderr)
+	}
+	for _, want := range []string{"draining " + blocked.Node + " did not finish", blocked.Pod, "PodDisruptionBudget pay/ledger"} {
+		if !strings.Contains(stderr+out, want) {
+			t.Errorf("the run's failure does not say %q, which the replay foresaw:\n%s%s", want, out, stderr)
+		}
+	}
+
+	// Without the budget the resumed run completes, and its NodePool step
+	// records what the pool took, for the next prediction.
+	if err := client.PolicyV1().PodDisruptionBudgets("pay").Delete(ctx, "ledger", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr = run(t, "resume", "foresee", "--home", home); code != 0 {
+		t.Fatalf("resume: exit %d\n%s%s", code, out, stderr)
+	}
+	got, err := (&store.Store{Dir: home}).Get("foresee")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec *v1alpha1.NodePoolRecord
+	for _, step := range got.Status.Stages[0].Clusters[0].Steps {
+		if step.Kind == "NodePool" {
+			rec = step.NodePool
+		}
+	}
+	if rec == nil || rec.Provider != "local" || rec.Replaced == 0 || rec.DrainP50.Duration <= 0 || rec.DrainP95.Duration < rec.DrainP50.Duration {
+		t.Errorf("the NodePool step's record %+v; want what its drains took on provider local", rec)
+	}
+	if tm := drainsim.History([]*v1alpha1.UpdateRun{got})("local"); !strings.Contains(tm.Drain.Source, "measured") {
+		t.Errorf("timings after a measured run: %+v", tm)
+	}
+}
+
+func writeTestFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitBudgetsObserved waits until the disruption controller has written
+// every budget's status, as it stands before any upgrade.
+func waitBudgetsObserved(t *testing.T, client kubernetes.Interface) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		list, err := client.PolicyV1().PodDisruptionBudgets("").List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := true
+		for _, b := range list.Items {
+			ok = ok && b.Status.ObservedGeneration == b.Generation && b.Status.ExpectedPods > 0
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("budgets not observed: %+v", list.Items)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// podsByName maps each running pod of the apps' namespaces to its node.
+func podsByName(t *testing.T, client kubernetes.Interface) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, ns := range []string{"shop", "pay"} {
+		list, err := client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range list.Items {
+			if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+				out[p.Namespace+"/"+p.Name] = p.Spec.NodeName
+			}
+		}
+	}
+	return out
+}
+
+func assertNothingCordoned(t *testing.T, client kubernetes.Interface) {
+	t.Helper()
+	list, err := client.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range list.Items {
+		if n.Spec.Unschedulable {
+			t.Errorf("node %s was cordoned by a read-only replay", n.Name)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// readBody is a request's body, left for the transport to send.
+func readBody(r *http.Request) string {
+	if r.GetBody == nil {
+		return ""
+	}
+	body, err := r.GetBody()
+	if err != nil {
+		return ""
+	}
+	defer body.Close()
+	data, _ := io.ReadAll(body)
+	return string(data)
+}

@@ -1,0 +1,132 @@
+package drainsim
+
+import (
+	"fmt"
+	"time"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/nodepool"
+)
+
+// Figure is one measured or assumed duration: its median, its 95th
+// percentile, and where the two come from.
+type Figure struct {
+	P50    time.Duration `json:"p50"`
+	P95    time.Duration `json:"p95"`
+	Source string        `json:"source"`
+}
+
+// Timings are what a pool's upgrade takes per step: surge nodes becoming
+// Ready (per batch that adds them) and one node's drain and deletion (the
+// nodes of a batch drain at once).
+type Timings struct {
+	NodeReady Figure `json:"nodeReady"`
+	Drain     Figure `json:"drain"`
+}
+
+// DefaultTimings are assumed when no run of the provider was measured:
+// the local fleet's from its node-pool benchmark, a cloud's from the
+// minutes a VM takes to boot and join, and a typical drain.
+func DefaultTimings(provider string) Timings {
+	if provider == "local" {
+		src := "default for local clusters (upshift's node-pool benchmark)"
+		return Timings{NodeReady: Figure{P50: time.Second, P95: 3 * time.Second, Source: src}, Drain: Figure{P50: 5 * time.Second, P95: 15 * time.Second, Source: src}}
+	}
+	src := "default for cloud node pools (no run of provider " + provider + " measured yet)"
+	return Timings{NodeReady: Figure{P50: 4 * time.Minute, P95: 8 * time.Minute, Source: src}, Drain: Figure{P50: 2 * time.Minute, P95: 10 * time.Minute, Source: src}}
+}
+
+// TimingsFrom are the timings measured by finished NodePool steps (their
+// records in the store's runs): the median of their medians, and the 95th
+// percentile of all their figures; ok is false with no record.
+func TimingsFrom(recs []v1alpha1.NodePoolRecord, source string) (Timings, bool) {
+	var ready50, ready, drain50, drain []time.Duration
+	for _, r := range recs {
+		if r.NodeReadyP50.Duration > 0 {
+			ready50 = append(ready50, r.NodeReadyP50.Duration)
+			ready = append(ready, r.NodeReadyP50.Duration, r.NodeReadyP95.Duration)
+		}
+		if r.DrainP50.Duration > 0 {
+			drain50 = append(drain50, r.DrainP50.Duration)
+			drain = append(drain, r.DrainP50.Duration, r.DrainP95.Duration)
+		}
+	}
+	if len(drain50) == 0 {
+		return Timings{}, false
+	}
+	fig := func(p50, all []time.Duration) Figure {
+		return Figure{P50: nodepool.Percentile(p50, 0.5), P95: nodepool.Percentile(all, 0.95), Source: fmt.Sprintf("%s (%d pool upgrade(s))", source, len(p50))}
+	}
+	t := Timings{Drain: fig(drain50, drain)}
+	if len(ready50) > 0 {
+		t.NodeReady = fig(ready50, ready)
+	}
+	return t, true
+}
+
+// History are the timings of each provider's finished NodePool steps in
+// runs, with the defaults for a provider none measured.
+func History(runs []*v1alpha1.UpdateRun) func(provider string) Timings {
+	recs := map[string][]v1alpha1.NodePoolRecord{}
+	for _, r := range runs {
+		for _, st := range r.Status.Stages {
+			for _, c := range st.Clusters {
+				for _, step := range c.Steps {
+					if rec := step.NodePool; rec != nil && step.Phase == v1alpha1.PhaseCompleted {
+						recs[rec.Provider] = append(recs[rec.Provider], *rec)
+					}
+				}
+			}
+		}
+	}
+	return func(provider string) Timings {
+		t, ok := TimingsFrom(recs[provider], "measured by this home's runs on provider "+provider)
+		if !ok {
+			return DefaultTimings(provider)
+		}
+		if t.NodeReady.Source == "" {
+			t.NodeReady = DefaultTimings(provider).NodeReady
+		}
+		return t
+	}
+}
+
+// Prediction is how long the pool's upgrade will take.
+type Prediction struct {
+	// Expected is with every step at its median; AtWorst at its 95th
+	// percentile.
+	Expected time.Duration `json:"expected"`
+	AtWorst  time.Duration `json:"atWorst"`
+	Timings  Timings       `json:"timings"`
+	// Fails says the upgrade stops at a blocked batch after its drain
+	// timeout: the figures are until then.
+	Fails bool `json:"fails,omitempty"`
+}
+
+// Predict sets the result's duration: per batch, the wait for its surge
+// nodes, the drain of its nodes (at once), and the soak.
+func Predict(res *Result, pool Pool, t Timings) *Prediction {
+	drainTimeout := pool.DrainTimeout
+	if drainTimeout == 0 {
+		drainTimeout = nodepool.DefaultDrainTimeout
+	}
+	p := &Prediction{Timings: t}
+	for _, b := range res.Batches {
+		if b.Surge > 0 {
+			p.Expected += t.NodeReady.P50
+			p.AtWorst += t.NodeReady.P95
+		}
+		if b.Blocked {
+			p.Expected += drainTimeout
+			p.AtWorst += drainTimeout
+		} else {
+			p.Expected += t.Drain.P50
+			p.AtWorst += t.Drain.P95
+		}
+		p.Expected += pool.Soak
+		p.AtWorst += pool.Soak
+	}
+	p.Fails = res.StopsAt > 0
+	res.Duration = p
+	return p
+}
