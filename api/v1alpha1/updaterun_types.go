@@ -102,6 +102,9 @@ const (
 	GateCommand          = "Command"
 	GateDeprecatedAPIs   = "DeprecatedAPIs"
 	GateReadiness        = "Readiness"
+	// GateDrainSimulation replays the cluster's node pool upgrades
+	// (upshift plan --simulate) and fails on a drain that will not finish.
+	GateDrainSimulation = "DrainSimulation"
 	// GateMetrics compares green with blue from the traffic provider's
 	// own counters (canary analysis only).
 	GateMetrics = "Metrics"

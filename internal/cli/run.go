@@ -192,6 +192,9 @@ type startOptions struct {
 	run      *v1alpha1.UpdateRun
 	strategy *v1alpha1.UpdateStrategySpec
 	clusters []v1alpha1.Cluster
+	// requireWindowFit refuses a run whose node pools are predicted to
+	// outlast their maintenance windows (run --require-window-fit).
+	requireWindowFit bool
 }
 
 func newRunCommand(s Streams) *cobra.Command {
@@ -205,9 +208,15 @@ stage by stage with live progress, then print the report.
 Kill it at any moment and run ` + "`upshift resume RUN`" + `: it carries on where it was and
 does nothing twice. Approve, skip or stop it from another terminal.
 
+With --require-window-fit, each node pool's upgrade is first replayed as
+upshift plan --simulate does, and the run is refused (exit 2, nothing
+started) when a pool is predicted to outlast the maintenance window its
+step waits for, or cannot be replayed.
+
 Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped.`,
 		Example: `  upshift run -f run.yaml --fleet fleet.yaml
-  upshift run -f run.yaml --fleet fleet.yaml --stages upgrade-stages.json`,
+  upshift run -f run.yaml --fleet fleet.yaml --stages upgrade-stages.json
+  upshift run -f run.yaml --fleet fleet.yaml --require-window-fit`,
 		Args: exactArgs(0, ""),
 		RunE: runE(o),
 	}
@@ -215,6 +224,7 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped.`,
 	o.addInputs(cmd)
 	o.addMetrics(cmd)
 	o.addHub(cmd)
+	cmd.Flags().BoolVar(&o.requireWindowFit, "require-window-fit", false, "refuse to start when a node pool is predicted to outlast its maintenance window")
 	return cmd
 }
 
@@ -227,6 +237,9 @@ func (o *startOptions) Complete(*cobra.Command, []string) error {
 func (o *startOptions) Validate() error {
 	var err error
 	if o.hub != "" {
+		if o.requireWindowFit {
+			return usagef("--require-window-fit replays pools from this machine: run `upshift plan --simulate` against the fleet, then submit without it")
+		}
 		if o.fleetFile != "" {
 			return usagef("--fleet is not used with --hub: the hub's fleet is the Cluster objects of namespace %s (kubectl -n %s apply -f %s)", o.hubNamespace, o.hubNamespace, o.fleetFile)
 		}
@@ -245,6 +258,11 @@ func (o *startOptions) Run(ctx context.Context) error {
 		return o.submit(ctx, o.run, o.strategy)
 	}
 	e := o.engine(o.clusters)
+	if o.requireWindowFit {
+		if err := o.checkWindowFit(ctx, e); err != nil {
+			return err
+		}
+	}
 	p, err := o.initialize(ctx, e, o.run, o.strategy)
 	if err != nil {
 		return err
@@ -255,6 +273,34 @@ func (o *startOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	return o.drive(ctx, e, o.run.Name)
+}
+
+// checkWindowFit replays the run's pools and refuses the run when one is
+// predicted to outlast its window, or cannot be replayed.
+func (o *startOptions) checkWindowFit(ctx context.Context, e *engine.Engine) error {
+	p, err := e.Plan(ctx, o.run, o.strategy)
+	if err != nil {
+		return initError(err)
+	}
+	runs, err := o.store().List()
+	if err != nil {
+		return fmt.Errorf("reading this home's runs for measured timings: %w", err)
+	}
+	var misfits []string
+	for _, sim := range e.SimulatePools(ctx, o.run, o.strategy, p, engine.Timings(drainsim.History(runs))) {
+		switch {
+		case sim.Result == nil:
+			misfits = append(misfits, fmt.Sprintf("cluster %s, pool %s cannot be replayed: %s", sim.Cluster, sim.Pool, sim.Error))
+		case sim.Window != nil && !sim.Window.Fits:
+			misfits = append(misfits, fmt.Sprintf("cluster %s, pool %s %s", sim.Cluster, sim.Pool, sim.Window.Message))
+		case sim.Window != nil:
+			o.printer.Action("cluster %s, pool %s %s", sim.Cluster, sim.Pool, sim.Window.Message)
+		}
+	}
+	if len(misfits) > 0 {
+		return usagef("run %s is refused (--require-window-fit); nothing was started:\n  %s", o.run.Name, strings.Join(misfits, "\n  "))
+	}
+	return nil
 }
 
 func (o *runOptions) drive(ctx context.Context, e *engine.Engine, name string) error {
@@ -522,10 +568,10 @@ type planClusterView struct {
 	Steps       []string `json:"steps"`
 	Notes       []string `json:"notes,omitempty"`
 	// Simulations are the replays of its NodePool steps (--simulate).
-	Simulations []engine.PoolSimulation `json:"simulations,omitempty"`
+	Simulations []drainsim.Replay `json:"simulations,omitempty"`
 }
 
-func viewOf(p *plan.Plan, sims []engine.PoolSimulation) planView {
+func viewOf(p *plan.Plan, sims []drainsim.Replay) planView {
 	v := planView{NodeImage: p.NodeImage, Stages: []planStageView{}}
 	for _, st := range p.Stages {
 		sv := planStageView{Name: st.Name, MaxConcurrency: st.MaxConcurrency.String(), Before: st.Before, After: st.After, Groups: []planGroupView{}}
@@ -556,13 +602,13 @@ func (o *planOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return initError(err)
 	}
-	var sims []engine.PoolSimulation
+	var sims []drainsim.Replay
 	if o.simulate {
 		runs, err := o.store().List()
 		if err != nil {
 			return fmt.Errorf("reading this home's runs for measured timings: %w", err)
 		}
-		sims = eng.SimulatePools(ctx, o.run, p, engine.Timings(drainsim.History(runs)))
+		sims = eng.SimulatePools(ctx, o.run, o.strategy, p, engine.Timings(drainsim.History(runs)))
 	}
 	v := viewOf(p, sims)
 	if o.output != outputTable {
@@ -608,7 +654,7 @@ func printPlan(w io.Writer, v planView) {
 }
 
 // printSimulation writes one pool's replay under its cluster.
-func printSimulation(w io.Writer, sim engine.PoolSimulation) {
+func printSimulation(w io.Writer, sim drainsim.Replay) {
 	if sim.Result == nil {
 		fmt.Fprintf(w, "      simulation of pool %s: not done: %s\n", sim.Pool, sim.Error)
 		return
@@ -630,19 +676,25 @@ func printSimulation(w io.Writer, sim engine.PoolSimulation) {
 	}
 	if d := r.Duration; d != nil {
 		ends := "then done"
+		if len(r.Blockers) > 0 {
+			ends = "then done, the blocked node(s) left cordoned (undrainableNodeBehavior Cordon)"
+		}
 		if d.Fails {
 			ends = fmt.Sprintf("then the upgrade fails in batch %d, after its drain timeout", r.StopsAt)
 		}
-		fmt.Fprintf(w, "        duration: about %s, at worst %s; %s\n", d.Expected.Round(time.Second), d.AtWorst.Round(time.Second), ends)
+		fmt.Fprintf(w, "        duration: about %s, at worst %s; %s\n", drainsim.Short(d.Expected), drainsim.Short(d.AtWorst), ends)
 		fmt.Fprintf(w, "          node ready %s, drain %s: %s\n", figure(d.Timings.NodeReady), figure(d.Timings.Drain), d.Timings.Drain.Source)
 		if d.Timings.NodeReady.Source != d.Timings.Drain.Source {
 			fmt.Fprintf(w, "          node ready: %s\n", d.Timings.NodeReady.Source)
 		}
 	}
+	if sim.Window != nil {
+		fmt.Fprintf(w, "        window: %s\n", sim.Window.Message)
+	}
 }
 
 func figure(f drainsim.Figure) string {
-	return fmt.Sprintf("p50 %s p95 %s", f.P50.Round(100*time.Millisecond), f.P95.Round(100*time.Millisecond))
+	return fmt.Sprintf("p50 %s p95 %s", drainsim.Short(f.P50), drainsim.Short(f.P95))
 }
 
 func describeTask(t v1alpha1.StageTask) string {

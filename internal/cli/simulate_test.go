@@ -169,6 +169,38 @@ spec:
 		t.Errorf("the replay wrote %v and read %d times (want 3 lists), with %d dry runs", writes, reads, sent)
 	}
 
+	// As a preflight gate, the replay stops the run before it changes
+	// anything.
+	gated := filepath.Join(dir, "gated.yaml")
+	writeTestFile(t, gated, strings.Replace(readTestFile(t, runFile), "name: foresee", "name: foresee-gated", 1)+"  gates: {preflight: [{name: drains, type: DrainSimulation, failureThreshold: 1}]}\n")
+	code, out, stderr = run(t, "run", "-f", gated, "--fleet", fleetFile, "--home", home)
+	if want := "gate drains (DrainSimulation): 1 failed attempt(s), the threshold: 1 drain(s) will not finish: pool user, batch " + fmt.Sprint(blocked.Batch) + ", node " + blocked.Node + ": pod " + blocked.Pod; code != exitcode.Failed || !strings.Contains(stderr+out, want) {
+		t.Errorf("run with a DrainSimulation gate: exit %d, want 1 and %q:\n%s%s", code, want, out, stderr)
+	}
+	if v, err := client.Discovery().ServerVersion(); err != nil || v.GitVersion != toolchain.Previous().Version {
+		t.Errorf("the control plane after a failed preflight: %v, %v; want it left at %s", v, err, toolchain.Previous().Version)
+	}
+
+	// Three soaks of 3h cannot fit a 4h window (with
+	// undrainableNodeBehavior Cordon the upgrade goes past the ledger's
+	// node): plan says so, and run --require-window-fit refuses to start.
+	windowed := filepath.Join(dir, "windowed-fleet.yaml")
+	writeTestFile(t, windowed, strings.TrimSuffix(readTestFile(t, fleetFile), "}\n")+`, maintenanceWindow: {schedule: {daily: {intervalDays: 1}}, startTime: "00:00", durationHours: 4}}
+`)
+	soaking := filepath.Join(dir, "soaking.yaml")
+	writeTestFile(t, soaking, strings.NewReplacer("name: foresee", "name: foresee-soaking", "drainTimeout: 5s", "drainTimeout: 5s, nodeSoakDuration: 3h, undrainableNodeBehavior: Cordon").Replace(readTestFile(t, runFile)))
+	code, table, _ = run(t, "plan", "-f", soaking, "--fleet", windowed, "--home", home, "--simulate")
+	if want := "window: does not fit: 3 node(s) at maxSurge 1 need about "; !strings.Contains(table, want) || !strings.Contains(table, "the maintenance window (every 1 day(s) at 00:00 UTC for 4h) lasts 4h, so the pool's upgrade would run about ") {
+		t.Errorf("plan --simulate with a 4h window does not say %q:\n%s", want, table)
+	}
+	code, out, stderr = run(t, "run", "-f", soaking, "--fleet", windowed, "--home", home, "--require-window-fit")
+	if code != exitcode.Usage || !strings.Contains(stderr, "run foresee-soaking is refused (--require-window-fit); nothing was started") || !strings.Contains(stderr, "cluster foresight, pool user does not fit") {
+		t.Errorf("run --require-window-fit of a run that outlasts its window: exit %d, want 2 and the pool named:\n%s%s", code, out, stderr)
+	}
+	if _, err := (&store.Store{Dir: home}).Get("foresee-soaking"); err == nil {
+		t.Error("a refused run was stored")
+	}
+
 	// The real run stops where the replay said.
 	code, out, stderr = run(t, "run", "-f", runFile, "--fleet", fleetFile, "--home", home)
 	if code != exitcode.Failed {
@@ -204,6 +236,15 @@ spec:
 	if tm := drainsim.History([]*v1alpha1.UpdateRun{got})("local"); !strings.Contains(tm.Drain.Source, "measured") {
 		t.Errorf("timings after a measured run: %+v", tm)
 	}
+}
+
+func readTestFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
 
 func writeTestFile(t *testing.T, path, data string) {

@@ -130,3 +130,52 @@ func Predict(res *Result, pool Pool, t Timings) *Prediction {
 	res.Duration = p
 	return p
 }
+
+// WindowFit says whether a pool's upgrade fits the maintenance window its
+// step waits for. A step starts only in an open window but is not cut
+// at its close: a pool that does not fit runs past it.
+type WindowFit struct {
+	Window string        `json:"window"`
+	Length time.Duration `json:"length"`
+	Fits   bool          `json:"fits"`
+	// Message says it in a sentence.
+	Message string `json:"message"`
+}
+
+// Fit compares the pool's predicted duration with the shortest window
+// its step waits for (described by window, length long).
+func Fit(res *Result, window string, length time.Duration) *WindowFit {
+	p := res.Duration
+	if p == nil {
+		return nil
+	}
+	f := &WindowFit{Window: window, Length: length, Fits: p.Expected <= length}
+	need := fmt.Sprintf("%d node(s) at maxSurge %d need about %s (at worst %s)", res.Replaced, res.MaxSurge, Short(p.Expected), Short(p.AtWorst))
+	if p.Fails {
+		need = fmt.Sprintf("the upgrade of %d node(s) at maxSurge %d fails after about %s (at worst %s)", res.Replaced, res.MaxSurge, Short(p.Expected), Short(p.AtWorst))
+	}
+	switch {
+	case !f.Fits:
+		f.Message = fmt.Sprintf("does not fit: %s; %s lasts %s, so the pool's upgrade would run about %s past its close: raise maxSurge, lengthen the window, or split the pool", need, window, Short(length), Short(p.Expected-length))
+	case p.AtWorst > length:
+		f.Message = fmt.Sprintf("fits if steps take their median: %s; %s lasts %s", need, window, Short(length))
+	default:
+		f.Message = fmt.Sprintf("fits: %s; %s lasts %s", need, window, Short(length))
+	}
+	return f
+}
+
+// Short writes a predicted duration as people say it: 6h40m, 4m10s, 12s.
+func Short(d time.Duration) string {
+	switch {
+	case d >= time.Hour:
+		d = d.Round(time.Minute)
+		if m := d % time.Hour; m != 0 {
+			return fmt.Sprintf("%dh%dm", d/time.Hour, m/time.Minute)
+		}
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute:
+		return d.Round(time.Second).String()
+	}
+	return d.Round(100 * time.Millisecond).String()
+}

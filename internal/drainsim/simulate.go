@@ -16,6 +16,21 @@ import (
 	"upshift.dev/upshift/internal/nodes"
 )
 
+// Replay is one pool of a cluster replayed: its result, or why there is
+// none.
+type Replay struct {
+	Cluster string `json:"cluster"`
+	Pool    string `json:"pool"`
+	*Result
+	// DryRuns counts the server-side dry-run evictions sent (Confirm).
+	DryRuns int `json:"dryRunEvictions"`
+	// Error says why the pool was not replayed, or not wholly.
+	Error string `json:"error,omitempty"`
+	// Window is how the pool's duration compares with the shortest
+	// maintenance window its step waits for; nil without one.
+	Window *WindowFit `json:"window,omitempty"`
+}
+
 // Pool is the pool to replay and how the run will upgrade it.
 type Pool struct {
 	Name string

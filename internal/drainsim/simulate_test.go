@@ -276,3 +276,25 @@ func TestHistory(t *testing.T) {
 		t.Errorf("a provider with no record: %+v; want the defaults, said so", aks)
 	}
 }
+
+func TestFit(t *testing.T) {
+	res := &Result{Replaced: 120, MaxSurge: 12, Duration: &Prediction{Expected: 6*time.Hour + 40*time.Minute, AtWorst: 9 * time.Hour}}
+	f := Fit(res, "the maintenance window (daily at 01:00)", 4*time.Hour)
+	if f.Fits || f.Message != "does not fit: 120 node(s) at maxSurge 12 need about 6h40m (at worst 9h); the maintenance window (daily at 01:00) lasts 4h, so the pool's upgrade would run about 2h40m past its close: raise maxSurge, lengthen the window, or split the pool" {
+		t.Errorf("%+v", f)
+	}
+	if f := Fit(res, "w", 8*time.Hour); !f.Fits || !strings.HasPrefix(f.Message, "fits if steps take their median") {
+		t.Errorf("%+v", f)
+	}
+	if f := Fit(res, "w", 10*time.Hour); !f.Fits || !strings.HasPrefix(f.Message, "fits: ") {
+		t.Errorf("%+v", f)
+	}
+}
+
+func TestShort(t *testing.T) {
+	for d, want := range map[time.Duration]string{6*time.Hour + 40*time.Minute + 10*time.Second: "6h40m", 4 * time.Hour: "4h", 250 * time.Second: "4m10s", 12340 * time.Millisecond: "12.3s"} {
+		if got := Short(d); got != want {
+			t.Errorf("Short(%s) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -176,6 +176,7 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 		t.TargetVersion = cv // NodeImageOnly keeps the version
 	}
 	t.Blue, t.Green = e.moveNames(fc.Name)
+	t.Simulate = e.gateSimulation(fc.Name)
 	var msgs []string
 	var output string
 	for _, g := range list {

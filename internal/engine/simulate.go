@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -15,25 +16,14 @@ import (
 	"upshift.dev/upshift/internal/steps"
 )
 
-// PoolSimulation is the replay of one NodePool step of a plan.
-type PoolSimulation struct {
-	Cluster string `json:"cluster"`
-	Pool    string `json:"pool"`
-	*drainsim.Result
-	// DryRuns counts the server-side dry-run evictions sent.
-	DryRuns int `json:"dryRunEvictions"`
-	// Error says why the pool was not replayed.
-	Error string `json:"error,omitempty"`
-}
-
 // Timings gives the timings a provider's pools are predicted with.
 type Timings func(provider string) drainsim.Timings
 
 // SimulatePools replays every NodePool step of the plan against its
 // cluster as it is now, read-only (lists, and dry-run evictions): each
 // pool from the same snapshot, as if it were the cluster's only one.
-func (e *Engine) SimulatePools(ctx context.Context, run *v1alpha1.UpdateRun, p *plan.Plan, timings Timings) []PoolSimulation {
-	var out []PoolSimulation
+func (e *Engine) SimulatePools(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, p *plan.Plan, timings Timings) []drainsim.Replay {
+	var out []drainsim.Replay
 	for _, st := range p.Stages {
 		for _, g := range st.Groups {
 			for _, c := range g.Clusters {
@@ -44,7 +34,7 @@ func (e *Engine) SimulatePools(ctx context.Context, run *v1alpha1.UpdateRun, p *
 					}
 				}
 				if len(pools) > 0 {
-					out = append(out, e.simulateCluster(ctx, run, p, c.Name, pools, timings)...)
+					out = append(out, e.simulateCluster(ctx, run, strategy, p.NodeImage, c.Name, pools, timings)...)
 				}
 			}
 		}
@@ -52,12 +42,12 @@ func (e *Engine) SimulatePools(ctx context.Context, run *v1alpha1.UpdateRun, p *
 	return out
 }
 
-func (e *Engine) simulateCluster(ctx context.Context, run *v1alpha1.UpdateRun, p *plan.Plan, name string, pools []string, timings Timings) []PoolSimulation {
-	out := make([]PoolSimulation, len(pools))
+func (e *Engine) simulateCluster(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, image, name string, pools []string, timings Timings) []drainsim.Replay {
+	out := make([]drainsim.Replay, len(pools))
 	for i, pool := range pools {
-		out[i] = PoolSimulation{Cluster: name, Pool: pool}
+		out[i] = drainsim.Replay{Cluster: name, Pool: pool}
 	}
-	fail := func(err error) []PoolSimulation {
+	fail := func(err error) []drainsim.Replay {
 		for i := range out {
 			out[i].Error = err.Error()
 		}
@@ -86,7 +76,11 @@ func (e *Engine) simulateCluster(ctx context.Context, run *v1alpha1.UpdateRun, p
 	if err != nil {
 		return fail(fmt.Errorf("reading cluster %s: %w", name, err))
 	}
-	up := cluster.UpgradeOf(run.Spec, p.NodeImage)
+	up := cluster.UpgradeOf(run.Spec, image)
+	windows, err := e.windowGates(ctx, strategy, fc, run.Spec.Upgrade.Type)
+	if err != nil {
+		return fail(err)
+	}
 	for i, pool := range pools {
 		s := &out[i]
 		where, err := loc.PoolNodes(ctx, m.Name, pool, up)
@@ -111,6 +105,20 @@ func (e *Engine) simulateCluster(ctx context.Context, run *v1alpha1.UpdateRun, p
 		}
 		drainsim.Predict(res, dp, timings(fc.Spec.Provider))
 		s.Result = res
+		if w := shortest(windows); w != nil {
+			s.Window = drainsim.Fit(res, w.String(), time.Duration(w.spec.DurationHours)*time.Hour)
+		}
+	}
+	return out
+}
+
+// shortest is the window of the least hours, or nil for none.
+func shortest(gs []gate) *gate {
+	var out *gate
+	for i := range gs {
+		if out == nil || gs[i].spec.DurationHours < out.spec.DurationHours {
+			out = &gs[i]
+		}
 	}
 	return out
 }
@@ -128,5 +136,34 @@ func atTarget(where cluster.PoolNodes) func(*corev1.Node) bool {
 			}
 		}
 		return true
+	}
+}
+
+// gateSimulation is a DrainSimulation gate's replay of the cluster's
+// NodePool steps still to do, as the run will do them, with timings from
+// the store's runs; nil when none is left.
+func (e *Engine) gateSimulation(name string) func(ctx context.Context) []drainsim.Replay {
+	e.mu.Lock()
+	run := e.run.DeepCopy()
+	e.mu.Unlock()
+	var pools []string
+	for _, st := range run.Status.Stages {
+		for _, c := range st.Clusters {
+			for _, step := range c.Steps {
+				if c.Name == name && step.Kind == steps.NodePool && step.Phase != v1alpha1.PhaseCompleted && step.Phase != v1alpha1.PhaseSkipped {
+					pools = append(pools, step.Pool)
+				}
+			}
+		}
+	}
+	if len(pools) == 0 {
+		return nil
+	}
+	return func(ctx context.Context) []drainsim.Replay {
+		runs, err := e.Store.List()
+		if err != nil {
+			runs = nil // defaults, said so in each figure's source
+		}
+		return e.simulateCluster(ctx, run, run.Status.Strategy, run.Status.NodeImage, name, pools, drainsim.History(runs))
 	}
 }

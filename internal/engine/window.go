@@ -75,15 +75,21 @@ func (g gate) String() string { return g.name + " (" + window.Describe(g.spec) +
 // aksManagedNodeOSUpgradeSchedule for node images). A step starts when
 // all of them are open.
 func (e *Engine) gates(ctx context.Context, fc v1alpha1.Cluster) ([]gate, error) {
+	return e.windowGates(ctx, e.run.Status.Strategy, fc, e.run.Spec.Upgrade.Type)
+}
+
+// windowGates are the windows a cluster's steps of an upgrade of this
+// type wait for under the strategy.
+func (e *Engine) windowGates(ctx context.Context, strategy *v1alpha1.UpdateStrategySpec, fc v1alpha1.Cluster, upgradeType string) ([]gate, error) {
 	var out []gate
-	if spec, whose := windowOf(e.run.Status.Strategy, fc); spec != nil {
+	if spec, whose := windowOf(strategy, fc); spec != nil {
 		w, errs := window.Compile(*spec, field.NewPath("spec", "maintenanceWindow"))
 		if len(errs) > 0 {
 			return nil, fmt.Errorf("%s maintenance window: %w", whose, errs.ToAggregate())
 		}
 		out = append(out, gate{w: w, spec: *spec, name: theOr(whose) + " maintenance window"})
 	}
-	m, _, err := e.member(fc.Name)
+	m, err := e.Resolve(fc)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +101,7 @@ func (e *Engine) gates(ctx context.Context, fc v1alpha1.Cluster) ([]gate, error)
 	if err != nil {
 		return nil, fmt.Errorf("reading the maintenance windows its provider keeps: %w", err)
 	}
-	holds := holdsFor(e.run.Spec.Upgrade.Type)
+	holds := holdsFor(upgradeType)
 	for _, pw := range theirs {
 		if !holds[pw.Holds] {
 			continue

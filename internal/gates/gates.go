@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/drainsim"
 	"upshift.dev/upshift/internal/gates/gatespec"
 	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/tail"
@@ -46,6 +47,9 @@ type Target struct {
 	Since time.Time
 	// TargetVersion is the run's target, for DeprecatedAPIs and Readiness.
 	TargetVersion string
+	// Simulate replays the cluster's node pool upgrades as the run will
+	// do them (DrainSimulation); nil when the run upgrades no pool.
+	Simulate func(ctx context.Context) []drainsim.Replay
 }
 
 // Approvals answers whether key was approved, by whom and when.
@@ -149,6 +153,9 @@ func init() {
 	}})
 	Register(v1alpha1.GateDeprecatedAPIs, Type{Check: func(ctx context.Context, _ v1alpha1.GateSpec, t Target, _ time.Duration) (string, string, error) {
 		return deprecatedAPIs(ctx, t)
+	}})
+	Register(v1alpha1.GateDrainSimulation, Type{Check: func(ctx context.Context, _ v1alpha1.GateSpec, t Target, _ time.Duration) (string, string, error) {
+		return drainSimulation(ctx, t)
 	}})
 	Register(v1alpha1.GateReadiness, Type{Check: func(ctx context.Context, g v1alpha1.GateSpec, t Target, _ time.Duration) (string, string, error) {
 		return readinessGate(ctx, g.Readiness, t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -74,4 +75,36 @@ func readinessGate(ctx context.Context, g *v1alpha1.ReadinessGate, t Target) (st
 		return "", out.String(), fmt.Errorf("readiness findings at or above %s: %s", failOn, strings.Join(bad, "; "))
 	}
 	return rep.SummaryLine(), out.String(), nil
+}
+
+// drainSimulation fails when the replay of a pool's upgrade finds a drain
+// that will not finish, or a pool it could not replay.
+func drainSimulation(ctx context.Context, t Target) (string, string, error) {
+	if t.Simulate == nil {
+		return "the run replaces no node pool of " + t.Cluster, "", nil
+	}
+	sims := t.Simulate(ctx)
+	var out strings.Builder
+	var ok, blocked []string
+	for _, s := range sims {
+		if s.Result == nil {
+			return "", out.String(), fmt.Errorf("pool %s could not be replayed: %s", s.Pool, s.Error)
+		}
+		r := s.Result
+		fmt.Fprintf(&out, "pool %s: %d of %d node(s) replaced in %d batch(es), %d eviction(s)\n", s.Pool, r.Replaced, r.Nodes, len(r.Batches), r.Evictions)
+		for _, b := range r.Blockers {
+			fmt.Fprintf(&out, "  BLOCKED batch %d, node %s, pod %s: %s; fix: %s\n", b.Batch, b.Node, b.Pod, b.Reason, b.Fix)
+			blocked = append(blocked, fmt.Sprintf("pool %s, batch %d, node %s: pod %s (%s)", s.Pool, b.Batch, b.Node, b.Pod, b.Budget))
+		}
+		for _, w := range r.Warnings {
+			fmt.Fprintf(&out, "  warning batch %d, node %s, pod %s: %s\n", w.Batch, w.Node, w.Pod, w.Reason)
+		}
+		if d := r.Duration; d != nil && len(r.Blockers) == 0 {
+			ok = append(ok, fmt.Sprintf("pool %s drains in about %s", s.Pool, d.Expected.Round(time.Second)))
+		}
+	}
+	if len(blocked) > 0 {
+		return "", out.String(), fmt.Errorf("%d drain(s) will not finish: %s (upshift plan --simulate shows each with what to change)", len(blocked), strings.Join(blocked, "; "))
+	}
+	return strings.Join(ok, "; "), out.String(), nil
 }

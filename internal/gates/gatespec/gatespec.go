@@ -46,6 +46,7 @@ func init() {
 	Register(v1alpha1.GateApproval, none)
 	Register(v1alpha1.GateKubernetesHealth, none)
 	Register(v1alpha1.GateDeprecatedAPIs, none)
+	Register(v1alpha1.GateDrainSimulation, none)
 	Register(v1alpha1.GateReadiness, func(p *field.Path, g *v1alpha1.GateSpec) field.ErrorList {
 		if r := g.Readiness; r != nil {
 			switch r.FailOn {
