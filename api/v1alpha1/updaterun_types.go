@@ -381,6 +381,21 @@ type NodeUpgradeSpec struct {
 	DrainTimeout            *metav1.Duration    `json:"drainTimeout,omitempty"`
 	NodeSoakDuration        *metav1.Duration    `json:"nodeSoakDuration,omitempty"`
 	UndrainableNodeBehavior string              `json:"undrainableNodeBehavior,omitempty"`
+	// NodeSoak makes the soak after each node watch pods, not only a
+	// timer.
+	NodeSoak *NodeSoakSpec `json:"nodeSoak,omitempty"`
+}
+
+// NodeSoakSpec is a soak that watches the evicted pods' workloads.
+type NodeSoakSpec struct {
+	// ReadyPods: after each node is drained and deleted, wait until the
+	// workloads of the pods it evicted (ReplicaSets, StatefulSets) are
+	// back to their desired Ready replicas, then for nodeSoakDuration. A
+	// workload that does not recover within Timeout fails the pool's
+	// step, naming it.
+	ReadyPods bool `json:"readyPods,omitempty"`
+	// Timeout of the wait for Ready pods (default 10m).
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
 // RunGates run on every cluster around its upgrade.

@@ -20,6 +20,7 @@ import (
 	"upshift.dev/upshift/internal/providers/traffic/gatewayapi"
 	"upshift.dev/upshift/internal/providers/traffic/haproxy"
 	"upshift.dev/upshift/internal/providers/traffic/trafficmanager"
+	"upshift.dev/upshift/internal/steps"
 )
 
 var once sync.Once
@@ -32,8 +33,10 @@ func Register() {
 		methods.Register(bluegreen.Method{})
 		methods.Register(canary.Method{})
 		cluster.Register(v1alpha1.ProviderLocal, cluster.Kind{Open: local.Open, NameField: local.NameField, Validate: local.Validate})
-		cluster.Register(v1alpha1.ProviderAKS, cluster.Kind{Open: aks.Open, NameField: aks.NameField, Validate: aks.Validate, OwnCredentials: true})
-		cluster.Register(v1alpha1.ProviderExec, cluster.Kind{Open: exec.Open, NameField: exec.NameField, Validate: exec.Validate})
+		cluster.Register(v1alpha1.ProviderAKS, cluster.Kind{Open: aks.Open, NameField: aks.NameField, Validate: aks.Validate, OwnCredentials: true,
+			Cannot: map[string]string{steps.OpSoakReadyPods: "AKS drains its pools' nodes itself, with a timer soak (nodeSoakDuration); gate on the workloads after the pool instead (a postUpgrade KubernetesHealth gate)"}})
+		cluster.Register(v1alpha1.ProviderExec, cluster.Kind{Open: exec.Open, NameField: exec.NameField, Validate: exec.Validate,
+			Cannot: map[string]string{steps.OpSoakReadyPods: "the provider's command drains the pool's nodes; make it wait for the workloads, or gate on them after the pool (a postUpgrade KubernetesHealth gate)"}})
 		cluster.Register(v1alpha1.ProviderKubeconfig, cluster.Kind{Open: kubeconfig.Open, Validate: kubeconfig.Validate, Cannot: kubeconfig.Cannot})
 		traffic.Register(v1alpha1.TrafficGateway, gateway.FromSpec)
 		traffic.Register(v1alpha1.TrafficDNS, dns.FromSpec)

@@ -103,29 +103,38 @@ type Prediction struct {
 	Fails bool `json:"fails,omitempty"`
 }
 
-// Predict sets the result's duration: per batch, the wait for its surge
-// nodes, the drain of its nodes (at once), and the soak.
+// Predict sets the result's duration, the longer of two limits:
+//
+//   - the nodes: per batch, the wait for its surge nodes, one node's drain
+//     (the batch's nodes drain at once), and the soak;
+//   - the budgets: the pool's budget waves (Result.BudgetWaves), each a
+//     drain's time at most (a drain measured with one wave per node), and
+//     the soaks.
+//
+// A blocked batch waits out the drain timeout.
 func Predict(res *Result, pool Pool, t Timings) *Prediction {
 	drainTimeout := pool.DrainTimeout
 	if drainTimeout == 0 {
 		drainTimeout = nodepool.DefaultDrainTimeout
 	}
 	p := &Prediction{Timings: t}
+	var soaks, blocked time.Duration
 	for _, b := range res.Batches {
 		if b.Surge > 0 {
 			p.Expected += t.NodeReady.P50
 			p.AtWorst += t.NodeReady.P95
 		}
 		if b.Blocked {
-			p.Expected += drainTimeout
-			p.AtWorst += drainTimeout
+			blocked += drainTimeout
 		} else {
 			p.Expected += t.Drain.P50
 			p.AtWorst += t.Drain.P95
 		}
-		p.Expected += pool.Soak
-		p.AtWorst += pool.Soak
+		soaks += pool.Soak
 	}
+	waves := time.Duration(res.BudgetWaves)
+	p.Expected = max(p.Expected, waves*t.Drain.P50) + soaks + blocked
+	p.AtWorst = max(p.AtWorst, waves*t.Drain.P95) + soaks + blocked
 	p.Fails = res.StopsAt > 0
 	res.Duration = p
 	return p

@@ -67,6 +67,11 @@ type Result struct {
 	Warnings []Finding `json:"warnings,omitempty"`
 	// StopsAt is the batch the upgrade fails in; 0 when it completes.
 	StopsAt int `json:"stopsAtBatch,omitempty"`
+	// BudgetWaves is the fewest rounds of "evict what the budgets allow,
+	// wait for the replacements" the whole pool takes, however many
+	// nodes drain at once: the most of any budget, its evictions over the
+	// disruptions it allows at the start.
+	BudgetWaves int `json:"budgetWaves"`
 	// Duration is set by Predict.
 	Duration *Prediction `json:"duration,omitempty"`
 
@@ -79,7 +84,12 @@ type Batch struct {
 	Number int      `json:"number"`
 	Nodes  []string `json:"nodes"`
 	// Surge is how many nodes at the target are added before it.
-	Surge   int  `json:"surge,omitempty"`
+	Surge int `json:"surge,omitempty"`
+	// Waves is how many rounds of "evict what the budgets allow, wait for
+	// the replacements to be Ready" its drains take: the most of any
+	// budget, its pods on the batch's nodes over the disruptions it
+	// allows when the batch starts.
+	Waves   int  `json:"waves"`
 	Blocked bool `json:"blocked,omitempty"`
 }
 
@@ -141,6 +151,7 @@ func Simulate(snap *Snapshot, pool Pool) (*Result, error) {
 			n.cordoned = true
 			b.Nodes = append(b.Nodes, n.node.Name)
 		}
+		s.startBatch()
 		for _, n := range batch {
 			if s.drain(n, b.Number) {
 				n.gone = true
@@ -148,11 +159,17 @@ func Simulate(snap *Snapshot, pool Pool) (*Result, error) {
 				b.Blocked = true
 			}
 		}
+		b.Waves = s.waves()
 		res.Batches = append(res.Batches, b)
 		next += len(batch)
 		if b.Blocked && pool.OnUndrainable != nodepool.UndrainableCordon {
 			res.StopsAt = b.Number
 			break
+		}
+	}
+	for _, b := range s.budgets {
+		if b.total > 0 {
+			res.BudgetWaves = max(res.BudgetWaves, (b.total+max(b.allowed0, 1)-1)/max(b.allowed0, 1))
 		}
 	}
 	return res, nil
@@ -164,6 +181,8 @@ type sim struct {
 	budgets []*simBudget
 	res     *Result
 	surged  int
+	// evictions counts the batch's evictions.
+	evictions int
 	// workloads seen evicted, for the first eviction of each.
 	workloads map[string]bool
 }
@@ -189,6 +208,34 @@ type simBudget struct {
 	desired, healthy, expected int
 	// pending are pods evicted earlier whose replacements found no node.
 	pending []string
+	// allowed is the disruptions it allowed when the batch started, and
+	// evicted the pods it let go since.
+	allowed, evicted int
+	// allowed0 is what it allowed before the upgrade, and total the pods
+	// it let go in all.
+	allowed0, total int
+}
+
+// startBatch notes what each budget allows as a batch starts.
+func (s *sim) startBatch() {
+	s.evictions = 0
+	for _, b := range s.budgets {
+		b.allowed, b.evicted = max(b.healthy-b.desired, 0), 0
+	}
+}
+
+// waves is the rounds the batch's evictions took (see Batch.Waves).
+func (s *sim) waves() int {
+	w := 0
+	if s.evictions > 0 {
+		w = 1
+	}
+	for _, b := range s.budgets {
+		if b.evicted > 0 {
+			w = max(w, (b.evicted+max(b.allowed, 1)-1)/max(b.allowed, 1))
+		}
+	}
+	return w
 }
 
 func (b *simBudget) name() string { return b.pdb.Namespace + "/" + b.pdb.Name }
@@ -231,6 +278,7 @@ func newSim(snap *Snapshot) *sim {
 	}
 	for _, b := range s.budgets {
 		b.desired = desiredHealthy(b.pdb, b.expected)
+		b.allowed0 = max(b.healthy-b.desired, 0)
 	}
 	return s
 }
@@ -394,11 +442,14 @@ func (s *sim) refused(p *simPod, n *simNode, batch int) *Finding {
 // anything recreates it.
 func (s *sim) evict(p *simPod, n *simNode, batch int) {
 	s.res.Evictions++
+	s.evictions++
 	n.remove(p)
 	name := p.pod.Namespace + "/" + p.pod.Name
 	if p.ready {
 		for _, b := range p.budgets {
 			b.healthy--
+			b.evicted++
+			b.total++
 		}
 	}
 	owner := metav1.GetControllerOf(p.pod)

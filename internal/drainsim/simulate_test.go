@@ -78,7 +78,7 @@ func TestSimulateHealthyPool(t *testing.T) {
 		t.Fatalf("replaced %d, evictions %d, batches %d; want 3, 3, 3", res.Replaced, res.Evictions, len(res.Batches))
 	}
 	for i, b := range res.Batches {
-		if b.Surge != 1 || len(b.Nodes) != 1 || b.Nodes[0] != []string{"node-a", "node-b", "node-c"}[i] {
+		if b.Surge != 1 || b.Waves != 1 || len(b.Nodes) != 1 || b.Nodes[0] != []string{"node-a", "node-b", "node-c"}[i] {
 			t.Errorf("batch %d = %+v; want one surge node, then the next old node by name", i+1, b)
 		}
 	}
@@ -235,12 +235,17 @@ func TestSimulateOverlappingBudgetsAndUnreadyPods(t *testing.T) {
 }
 
 func TestPredict(t *testing.T) {
-	res := &Result{Batches: []Batch{{Number: 1, Surge: 2}, {Number: 2, Surge: 2}, {Number: 3}}}
+	res := &Result{Batches: []Batch{{Number: 1, Surge: 2, Waves: 1}, {Number: 2, Surge: 2}, {Number: 3, Waves: 1}}}
 	tm := Timings{NodeReady: Figure{P50: time.Minute, P95: 3 * time.Minute}, Drain: Figure{P50: 2 * time.Minute, P95: 5 * time.Minute}}
 	p := Predict(res, Pool{Soak: time.Minute}, tm)
 	if p.Expected != 11*time.Minute || p.AtWorst != 24*time.Minute || p.Fails {
 		t.Errorf("expected %s, at worst %s; want 11m (2×1m ready, 3×2m drain, 3×1m soak) and 24m", p.Expected, p.AtWorst)
 	}
+	res.BudgetWaves = 5 // a budget lets a fifth of its pods go at a time
+	if p := Predict(res, Pool{}, tm); p.Expected != 10*time.Minute || p.AtWorst != 25*time.Minute {
+		t.Errorf("5 budget waves: %s, at worst %s; want 10m (5×2m drain, more than the nodes' 8m) and 25m", p.Expected, p.AtWorst)
+	}
+	res.BudgetWaves = 0
 	res.Batches[2].Blocked, res.StopsAt = true, 3
 	p = Predict(res, Pool{DrainTimeout: 10 * time.Minute}, tm)
 	if p.Expected != 16*time.Minute || !p.Fails {
@@ -296,5 +301,28 @@ func TestShort(t *testing.T) {
 		if got := Short(d); got != want {
 			t.Errorf("Short(%s) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+func TestSimulateCountsWavesOfEvictions(t *testing.T) {
+	// Six nodes, two web pods on each, a budget allowing 3 of the 12 to
+	// be away: draining 3 nodes at once evicts 6 pods, in 2 waves.
+	var nodes []corev1.Node
+	var pods []corev1.Pod
+	for i := range 6 {
+		name := fmt.Sprintf("node-%d", i)
+		nodes = append(nodes, node(name, "user", nil))
+		pods = append(pods, pod(fmt.Sprintf("web-%da", i), name, "web"), pod(fmt.Sprintf("web-%db", i), name, "web"))
+	}
+	snap := &Snapshot{Nodes: nodes, Pods: pods, PDBs: []policyv1.PodDisruptionBudget{budget("web", "web", nil, count(3))}}
+	res, err := Simulate(snap, userPool(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Batches) != 2 || res.Batches[0].Waves != 2 || res.Batches[1].Waves != 2 || len(res.Blockers) != 0 {
+		t.Errorf("batches %+v, blockers %+v; want 2 batches of 2 waves", res.Batches, res.Blockers)
+	}
+	if res.BudgetWaves != 4 {
+		t.Errorf("budget waves %d; want 4 (12 evictions, 3 at a time)", res.BudgetWaves)
 	}
 }

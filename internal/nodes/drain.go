@@ -211,18 +211,18 @@ func (np *nodePods) gone(pod *corev1.Pod) <-chan struct{} {
 
 // drainNode evicts the pods a drain would evict from a cordoned node, each
 // as soon as its budgets allow, and returns once they are all gone or
-// DrainTimeout has passed.
-func (u *Upgrade) drainNode(ctx context.Context, b *budgets, node string) error {
+// DrainTimeout has passed, with the workloads the pods belonged to.
+func (u *Upgrade) drainNode(ctx context.Context, b *budgets, node string) ([]workload, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, u.DrainTimeout, errDrainTimeout)
 	defer cancel()
 	np, err := watchNodePods(ctx, u.Client, node)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	helper := u.helper(ctx)
 	list, errs := helper.GetPodsForDeletion(node)
 	if len(errs) > 0 {
-		return fmt.Errorf("listing the pods of node %s: %w", node, errors.Join(errs...))
+		return nil, fmt.Errorf("listing the pods of node %s: %w", node, errors.Join(errs...))
 	}
 	pods := list.Pods()
 	evictErrs := make([]error, len(pods))
@@ -235,7 +235,7 @@ func (u *Upgrade) drainNode(ctx context.Context, b *budgets, node string) error 
 		}()
 	}
 	wg.Wait()
-	return errors.Join(evictErrs...)
+	return workloadsOf(pods), errors.Join(evictErrs...)
 }
 
 var errDrainTimeout = errors.New("drain timeout reached")

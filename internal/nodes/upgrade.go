@@ -54,6 +54,12 @@ type Upgrade struct {
 	// Soak is a wait after each old node is deleted, before its slot in
 	// the window takes the next one (AKS's node soak duration).
 	Soak time.Duration
+	// SoakReadyPods makes the soak first wait until the workloads of the
+	// pods the node's drain evicted (ReplicaSets, StatefulSets) are back
+	// to their desired Ready replicas, failing the upgrade with the
+	// workloads named after SoakReadyTimeout (default 10 minutes).
+	SoakReadyPods    bool
+	SoakReadyTimeout time.Duration
 	// OnUndrainable says what happens to nodes whose drain times out
 	// (AKS's undrainableNodeBehavior): UndrainableSchedule (the default)
 	// makes them schedulable again and fails the upgrade; UndrainableCordon
@@ -98,6 +104,9 @@ func (u *Upgrade) defaults() {
 	}
 	if u.ReadyTimeout == 0 {
 		u.ReadyTimeout = 10 * time.Minute
+	}
+	if u.SoakReadyTimeout == 0 {
+		u.SoakReadyTimeout = 10 * time.Minute
 	}
 	if u.EvictionRetryDelay <= 0 {
 		u.EvictionRetryDelay = time.Second
@@ -236,7 +245,8 @@ func (u *Upgrade) pass(ctx context.Context, surge, atTarget int, old []string, r
 // replace drains one cordoned old node, deletes it (then calls deleted),
 // and soaks.
 func (u *Upgrade) replace(ctx context.Context, b *budgets, node string, deleted func()) error {
-	if err := u.drainNode(ctx, b, node); err != nil {
+	owners, err := u.drainNode(ctx, b, node)
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -253,6 +263,12 @@ func (u *Upgrade) replace(ctx context.Context, b *budgets, node string, deleted 
 		return fmt.Errorf("deleting drained node %s: %w", node, err)
 	}
 	deleted()
+	if u.SoakReadyPods && len(owners) > 0 {
+		u.emit("Soak", []string{node}, "waiting for the %d workload(s) %s evicted to be back at their Ready replicas (at most %s)", len(owners), node, u.SoakReadyTimeout)
+		if err := waitWorkloads(ctx, u.Client, owners, u.SoakReadyTimeout); err != nil {
+			return fmt.Errorf("soak after node %s: %w", node, err)
+		}
+	}
 	if u.Soak > 0 {
 		u.emit("Soak", []string{node}, "soaking for %s after %s", u.Soak, node)
 		select {

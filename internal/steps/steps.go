@@ -78,8 +78,12 @@ type ClusterInfo struct {
 const (
 	OpUpgradeControlPlane = "upgrade-control-plane"
 	OpUpgradeNodePool     = "upgrade-node-pool"
-	OpCreate              = "create"
-	OpDelete              = "delete"
+	// OpSoakReadyPods is a soak that waits for the evicted pods'
+	// workloads after each node (nodeUpgrade.nodeSoak.readyPods): only
+	// providers whose pools upshift drains itself can.
+	OpSoakReadyPods = "soak-ready-pods"
+	OpCreate        = "create"
+	OpDelete        = "delete"
 )
 
 // Need fails when the cluster's provider cannot do op, naming the step

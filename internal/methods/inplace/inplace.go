@@ -81,6 +81,9 @@ func need(run *v1alpha1.UpdateRun, ci steps.ClusterInfo) error {
 	if run.Spec.Upgrade.Type != v1alpha1.UpgradeControlPlaneOnly {
 		for _, pool := range ci.NodePools {
 			errs = append(errs, ci.Need(steps.OpUpgradeNodePool, steps.Step{Kind: steps.NodePool, Pool: pool}.Name()))
+			if ns := run.Spec.NodeUpgrade.NodeSoak; ns != nil && ns.ReadyPods {
+				errs = append(errs, ci.Need(steps.OpSoakReadyPods, steps.Step{Kind: steps.NodePool, Pool: pool}.Name()))
+			}
 		}
 	}
 	return errors.Join(errs...)

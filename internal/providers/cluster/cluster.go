@@ -177,7 +177,12 @@ type NodePoolUpgrade struct {
 	// OnUndrainable is nodepool.UndrainableSchedule (default) or
 	// nodepool.UndrainableCordon.
 	OnUndrainable string
-	Events        func(nodepool.Event)
+	// SoakReadyPods waits, after each node, until the workloads of the
+	// pods it evicted are back to their desired Ready replicas, at most
+	// SoakReadyTimeout (default 10m).
+	SoakReadyPods    bool
+	SoakReadyTimeout time.Duration
+	Events           func(nodepool.Event)
 }
 
 // UpgradeOf is how a run upgrades each pool to image ("" keeps the
@@ -196,6 +201,12 @@ func UpgradeOf(spec v1alpha1.UpdateRunSpec, image string) NodePoolUpgrade {
 	}
 	if d := spec.NodeUpgrade.NodeSoakDuration; d != nil {
 		up.Soak = d.Duration
+	}
+	if ns := spec.NodeUpgrade.NodeSoak; ns != nil {
+		up.SoakReadyPods = ns.ReadyPods
+		if ns.Timeout != nil {
+			up.SoakReadyTimeout = ns.Timeout.Duration
+		}
 	}
 	return up
 }

@@ -144,16 +144,18 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 		return nodepool.Result{}, err
 	}
 	u := &nodes.Upgrade{
-		Client:        client,
-		Pool:          poolOps{fleet: p.Fleet, cluster: name, pool: target},
-		Selector:      localfleet.LabelNodePool + "=" + pool,
-		Current:       func(n *corev1.Node) bool { return atTarget(n, target) },
-		Size:          target.Count,
-		MaxSurge:      up.MaxSurge,
-		DrainTimeout:  up.DrainTimeout,
-		Soak:          up.Soak,
-		OnUndrainable: up.OnUndrainable,
-		Events:        up.Events,
+		Client:           client,
+		Pool:             poolOps{fleet: p.Fleet, cluster: name, pool: target},
+		Selector:         localfleet.LabelNodePool + "=" + pool,
+		Current:          func(n *corev1.Node) bool { return atTarget(n, target) },
+		Size:             target.Count,
+		MaxSurge:         up.MaxSurge,
+		DrainTimeout:     up.DrainTimeout,
+		Soak:             up.Soak,
+		OnUndrainable:    up.OnUndrainable,
+		Events:           up.Events,
+		SoakReadyPods:    up.SoakReadyPods,
+		SoakReadyTimeout: up.SoakReadyTimeout,
 	}
 	return u.Run(ctx)
 }

@@ -225,3 +225,68 @@ func TestDeleteIsIdempotent(t *testing.T) {
 		t.Fatalf("deleting a cluster that is gone: %v", err)
 	}
 }
+
+// TestSoakWaitsForReadyPods: with nodeSoak.readyPods the soak after each
+// node waits for the evicted pods' workloads to be Ready again, and a
+// workload that never recovers on the new nodes fails the upgrade, named.
+func TestSoakWaitsForReadyPods(t *testing.T) {
+	ctx := t.Context()
+	p := local.New(testfleet.Fleet(t))
+	c := testfleet.Up(t, localfleet.Spec{Name: "soaking", KubernetesVersion: lower.Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 2}}})
+	client, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := sampleapp.App{Namespace: "shop", Name: "web", Host: "web.example", Replicas: 2}
+	if err := web.Deploy(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	if err := web.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// The pool recovers web: the readiness soak lets every node go.
+	var soaks []string
+	res, err := p.UpgradeNodePool(ctx, "soaking", "user", cluster.NodePoolUpgrade{NodeImage: "ubuntu-2204-2025.02", SoakReadyPods: true, SoakReadyTimeout: time.Minute,
+		Events: func(e nodepool.Event) {
+			if e.Step == "Soak" {
+				soaks = append(soaks, e.Message)
+			}
+		}})
+	if err != nil || res.Replaced != 2 {
+		t.Fatalf("upgrade with a readiness soak: %+v, %v", res, err)
+	}
+	if len(soaks) != 2 || !strings.Contains(soaks[0], "to be back at their Ready replicas") {
+		t.Errorf("soak events %q; want one readiness wait per node", soaks)
+	}
+
+	// legacy may run only where a person put a label by hand: its pods
+	// never come back once the old nodes are gone.
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		n.Labels["legacy"] = "yes"
+		if _, err := client.CoreV1().Nodes().Update(ctx, &n, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	legacy := web
+	legacy.Name, legacy.Host = "legacy", "legacy.example"
+	d := legacy.Deployment()
+	d.Spec.Template.Spec.NodeSelector = map[string]string{"legacy": "yes"}
+	if _, err := client.AppsV1().Deployments("shop").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := legacy.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.UpgradeNodePool(ctx, "soaking", "user", cluster.NodePoolUpgrade{NodeImage: "ubuntu-2204-2025.03", SoakReadyPods: true, SoakReadyTimeout: 3 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "ReplicaSet shop/legacy-") || !strings.Contains(err.Error(), "of 2 pods Ready") || !strings.Contains(err.Error(), "after 3s") {
+		t.Fatalf("upgrade whose workload never recovers: %v; want the ReplicaSet named with its Ready pods", err)
+	}
+	t.Logf("upgrade error: %v", err)
+	if strings.Contains(err.Error(), "web-") {
+		t.Errorf("web recovered, yet the error names it: %v", err)
+	}
+}
