@@ -184,7 +184,11 @@ func Short(d time.Duration) string {
 		}
 		return fmt.Sprintf("%dh", d/time.Hour)
 	case d >= time.Minute:
-		return d.Round(time.Second).String()
+		d = d.Round(time.Second)
+		if d%time.Minute == 0 {
+			return fmt.Sprintf("%dm", d/time.Minute)
+		}
+		return d.String()
 	}
 	return d.Round(100 * time.Millisecond).String()
 }

@@ -297,7 +297,7 @@ func TestFit(t *testing.T) {
 }
 
 func TestShort(t *testing.T) {
-	for d, want := range map[time.Duration]string{6*time.Hour + 40*time.Minute + 10*time.Second: "6h40m", 4 * time.Hour: "4h", 250 * time.Second: "4m10s", 12340 * time.Millisecond: "12.3s"} {
+	for d, want := range map[time.Duration]string{6*time.Hour + 40*time.Minute + 10*time.Second: "6h40m", 4 * time.Hour: "4h", 250 * time.Second: "4m10s", 12 * time.Minute: "12m", 12340 * time.Millisecond: "12.3s"} {
 		if got := Short(d); got != want {
 			t.Errorf("Short(%s) = %q, want %q", d, got, want)
 		}

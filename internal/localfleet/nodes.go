@@ -20,6 +20,10 @@ const (
 	LabelNodePool          = "upshift.dev/node-pool"
 	LabelNodeImage         = "upshift.dev/node-image"
 	LabelKubernetesVersion = "upshift.dev/kubernetes-version"
+	// AKSLabelAgentPool and AKSLabelNodeImageVersion are the labels AKS
+	// puts on a node for its pool and node image.
+	AKSLabelAgentPool        = "kubernetes.azure.com/agentpool"
+	AKSLabelNodeImageVersion = "kubernetes.azure.com/node-image-version"
 	// KwokNodeAnnotation marks the nodes the cluster's kwok controller runs.
 	KwokNodeAnnotation = "kwok.x-k8s.io/node"
 )
@@ -48,6 +52,11 @@ func CreateNodes(ctx context.Context, client kubernetes.Interface, pool NodePool
 					"kubernetes.io/arch":      "amd64",
 					"node.kubernetes.io/pool": pool.Name,
 					"type":                    "kwok",
+					// AKS's own labels, so that a cluster behind the
+					// Azure emulator shows its pools as AKS does.
+					AKSLabelAgentPool:        pool.Name,
+					"agentpool":              pool.Name,
+					AKSLabelNodeImageVersion: pool.NodeImage,
 				},
 				Annotations: map[string]string{KwokNodeAnnotation: "fake"},
 			},

@@ -430,3 +430,41 @@ func drainTimeoutText(s *armcontainerservice.AgentPoolUpgradeSettings) string {
 func soakText(s *armcontainerservice.AgentPoolUpgradeSettings) string {
 	return fmt.Sprintf("%dm", i32(s.NodeSoakDurationInMinutes))
 }
+
+// The labels AKS puts on each node: its pool, and its node image.
+const (
+	labelAgentPool        = "kubernetes.azure.com/agentpool"
+	labelNodeImageVersion = "kubernetes.azure.com/node-image-version"
+)
+
+// PoolNodes finds a pool's nodes by the label AKS puts on them. A node at
+// the target reports the newest patch Azure offers of the target version
+// (the one AKS moves a minor to), or, for a node-image upgrade, carries
+// the target image. The replay drains in upshift's order and batches of
+// maxSurge; AKS's own order is not published.
+func (p *Provider) PoolNodes(ctx context.Context, name, pool string, up cluster.NodePoolUpgrade) (cluster.PoolNodes, error) {
+	out := cluster.PoolNodes{Selector: labelAgentPool + "=" + pool, Labels: map[string]string{}}
+	if up.NodeImage != "" {
+		out.Labels[labelNodeImageVersion] = up.NodeImage
+	}
+	if up.KubernetesVersion == "" {
+		return out, nil
+	}
+	want, err := kubeversion.Parse(up.KubernetesVersion)
+	if err != nil {
+		return out, err
+	}
+	versions, err := p.Versions(ctx)
+	if err != nil {
+		return out, err
+	}
+	for _, v := range versions {
+		if want.Matches(v) {
+			out.KubeletVersion = v.String()
+		}
+	}
+	if out.KubeletVersion == "" {
+		return out, fmt.Errorf("Azure offers no version %s for %s", up.KubernetesVersion, name)
+	}
+	return out, nil
+}

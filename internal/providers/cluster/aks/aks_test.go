@@ -153,6 +153,15 @@ spec:
 	if want := "note: maintenance configuration aksManagedAutoUpgradeSchedule: every 1 week(s) on Sunday at 00:00 UTC+01:00 for 4h, not 2026-12-24 to 2026-12-26"; err != nil || !strings.Contains(string(planOut), want) {
 		t.Errorf("plan: %v\n%s\nwant %q", err, planOut, want)
 	}
+	// The pool's upgrade replayed, read-only, on the nodes AKS labels,
+	// with AKS's window compared.
+	planOut, err = testfleet.CLI("plan", "-f", runFile, "--fleet", fleetFile, "--home", home, "--simulate").CombinedOutput()
+	for _, want := range []string{"simulation of pool user: 2 of 2 node(s) replaced, maxSurge 1: 2 batch(es)", "default for cloud node pools (no run of provider aks measured yet)",
+		"window: fits: 2 node(s) at maxSurge 1 need about 12m (at worst 36m); AKS maintenance configuration aksManagedAutoUpgradeSchedule"} {
+		if err != nil || !strings.Contains(string(planOut), want) {
+			t.Errorf("plan --simulate: %v\n%s\nwant %q", err, planOut, want)
+		}
+	}
 	// The window would hold the run until Sunday (TestAKSMaintenanceConfigurationHolds
 	// tests that): this run goes on without it.
 	if _, err := mcClient.Delete(ctx, "shop-rg", "aks-shop", "aksManagedAutoUpgradeSchedule", nil); err != nil {
