@@ -47,6 +47,10 @@ type StageSpec struct {
 	// MaxConcurrency bounds the clusters upgraded at once in each group: a
 	// count or a percentage of the group. Default 1.
 	MaxConcurrency *intstr.IntOrString `json:"maxConcurrency,omitempty"`
+	// MaxFailedClusters lets the stage go on past this many failed (or
+	// skipped unreachable) clusters: a count or a percentage of the
+	// stage's clusters, rounded down. See FailurePolicy.
+	MaxFailedClusters *intstr.IntOrString `json:"maxFailedClusters,omitempty"`
 	// BeforeStageTasks run before the stage's clusters (Approval).
 	BeforeStageTasks []StageTask `json:"beforeStageTasks,omitempty"`
 	// AfterStageTasks run after them (TimedWait, Approval, Gate).
@@ -72,6 +76,10 @@ type GroupRef struct {
 	// MaintenanceWindow holds the steps of the group's clusters that have
 	// no window of their own (a cluster's own window wins).
 	MaintenanceWindow *MaintenanceWindow `json:"maintenanceWindow,omitempty"`
+	// MaxFailedClusters lets the group go on past this many failed (or
+	// skipped unreachable) clusters: a count or a percentage of the
+	// group's clusters in the stage, rounded down.
+	MaxFailedClusters *intstr.IntOrString `json:"maxFailedClusters,omitempty"`
 }
 
 // Stage task types.
@@ -191,6 +199,10 @@ type CommandGate struct {
 // AnnotationWorkDir records on a run the folder its run file was in:
 // Command gates run there.
 const AnnotationWorkDir = "upshift.dev/workdir"
+
+// AnnotationRetryOf names the run a retry run upgrades the failed or
+// skipped clusters of (upshift retry).
+const AnnotationRetryOf = "upshift.dev/retry-of"
 
 // KubernetesHealthGate checks nodes, workloads and the API server.
 type KubernetesHealthGate struct {
@@ -404,11 +416,26 @@ type RunGates struct {
 	PostUpgrade []GateSpec `json:"postUpgrade,omitempty"`
 }
 
-// FailurePolicy bounds failures.
+// FailurePolicy bounds failures. A failed cluster, or one skipped as
+// unreachable, counts against the limits of its group, its stage and the
+// run: maxFailedClusters here (of the run's clusters), a stage's and a
+// group's. The tightest limit crossed stops the run (no cluster starts
+// after it; those under way finish); the others let it go on, and the
+// stage's message says which held. Where none of the three is set,
+// MaxFailedClustersPerStage applies.
 type FailurePolicy struct {
 	// MaxFailedClustersPerStage lets a stage go on past this many failed
-	// clusters (default 0: the first failure halts the run).
+	// clusters (default 0: the first failure halts the run), where no
+	// maxFailedClusters applies.
 	MaxFailedClustersPerStage int `json:"maxFailedClustersPerStage,omitempty"`
+	// MaxFailedClusters bounds the failed clusters of the whole run: a
+	// count or a percentage of its clusters, rounded down.
+	MaxFailedClusters *intstr.IntOrString `json:"maxFailedClusters,omitempty"`
+	// SkipUnreachable records a cluster whose API server or provider does
+	// not answer at its turn (before any of its steps began) as Skipped,
+	// with the reason, instead of failing it; it still counts against the
+	// limits. upshift retry RUN --skipped upgrades it later.
+	SkipUnreachable bool `json:"skipUnreachable,omitempty"`
 	// TransientErrorTimeout is how long a step keeps retrying when a
 	// cluster's API server or a provider is briefly away (connection
 	// refused or reset, timeouts, 429, 5xx) before it fails with the last
@@ -505,6 +532,9 @@ type StageClusterStatus struct {
 	Start   *metav1.Time `json:"startTime,omitempty"`
 	End     *metav1.Time `json:"endTime,omitempty"`
 	Message string       `json:"message,omitempty"`
+	// Unreachable: the cluster was skipped because it did not answer at
+	// its turn (failurePolicy.skipUnreachable).
+	Unreachable bool `json:"unreachable,omitempty"`
 	// FromVersion is the control plane's version when the cluster started.
 	FromVersion string       `json:"fromVersion,omitempty"`
 	Steps       []StepStatus `json:"steps,omitempty"`

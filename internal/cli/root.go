@@ -63,7 +63,7 @@ embedded default and test bed.`,
 
 	root.AddCommand(newLocalCommand(s), newDemoCommand(s), newScanCommand(s),
 		newRunCommand(s), newPatchCommand(s), newScheduleCommand(s), newReportCommand(s), newHubCommand(s), newDashboardCommand(s), newPlanCommand(s), newStatusCommand(s), newApproveCommand(s),
-		newStopCommand(s), newCancelCommand(s), newDeleteCommand(s), newResumeCommand(s), newSkipCommand(s), newHistoryCommand(s), newFleetCommand(s),
+		newStopCommand(s), newCancelCommand(s), newDeleteCommand(s), newResumeCommand(s), newRetryCommand(s), newSkipCommand(s), newHistoryCommand(s), newFleetCommand(s),
 		newGatewayCommand(s), newTrafficCommand(s), newBlueGreenCommand(s), newCanaryCommand(s), newPromoteCommand(s), newRollbackCommand(s),
 		newVersionCommand(s))
 	for _, group := range append([]*cobra.Command{root}, root.Commands()...) {

@@ -48,6 +48,22 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 	if err != nil {
 		return fail(err)
 	}
+	// A cluster none of whose steps began may be skipped when it does
+	// not answer; one under way is carried on.
+	if e.run.Spec.FailurePolicy.SkipUnreachable && cs.Start == nil {
+		if err := reachable(ctx, m); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			msg := "skipped: unreachable at its turn: " + err.Error()
+			e.record(func(s *v1alpha1.UpdateRunStatus) {
+				c := get(s)
+				c.Phase, c.Message, c.Unreachable, c.End = v1alpha1.PhaseSkipped, msg, true, now()
+			})
+			e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Skipped", Message: msg + fmt.Sprintf(" (upshift retry %s --skipped upgrades it later)", e.run.Name)})
+			return nil
+		}
+	}
 	method, err := methods.Lookup(e.run.Spec.Method)
 	if err != nil {
 		return fail(err)

@@ -625,8 +625,12 @@ func (e *Engine) runStage(ctx context.Context, i int) error {
 			return e.failStage(i, err)
 		}
 	}
+	msg := ""
+	if n := failedClusters(e.stage(i)); n > 0 {
+		msg = fmt.Sprintf("%d cluster(s) failed or were skipped unreachable, %s", n, held(e.limits(i, spec)))
+	}
 	e.record(func(s *v1alpha1.UpdateRunStatus) {
-		s.Stages[i].Phase, s.Stages[i].End, s.Stages[i].Message = v1alpha1.PhaseCompleted, now(), ""
+		s.Stages[i].Phase, s.Stages[i].End, s.Stages[i].Message = v1alpha1.PhaseCompleted, now(), msg
 	})
 	e.emit(Event{Stage: st.Name, Type: "Completed", Message: "stage " + st.Name + " completed"})
 	return nil
@@ -788,26 +792,37 @@ func (e *Engine) runClusters(ctx context.Context, stage int, spec v1alpha1.Stage
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failures []error
+	// Each group starts its clusters in the plan's order, as many at once
+	// as its concurrency allows.
 	for _, g := range order {
 		idx := groups[g]
 		sem := make(chan struct{}, plan.Concurrency(maxConc, len(idx)))
-		for _, j := range idx {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, j := range idx {
 				select {
 				case sem <- struct{}{}:
 				case <-ctx.Done():
 					return
 				}
-				defer func() { <-sem }()
-				if err := e.runCluster(ctx, stage, j); err != nil {
-					mu.Lock()
-					failures = append(failures, err)
-					mu.Unlock()
+				// Once a failure limit is crossed, no cluster starts.
+				if crossedLimit(e.limits(stage, spec)) != nil {
+					<-sem
+					return
 				}
-			}()
-		}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					if err := e.runCluster(ctx, stage, j); err != nil {
+						mu.Lock()
+						failures = append(failures, err)
+						mu.Unlock()
+					}
+				}()
+			}
+		}()
 	}
 	wg.Wait()
 	var stopped, failed []error
@@ -818,13 +833,37 @@ func (e *Engine) runClusters(ctx context.Context, stage int, spec v1alpha1.Stage
 			failed = append(failed, err)
 		}
 	}
-	if len(failed) > e.run.Spec.FailurePolicy.MaxFailedClustersPerStage {
-		return errors.Join(failed...)
+	if len(stopped) > 0 && len(failed) == 0 {
+		return ErrStopped
+	}
+	// A status that could not be saved stops the run whatever the limits.
+	for _, err := range failed {
+		if errors.Is(err, ErrStatusNotSaved) {
+			return errors.Join(failed...)
+		}
+	}
+	ls := e.limits(stage, spec)
+	if l := crossedLimit(ls); l != nil {
+		// Clusters skipped unreachable fail nothing themselves.
+		return errors.Join(append([]error{errors.New(l.String())}, failed...)...)
 	}
 	if len(stopped) > 0 {
 		return ErrStopped
 	}
+	if n := failedClusters(e.stage(stage)); n > 0 {
+		e.emit(Event{Stage: st.Name, Type: "Held", Message: fmt.Sprintf("%d cluster(s) failed or were skipped unreachable, %s", n, held(ls))})
+	}
 	return nil
+}
+
+func failedClusters(st v1alpha1.StageStatus) int {
+	n := 0
+	for _, c := range st.Clusters {
+		if failed(c) {
+			n++
+		}
+	}
+	return n
 }
 
 func (e *Engine) member(name string) (*Member, v1alpha1.Cluster, error) {

@@ -96,6 +96,9 @@ func Validate(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) fi
 	if run.Spec.FailurePolicy.MaxFailedClustersPerStage < 0 {
 		errs = append(errs, field.Invalid(spec.Child("failurePolicy", "maxFailedClustersPerStage"), run.Spec.FailurePolicy.MaxFailedClustersPerStage, "must not be negative"))
 	}
+	if m := run.Spec.FailurePolicy.MaxFailedClusters; m != nil {
+		errs = append(errs, validateIntOrPercent(spec.Child("failurePolicy", "maxFailedClusters"), *m)...)
+	}
 	errs = append(errs, validateNotifications(spec.Child("notifications"), run.Spec.Notifications)...)
 	return errs
 }
@@ -123,6 +126,12 @@ func validateStrategy(p *field.Path, s *v1alpha1.UpdateStrategySpec) field.Error
 				_, werrs := window.Compile(*w, sp.Child("groups").Index(j).Child("maintenanceWindow"))
 				errs = append(errs, werrs...)
 			}
+			if m := g.MaxFailedClusters; m != nil {
+				errs = append(errs, validateIntOrPercent(sp.Child("groups").Index(j).Child("maxFailedClusters"), *m)...)
+			}
+		}
+		if st.MaxFailedClusters != nil {
+			errs = append(errs, validateIntOrPercent(sp.Child("maxFailedClusters"), *st.MaxFailedClusters)...)
 		}
 		if st.LabelSelector != nil {
 			if _, err := metav1.LabelSelectorAsSelector(st.LabelSelector); err != nil {

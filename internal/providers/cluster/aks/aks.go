@@ -464,7 +464,7 @@ func (p *Provider) PoolNodes(ctx context.Context, name, pool string, up cluster.
 		}
 	}
 	if out.KubeletVersion == "" {
-		return out, fmt.Errorf("Azure offers no version %s for %s", up.KubernetesVersion, name)
+		return out, fmt.Errorf("no version %s is offered by Azure for %s", up.KubernetesVersion, name)
 	}
 	return out, nil
 }
