@@ -155,7 +155,7 @@ func TestPathNamesChangeNothing(t *testing.T) {
 // 2) with one line naming it; before, it exited 1 or printed help with 0.
 func TestUnknownCommand(t *testing.T) {
 	for _, args := range [][]string{{"frobnicate"}, {"local", "frob"}, {"scan", "everything"}, {"traffic", "nope"},
-		{"retry", "--help"}, {"local", "frob", "-h"}} {
+		{"rewind", "--help"}, {"local", "frob", "-h"}} {
 		var out, errOut bytes.Buffer
 		code := Main(context.Background(), args, Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
 		msg := strings.TrimSpace(errOut.String())

@@ -825,11 +825,14 @@ func underWay(run *v1alpha1.UpdateRun) bool {
 func writeRunReport(w io.Writer, run *v1alpha1.UpdateRun) {
 	st := run.Status
 	fmt.Fprintf(w, "run %s: %s%s\n", run.Name, st.Phase, span(st.Start, st.End))
+	if of := run.Annotations[v1alpha1.AnnotationRetryOf]; of != "" {
+		fmt.Fprintf(w, "  retries run %s: the clusters it left undone, at its target\n", of)
+	}
 	if st.Message != "" {
 		fmt.Fprintf(w, "  %s\n", st.Message)
 	}
 	for _, s := range st.Stages {
-		fmt.Fprintf(w, "  stage %s: %s%s\n", s.Name, s.Phase, span(s.Start, s.End))
+		fmt.Fprintf(w, "  stage %s: %s%s%s\n", s.Name, s.Phase, span(s.Start, s.End), msg(s.Message))
 		for _, t := range s.BeforeTasks {
 			fmt.Fprintf(w, "    before %s: %s%s%s\n", t.Name, t.Phase, approved(t), msg(t.Message))
 		}
@@ -1116,9 +1119,13 @@ func (o *historyOptions) Run(ctx context.Context) error {
 		case settled(r) && r.Status.End == nil:
 			took = "-" // it ended; when is not known
 		}
-		rows = append(rows, []string{r.Name, phase, target, fmt.Sprint(len(r.Status.Clusters)), started, took})
+		retryOf := r.Annotations[v1alpha1.AnnotationRetryOf]
+		if retryOf == "" {
+			retryOf = "-"
+		}
+		rows = append(rows, []string{r.Name, phase, target, fmt.Sprint(len(r.Status.Clusters)), started, took, retryOf})
 	}
-	return table(o.streams.Out, []string{"NAME", "PHASE", "TARGET", "CLUSTERS", "STARTED", "DURATION"}, rows)
+	return table(o.streams.Out, []string{"NAME", "PHASE", "TARGET", "CLUSTERS", "STARTED", "DURATION", "RETRY OF"}, rows)
 }
 
 // initError classifies why a run could not start: a run that is invalid,

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -235,6 +236,21 @@ spec:
 	}
 	if tm := drainsim.History([]*v1alpha1.UpdateRun{got})("local"); !strings.Contains(tm.Drain.Source, "measured") {
 		t.Errorf("timings after a measured run: %+v", tm)
+	}
+
+	// The gated run failed its preflight: retry makes a linked run at its
+	// target, which finds the pool done and completes.
+	if code, _, stderr = run(t, "retry", "foresee", "--home", home); code != exitcode.Usage || !strings.Contains(stderr, "run foresee left no cluster to retry (every cluster completed)") {
+		t.Errorf("retry of a completed run: exit %d, %s", code, stderr)
+	}
+	if code, out, stderr = run(t, "retry", "foresee-gated", "--failed", "--home", home); code != 0 || !strings.Contains(stderr, "run foresee-gated-retry-1 retries 1 cluster(s) of run foresee-gated at its target") {
+		t.Fatalf("retry of the gated run: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, out, _ = run(t, "status", "foresee-gated-retry-1", "--home", home); !strings.Contains(out, "retries run foresee-gated: the clusters it left undone, at its target") {
+		t.Errorf("status of the retry does not name the run it retries:\n%s", out)
+	}
+	if _, out, _ = run(t, "history", "--home", home); !regexp.MustCompile(`foresee-gated-retry-1\s+Completed.*foresee-gated\s*\n`).MatchString(out) {
+		t.Errorf("history does not link the retry:\n%s", out)
 	}
 }
 
