@@ -396,6 +396,34 @@ type NodeUpgradeSpec struct {
 	// NodeSoak makes the soak after each node watch pods, not only a
 	// timer.
 	NodeSoak *NodeSoakSpec `json:"nodeSoak,omitempty"`
+	// Undrainable is an opt-in escalation for a node whose drain does
+	// not finish; without it, undrainableNodeBehavior applies after the
+	// drain timeout.
+	Undrainable *UndrainableSpec `json:"undrainable,omitempty"`
+}
+
+// What an undrainable escalation does.
+const (
+	EscalateCordon    = "Cordon"
+	EscalateDeletePod = "DeletePod"
+	EscalateFail      = "Fail"
+)
+
+// UndrainableSpec escalates a drain that does not finish.
+type UndrainableSpec struct {
+	// After is how long a node's drain waits on pods that do not leave
+	// before it escalates (default: the drain timeout).
+	After *metav1.Duration `json:"after,omitempty"`
+	// Then is Cordon (leave the node cordoned and labelled, go on, as
+	// undrainableNodeBehavior Cordon), DeletePod (delete the pods a
+	// PodDisruptionBudget alone keeps, never one with local data unless
+	// allowLocalData, then finish the drain), or Fail (make the node
+	// schedulable again and fail, the default behaviour).
+	// +kubebuilder:validation:Enum=Cordon;DeletePod;Fail
+	Then string `json:"then"`
+	// AllowLocalData lets DeletePod delete pods with emptyDir data, which
+	// is lost.
+	AllowLocalData bool `json:"allowLocalData,omitempty"`
 }
 
 // NodeSoakSpec is a soak that watches the evicted pods' workloads.

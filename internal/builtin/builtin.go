@@ -34,9 +34,15 @@ func Register() {
 		methods.Register(canary.Method{})
 		cluster.Register(v1alpha1.ProviderLocal, cluster.Kind{Open: local.Open, NameField: local.NameField, Validate: local.Validate})
 		cluster.Register(v1alpha1.ProviderAKS, cluster.Kind{Open: aks.Open, NameField: aks.NameField, Validate: aks.Validate, OwnCredentials: true,
-			Cannot: map[string]string{steps.OpSoakReadyPods: "AKS drains its pools' nodes itself, with a timer soak (nodeSoakDuration); gate on the workloads after the pool instead (a postUpgrade KubernetesHealth gate)"}})
+			Cannot: map[string]string{
+				steps.OpSoakReadyPods:     "AKS drains its pools' nodes itself, with a timer soak (nodeSoakDuration); gate on the workloads after the pool instead (a postUpgrade KubernetesHealth gate)",
+				steps.OpDeleteUndrainable: "AKS drains its pools' nodes itself and never deletes a pod a budget keeps; use undrainable.then Cordon or Fail",
+			}})
 		cluster.Register(v1alpha1.ProviderExec, cluster.Kind{Open: exec.Open, NameField: exec.NameField, Validate: exec.Validate,
-			Cannot: map[string]string{steps.OpSoakReadyPods: "the provider's command drains the pool's nodes; make it wait for the workloads, or gate on them after the pool (a postUpgrade KubernetesHealth gate)"}})
+			Cannot: map[string]string{
+				steps.OpSoakReadyPods:     "the provider's command drains the pool's nodes; make it wait for the workloads, or gate on them after the pool (a postUpgrade KubernetesHealth gate)",
+				steps.OpDeleteUndrainable: "the provider's command drains the pool's nodes; use undrainable.then Cordon or Fail",
+			}})
 		cluster.Register(v1alpha1.ProviderKubeconfig, cluster.Kind{Open: kubeconfig.Open, Validate: kubeconfig.Validate, Cannot: kubeconfig.Cannot})
 		traffic.Register(v1alpha1.TrafficGateway, gateway.FromSpec)
 		traffic.Register(v1alpha1.TrafficDNS, dns.FromSpec)

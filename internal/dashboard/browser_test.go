@@ -144,6 +144,22 @@ func TestDashboardInChromium(t *testing.T) {
 			fail(what, err)
 		}
 	}
+	// click clicks a button of a live part of the page: an update that
+	// arrives between finding the button and clicking it replaces the
+	// node (Chromium: "Could not find node with given id"), so the click
+	// is tried again on the new one.
+	click := func(what, id string) {
+		t.Helper()
+		var err error
+		for range 5 {
+			if err = chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID(id)), chromedp.Click(chromedp.ID(id))); err == nil || !strings.Contains(err.Error(), "Could not find node") {
+				break
+			}
+		}
+		if err != nil {
+			fail(what, err)
+		}
+	}
 	text := func(what, css string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
@@ -218,9 +234,8 @@ func TestDashboardInChromium(t *testing.T) {
 	if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
 		fail("sign out", err)
 	}
-	do("click Approve signed out",
-		chromedp.Click(chromedp.ID("approve-prod-release-manager")),
-		chromedp.WaitVisible(chromedp.CSS(`[role=alert]`)))
+	click("click Approve signed out", "approve-prod-release-manager")
+	do("the refusal shows", chromedp.WaitVisible(chromedp.CSS(`[role=alert]`)))
 	if refused := text("the refusal", `[role=alert]`); !strings.Contains(refused, "nothing was changed") {
 		t.Errorf("a signed-out click says %q", refused)
 	}
@@ -233,10 +248,8 @@ func TestDashboardInChromium(t *testing.T) {
 
 	// Approve from the page: prod goes on, and the page shows it.
 	signIn()
-	do("approve prod",
-		chromedp.Navigate(base+"/runs/patch"),
-		chromedp.WaitVisible(chromedp.ID("approve-prod-release-manager")),
-		chromedp.Click(chromedp.ID("approve-prod-release-manager")))
+	do("open the run", chromedp.Navigate(base+"/runs/patch"))
+	click("approve prod", "approve-prod-release-manager")
 	do("the run completes on the page", chromedp.WaitVisible(chromedp.CSS(`#run-phase.completed`)))
 	tree := text("read the tree", "#main")
 	for _, want := range []string{"approved by carol", "Cluster dash-prod", "NodePool user"} {

@@ -49,6 +49,8 @@ type DrainError struct {
 	Timeout  time.Duration
 	Blockers []Blocker
 	Err      error
+	// Escalation says why an undrainable escalation did not finish it.
+	Escalation string
 }
 
 // Blocker is a pod that could not be evicted and the budgets that forbade it.
@@ -76,6 +78,9 @@ func (e *DrainError) Error() string {
 		fmt.Fprintf(&b, "pod %s is protected by PodDisruptionBudget %s", bl.Pod, strings.Join(bl.PDBs, ", "))
 	}
 	b.WriteString(" — relax the budget, add replicas, or raise the drain timeout")
+	if e.Escalation != "" {
+		b.WriteString("; " + e.Escalation)
+	}
 	return b.String()
 }
 

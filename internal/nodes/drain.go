@@ -211,9 +211,9 @@ func (np *nodePods) gone(pod *corev1.Pod) <-chan struct{} {
 
 // drainNode evicts the pods a drain would evict from a cordoned node, each
 // as soon as its budgets allow, and returns once they are all gone or
-// DrainTimeout has passed, with the workloads the pods belonged to.
-func (u *Upgrade) drainNode(ctx context.Context, b *budgets, node string) ([]workload, error) {
-	ctx, cancel := context.WithTimeoutCause(ctx, u.DrainTimeout, errDrainTimeout)
+// timeout has passed, with the workloads the pods belonged to.
+func (u *Upgrade) drainNode(ctx context.Context, b *budgets, node string, timeout time.Duration) ([]workload, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errDrainTimeout)
 	defer cancel()
 	np, err := watchNodePods(ctx, u.Client, node)
 	if err != nil {

@@ -60,6 +60,15 @@ type Upgrade struct {
 	// workloads named after SoakReadyTimeout (default 10 minutes).
 	SoakReadyPods    bool
 	SoakReadyTimeout time.Duration
+	// EscalateAfter, when set, bounds each node's drain instead of
+	// DrainTimeout before the escalation: with DeleteBlockers, the pods a
+	// PodDisruptionBudget alone keeps on the node are deleted (those with
+	// emptyDir data only with AllowLocalData) and the drain finishes under
+	// DrainTimeout; what is left, or without DeleteBlockers, goes to
+	// OnUndrainable.
+	EscalateAfter  time.Duration
+	DeleteBlockers bool
+	AllowLocalData bool
 	// OnUndrainable says what happens to nodes whose drain times out
 	// (AKS's undrainableNodeBehavior): UndrainableSchedule (the default)
 	// makes them schedulable again and fails the upgrade; UndrainableCordon
@@ -245,12 +254,26 @@ func (u *Upgrade) pass(ctx context.Context, surge, atTarget int, old []string, r
 // replace drains one cordoned old node, deletes it (then calls deleted),
 // and soaks.
 func (u *Upgrade) replace(ctx context.Context, b *budgets, node string, deleted func()) error {
-	owners, err := u.drainNode(ctx, b, node)
+	first := u.DrainTimeout
+	if u.EscalateAfter > 0 {
+		first = u.EscalateAfter
+	}
+	owners, err := u.drainNode(ctx, b, node, first)
+	if err != nil && u.DeleteBlockers && ctx.Err() == nil {
+		var more []workload
+		if more, err = u.deleteBlockers(ctx, b, node, first); err == nil {
+			owners = append(owners, more...)
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		de := &nodepool.DrainError{Nodes: []string{node}, Timeout: u.DrainTimeout, Err: err}
+		de := &nodepool.DrainError{Nodes: []string{node}, Timeout: first, Err: err}
+		var esc *escalationError
+		if errors.As(err, &esc) {
+			de.Escalation = esc.Error()
+		}
 		blockers, berr := Blockers(ctx, u.Client, de.Nodes)
 		de.Blockers = blockers
 		if berr != nil {

@@ -168,6 +168,20 @@ func TestValidate(t *testing.T) {
 			v := r.Spec.NodeUpgrade.MaxSurge
 			v.StrVal = "lots"
 		}, "spec.nodeUpgrade.maxSurge"},
+		{"an escalation with undrainableNodeBehavior", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.NodeUpgrade.UndrainableNodeBehavior = v1alpha1.UndrainableCordon
+			r.Spec.NodeUpgrade.Undrainable = &v1alpha1.UndrainableSpec{Then: v1alpha1.EscalateDeletePod}
+		}, "spec.nodeUpgrade.undrainable: Invalid value: \"DeletePod\": set either undrainable or undrainableNodeBehavior, not both"},
+		{"an unknown escalation", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.NodeUpgrade.Undrainable = &v1alpha1.UndrainableSpec{Then: "Evict"}
+		}, `spec.nodeUpgrade.undrainable.then: Unsupported value: "Evict"`},
+		{"local data on a cordon", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
+			r.Spec.NodeUpgrade.Undrainable = &v1alpha1.UndrainableSpec{Then: v1alpha1.EscalateCordon, AllowLocalData: true}
+		}, "spec.nodeUpgrade.undrainable.allowLocalData: Invalid value: true: only DeletePod deletes pods"},
+		{"a failure limit that is not a count", func(_ *v1alpha1.UpdateRun, s *v1alpha1.UpdateStrategySpec) {
+			v := intstr.FromString("some")
+			s.Stages[1].Groups[0].MaxFailedClusters = &v
+		}, "spec.strategy.stages[1].groups[0].maxFailedClusters"},
 		{"custom image without image", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
 			r.Spec.Upgrade.NodeImageSelection = &v1alpha1.NodeImageSelection{Type: v1alpha1.NodeImageCustom}
 		}, "spec.upgrade.nodeImageSelection.image"},

@@ -87,6 +87,23 @@ func Validate(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) fi
 	default:
 		errs = append(errs, field.NotSupported(nu.Child("undrainableNodeBehavior"), run.Spec.NodeUpgrade.UndrainableNodeBehavior, []string{v1alpha1.UndrainableCordon, v1alpha1.UndrainableSchedule}))
 	}
+	if un := run.Spec.NodeUpgrade.Undrainable; un != nil {
+		up := nu.Child("undrainable")
+		switch un.Then {
+		case v1alpha1.EscalateCordon, v1alpha1.EscalateDeletePod, v1alpha1.EscalateFail:
+		default:
+			errs = append(errs, field.NotSupported(up.Child("then"), un.Then, []string{v1alpha1.EscalateCordon, v1alpha1.EscalateDeletePod, v1alpha1.EscalateFail}))
+		}
+		if un.After != nil && un.After.Duration <= 0 {
+			errs = append(errs, field.Invalid(up.Child("after"), un.After.Duration.String(), "must be positive"))
+		}
+		if run.Spec.NodeUpgrade.UndrainableNodeBehavior != "" {
+			errs = append(errs, field.Invalid(up, un.Then, "set either undrainable or undrainableNodeBehavior, not both"))
+		}
+		if un.AllowLocalData && un.Then != v1alpha1.EscalateDeletePod {
+			errs = append(errs, field.Invalid(up.Child("allowLocalData"), true, "only DeletePod deletes pods"))
+		}
+	}
 	for i, g := range run.Spec.Gates.Preflight {
 		errs = append(errs, gatespec.Validate(spec.Child("gates", "preflight").Index(i), &g)...)
 	}

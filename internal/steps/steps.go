@@ -82,8 +82,11 @@ const (
 	// workloads after each node (nodeUpgrade.nodeSoak.readyPods): only
 	// providers whose pools upshift drains itself can.
 	OpSoakReadyPods = "soak-ready-pods"
-	OpCreate        = "create"
-	OpDelete        = "delete"
+	// OpDeleteUndrainable is the DeletePod escalation of a drain that does
+	// not finish (nodeUpgrade.undrainable.then DeletePod).
+	OpDeleteUndrainable = "delete-undrainable-pods"
+	OpCreate            = "create"
+	OpDelete            = "delete"
 )
 
 // Need fails when the cluster's provider cannot do op, naming the step

@@ -84,6 +84,9 @@ func need(run *v1alpha1.UpdateRun, ci steps.ClusterInfo) error {
 			if ns := run.Spec.NodeUpgrade.NodeSoak; ns != nil && ns.ReadyPods {
 				errs = append(errs, ci.Need(steps.OpSoakReadyPods, steps.Step{Kind: steps.NodePool, Pool: pool}.Name()))
 			}
+			if un := run.Spec.NodeUpgrade.Undrainable; un != nil && un.Then == v1alpha1.EscalateDeletePod {
+				errs = append(errs, ci.Need(steps.OpDeleteUndrainable, steps.Step{Kind: steps.NodePool, Pool: pool}.Name()))
+			}
 		}
 	}
 	return errors.Join(errs...)

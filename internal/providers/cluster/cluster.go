@@ -182,7 +182,14 @@ type NodePoolUpgrade struct {
 	// SoakReadyTimeout (default 10m).
 	SoakReadyPods    bool
 	SoakReadyTimeout time.Duration
-	Events           func(nodepool.Event)
+	// EscalateAfter, when set, is how long a node's drain waits before
+	// OnUndrainable applies, instead of DrainTimeout; DeleteBlockers then
+	// first deletes the pods a budget alone keeps (never with local data
+	// unless AllowLocalData) and finishes the drain.
+	EscalateAfter  time.Duration
+	DeleteBlockers bool
+	AllowLocalData bool
+	Events         func(nodepool.Event)
 }
 
 // UpgradeOf is how a run upgrades each pool to image ("" keeps the
@@ -201,6 +208,27 @@ func UpgradeOf(spec v1alpha1.UpdateRunSpec, image string) NodePoolUpgrade {
 	}
 	if d := spec.NodeUpgrade.NodeSoakDuration; d != nil {
 		up.Soak = d.Duration
+	}
+	// An escalation's Cordon and Fail are undrainableNodeBehavior's
+	// Cordon and Schedule after its time; DeletePod drains first for its
+	// time, then for the drain timeout.
+	if un := spec.NodeUpgrade.Undrainable; un != nil {
+		var after time.Duration
+		if un.After != nil {
+			after = un.After.Duration
+		}
+		switch un.Then {
+		case v1alpha1.EscalateCordon:
+			up.OnUndrainable = nodepool.UndrainableCordon
+		case v1alpha1.EscalateFail:
+			up.OnUndrainable = nodepool.UndrainableSchedule
+		case v1alpha1.EscalateDeletePod:
+			up.DeleteBlockers, up.AllowLocalData, up.EscalateAfter = true, un.AllowLocalData, after
+			after = 0
+		}
+		if after > 0 {
+			up.DrainTimeout = after
+		}
 	}
 	if ns := spec.NodeUpgrade.NodeSoak; ns != nil {
 		up.SoakReadyPods = ns.ReadyPods

@@ -156,6 +156,9 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 		Events:           up.Events,
 		SoakReadyPods:    up.SoakReadyPods,
 		SoakReadyTimeout: up.SoakReadyTimeout,
+		EscalateAfter:    up.EscalateAfter,
+		DeleteBlockers:   up.DeleteBlockers,
+		AllowLocalData:   up.AllowLocalData,
 	}
 	return u.Run(ctx)
 }

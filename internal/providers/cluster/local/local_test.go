@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -288,5 +289,69 @@ func TestSoakWaitsForReadyPods(t *testing.T) {
 	t.Logf("upgrade error: %v", err)
 	if strings.Contains(err.Error(), "web-") {
 		t.Errorf("web recovered, yet the error names it: %v", err)
+	}
+}
+
+// TestUndrainableEscalation: a budget that never yields holds the drain
+// until the escalation (undrainable.then DeletePod) deletes the pods it
+// alone keeps, audited in the events, and the upgrade finishes with the
+// app back; a pod with emptyDir data is deleted only with allowLocalData,
+// and without it the upgrade fails naming it.
+func TestUndrainableEscalation(t *testing.T) {
+	ctx := t.Context()
+	p := local.New(testfleet.Fleet(t))
+	c := testfleet.Up(t, localfleet.Spec{Name: "escalate", KubernetesVersion: lower.Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 1}}})
+	client, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := sampleapp.App{Namespace: "pay", Name: "ledger", Host: "ledger.example", Replicas: 2, MinAvailable: 2}
+	if err := ledger.Deploy(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	if err := ledger.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var escalations []string
+	up := cluster.NodePoolUpgrade{NodeImage: "ubuntu-2204-2025.02", DrainTimeout: time.Minute, EscalateAfter: 3 * time.Second, DeleteBlockers: true,
+		Events: func(e nodepool.Event) {
+			if e.Step == "Escalate" {
+				escalations = append(escalations, e.Message)
+			}
+		}}
+	res, err := p.UpgradeNodePool(ctx, "escalate", "user", up)
+	if err != nil || res.Replaced != 1 {
+		t.Fatalf("upgrade with DeletePod after 3s: %+v, %v", res, err)
+	}
+	t.Logf("escalations: %q", escalations)
+	if len(escalations) != 2 || !strings.Contains(escalations[0], "deleting pod pay/ledger-") || !strings.Contains(escalations[0], "after 3s: PodDisruptionBudget pay/ledger") {
+		t.Errorf("escalation events %q; want each ledger pod's deletion, with its budget", escalations)
+	}
+	if err := ledger.WaitAvailable(ctx, client, time.Minute); err != nil {
+		t.Errorf("ledger after the escalation: %v", err)
+	}
+
+	// cache keeps data in an emptyDir under a budget of its own.
+	cache := sampleapp.App{Namespace: "pay", Name: "cache", Host: "cache.example", Replicas: 1, MinAvailable: 1}
+	d := cache.Deployment()
+	d.Spec.Template.Spec.Volumes = append(d.Spec.Template.Spec.Volumes, corev1.Volume{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	if err := cache.Deploy(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.AppsV1().Deployments("pay").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cache.WaitAvailable(ctx, client, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	up.NodeImage = "ubuntu-2204-2025.03"
+	_, err = p.UpgradeNodePool(ctx, "escalate", "user", up)
+	var de *nodepool.DrainError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "undrainable.then DeletePod did not delete pay/cache-") || !strings.Contains(err.Error(), "(emptyDir scratch)") {
+		t.Fatalf("upgrade with a pod holding local data: %v", err)
+	}
+	up.AllowLocalData = true
+	if _, err := p.UpgradeNodePool(ctx, "escalate", "user", up); err != nil {
+		t.Fatalf("upgrade with allowLocalData: %v", err)
 	}
 }
