@@ -331,7 +331,13 @@ const (
 	NotifyRolledBack     = "RolledBack"
 	NotifyRunCompleted   = "RunCompleted"
 	NotifyRunFailed      = "RunFailed"
+	// NotifyEscalated: an undrainable escalation deleted a pod a budget
+	// kept (nodeUpgrade.undrainable.then DeletePod).
+	NotifyEscalated = "Escalated"
 )
+
+// EventEscalated is the engine event of an undrainable escalation.
+const EventEscalated = "Escalated"
 
 // Notification formats.
 const (
@@ -357,7 +363,8 @@ type NotificationSink struct {
 	// Format is JSON (the default), Slack or Teams.
 	Format string `json:"format,omitempty"`
 	// Events to send (default: all): RunStarted, StageCompleted,
-	// ApprovalNeeded, StepFailed, RolledBack, RunCompleted, RunFailed.
+	// ApprovalNeeded, StepFailed, RolledBack, RunCompleted, RunFailed,
+	// Escalated.
 	Events []string `json:"events,omitempty"`
 }
 

@@ -48,6 +48,11 @@ func (c *clusterEnv) Progress(msg string) {
 	c.e.emit(Event{Stage: c.Stage(), Cluster: c.fc.Name, Step: c.step, Type: "Progress", Message: msg})
 }
 
+// Escalated reports an undrainable escalation: audited and notified.
+func (c *clusterEnv) Escalated(msg string) {
+	c.e.emit(Event{Stage: c.Stage(), Cluster: c.fc.Name, Step: c.step, Type: v1alpha1.EventEscalated, Message: msg})
+}
+
 func (c *clusterEnv) Approval(key string) (string, time.Time, bool) { return c.e.approvals()(key) }
 
 func (c *clusterEnv) Gates(ctx context.Context, list []v1alpha1.GateSpec, m *cluster.Member, nodeVersion string) (methods.Result, error) {

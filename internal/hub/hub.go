@@ -392,7 +392,7 @@ func (r *Reconciler) record(run *v1alpha1.UpdateRun, no notify.Notification) {
 	}
 	typ := corev1.EventTypeNormal
 	switch no.Kind {
-	case v1alpha1.NotifyStepFailed, v1alpha1.NotifyRunFailed, v1alpha1.NotifyRolledBack:
+	case v1alpha1.NotifyStepFailed, v1alpha1.NotifyRunFailed, v1alpha1.NotifyRolledBack, v1alpha1.NotifyEscalated:
 		typ = corev1.EventTypeWarning
 	}
 	action := "Drive"

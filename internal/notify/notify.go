@@ -50,6 +50,8 @@ func FromEvent(run string, ev store.Event) (Notification, bool) {
 		n.Kind = v1alpha1.NotifyRunFailed
 	case ev.Type == v1alpha1.PhaseRolledBack && ev.Cluster != "":
 		n.Kind = v1alpha1.NotifyRolledBack
+	case ev.Type == v1alpha1.EventEscalated:
+		n.Kind = v1alpha1.NotifyEscalated
 	default:
 		return Notification{}, false
 	}
@@ -254,6 +256,8 @@ func color(kind string) string {
 	switch kind {
 	case v1alpha1.NotifyStepFailed, v1alpha1.NotifyRunFailed, v1alpha1.NotifyRolledBack:
 		return "D13438"
+	case v1alpha1.NotifyEscalated:
+		return "FFB900"
 	case v1alpha1.NotifyApprovalNeeded:
 		return "FFB900"
 	}

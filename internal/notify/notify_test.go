@@ -193,6 +193,7 @@ func TestFromEvent(t *testing.T) {
 		{store.Event{Type: "RolledBack", Stage: "prod", Cluster: "shop", Step: "T3-Canary 1"}, v1alpha1.NotifyRolledBack},
 		{store.Event{Type: "Completed", Message: "every stage completed"}, v1alpha1.NotifyRunCompleted},
 		{store.Event{Type: "Progress", Stage: "dev", Cluster: "a", Message: "draining"}, ""},
+		{store.Event{Type: "Escalated", Stage: "dev", Cluster: "a", Message: "deleting pod pay/ledger-1 on user-1 after 30m: …"}, v1alpha1.NotifyEscalated},
 	} {
 		n, ok := notify.FromEvent("r", tc.ev)
 		if ok != (tc.kind != "") || n.Kind != tc.kind {

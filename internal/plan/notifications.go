@@ -11,7 +11,7 @@ import (
 
 var (
 	kinds = []string{v1alpha1.NotifyRunStarted, v1alpha1.NotifyStageCompleted, v1alpha1.NotifyApprovalNeeded, v1alpha1.NotifyStepFailed,
-		v1alpha1.NotifyRolledBack, v1alpha1.NotifyRunCompleted, v1alpha1.NotifyRunFailed}
+		v1alpha1.NotifyRolledBack, v1alpha1.NotifyRunCompleted, v1alpha1.NotifyRunFailed, v1alpha1.NotifyEscalated}
 	formats = []string{v1alpha1.NotifyFormatJSON, v1alpha1.NotifyFormatSlack, v1alpha1.NotifyFormatTeams}
 )
 

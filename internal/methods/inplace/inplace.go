@@ -119,6 +119,10 @@ func (Method) Execute(ctx context.Context, env methods.Env, step steps.Step) (me
 	return methods.Result{}, fmt.Errorf("the in-place method has no step %q", step.Kind)
 }
 
+// escalator is an Env that reports an undrainable escalation apart from
+// progress, so that it is notified (the engine's).
+type escalator interface{ Escalated(msg string) }
+
 func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Result, error) {
 	spec := env.Run().Spec
 	m := env.Member()
@@ -127,7 +131,13 @@ func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Res
 		return methods.Result{}, err
 	}
 	up := cluster.UpgradeOf(spec, image)
-	up.Events = func(ev nodepool.Event) { env.Progress(ev.Message) }
+	up.Events = func(ev nodepool.Event) {
+		if esc, ok := env.(escalator); ok && ev.Step == "Escalate" {
+			esc.Escalated(ev.Message)
+			return
+		}
+		env.Progress(ev.Message)
+	}
 	res, err := m.Provider.UpgradeNodePool(cluster.WithProgress(ctx, env.Progress), m.Name, pool, up)
 	if err != nil {
 		return methods.Result{}, err
