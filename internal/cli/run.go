@@ -510,7 +510,7 @@ type planOptions struct {
 func newPlanCommand(s Streams) *cobra.Command {
 	o := &planOptions{startOptions: startOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
-		Use:   "plan -f RUN_FILE --fleet FLEET_FILE [--stages STAGES_JSON] [--simulate] [-o table|json|yaml]",
+		Use:   "plan -f RUN_FILE --fleet FLEET_FILE [--stages STAGES_JSON] [--simulate [-o sarif|junit]] [-o table|json|yaml]",
 		Short: "Show what a run would do — stages, groups, clusters, steps — without doing it",
 		Long: `Show what a run would do — stages, groups, clusters, steps — without doing it.
 
@@ -523,19 +523,28 @@ taints, anti-affinity), and the first eviction of each workload confirmed
 with a server-side dry-run eviction. It names what will block the drain
 (batch, node, pod, budget, what to change) and predicts how long the pool
 takes, from this home's measured runs of the provider or from defaults;
-each figure says which. Exit 12 when a drain is predicted not to finish.`,
+each figure says which. With -o sarif or junit, only the replay's
+blockers (errors) and warnings are written, as the scan writes findings,
+for a pipeline's code-scanning view. Exit 12 when a drain is predicted not
+to finish.`,
 		Example: `  upshift plan -f run.yaml --fleet fleet.yaml --simulate`,
 		Args:    exactArgs(0, ""),
 		RunE:    runE(o),
 	}
 	o.addHome(cmd)
 	o.addInputs(cmd)
-	cmd.Flags().StringVarP(&o.output, "output", "o", outputTable, "table, json or yaml")
+	cmd.Flags().StringVarP(&o.output, "output", "o", outputTable, "table, json or yaml; with --simulate also sarif or junit (the replay's findings alone)")
 	cmd.Flags().BoolVar(&o.simulate, "simulate", false, "replay each node pool's upgrade against its cluster, read-only: blockers and duration")
 	return cmd
 }
 
 func (o *planOptions) Validate() error {
+	if o.output == "sarif" || o.output == "junit" {
+		if !o.simulate {
+			return usagef("-o %s writes the findings of --simulate: add --simulate, or use -o table|json|yaml", o.output)
+		}
+		return o.startOptions.Validate()
+	}
 	if err := validateOutput(o.output, outputTable, outputJSON, outputYAML); err != nil {
 		return err
 	}
@@ -611,12 +620,17 @@ func (o *planOptions) Run(ctx context.Context) error {
 		sims = eng.SimulatePools(ctx, o.run, o.strategy, p, engine.Timings(drainsim.History(runs)))
 	}
 	v := viewOf(p, sims)
-	if o.output != outputTable {
+	switch o.output {
+	case "sarif", "junit":
+		if err := drainsim.Report(sims).Write(o.streams.Out, o.output); err != nil {
+			return err
+		}
+	case outputTable:
+		printPlan(o.streams.Out, v)
+	default:
 		if err := writeData(o.streams.Out, o.output, v); err != nil {
 			return err
 		}
-	} else {
-		printPlan(o.streams.Out, v)
 	}
 	for _, sim := range sims {
 		if sim.Result != nil && len(sim.Blockers) > 0 {

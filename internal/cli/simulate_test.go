@@ -117,6 +117,25 @@ spec:
 	if want := fmt.Sprintf("BLOCKED batch %d, node %s, pod %s: PodDisruptionBudget pay/ledger needs 2 of its 2 pod(s) healthy", blocked.Batch, blocked.Node, blocked.Pod); code != exitcode.DrainBlocked || !strings.Contains(table, want) || !strings.Contains(table, "then the upgrade fails in batch") {
 		t.Errorf("plan --simulate's table (exit %d) does not say %q and that the upgrade fails:\n%s", code, want, table)
 	}
+	// The same findings as SARIF, for a pipeline's code scanning.
+	code, out, _ = run(t, "plan", "-f", runFile, "--fleet", fleetFile, "--home", home, "--simulate", "-o", "sarif")
+	var sarif struct {
+		Runs []struct {
+			Results []struct {
+				RuleID, Level string
+				Message       struct{ Text string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &sarif); err != nil || code != exitcode.DrainBlocked || len(sarif.Runs) != 1 || len(sarif.Runs[0].Results) == 0 {
+		t.Fatalf("plan --simulate -o sarif: exit %d, %v\n%s", code, err, out)
+	}
+	if r := sarif.Runs[0].Results[0]; r.RuleID != "drain-blocked" || r.Level != "error" || !strings.Contains(r.Message.Text, "PodDisruptionBudget pay/ledger needs 2 of its 2 pod(s) healthy") {
+		t.Errorf("first SARIF result %+v; want the ledger's blocker as an error", r)
+	}
+	if code, _, stderr := run(t, "plan", "-f", runFile, "--fleet", fleetFile, "--home", home, "-o", "sarif"); code != exitcode.Usage || !strings.Contains(stderr, "add --simulate") {
+		t.Errorf("plan -o sarif without --simulate: exit %d, %s", code, stderr)
+	}
 	if after := podsByName(t, client); !maps.Equal(after, pods) {
 		t.Errorf("plan --simulate moved pods: before %v, after %v", pods, after)
 	}

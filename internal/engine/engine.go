@@ -836,9 +836,11 @@ func (e *Engine) runClusters(ctx context.Context, stage int, spec v1alpha1.Stage
 	if len(stopped) > 0 && len(failed) == 0 {
 		return ErrStopped
 	}
-	// A status that could not be saved stops the run whatever the limits.
+	// A status that could not be saved, or a move rolled back, ends the
+	// run whatever the limits: neither is a Failed cluster they count.
 	for _, err := range failed {
-		if errors.Is(err, ErrStatusNotSaved) {
+		var rolledBack *methods.RolledBackError
+		if errors.Is(err, ErrStatusNotSaved) || errors.As(err, &rolledBack) {
 			return errors.Join(failed...)
 		}
 	}
