@@ -23,6 +23,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&Cluster{}, &ClusterList{},
 		&AutoUpgradeProfile{}, &AutoUpgradeProfileList{},
 		&ApprovalRequest{}, &ApprovalRequestList{},
+		&UpdateRunMember{}, &UpdateRunMemberList{},
 	)
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
 	return nil

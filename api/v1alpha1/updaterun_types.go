@@ -549,14 +549,20 @@ func (s *UpdateRunStatus) Ended() bool {
 
 // StageStatus is one stage's progress.
 type StageStatus struct {
-	Name        string               `json:"name"`
-	Phase       string               `json:"phase"`
-	Start       *metav1.Time         `json:"startTime,omitempty"`
-	End         *metav1.Time         `json:"endTime,omitempty"`
-	Message     string               `json:"message,omitempty"`
-	BeforeTasks []TaskStatus         `json:"beforeStageTasks,omitempty"`
-	Clusters    []StageClusterStatus `json:"clusters"`
-	AfterTasks  []TaskStatus         `json:"afterStageTasks,omitempty"`
+	Name        string       `json:"name"`
+	Phase       string       `json:"phase"`
+	Start       *metav1.Time `json:"startTime,omitempty"`
+	End         *metav1.Time `json:"endTime,omitempty"`
+	Message     string       `json:"message,omitempty"`
+	BeforeTasks []TaskStatus `json:"beforeStageTasks,omitempty"`
+	// Clusters are the stage's clusters, in order. A hub keeps each in an
+	// UpdateRunMember of the run instead, and ClusterCount says how many:
+	// reads through upshift put them back here.
+	Clusters []StageClusterStatus `json:"clusters"`
+	// ClusterCount is how many of the stage's clusters are kept as
+	// UpdateRunMembers (a hub's run); 0 when Clusters holds them.
+	ClusterCount int          `json:"clusterCount,omitempty"`
+	AfterTasks   []TaskStatus `json:"afterStageTasks,omitempty"`
 }
 
 // StageClusterStatus is a cluster's progress in a run.

@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 var resources = map[string]string{
 	"UpdateRun": "updateruns", "UpdateStrategy": "updatestrategies", "Cluster": "clusters",
 	"AutoUpgradeProfile": "autoupgradeprofiles", "ApprovalRequest": "approvalrequests",
+	"UpdateRunMember": "updaterunmembers",
 }
 
 func gvr(kind string) schema.GroupVersionResource {

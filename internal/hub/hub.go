@@ -173,12 +173,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	// The runs' metrics, beside controller-runtime's own; only the leader
-	// reports them, so a sum over the replicas counts each run once.
+	// reports them, so a sum over the replicas counts each run once. A
+	// scrape reads the watch cache: it costs the API server nothing.
 	elected := mgr.Elected()
+	cached := hubstore.CachedReads{Store: r.Store, Cache: mgr.GetCache()}
 	runs := &runmetrics.Collector{Runs: func() ([]*v1alpha1.UpdateRun, error) {
 		select {
 		case <-elected:
-			return r.Store.List()
+			return cached.List()
 		default:
 			return nil, nil
 		}

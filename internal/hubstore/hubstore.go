@@ -78,6 +78,9 @@ type Store struct {
 	// held holds the runs' leases this process holds (*held), observed
 	// the records of the leases others hold (observation).
 	held, observed sync.Map
+	// members holds what this process knows of each run's UpdateRunMembers
+	// (*members).
+	members sync.Map
 }
 
 var _ store.Runs = (*Store)(nil)
@@ -125,6 +128,7 @@ func (s *Store) Create(run *v1alpha1.UpdateRun) error {
 	// initialized yet is the one being created: adopt it. Looking first
 	// lets the hub, which only initializes applied runs, do without the
 	// right to create them.
+	s.forget(run.Name)
 	cur, err := s.get(ctx, run.Name)
 	if errors.Is(err, store.ErrNotFound) {
 		obj := run.DeepCopy()
@@ -152,18 +156,27 @@ func (s *Store) Create(run *v1alpha1.UpdateRun) error {
 	return err
 }
 
-// Get reads a run with its status.
+// Get reads a run with its status, each stage's clusters read back from
+// their UpdateRunMembers.
 func (s *Store) Get(name string) (*v1alpha1.UpdateRun, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return s.get(ctx, name)
+	run, err := s.get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return run, s.withMembers(ctx, s.Client, true, run)
 }
 
-// List reads every run of the namespace, oldest first.
+// List reads every run of the namespace with its members, oldest first.
 func (s *Store) List() ([]*v1alpha1.UpdateRun, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return s.listFrom(ctx, s.Client)
+	runs, err := s.listFrom(ctx, s.Client)
+	if err != nil {
+		return nil, err
+	}
+	return runs, s.withMembers(ctx, s.Client, true, runs...)
 }
 
 func (s *Store) listFrom(ctx context.Context, r client.Reader) ([]*v1alpha1.UpdateRun, error) {
@@ -200,6 +213,9 @@ func (c CachedReads) Get(name string) (*v1alpha1.UpdateRun, error) {
 	ctx, cancel := c.ctx()
 	defer cancel()
 	run, err := c.getFrom(ctx, c.Cache, name)
+	if err == nil {
+		err = c.withMembers(ctx, c.Cache, false, run)
+	}
 	if errors.As(err, new(*cache.ErrCacheNotStarted)) {
 		return c.Store.Get(name)
 	}
@@ -211,6 +227,9 @@ func (c CachedReads) List() ([]*v1alpha1.UpdateRun, error) {
 	ctx, cancel := c.ctx()
 	defer cancel()
 	runs, err := c.listFrom(ctx, c.Cache)
+	if err == nil {
+		err = c.withMembers(ctx, c.Cache, false, runs...)
+	}
 	if errors.As(err, new(*cache.ErrCacheNotStarted)) {
 		return c.Store.List()
 	}
@@ -312,7 +331,8 @@ func (s *Store) TakeUpResume(name string) error {
 	})
 }
 
-// SaveStatus writes a run's status subresource.
+// SaveStatus writes a run's status subresource: first the
+// UpdateRunMembers of the clusters that changed, then the run.
 func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error {
 	if err := s.fenced(name); err != nil {
 		return err
@@ -320,14 +340,21 @@ func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error 
 	if s.Scrub != nil {
 		status = scrubbed(status, s.Scrub)
 	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	status, err := s.saveMembers(ctx, name, status)
+	if err != nil {
+		if apierrors.IsNotFound(err) || errors.Is(err, store.ErrNotFound) {
+			s.forget(name)
+		}
+		return err
+	}
 	owner := client.FieldOwner(s.fieldOwner())
 	// The driver writes the status many times: after the first, write
 	// against the version it left, with no read. Anything else that wrote
 	// the run since (a stop, a skip) makes it a conflict, and the write is
 	// done again from a fresh read.
 	if rv, ok := s.versions.Load(name); ok {
-		ctx, cancel := s.ctx()
-		defer cancel()
 		run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: name, ResourceVersion: rv.(string)}, Status: *status}
 		err := s.Client.Status().Update(ctx, run, owner)
 		if err == nil {
@@ -335,6 +362,9 @@ func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error 
 			return nil
 		}
 		s.versions.Delete(name)
+		if apierrors.IsNotFound(err) {
+			s.forget(name)
+		}
 		if !apierrors.IsConflict(err) {
 			return err
 		}
@@ -344,22 +374,22 @@ func (s *Store) SaveStatus(name string, status *v1alpha1.UpdateRunStatus) error 
 		}
 	}
 	var written string
-	err := s.update(name, true, func(cur *v1alpha1.UpdateRun) { cur.Status = *status.DeepCopy() }, &written)
+	err = s.update(name, true, func(cur *v1alpha1.UpdateRun) { cur.Status = *status.DeepCopy() }, &written)
 	if err == nil {
 		s.versions.Store(name, written)
 	}
 	return err
 }
 
-// Delete deletes a run; what it owns (its fleet and audit ConfigMaps,
-// approval requests, driver lease) goes with it by the API server's
+// Delete deletes a run; what it owns (its members, fleet and audit
+// ConfigMaps, approval requests, driver lease) goes with it by the API server's
 // garbage collector. A run already gone is not an error.
 func (s *Store) Delete(name string) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: name}}
 	err := s.Client.Delete(ctx, run, client.PropagationPolicy(metav1.DeletePropagationBackground))
-	s.versions.Delete(name)
+	s.forget(name)
 	return client.IgnoreNotFound(err)
 }
 
@@ -525,7 +555,9 @@ var _ store.Requests = (*Store)(nil)
 
 // Skips reads the run's skip requests.
 func (s *Store) Skips(name string) (map[string]bool, error) {
-	run, err := s.Get(name)
+	ctx, cancel := s.ctx()
+	defer cancel()
+	run, err := s.get(ctx, name)
 	if err != nil {
 		return nil, err
 	}

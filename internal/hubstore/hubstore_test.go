@@ -110,6 +110,25 @@ func TestEngineOnAHub(t *testing.T) {
 	if got.Status.Phase != v1alpha1.PhaseCompleted || got.Status.NodeImage != latest || got.Status.Stages[0].BeforeTasks[0].ApprovedBy != "alice" {
 		t.Errorf("the run object's status: %+v", got.Status)
 	}
+	// The cluster's part lives in an UpdateRunMember the run owns; the
+	// run's stage only counts it, and a read through the store puts it
+	// back.
+	if st0 := got.Status.Stages[0]; len(st0.Clusters) != 0 || st0.ClusterCount != 1 {
+		t.Errorf("the run object's stage holds %d clusters inline, counts %d", len(st0.Clusters), st0.ClusterCount)
+	}
+	var members v1alpha1.UpdateRunMemberList
+	if err := c.List(ctx, &members, client.InNamespace("default"), client.MatchingLabels{hubstore.LabelRun: run.Name}); err != nil || len(members.Items) != 1 {
+		t.Fatalf("the run's UpdateRunMembers: %d, %v", len(members.Items), err)
+	}
+	um := members.Items[0]
+	if um.Run != run.Name || um.Stage != "all" || um.Status.Name != "member" || um.Status.Phase != v1alpha1.PhaseCompleted ||
+		len(um.OwnerReferences) != 1 || um.OwnerReferences[0].UID != got.UID {
+		t.Errorf("the member: run %q stage %q cluster %q phase %q owners %+v", um.Run, um.Stage, um.Status.Name, um.Status.Phase, um.OwnerReferences)
+	}
+	if r, err := st.Get(run.Name); err != nil || len(r.Status.Stages[0].Clusters) != 1 || r.Status.Stages[0].Clusters[0].Name != "member" ||
+		len(r.Status.Stages[0].Clusters[0].Steps) == 0 || r.Status.Stages[0].Clusters[0].Phase != v1alpha1.PhaseCompleted {
+		t.Errorf("the run read through the store (%v): %+v", err, r.Status.Stages)
+	}
 	m, _ := testfleet.Fleet(t).Get("member")
 	mc, _ := m.Client()
 	nodes, err := mc.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: localfleet.LabelNodePool + "=user"})
@@ -186,8 +205,17 @@ func TestEngineOnAHub(t *testing.T) {
 	if _, err := st.Get("nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a missing run: %v", err)
 	}
-	if list, err := st.List(); err != nil || len(list) != 1 {
+	if list, err := st.List(); err != nil || len(list) != 1 || len(list[0].Status.Stages[0].Clusters) != 1 {
 		t.Errorf("list: %d, %v", len(list), err)
+	}
+	// A member deleted by hand: the run cannot be read as smaller than it
+	// is, and the error says where to look.
+	if err := c.Delete(ctx, &um); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(run.Name); err == nil || !strings.Contains(err.Error(), "stage all counts 1 clusters, and 0 of their UpdateRunMembers were found") ||
+		!strings.Contains(err.Error(), "get updaterunmembers -l upshift.dev/run=images") {
+		t.Errorf("a run missing a member: %v", err)
 	}
 }
 

@@ -70,7 +70,8 @@ func (e *RolledBackError) Error() string {
 
 // Env is what the engine hands a method for one cluster of one run.
 type Env interface {
-	// Run is the run being driven (read only).
+	// Run is the run being driven (a copy): its spec and the run's own
+	// status, without its stages (the cluster's own is ClusterStatus).
 	Run() *v1alpha1.UpdateRun
 	// Stage is the stage the cluster is upgraded in.
 	Stage() string
