@@ -85,7 +85,53 @@ func (s *Server) idle(w http.ResponseWriter, r *http.Request, group, name string
 		writeError(w, busy(m))
 		return nil, false
 	}
+	if ok && m.stopped {
+		writeError(w, stopped(m))
+		return nil, false
+	}
 	return m, ok
+}
+
+// stopped is AKS's refusal of an operation on a stopped cluster (worded
+// as its refusal to stop one twice).
+func stopped(m *managed) *armError {
+	return errorf(http.StatusConflict, "OperationNotAllowed", "Operation is not allowed: managed cluster %s is in Provisioning State(%s) and Power State(Stopped), the operation cannot be performed. Start the cluster first.", *m.mc.Name, provisioning(m))
+}
+
+func provisioning(m *managed) string {
+	if p := m.mc.Properties.ProvisioningState; p != nil {
+		return *p
+	}
+	return statusSucceeded
+}
+
+// power stops or starts a cluster (POST …/stop, …/start): 202 and an
+// operation, as AKS answers; stopping a stopped cluster is refused.
+func (s *Server) power(w http.ResponseWriter, r *http.Request, group, name string, stop bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.found(w, r, group, name)
+	if !ok {
+		return
+	}
+	if m.busy != "" {
+		writeError(w, busy(m))
+		return
+	}
+	if stop && m.stopped {
+		writeError(w, errorf(http.StatusConflict, "OperationNotAllowed", "managed cluster is in Provisioning State(%s) and Power State(Stopped), stopping cannot be performed", provisioning(m)))
+		return
+	}
+	state, what := "Starting", "start"
+	if stop {
+		state, what = "Stopping", "stop"
+	}
+	s.start(w, r, m, state, what, http.StatusAccepted, func() any { return nil }, nil, func(context.Context) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		m.stopped = stop
+		return nil
+	})
 }
 
 // view is the cluster as GET answers: stored settings, with what the
@@ -99,6 +145,11 @@ func (s *Server) view(ctx context.Context, m *managed) armcontainerservice.Manag
 	if err == nil {
 		props.CurrentKubernetesVersion = to.Ptr(aks(got.KubernetesVersion))
 	}
+	power := armcontainerservice.CodeRunning
+	if m.stopped {
+		power = armcontainerservice.CodeStopped
+	}
+	props.PowerState = &armcontainerservice.PowerState{Code: to.Ptr(power)}
 	for _, p := range m.mc.Properties.AgentPoolProfiles {
 		cp := *p
 		if err == nil {
@@ -110,7 +161,7 @@ func (s *Server) view(ctx context.Context, m *managed) armcontainerservice.Manag
 				}
 			}
 		}
-		cp.ProvisioningState = props.ProvisioningState
+		cp.ProvisioningState, cp.PowerState = props.ProvisioningState, props.PowerState
 		props.AgentPoolProfiles = append(props.AgentPoolProfiles, &cp)
 	}
 	return out
@@ -176,6 +227,10 @@ func (s *Server) putCluster(w http.ResponseWriter, r *http.Request, group, name 
 	}
 	if m.busy != "" {
 		writeError(w, busy(m))
+		return
+	}
+	if m.stopped {
+		writeError(w, stopped(m))
 		return
 	}
 	s.update(w, r, m, want, target)

@@ -72,6 +72,9 @@ type managed struct {
 	busy string
 	// maintenance are its maintenance configurations, by name.
 	maintenance map[string]armcontainerservice.MaintenanceConfiguration
+	// stopped: `az aks stop` stopped it (powerState Stopped); it takes no
+	// upgrade until it is started.
+	stopped bool
 }
 
 // New returns an emulator over fleet.
@@ -248,6 +251,8 @@ func (s *Server) managedCluster(w http.ResponseWriter, r *http.Request, group, n
 		}
 	case len(rest) == 2 && low[0] == "upgradeprofiles" && low[1] == "default" && r.Method == http.MethodGet:
 		s.upgradeProfile(w, r, group, name)
+	case len(rest) == 1 && (low[0] == "stop" || low[0] == "start") && r.Method == http.MethodPost:
+		s.power(w, r, group, name, low[0] == "stop")
 	case len(rest) == 1 && (low[0] == "listclusterusercredential" || low[0] == "listclusteradmincredential") && r.Method == http.MethodPost:
 		s.credentials(w, r, group, name)
 	case len(rest) == 1 && low[0] == "maintenanceconfigurations" && r.Method == http.MethodGet:

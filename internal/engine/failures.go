@@ -119,12 +119,16 @@ func held(ls []failureLimit) string {
 const unreachableTimeout = 20 * time.Second
 
 // reachable asks the cluster's provider and API server whether they
-// answer now.
+// answer now, and the provider whether the cluster is running.
 func reachable(ctx context.Context, m *Member) error {
 	ctx, cancel := context.WithTimeout(ctx, unreachableTimeout)
 	defer cancel()
-	if _, err := m.Provider.Get(ctx, m.Name); err != nil {
+	info, err := m.Provider.Get(ctx, m.Name)
+	if err != nil {
 		return fmt.Errorf("its provider does not answer for it: %w", err)
+	}
+	if info.Stopped {
+		return fmt.Errorf("its provider reports it stopped (AKS: powerState Stopped; `az aks start` starts it)")
 	}
 	if m.RESTConfig == nil {
 		return nil

@@ -155,6 +155,9 @@ type Cluster struct {
 	Kubeconfig        string     `json:"kubeconfig,omitempty"` // path of an admin kubeconfig
 	Context           string     `json:"context,omitempty"`    // its context for this cluster
 	IngressURL        string     `json:"ingressURL,omitempty"` // where the cluster's ingress answers, if known
+	// Stopped: the provider stopped the cluster (AKS's powerState
+	// Stopped); it takes no upgrade until it is started.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // NodePool is a pool as it is now.

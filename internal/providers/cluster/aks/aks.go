@@ -78,7 +78,7 @@ func (p *Provider) Get(ctx context.Context, name string) (*cluster.Cluster, erro
 		return nil, err
 	}
 	props := mc.Properties
-	out := &cluster.Cluster{Name: name, KubernetesVersion: v(str(props.CurrentKubernetesVersion))}
+	out := &cluster.Cluster{Name: name, KubernetesVersion: v(str(props.CurrentKubernetesVersion)), Stopped: isStopped(mc)}
 	if out.KubernetesVersion == "" {
 		out.KubernetesVersion = v(str(props.KubernetesVersion))
 	}
@@ -168,7 +168,16 @@ func (p *Provider) ready(ctx context.Context, name string) (armcontainerservice.
 	case "Canceled":
 		return mc, transient.MarkPermanent(fmt.Errorf("managed cluster %s/%s is Canceled: its last operation was aborted. Bring it back with `az aks update -g %s -n %s`, then resume the run", p.Group, name, p.Group, name))
 	}
+	if isStopped(mc) {
+		return mc, transient.MarkPermanent(fmt.Errorf("managed cluster %s/%s is stopped (powerState Stopped): AKS upgrades only running clusters. Start it with `az aks start -g %s -n %s` and resume the run, or let failurePolicy.skipUnreachable skip it", p.Group, name, p.Group, name))
+	}
 	return mc, nil
+}
+
+// isStopped says whether `az aks stop` stopped the cluster.
+func isStopped(mc armcontainerservice.ManagedCluster) bool {
+	ps := mc.Properties.PowerState
+	return ps != nil && ps.Code != nil && *ps.Code == armcontainerservice.CodeStopped
 }
 
 func (p *Provider) poll() time.Duration {
