@@ -3,10 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,22 +55,10 @@ func BenchmarkDrainForecast(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var reads, writes, dryRuns atomic.Int64
 				cfg = rest.CopyConfig(cfg)
 				cfg.QPS, cfg.Burst = 1000, 1000 // the replay's requests, not client-go's limiter, are measured
-				cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
-					return roundTrip(func(r *http.Request) (*http.Response, error) {
-						switch {
-						case r.Method == http.MethodGet:
-							reads.Add(1)
-						case strings.HasSuffix(r.URL.Path, "/eviction") && dryRun(r):
-							dryRuns.Add(1)
-						default:
-							writes.Add(1)
-						}
-						return rt.RoundTrip(r)
-					})
-				}
+				var requests testfleet.Requests
+				requests.Wrap(cfg)
 				client, err := kubernetes.NewForConfig(cfg)
 				if err != nil {
 					b.Fatal(err)
@@ -96,8 +80,9 @@ func BenchmarkDrainForecast(b *testing.B) {
 				replay := time.Since(start)
 				b.StopTimer()
 				pred := drainsim.Predict(res, pool, timings)
-				if len(res.Blockers) > 0 || writes.Load() > 0 {
-					b.Fatalf("replay: blockers %+v, %d writes; want none", res.Blockers, writes.Load())
+				reads, dryRuns, writes := requests.Counts()
+				if len(res.Blockers) > 0 || len(writes) > 0 {
+					b.Fatalf("replay: blockers %+v, writes %v; want none", res.Blockers, writes)
 				}
 				assertPodsStayed(b, client)
 				_, took := forecastUpgradeOn(b, name, surge)
@@ -105,7 +90,7 @@ func BenchmarkDrainForecast(b *testing.B) {
 				b.ReportMetric(ratio, "predicted/measured")
 				b.ReportMetric(replay.Seconds(), "replay-s")
 				lines = append(lines, fmt.Sprintf("maxSurge %s: predicted %s (%d batches, %d budget waves), measured %s: %+.0f%%; replay %s (%d reads, %d dry-run evictions, 0 writes)",
-					surge, drainsim.Short(pred.Expected), len(res.Batches), res.BudgetWaves, took.Round(100*time.Millisecond), (ratio-1)*100, replay.Round(10*time.Millisecond), reads.Load(), dryRuns.Load()))
+					surge, drainsim.Short(pred.Expected), len(res.Batches), res.BudgetWaves, took.Round(100*time.Millisecond), (ratio-1)*100, replay.Round(10*time.Millisecond), reads, dryRuns))
 			}
 		})
 	}
@@ -148,21 +133,3 @@ func assertPodsStayed(b *testing.B, client kubernetes.Interface) {
 		}
 	}
 }
-
-// dryRun says whether a request's body asks for a dry run.
-func dryRun(r *http.Request) bool {
-	if r.GetBody == nil {
-		return false
-	}
-	body, err := r.GetBody()
-	if err != nil {
-		return false
-	}
-	defer body.Close()
-	data, _ := io.ReadAll(body)
-	return strings.Contains(string(data), `"dryRun":["All"]`)
-}
-
-type roundTrip func(*http.Request) (*http.Response, error)
-
-func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubectl/pkg/drain"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/nodepool"
@@ -248,7 +249,7 @@ func benchPoolUpgrade(b *testing.B, surge string, i int) (took, round time.Durat
 		}
 		ready := 0
 		for _, p := range all {
-			if p.DeletionTimestamp == nil && podReady(p) {
+			if p.DeletionTimestamp == nil && podutils.IsPodReady(p) {
 				ready++
 			}
 		}
@@ -325,7 +326,7 @@ func budgetRound(b *testing.B, client kubernetes.Interface, app sampleapp.App) t
 	}
 	var live []corev1.Pod
 	for _, pod := range list.Items {
-		if pod.DeletionTimestamp == nil && podReady(&pod) {
+		if pod.DeletionTimestamp == nil && podutils.IsPodReady(&pod) {
 			live = append(live, pod)
 		}
 	}
@@ -352,13 +353,4 @@ func budgetRound(b *testing.B, client kubernetes.Interface, app sampleapp.App) t
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -291,6 +291,11 @@ type UpdateRunSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf || self != 'Initialize'",message="a run goes back to Initialize from no other state"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf || oldSelf != 'Cancel' || self == 'Rollback'",message="a cancelled run cannot be resumed or stopped: only rolled back"
 	State string `json:"state,omitempty"`
+	// Clusters, when set, limits the run to these clusters of the fleet
+	// (`upshift retry` sets the ones its run left undone); each must be a
+	// cluster of the fleet. Empty: every cluster the stages select.
+	// +listType=set
+	Clusters []string `json:"clusters,omitempty"`
 	// FailurePolicy says what a failed cluster does to its stage.
 	FailurePolicy FailurePolicy `json:"failurePolicy,omitempty"`
 	// Notifications post the run's events to webhooks.

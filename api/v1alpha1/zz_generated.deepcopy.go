@@ -1933,6 +1933,11 @@ func (in *UpdateRunSpec) DeepCopyInto(out *UpdateRunSpec) {
 	}
 	in.NodeUpgrade.DeepCopyInto(&out.NodeUpgrade)
 	in.Gates.DeepCopyInto(&out.Gates)
+	if in.Clusters != nil {
+		in, out := &in.Clusters, &out.Clusters
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	in.FailurePolicy.DeepCopyInto(&out.FailurePolicy)
 	if in.Notifications != nil {
 		in, out := &in.Notifications, &out.Notifications

@@ -3,11 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/fleet"
+	"upshift.dev/upshift/internal/hubstore"
 	"upshift.dev/upshift/internal/names"
 )
 
@@ -28,15 +30,19 @@ RUN's frozen target: the exact version its control planes moved to and the
 node image it chose, whatever is newer now. The strategy keeps RUN's stages
 and groups that still hold a cluster, with their gates and approvals. The
 new run (RUN-retry-N unless --name) is linked to RUN: status and history
-show it.
+show it, and its spec.clusters names the clusters it holds. With --hub the
+new run is applied to the hub, which plans it over those Cluster objects
+of its namespace and drives it, and the command follows it.
 
 Exit codes as run: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped.`,
 		Example: `  upshift retry fleet-to-1-37 --skipped
-  upshift retry fleet-to-1-37 --failed --name fleet-to-1-37-again`,
+  upshift retry fleet-to-1-37 --failed --name fleet-to-1-37-again
+  upshift retry fleet-to-1-37 --hub hub-admin   # the hub plans and drives it`,
 		Args: exactArgs(1, "RUN"),
 		RunE: runE(o),
 	}
 	o.addHome(cmd)
+	o.addHub(cmd)
 	o.addMetrics(cmd)
 	cmd.Flags().BoolVar(&o.failed, "failed", false, "retry the clusters that failed")
 	cmd.Flags().BoolVar(&o.skipped, "skipped", false, "retry the clusters that were skipped")
@@ -55,6 +61,9 @@ func (o *retryOptions) Validate() error {
 }
 
 func (o *retryOptions) Run(ctx context.Context) error {
+	if err := o.openHub(ctx); err != nil {
+		return err
+	}
 	old, err := o.store().Get(o.name)
 	if err != nil {
 		return usageError{Err: err}
@@ -79,6 +88,13 @@ func (o *retryOptions) Run(ctx context.Context) error {
 	run, strategy, members, err := engine.Retry(old, clusters, name, o.failed, o.skipped)
 	if err != nil {
 		return usageError{Err: err}
+	}
+	if o.hub != "" {
+		// The old run's requests are not the new one's.
+		delete(run.Annotations, hubstore.AnnotationSkips)
+		delete(run.Annotations, hubstore.AnnotationResume)
+		o.printer.Action("run %s retries %d cluster(s) of run %s at its target: %s", name, len(members), o.name, strings.Join(run.Spec.Clusters, ", "))
+		return o.submit(ctx, run, strategy)
 	}
 	e := o.engine(members)
 	p, err := o.initialize(ctx, e, run, strategy)

@@ -3,14 +3,11 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -143,26 +140,13 @@ spec:
 
 	// The same replay through a transport that sees every request: only
 	// reads, and evictions that are dry runs.
-	var mu sync.Mutex
-	var writes []string
-	reads := 0
 	cfg, err := c.RESTConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg = rest.CopyConfig(cfg)
-	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			mu.Lock()
-			if r.Method == http.MethodGet {
-				reads++
-			} else if r.URL.Query().Get("dryRun") != "All" && !strings.Contains(readBody(r), `"dryRun":["All"]`) {
-				writes = append(writes, r.Method+" "+r.URL.Path)
-			}
-			mu.Unlock()
-			return rt.RoundTrip(r)
-		})
-	}
+	var requests testfleet.Requests
+	requests.Wrap(cfg)
 	counted, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -184,9 +168,10 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
+	reads, dryRuns, writes := requests.Counts()
 	t.Logf("replay of %d nodes, %d pods: %s, %d reads, %d dry-run evictions (selector %s)", len(snap.Nodes), len(snap.Pods), time.Since(start), reads, sent, where.Selector)
-	if len(writes) > 0 || reads != 3 || sent == 0 {
-		t.Errorf("the replay wrote %v and read %d times (want 3 lists), with %d dry runs", writes, reads, sent)
+	if len(writes) > 0 || reads != 3 || sent == 0 || dryRuns != sent {
+		t.Errorf("the replay wrote %v and read %d times (want 3 lists), with %d dry runs (%d sent)", writes, reads, dryRuns, sent)
 	}
 
 	// As a preflight gate, the replay stops the run before it changes
@@ -342,22 +327,4 @@ func assertNothingCordoned(t *testing.T, client kubernetes.Interface) {
 			t.Errorf("node %s was cordoned by a read-only replay", n.Name)
 		}
 	}
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// readBody is a request's body, left for the transport to send.
-func readBody(r *http.Request) string {
-	if r.GetBody == nil {
-		return ""
-	}
-	body, err := r.GetBody()
-	if err != nil {
-		return ""
-	}
-	defer body.Close()
-	data, _ := io.ReadAll(body)
-	return string(data)
 }

@@ -7,6 +7,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -19,9 +20,9 @@ import (
 // API server refuses now is marked confirmed. It returns the number of
 // dry runs sent.
 func Confirm(ctx context.Context, client kubernetes.Interface, res *Result) (int, error) {
-	blocked := map[string]int{}
-	for i, f := range res.Blockers {
-		blocked[f.Pod] = i
+	blocked := sets.New[string]()
+	for _, f := range res.Blockers {
+		blocked.Insert(f.Pod)
 	}
 	sent := 0
 	for i := range res.Blockers {
@@ -33,7 +34,7 @@ func Confirm(ctx context.Context, client kubernetes.Interface, res *Result) (int
 		res.Blockers[i].Confirmed = msg
 	}
 	for _, f := range res.firsts {
-		if _, ok := blocked[f.Pod]; ok {
+		if blocked.Has(f.Pod) {
 			continue
 		}
 		msg, err := dryRunEvict(ctx, client, f.Pod)

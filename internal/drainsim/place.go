@@ -14,6 +14,8 @@ import (
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
+
+	"upshift.dev/upshift/internal/nodes"
 )
 
 // The scheduler's filters the replay applies to a replacement, in the
@@ -59,7 +61,7 @@ func (s *sim) fits(p *corev1.Pod, n *simNode) string {
 	if n.cordoned || node.Spec.Unschedulable {
 		return "cordoned for the upgrade"
 	}
-	if !nodeReady(node) {
+	if !nodes.Ready(node) {
 		return "not Ready"
 	}
 	if ok, _ := nodeaffinity.GetRequiredNodeAffinity(p).Match(node); !ok {
@@ -130,13 +132,4 @@ func (s *sim) antiAffinityConflict(p *corev1.Pod, n *simNode) bool {
 
 func requests(p *corev1.Pod) corev1.ResourceList {
 	return resource.PodRequests(p, resource.PodResourcesOptions{})
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/nodes"
@@ -262,7 +263,7 @@ func newSim(snap *Snapshot) *sim {
 		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
-		sp := &simPod{pod: p, ready: podReady(p), req: requests(p)}
+		sp := &simPod{pod: p, ready: podutils.IsPodReady(p), req: requests(p)}
 		for _, b := range s.budgets {
 			if b.pdb.Namespace == p.Namespace && b.sel.Matches(labels.Set(p.Labels)) && p.DeletionTimestamp == nil {
 				sp.budgets = append(sp.budgets, b)
@@ -481,13 +482,4 @@ func (s *sim) evict(p *simPod, n *simNode, batch int) {
 			b.healthy++
 		}
 	}
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,6 +116,12 @@ var (
 // Initialize validates a run against the fleet, stores it, the fleet and
 // its plan, and returns the plan. With state Initialize nothing more happens.
 func (e *Engine) Initialize(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) (*plan.Plan, error) {
+	// A run limited to spec.clusters holds, and freezes, those alone.
+	clusters, err := FleetOf(run, e.Fleet)
+	if err != nil {
+		return nil, err
+	}
+	e.Fleet = clusters
 	p, err := e.Plan(ctx, run, strategy)
 	if err != nil {
 		return nil, err
@@ -139,14 +147,45 @@ func (e *Engine) Initialize(ctx context.Context, run *v1alpha1.UpdateRun, strate
 	return p, nil
 }
 
+// FleetOf is the part of fleet a run holds: the clusters its
+// spec.clusters names, in the fleet's order, or all of them. A name that
+// is no cluster of the fleet is bad input.
+func FleetOf(run *v1alpha1.UpdateRun, fleet []v1alpha1.Cluster) ([]v1alpha1.Cluster, error) {
+	if len(run.Spec.Clusters) == 0 {
+		return fleet, nil
+	}
+	want := map[string]bool{}
+	for _, n := range run.Spec.Clusters {
+		want[n] = true
+	}
+	var out []v1alpha1.Cluster
+	var known []string
+	for _, c := range fleet {
+		known = append(known, c.Name)
+		if want[c.Name] {
+			out = append(out, c)
+			delete(want, c.Name)
+		}
+	}
+	if len(want) > 0 {
+		missing := slices.Sorted(maps.Keys(want))
+		return nil, &InvalidError{Msg: fmt.Sprintf("spec.clusters names %s, which the fleet does not hold (it holds %s)", strings.Join(missing, ", "), strings.Join(known, ", "))}
+	}
+	return out, nil
+}
+
 // Plan computes the plan of a run over the fleet without storing anything.
 func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) (*plan.Plan, error) {
 	if errs := plan.Validate(run, strategy); len(errs) > 0 {
 		return nil, &InvalidError{Msg: plan.ErrorsString(errs)}
 	}
+	clusters, err := FleetOf(run, e.Fleet)
+	if err != nil {
+		return nil, err
+	}
 	var infos []plan.ClusterInfo
 	var images *nodeimages.Feed
-	for _, c := range e.Fleet {
+	for _, c := range clusters {
 		m, err := e.Resolve(c)
 		if err != nil {
 			return nil, &UnresolvedError{Cluster: c.Name, Err: err}

@@ -70,6 +70,10 @@ func Retry(old *v1alpha1.UpdateRun, fleet []v1alpha1.Cluster, name string, faile
 	run.Annotations[v1alpha1.AnnotationRetryOf] = old.Name
 	run.Spec = *old.Spec.DeepCopy()
 	run.Spec.Strategy, run.Spec.StrategyRef, run.Spec.State = strategy, nil, ""
+	run.Spec.Clusters = nil
+	for _, c := range clusters {
+		run.Spec.Clusters = append(run.Spec.Clusters, c.Name)
+	}
 	if target != "" && run.Spec.Upgrade.Type != v1alpha1.UpgradeNodeImageOnly {
 		run.Spec.Upgrade.KubernetesVersion = target
 	}

@@ -141,25 +141,32 @@ func atTarget(where cluster.PoolNodes) func(*corev1.Node) bool {
 
 // gateSimulation is a DrainSimulation gate's replay of the cluster's
 // NodePool steps still to do, as the run will do them, with timings from
-// the store's runs; nil when none is left.
+// the store's runs; none when none is left.
 func (e *Engine) gateSimulation(name string) func(ctx context.Context) []drainsim.Replay {
-	e.mu.Lock()
-	run := e.run.DeepCopy()
-	e.mu.Unlock()
-	var pools []string
-	for _, st := range run.Status.Stages {
-		for _, c := range st.Clusters {
-			for _, step := range c.Steps {
-				if c.Name == name && step.Kind == steps.NodePool && step.Phase != v1alpha1.PhaseCompleted && step.Phase != v1alpha1.PhaseSkipped {
-					pools = append(pools, step.Pool)
+	// Only a DrainSimulation gate calls it: the run is read then, and the
+	// cluster's own steps alone (not a copy of every cluster's).
+	return func(ctx context.Context) []drainsim.Replay {
+		e.mu.Lock()
+		var pools []string
+		for _, st := range e.run.Status.Stages {
+			for _, c := range st.Clusters {
+				if c.Name != name {
+					continue
+				}
+				for _, step := range c.Steps {
+					if step.Kind == steps.NodePool && step.Phase != v1alpha1.PhaseCompleted && step.Phase != v1alpha1.PhaseSkipped {
+						pools = append(pools, step.Pool)
+					}
 				}
 			}
 		}
-	}
-	if len(pools) == 0 {
-		return nil
-	}
-	return func(ctx context.Context) []drainsim.Replay {
+		head := *e.run
+		head.Status.Stages = nil
+		run := head.DeepCopy()
+		e.mu.Unlock()
+		if len(pools) == 0 {
+			return nil
+		}
 		runs, err := e.Store.List()
 		if err != nil {
 			runs = nil // defaults, said so in each figure's source

@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/drainsim"
 	"upshift.dev/upshift/internal/scan/apis"
 	"upshift.dev/upshift/internal/scan/readiness"
 	"upshift.dev/upshift/internal/scan/report"
@@ -80,10 +81,13 @@ func readinessGate(ctx context.Context, g *v1alpha1.ReadinessGate, t Target) (st
 // drainSimulation fails when the replay of a pool's upgrade finds a drain
 // that will not finish, or a pool it could not replay.
 func drainSimulation(ctx context.Context, t Target) (string, string, error) {
-	if t.Simulate == nil {
+	var sims []drainsim.Replay
+	if t.Simulate != nil {
+		sims = t.Simulate(ctx)
+	}
+	if len(sims) == 0 {
 		return "the run replaces no node pool of " + t.Cluster, "", nil
 	}
-	sims := t.Simulate(ctx)
 	var out strings.Builder
 	var ok, blocked []string
 	for _, s := range sims {

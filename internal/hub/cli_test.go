@@ -187,6 +187,41 @@ func TestHubCLI(t *testing.T) {
 	if code, s := cliResult(t, append([]string{"resume", "cancel-me"}, hubFlags...)...); code != 2 || !strings.Contains(s, "was cancelled and cannot be resumed") {
 		t.Errorf("resume --hub of a cancelled run: exit %d\n%s", code, s)
 	}
+	// The cancelled run's clusters, none of them done, are retried on the
+	// hub at its target: a new run limited to them (spec.clusters), linked
+	// to it, planned and driven by the hub and followed here.
+	if code, s := cliResult(t, append([]string{"retry", "cancel-me", "--name", "cancel-me-again"}, hubFlags...)...); code != 0 ||
+		!strings.Contains(s, "run cancel-me-again retries 3 cluster(s) of run cancel-me at its target: cli-") || !strings.Contains(s, "run cancel-me-again: Completed") {
+		t.Errorf("retry --hub: exit %d\n%s", code, s)
+	}
+	if r, err := st.Get("cancel-me-again"); err != nil || r.Annotations[v1alpha1.AnnotationRetryOf] != "cancel-me" || len(r.Spec.Clusters) != 3 || r.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Errorf("the retry on the hub (%v): %+v", err, r)
+	}
+	if code, s := cliResult(t, append([]string{"retry", "cancel-me-again"}, hubFlags...)...); code != 2 || !strings.Contains(s, "left no cluster to retry") {
+		t.Errorf("retry --hub of a run that completed: exit %d\n%s", code, s)
+	}
+	// spec.clusters limits what the hub plans; a name the namespace does
+	// not hold refuses the run.
+	for name, only := range map[string][]string{"only-dev": {"cli-dev"}, "only-ghost": {"cli-dev", "cli-ghost"}} {
+		r := idle.DeepCopy()
+		r.ObjectMeta = metav1.ObjectMeta{Name: name, Namespace: "default"}
+		r.Spec.Clusters, r.Spec.Strategy.Stages = only, r.Spec.Strategy.Stages[:1]
+		if err := c.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the hub to plan only-dev and refuse only-ghost", replicas, func() bool {
+		dev, err1 := st.Get("only-dev")
+		ghost, err2 := st.Get("only-ghost")
+		return err1 == nil && err2 == nil && len(dev.Status.Stages) > 0 && ghost.Status.Phase == v1alpha1.PhaseFailed
+	})
+	if r, _ := st.Get("only-dev"); len(r.Status.Clusters) != 1 || r.Status.Clusters[0] != "cli-dev" {
+		t.Errorf("a run limited to cli-dev holds %v", r.Status.Clusters)
+	}
+	if r, _ := st.Get("only-ghost"); !strings.Contains(r.Status.Message, "spec.clusters names cli-ghost, which the fleet does not hold") {
+		t.Errorf("a run naming a cluster the hub does not hold: %s", r.Status.Message)
+	}
+
 	// The cancelled run is deleted from the CLI; its name is free.
 	if code, s := cliResult(t, append([]string{"delete", "cancel-me"}, hubFlags...)...); code != 0 || !strings.Contains(s, "run cancel-me deleted (was Cancelled)") {
 		t.Errorf("delete --hub: exit %d\n%s", code, s)

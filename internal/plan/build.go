@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -124,7 +125,11 @@ func Build(run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, clust
 		}
 		for _, g := range st.Groups {
 			if groups[g.Name] == nil {
-				errs = append(errs, field.Invalid(sp.Index(i).Child("groups"), g.Name, "no cluster of the fleet is in this group"))
+				why := "no cluster of the fleet is in this group"
+				if len(run.Spec.Clusters) > 0 {
+					why = "none of spec.clusters (" + strings.Join(run.Spec.Clusters, ", ") + ") is in this group: leave the group out, or name one of its clusters"
+				}
+				errs = append(errs, field.Invalid(sp.Index(i).Child("groups"), g.Name, why))
 			}
 		}
 		var names []string

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"upshift.dev/upshift/internal/scan/report"
 )
@@ -101,7 +102,7 @@ func checkBudgetSyncFailed(inv *Inventory) []report.Finding {
 func checkUnhealthyUnderBudget(inv *Inventory) []report.Finding {
 	var out []report.Finding
 	for p, pdbs := range inv.budgetsOf() {
-		if len(pdbs) != 1 || podReady(p) {
+		if len(pdbs) != 1 || podutils.IsPodReady(p) {
 			continue
 		}
 		pdb := pdbs[0]
@@ -121,15 +122,6 @@ func checkUnhealthyUnderBudget(inv *Inventory) []report.Finding {
 	}
 	sortFindings(out)
 	return out
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // checkPinnedToNode finds workloads whose pods may only run on one named
