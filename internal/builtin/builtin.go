@@ -36,7 +36,8 @@ func Register() {
 		cluster.Register(v1alpha1.ProviderAKS, cluster.Kind{Open: aks.Open, NameField: aks.NameField, Validate: aks.Validate, OwnCredentials: true,
 			Cannot: map[string]string{
 				steps.OpSoakReadyPods:     "AKS drains its pools' nodes itself, with a timer soak (nodeSoakDuration); gate on the workloads after the pool instead (a postUpgrade KubernetesHealth gate)",
-				steps.OpDeleteUndrainable: "AKS drains its pools' nodes itself and never deletes a pod a budget keeps; use undrainable.then Cordon or Fail",
+				steps.OpDeleteUndrainable: "AKS drains its pools' nodes itself and never deletes a pod a budget keeps; use undrainable.then Fail (AKS's drainTimeoutInMinutes)",
+				steps.OpCordonUndrainable: "AKS API " + aks.APIVersion + " (the one upshift speaks) has no undrainableNodeBehavior: AKS fails the pool's upgrade at drainTimeoutInMinutes; use undrainable.then Fail, or fix what blocks the drain (upshift plan --simulate names it)",
 			}})
 		cluster.Register(v1alpha1.ProviderExec, cluster.Kind{Open: exec.Open, NameField: exec.NameField, Validate: exec.Validate,
 			Cannot: map[string]string{

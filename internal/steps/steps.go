@@ -85,6 +85,10 @@ const (
 	// OpDeleteUndrainable is the DeletePod escalation of a drain that does
 	// not finish (nodeUpgrade.undrainable.then DeletePod).
 	OpDeleteUndrainable = "delete-undrainable-pods"
+	// OpCordonUndrainable leaves a node whose drain does not finish
+	// cordoned and goes on (undrainableNodeBehavior Cordon, or
+	// undrainable.then Cordon).
+	OpCordonUndrainable = "cordon-undrainable-nodes"
 	OpCreate            = "create"
 	OpDelete            = "delete"
 )

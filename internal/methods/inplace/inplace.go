@@ -87,6 +87,9 @@ func need(run *v1alpha1.UpdateRun, ci steps.ClusterInfo) error {
 			if un := run.Spec.NodeUpgrade.Undrainable; un != nil && un.Then == v1alpha1.EscalateDeletePod {
 				errs = append(errs, ci.Need(steps.OpDeleteUndrainable, steps.Step{Kind: steps.NodePool, Pool: pool}.Name()))
 			}
+			if cluster.UpgradeOf(run.Spec, "").OnUndrainable == nodepool.UndrainableCordon {
+				errs = append(errs, ci.Need(steps.OpCordonUndrainable, steps.Step{Kind: steps.NodePool, Pool: pool}.Name()))
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -55,6 +55,11 @@ var (
 // terminal provisioning states: anything else is an operation under way.
 var terminal = []string{"Succeeded", "Failed", "Canceled"}
 
+// APIVersion is the AKS REST API version upshift speaks (the one
+// armcontainerservice v6.6.0 sends; the emulator answers it alone).
+const APIVersion = "2025-02-01"
+
+
 func v(s string) string {
 	if s == "" || strings.HasPrefix(s, "v") {
 		return s
