@@ -23,8 +23,10 @@ import (
 // selector and required node affinity match it, the pod tolerates its
 // NoSchedule and NoExecute taints, its requests fit what the node has
 // left (and its pod count), and no pod in the node's topology domain
-// matches a required anti-affinity term of the pod. Required pod
-// affinity, topology spread and volume zones are not replayed.
+// matches a required anti-affinity term of the pod, its required pod
+// affinity terms find their pods in the node's domain, and its
+// DoNotSchedule topology spread constraints hold. Volume zones and
+// preferences are not replayed.
 
 // place picks the least loaded node the pod fits, or says why none does
 // ("0/7 nodes fit: 3 cordoned for the upgrade, 4 Insufficient cpu").
@@ -93,6 +95,143 @@ func (s *sim) fits(p *corev1.Pod, n *simNode) string {
 	if s.antiAffinityConflict(p, n) {
 		return "holding a pod the pod's anti-affinity excludes"
 	}
+	if !s.affinityMet(p, n) {
+		return "not in a domain of the pods the pod's affinity requires"
+	}
+	if why := s.spreadViolated(p, n); why != "" {
+		return why
+	}
+	return ""
+}
+
+// podsIn calls f with each pod on a node left in the same topology domain
+// as n (by key), until f says stop.
+func (s *sim) podsIn(key string, n *simNode, f func(*corev1.Pod) bool) {
+	domain, ok := n.node.Labels[key]
+	if !ok {
+		return
+	}
+	for _, m := range s.nodes {
+		if m.gone {
+			continue
+		}
+		if v, ok := m.node.Labels[key]; !ok || v != domain {
+			continue
+		}
+		for _, q := range m.pods {
+			if !f(q.pod) {
+				return
+			}
+		}
+	}
+}
+
+// termMatches says whether q is a pod an affinity term of p names (a
+// namespace selector is taken to select every namespace: the snapshot
+// holds no namespaces' labels).
+func termMatches(p *corev1.Pod, term corev1.PodAffinityTerm, sel labels.Selector, q *corev1.Pod) bool {
+	namespaces := sets.New(term.Namespaces...)
+	if len(namespaces) == 0 && term.NamespaceSelector == nil {
+		namespaces.Insert(p.Namespace)
+	}
+	if term.NamespaceSelector == nil && !namespaces.Has(q.Namespace) {
+		return false
+	}
+	return sel.Matches(labels.Set(q.Labels))
+}
+
+// affinityMet says whether every required pod affinity term of p finds a
+// matching pod in n's domain — or, as the scheduler allows for the first
+// pod of a group, no pod anywhere matches the term and p matches it
+// itself.
+func (s *sim) affinityMet(p *corev1.Pod, n *simNode) bool {
+	a := p.Spec.Affinity
+	if a == nil || a.PodAffinity == nil {
+		return true
+	}
+	for _, term := range a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+		sel, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
+		if err != nil {
+			continue
+		}
+		if _, ok := n.node.Labels[term.TopologyKey]; !ok {
+			return false
+		}
+		found := false
+		s.podsIn(term.TopologyKey, n, func(q *corev1.Pod) bool {
+			found = termMatches(p, term, sel, q)
+			return !found
+		})
+		if found {
+			continue
+		}
+		anywhere := false
+		for _, m := range s.nodes {
+			for _, q := range m.pods {
+				if !m.gone && termMatches(p, term, sel, q.pod) {
+					anywhere = true
+				}
+			}
+		}
+		if anywhere || !termMatches(p, term, sel, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// spreadViolated is why placing p on n would break one of its
+// DoNotSchedule topology spread constraints (the skew of its matching
+// pods between the domains of the nodes that stay which its node
+// affinity allows), or "". The scheduler also counts the domain of a node
+// being drained until the node is deleted; a replacement it holds
+// Pending for that long is not a drain that never finishes.
+func (s *sim) spreadViolated(p *corev1.Pod, n *simNode) string {
+	required := nodeaffinity.GetRequiredNodeAffinity(p)
+	for _, c := range p.Spec.TopologySpreadConstraints {
+		if c.WhenUnsatisfiable != corev1.DoNotSchedule {
+			continue
+		}
+		domain, ok := n.node.Labels[c.TopologyKey]
+		if !ok {
+			return "missing the label " + c.TopologyKey + " the pod's topology spread needs"
+		}
+		sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+		if err != nil {
+			continue
+		}
+		counts := map[string]int{}
+		for _, m := range s.nodes {
+			if m.gone || m.cordoned {
+				continue // nodes the upgrade takes away are no domain for long
+			}
+			d, ok := m.node.Labels[c.TopologyKey]
+			if !ok {
+				continue
+			}
+			if match, _ := required.Match(m.node); !match {
+				continue
+			}
+			counts[d] += 0
+			for _, q := range m.pods {
+				if q.pod.Namespace == p.Namespace && sel.Matches(labels.Set(q.pod.Labels)) {
+					counts[d]++
+				}
+			}
+		}
+		least := -1
+		for _, v := range counts {
+			if least < 0 || v < least {
+				least = v
+			}
+		}
+		if least < 0 {
+			least = 0
+		}
+		if counts[domain]+1-least > int(c.MaxSkew) {
+			return fmt.Sprintf("over the pod's topology spread (maxSkew %d by %s)", c.MaxSkew, c.TopologyKey)
+		}
+	}
 	return ""
 }
 
@@ -104,27 +243,17 @@ func (s *sim) antiAffinityConflict(p *corev1.Pod, n *simNode) bool {
 		return false
 	}
 	for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-		domain, ok := n.node.Labels[term.TopologyKey]
-		if !ok {
-			continue
-		}
 		sel, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
 		if err != nil {
 			continue
 		}
-		namespaces := sets.New(term.Namespaces...)
-		if len(namespaces) == 0 {
-			namespaces.Insert(p.Namespace)
-		}
-		for _, m := range s.nodes {
-			if m.gone || m.node.Labels[term.TopologyKey] != domain {
-				continue
-			}
-			for _, q := range m.pods {
-				if namespaces.Has(q.pod.Namespace) && sel.Matches(labels.Set(q.pod.Labels)) {
-					return true
-				}
-			}
+		conflict := false
+		s.podsIn(term.TopologyKey, n, func(q *corev1.Pod) bool {
+			conflict = termMatches(p, term, sel, q)
+			return !conflict
+		})
+		if conflict {
+			return true
 		}
 	}
 	return false

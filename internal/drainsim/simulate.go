@@ -143,8 +143,8 @@ func Simulate(snap *Snapshot, pool Pool) (*Result, error) {
 		batch := old[next:min(next+surge, len(old))]
 		b := Batch{Number: len(res.Batches) + 1}
 		if add := size - len(old) + next + len(batch) - atTarget; add > 0 {
-			for range add {
-				s.addSurge(template)
+			for i := range add {
+				s.addSurge(template, batch[i%len(batch)].node)
 			}
 			b.Surge, atTarget = add, atTarget+add
 		}
@@ -340,13 +340,24 @@ func poolTemplate(pool []*simNode) *corev1.Node {
 	return t
 }
 
-// addSurge adds a node at the target, made like the pool's.
-func (s *sim) addSurge(template *corev1.Node) {
+// zoneLabels place a node; a pool's nodes differ in them, so a new node
+// takes those of the node it replaces (a scale set balanced over zones
+// replaces zone for zone).
+var zoneLabels = []string{corev1.LabelTopologyZone, corev1.LabelTopologyRegion, corev1.LabelFailureDomainBetaZone, corev1.LabelFailureDomainBetaRegion}
+
+// addSurge adds a node at the target, made like the pool's, in the zone
+// of the node it replaces.
+func (s *sim) addSurge(template, replaces *corev1.Node) {
 	s.surged++
 	n := template.DeepCopy()
 	n.Name = fmt.Sprintf("(surge node %d)", s.surged)
 	if n.Labels == nil {
 		n.Labels = map[string]string{}
+	}
+	for _, k := range zoneLabels {
+		if v, ok := replaces.Labels[k]; ok {
+			n.Labels[k] = v
+		}
 	}
 	n.Labels[corev1.LabelHostname] = n.Name
 	n.Spec.Unschedulable = false

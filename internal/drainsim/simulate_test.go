@@ -326,3 +326,81 @@ func TestSimulateCountsWavesOfEvictions(t *testing.T) {
 		t.Errorf("budget waves %d; want 4 (12 evictions, 3 at a time)", res.BudgetWaves)
 	}
 }
+
+func TestSimulatePlacesByPodAffinityAndTopologySpread(t *testing.T) {
+	// api pods must run in the zone of a cache pod; the only cache pod
+	// may run only on node-a (disk=ssd, by hand): once it is evicted its
+	// replacement finds no node, and api-1's, evicted from node-b next,
+	// finds no cache pod's zone to go to.
+	zone := func(n corev1.Node, z string) corev1.Node { n.Labels[corev1.LabelTopologyZone] = z; return n }
+	nodes := []corev1.Node{zone(node("node-a", "user", map[string]string{"disk": "ssd"}), "z1"), zone(node("node-b", "user", nil), "z2"), zone(node("sys-1", "system", nil), "z2")}
+	cache := pod("cache-1", "node-a", "cache")
+	cache.Spec.NodeSelector = map[string]string{"disk": "ssd"}
+	api := pod("api-1", "node-b", "api")
+	api.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+		TopologyKey: corev1.LabelTopologyZone, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "cache"}}}}}}
+	res, err := Simulate(&Snapshot{Nodes: nodes, Pods: []corev1.Pod{cache, api}}, userPool(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var why string
+	for _, w := range res.Warnings {
+		if w.Pod == "shop/api-1" {
+			why = w.Reason
+		}
+	}
+	if !strings.Contains(why, "not in a domain of the pods the pod's affinity requires") {
+		t.Errorf("api-1's replacement: %q (warnings %+v); want its pod affinity named", why, res.Warnings)
+	}
+
+	// A pod that is the first of its group (it matches its own term and
+	// no other pod does) may go anywhere, as the scheduler allows.
+	solo := pod("solo-1", "node-a", "solo")
+	solo.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+		TopologyKey: corev1.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "solo"}}}}}}
+	res, err = Simulate(&Snapshot{Nodes: nodes, Pods: []corev1.Pod{solo}}, userPool(1))
+	if err != nil || len(res.Warnings) != 0 {
+		t.Errorf("the first pod of its own affinity group: %+v, %v", res.Warnings, err)
+	}
+
+	// web spreads over zones with maxSkew 1, two pods in z1 and z2 each,
+	// z3 empty but for sys-2: the replacements of node-a's pods must go
+	// to z3, and sys-2 is tainted for system pods alone, so they fit
+	// nowhere. With z3 open the spread holds: the domains of the nodes
+	// being drained (the scheduler counts them until they are deleted)
+	// do not hold a replacement Pending for good.
+	nodes = []corev1.Node{zone(node("node-a", "user", nil), "z1"), zone(node("node-b", "user", nil), "z2"), zone(node("sys-2", "system", nil), "z3")}
+	nodes[2].Spec.Taints = []corev1.Taint{{Key: "CriticalAddonsOnly", Value: "true", Effect: corev1.TaintEffectNoSchedule}}
+	var pods []corev1.Pod
+	for i, n := range []string{"node-a", "node-a", "node-b", "node-b"} {
+		p := pod(fmt.Sprintf("web-%d", i+1), n, "web")
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone,
+			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+		pods = append(pods, p)
+	}
+	pool := Pool{Name: "user", Selector: labels.SelectorFromSet(labels.Set{poolLabel: "user"}), MaxSurge: intstr.FromInt32(1)}
+	res, err = Simulate(&Snapshot{Nodes: nodes, Pods: pods}, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spread := 0
+	for _, w := range res.Warnings {
+		if strings.Contains(w.Reason, "over the pod's topology spread (maxSkew 1 by "+corev1.LabelTopologyZone+")") ||
+			strings.Contains(w.Reason, "missing the label "+corev1.LabelTopologyZone) {
+			spread++
+		}
+	}
+	if spread == 0 {
+		t.Errorf("warnings %+v; want replacements held by the topology spread", res.Warnings)
+	}
+	nodes[2].Spec.Taints = nil
+	res, err = Simulate(&Snapshot{Nodes: nodes, Pods: pods}, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range res.Warnings {
+		if strings.Contains(w.Reason, "over the pod's topology spread") {
+			t.Errorf("with z3 open the spread holds: %+v", w)
+		}
+	}
+}
