@@ -64,15 +64,32 @@ func (o *fleetOptions) Run(ctx context.Context) error {
 	}
 	var rows [][]string
 	for _, c := range o.clusters {
+		// What the provider cannot tell (a kubeconfig cluster's node
+		// image, anything of a cluster that does not answer) is shown as
+		// unknown, never left blank.
 		var pools []string
 		for _, p := range c.Status.NodePools {
-			pools = append(pools, fmt.Sprintf("%s=%d (%s, %s)", p.Name, p.Count, p.KubernetesVersion, p.NodeImage))
+			pools = append(pools, fmt.Sprintf("%s=%d (%s, image %s)", p.Name, p.Count, orUnknown(p.KubernetesVersion), orUnknown(p.NodeImage)))
+		}
+		if len(pools) == 0 {
+			pools = []string{"unknown"}
 		}
 		reach := "yes"
-		if cond := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionReachable); cond.Status != metav1.ConditionTrue {
-			reach = "no: " + cond.Message
+		if cond := meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionReachable); cond == nil || cond.Status != metav1.ConditionTrue {
+			reach = "no"
+			if cond != nil {
+				reach += ": " + cond.Message
+			}
 		}
-		rows = append(rows, []string{c.Name, c.Spec.Group, c.Spec.Provider, c.Status.KubernetesVersion, strings.Join(pools, " "), reach})
+		rows = append(rows, []string{c.Name, c.Spec.Group, c.Spec.Provider, orUnknown(c.Status.KubernetesVersion), strings.Join(pools, " "), reach})
 	}
 	return table(o.streams.Out, []string{"NAME", "GROUP", "PROVIDER", "VERSION", "NODE POOLS", "REACHABLE"}, rows)
+}
+
+// orUnknown is s, or "unknown" where nothing could tell it.
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }

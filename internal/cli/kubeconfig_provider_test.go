@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -54,6 +55,17 @@ spec: {provider: kubeconfig, kubeconfig: missing/kubeconfig, group: prod}
 	}
 	if cond := meta.FindStatusCondition(clusters[1].Status.Conditions, v1alpha1.ConditionReachable); cond == nil || cond.Status != metav1.ConditionFalse || !strings.Contains(cond.Message, filepath.Join(dir, "missing/kubeconfig")) {
 		t.Errorf("a cluster whose kubeconfig is missing: %+v", clusters[1].Status.Conditions)
+	}
+
+	// The table says unknown where nothing can tell (the version and pools
+	// of a cluster that does not answer), never a blank.
+	code, out, stderr = run(t, "fleet", "--fleet", fleetFile, "--home", testfleet.Fleet(t).Home)
+	if code != 0 {
+		t.Fatalf("fleet: exit %d\n%s", code, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^gone\s+prod\s+kubeconfig\s+unknown\s+unknown\s+no: loading kubeconfig`).MatchString(out) ||
+		!strings.Contains(out, "user=2 ("+toolchain.Previous().Version+", image ubuntu-") {
+		t.Errorf("the fleet table:\n%s", out)
 	}
 
 	runFile := filepath.Join(dir, "run.yaml")
