@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -35,6 +36,7 @@ type gatewayOptions struct {
 	kubeconfig, context string
 	class               string
 	follower            *gatewayapi.Follower
+	logs                logOptions
 }
 
 func newGatewayCommand(s Streams) *cobra.Command {
@@ -84,12 +86,16 @@ cores (BenchmarkGatewayVsHAProxy).`,
 	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "with --gateway-api: the cluster's kubeconfig (default: $KUBECONFIG, ~/.kube/config)")
 	cmd.Flags().StringVar(&o.context, "context", "", "with --gateway-api: the kubeconfig's context (default: its current one)")
 	cmd.Flags().StringVar(&o.class, "gateway-class", "upshift", "with --gateway-api: the GatewayClass whose Gateways the gateway implements")
+	o.logs.add(cmd)
 	return cmd
 }
 
 func (o *gatewayOptions) Complete(*cobra.Command, []string) error { return nil }
 
 func (o *gatewayOptions) Validate() error {
+	if err := o.logs.validate(); err != nil {
+		return err
+	}
 	if o.config == "" {
 		return usagef("--config FILE is required")
 	}
@@ -124,13 +130,19 @@ func (o *gatewayOptions) Run(ctx context.Context) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
+	p := printer.New(o.streams.Err)
+	if o.logs.format == "json" || o.logs.lvl != slog.LevelInfo {
+		// The gateway logs through slog's default logger.
+		log := o.logs.logger(o.streams.Err)
+		slog.SetDefault(log)
+		p = o.logs.printer(o.streams.Err, log)
+	}
 	gw, err := frontdoor.New(*o.cfg, o.token)
 	if err != nil {
 		return usageError{Err: err}
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	p := printer.New(o.streams.Err)
 	if o.follower != nil {
 		o.follower.Gateway = gw
 		go func() { _ = o.follower.Run(ctx) }()

@@ -105,6 +105,7 @@ type hubRunOptions struct {
 	noLeaderElection        bool
 	dashboardListen         string
 	dashboard               dashboardFlags
+	logs                    logOptions
 	cfg                     *rest.Config
 }
 
@@ -142,6 +143,7 @@ within the lease duration and carries them on from their status.`,
 	cmd.Flags().StringVar(&o.opts.MetricsAddr, "metrics-listen", "", "serve the controller's Prometheus metrics on this address (e.g. :8080)")
 	cmd.Flags().StringVar(&o.dashboardListen, "dashboard-listen", "", "serve the web dashboard of the namespace's runs on this address (e.g. :8090)")
 	o.dashboard.add(cmd, "dashboard-")
+	o.logs.add(cmd)
 	return cmd
 }
 
@@ -158,15 +160,29 @@ func (o *hubRunOptions) Complete(*cobra.Command, []string) error {
 		e.Store = runs
 		return e
 	}
-	o.opts.Log = slog.New(slog.NewTextHandler(o.streams.Err, nil))
-	o.opts.Progress = func(run string, ev engine.Event) {
-		ev.Message = run + ": " + ev.Message
-		o.progress(ev)
-	}
 	return nil
 }
 
 func (o *hubRunOptions) Validate() error {
+	if err := o.logs.validate(); err != nil {
+		return err
+	}
+	// The controller's log, and the runs' progress: lines for people, or
+	// in JSON every one a record with the run, stage, cluster and step.
+	o.opts.Log = o.logs.logger(o.streams.Err)
+	o.printer = o.logs.printer(o.streams.Err, o.opts.Log)
+	o.opts.Progress = func(run string, ev engine.Event) {
+		if o.logs.format == "json" {
+			level := slog.LevelInfo
+			if ev.Type == "Failed" {
+				level = slog.LevelError
+			}
+			o.opts.Log.Log(context.Background(), level, ev.Message, "run", run, "stage", ev.Stage, "cluster", ev.Cluster, "step", ev.Step, "event", ev.Type)
+			return
+		}
+		ev.Message = run + ": " + ev.Message
+		o.progress(ev)
+	}
 	if err := names.Label("namespace", o.opts.Namespace); err != nil {
 		return err
 	}

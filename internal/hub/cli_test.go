@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -105,7 +106,8 @@ func TestHubCLI(t *testing.T) {
 	if code, out := cliResult(t, append([]string{"run", "-f", runFile, "--fleet", runFile}, hubFlags...)...); code != 2 || !strings.Contains(out, "--fleet is not used with --hub") {
 		t.Errorf("run --hub with --fleet: exit %d\n%s", code, out)
 	}
-	replicas := []*replica{startReplica(t, kubeconfig, "replica-a")}
+	// The replica logs in JSON, as a log pipeline reads it.
+	replicas := []*replica{startReplica(t, kubeconfig, "replica-a", "--log-format", "json")}
 
 	// The run, followed from this terminal.
 	var out bytes.Buffer
@@ -166,6 +168,22 @@ func TestHubCLI(t *testing.T) {
 		if !strings.Contains(report, want) {
 			t.Errorf("the followed run's output lacks %q:\n%s", want, report)
 		}
+	}
+	// Every line the replica wrote is a JSON record; the runs' progress
+	// carries the run, stage, cluster and step as fields.
+	stepDone := false
+	for _, line := range strings.Split(strings.TrimSpace(replicas[0].output()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("the replica wrote a line that is no JSON object: %q", line)
+			continue
+		}
+		if rec["run"] == "patch-all" && rec["stage"] == "prod" && rec["cluster"] == "cli-prod-2" && rec["event"] == "Completed" {
+			stepDone = true
+		}
+	}
+	if !stepDone {
+		t.Errorf("no record of cli-prod-2's progress in prod with its fields:\n%s", replicas[0].output())
 	}
 
 	// A run planned only (state Initialize) is cancelled from the CLI:
