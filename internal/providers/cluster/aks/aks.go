@@ -59,7 +59,6 @@ var terminal = []string{"Succeeded", "Failed", "Canceled"}
 // armcontainerservice v6.6.0 sends; the emulator answers it alone).
 const APIVersion = "2025-02-01"
 
-
 func v(s string) string {
 	if s == "" || strings.HasPrefix(s, "v") {
 		return s
