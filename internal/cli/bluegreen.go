@@ -36,6 +36,7 @@ type moveOptions struct {
 func (o *moveOptions) addFlags(cmd *cobra.Command, command, what string) {
 	o.addHome(cmd)
 	o.addMetrics(cmd)
+	o.addReportOutput(cmd)
 	cmd.Flags().StringVar(&o.to, "to", "", "the Kubernetes version of green, e.g. 1.37")
 	cmd.Flags().StringVarP(&o.configFile, "filename", "f", "", what)
 	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file holding CLUSTER; rewritten so green replaces blue at the end")
@@ -82,7 +83,7 @@ func (o *moveOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	printPlan(o.streams.Out, viewOf(p, nil))
+	printPlan(o.humanOut(), viewOf(p, nil))
 	return o.drive(ctx, e, o.run.Name)
 }
 
@@ -217,6 +218,7 @@ Exit codes: 0 rolled back; 1 the rollback failed; 2 bad input.`,
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
+	o.addReportOutput(cmd)
 	return cmd
 }
 
@@ -233,7 +235,7 @@ func (o *rollbackOptions) Run(ctx context.Context) error {
 	}
 	run, err := e.Rollback(ctx, o.name)
 	if run != nil {
-		writeRunReport(o.streams.Out, run)
+		o.report(run)
 	}
 	var invalid *engine.InvalidError
 	if errors.As(err, &invalid) {

@@ -42,6 +42,7 @@ that completed or was cancelled already (nothing changed).`,
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
+	o.addReportOutput(cmd)
 	cmd.Flags().StringVar(&o.reason, "reason", "", "why the run is cancelled, for its audit trail")
 	return cmd
 }

@@ -147,8 +147,7 @@ func (o *runOptions) ended(run *v1alpha1.UpdateRun) error {
 	if !o.finished(run) {
 		return nil
 	}
-	fmt.Fprintln(o.streams.Out)
-	writeRunReport(o.streams.Out, run)
+	o.report(run)
 	switch run.Status.Phase {
 	case v1alpha1.PhaseCompleted:
 		o.printer.Success("run %s completed", run.Name)

@@ -59,3 +59,21 @@ func table(w io.Writer, header []string, rows [][]string) error {
 	}
 	return tw.Flush()
 }
+
+// choice is a flag whose value is one of a few: a value outside them is
+// refused when the flag is parsed, naming the ones it takes.
+type choice struct {
+	value   string
+	allowed []string
+}
+
+func (c *choice) String() string { return c.value }
+func (c *choice) Type() string   { return "string" }
+
+func (c *choice) Set(v string) error {
+	if err := validateOutput(v, c.allowed...); err != nil {
+		return err
+	}
+	c.value = v
+	return nil
+}

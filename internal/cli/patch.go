@@ -61,6 +61,7 @@ Exit codes: 0 every cluster patched; 1 failed; 2 bad input (nothing changed);
 		RunE: runE(o),
 	}
 	o.addHome(cmd)
+	o.addReportOutput(cmd)
 	o.addMetrics(cmd)
 	cmd.Flags().StringVar(&o.fleetFile, "fleet", "", "fleet file of upshift.dev/v1alpha1 Cluster objects (required)")
 	cmd.Flags().StringVarP(&o.strategyFile, "filename", "f", "", "file holding the UpdateStrategy to compress (a run file will do); default: one stage over the whole fleet")

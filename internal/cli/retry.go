@@ -43,6 +43,7 @@ Exit codes as run: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stop
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
+	o.addReportOutput(cmd)
 	o.addMetrics(cmd)
 	cmd.Flags().BoolVar(&o.failed, "failed", false, "retry the clusters that failed")
 	cmd.Flags().BoolVar(&o.skipped, "skipped", false, "retry the clusters that were skipped")
@@ -102,6 +103,6 @@ func (o *retryOptions) Run(ctx context.Context) error {
 		return err
 	}
 	o.printer.Action("run %s retries %d cluster(s) of run %s at its target", name, len(members), o.name)
-	printPlan(o.streams.Out, viewOf(p, nil))
+	printPlan(o.humanOut(), viewOf(p, nil))
 	return o.drive(ctx, e, name)
 }

@@ -43,6 +43,34 @@ type runOptions struct {
 	// (openHub sets runs); empty: the home's files.
 	hub, hubKubeconfig, hubNamespace string
 	runs                             store.Runs
+	// reportOutput is how the final report is printed: table for people,
+	// or the run (UpdateRun and status) as json or yaml.
+	reportOutput choice
+}
+
+// addReportOutput adds -o to a command that ends with a run's report.
+func (o *runOptions) addReportOutput(cmd *cobra.Command) {
+	o.reportOutput = choice{value: outputTable, allowed: []string{outputTable, outputJSON, outputYAML}}
+	cmd.Flags().VarP(&o.reportOutput, "output", "o", "the final report: table, or the run with its status as json or yaml on stdout (progress stays on stderr)")
+}
+
+// humanOut is where a driving command prints what is for people alone
+// (the plan): stdout, or stderr when stdout carries the run as data.
+func (o *runOptions) humanOut() io.Writer {
+	if f := o.reportOutput.value; f == outputJSON || f == outputYAML {
+		return o.streams.Err
+	}
+	return o.streams.Out
+}
+
+// report prints a run's final report.
+func (o *runOptions) report(run *v1alpha1.UpdateRun) {
+	if f := o.reportOutput.value; f == outputJSON || f == outputYAML {
+		_ = writeData(o.streams.Out, f, run)
+		return
+	}
+	fmt.Fprintln(o.streams.Out)
+	writeRunReport(o.streams.Out, run)
 }
 
 // addMetrics adds --metrics-listen to a command that drives a run.
@@ -224,6 +252,7 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped.`,
 	o.addInputs(cmd)
 	o.addMetrics(cmd)
 	o.addHub(cmd)
+	o.addReportOutput(cmd)
 	cmd.Flags().BoolVar(&o.requireWindowFit, "require-window-fit", false, "refuse to start when a node pool is predicted to outlast its maintenance window")
 	return cmd
 }
@@ -267,7 +296,7 @@ func (o *startOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	printPlan(o.streams.Out, viewOf(p, nil))
+	printPlan(o.humanOut(), viewOf(p, nil))
 	if o.run.Spec.State == v1alpha1.StateInitialize {
 		o.printer.Success("run %s initialized; start it with `upshift resume %s`", o.run.Name, o.run.Name)
 		return nil
@@ -337,8 +366,7 @@ func (o *runOptions) drive(ctx context.Context, e *engine.Engine, name string) e
 	start := time.Now()
 	run, err := e.Drive(ctx, name)
 	if run != nil {
-		fmt.Fprintln(o.streams.Out)
-		writeRunReport(o.streams.Out, run)
+		o.report(run)
 	}
 	switch {
 	case err == nil:
@@ -429,6 +457,7 @@ waiting for the window takes the override at its next look.`,
 	o.addHome(cmd)
 	o.addMetrics(cmd)
 	o.addHub(cmd)
+	o.addReportOutput(cmd)
 	cmd.Flags().BoolVar(&o.overrideWindows, "override-maintenance-windows", false, "let an emergency patch's steps start outside maintenance windows (needs --reason; recorded in the audit trail)")
 	cmd.Flags().StringVar(&o.reason, "reason", "", "why the windows are overridden, for the audit trail")
 	return cmd

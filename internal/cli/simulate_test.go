@@ -178,9 +178,14 @@ spec:
 	// anything.
 	gated := filepath.Join(dir, "gated.yaml")
 	writeTestFile(t, gated, strings.Replace(readTestFile(t, runFile), "name: foresee", "name: foresee-gated", 1)+"  gates: {preflight: [{name: drains, type: DrainSimulation, failureThreshold: 1}]}\n")
-	code, out, stderr = run(t, "run", "-f", gated, "--fleet", fleetFile, "--home", home)
+	code, out, stderr = run(t, "run", "-f", gated, "--fleet", fleetFile, "--home", home, "-o", "json")
 	if want := "gate drains (DrainSimulation): 1 failed attempt(s), the threshold: 1 drain(s) will not finish: pool user, batch " + fmt.Sprint(blocked.Batch) + ", node " + blocked.Node + ": pod " + blocked.Pod; code != exitcode.Failed || !strings.Contains(stderr+out, want) {
 		t.Errorf("run with a DrainSimulation gate: exit %d, want 1 and %q:\n%s%s", code, want, out, stderr)
+	}
+	// -o json: the report on stdout is the run itself, as data.
+	var reported v1alpha1.UpdateRun
+	if err := json.Unmarshal([]byte(out), &reported); err != nil || reported.Name != "foresee-gated" || reported.Status.Phase != v1alpha1.PhaseFailed || len(reported.Status.Stages) != 1 {
+		t.Errorf("run -o json printed no run (%v):\n%s", err, out)
 	}
 	if v, err := client.Discovery().ServerVersion(); err != nil || v.GitVersion != toolchain.Previous().Version {
 		t.Errorf("the control plane after a failed preflight: %v, %v; want it left at %s", v, err, toolchain.Previous().Version)
