@@ -158,6 +158,9 @@ func (o *hubRunOptions) Complete(*cobra.Command, []string) error {
 	o.opts.NewEngine = func(clusters []v1alpha1.Cluster, runs store.Runs) *engine.Engine {
 		e := o.engine(clusters)
 		e.Store = runs
+		// The commands its runs suggest reach them on this hub (the
+		// context is the reader's own name for it).
+		e.CommandFlags = " --hub HUB_CONTEXT --hub-namespace " + o.opts.Namespace
 		return e
 	}
 	return nil

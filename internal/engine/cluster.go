@@ -60,7 +60,7 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 				c := get(s)
 				c.Phase, c.Message, c.Unreachable, c.End = v1alpha1.PhaseSkipped, msg, true, now()
 			})
-			e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Skipped", Message: msg + fmt.Sprintf(" (upshift retry %s --skipped upgrades it later)", e.run.Name)})
+			e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Skipped", Message: msg + " (" + e.command("retry %s --skipped", e.run.Name) + " upgrades it later)"})
 			return nil
 		}
 	}

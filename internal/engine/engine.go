@@ -37,6 +37,10 @@ type Event = store.Event
 type Engine struct {
 	Store store.Runs
 	Fleet []v1alpha1.Cluster
+	// CommandFlags are appended to every upshift command the engine
+	// suggests (approve, skip, retry, resume), so that it reaches the
+	// run where it is kept: a hub's engines set the hub's flags.
+	CommandFlags string
 	// Resolve finds each fleet cluster's provider (cluster.NewResolver
 	// over the registered providers); Kubernetes versions come from it.
 	Resolve cluster.Resolver
@@ -145,6 +149,12 @@ func (e *Engine) Initialize(ctx context.Context, run *v1alpha1.UpdateRun, strate
 	}
 	_ = e.Store.Audit(run.Name, Event{Time: time.Now().UTC(), Type: "Initialized", Message: fmt.Sprintf("%d stages, %d clusters", len(p.Stages), len(e.Fleet))})
 	return p, nil
+}
+
+// command is an upshift command the engine suggests, with the flags that
+// reach the run where it is kept.
+func (e *Engine) command(format string, args ...any) string {
+	return "upshift " + fmt.Sprintf(format, args...) + e.CommandFlags
 }
 
 // FleetOf is the part of fleet a run holds: the clusters its
@@ -716,14 +726,14 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 		t.Phase = v1alpha1.PhaseRunning
 		if task.Type == v1alpha1.TaskApproval {
 			t.Phase = v1alpha1.PhaseWaiting
-			t.Message = fmt.Sprintf("waiting for approval: upshift approve %s --stage %s", e.run.Name, stageName)
+			t.Message = "waiting for approval: " + e.command("approve %s --stage %s", e.run.Name, stageName)
 		}
 	})
 	var g v1alpha1.GateSpec
 	switch task.Type {
 	case v1alpha1.TaskApproval:
 		g = v1alpha1.GateSpec{Name: ts.Name, Type: v1alpha1.GateApproval}
-		approve := fmt.Sprintf("upshift approve %s --stage %s", e.run.Name, stageName)
+		approve := e.command("approve %s --stage %s", e.run.Name, stageName)
 		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: fmt.Sprintf("waiting for approval of stage %s: %s", stageName, approve), Command: approve})
 		if r, ok := e.Store.(store.ApprovalRequester); ok {
 			if err := r.RequestApproval(e.run.Name, store.StageKey(stageName), fmt.Sprintf("approve stage %s of run %s", stageName, e.run.Name)); err != nil {
@@ -735,7 +745,7 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 		// A soak counts from its start, also across a resume: say what
 		// is left of it, until when, and how to end it now.
 		until := since.Add(task.WaitTime.Duration)
-		skip := fmt.Sprintf("upshift skip %s --stage %s --task %s", e.run.Name, stageName, ts.Name)
+		skip := e.command("skip %s --stage %s --task %s", e.run.Name, stageName, ts.Name)
 		soak := fmt.Sprintf("soaking until %s (%s of %s left); %s ends it now", until.UTC().Format("15:04:05 UTC"), soakLeft(until), task.WaitTime.Duration, skip)
 		e.record(func(s *v1alpha1.UpdateRunStatus) { get(s).Message = soak })
 		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: soak, Command: skip})
@@ -910,7 +920,7 @@ func failedClusters(st v1alpha1.StageStatus) int {
 func (e *Engine) member(name string) (*Member, v1alpha1.Cluster, error) {
 	i := slices.IndexFunc(e.Fleet, func(c v1alpha1.Cluster) bool { return c.Name == name })
 	if i < 0 {
-		return nil, v1alpha1.Cluster{}, fmt.Errorf("cluster %s left the fleet file after the run started: put it back, or skip it with `upshift skip %s --cluster %s`", name, e.run.Name, name)
+		return nil, v1alpha1.Cluster{}, fmt.Errorf("cluster %s left the fleet file after the run started: put it back, or skip it with `%s`", name, e.command("skip %s --cluster %s", e.run.Name, name))
 	}
 	m, err := e.Resolve(e.Fleet[i])
 	return m, e.Fleet[i], err

@@ -199,7 +199,7 @@ func (e *Engine) waitWindow(ctx context.Context, fc v1alpha1.Cluster, waiting fu
 			}
 			msg := fmt.Sprintf("waiting for %s: %s %s, in %s", what, when, opens.Format(windowTime), opens.Sub(now).Round(time.Second))
 			if p != nil {
-				msg += fmt.Sprintf("; `upshift resume %s --override-maintenance-windows --reason TEXT` overrides it", e.run.Name)
+				msg += "; `" + e.command("resume %s --override-maintenance-windows --reason TEXT", e.run.Name) + "` overrides it"
 			}
 			waiting(msg)
 		}

@@ -128,7 +128,8 @@ func TestHubCLI(t *testing.T) {
 
 	// From another terminal: status, history, a wrong stage, a stop and a
 	// resume (which follows), then the approval.
-	if code, s := cliResult(t, append([]string{"status", "patch-all"}, hubFlags...)...); code != 0 || !strings.Contains(s, "stage dev: Completed") || !strings.Contains(s, "before release-manager: Waiting") {
+	if code, s := cliResult(t, append([]string{"status", "patch-all"}, hubFlags...)...); code != 0 || !strings.Contains(s, "stage dev: Completed") || !strings.Contains(s, "before release-manager: Waiting") ||
+		!strings.Contains(s, "upshift approve patch-all --stage prod --hub HUB_CONTEXT --hub-namespace default") {
 		t.Errorf("status --hub: exit %d\n%s", code, s)
 	}
 	if code, s := cliResult(t, append([]string{"history"}, hubFlags...)...); code != 0 || !strings.Contains(s, "patch-all") || !strings.Contains(s, "Running") {
