@@ -213,8 +213,9 @@ drives the run, it is told to roll back and this command waits for it.
 ` + "`upshift resume RUN`" + ` later syncs green again and retries the switch.
 
 Exit codes: 0 rolled back; 1 the rollback failed; 2 bad input.`,
-		Args: exactArgs(1, "RUN"),
-		RunE: runE(o),
+		Args:              exactArgs(1, "RUN"),
+		ValidArgsFunction: o.completeRuns,
+		RunE:              runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)

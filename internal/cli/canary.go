@@ -112,11 +112,13 @@ log.
 Exit codes: 0 recorded; 2 bad input (nothing recorded).`,
 		Example: `  upshift promote canary-shop-20261202-170000
   upshift promote canary-shop-20261202-170000 --cluster shop --by alice`,
-		Args: exactArgs(1, "RUN"),
-		RunE: runE(o),
+		Args:              exactArgs(1, "RUN"),
+		ValidArgsFunction: o.completeRuns,
+		RunE:              runE(o),
 	}
 	o.addHome(cmd)
 	cmd.Flags().StringVar(&o.cluster, "cluster", "", "the cluster to promote (default: every cluster still in its canary)")
+	_ = cmd.RegisterFlagCompletionFunc("cluster", o.completeOfRun(false))
 	cmd.Flags().StringVar(&o.by, "by", "", "who promotes (default: the current user)")
 	return cmd
 }

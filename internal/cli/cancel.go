@@ -36,9 +36,10 @@ command waits for that and prints the report.
 
 Exit codes: 0 cancelled (or will be, by its driver); 2 bad input, a run
 that completed or was cancelled already (nothing changed).`,
-		Example: `  upshift cancel fleet-to-1-37 --reason "wrong gate; fixed in fleet-to-1-37-b"`,
-		Args:    exactArgs(1, "RUN"),
-		RunE:    runE(o),
+		Example:           `  upshift cancel fleet-to-1-37 --reason "wrong gate; fixed in fleet-to-1-37-b"`,
+		Args:              exactArgs(1, "RUN"),
+		ValidArgsFunction: o.completeRuns,
+		RunE:              runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)

@@ -39,8 +39,9 @@ Exit codes: 0 deleted; 2 bad input, a run that is driven or did not end
 		Example: `  upshift delete fleet-to-1-37
   upshift delete fleet-to-1-37 --force   # a run killed mid-step that will not be resumed
   upshift delete fleet-to-1-37 --hub hub # an UpdateRun on a hub`,
-		Args: exactArgs(1, "RUN"),
-		RunE: runE(o),
+		Args:              exactArgs(1, "RUN"),
+		ValidArgsFunction: o.completeRuns,
+		RunE:              runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)

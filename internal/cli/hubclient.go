@@ -38,6 +38,7 @@ func (o *runOptions) addHub(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.hub, "hub", os.Getenv(envHub), "kubeconfig context of an upshift hub: the run is an object there, driven by the hub ($"+envHub+")")
 	cmd.Flags().StringVar(&o.hubKubeconfig, "hub-kubeconfig", "", "kubeconfig that holds the --hub context (default $KUBECONFIG or ~/.kube/config)")
 	cmd.Flags().StringVar(&o.hubNamespace, "hub-namespace", ns, "the hub's namespace of runs and member Cluster objects ($"+envHubNamespace+")")
+	_ = cmd.RegisterFlagCompletionFunc("hub", completeContexts(&o.hubKubeconfig))
 }
 
 // openHub connects to the hub when one is named: from then on store()

@@ -38,8 +38,9 @@ Exit codes as run: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stop
 		Example: `  upshift retry fleet-to-1-37 --skipped
   upshift retry fleet-to-1-37 --failed --name fleet-to-1-37-again
   upshift retry fleet-to-1-37 --hub hub-admin   # the hub plans and drives it`,
-		Args: exactArgs(1, "RUN"),
-		RunE: runE(o),
+		Args:              exactArgs(1, "RUN"),
+		ValidArgsFunction: o.completeRuns,
+		RunE:              runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)

@@ -451,8 +451,9 @@ needs --reason, and the audit trail records who and why. A driver already
 waiting for the window takes the override at its next look.`,
 		Example: `  upshift resume fleet-to-1-37
   upshift resume patch-aks-ubuntu-2204-202612 --override-maintenance-windows --reason "CVE-2026-4242 exploited"`,
-		Args: exactArgs(1, "RUN"),
-		RunE: runE(o),
+		Args:              exactArgs(1, "RUN"),
+		ValidArgsFunction: o.completeRuns,
+		RunE:              runE(o),
 	}
 	o.addHome(cmd)
 	o.addMetrics(cmd)
@@ -771,8 +772,9 @@ its driver is gone), 11 rolled back, 3 when --timeout ran out first (the run
 goes on).`,
 		Example: `  upshift status fleet-to-1-37
   upshift status fleet-to-1-37 --watch --timeout 2h --hub hub`,
-		Args: exactArgs(1, "RUN"),
-		RunE: runE(o),
+		Args:              exactArgs(1, "RUN"),
+		ValidArgsFunction: o.completeRuns,
+		RunE:              runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
@@ -934,16 +936,19 @@ type approveOptions struct {
 func newApproveCommand(s Streams) *cobra.Command {
 	o := &approveOptions{namedRunOptions: namedRunOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
-		Use:   "approve RUN --stage STAGE [--task TASK] | --cluster CLUSTER --gate GATE",
-		Short: "Approve a stage's approval task, or a cluster's approval gate",
-		Args:  exactArgs(1, "RUN"),
-		RunE:  runE(o),
+		Use:               "approve RUN --stage STAGE [--task TASK] | --cluster CLUSTER --gate GATE",
+		Short:             "Approve a stage's approval task, or a cluster's approval gate",
+		Args:              exactArgs(1, "RUN"),
+		ValidArgsFunction: o.completeRuns,
+		RunE:              runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
 	cmd.Flags().StringVar(&o.stage, "stage", "", "stage whose approval tasks to approve")
+	_ = cmd.RegisterFlagCompletionFunc("stage", o.completeOfRun(true))
 	cmd.Flags().StringVar(&o.task, "task", "", "one approval task of the stage (default: all of them)")
 	cmd.Flags().StringVar(&o.cluster, "cluster", "", "cluster whose approval gate to approve")
+	_ = cmd.RegisterFlagCompletionFunc("cluster", o.completeOfRun(false))
 	cmd.Flags().StringVar(&o.gate, "gate", "", "the approval gate's name")
 	cmd.Flags().StringVar(&o.by, "by", "", "who approves (default: the current user)")
 	return cmd
@@ -1029,16 +1034,19 @@ type skipOptions struct {
 func newSkipCommand(s Streams) *cobra.Command {
 	o := &skipOptions{namedRunOptions: namedRunOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
-		Use:   "skip RUN --cluster CLUSTER | --stage STAGE [--task TASK]",
-		Short: "Skip a cluster, a whole stage, or a stage's wait or approval",
-		Args:  exactArgs(1, "RUN"),
-		RunE:  runE(o),
+		Use:               "skip RUN --cluster CLUSTER | --stage STAGE [--task TASK]",
+		Short:             "Skip a cluster, a whole stage, or a stage's wait or approval",
+		Args:              exactArgs(1, "RUN"),
+		ValidArgsFunction: o.completeRuns,
+		RunE:              runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
 	cmd.Flags().StringVar(&o.stage, "stage", "", "stage to skip")
+	_ = cmd.RegisterFlagCompletionFunc("stage", o.completeOfRun(true))
 	cmd.Flags().StringVar(&o.task, "task", "", "one task of the stage to skip (a wait or an approval)")
 	cmd.Flags().StringVar(&o.cluster, "cluster", "", "cluster to skip")
+	_ = cmd.RegisterFlagCompletionFunc("cluster", o.completeOfRun(false))
 	return cmd
 }
 
@@ -1081,10 +1089,11 @@ type stopOptions struct{ namedRunOptions }
 func newStopCommand(s Streams) *cobra.Command {
 	o := &stopOptions{namedRunOptions{runOptions: runOptions{streams: s}}}
 	cmd := &cobra.Command{
-		Use:   "stop RUN",
-		Short: "Stop a run: steps under way finish safely, nothing new starts",
-		Args:  exactArgs(1, "RUN"),
-		RunE:  runE(o),
+		Use:               "stop RUN",
+		Short:             "Stop a run: steps under way finish safely, nothing new starts",
+		Args:              exactArgs(1, "RUN"),
+		ValidArgsFunction: o.completeRuns,
+		RunE:              runE(o),
 	}
 	o.addHome(cmd)
 	o.addHub(cmd)
