@@ -438,6 +438,46 @@ func (m *Move) addGreenRoutes(ctx context.Context, green string) error {
 	return nil
 }
 
+// greenAnswerTimeout bounds how long T3 waits for green to answer
+// through the front door before it switches.
+var greenAnswerTimeout = time.Minute
+
+// greenAnswers waits, before any user is sent to green, until green
+// answers through the front door by its green name (the route to green
+// alone, with the public name upstream) three times in a row: a green
+// whose ingress or app is not serving yet is not switched to. One that
+// does not answer within greenAnswerTimeout fails the switch with all
+// traffic still on blue. Only routers have a green name behind the front
+// door's URL; DNS and Traffic Manager switches go on to the watch.
+func (m *Move) greenAnswers(ctx context.Context) error {
+	h := m.hosts()
+	if _, ok := m.Traffic.(traffic.Router); !ok || m.Spec.Traffic.URL == "" || h.Green == "" {
+		return nil
+	}
+	t := m.target(h.Green, m.Spec.Traffic.HealthPath)
+	deadline := time.Now().Add(greenAnswerTimeout)
+	var last loadgen.Stats
+	for inRow := 0; inRow < 3; {
+		s := loadgen.Burst(ctx, t, 1, 1)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if s.Failed == 0 {
+			inRow++
+			continue
+		}
+		inRow, last = 0, s
+		if time.Now().After(deadline) {
+			return fmt.Errorf("green does not answer %s through the front door (%s) after %s: %s; traffic stays on blue (check green's ingress and workloads, then resume)",
+				h.Green, t.URL, greenAnswerTimeout, strings.Join(last.Errors, "; "))
+		}
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Switch is T3: move the cluster name to green and watch it for the
 // window; any failure switches back (rollback) and fails the phase.
 func (m *Move) Switch(ctx context.Context) (string, error) {
@@ -447,6 +487,9 @@ func (m *Move) Switch(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if err := m.addGreenRoutes(ctx, gc.Name); err != nil {
+		return "", err
+	}
+	if err := m.greenAnswers(ctx); err != nil {
 		return "", err
 	}
 	h := m.hosts()
