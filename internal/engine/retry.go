@@ -12,9 +12,10 @@ import (
 )
 
 // Retry is a new run over the clusters a run left undone (failed,
-// skipped, or never started), at its frozen target: the newest version
-// its ControlPlane steps moved to (or its exact target when none ran),
-// and the node image it chose, pinned. Its strategy keeps the stages and
+// skipped, or never started), at its frozen target: the version the
+// first run planned their ControlPlane steps to, pinned when it is one
+// for them all (else the first run's own target, which each resolves as
+// it did), and the node image it chose, pinned. Its strategy keeps the stages and
 // groups that still hold a cluster. failed and skipped pick which to
 // retry; both false retries every cluster not completed.
 func Retry(old *v1alpha1.UpdateRun, fleet []v1alpha1.Cluster, name string, failed, skipped bool) (*v1alpha1.UpdateRun, *v1alpha1.UpdateStrategySpec, []v1alpha1.Cluster, error) {
@@ -22,19 +23,36 @@ func Retry(old *v1alpha1.UpdateRun, fleet []v1alpha1.Cluster, name string, faile
 		return nil, nil, nil, fmt.Errorf("run %s was never initialized: start it with upshift resume %s", old.Name, old.Name)
 	}
 	want := map[string]bool{}
-	var target string
+	// Each retried cluster's target is the newest version its steps move
+	// to, as the first run planned it for that cluster's provider.
+	targets := map[string]bool{}
 	for _, st := range old.Status.Stages {
 		for _, c := range st.Clusters {
-			for _, step := range c.Steps {
-				if step.Version != "" && (target == "" || newer(step.Version, target)) {
-					target = step.Version
-				}
-			}
 			switch {
 			case failed && c.Phase == v1alpha1.PhaseFailed, skipped && c.Phase == v1alpha1.PhaseSkipped,
 				!failed && !skipped && c.Phase != v1alpha1.PhaseCompleted:
 				want[c.Name] = true
+			default:
+				continue
 			}
+			var own string
+			for _, step := range c.Steps {
+				if step.Version != "" && (own == "" || newer(step.Version, own)) {
+					own = step.Version
+				}
+			}
+			if own != "" {
+				targets[own] = true
+			}
+		}
+	}
+	// One target for them all is pinned; clusters whose providers were
+	// planned to different patches keep the first run's own target, which
+	// each resolves as it did then.
+	var target string
+	if len(targets) == 1 {
+		for v := range targets {
+			target = v
 		}
 	}
 	if len(want) == 0 {
