@@ -747,6 +747,8 @@ func describeTask(t v1alpha1.StageTask) string {
 		return "wait " + t.WaitTime.Duration.String()
 	case v1alpha1.TaskGate:
 		return "gate " + t.Gate.Name + " (" + t.Gate.Type + ")"
+	case v1alpha1.TaskApproval:
+		return strings.TrimSpace("approval " + t.Name)
 	}
 	return t.Type
 }
@@ -879,7 +881,7 @@ func writeRunReport(w io.Writer, run *v1alpha1.UpdateRun) {
 	for _, s := range st.Stages {
 		fmt.Fprintf(w, "  stage %s: %s%s%s\n", s.Name, s.Phase, span(s.Start, s.End), msg(s.Message))
 		for _, t := range s.BeforeTasks {
-			fmt.Fprintf(w, "    before %s: %s%s%s\n", t.Name, t.Phase, approved(t), msg(t.Message))
+			fmt.Fprintf(w, "    before %s: %s%s%s\n", t.Name, t.Phase, taskSpan(t), msg(t.Message))
 		}
 		for _, c := range s.Clusters {
 			fmt.Fprintf(w, "    cluster %s (group %s, from %s): %s%s%s\n", c.Name, c.Group, c.FromVersion, c.Phase, span(c.Start, c.End), msg(c.Message))
@@ -894,7 +896,7 @@ func writeRunReport(w io.Writer, run *v1alpha1.UpdateRun) {
 			}
 		}
 		for _, t := range s.AfterTasks {
-			fmt.Fprintf(w, "    after %s: %s%s%s\n", t.Name, t.Phase, approved(t), msg(t.Message))
+			fmt.Fprintf(w, "    after %s: %s%s%s\n", t.Name, t.Phase, taskSpan(t), msg(t.Message))
 		}
 	}
 	if run.Spec.Patch != nil {
@@ -911,6 +913,15 @@ func span(start, end *metav1.Time) string {
 		return " (since " + start.UTC().Format("15:04:05") + ")"
 	}
 	return " (" + end.Sub(start.Time).Round(time.Second).String() + ")"
+}
+
+// taskSpan is who approved an approval task and when, or how long any
+// other task took (or since when it runs).
+func taskSpan(t v1alpha1.TaskStatus) string {
+	if t.Type == v1alpha1.TaskApproval {
+		return approved(t)
+	}
+	return span(t.Start, t.End)
 }
 
 func msg(m string) string {
