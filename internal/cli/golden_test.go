@@ -40,7 +40,9 @@ func golden(t *testing.T, name string, out []byte) {
 // TestGoldenHumanOutput: what people read — a run's report and a plan —
 // stays as it is unless changed on purpose.
 func TestGoldenHumanOutput(t *testing.T) {
-	at := func(s int) *metav1.Time { return &metav1.Time{Time: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Second)} }
+	at := func(s int) *metav1.Time {
+		return &metav1.Time{Time: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Second)}
+	}
 	done := func(name, kind string, from, to int, m string) v1alpha1.StepStatus {
 		return v1alpha1.StepStatus{Name: name, Kind: kind, Phase: v1alpha1.PhaseCompleted, Start: at(from), End: at(to), Message: m}
 	}
