@@ -9,7 +9,7 @@ HELM        := helm.sh/helm/v4/cmd/helm@v4.3.2
 TEST_FLAGS  ?= -timeout 75m
 BENCH       ?= .
 
-.PHONY: all build image deps bench-deps tools test lint chart demo demo-down bench fuzz generate clean
+.PHONY: all build image deps bench-deps tools test lint chart demo demo-down bench fuzz generate docs clean
 
 all: build
 
@@ -110,6 +110,11 @@ fuzz:
 
 # DeepCopy methods and CRDs of the API types; the chart carries copies of
 # the CRDs and of the alert rules (a test checks they match).
+# The CLI reference in docs/cli, from the commands themselves; a test
+# fails when it is stale.
+docs:
+	UPSHIFT_UPDATE_DOCS=1 $(GO) test ./internal/cli -run '^TestCLIReference$$' -count=1
+
 generate:
 	$(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object crd paths=./api/... output:crd:dir=internal/crds/bases
 	rm -f charts/upshift/crds/*.yaml && cp internal/crds/bases/*.yaml charts/upshift/crds/
