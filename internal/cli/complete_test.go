@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -8,6 +10,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/store"
+	"upshift.dev/upshift/internal/testfleet"
 )
 
 // TestCompletion: shells complete a command's RUN from the home's runs
@@ -51,5 +54,17 @@ func TestCompletion(t *testing.T) {
 		if tc.not != "" && strings.Contains(out, tc.not) {
 			t.Errorf("__complete %s offers %q:\n%s", strings.Join(tc.args, " "), tc.not, out)
 		}
+	}
+
+	// kubectl completes `kubectl upshift …` through kubectl_complete-upshift
+	// on PATH: the same program under that name.
+	cmd := testfleet.CLI("status", "--home", home, "patch-")
+	link := filepath.Join(t.TempDir(), "kubectl_complete-upshift")
+	if err := os.Symlink(cmd.Path, link); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Path, cmd.Args[0] = link, link
+	if out, err := cmd.Output(); err != nil || !strings.Contains(string(out), "patch-eu\tWaiting") {
+		t.Errorf("kubectl_complete-upshift status patch-: %v\n%s", err, out)
 	}
 }

@@ -81,8 +81,17 @@ var refuseUnknownCommands = cmdkit.RefuseUnknownCommands
 
 // Main runs upshift with args and returns the process exit code.
 func Main(ctx context.Context, args []string, s Streams) int {
+	if filepath.Base(os.Args[0]) == kubectlCompletion {
+		// kubectl completes `kubectl upshift …` by running this name on
+		// PATH with the words so far.
+		args = append([]string{cobra.ShellCompRequestCmd}, args...)
+	}
 	return cmdkit.Execute(ctx, NewRootCommand(s), args, s)
 }
+
+// kubectlCompletion is the name kubectl runs to complete a plugin's
+// arguments: link or copy upshift as it, beside kubectl-upshift.
+const kubectlCompletion = "kubectl_complete-upshift"
 
 // selfCommand is how daemons re-run this program.
 func selfCommand() ([]string, error) {
