@@ -244,6 +244,9 @@ func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1
 			}
 			info.Notes = append(info.Notes, note)
 		}
+		if note := e.togetherNote(ctx, run, strategy, c); note != "" {
+			info.Notes = append(info.Notes, note)
+		}
 		infos = append(infos, info)
 	}
 	p, errs := plan.Build(run, strategy, infos)

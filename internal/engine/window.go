@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -149,6 +150,30 @@ func together(gs []gate, now time.Time) (time.Time, *gate) {
 		}
 	}
 	return time.Time{}, nil
+}
+
+// togetherNote says, for a cluster held by more than one window (upshift's
+// and its provider's), when they are next all open at once: what the
+// steps will wait for. "" for fewer than two windows, or an override.
+func (e *Engine) togetherNote(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, fc v1alpha1.Cluster) string {
+	if pt := run.Spec.Patch; pt != nil && pt.OverrideMaintenanceWindows {
+		return ""
+	}
+	gs, err := e.windowGates(ctx, strategy, fc, run.Spec.Upgrade.Type)
+	if err != nil || len(gs) < 2 {
+		return ""
+	}
+	now := e.now()
+	at, never := together(gs, now)
+	switch {
+	case never != nil:
+		return fmt.Sprintf("its windows are never open together in the next 18 months (%s does not open): its steps would wait for good", never)
+	case at.IsZero():
+		return "its windows (" + describeGates(gs) + ") do not meet in the next 256 openings: its steps would wait for good"
+	case !at.After(now):
+		return "its " + strconv.Itoa(len(gs)) + " windows are all open now: its steps start at once"
+	}
+	return fmt.Sprintf("its %d windows are next all open together %s: its steps wait for that", len(gs), at.Format(windowTime))
 }
 
 func describeGates(gs []gate) string {

@@ -77,8 +77,13 @@ func TestAKSMaintenanceConfigurationHolds(t *testing.T) {
 	run := &v1alpha1.UpdateRun{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "UpdateRun"}, ObjectMeta: metav1.ObjectMeta{Name: "held-by-aks"},
 		Spec: v1alpha1.UpdateRunSpec{Strategy: strategy, Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeControlPlaneOnly, KubernetesVersion: higher.Minor}}}
 	offset = time.Until(opening.Add(-time.Minute))
-	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+	p0, err := e.Initialize(ctx, run, strategy)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The plan says when the two windows are next open at once.
+	if notes := strings.Join(p0.Stages[0].Groups[0].Clusters[0].Notes, "\n"); !strings.Contains(notes, "its 2 windows are next all open together Tue 1 Jan 00:00") {
+		t.Errorf("the plan's notes do not say when the windows meet:\n%s", notes)
 	}
 	// upshift's own window is open from 23:00; AKS's opens at 00:00.
 	offset = time.Until(opening.Add(-3 * time.Second))
