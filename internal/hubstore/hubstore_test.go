@@ -125,6 +125,14 @@ func TestEngineOnAHub(t *testing.T) {
 		len(um.OwnerReferences) != 1 || um.OwnerReferences[0].UID != got.UID {
 		t.Errorf("the member: run %q stage %q cluster %q phase %q owners %+v", um.Run, um.Stage, um.Status.Name, um.Status.Phase, um.OwnerReferences)
 	}
+	// A status written back as the run object holds it (its stages only
+	// counting their clusters) deletes no member.
+	if err := st.SaveStatus(run.Name, got.Status.DeepCopy()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.List(ctx, &members, client.InNamespace("default"), client.MatchingLabels{hubstore.LabelRun: run.Name}); err != nil || len(members.Items) != 1 {
+		t.Errorf("after a status without its clusters was saved: %d members, %v", len(members.Items), err)
+	}
 	if r, err := st.Get(run.Name); err != nil || len(r.Status.Stages[0].Clusters) != 1 || r.Status.Stages[0].Clusters[0].Name != "member" ||
 		len(r.Status.Stages[0].Clusters[0].Steps) == 0 || r.Status.Stages[0].Clusters[0].Phase != v1alpha1.PhaseCompleted {
 		t.Errorf("the run read through the store (%v): %+v", err, r.Status.Stages)

@@ -54,6 +54,7 @@ type members struct {
 	owner   metav1.OwnerReference
 	written map[string][]byte // member name → the record it holds
 	version map[string]string // member name → its resourceVersion
+	stageOf map[string]string // member name → its stage
 }
 
 func (s *Store) membersOf(name string) *members {
@@ -88,6 +89,7 @@ func (s *Store) saveMembers(ctx context.Context, name string, status *v1alpha1.U
 	}
 	var writes []write
 	keep := map[string]bool{}
+	listed := map[string]bool{} // stages whose clusters this status holds
 	out := *status
 	out.Stages = make([]v1alpha1.StageStatus, len(status.Stages))
 	for i, st := range status.Stages {
@@ -96,6 +98,7 @@ func (s *Store) saveMembers(ctx context.Context, name string, status *v1alpha1.U
 			continue
 		}
 		out.Stages[i].Clusters, out.Stages[i].ClusterCount = []v1alpha1.StageClusterStatus{}, len(st.Clusters)
+		listed[st.Name] = true
 		for j, c := range st.Clusters {
 			mn := memberName(name, c.Name)
 			keep[mn] = true
@@ -114,9 +117,12 @@ func (s *Store) saveMembers(ctx context.Context, name string, status *v1alpha1.U
 			writes = append(writes, write{name: mn, record: rec, obj: obj})
 		}
 	}
+	// A member is deleted only when its stage's clusters are listed and
+	// it is not among them: a status that does not hold a stage's
+	// clusters (read from the run object alone) deletes nothing.
 	var gone []string
 	for mn := range m.written {
-		if !keep[mn] {
+		if !keep[mn] && listed[m.stageOf[mn]] {
 			gone = append(gone, mn)
 		}
 	}
@@ -130,7 +136,7 @@ func (s *Store) saveMembers(ctx context.Context, name string, status *v1alpha1.U
 				return fmt.Errorf("run %s: cluster %s's UpdateRunMember %s: %w", name, w.obj.Status.Name, w.name, err)
 			}
 			mu.Lock()
-			m.written[w.name], m.version[w.name] = w.record, w.obj.ResourceVersion
+			m.written[w.name], m.version[w.name], m.stageOf[w.name] = w.record, w.obj.ResourceVersion, w.obj.Stage
 			mu.Unlock()
 			return nil
 		})
@@ -144,6 +150,7 @@ func (s *Store) saveMembers(ctx context.Context, name string, status *v1alpha1.U
 			mu.Lock()
 			delete(m.written, mn)
 			delete(m.version, mn)
+			delete(m.stageOf, mn)
 			mu.Unlock()
 			return nil
 		})
@@ -193,7 +200,7 @@ func (s *Store) loadMembers(ctx context.Context, name string, m *members) error 
 	if err := s.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabels{LabelRun: name}); err != nil {
 		return err
 	}
-	m.written, m.version = map[string][]byte{}, map[string]string{}
+	m.written, m.version, m.stageOf = map[string][]byte{}, map[string]string{}, map[string]string{}
 	for _, it := range list.Items {
 		if !ownedBy(&it, run.UID) {
 			continue // a member of an earlier run of the same name, going with it
@@ -202,7 +209,7 @@ func (s *Store) loadMembers(ctx context.Context, name string, m *members) error 
 		if err != nil {
 			return err
 		}
-		m.written[it.Name], m.version[it.Name] = rec, it.ResourceVersion
+		m.written[it.Name], m.version[it.Name], m.stageOf[it.Name] = rec, it.ResourceVersion, it.Stage
 	}
 	m.loaded = true
 	return nil
