@@ -25,6 +25,19 @@ func listenRange() (lo, hi int) {
 	return lo, hi
 }
 
+// FreeLoopbackAddr is a loopback address free now, its port picked below
+// the kernel's ephemeral range (listenRange): unlike port 0's, no
+// outbound connection can take it before the caller binds it.
+func FreeLoopbackAddr() (string, error) {
+	lo, hi := listenRange()
+	for range 1000 {
+		if port := lo + rand.IntN(hi-lo); portFree(port) {
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+		}
+	}
+	return "", fmt.Errorf("no free loopback port found in %d-%d", lo, hi)
+}
+
 // portFree reports whether a loopback port can be bound now.
 func portFree(port int) bool {
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))

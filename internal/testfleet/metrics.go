@@ -2,12 +2,13 @@ package testfleet
 
 import (
 	"bytes"
-	"net"
 	"net/http"
 	"testing"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"upshift.dev/upshift/internal/localfleet"
 )
 
 // Metrics are the counters and gauges of a /metrics page, by name.
@@ -84,10 +85,12 @@ func (m Metrics) Sum(name string, match map[string]string) float64 {
 // starts at once.
 func LoopbackAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// Below the ephemeral range: a port 0 picked was free when picked, and
+	// an outbound connection of a busy test could take it before the
+	// caller bound it ("address already in use", seen in CI).
+	addr, err := localfleet.FreeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
