@@ -12,11 +12,11 @@ var Layers = []Layer{
 		"internal/kubeversion", "internal/loadgen", "internal/names", "internal/nodeimages", "internal/nodepool",
 		"internal/pki", "internal/printer", "internal/procs", "internal/proxyprobe", "internal/registry",
 		"internal/restconfig", "internal/runmetrics", "internal/sampleapp", "internal/scan/...", "internal/statesync",
-		"internal/steps", "internal/tail", "internal/testdns", "internal/toolchain", "internal/transient",
+		"internal/tail", "internal/testdns", "internal/toolchain", "internal/transient",
 		"internal/window", "internal/yamlstream", "internal/architecture", "tools",
 	}},
 	{Name: "interfaces", Doc: "the provider interfaces, the run store, the plan, and the node-pool upgrade every provider without a cloud of its own uses", Packages: []string{
-		"internal/providers/cluster", "internal/providers/traffic", "internal/store", "internal/plan", "internal/nodes", "internal/drainsim",
+		"internal/providers/cluster", "internal/providers/traffic", "internal/providers/fleetmember", "internal/providers/traffickinds", "internal/steps", "internal/store", "internal/plan", "internal/nodes", "internal/drainsim",
 	}},
 	{Name: "providers", Doc: "one package per cluster or traffic provider, and the local fleet the local provider runs", Packages: []string{
 		"internal/providers/cluster/...", "internal/providers/traffic/...", "internal/localfleet",

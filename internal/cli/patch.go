@@ -20,7 +20,6 @@ import (
 	"upshift.dev/upshift/internal/patch"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/printer"
-	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/store"
 )
 
@@ -211,7 +210,7 @@ func catalogue(ctx context.Context, e *engine.Engine, clusters []v1alpha1.Cluste
 		if err != nil {
 			return nil, usageError{Err: &engine.UnresolvedError{Cluster: c.Name, Err: err}}
 		}
-		if ni, ok := m.Provider.(cluster.NodeImager); ok {
+		if ni, ok := m.Provider.(nodeimages.Source); ok {
 			return ni.NodeImages(ctx)
 		}
 	}

@@ -10,8 +10,9 @@ import (
 	"upshift.dev/upshift/internal/compliance"
 	"upshift.dev/upshift/internal/exitcode"
 	"upshift.dev/upshift/internal/kubeversion"
+	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/printer"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 )
 
 const outputHTML = "html"
@@ -102,7 +103,7 @@ func (o *complianceOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-func observe(ctx context.Context, m *cluster.Member, ob *compliance.Observed) error {
+func observe(ctx context.Context, m *fleetmember.Member, ob *compliance.Observed) error {
 	got, err := m.Provider.Get(ctx, m.Name)
 	if err != nil {
 		return fmt.Errorf("unreachable: %w", err)
@@ -134,7 +135,7 @@ func (o *runOptions) compliance(ctx context.Context) (compliance.Report, error) 
 		if err == nil {
 			// Each cluster is judged by its own provider's catalogue; one
 			// without a catalogue leaves its images unknown.
-			if ni, ok := m.Provider.(cluster.NodeImager); ok {
+			if ni, ok := m.Provider.(nodeimages.Source); ok {
 				ob.Images, err = ni.NodeImages(ctx)
 			}
 		}

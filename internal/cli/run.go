@@ -24,7 +24,7 @@ import (
 	"upshift.dev/upshift/internal/notify"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/printer"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -106,7 +106,7 @@ func (o *runOptions) engine(clusters []v1alpha1.Cluster) *engine.Engine {
 	return &engine.Engine{
 		Store:    o.store(),
 		Fleet:    clusters,
-		Resolve:  cluster.NewResolver(cluster.Env{Home: o.home, CacheDir: toolchain.DefaultCacheDir(), Self: self}),
+		Resolve:  fleetmember.NewResolver(fleetmember.Env{Home: o.home, CacheDir: toolchain.DefaultCacheDir(), Self: self}),
 		Progress: o.progress,
 	}
 }

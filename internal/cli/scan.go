@@ -7,7 +7,7 @@ import (
 
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/localfleet"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/scancli"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -25,7 +25,7 @@ func fleetTargets(fleetFile, home string) ([]scancli.Target, error) {
 	if err != nil {
 		return nil, usageError{Err: err}
 	}
-	resolve := cluster.NewResolver(cluster.Env{Home: home, CacheDir: toolchain.DefaultCacheDir()})
+	resolve := fleetmember.NewResolver(fleetmember.Env{Home: home, CacheDir: toolchain.DefaultCacheDir()})
 	var out []scancli.Target
 	for _, c := range clusters {
 		t := scancli.Target{Name: c.Name}

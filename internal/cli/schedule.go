@@ -18,6 +18,7 @@ import (
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/store"
 )
 
@@ -123,7 +124,7 @@ type scheduler struct {
 	strategies map[string]*v1alpha1.UpdateStrategy
 	fleet      []v1alpha1.Cluster
 	dryRun     bool
-	resolve    cluster.Resolver
+	resolve    fleetmember.Resolver
 
 	mu      sync.Mutex
 	driving map[string]bool
@@ -175,7 +176,7 @@ func (sc *scheduler) observe(ctx context.Context) autoupgrade.Observed {
 	for _, c := range sc.fleet {
 		m, err := sc.resolve(c)
 		if err == nil && obs.Images == nil {
-			if ni, ok := m.Provider.(cluster.NodeImager); ok {
+			if ni, ok := m.Provider.(nodeimages.Source); ok {
 				var feed *nodeimages.Feed
 				if feed, err = ni.NodeImages(ctx); err == nil {
 					obs.Images = feed

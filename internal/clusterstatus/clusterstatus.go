@@ -12,14 +12,14 @@ import (
 	"k8s.io/client-go/rest"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 )
 
 // Observe fills a fleet cluster's status as its provider sees it now:
 // version, node pools, and the Reachable condition, which is false with
 // the reason when the provider cannot read the cluster or the cluster's
 // own API server refuses upshift.
-func Observe(ctx context.Context, resolve cluster.Resolver, c *v1alpha1.Cluster) {
+func Observe(ctx context.Context, resolve fleetmember.Resolver, c *v1alpha1.Cluster) {
 	cond := metav1.Condition{Type: v1alpha1.ConditionReachable, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonObserved, Message: "read by upshift"}
 	if err := observe(ctx, resolve, c); err != nil {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonUnreachable, err.Error()
@@ -27,7 +27,7 @@ func Observe(ctx context.Context, resolve cluster.Resolver, c *v1alpha1.Cluster)
 	meta.SetStatusCondition(&c.Status.Conditions, cond)
 }
 
-func observe(ctx context.Context, resolve cluster.Resolver, c *v1alpha1.Cluster) error {
+func observe(ctx context.Context, resolve fleetmember.Resolver, c *v1alpha1.Cluster) error {
 	m, err := resolve(*c)
 	if err != nil {
 		return err

@@ -22,13 +22,14 @@ import (
 	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/window"
 )
 
 // Member is a fleet cluster the engine can act on (providers/cluster).
-type Member = cluster.Member
+type Member = fleetmember.Member
 
 // Event is a line of progress, also written to the audit log.
 type Event = store.Event
@@ -41,9 +42,9 @@ type Engine struct {
 	// suggests (approve, skip, retry, resume), so that it reaches the
 	// run where it is kept: a hub's engines set the hub's flags.
 	CommandFlags string
-	// Resolve finds each fleet cluster's provider (cluster.NewResolver
+	// Resolve finds each fleet cluster's provider (fleetmember.NewResolver
 	// over the registered providers); Kubernetes versions come from it.
-	Resolve cluster.Resolver
+	Resolve fleetmember.Resolver
 	// Progress receives every event; nil discards.
 	Progress func(Event)
 	// Poll is how often waits look for approvals, skips and stop requests.
@@ -51,7 +52,7 @@ type Engine struct {
 	// Now is the clock maintenance windows are read by; nil is time.Now.
 	Now func() time.Time
 	// NewTraffic builds a blue-green run's traffic provider (default
-	// traffic.New, over the registered traffic providers).
+	// traffickinds.New, over the registered traffic providers).
 	NewTraffic func(v1alpha1.TrafficSpec) (traffic.Provider, error)
 	// OnReplaced is told when green replaces blue as a fleet cluster, to
 	// update the user's fleet file.
@@ -200,7 +201,7 @@ func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1
 		if err != nil {
 			return nil, &UnresolvedError{Cluster: c.Name, Err: err}
 		}
-		if ni, ok := m.Provider.(cluster.NodeImager); ok && images == nil {
+		if ni, ok := m.Provider.(nodeimages.Source); ok && images == nil {
 			if images, err = ni.NodeImages(ctx); err != nil {
 				return nil, fmt.Errorf("cluster %s: reading the node images its provider offers: %w", c.Name, err)
 			}
@@ -213,7 +214,7 @@ func (e *Engine) Plan(ctx context.Context, run *v1alpha1.UpdateRun, strategy *v1
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: reading the versions its provider offers: %w", c.Name, err)
 		}
-		info := plan.ClusterInfo{Cluster: c, Version: got.KubernetesVersion, Available: available, Provider: c.Spec.Provider, Cannot: cluster.Cannot(c.Spec.Provider)}
+		info := plan.ClusterInfo{Cluster: c, Version: got.KubernetesVersion, Available: available, Provider: c.Spec.Provider, Cannot: fleetmember.Cannot(c.Spec.Provider)}
 		for _, np := range got.NodePools {
 			info.NodePools = append(info.NodePools, np.Name)
 		}

@@ -6,7 +6,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/methods"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/providers/traffic"
 )
 
@@ -33,10 +33,10 @@ func (c *clusterEnv) Run() *v1alpha1.UpdateRun {
 	return run.DeepCopy()
 }
 
-func (c *clusterEnv) Stage() string             { return c.e.run.Status.Stages[c.stage].Name }
-func (c *clusterEnv) Cluster() v1alpha1.Cluster { return c.fc }
-func (c *clusterEnv) Member() *cluster.Member   { return c.member }
-func (c *clusterEnv) Since() time.Time          { return c.since }
+func (c *clusterEnv) Stage() string               { return c.e.run.Status.Stages[c.stage].Name }
+func (c *clusterEnv) Cluster() v1alpha1.Cluster   { return c.fc }
+func (c *clusterEnv) Member() *fleetmember.Member { return c.member }
+func (c *clusterEnv) Since() time.Time            { return c.since }
 
 func (c *clusterEnv) ClusterStatus() v1alpha1.StageClusterStatus {
 	c.e.mu.Lock()
@@ -59,15 +59,15 @@ func (c *clusterEnv) Escalated(msg string) {
 
 func (c *clusterEnv) Approval(key string) (string, time.Time, bool) { return c.e.approvals()(key) }
 
-func (c *clusterEnv) Gates(ctx context.Context, list []v1alpha1.GateSpec, m *cluster.Member, nodeVersion string) (methods.Result, error) {
+func (c *clusterEnv) Gates(ctx context.Context, list []v1alpha1.GateSpec, m *fleetmember.Member, nodeVersion string) (methods.Result, error) {
 	msg, output, err := c.e.runGates(ctx, c.fc, m, list, nodeVersion, c.since)
 	return methods.Result{Message: msg, Output: output}, err
 }
 
 // Reach finds another cluster of the member's provider: the fleet entry
 // pointed at it (the field its provider registered) and resolved.
-func (c *clusterEnv) Reach(name string) (*cluster.Member, error) {
-	other, err := cluster.Retarget(c.fc, name)
+func (c *clusterEnv) Reach(name string) (*fleetmember.Member, error) {
+	other, err := fleetmember.Retarget(c.fc, name)
 	if err != nil {
 		return nil, err
 	}

@@ -11,8 +11,9 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/methods"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/providers/traffic"
+	"upshift.dev/upshift/internal/providers/traffickinds"
 	"upshift.dev/upshift/internal/store"
 )
 
@@ -29,7 +30,7 @@ func (e *Engine) trafficProvider() (traffic.Provider, error) {
 	}
 	build := e.NewTraffic
 	if build == nil {
-		build = traffic.New
+		build = traffickinds.New
 	}
 	p, err := build(e.run.Spec.BlueGreen.Traffic)
 	if err != nil {
@@ -42,7 +43,7 @@ func (e *Engine) trafficProvider() (traffic.Provider, error) {
 // replaceMember makes green the fleet's cluster in blue's place: in the
 // run's frozen fleet, and through OnReplaced in the user's fleet file.
 func (e *Engine) replaceMember(fc v1alpha1.Cluster, green string) error {
-	moved, err := cluster.Retarget(fc, green)
+	moved, err := fleetmember.Retarget(fc, green)
 	if err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func (e *Engine) replaceMember(fc v1alpha1.Cluster, green string) error {
 		return err
 	}
 	if e.OnReplaced != nil {
-		field, err := cluster.NameField(fc.Spec.Provider)
+		field, err := fleetmember.NameField(fc.Spec.Provider)
 		if err != nil {
 			return err
 		}

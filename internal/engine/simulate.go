@@ -11,6 +11,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/drainsim"
+	"upshift.dev/upshift/internal/methods"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/steps"
@@ -76,7 +77,7 @@ func (e *Engine) simulateCluster(ctx context.Context, run *v1alpha1.UpdateRun, s
 	if err != nil {
 		return fail(fmt.Errorf("reading cluster %s: %w", name, err))
 	}
-	up := cluster.UpgradeOf(run.Spec, image)
+	up := methods.PoolUpgrade(run.Spec, image)
 	windows, err := e.windowGates(ctx, strategy, fc, run.Spec.Upgrade.Type)
 	if err != nil {
 		return fail(err)

@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/window"
 )
@@ -94,7 +93,7 @@ func (e *Engine) windowGates(ctx context.Context, strategy *v1alpha1.UpdateStrat
 	if err != nil {
 		return nil, err
 	}
-	wr, ok := m.Provider.(cluster.Windower)
+	wr, ok := m.Provider.(window.Keeper)
 	if !ok {
 		return out, nil
 	}
@@ -121,11 +120,11 @@ func (e *Engine) windowGates(ctx context.Context, strategy *v1alpha1.UpdateStrat
 func holdsFor(upgrade string) map[string]bool {
 	switch upgrade {
 	case v1alpha1.UpgradeNodeImageOnly:
-		return map[string]bool{cluster.HoldsNodeImages: true}
+		return map[string]bool{window.HoldsNodeImages: true}
 	case v1alpha1.UpgradeControlPlaneOnly:
-		return map[string]bool{cluster.HoldsVersions: true}
+		return map[string]bool{window.HoldsVersions: true}
 	default:
-		return map[string]bool{cluster.HoldsVersions: true, cluster.HoldsNodeImages: true}
+		return map[string]bool{window.HoldsVersions: true, window.HoldsNodeImages: true}
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/names"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/window"
 	"upshift.dev/upshift/internal/yamlstream"
 )
@@ -26,7 +26,7 @@ func Load(path string) ([]v1alpha1.Cluster, error) {
 
 // Parse reads Cluster objects from a YAML stream read from the file name;
 // relative paths in them are taken from name's folder. Each provider
-// checks its own part (cluster.Validate), so builtin.Register must have
+// checks its own part (fleetmember.Validate), so builtin.Register must have
 // run.
 func Parse(name string, data []byte) ([]v1alpha1.Cluster, error) {
 	var out []v1alpha1.Cluster
@@ -77,7 +77,7 @@ func validate(c *v1alpha1.Cluster, dir string) error {
 			return fmt.Errorf("cluster %s: %w", c.Name, errs.ToAggregate())
 		}
 	}
-	return cluster.Validate(c, dir)
+	return fleetmember.Validate(c, dir)
 }
 
 // Marshal writes clusters as a fleet file: a YAML stream of Cluster

@@ -37,7 +37,7 @@ import (
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/hubstore"
 	"upshift.dev/upshift/internal/notify"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/runmetrics"
 	"upshift.dev/upshift/internal/store"
 )
@@ -370,7 +370,7 @@ func (r *Reconciler) retarget(ctx context.Context, name, green string) error {
 		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.Options.Namespace, Name: name}, c); err != nil {
 			return client.IgnoreNotFound(err)
 		}
-		moved, err := cluster.Retarget(*c, green)
+		moved, err := fleetmember.Retarget(*c, green)
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/kubeversion"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/registry"
 	"upshift.dev/upshift/internal/steps"
@@ -77,7 +77,7 @@ type Env interface {
 	Stage() string
 	// Cluster is the fleet's entry; Member how to act on it.
 	Cluster() v1alpha1.Cluster
-	Member() *cluster.Member
+	Member() *fleetmember.Member
 	// Since is when the step first started (kept across resumes).
 	Since() time.Time
 	// ClusterStatus is a copy of the cluster's status; Record changes it
@@ -91,10 +91,10 @@ type Env interface {
 	// and when.
 	Approval(key string) (by string, at time.Time, ok bool)
 	// Gates runs gates against a member, with the run's approvals.
-	Gates(ctx context.Context, list []v1alpha1.GateSpec, m *cluster.Member, nodeVersion string) (Result, error)
+	Gates(ctx context.Context, list []v1alpha1.GateSpec, m *fleetmember.Member, nodeVersion string) (Result, error)
 	// Reach finds another cluster of the member's provider by its
 	// provider name (a blue-green move's green).
-	Reach(name string) (*cluster.Member, error)
+	Reach(name string) (*fleetmember.Member, error)
 	// Traffic is the run's traffic provider.
 	Traffic() (traffic.Provider, error)
 	// Replaced records that the provider's cluster green now serves as
@@ -123,7 +123,7 @@ func Lookup(name string) (Method, error) {
 
 // TargetVersion resolves a run's target among the versions the member's
 // provider offers (a minor picks its newest patch).
-func TargetVersion(ctx context.Context, m *cluster.Member, want string) (kubeversion.Version, error) {
+func TargetVersion(ctx context.Context, m *fleetmember.Member, want string) (kubeversion.Version, error) {
 	v, err := kubeversion.Parse(want)
 	if err != nil {
 		return kubeversion.Version{}, err

@@ -8,6 +8,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/kubeversion"
+	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/registry"
 )
 
@@ -76,8 +77,8 @@ type ClusterInfo struct {
 // Provider operations a method's steps need (the operation names of the
 // exec provider's contract).
 const (
-	OpUpgradeControlPlane = "upgrade-control-plane"
-	OpUpgradeNodePool     = "upgrade-node-pool"
+	OpUpgradeControlPlane = cluster.OpUpgradeControlPlane
+	OpUpgradeNodePool     = cluster.OpUpgradeNodePool
 	// OpSoakReadyPods is a soak that waits for the evicted pods'
 	// workloads after each node (nodeUpgrade.nodeSoak.readyPods): only
 	// providers whose pools upshift drains itself can.
@@ -89,8 +90,8 @@ const (
 	// cordoned and goes on (undrainableNodeBehavior Cordon, or
 	// undrainable.then Cordon).
 	OpCordonUndrainable = "cordon-undrainable-nodes"
-	OpCreate            = "create"
-	OpDelete            = "delete"
+	OpCreate            = cluster.OpCreate
+	OpDelete            = cluster.OpDelete
 )
 
 // Need fails when the cluster's provider cannot do op, naming the step

@@ -15,8 +15,8 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/methods/bluegreen"
-	"upshift.dev/upshift/internal/providers/traffic"
 	updns "upshift.dev/upshift/internal/providers/traffic/dns"
+	"upshift.dev/upshift/internal/providers/traffickinds"
 	"upshift.dev/upshift/internal/testdns"
 )
 
@@ -65,7 +65,7 @@ func TestSwitchWithDNS(t *testing.T) {
 	}
 
 	move := func(spec v1alpha1.BlueGreenSpec) (*bluegreen.Move, *[]string) {
-		tp, err := traffic.New(spec.Traffic)
+		tp, err := traffickinds.New(spec.Traffic)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,7 +15,7 @@ import (
 	"upshift.dev/upshift/internal/gates/gatespec"
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/methods"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/steps"
 )
 
@@ -203,7 +203,7 @@ func interrupted(msg string) bool {
 }
 
 // newMove builds the move of the env's cluster, whose blue is blue.
-func NewMove(ctx context.Context, env methods.Env, blue *cluster.Member) (*Move, error) {
+func NewMove(ctx context.Context, env methods.Env, blue *fleetmember.Member) (*Move, error) {
 	tp, err := env.Traffic()
 	if err != nil {
 		return nil, err
@@ -246,7 +246,7 @@ func NewMove(ctx context.Context, env methods.Env, blue *cluster.Member) (*Move,
 		Progress: env.Progress,
 	}
 	mv.Gates = func(ctx context.Context, list []v1alpha1.GateSpec, c Cluster) (string, error) {
-		m := &cluster.Member{Provider: blue.Provider, Name: c.Name, RESTConfig: c.RESTConfig, Kubeconfig: c.Kubeconfig}
+		m := &fleetmember.Member{Provider: blue.Provider, Name: c.Name, RESTConfig: c.RESTConfig, Kubeconfig: c.Kubeconfig}
 		res, err := env.Gates(ctx, list, m, target.String())
 		return res.Message, err
 	}

@@ -13,6 +13,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/methods"
+	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/steps"
@@ -87,7 +88,7 @@ func need(run *v1alpha1.UpdateRun, ci steps.ClusterInfo) error {
 			if un := run.Spec.NodeUpgrade.Undrainable; un != nil && un.Then == v1alpha1.EscalateDeletePod {
 				errs = append(errs, ci.Need(steps.OpDeleteUndrainable, steps.Step{Kind: steps.NodePool, Pool: pool}.Name()))
 			}
-			if cluster.UpgradeOf(run.Spec, "").OnUndrainable == nodepool.UndrainableCordon {
+			if methods.PoolUpgrade(run.Spec, "").OnUndrainable == nodepool.UndrainableCordon {
 				errs = append(errs, ci.Need(steps.OpCordonUndrainable, steps.Step{Kind: steps.NodePool, Pool: pool}.Name()))
 			}
 		}
@@ -133,7 +134,7 @@ func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Res
 	if err != nil {
 		return methods.Result{}, err
 	}
-	up := cluster.UpgradeOf(spec, image)
+	up := methods.PoolUpgrade(spec, image)
 	up.Events = func(ev nodepool.Event) {
 		if esc, ok := env.(escalator); ok && ev.Step == "Escalate" {
 			esc.Escalated(ev.Message)
@@ -172,7 +173,7 @@ func poolImage(ctx context.Context, env methods.Env) (string, error) {
 	if image == "" || (sel != nil && sel.Type != v1alpha1.NodeImageLatest) {
 		return image, nil
 	}
-	ni, ok := env.Member().Provider.(cluster.NodeImager)
+	ni, ok := env.Member().Provider.(nodeimages.Source)
 	if !ok {
 		return image, nil
 	}

@@ -9,7 +9,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/methods/inplace"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/steps"
 )
 
@@ -39,7 +39,7 @@ func TestPlanRefusesWhatTheProviderCannotDo(t *testing.T) {
 		{"local, DeletePod", v1alpha1.NodeUpgradeSpec{Undrainable: &v1alpha1.UndrainableSpec{After: &after, Then: v1alpha1.EscalateDeletePod}}, v1alpha1.ProviderLocal, ""},
 	} {
 		run := &v1alpha1.UpdateRun{Spec: v1alpha1.UpdateRunSpec{Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly}, NodeUpgrade: tc.nu}}
-		ci := steps.ClusterInfo{Cluster: v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}}, NodePools: []string{"user"}, Provider: tc.provider, Cannot: cluster.Cannot(tc.provider)}
+		ci := steps.ClusterInfo{Cluster: v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "c"}}, NodePools: []string{"user"}, Provider: tc.provider, Cannot: fleetmember.Cannot(tc.provider)}
 		_, err := inplace.Method{}.Steps(run, ci)
 		switch {
 		case tc.want == "" && err != nil:

@@ -7,11 +7,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/kubeversion"
-	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/nodepool"
-	"upshift.dev/upshift/internal/steps"
 )
 
 // Provider runs Kubernetes clusters.
@@ -40,38 +37,6 @@ type Provider interface {
 // own — which `upshift plan` shows under the cluster.
 type Describer interface {
 	Describe(ctx context.Context, name string) ([]string, error)
-}
-
-// NodeImager is a provider with a node-image catalogue: the images its
-// pools can run, with release dates and the CVEs each fixes. Node-image
-// runs, `upshift patch`, schedules and the compliance report read it.
-type NodeImager interface {
-	NodeImages(ctx context.Context) (*nodeimages.Feed, error)
-}
-
-// Windower is a provider whose clusters keep maintenance windows of their
-// own (AKS's maintenance configurations): a run's steps wait for them
-// too, inside upshift's own window.
-type Windower interface {
-	MaintenanceWindows(ctx context.Context, name string) ([]Window, error)
-}
-
-// What a provider's maintenance window holds.
-const (
-	// HoldsVersions: Kubernetes version upgrades (control plane, pools).
-	HoldsVersions = "versions"
-	// HoldsNodeImages: node-image upgrades.
-	HoldsNodeImages = "node images"
-)
-
-// Window is one maintenance window a provider keeps for a cluster.
-type Window struct {
-	// Source names it as its owner does ("AKS maintenance configuration
-	// aksManagedAutoUpgradeSchedule").
-	Source string
-	// Holds is HoldsVersions or HoldsNodeImages.
-	Holds string
-	Spec  v1alpha1.MaintenanceWindow
 }
 
 // PoolLocator is a provider that says how to find a pool's nodes in the
@@ -115,10 +80,10 @@ func IngressURL(ctx context.Context, p Provider, c *Cluster) (string, error) {
 const (
 	OpGet                 = "get"
 	OpVersions            = "versions"
-	OpUpgradeControlPlane = steps.OpUpgradeControlPlane
-	OpUpgradeNodePool     = steps.OpUpgradeNodePool
-	OpCreate              = steps.OpCreate
-	OpDelete              = steps.OpDelete
+	OpUpgradeControlPlane = "upgrade-control-plane"
+	OpUpgradeNodePool     = "upgrade-node-pool"
+	OpCreate              = "create"
+	OpDelete              = "delete"
 )
 
 // Operations lists every operation, in the order the contract documents.
@@ -193,53 +158,6 @@ type NodePoolUpgrade struct {
 	DeleteBlockers bool
 	AllowLocalData bool
 	Events         func(nodepool.Event)
-}
-
-// UpgradeOf is how a run upgrades each pool to image ("" keeps the
-// pool's): the target version of a Full upgrade, and the run's
-// nodeUpgrade settings.
-func UpgradeOf(spec v1alpha1.UpdateRunSpec, image string) NodePoolUpgrade {
-	up := NodePoolUpgrade{NodeImage: image, OnUndrainable: spec.NodeUpgrade.UndrainableNodeBehavior}
-	if spec.Upgrade.Type == v1alpha1.UpgradeFull {
-		up.KubernetesVersion = spec.Upgrade.KubernetesVersion
-	}
-	if s := spec.NodeUpgrade.MaxSurge; s != nil {
-		up.MaxSurge = *s
-	}
-	if d := spec.NodeUpgrade.DrainTimeout; d != nil {
-		up.DrainTimeout = d.Duration
-	}
-	if d := spec.NodeUpgrade.NodeSoakDuration; d != nil {
-		up.Soak = d.Duration
-	}
-	// An escalation's Cordon and Fail are undrainableNodeBehavior's
-	// Cordon and Schedule after its time; DeletePod drains first for its
-	// time, then for the drain timeout.
-	if un := spec.NodeUpgrade.Undrainable; un != nil {
-		var after time.Duration
-		if un.After != nil {
-			after = un.After.Duration
-		}
-		switch un.Then {
-		case v1alpha1.EscalateCordon:
-			up.OnUndrainable = nodepool.UndrainableCordon
-		case v1alpha1.EscalateFail:
-			up.OnUndrainable = nodepool.UndrainableSchedule
-		case v1alpha1.EscalateDeletePod:
-			up.DeleteBlockers, up.AllowLocalData, up.EscalateAfter = true, un.AllowLocalData, after
-			after = 0
-		}
-		if after > 0 {
-			up.DrainTimeout = after
-		}
-	}
-	if ns := spec.NodeUpgrade.NodeSoak; ns != nil {
-		up.SoakReadyPods = ns.ReadyPods
-		if ns.Timeout != nil {
-			up.SoakReadyTimeout = ns.Timeout.Duration
-		}
-	}
-	return up
 }
 
 type progressKey struct{}

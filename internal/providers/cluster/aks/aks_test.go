@@ -21,6 +21,7 @@ import (
 	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/cluster/aks"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/testfleet"
 	"upshift.dev/upshift/internal/toolchain"
@@ -263,7 +264,7 @@ func write(t *testing.T, path, data string) {
 // TestBadAzureSetup: a wrong ARM endpoint and missing credentials each give
 // one line that says what to fix; nothing is resolved.
 func TestBadAzureSetup(t *testing.T) {
-	resolve, err := aks.Open(cluster.Env{Home: t.TempDir()})
+	resolve, err := aks.Open(fleetmember.Env{Home: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

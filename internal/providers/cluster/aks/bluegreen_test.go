@@ -18,8 +18,8 @@ import (
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/localfleet"
-	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/cluster/aks"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/providers/traffic"
 	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
 	tm "upshift.dev/upshift/internal/providers/traffic/trafficmanager"
@@ -116,7 +116,7 @@ func TestAKSBlueGreenWithTrafficManager(t *testing.T) {
 	}}
 	var mu sync.Mutex
 	var said []string
-	eng := &engine.Engine{Store: &store.Store{Dir: home}, Fleet: fleet, Resolve: cluster.NewResolver(cluster.Env{Home: home}),
+	eng := &engine.Engine{Store: &store.Store{Dir: home}, Fleet: fleet, Resolve: fleetmember.NewResolver(fleetmember.Env{Home: home}),
 		Poll: 100 * time.Millisecond,
 		Progress: func(ev engine.Event) {
 			t.Logf("[%s %s] %s", ev.Cluster, ev.Step, ev.Message)

@@ -9,6 +9,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/window"
 )
 
 var _ cluster.Describer = (*Provider)(nil)
@@ -120,25 +121,25 @@ func weekday(d *armcontainerservice.WeekDay) string {
 	return string(*d)
 }
 
-var _ cluster.Windower = (*Provider)(nil)
+var _ window.Keeper = (*Provider)(nil)
 
 // aksWindows are the maintenance configurations AKS keeps windows in
 // (the "default" one is the legacy timeInWeek form, for AKS's own
 // planned maintenance, and holds no upgrade).
 var aksWindows = map[string]string{
-	"aksManagedAutoUpgradeSchedule":   cluster.HoldsVersions,
-	"aksManagedNodeOSUpgradeSchedule": cluster.HoldsNodeImages,
+	"aksManagedAutoUpgradeSchedule":   window.HoldsVersions,
+	"aksManagedNodeOSUpgradeSchedule": window.HoldsNodeImages,
 }
 
 // MaintenanceWindows reads the cluster's aksManagedAutoUpgradeSchedule
 // (version upgrades) and aksManagedNodeOSUpgradeSchedule (node images):
 // what the cluster's owners allow in Azure, which a run keeps to as AKS
 // would.
-func (p *Provider) MaintenanceWindows(ctx context.Context, name string) ([]cluster.Window, error) {
+func (p *Provider) MaintenanceWindows(ctx context.Context, name string) ([]window.Owned, error) {
 	if p.Maintenance == nil {
 		return nil, nil
 	}
-	var out []cluster.Window
+	var out []window.Owned
 	pager := p.Maintenance.NewListByManagedClusterPager(p.Group, name, nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
@@ -154,7 +155,7 @@ func (p *Provider) MaintenanceWindows(ctx context.Context, name string) ([]clust
 			if err != nil {
 				return nil, fmt.Errorf("maintenance configuration %s of %s: %w", str(c.Name), name, err)
 			}
-			out = append(out, cluster.Window{Source: "AKS maintenance configuration " + str(c.Name), Holds: holds, Spec: w})
+			out = append(out, window.Owned{Source: "AKS maintenance configuration " + str(c.Name), Holds: holds, Spec: w})
 		}
 	}
 	return out, nil

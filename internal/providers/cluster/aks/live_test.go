@@ -8,8 +8,8 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/kubeversion"
-	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/cluster/aks"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 )
 
 // TestLiveAKS reads a real AKS cluster, when one is named:
@@ -28,7 +28,7 @@ func TestLiveAKS(t *testing.T) {
 		t.Skip("set AZURE_SUBSCRIPTION_ID, UPSHIFT_LIVE_AKS_RESOURCE_GROUP and UPSHIFT_LIVE_AKS_CLUSTER to read a real AKS cluster")
 	}
 	ctx := t.Context()
-	resolve, err := aks.Open(cluster.Env{Home: t.TempDir()})
+	resolve, err := aks.Open(fleetmember.Env{Home: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,8 @@ import (
 	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/localfleet"
-	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/cluster/aks"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/testfleet"
 	"upshift.dev/upshift/internal/toolchain"
@@ -59,7 +59,7 @@ func TestStoppedAKSCluster(t *testing.T) {
 	fc := v1alpha1.Cluster{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "Cluster"}, ObjectMeta: metav1.ObjectMeta{Name: "aks-stopped"},
 		Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderAKS, AKS: spec, Group: "all"}}
 	e := &engine.Engine{Store: &store.Store{Dir: t.TempDir()}, Fleet: []v1alpha1.Cluster{fc}, Poll: 100 * time.Millisecond,
-		Resolve: cluster.NewResolver(cluster.Env{Home: testfleet.Fleet(t).Home, CacheDir: toolchain.DefaultCacheDir()})}
+		Resolve: fleetmember.NewResolver(fleetmember.Env{Home: testfleet.Fleet(t).Home, CacheDir: toolchain.DefaultCacheDir()})}
 	strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "all", Groups: []v1alpha1.GroupRef{{Name: "all"}}}}}
 	drive := func(name string, policy v1alpha1.FailurePolicy) (*v1alpha1.UpdateRun, error) {
 		run := &v1alpha1.UpdateRun{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "UpdateRun"}, ObjectMeta: metav1.ObjectMeta{Name: name},

@@ -15,7 +15,7 @@ import (
 	"upshift.dev/upshift/internal/atomicfile"
 	"upshift.dev/upshift/internal/azurearm"
 	"upshift.dev/upshift/internal/names"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/restconfig"
 )
 
@@ -73,9 +73,9 @@ func New(a *v1alpha1.AKSCluster) (*Provider, error) {
 // Open resolves fleet clusters of provider aks. The API server is reached
 // through spec.kubeconfig when given, else through the cluster's user (or
 // admin) credentials, written to a 0600 file under the home.
-func Open(env cluster.Env) (cluster.Resolver, error) {
+func Open(env fleetmember.Env) (fleetmember.Resolver, error) {
 	var mu sync.Mutex
-	return func(c v1alpha1.Cluster) (*cluster.Member, error) {
+	return func(c v1alpha1.Cluster) (*fleetmember.Member, error) {
 		a := c.Spec.AKS
 		if a == nil {
 			return nil, fmt.Errorf("spec.aks is required with provider aks")
@@ -120,6 +120,6 @@ func Open(env cluster.Env) (cluster.Resolver, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &cluster.Member{Provider: p, Name: a.Name, RESTConfig: cfg, Kubeconfig: kubeconfig, Context: kubeContext}, nil
+		return &fleetmember.Member{Provider: p, Name: a.Name, RESTConfig: cfg, Kubeconfig: kubeconfig, Context: kubeContext}, nil
 	}, nil
 }

@@ -15,11 +15,12 @@ import (
 	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/localfleet"
-	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/cluster/aks"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/testfleet"
 	"upshift.dev/upshift/internal/toolchain"
+	"upshift.dev/upshift/internal/window"
 )
 
 // TestAKSMaintenanceConfigurationHolds: a window the cluster's owners
@@ -54,11 +55,11 @@ func TestAKSMaintenanceConfigurationHolds(t *testing.T) {
 	if err != nil || len(windows) != 2 {
 		t.Fatalf("MaintenanceWindows = %+v, %v", windows, err)
 	}
-	slices.SortFunc(windows, func(a, b cluster.Window) int { return strings.Compare(a.Source, b.Source) })
-	if w := windows[0]; w.Holds != cluster.HoldsVersions || w.Spec.Schedule.Daily == nil || w.Spec.StartTime != "00:00" || w.Spec.StartDate != "2030-01-01" {
+	slices.SortFunc(windows, func(a, b window.Owned) int { return strings.Compare(a.Source, b.Source) })
+	if w := windows[0]; w.Holds != window.HoldsVersions || w.Spec.Schedule.Daily == nil || w.Spec.StartTime != "00:00" || w.Spec.StartDate != "2030-01-01" {
 		t.Errorf("the auto-upgrade schedule read as %+v", w)
 	}
-	if w := windows[1]; w.Holds != cluster.HoldsNodeImages || w.Spec.Schedule.Weekly == nil || w.Spec.Schedule.Weekly.DayOfWeek != "Sunday" || len(w.Spec.NotAllowedDates) != 1 {
+	if w := windows[1]; w.Holds != window.HoldsNodeImages || w.Spec.Schedule.Weekly == nil || w.Spec.Schedule.Weekly.DayOfWeek != "Sunday" || len(w.Spec.NotAllowedDates) != 1 {
 		t.Errorf("the node OS schedule read as %+v", w)
 	}
 
@@ -68,7 +69,7 @@ func TestAKSMaintenanceConfigurationHolds(t *testing.T) {
 		Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderAKS, AKS: spec, Group: "all",
 			MaintenanceWindow: &v1alpha1.MaintenanceWindow{Schedule: v1alpha1.WindowSchedule{Daily: &v1alpha1.DailySchedule{IntervalDays: 1}}, StartTime: "23:00", DurationHours: 6, StartDate: "2029-12-01"}}}
 	e := &engine.Engine{Store: &store.Store{Dir: t.TempDir()}, Fleet: []v1alpha1.Cluster{fc}, Poll: 100 * time.Millisecond,
-		Resolve: cluster.NewResolver(cluster.Env{Home: testfleet.Fleet(t).Home, CacheDir: toolchain.DefaultCacheDir()}),
+		Resolve: fleetmember.NewResolver(fleetmember.Env{Home: testfleet.Fleet(t).Home, CacheDir: toolchain.DefaultCacheDir()}),
 		Now:     func() time.Time { return time.Now().Add(offset) }}
 	var mu sync.Mutex
 	var events []engine.Event

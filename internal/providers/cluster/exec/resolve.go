@@ -13,6 +13,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/names"
 	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/restconfig"
 )
 
@@ -86,8 +87,8 @@ func New(c v1alpha1.Cluster) (*Provider, error) {
 // Open resolves fleet clusters of provider exec. The API server is reached
 // through spec.kubeconfig and spec.context when given, else through the
 // kubeconfig and context the command's get answer names.
-func Open(cluster.Env) (cluster.Resolver, error) {
-	return func(c v1alpha1.Cluster) (*cluster.Member, error) {
+func Open(fleetmember.Env) (fleetmember.Resolver, error) {
+	return func(c v1alpha1.Cluster) (*fleetmember.Member, error) {
 		p, err := New(c)
 		if err != nil {
 			return nil, err
@@ -112,6 +113,6 @@ func Open(cluster.Env) (cluster.Resolver, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &cluster.Member{Provider: p, Name: c.Spec.Exec.Name, RESTConfig: cfg, Kubeconfig: kubeconfig, Context: kubeContext}, nil
+		return &fleetmember.Member{Provider: p, Name: c.Spec.Exec.Name, RESTConfig: cfg, Kubeconfig: kubeconfig, Context: kubeContext}, nil
 	}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/nodepool"
 	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/restconfig"
 )
 
@@ -61,13 +62,13 @@ func Validate(c *v1alpha1.Cluster, _ string) error {
 // Open resolves fleet clusters of provider kubeconfig. Loading the
 // kubeconfig is the whole check: reaching the cluster is Get's job, so a
 // cluster that is down shows as unreachable rather than failing the rest.
-func Open(cluster.Env) (cluster.Resolver, error) {
-	return func(c v1alpha1.Cluster) (*cluster.Member, error) {
+func Open(fleetmember.Env) (fleetmember.Resolver, error) {
+	return func(c v1alpha1.Cluster) (*fleetmember.Member, error) {
 		cfg, err := restconfig.FromKubeconfig(c.Spec.Kubeconfig, c.Spec.Context)
 		if err != nil {
 			return nil, err
 		}
-		return &cluster.Member{Provider: &Provider{Config: cfg}, Name: c.Name, RESTConfig: cfg, Kubeconfig: c.Spec.Kubeconfig, Context: c.Spec.Context}, nil
+		return &fleetmember.Member{Provider: &Provider{Config: cfg}, Name: c.Name, RESTConfig: cfg, Kubeconfig: c.Spec.Kubeconfig, Context: c.Spec.Context}, nil
 	}, nil
 }
 

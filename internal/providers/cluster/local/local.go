@@ -29,8 +29,8 @@ type Provider struct {
 func New(fleet *localfleet.Fleet) *Provider { return &Provider{Fleet: fleet} }
 
 var (
-	_ cluster.Provider   = (*Provider)(nil)
-	_ cluster.NodeImager = (*Provider)(nil)
+	_ cluster.Provider  = (*Provider)(nil)
+	_ nodeimages.Source = (*Provider)(nil)
 )
 
 // Create starts a local cluster.

@@ -6,7 +6,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/names"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/toolchain"
 )
 
@@ -29,14 +29,14 @@ func Validate(c *v1alpha1.Cluster, _ string) error {
 
 // Open resolves the fleet's local clusters against the local fleet in
 // env's home.
-func Open(env cluster.Env) (cluster.Resolver, error) {
+func Open(env fleetmember.Env) (fleetmember.Resolver, error) {
 	return Resolver(&localfleet.Fleet{Home: env.Home, Tools: &toolchain.Cache{Dir: env.CacheDir}, DaemonCommand: env.Self}), nil
 }
 
 // Resolver resolves clusters of provider local against lf.
-func Resolver(lf *localfleet.Fleet) cluster.Resolver {
+func Resolver(lf *localfleet.Fleet) fleetmember.Resolver {
 	provider := New(lf)
-	return func(c v1alpha1.Cluster) (*cluster.Member, error) {
+	return func(c v1alpha1.Cluster) (*fleetmember.Member, error) {
 		if c.Spec.Provider != v1alpha1.ProviderLocal {
 			return nil, fmt.Errorf("cluster %s: provider %s is not local", c.Name, c.Spec.Provider)
 		}
@@ -51,6 +51,6 @@ func Resolver(lf *localfleet.Fleet) cluster.Resolver {
 		if err != nil {
 			return nil, err
 		}
-		return &cluster.Member{Provider: provider, Name: lc.Name, RESTConfig: cfg, Kubeconfig: lc.KubeconfigPath()}, nil
+		return &fleetmember.Member{Provider: provider, Name: lc.Name, RESTConfig: cfg, Kubeconfig: lc.KubeconfigPath()}, nil
 	}
 }

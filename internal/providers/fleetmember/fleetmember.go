@@ -1,4 +1,4 @@
-package cluster
+package fleetmember
 
 import (
 	"encoding/json"
@@ -12,13 +12,14 @@ import (
 	"k8s.io/client-go/rest"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/registry"
 )
 
 // Member is a fleet cluster upshift can act on: the provider that runs
 // it, the provider's name for it, and how to reach its API server.
 type Member struct {
-	Provider   Provider
+	Provider   cluster.Provider
 	Name       string // the provider's name of the cluster
 	RESTConfig *rest.Config
 	Kubeconfig string
