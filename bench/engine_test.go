@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,35 +12,10 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/engine"
-	"upshift.dev/upshift/internal/kubeversion"
-	"upshift.dev/upshift/internal/nodepool"
-	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/cluster/instant"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/toolchain"
 )
-
-// instant is a cluster provider whose every action completes at once. It
-// exists only to measure the engine's own cost; nothing else uses it.
-type instant struct{ actions atomic.Int64 }
-
-func (p *instant) Create(context.Context, cluster.Spec) (*cluster.Cluster, error) { return nil, nil }
-func (p *instant) Delete(context.Context, string) error                           { return nil }
-func (p *instant) Get(_ context.Context, name string) (*cluster.Cluster, error) {
-	return &cluster.Cluster{Name: name, KubernetesVersion: toolchain.Previous().Version, NodePools: []cluster.NodePool{{Name: "system"}, {Name: "user"}}}, nil
-}
-func (p *instant) Versions(context.Context) ([]kubeversion.Version, error) {
-	return toolchain.Versions(toolchain.Releases), nil
-}
-func (p *instant) UpgradeControlPlane(context.Context, string, string) error {
-	p.actions.Add(1)
-	return nil
-}
-func (p *instant) UpgradeNodePool(context.Context, string, string, cluster.NodePoolUpgrade) (nodepool.Result, error) {
-	p.actions.Add(1)
-	return nodepool.Result{}, nil
-}
-func (p *instant) AddNodes(context.Context, string, string, int) ([]string, error) { return nil, nil }
-func (p *instant) RemoveNodes(context.Context, string, []string) error             { return nil }
 
 // BenchmarkEngineOverhead drives a run over 200 clusters (4 stages, 5
 // groups each, maxConcurrency 5) on a provider that completes instantly:
@@ -62,7 +36,7 @@ func BenchmarkEngineOverhead(b *testing.B) {
 		strategy.Stages = append(strategy.Stages, st)
 	}
 	builtin.Register()
-	provider := &instant{}
+	provider := &instant.Provider{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		e := &engine.Engine{
@@ -82,7 +56,7 @@ func BenchmarkEngineOverhead(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/clusters, "µs/cluster(engine-only)")
-	b.ReportMetric(float64(provider.actions.Load())/float64(b.N), "actions/run")
+	b.ReportMetric(float64(provider.Actions.Load())/float64(b.N), "actions/run")
 }
 
 func ptrTo[T any](v T) *T { return &v }

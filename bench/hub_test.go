@@ -32,6 +32,7 @@ import (
 	"upshift.dev/upshift/internal/hub"
 	"upshift.dev/upshift/internal/hubstore"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/providers/cluster/instant"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/testfleet"
 	"upshift.dev/upshift/internal/toolchain"
@@ -150,7 +151,7 @@ func BenchmarkHubScale(b *testing.B) {
 	ctrlCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return countingTransport{next: rt, mu: &mu, verbs: verbs, total: &requests}
 	})
-	provider := &instant{}
+	provider := &instant.Provider{}
 	// $UPSHIFT_BENCH_DASHBOARDS open dashboards (each reloads the runs
 	// page and the run's page every second, as a browser's live view
 	// reads them) are served by the hub from its watch cache: the API
@@ -312,7 +313,7 @@ func BenchmarkHubScale(b *testing.B) {
 	b.Logf("%d members (%d dashboards open, %d pages served), %d cluster-steps in %s; %.0f API requests per minute; controller CPU %s (%.2f ms per cluster-step); %d API requests (%.1f per member: %v); %.0f reconciles; the run object %d KiB, the largest UpdateRunMember %d bytes; peak heap+stack %.0f MiB (%.0f MiB before the hub started); provider actions %d",
 		members, dashboards, pages.Load(), clusterSteps, elapsed.Round(time.Millisecond), float64(requests.Load())/elapsed.Minutes(), cpu.Round(time.Millisecond), float64(cpu.Milliseconds())/float64(clusterSteps),
 		requests.Load(), float64(requests.Load())/float64(members), verbs, reconciles, len(runJSON)/1024, largest,
-		float64(peak.Load())/(1<<20), float64(before.HeapInuse+before.StackInuse)/(1<<20), provider.actions.Load())
+		float64(peak.Load())/(1<<20), float64(before.HeapInuse+before.StackInuse)/(1<<20), provider.Actions.Load())
 	mu.Unlock()
 	b.ReportMetric(elapsed.Seconds(), "s/run")
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(clusterSteps), "cpu-ms/cluster-step")

@@ -8,7 +8,7 @@ import (
 // Fleet's and KubeFleet's approval requests): the hub creates one when a
 // run waits for a stage's Approval task or a cluster's Approval gate, and
 // whoever RBAC lets update approvalrequests/status approves it by setting
-// the Approved condition to True. The CLI's `upshift approve --hub` does.
+// the Approved condition to True. The CLI's `upshift approve --context HUB` does.
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=apr,categories=upshift
 // +kubebuilder:subresource:status

@@ -10,7 +10,7 @@ import (
 // clusters stays far below the API server's object limit, and a change
 // of one cluster writes that cluster alone. The hub's driver writes it,
 // owned by the run and deleted with it; reads through upshift (`status
-// --hub`, the dashboard) put it back in its stage of the run's status.
+// --context HUB`, the dashboard) put it back in its stage of the run's status.
 // `kubectl get updaterunmembers -l upshift.dev/run=RUN` lists a run's.
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=urm,categories=upshift

@@ -30,8 +30,8 @@ var Layers = []Layer{
 	{Name: "engine", Doc: "the engine that drives runs over the parts, the wiring of the built-in parts, and the Azure emulator", Packages: []string{
 		"internal/engine", "internal/builtin", "internal/azureemu",
 	}},
-	{Name: "servers", Doc: "the hub controller and the dashboard", Packages: []string{
-		"internal/hub", "internal/dashboard", "internal/dashboard/kubeauth",
+	{Name: "servers", Doc: "the hub controller, the client that reaches a hub, and the dashboard", Packages: []string{
+		"internal/hub", "internal/hubclient", "internal/dashboard", "internal/dashboard/kubeauth",
 	}},
 	{Name: "commands", Doc: "the CLI's commands", Packages: []string{
 		"internal/cli",

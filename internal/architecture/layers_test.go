@@ -1,7 +1,11 @@
 package architecture_test
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -79,5 +83,32 @@ func TestInterfacesStaySmall(t *testing.T) {
 		if len(deps) >= 150 {
 			t.Errorf("%s depends on %d packages, want under 150", pkg, len(deps))
 		}
+	}
+}
+
+// TestEngineNamesNoMethodSettings: the engine drives any method through
+// its interfaces; a method's own settings and status (spec.blueGreen,
+// spec.canary, a cluster's status.blueGreen) are the method's business,
+// so no source of the engine selects them.
+func TestEngineNamesNoMethodSettings(t *testing.T) {
+	files, err := filepath.Glob("../engine/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("engine sources: %v %v", files, err)
+	}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok && (sel.Sel.Name == "BlueGreen" || sel.Sel.Name == "Canary") {
+				t.Errorf("%s: the engine reads a method's field .%s: ask the method (methods.Moving, methods.RollingBack)", fset.Position(sel.Pos()), sel.Sel.Name)
+			}
+			return true
+		})
 	}
 }

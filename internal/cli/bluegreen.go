@@ -227,7 +227,7 @@ func (o *rollbackOptions) Run(ctx context.Context) error {
 	if err := o.openHub(ctx); err != nil {
 		return err
 	}
-	if o.hub != "" {
+	if o.onHub() {
 		return o.request(ctx, o.name, v1alpha1.StateRollback)
 	}
 	e, err := o.frozen(o.name)

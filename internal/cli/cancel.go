@@ -31,7 +31,7 @@ Its clusters stay as they are; a blue-green run can still be rolled back
 --reason.
 
 A run that is not driven ends at once. One driven by another process ends
-when that process has finished the steps under way; on a hub (--hub), this
+when that process has finished the steps under way; on a hub (--context), this
 command waits for that and prints the report.
 
 Exit codes: 0 cancelled (or will be, by its driver); 2 bad input, a run
@@ -71,7 +71,7 @@ func (o *cancelOptions) Run(ctx context.Context) error {
 	if err := o.audit(o.name, store.Event{Time: time.Now().UTC(), Type: store.EventCancelRequested, Message: msg}); err != nil {
 		o.printer.Waiting("the cancel is recorded, but not its audit line: %v", err)
 	}
-	if o.hub != "" {
+	if o.onHub() {
 		// The hub's controller ends it; the report is the run's as it
 		// stands, and a run that ended Cancelled is what was asked.
 		err := o.follow(ctx, o.name)

@@ -63,7 +63,7 @@ func TestBadInput(t *testing.T) {
 		{"hub namespace", []string{"hub", "run", "--namespace", "a/b"}, "namespace name"},
 		{"dashboard address", []string{"dashboard", "--listen", "8090"}, "HOST:PORT"},
 		{"dashboard auth", []string{"dashboard", "--auth", "oidc"}, "give token or kubernetes"},
-		{"dashboard kubernetes without a hub", []string{"dashboard", "--auth", "kubernetes"}, "give --hub CONTEXT"},
+		{"dashboard kubernetes without a hub", []string{"dashboard", "--auth", "kubernetes"}, "give the hub's --context"},
 		{"dashboard half of TLS", []string{"dashboard", "--tls-cert-file", "tls.crt"}, "go together"},
 		{"dashboard TLS files", []string{"dashboard", "--tls-cert-file", good, "--tls-key-file", good}, "--tls-cert-file/--tls-key-file"},
 		{"hub dashboard auth", []string{"hub", "run", "--dashboard-auth", "basic"}, "--dashboard-auth \"basic\": give token or kubernetes"},

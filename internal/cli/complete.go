@@ -10,7 +10,7 @@ import (
 // Dynamic completion (`upshift completion bash|zsh|fish|powershell`,
 // also as `kubectl upshift`): run names from the home or the hub the
 // command's flags name, each with its phase; the clusters and stages of
-// the run named; the kubeconfig's contexts for --hub.
+// the run named; the kubeconfig's contexts for a hub's --context.
 
 // completeRuns completes a RUN argument.
 func (o *runOptions) completeRuns(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
@@ -70,7 +70,7 @@ func (o *runOptions) completeOfRun(stages bool) cobra.CompletionFunc {
 	}
 }
 
-// completeContexts completes a kubeconfig context (--hub).
+// completeContexts completes a kubeconfig context (a hub's --context).
 func completeContexts(kubeconfig *string) cobra.CompletionFunc {
 	return func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		rules := clientcmd.NewDefaultClientConfigLoadingRules()

@@ -34,7 +34,7 @@ type dashboardOptions struct {
 func newDashboardCommand(s Streams) *cobra.Command {
 	o := &dashboardOptions{runOptions: runOptions{streams: s}}
 	cmd := &cobra.Command{
-		Use:   "dashboard [--listen ADDR] [--auth token|kubernetes] [--hub CONTEXT]",
+		Use:   "dashboard [--listen ADDR] [--auth token|kubernetes] [--context HUB_CONTEXT]",
 		Short: "Serve the web dashboard of the home's runs (or a hub's): live trees, approve, stop, roll back",
 		Long: `Serve the web dashboard: the runs, each run's stage → cluster → step tree with
 times, gate and analysis results, traffic weights, and the approvals that wait,
@@ -45,7 +45,7 @@ People sign in one of two ways (--auth):
               loopback. The token comes from --token-file, else $` + envDashboardToken + `,
               else a new one is written to HOME/dashboard-token (mode 0600) and its
               path printed; the token itself is never printed or logged.
-  kubernetes  with a hub (--hub): each person signs in with their own Kubernetes
+  kubernetes  with a hub (--context): each person signs in with their own Kubernetes
               token, checked by the API server (TokenReview); approve, stop and roll
               back are allowed only when the API server says this user may make
               that change (SubjectAccessReview), and the audit trail names the
@@ -55,7 +55,7 @@ Sessions are signed cookies: dashboards sharing --session-key-file accept each
 other's, so replicas behind one Service keep people signed in. Serve over TLS
 (--tls-cert-file, --tls-key-file; cookies are then Secure) anywhere but loopback.`,
 		Example: `  upshift dashboard --listen 127.0.0.1:8090
-  upshift dashboard --hub hub --hub-namespace fleet --auth kubernetes --listen :8443 \
+  upshift dashboard --context hub -n fleet --auth kubernetes --listen :8443 \
     --tls-cert-file tls.crt --tls-key-file tls.key --session-key-file session.key`,
 		Args: exactArgs(0, ""),
 		RunE: runE(o),
@@ -79,8 +79,8 @@ func (o *dashboardOptions) Validate() error {
 	if err := o.flags.validate(); err != nil {
 		return err
 	}
-	if o.flags.auth == dashboardAuthKubernetes && o.hub == "" {
-		return usagef("--auth %s checks people against a hub's API server: give --hub CONTEXT", dashboardAuthKubernetes)
+	if o.flags.auth == dashboardAuthKubernetes && !o.onHub() {
+		return usagef("--auth %s checks people against a hub's API server: give the hub's --context", dashboardAuthKubernetes)
 	}
 	return nil
 }
@@ -91,11 +91,11 @@ func (o *dashboardOptions) Run(ctx context.Context) error {
 	}
 	place := "home " + o.home
 	var cfg *rest.Config
-	if o.hub != "" {
-		place = "hub " + o.hub + " · namespace " + o.hubNamespace
+	if o.onHub() {
+		place = "hub " + o.hubName() + " · namespace " + o.hubNamespace
 		c, err := restconfig.FromKubeconfig(o.hubKubeconfig, o.hub)
 		if err != nil {
-			return usagef("--hub %s: %v", o.hub, err)
+			return usagef("hub %s: %v", o.hubName(), err)
 		}
 		cfg = c
 	}

@@ -28,7 +28,7 @@ and one that did not end (its driver was killed mid-step) needs --force: its
 clusters stay as they are, and nothing will resume it. A wrong run can then be
 fixed and started again under the same name.
 
-On a hub (--hub), the UpdateRun is deleted, and with it what it owns (its
+On a hub (--context), the UpdateRun is deleted, and with it what it owns (its
 frozen fleet and audit ConfigMaps, approval requests, driver lease); a run
 that did not end is driven by the hub: stop or cancel it first, or give
 --force. A hub also deletes ended runs by itself past its --keep-runs or a
@@ -38,7 +38,7 @@ Exit codes: 0 deleted; 2 bad input, a run that is driven or did not end
 (nothing deleted).`,
 		Example: `  upshift delete fleet-to-1-37
   upshift delete fleet-to-1-37 --force   # a run killed mid-step that will not be resumed
-  upshift delete fleet-to-1-37 --hub hub # an UpdateRun on a hub`,
+  upshift delete fleet-to-1-37 --context hub # an UpdateRun on a hub`,
 		Args:              exactArgs(1, "RUN"),
 		ValidArgsFunction: o.completeRuns,
 		RunE:              runE(o),
@@ -70,8 +70,8 @@ func (o *deleteOptions) Run(ctx context.Context) error {
 		}
 	}
 	if underWay(run) && !o.force {
-		if o.hub != "" {
-			return usagef("run %s did not end (%s) and hub %s drives it: stop or cancel it (upshift cancel %s --hub %s), or delete it with --force; its clusters stay as they are", o.name, run.Status.Phase, o.hub, o.name, o.hub)
+		if o.onHub() {
+			return usagef("run %s did not end (%s) and hub %s drives it: stop or cancel it (upshift cancel %s%s), or delete it with --force; its clusters stay as they are", o.name, run.Status.Phase, o.hubName(), o.name, o.hubFlag())
 		}
 		return usagef("run %s did not end (%s): resume it (upshift resume %s), or delete it with --force; its clusters stay as they are", o.name, run.Status.Phase, o.name)
 	}

@@ -160,7 +160,7 @@ func (o *hubRunOptions) Complete(*cobra.Command, []string) error {
 		e.Store = runs
 		// The commands its runs suggest reach them on this hub (the
 		// context is the reader's own name for it).
-		e.CommandFlags = " --hub HUB_CONTEXT --hub-namespace " + o.opts.Namespace
+		e.CommandFlags = " --context HUB_CONTEXT -n " + o.opts.Namespace
 		return e
 	}
 	return nil

@@ -30,14 +30,14 @@ RUN's frozen target: the exact version its control planes moved to and the
 node image it chose, whatever is newer now. The strategy keeps RUN's stages
 and groups that still hold a cluster, with their gates and approvals. The
 new run (RUN-retry-N unless --name) is linked to RUN: status and history
-show it, and its spec.clusters names the clusters it holds. With --hub the
+show it, and its spec.clusters names the clusters it holds. On a hub (--context) the
 new run is applied to the hub, which plans it over those Cluster objects
 of its namespace and drives it, and the command follows it.
 
 Exit codes as run: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped.`,
 		Example: `  upshift retry fleet-to-1-37 --skipped
   upshift retry fleet-to-1-37 --failed --name fleet-to-1-37-again
-  upshift retry fleet-to-1-37 --hub hub-admin   # the hub plans and drives it`,
+  upshift retry fleet-to-1-37 --context hub-admin   # the hub plans and drives it`,
 		Args:              exactArgs(1, "RUN"),
 		ValidArgsFunction: o.completeRuns,
 		RunE:              runE(o),
@@ -91,7 +91,7 @@ func (o *retryOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return usageError{Err: err}
 	}
-	if o.hub != "" {
+	if o.onHub() {
 		// The old run's requests are not the new one's.
 		delete(run.Annotations, hubstore.AnnotationSkips)
 		delete(run.Annotations, hubstore.AnnotationResume)

@@ -214,12 +214,20 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 // moveNames are the blue and green of a cluster's blue-green or canary
 // move, once T0 named them.
 func (e *Engine) moveNames(name string) (blue, green string) {
+	method, err := methods.Lookup(e.run.Spec.Method)
+	if err != nil {
+		return "", ""
+	}
+	mv, ok := method.(methods.Moving)
+	if !ok {
+		return "", ""
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, st := range e.run.Status.Stages {
 		for _, c := range st.Clusters {
-			if c.Name == name && c.BlueGreen != nil {
-				return c.BlueGreen.Blue, c.BlueGreen.Green
+			if c.Name == name {
+				return mv.Moved(c)
 			}
 		}
 	}

@@ -54,6 +54,13 @@ type Engine struct {
 	// NewTraffic builds a blue-green run's traffic provider (default
 	// traffickinds.New, over the registered traffic providers).
 	NewTraffic func(v1alpha1.TrafficSpec) (traffic.Provider, error)
+	// Park, when set, ends a drive at a stage's approval that was not
+	// given, or at a soak with more than Park left, instead of waiting in
+	// it: Drive returns a *ParkedError that says until when, with the run
+	// Waiting and no lock held. The next Drive goes on from there and
+	// says nothing it already said. A hub sets it (to its lease's
+	// duration), so that a waiting run holds no goroutine; 0 never parks.
+	Park time.Duration
 	// OnReplaced is told when green replaces blue as a fleet cluster, to
 	// update the user's fleet file.
 	// field is the path of the fleet Cluster's field that names it.
@@ -75,6 +82,9 @@ type Engine struct {
 	// cancel is closed once someone asked to end the run for good.
 	cancel   chan struct{}
 	cancelMu sync.Once
+	// unparked: the run being driven was parked (Waiting) when this
+	// drive began; what it said then is not said again.
+	unparked bool
 	// saveErr is the first status write that failed for good.
 	saveErr error
 	// changes counts the status changes recorded (under mu); savedChanges
@@ -109,6 +119,7 @@ func (e *Engine) begin(run *v1alpha1.UpdateRun) {
 	e.stopMu, e.rollbackMu, e.cancelMu = sync.Once{}, sync.Once{}, sync.Once{}
 	e.traffic, e.skips, e.saveErr = nil, nil, nil
 	e.changes = 0
+	e.unparked = run.Status.Phase == v1alpha1.PhaseWaiting
 }
 
 // Outcome of Drive.
@@ -350,8 +361,9 @@ func (e *Engine) emit(ev Event) {
 	}
 }
 
-// Drive runs a stored run until it completes, fails or is stopped. It holds
-// the run's lock throughout: a second driver is refused.
+// Drive runs a stored run until it completes, fails or is stopped, or,
+// with Park, until it parks at a wait (a *ParkedError). It holds the
+// run's lock throughout: a second driver is refused.
 func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, error) {
 	release, err := e.acquire(name)
 	if err != nil {
@@ -412,6 +424,12 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 	if run.Status.Phase == v1alpha1.PhaseCancelled {
 		return run, fmt.Errorf("%w: run %s was cancelled and cannot be driven again", ErrCancelled, name)
 	}
+	if run.Spec.State == v1alpha1.StateStop && e.unparked {
+		// Asked while the run was parked at a wait: it stops there.
+		e.record(func(s *v1alpha1.UpdateRunStatus) { stopWaiting(s, "stopped on request while waiting") })
+		e.emit(Event{Type: v1alpha1.PhaseStopped, Message: "stopped on request while waiting: " + e.command("resume %s", name) + " goes on"})
+		return e.run, ErrStopped
+	}
 	if run.Spec.State == v1alpha1.StateRollback {
 		// Asked before this driver started, or cut short mid-rollback.
 		if err := e.rollbackAll(ctx, "rollback requested (upshift rollback "+name+")"); err != nil {
@@ -425,22 +443,34 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 	// on the caller's context.
 	workCtx, cancelWork := context.WithCancel(ctx)
 	defer cancelWork()
+	e.readRequests() // a skip asked while parked counts at once
 	go e.watch(watchCtx, cancelWork)
 
-	if err := e.update(func(s *v1alpha1.UpdateRunStatus) {
-		resumeFailed(s)
-		setRunPhase(s, v1alpha1.PhaseRunning, "")
-		if s.Start == nil {
-			s.Start = now()
+	if !e.unparked {
+		if err := e.update(func(s *v1alpha1.UpdateRunStatus) {
+			resumeFailed(s)
+			setRunPhase(s, v1alpha1.PhaseRunning, "")
+			if s.Start == nil {
+				s.Start = now()
+			}
+		}); err != nil {
+			return nil, err
 		}
-	}); err != nil {
-		return nil, err
+		e.emit(Event{Type: "Started", Message: "driving run " + name})
 	}
-	e.emit(Event{Type: "Started", Message: "driving run " + name})
 	for i := range run.Status.Stages {
 		err := e.runStage(workCtx, i)
 		if err == nil {
 			continue
+		}
+		var parked *ParkedError
+		if errors.As(err, &parked) {
+			e.record(func(s *v1alpha1.UpdateRunStatus) {
+				if s.Phase != v1alpha1.PhaseWaiting || s.Message != parked.Why {
+					setRunPhase(s, v1alpha1.PhaseWaiting, parked.Why)
+				}
+			})
+			return e.run, parked
 		}
 		if e.rollbackRequested() {
 			if rbErr := e.rollbackAll(ctx, "rollback requested (upshift rollback "+name+")"); rbErr != nil {
@@ -516,6 +546,20 @@ func resumeFailed(s *v1alpha1.UpdateRunStatus) {
 // watch turns a stored Stop into the stop channel, and keeps the skip
 // requests current.
 func (e *Engine) watch(ctx context.Context, cancelWork context.CancelFunc) {
+	for {
+		e.readRequests(cancelWork)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(e.Poll):
+		}
+	}
+}
+
+// readRequests reads the run's requested state and skips once: a stop,
+// a cancel or a rollback closes its channel (a rollback also cancels the
+// work under way, through cancelWork).
+func (e *Engine) readRequests(cancelWork ...context.CancelFunc) {
 	read := func() (string, map[string]bool, error) {
 		if r, ok := e.Store.(store.Requests); ok {
 			return r.Requested(e.run.Name)
@@ -527,29 +571,26 @@ func (e *Engine) watch(ctx context.Context, cancelWork context.CancelFunc) {
 		skips, err := e.Store.Skips(e.run.Name)
 		return run.Spec.State, skips, err
 	}
-	for {
-		if state, skips, err := read(); err == nil {
-			switch state {
-			case v1alpha1.StateStop:
-				e.stopMu.Do(func() { close(e.stop) })
-			case v1alpha1.StateCancel:
-				e.cancelMu.Do(func() { close(e.cancel) })
-				e.stopMu.Do(func() { close(e.stop) })
-			case v1alpha1.StateRollback:
-				e.rollbackMu.Do(func() { close(e.rollback) })
-				e.stopMu.Do(func() { close(e.stop) })
-				cancelWork()
-			}
-			e.mu.Lock()
-			e.skips = skips
-			e.mu.Unlock()
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(e.Poll):
+	state, skips, err := read()
+	if err != nil {
+		return
+	}
+	switch state {
+	case v1alpha1.StateStop:
+		e.stopMu.Do(func() { close(e.stop) })
+	case v1alpha1.StateCancel:
+		e.cancelMu.Do(func() { close(e.cancel) })
+		e.stopMu.Do(func() { close(e.stop) })
+	case v1alpha1.StateRollback:
+		e.rollbackMu.Do(func() { close(e.rollback) })
+		e.stopMu.Do(func() { close(e.stop) })
+		for _, cancel := range cancelWork {
+			cancel()
 		}
 	}
+	e.mu.Lock()
+	e.skips = skips
+	e.mu.Unlock()
 }
 
 func (e *Engine) rollbackRequested() bool {
@@ -647,15 +688,20 @@ func (e *Engine) runStage(ctx context.Context, i int) error {
 	if e.stopped() {
 		return ErrStopped
 	}
-	if err := e.update(func(s *v1alpha1.UpdateRunStatus) {
-		s.Stages[i].Phase = v1alpha1.PhaseRunning
-		if s.Stages[i].Start == nil {
-			s.Stages[i].Start = now()
+	running := st.Phase == v1alpha1.PhaseRunning && st.Start != nil
+	if !running {
+		if err := e.update(func(s *v1alpha1.UpdateRunStatus) {
+			s.Stages[i].Phase = v1alpha1.PhaseRunning
+			if s.Stages[i].Start == nil {
+				s.Stages[i].Start = now()
+			}
+		}); err != nil {
+			return err
 		}
-	}); err != nil {
-		return err
 	}
-	e.emit(Event{Stage: st.Name, Type: "Started", Message: fmt.Sprintf("stage %s: %d cluster(s)", st.Name, len(st.Clusters))})
+	if !running || !e.unparked {
+		e.emit(Event{Stage: st.Name, Type: "Started", Message: fmt.Sprintf("stage %s: %d cluster(s)", st.Name, len(st.Clusters))})
+	}
 	spec := e.stageSpec(i)
 	before := spec.BeforeStageTasks
 	for j := range before {
@@ -690,6 +736,10 @@ func (e *Engine) runStage(ctx context.Context, i int) error {
 }
 
 func (e *Engine) failStage(i int, err error) error {
+	var parked *ParkedError
+	if errors.As(err, &parked) {
+		return err // nothing failed: the stage waits
+	}
 	phase := v1alpha1.PhaseFailed
 	if errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled) {
 		phase = v1alpha1.PhaseStopped
@@ -716,33 +766,45 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 	}
 	key := store.StageTaskKey(stageName, ts.Name)
 	if e.skipped(key) {
-		e.record(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase, t.End = v1alpha1.PhaseSkipped, now() })
+		e.record(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase, t.End = v1alpha1.PhaseSkipped, now(); wake(s) })
 		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Skipped", Message: ts.Type + " skipped on request"})
 		return nil
 	}
+	// again: the wait was announced when this run parked at it.
+	again := e.unparked && ts.Start != nil && (ts.Phase == v1alpha1.PhaseWaiting || ts.Phase == v1alpha1.PhaseRunning)
 	var since time.Time
-	e.record(func(s *v1alpha1.UpdateRunStatus) {
-		t := get(s)
-		if t.Start == nil {
-			t.Start = now()
-		}
-		since = t.Start.Time
-		t.Phase = v1alpha1.PhaseRunning
-		if task.Type == v1alpha1.TaskApproval {
-			t.Phase = v1alpha1.PhaseWaiting
-			t.Message = "waiting for approval: " + e.command("approve %s --stage %s", e.run.Name, stageName)
-		}
-	})
+	if again {
+		since = ts.Start.Time
+	} else {
+		e.record(func(s *v1alpha1.UpdateRunStatus) {
+			t := get(s)
+			if t.Start == nil {
+				t.Start = now()
+			}
+			since = t.Start.Time
+			t.Phase = v1alpha1.PhaseRunning
+			if task.Type == v1alpha1.TaskApproval {
+				t.Phase = v1alpha1.PhaseWaiting
+				t.Message = "waiting for approval: " + e.command("approve %s --stage %s", e.run.Name, stageName)
+			}
+		})
+	}
 	var g v1alpha1.GateSpec
 	switch task.Type {
 	case v1alpha1.TaskApproval:
 		g = v1alpha1.GateSpec{Name: ts.Name, Type: v1alpha1.GateApproval}
 		approve := e.command("approve %s --stage %s", e.run.Name, stageName)
-		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: fmt.Sprintf("waiting for approval of stage %s: %s", stageName, approve), Command: approve})
-		if r, ok := e.Store.(store.ApprovalRequester); ok {
-			if err := r.RequestApproval(e.run.Name, store.StageKey(stageName), fmt.Sprintf("approve stage %s of run %s", stageName, e.run.Name)); err != nil {
-				e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Warning", Message: "could not ask for the approval: " + err.Error()})
+		waiting := fmt.Sprintf("waiting for approval of stage %s: %s", stageName, approve)
+		if !again {
+			e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: waiting, Command: approve})
+			if r, ok := e.Store.(store.ApprovalRequester); ok {
+				if err := r.RequestApproval(e.run.Name, store.StageKey(stageName), fmt.Sprintf("approve stage %s of run %s", stageName, e.run.Name)); err != nil {
+					e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Warning", Message: "could not ask for the approval: " + err.Error()})
+				}
 			}
+		}
+		if _, _, ok := e.approvals(store.StageKey(stageName))(key); e.Park > 0 && !ok {
+			return &ParkedError{Why: waiting}
 		}
 	case v1alpha1.TaskTimedWait:
 		g = v1alpha1.GateSpec{Name: ts.Name, Type: v1alpha1.GateTimedWait, Duration: task.WaitTime}
@@ -751,8 +813,13 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 		until := since.Add(task.WaitTime.Duration)
 		skip := e.command("skip %s --stage %s --task %s", e.run.Name, stageName, ts.Name)
 		soak := fmt.Sprintf("soaking until %s (%s of %s left); %s ends it now", until.UTC().Format("15:04:05 UTC"), soakLeft(until), task.WaitTime.Duration, skip)
-		e.record(func(s *v1alpha1.UpdateRunStatus) { get(s).Message = soak })
-		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: soak, Command: skip})
+		if !again {
+			e.record(func(s *v1alpha1.UpdateRunStatus) { get(s).Message = soak })
+			e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: soak, Command: skip})
+		}
+		if e.Park > 0 && time.Until(until) > e.Park {
+			return &ParkedError{Until: until, Why: fmt.Sprintf("stage %s soaking until %s; %s ends it now", stageName, until.UTC().Format(time.RFC3339), skip)}
+		}
 		defer e.soakProgress(stageName, ts.Name, until)()
 	default:
 		g = *task.Gate
@@ -798,6 +865,7 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 	e.record(func(s *v1alpha1.UpdateRunStatus) {
 		t := get(s)
 		t.Phase, t.Message, t.End = v1alpha1.PhaseCompleted, res.Message, now()
+		wake(s)
 		if res.ApprovedBy != "" {
 			t.ApprovedBy = res.ApprovedBy
 			at := metav1.NewTime(res.ApprovedAt)

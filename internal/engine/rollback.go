@@ -32,7 +32,19 @@ func (e *Engine) trafficProvider() (traffic.Provider, error) {
 	if build == nil {
 		build = traffickinds.New
 	}
-	p, err := build(e.run.Spec.BlueGreen.Traffic)
+	method, err := methods.Lookup(e.run.Spec.Method)
+	if err != nil {
+		return nil, err
+	}
+	mv, ok := method.(methods.Moving)
+	if !ok {
+		return nil, fmt.Errorf("method %s switches no traffic", methodOf(e.run))
+	}
+	spec, err := mv.Traffic(&e.run.Spec)
+	if err != nil {
+		return nil, err
+	}
+	p, err := build(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -97,13 +109,10 @@ func (e *Engine) rollbackAll(ctx context.Context, reason string) error {
 				continue
 			}
 			env := &clusterEnv{e: e, stage: i, idx: j, fc: fc, since: time.Now()}
-			if err := rb.Rollback(ctx, env, reason); err != nil {
+			msg, err := rb.Rollback(ctx, env, reason)
+			if err != nil {
 				errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, err))
 				continue
-			}
-			msg := "rolled back"
-			if bg := c.BlueGreen; bg != nil {
-				msg = "traffic back on blue " + bg.Blue + "; green " + bg.Green + " kept for inspection"
 			}
 			e.emit(Event{Stage: st.Name, Cluster: c.Name, Type: v1alpha1.PhaseRolledBack, Message: msg})
 		}

@@ -60,7 +60,7 @@ func cliResult(t *testing.T, args ...string) (int, string) {
 
 // TestHubCLI drives hub mode from the CLI, as a release manager would: a
 // run file (the same one `upshift run` reads) goes to the hub with
-// --hub, which plans it over three member Cluster objects in two stages
+// --context (the hub's, as for any cluster), which plans it over three member Cluster objects in two stages
 // and drives it; the CLI follows it, while status, history and approve
 // work against the hub from another terminal; a stop and a resume go
 // through the hub too. Bad hub input changes nothing and exits 2.
@@ -76,7 +76,7 @@ func TestHubCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hubFlags := []string{"--hub", "cli-hub", "--hub-kubeconfig", kubeconfig, "--hub-namespace", "default"}
+	hubFlags := []string{"--context", "cli-hub", "--kubeconfig", kubeconfig, "-n", "default"}
 
 	// Before the CRDs: a clear refusal.
 	dir := t.TempDir()
@@ -87,7 +87,9 @@ func TestHubCLI(t *testing.T) {
 	if code, out := cliResult(t, append([]string{"history"}, hubFlags...)...); code != 2 || !strings.Contains(out, "does not serve upshift's API") {
 		t.Errorf("history on a hub without upshift's CRDs: exit %d\n%s", code, out)
 	}
-	if code, out := cliResult(t, "history", "--hub", "no-such-context", "--hub-kubeconfig", kubeconfig); code != 2 || !strings.Contains(out, "no-such-context") {
+	// The flags of earlier releases still work, and say what replaces them.
+	if code, out := cliResult(t, "history", "--hub", "no-such-context", "--hub-kubeconfig", kubeconfig); code != 2 || !strings.Contains(out, "no-such-context") ||
+		!strings.Contains(out, "--hub has been deprecated, use --context") || !strings.Contains(out, "--hub-kubeconfig has been deprecated, use --kubeconfig") {
 		t.Errorf("history --hub naming no context: exit %d\n%s", code, out)
 	}
 	if err := crds.Install(ctx, cfg, time.Minute); err != nil {
@@ -103,7 +105,7 @@ func TestHubCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if code, out := cliResult(t, append([]string{"run", "-f", runFile, "--fleet", runFile}, hubFlags...)...); code != 2 || !strings.Contains(out, "--fleet is not used with --hub") {
+	if code, out := cliResult(t, append([]string{"run", "-f", runFile, "--fleet", runFile}, hubFlags...)...); code != 2 || !strings.Contains(out, "--fleet is not used with a hub") {
 		t.Errorf("run --hub with --fleet: exit %d\n%s", code, out)
 	}
 	// The replica logs in JSON, as a log pipeline reads it.
@@ -129,16 +131,16 @@ func TestHubCLI(t *testing.T) {
 	// From another terminal: status, history, a wrong stage, a stop and a
 	// resume (which follows), then the approval.
 	if code, s := cliResult(t, append([]string{"status", "patch-all"}, hubFlags...)...); code != 0 || !strings.Contains(s, "stage dev: Completed") || !strings.Contains(s, "before release-manager: Waiting") ||
-		!strings.Contains(s, "upshift approve patch-all --stage prod --hub HUB_CONTEXT --hub-namespace default") {
+		!strings.Contains(s, "upshift approve patch-all --stage prod --context HUB_CONTEXT -n default") {
 		t.Errorf("status --hub: exit %d\n%s", code, s)
 	}
-	if code, s := cliResult(t, append([]string{"history"}, hubFlags...)...); code != 0 || !strings.Contains(s, "patch-all") || !strings.Contains(s, "Running") {
+	if code, s := cliResult(t, append([]string{"history"}, hubFlags...)...); code != 0 || !strings.Contains(s, "patch-all") || !strings.Contains(s, "Waiting") {
 		t.Errorf("history --hub: exit %d\n%s", code, s)
 	}
 	if code, s := cliResult(t, append([]string{"approve", "patch-all", "--stage", "prdo"}, hubFlags...)...); code != 2 {
 		t.Errorf("approve --hub of a stage that does not exist: exit %d\n%s", code, s)
 	}
-	if code, s := cliResult(t, append([]string{"stop", "patch-all"}, hubFlags...)...); code != 0 || !strings.Contains(s, "resume patch-all --hub cli-hub") {
+	if code, s := cliResult(t, append([]string{"stop", "patch-all"}, hubFlags...)...); code != 0 || !strings.Contains(s, "resume patch-all --kubeconfig "+kubeconfig+" --context cli-hub -n default") {
 		t.Errorf("stop --hub: exit %d\n%s", code, s)
 	}
 	if err := follow.Wait(); err == nil || follow.ProcessState.ExitCode() != 10 {

@@ -15,8 +15,10 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
@@ -27,10 +29,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/engine"
@@ -152,6 +156,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Options: o,
 		Events:  mgr.GetEventRecorder("upshift-hub"),
 		driving: map[string]bool{},
+		parked:  map[string]parkedRun{},
 	}
 	r.Store.Scrub = r.scrub.text
 	// Every replica watches the runs' driver leases, leader or not, so
@@ -169,7 +174,15 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if _, err := leases.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: func(o any) { observe(o) }, UpdateFunc: func(_, o any) { observe(o) }}); err != nil {
 		return err
 	}
-	if err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.UpdateRun{}).Complete(r); err != nil {
+	// An approval wakes the run it belongs to, parked at its wait.
+	approvalRun := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+		ar, ok := obj.(*v1alpha1.ApprovalRequest)
+		if !ok || ar.Spec.UpdateRun == "" {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ar.Namespace, Name: ar.Spec.UpdateRun}}}
+	})
+	if err := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.UpdateRun{}).Watches(&v1alpha1.ApprovalRequest{}, approvalRun).Complete(r); err != nil {
 		return err
 	}
 	// The runs' metrics, beside controller-runtime's own; only the leader
@@ -214,6 +227,10 @@ type Reconciler struct {
 	ctx     context.Context
 	mu      sync.Mutex
 	driving map[string]bool
+	// parked are the runs whose drive parked at a wait: no goroutine
+	// waits for them; Reconcile drives them again when their wait is
+	// over or what they wait for changed.
+	parked map[string]parkedRun
 	// scrub holds the secrets read from members' Secrets; no status write
 	// carries them.
 	scrub scrubber
@@ -230,6 +247,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	logger := log.FromContext(ctx)
 	run := &v1alpha1.UpdateRun{}
 	if err := r.Cache.Get(ctx, req.NamespacedName, run); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.unpark(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if run.Status.Ended() && !hubstore.ResumePending(run) {
@@ -265,8 +285,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, r.refuse(run, err)
 		}
 	}
-	if run.Spec.State == v1alpha1.StateInitialize || run.Spec.State == v1alpha1.StateStop {
+	if run.Spec.State == v1alpha1.StateInitialize || run.Spec.State == v1alpha1.StateStop && run.Status.Phase != v1alpha1.PhaseWaiting {
+		// (A stop of a run parked at a wait is a drive: it stops there.)
 		return ctrl.Result{}, nil
+	}
+	if wait, ok := r.stillParked(ctx, run); ok {
+		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	r.drive(run)
 	return ctrl.Result{RequeueAfter: r.requeue()}, nil
@@ -500,6 +524,10 @@ func (r *Reconciler) drive(run *v1alpha1.UpdateRun) {
 		}
 	}
 	r.driving[name] = true
+	waitsFor := r.waitsFor(r.ctx, run)
+	// A wait longer than this is parked; a shorter soak is waited out
+	// in place, which costs less than driving the run again.
+	e.Park = max(r.Options.LeaseDuration, 30*time.Second)
 	go func() {
 		defer func() {
 			// What is queued gets a few seconds to go out; the audit
@@ -509,11 +537,18 @@ func (r *Reconciler) drive(run *v1alpha1.UpdateRun) {
 			notifier.Close(flush)
 		}()
 		_, err := e.Drive(r.ctx, name)
-		if err != nil && !errors.Is(err, store.ErrLocked) && r.ctx.Err() == nil {
+		var parked *engine.ParkedError
+		switch {
+		case errors.As(err, &parked):
+			log.FromContext(r.ctx).V(1).Info("run parked", "run", name, "until", parked.Until, "why", parked.Why)
+		case err != nil && !errors.Is(err, store.ErrLocked) && r.ctx.Err() == nil:
 			log.FromContext(r.ctx).Info("run ended", "run", name, "error", err.Error())
 		}
 		r.mu.Lock()
 		delete(r.driving, name)
+		if parked != nil {
+			r.parked[name] = parkedRun{until: parked.Until, waitsFor: waitsFor}
+		}
 		r.mu.Unlock()
 	}()
 }

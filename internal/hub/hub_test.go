@@ -155,7 +155,7 @@ func waitCompleted(t *testing.T, st *hubstore.Store, replicas []*replica, run st
 // TestHubFailover runs two hub replicas against a real hub cluster with a
 // real member: objects applied as kubectl would (Cluster, UpdateStrategy,
 // UpdateRun) start a run; the leader is SIGKILLed while the run waits for
-// its approval; the approval is given through an ApprovalRequest; the
+// its approval (parked: Waiting, with no driver's lease held); the approval is given through an ApprovalRequest; the
 // standby takes the run over and finishes it, nothing done twice. A run
 // that cannot start says why in its status.
 func TestHubFailover(t *testing.T) {
@@ -193,10 +193,12 @@ func TestHubFailover(t *testing.T) {
 		return err == nil && r.Status.Phase == v1alpha1.PhaseFailed && strings.Contains(r.Status.Message, `spec.strategyRef names UpdateStrategy "nope"`)
 	})
 
-	leader := holder(c, t, "default", "upshift-hub")
-	if driver := holder(c, t, "default", "images-driver"); driver != leader {
-		t.Fatalf("the run is driven by %q, the leader is %q", driver, leader)
-	}
+	// A run waiting for its approval is parked: Waiting, and held by no
+	// driver (no goroutine, no lease) until the approval wakes it.
+	waitFor(t, "the waiting run to park", replicas, func() bool {
+		r, err := st.Get("images")
+		return err == nil && r.Status.Phase == v1alpha1.PhaseWaiting && holder(c, t, "default", "images-driver") == ""
+	})
 	standby, killed := killLeader(t, c, replicas)
 	ar, err := st.Request(ctx, "images", "stage/all", "")
 	if err != nil {
@@ -241,9 +243,9 @@ func TestHubFailover(t *testing.T) {
 	}
 
 	// A run that failed stays failed until someone resumes it; `upshift
-	// resume --hub` then drives it on from where it failed. A run that
+	// resume --context HUB` then drives it on from where it failed. A run that
 	// never started cannot be resumed: it says what to do instead.
-	kubeconfigFlags := []string{"--hub", "hub", "--hub-kubeconfig", kubeconfig, "--hub-namespace", "default"}
+	kubeconfigFlags := []string{"--context", "hub", "--kubeconfig", kubeconfig, "-n", "default"}
 	if code, out := cliResult(t, append([]string{"resume", "no-strategy"}, kubeconfigFlags...)...); code != 2 || !strings.Contains(out, "never started") {
 		t.Errorf("resume --hub of a run that never started: exit %d\n%s", code, out)
 	}

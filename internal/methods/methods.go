@@ -38,8 +38,18 @@ type RollingBack interface {
 	// be undone.
 	Rollbackable(cs v1alpha1.StageClusterStatus) (begun bool, err error)
 	// Rollback undoes a cluster's move and marks the steps a resume must
-	// do again.
-	Rollback(ctx context.Context, env Env, reason string) error
+	// do again; it says what it did.
+	Rollback(ctx context.Context, env Env, reason string) (string, error)
+}
+
+// Moving is a method that moves a cluster's work to another cluster
+// (blue-green, canary): it names the two, for the gates that compare
+// them, and the traffic spec its moves switch.
+type Moving interface {
+	// Moved names a cluster's blue and green once its move named them.
+	Moved(cs v1alpha1.StageClusterStatus) (blue, green string)
+	// Traffic is the spec of the traffic the run's moves switch.
+	Traffic(spec *v1alpha1.UpdateRunSpec) (v1alpha1.TrafficSpec, error)
 }
 
 // ApprovalGater is a method whose own settings hold Approval gates

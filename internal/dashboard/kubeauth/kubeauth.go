@@ -25,7 +25,7 @@ type Authenticator struct {
 var _ dashboard.Authenticator = (*Authenticator)(nil)
 
 // right is what the API server must allow for an action: the write
-// `upshift approve`, `stop` or `rollback` --hub (or kubectl) would make.
+// `upshift approve`, `stop` or `rollback` on a hub (or kubectl) would make.
 type right struct {
 	verb, resource, subresource, what string
 }

@@ -145,26 +145,42 @@ func (Method) Rollbackable(cs v1alpha1.StageClusterStatus) (bool, error) {
 
 // Rollback sends the cluster's traffic back to blue, lifts the freeze and
 // marks the sync and switch to be done again on a resume.
-func (Method) Rollback(ctx context.Context, env methods.Env, reason string) error {
+func (Method) Rollback(ctx context.Context, env methods.Env, reason string) (string, error) {
 	bg := env.ClusterStatus().BlueGreen
 	if bg == nil {
-		return nil
+		return "nothing to roll back", nil
 	}
 	blue, err := env.Reach(bg.Blue)
 	if err != nil {
-		return err
+		return "", err
 	}
 	mv, err := NewMove(ctx, env, blue)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if bg.RolledBack == nil {
 		if err := mv.Rollback(ctx, reason); err != nil {
-			return err
+			return "", err
 		}
 	}
 	MarkRolledBack(env, reason)
-	return nil
+	return "traffic back on blue " + bg.Blue + "; green " + bg.Green + " kept for inspection", nil
+}
+
+// Moved names the cluster's blue and green once T0 named them.
+func (Method) Moved(cs v1alpha1.StageClusterStatus) (blue, green string) {
+	if bg := cs.BlueGreen; bg != nil {
+		return bg.Blue, bg.Green
+	}
+	return "", ""
+}
+
+// Traffic is spec.blueGreen.traffic.
+func (Method) Traffic(spec *v1alpha1.UpdateRunSpec) (v1alpha1.TrafficSpec, error) {
+	if spec.BlueGreen == nil {
+		return v1alpha1.TrafficSpec{}, fmt.Errorf("the run has no spec.blueGreen: its traffic is not named")
+	}
+	return spec.BlueGreen.Traffic, nil
 }
 
 // MarkRolledBack records a cluster's rollback: every step from the sync

@@ -153,9 +153,10 @@ func (Method) Rollbackable(cs v1alpha1.StageClusterStatus) (bool, error) {
 
 // Rollback sends all traffic back to blue and lifts the freeze, as
 // blue-green does; resume runs the sync and the traffic steps again.
-func (Method) Rollback(ctx context.Context, env methods.Env, reason string) error {
-	if err := blueGreen.Rollback(ctx, env, reason); err != nil {
-		return err
+func (Method) Rollback(ctx context.Context, env methods.Env, reason string) (string, error) {
+	done, err := blueGreen.Rollback(ctx, env, reason)
+	if err != nil {
+		return "", err
 	}
 	markRolledBack(env)
 	// Testers lose their way to green too (best effort: the weights are
@@ -167,7 +168,17 @@ func (Method) Rollback(ctx context.Context, env methods.Env, reason string) erro
 			}
 		}
 	}
-	return nil
+	return done, nil
+}
+
+// Moved as blue-green.
+func (Method) Moved(cs v1alpha1.StageClusterStatus) (blue, green string) {
+	return blueGreen.Moved(cs)
+}
+
+// Traffic as blue-green: spec.blueGreen.traffic.
+func (Method) Traffic(spec *v1alpha1.UpdateRunSpec) (v1alpha1.TrafficSpec, error) {
+	return blueGreen.Traffic(spec)
 }
 
 // CheckPromote says which clusters a promote of the run names: the one

@@ -145,7 +145,7 @@ func NewResolver(env Env) Resolver {
 	opened := map[string]Resolver{}
 	return func(c v1alpha1.Cluster) (*Member, error) {
 		if c.Spec.KubeconfigSecretRef != nil && c.Spec.Kubeconfig == "" {
-			return nil, fmt.Errorf("cluster %s: spec.kubeconfigSecretRef names Secret %s, which only a hub reads: run it on the hub (--hub), or set spec.kubeconfig to a file", c.Name, c.Spec.KubeconfigSecretRef.Name)
+			return nil, fmt.Errorf("cluster %s: spec.kubeconfigSecretRef names Secret %s, which only a hub reads: run it on the hub (its --context), or set spec.kubeconfig to a file", c.Name, c.Spec.KubeconfigSecretRef.Name)
 		}
 		mu.Lock()
 		resolve, ok := opened[c.Spec.Provider]

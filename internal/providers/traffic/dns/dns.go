@@ -286,7 +286,7 @@ func FromSpec(t v1alpha1.TrafficSpec) (traffic.Provider, error) {
 		return nil, fmt.Errorf("spec.blueGreen.traffic.dns is required with provider dns")
 	}
 	if d.KeySecretFile == "" && d.KeySecretRef != nil {
-		return nil, fmt.Errorf("spec.blueGreen.traffic.dns.keySecretRef is read by a hub: run it on a hub (--hub), or give keySecretFile")
+		return nil, fmt.Errorf("spec.blueGreen.traffic.dns.keySecretRef is read by a hub: run it on a hub (its --context), or give keySecretFile")
 	}
 	secret, err := traffic.ReadSecret(d.KeySecretFile, "spec.blueGreen.traffic.dns.keySecretFile")
 	if err != nil {

@@ -217,7 +217,7 @@ func FromSpec(t v1alpha1.TrafficSpec) (traffic.Provider, error) {
 		return nil, fmt.Errorf("spec.blueGreen.traffic.gateway is required with provider gateway")
 	}
 	if t.Gateway.TokenFile == "" && t.Gateway.TokenSecretRef != nil {
-		return nil, fmt.Errorf("spec.blueGreen.traffic.gateway.tokenSecretRef is read by a hub: run it on a hub (--hub), or give tokenFile")
+		return nil, fmt.Errorf("spec.blueGreen.traffic.gateway.tokenSecretRef is read by a hub: run it on a hub (its --context), or give tokenFile")
 	}
 	token, err := traffic.ReadSecret(t.Gateway.TokenFile, "spec.blueGreen.traffic.gateway.tokenFile")
 	if err != nil {

@@ -12,13 +12,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/engine"
-	"upshift.dev/upshift/internal/hubstore"
+	"upshift.dev/upshift/internal/hubclient"
 	"upshift.dev/upshift/internal/printer"
-	"upshift.dev/upshift/internal/restconfig"
 	"upshift.dev/upshift/internal/store"
 )
 
@@ -29,41 +26,72 @@ const (
 	envHubNamespace = "UPSHIFT_HUB_NAMESPACE"
 )
 
-// addHub adds --hub, --hub-kubeconfig and --hub-namespace.
+// addHub adds the flags that name a hub, as kubectl names a cluster:
+// --kubeconfig, --context and -n/--namespace. Any of them, or
+// $UPSHIFT_HUB, puts the command on the hub; --hub, --hub-kubeconfig and
+// --hub-namespace are their deprecated names.
 func (o *runOptions) addHub(cmd *cobra.Command) {
 	ns := os.Getenv(envHubNamespace)
 	if ns == "" {
-		ns = "upshift-system"
+		ns = defaultHubNamespace
 	}
-	cmd.Flags().StringVar(&o.hub, "hub", os.Getenv(envHub), "kubeconfig context of an upshift hub: the run is an object there, driven by the hub ($"+envHub+")")
-	cmd.Flags().StringVar(&o.hubKubeconfig, "hub-kubeconfig", "", "kubeconfig that holds the --hub context (default $KUBECONFIG or ~/.kube/config)")
-	cmd.Flags().StringVar(&o.hubNamespace, "hub-namespace", ns, "the hub's namespace of runs and member Cluster objects ($"+envHubNamespace+")")
-	_ = cmd.RegisterFlagCompletionFunc("hub", completeContexts(&o.hubKubeconfig))
+	ctx := os.Getenv(envHub)
+	f := cmd.Flags()
+	f.StringVar(&o.hubKubeconfig, "kubeconfig", "", "kubeconfig of an upshift hub (default $KUBECONFIG or ~/.kube/config); with it the run is an object on the hub, driven there")
+	f.StringVar(&o.hub, "context", ctx, "kubeconfig context of an upshift hub (default the current context; $"+envHub+")")
+	f.StringVarP(&o.hubNamespace, "namespace", "n", ns, "the hub's namespace of runs and member Cluster objects ($"+envHubNamespace+")")
+	f.StringVar(&o.hub, "hub", ctx, "kubeconfig context of an upshift hub")
+	f.StringVar(&o.hubKubeconfig, "hub-kubeconfig", "", "kubeconfig that holds the hub's context")
+	f.StringVar(&o.hubNamespace, "hub-namespace", ns, "the hub's namespace")
+	_ = f.MarkDeprecated("hub", "use --context (and --kubeconfig), as for any cluster")
+	_ = f.MarkDeprecated("hub-kubeconfig", "use --kubeconfig")
+	_ = f.MarkDeprecated("hub-namespace", "use -n/--namespace")
+	for _, name := range []string{"context", "hub"} {
+		_ = cmd.RegisterFlagCompletionFunc(name, completeContexts(&o.hubKubeconfig))
+	}
+	o.hubFlags = f
+}
+
+// defaultHubNamespace is the namespace the Helm chart installs the hub in.
+const defaultHubNamespace = "upshift-system"
+
+// onHub says whether the command works on a hub: a hub flag was given,
+// or $UPSHIFT_HUB names one.
+func (o *runOptions) onHub() bool {
+	if o.hub != "" {
+		return true
+	}
+	if o.hubFlags == nil {
+		return false
+	}
+	for _, name := range []string{"kubeconfig", "context", "namespace", "hub", "hub-kubeconfig", "hub-namespace"} {
+		if o.hubFlags.Changed(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// hubName names the hub for messages: its context, or the kubeconfig's
+// current one.
+func (o *runOptions) hubName() string {
+	if o.hub != "" {
+		return o.hub
+	}
+	return "(current context)"
 }
 
 // openHub connects to the hub when one is named: from then on store()
 // is the hub's. The hub must be reachable and serve upshift's API.
 func (o *runOptions) openHub(ctx context.Context) error {
-	if o.hub == "" {
+	if !o.onHub() {
 		return nil
 	}
-	cfg, err := restconfig.FromKubeconfig(o.hubKubeconfig, o.hub)
+	s, err := hubclient.Open(ctx, hubclient.Hub{Kubeconfig: o.hubKubeconfig, Context: o.hub, Namespace: o.hubNamespace, Identity: currentUser()})
 	if err != nil {
-		return usagef("--hub %s: %v", o.hub, err)
+		return usagef("hub %s: %v", o.hubName(), err)
 	}
-	cfg.Timeout = 30 * time.Second
-	c, err := client.New(cfg, client.Options{Scheme: hubstore.Scheme()})
-	if err != nil {
-		return usagef("--hub %s: %v", o.hub, err)
-	}
-	var runs v1alpha1.UpdateRunList
-	if err := c.List(ctx, &runs, client.InNamespace(o.hubNamespace), client.Limit(1)); err != nil {
-		if meta.IsNoMatchError(err) {
-			return usagef("--hub %s does not serve upshift's API: install it with `upshift hub crds --install --context %s` or the Helm chart", o.hub, o.hub)
-		}
-		return usagef("--hub %s (%s): %v", o.hub, cfg.Host, err)
-	}
-	o.runs = &hubstore.Store{Client: c, Namespace: o.hubNamespace, Identity: currentUser()}
+	o.runs = s
 	return nil
 }
 
@@ -76,9 +104,9 @@ func (o *runOptions) submit(ctx context.Context, run *v1alpha1.UpdateRun, strate
 	if err := o.store().Create(run); err != nil {
 		return usageError{Err: err}
 	}
-	o.printer.Action("run %s applied to hub %s (namespace %s)", run.Name, o.hub, o.hubNamespace)
+	o.printer.Action("run %s applied to hub %s (namespace %s)", run.Name, o.hubName(), o.hubNamespace)
 	if run.Spec.State == v1alpha1.StateInitialize {
-		o.printer.Success("run %s will be planned by the hub; start it with `upshift resume %s --hub %s`", run.Name, run.Name, o.hub)
+		o.printer.Success("run %s will be planned by the hub; start it with `upshift resume %s%s`", run.Name, run.Name, o.hubFlag())
 		return nil
 	}
 	return o.follow(ctx, run.Name)
@@ -89,11 +117,11 @@ func (o *runOptions) submit(ctx context.Context, run *v1alpha1.UpdateRun, strate
 // driving the run here would give.
 func (o *runOptions) follow(ctx context.Context, name string) error {
 	where := ""
-	if o.hub != "" {
+	if o.onHub() {
 		where = " on the hub"
 	}
 	o.printer.Action("following run %s%s (Ctrl-C stops following; the run goes on)", name, where)
-	seen := map[string]string{}
+	var seen hubclient.Changes
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	lastErr := ""
@@ -107,7 +135,7 @@ func (o *runOptions) follow(ctx context.Context, name string) error {
 			lastErr = err.Error()
 		}
 		if run != nil {
-			for _, ch := range changes(seen, run) {
+			for _, ch := range seen.Of(run) {
 				o.progress(ch)
 			}
 			if err := o.ended(run); err != nil || o.finished(run) {
@@ -126,21 +154,13 @@ func (o *runOptions) follow(ctx context.Context, name string) error {
 	}
 }
 
-// finished: the run has ended, or stopped at a request.
-func finished(run *v1alpha1.UpdateRun) bool {
-	if run.Status.Ended() {
-		return !hubstore.ResumePending(run)
-	}
-	return run.Status.Phase == v1alpha1.PhaseStopped && run.Spec.State == v1alpha1.StateStop
-}
-
 // finished is finished, and, without a hub, a run that stopped or whose
 // driver is gone: nothing will drive it on unless someone resumes it.
 func (o *runOptions) finished(run *v1alpha1.UpdateRun) bool {
-	if finished(run) {
+	if hubclient.Finished(run) {
 		return true
 	}
-	return o.hub == "" && (run.Status.Phase == v1alpha1.PhaseStopped || orphaned(o.store(), run))
+	return !o.onHub() && (run.Status.Phase == v1alpha1.PhaseStopped || orphaned(o.store(), run))
 }
 
 // ended prints the report of a finished run and says how it ended.
@@ -173,40 +193,6 @@ func (o *runOptions) ended(run *v1alpha1.UpdateRun) error {
 	return fmt.Errorf("run %s failed: %s", run.Name, run.Status.Message)
 }
 
-// changes lists what moved in a run's status since seen, as the engine's
-// events would have said it, and records it.
-func changes(seen map[string]string, run *v1alpha1.UpdateRun) []engine.Event {
-	var out []engine.Event
-	note := func(key string, ev engine.Event) {
-		now := ev.Type + "|" + ev.Message
-		if seen[key] == now || ev.Type == "" || ev.Type == v1alpha1.PhaseNotStarted {
-			return
-		}
-		seen[key] = now
-		out = append(out, ev)
-	}
-	st := run.Status
-	for _, s := range st.Stages {
-		for _, t := range append(append([]v1alpha1.TaskStatus{}, s.BeforeTasks...), s.AfterTasks...) {
-			note("task/"+s.Name+"/"+t.Name, engine.Event{Stage: s.Name, Step: t.Name, Type: t.Phase, Message: orPhase(t.Message, t.Type+" "+t.Phase)})
-		}
-		for _, c := range s.Clusters {
-			for _, step := range c.Steps {
-				note("step/"+s.Name+"/"+c.Name+"/"+step.Name, engine.Event{Stage: s.Name, Cluster: c.Name, Step: step.Name, Type: step.Phase, Message: orPhase(step.Message, step.Phase)})
-			}
-		}
-	}
-	note("run", engine.Event{Type: st.Phase, Message: orPhase(st.Message, "run "+st.Phase)})
-	return out
-}
-
-func orPhase(message, phase string) string {
-	if message != "" {
-		return message
-	}
-	return phase
-}
-
 // request asks the hub to resume or roll back a run, and follows it.
 func (o *runOptions) request(ctx context.Context, name, state string) error {
 	if err := o.store().SetState(name, state); err != nil {
@@ -221,17 +207,28 @@ func (o *runOptions) request(ctx context.Context, name, state string) error {
 // is then the record, and a refusal is only a warning.
 func (o *runOptions) audit(name string, ev store.Event) error {
 	err := o.store().Audit(name, ev)
-	if err != nil && o.hub != "" && apierrors.IsForbidden(err) {
+	if err != nil && o.onHub() && apierrors.IsForbidden(err) {
 		printer.New(o.streams.Err).Waiting("not in the run's audit trail (your role may not write it): %s", ev.Message)
 		return nil
 	}
 	return err
 }
 
-// hubFlag repeats --hub for the commands a message suggests.
+// hubFlag repeats the hub flags given, for the commands a message
+// suggests.
 func (o *runOptions) hubFlag() string {
-	if o.hub == "" {
+	if !o.onHub() {
 		return ""
 	}
-	return " --hub " + o.hub
+	var b strings.Builder
+	if o.hubKubeconfig != "" {
+		b.WriteString(" --kubeconfig " + o.hubKubeconfig)
+	}
+	if o.hub != "" {
+		b.WriteString(" --context " + o.hub)
+	}
+	if o.hubNamespace != defaultHubNamespace || b.Len() == 0 {
+		b.WriteString(" -n " + o.hubNamespace)
+	}
+	return b.String()
 }

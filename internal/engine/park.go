@@ -1,0 +1,52 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"upshift.dev/upshift/api/v1alpha1"
+)
+
+// ParkedError ends a drive that parked at a wait (Engine.Park): nothing
+// failed and nothing is held. Drive the run again at Until, or sooner
+// when something it waits for changes (an approval, a skip, a stop);
+// Until is zero for a wait only a change ends.
+type ParkedError struct {
+	Until time.Time
+	// Why is what the run waits for, as its status says it.
+	Why string
+}
+
+func (e *ParkedError) Error() string {
+	if e.Until.IsZero() {
+		return "parked: " + e.Why
+	}
+	return fmt.Sprintf("parked until %s: %s", e.Until.UTC().Format(time.RFC3339), e.Why)
+}
+
+// wake puts a run parked at a wait back to Running once the wait ended.
+func wake(s *v1alpha1.UpdateRunStatus) {
+	if s.Phase == v1alpha1.PhaseWaiting {
+		setRunPhase(s, v1alpha1.PhaseRunning, "")
+	}
+}
+
+// stopWaiting stops a run parked at a wait: the wait, its stage and the
+// run are Stopped, to be resumed from there.
+func stopWaiting(s *v1alpha1.UpdateRunStatus, why string) {
+	for i := range s.Stages {
+		st := &s.Stages[i]
+		if st.Phase != v1alpha1.PhaseRunning {
+			continue
+		}
+		st.Phase = v1alpha1.PhaseStopped
+		for _, tasks := range [][]v1alpha1.TaskStatus{st.BeforeTasks, st.AfterTasks} {
+			for k := range tasks {
+				if tasks[k].Phase == v1alpha1.PhaseWaiting || tasks[k].Phase == v1alpha1.PhaseRunning {
+					tasks[k].Phase = v1alpha1.PhaseStopped
+				}
+			}
+		}
+	}
+	setRunPhase(s, v1alpha1.PhaseStopped, why)
+}

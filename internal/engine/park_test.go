@@ -1,0 +1,149 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/engine"
+	"upshift.dev/upshift/internal/providers/cluster/instant"
+	"upshift.dev/upshift/internal/store"
+	"upshift.dev/upshift/internal/toolchain"
+)
+
+// instantEngine drives runs over an instant provider and a file store:
+// the engine alone, in milliseconds.
+func instantEngine(t *testing.T, fleet []v1alpha1.Cluster) (*engine.Engine, *instant.Provider) {
+	p := &instant.Provider{}
+	return &engine.Engine{
+		Store: &store.Store{Dir: t.TempDir()},
+		Fleet: fleet,
+		Poll:  20 * time.Millisecond,
+		Resolve: func(c v1alpha1.Cluster) (*engine.Member, error) {
+			return &engine.Member{Provider: p, Name: c.Name}, nil
+		},
+	}, p
+}
+
+// TestParkedWaits: with Park (a hub's engines), a stage's approval or
+// soak that has not ended ends the drive instead of holding it: the run
+// is Waiting, the drive returns a ParkedError saying until when, and no
+// lock is held. Driving it again says nothing it said before, parks
+// again while nothing changed, and goes on once the approval is given or
+// the soak is over; a stop asked while parked stops it there, and a
+// resume goes on from it.
+func TestParkedWaits(t *testing.T) {
+	ctx := context.Background()
+	fleet := []v1alpha1.Cluster{member("dev-1", "dev"), member("prod-1", "prod")}
+	e, p := instantEngine(t, fleet)
+	e.Park = time.Second
+	soak := 1500 * time.Millisecond
+	prod := stage("prod", "prod")
+	prod.BeforeStageTasks = []v1alpha1.StageTask{{Type: v1alpha1.TaskApproval}}
+	prod.AfterStageTasks = []v1alpha1.StageTask{{Type: v1alpha1.TaskTimedWait, WaitTime: &metav1.Duration{Duration: soak}}}
+	run, strategy := newRun("parked", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor}, stage("dev", "dev"), prod)
+	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	st := e.Store.(*store.Store)
+	events := func() int {
+		evs, err := st.Events("parked")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs)
+	}
+	parks := func(wantUntil bool) *v1alpha1.UpdateRun {
+		t.Helper()
+		got, err := e.Drive(ctx, "parked")
+		var parked *engine.ParkedError
+		if !errors.As(err, &parked) {
+			t.Fatalf("drive: %v, want a ParkedError", err)
+		}
+		if parked.Until.IsZero() == wantUntil {
+			t.Fatalf("parked until %v (%s)", parked.Until, parked.Why)
+		}
+		if got.Status.Phase != v1alpha1.PhaseWaiting {
+			t.Fatalf("parked run is %s: %s", got.Status.Phase, got.Status.Message)
+		}
+		if unlock, err := st.Lock("parked"); err != nil {
+			t.Fatalf("a parked run is still locked: %v", err)
+		} else {
+			unlock()
+		}
+		return got
+	}
+
+	// dev upgrades, then prod waits for its approval.
+	got := parks(false)
+	if got.Status.Stages[0].Phase != v1alpha1.PhaseCompleted || got.Status.Stages[1].BeforeTasks[0].Phase != v1alpha1.PhaseWaiting {
+		t.Fatalf("after the first drive: %+v", got.Status.Stages)
+	}
+	if order := p.Order(); len(order) != 1 || order[0] != "dev-1" {
+		t.Fatalf("upgraded before the approval: %v", order)
+	}
+	said := events()
+	parks(false)
+	parks(false)
+	if n := events(); n != said {
+		t.Errorf("driving a parked run again wrote %d audit events, want none", n-said)
+	}
+
+	// Approved: prod upgrades, then soaks.
+	if err := st.Approve("parked", store.Approval{Key: store.StageKey("prod"), By: "release-manager", Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	got = parks(true)
+	if order := p.Order(); len(order) != 2 || order[1] != "prod-1" {
+		t.Fatalf("after the approval: %v", order)
+	}
+	if tsk := got.Status.Stages[1].BeforeTasks[0]; tsk.Phase != v1alpha1.PhaseCompleted || tsk.ApprovedBy != "release-manager" {
+		t.Errorf("approval task: %+v", tsk)
+	}
+	parks(true)
+	time.Sleep(time.Until(began.Add(soak)) + 100*time.Millisecond)
+	got, err := e.Drive(ctx, "parked")
+	if err != nil || got.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("after the soak: %v, %s", err, got.Status.Phase)
+	}
+
+	// A stop asked while parked stops the run there; a resume goes on.
+	run2, strategy2 := newRun("stopped", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor}, stage("dev", "dev"), prod)
+	if _, err := e.Initialize(ctx, run2, strategy2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Drive(ctx, "stopped"); !errors.As(err, new(*engine.ParkedError)) {
+		t.Fatalf("drive: %v", err)
+	}
+	if err := st.SetState("stopped", v1alpha1.StateStop); err != nil {
+		t.Fatal(err)
+	}
+	got, err = e.Drive(ctx, "stopped")
+	if !errors.Is(err, engine.ErrStopped) || got.Status.Phase != v1alpha1.PhaseStopped || got.Status.Stages[1].BeforeTasks[0].Phase != v1alpha1.PhaseStopped {
+		t.Fatalf("stop while parked: %v, %s, %+v", err, got.Status.Phase, got.Status.Stages[1].BeforeTasks)
+	}
+	if err := st.SetState("stopped", v1alpha1.StateRun); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Drive(ctx, "stopped"); !errors.As(err, new(*engine.ParkedError)) {
+		t.Fatalf("resume of a run stopped while parked: %v", err)
+	}
+
+	// Without Park, the same wait holds the drive until it ends.
+	e2, _ := instantEngine(t, fleet)
+	run3, strategy3 := newRun("held", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor}, stage("dev", "dev"), prod)
+	if _, err := e2.Initialize(ctx, run3, strategy3); err != nil {
+		t.Fatal(err)
+	}
+	if err := e2.Store.Approve("held", store.Approval{Key: store.StageKey("prod"), By: "release-manager", Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e2.Drive(ctx, "held"); err != nil || got.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("without Park: %v", err)
+	}
+}
