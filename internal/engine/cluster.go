@@ -19,29 +19,25 @@ import (
 // done again; a step found Running was cut short and is redone, which its
 // idempotent action makes safe.
 func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
-	stageName := e.run.Status.Stages[stage].Name
-	get := func(s *v1alpha1.UpdateRunStatus) *v1alpha1.StageClusterStatus { return &s.Stages[stage].Clusters[idx] }
 	e.mu.Lock()
-	cs := *get(&e.run.Status).DeepCopy()
+	cs := *e.run.Status.Stages[stage].Clusters[idx].DeepCopy()
+	t := clusterTurn{e: e, stage: stage, idx: idx, stageName: e.run.Status.Stages[stage].Name, name: cs.Name}
 	e.mu.Unlock()
 	if cs.Phase == v1alpha1.PhaseCompleted || cs.Phase == v1alpha1.PhaseSkipped {
 		return nil
 	}
 	if e.skipped(store.ClusterKey(cs.Name)) {
-		e.record(func(s *v1alpha1.UpdateRunStatus) { c := get(s); c.Phase, c.End = v1alpha1.PhaseSkipped, now() })
-		e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Skipped", Message: "cluster skipped on request"})
+		t.set(ended(v1alpha1.PhaseSkipped), Event{Type: "Skipped", Message: "cluster skipped on request"})
 		return nil
 	}
 	if e.stopped() {
-		e.record(func(s *v1alpha1.UpdateRunStatus) { get(s).Phase = v1alpha1.PhaseStopped })
+		t.set(phase(v1alpha1.PhaseStopped), Event{})
 		return ErrStopped
 	}
 	fail := func(err error) error {
-		e.record(func(s *v1alpha1.UpdateRunStatus) {
-			c := get(s)
+		t.set(func(c *v1alpha1.StageClusterStatus) {
 			c.Phase, c.Message, c.End = v1alpha1.PhaseFailed, err.Error(), now()
-		})
-		e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Failed", Message: err.Error()})
+		}, Event{Type: "Failed", Message: err.Error()})
 		return fmt.Errorf("cluster %s: %w", cs.Name, err)
 	}
 	m, fc, err := e.member(cs.Name)
@@ -56,11 +52,9 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 				return ctx.Err()
 			}
 			msg := "skipped: unreachable at its turn: " + err.Error()
-			e.record(func(s *v1alpha1.UpdateRunStatus) {
-				c := get(s)
+			t.set(func(c *v1alpha1.StageClusterStatus) {
 				c.Phase, c.Message, c.Unreachable, c.End = v1alpha1.PhaseSkipped, msg, true, now()
-			})
-			e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Skipped", Message: msg + " (" + e.command("retry %s --skipped", e.run.Name) + " upgrades it later)"})
+			}, Event{Type: "Skipped", Message: msg + " (" + e.command("retry %s --skipped", e.run.Name) + " upgrades it later)"})
 			return nil
 		}
 	}
@@ -68,42 +62,33 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 	if err != nil {
 		return fail(err)
 	}
-	e.record(func(s *v1alpha1.UpdateRunStatus) {
-		c := get(s)
+	t.set(func(c *v1alpha1.StageClusterStatus) {
 		c.Phase, c.Message = v1alpha1.PhaseRunning, ""
 		if c.Start == nil {
 			c.Start = now()
 		}
-	})
-	e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Started", Message: "upgrading " + cs.Name})
+	}, Event{Type: "Started", Message: "upgrading " + cs.Name})
 	for k := range cs.Steps {
 		step := cs.Steps[k]
 		if step.Phase == v1alpha1.PhaseCompleted || step.Phase == v1alpha1.PhaseSkipped {
 			continue
 		}
 		if e.stopped() {
-			e.record(func(s *v1alpha1.UpdateRunStatus) { get(s).Phase = v1alpha1.PhaseStopped })
-			e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Stopped", Message: "stopped before " + step.Name})
+			t.set(phase(v1alpha1.PhaseStopped), Event{Type: "Stopped", Message: "stopped before " + step.Name})
 			return ErrStopped
 		}
 		if err := e.saved(); err != nil {
 			return err
 		}
 		err := e.waitWindow(ctx, fc, func(msg string) {
-			e.record(func(s *v1alpha1.UpdateRunStatus) {
-				st := &get(s).Steps[k]
-				st.Phase, st.Message = v1alpha1.PhaseWaiting, msg
-			})
-			e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: "Waiting", Message: msg})
+			t.setStep(k, func(st *v1alpha1.StepStatus) { st.Phase, st.Message = v1alpha1.PhaseWaiting, msg }, Event{Type: "Waiting", Message: msg})
 		})
 		switch {
 		case errors.Is(err, ErrStopped):
-			e.record(func(s *v1alpha1.UpdateRunStatus) { get(s).Phase = v1alpha1.PhaseStopped })
-			e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Stopped", Message: "stopped while " + step.Name + " waited for the maintenance window"})
+			t.set(phase(v1alpha1.PhaseStopped), Event{Type: "Stopped", Message: "stopped while " + step.Name + " waited for the maintenance window"})
 			return ErrStopped
 		case errors.Is(err, errSkippedWhileWaiting):
-			e.record(func(s *v1alpha1.UpdateRunStatus) { c := get(s); c.Phase, c.End = v1alpha1.PhaseSkipped, now() })
-			e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Skipped", Message: "cluster skipped on request while it waited for its maintenance window"})
+			t.set(ended(v1alpha1.PhaseSkipped), Event{Type: "Skipped", Message: "cluster skipped on request while it waited for its maintenance window"})
 			return nil
 		case err != nil && ctx.Err() != nil:
 			return ctx.Err()
@@ -111,52 +96,97 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 			return fail(err)
 		}
 		var since time.Time
-		e.record(func(s *v1alpha1.UpdateRunStatus) {
-			st := &get(s).Steps[k]
+		t.setStep(k, func(st *v1alpha1.StepStatus) {
 			st.Phase, st.Message = v1alpha1.PhaseRunning, ""
 			st.Attempts++
 			if st.Start == nil {
 				st.Start = now()
 			}
 			since = st.Start.Time
-		})
-		e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: "Started", Message: step.Name})
+		}, Event{Type: "Started", Message: step.Name})
 		env := &clusterEnv{e: e, stage: stage, idx: idx, fc: fc, member: m, since: since, step: step.Name}
-		res, err := e.execute(ctx, method, env, steps.Of(step), Event{Stage: stageName, Cluster: cs.Name, Step: step.Name})
+		res, err := e.execute(ctx, method, env, steps.Of(step), Event{Stage: t.stageName, Cluster: cs.Name, Step: step.Name})
 		msg, output := res.Message, res.Output
 		var rolledBack *methods.RolledBackError
 		if errors.As(err, &rolledBack) {
 			// The method undid its move and marked what to redo; the
 			// cluster is RolledBack, not Failed.
-			e.record(func(s *v1alpha1.UpdateRunStatus) {
-				st := &get(s).Steps[k]
+			t.setStep(k, func(st *v1alpha1.StepStatus) {
 				st.Phase, st.Message, st.End = v1alpha1.PhaseFailed, err.Error(), now()
-			})
-			e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: v1alpha1.PhaseRolledBack, Message: err.Error()})
+			}, Event{Type: v1alpha1.PhaseRolledBack, Message: err.Error()})
 			return fmt.Errorf("cluster %s: %w", cs.Name, err)
 		}
 		if err != nil {
-			e.record(func(s *v1alpha1.UpdateRunStatus) {
-				st := &get(s).Steps[k]
+			t.setStep(k, func(st *v1alpha1.StepStatus) {
 				st.Phase, st.Message, st.Output, st.End = v1alpha1.PhaseFailed, err.Error(), output, now()
-			})
+			}, Event{})
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return fail(fmt.Errorf("step %s: %w", step.Name, err))
 		}
-		e.record(func(s *v1alpha1.UpdateRunStatus) {
-			st := &get(s).Steps[k]
+		t.setStep(k, func(st *v1alpha1.StepStatus) {
 			st.Phase, st.Message, st.Output, st.End = v1alpha1.PhaseCompleted, msg, output, now()
 			st.NodePool = res.NodePool
-		})
-		e.emit(Event{Stage: stageName, Cluster: cs.Name, Step: step.Name, Type: "Completed", Message: msg + " " + e.progressBar()})
+		}, Event{Type: "Completed", Message: msg + " " + e.progressBar()})
 	}
-	if err := e.update(func(s *v1alpha1.UpdateRunStatus) { c := get(s); c.Phase, c.End = v1alpha1.PhaseCompleted, now() }); err != nil {
+	if err := e.update(func(s *v1alpha1.UpdateRunStatus) { ended(v1alpha1.PhaseCompleted)(t.status(s)) }); err != nil {
 		return err
 	}
-	e.emit(Event{Stage: stageName, Cluster: cs.Name, Type: "Completed", Message: cs.Name + " upgraded"})
+	e.emit(Event{Stage: t.stageName, Cluster: cs.Name, Type: "Completed", Message: cs.Name + " upgraded"})
 	return nil
+}
+
+// clusterTurn is one cluster's turn in a drive: each of its transitions,
+// and each of its steps', is recorded and told as one (set, setStep).
+type clusterTurn struct {
+	e               *Engine
+	stage, idx      int
+	stageName, name string
+}
+
+func (t clusterTurn) status(s *v1alpha1.UpdateRunStatus) *v1alpha1.StageClusterStatus {
+	return &s.Stages[t.stage].Clusters[t.idx]
+}
+
+// set records fn on the cluster's status, then tells ev (its stage and
+// cluster filled in) unless it has no type.
+func (t clusterTurn) set(fn func(*v1alpha1.StageClusterStatus), ev Event) {
+	t.e.record(func(s *v1alpha1.UpdateRunStatus) { fn(t.status(s)) })
+	t.tell(ev)
+}
+
+// setStep is set for the cluster's step k.
+func (t clusterTurn) setStep(k int, fn func(*v1alpha1.StepStatus), ev Event) {
+	t.e.record(func(s *v1alpha1.UpdateRunStatus) { fn(&t.status(s).Steps[k]) })
+	if ev.Type != "" {
+		ev.Step = t.e.stepName(t.stage, t.idx, k)
+	}
+	t.tell(ev)
+}
+
+func (t clusterTurn) tell(ev Event) {
+	if ev.Type == "" {
+		return
+	}
+	ev.Stage, ev.Cluster = t.stageName, t.name
+	t.e.emit(ev)
+}
+
+// phase sets a cluster's phase; ended also ends its turn.
+func phase(p string) func(*v1alpha1.StageClusterStatus) {
+	return func(c *v1alpha1.StageClusterStatus) { c.Phase = p }
+}
+
+func ended(p string) func(*v1alpha1.StageClusterStatus) {
+	return func(c *v1alpha1.StageClusterStatus) { c.Phase, c.End = p, now() }
+}
+
+// stepName is the name of a cluster's step k.
+func (e *Engine) stepName(stage, idx, k int) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.run.Status.Stages[stage].Clusters[idx].Steps[k].Name
 }
 
 // progressBar renders the run's steps done, e.g. "[#####.....] 5/10 steps".

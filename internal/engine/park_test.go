@@ -41,7 +41,7 @@ func TestParkedWaits(t *testing.T) {
 	fleet := []v1alpha1.Cluster{member("dev-1", "dev"), member("prod-1", "prod")}
 	e, p := instantEngine(t, fleet)
 	e.Park = time.Second
-	soak := 1500 * time.Millisecond
+	soak := 3 * time.Second
 	prod := stage("prod", "prod")
 	prod.BeforeStageTasks = []v1alpha1.StageTask{{Type: v1alpha1.TaskApproval}}
 	prod.AfterStageTasks = []v1alpha1.StageTask{{Type: v1alpha1.TaskTimedWait, WaitTime: &metav1.Duration{Duration: soak}}}
