@@ -20,6 +20,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The example providers' tests run this binary as their cloud's CLI.
+	if cli := filepath.Base(os.Args[0]); cli == "aws" || cli == "gcloud" {
+		os.Exit(fakeCloudCLI(cli, os.Args[1:]))
+	}
 	builtin.Register()
 	testfleet.Main(m)
 }
