@@ -4,6 +4,7 @@
 // newest node image (NodeImage), and the update runs that bring the fleet
 // there — one run per profile and target, named after both, so a
 // scheduler that restarts never makes a second run for the same target.
-// `upshift schedule` observes the providers and creates and drives the
-// runs; this package only decides.
+// Its Scheduler observes the providers each round, creates the runs the
+// profiles want and drives them through what its caller hands it (the
+// engine's Initialize, the CLI's drive): `upshift schedule` is its loop.
 package autoupgrade
