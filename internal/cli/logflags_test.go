@@ -26,6 +26,16 @@ func TestServerLogFlags(t *testing.T) {
 			t.Errorf("upshift %s: exit %d\n%s", strings.Join(args, " "), code, stderr)
 		}
 	}
+	// A server logging JSON that fails before it serves says why in a
+	// JSON record too.
+	code, _, early := run(t, "gateway", "--config", "no-such.yaml", "--log-format", "json")
+	var rec struct {
+		Level, Msg string
+		ExitCode   int
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(early)), &rec); code == 0 || err != nil || rec.Level != "ERROR" || !strings.Contains(rec.Msg, "no-such.yaml") || rec.ExitCode != code {
+		t.Errorf("gateway failing early with --log-format json: exit %d, %v\n%s", code, err, early)
+	}
 
 	dir := t.TempDir()
 	token := filepath.Join(dir, "token")

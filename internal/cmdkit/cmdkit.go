@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -113,14 +114,15 @@ func ValidateOutput(format string, allowed ...string) error {
 
 // Execute runs a command tree with args and returns the process exit
 // code: 0, a command's own ExitCode, or the code of its error, which it
-// prints as one line on the error stream.
+// prints as one line on the error stream (a JSON record when the command
+// logs JSON: --log-format json).
 func Execute(ctx context.Context, root *cobra.Command, args []string, s Streams) int {
 	if err := unknownWithHelp(root, args); err != nil {
 		printer.New(s.Err).Failure("%v", err)
 		return exitcode.Usage
 	}
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitcode.OK
 	}
@@ -128,16 +130,21 @@ func Execute(ctx context.Context, root *cobra.Command, args []string, s Streams)
 	if errors.As(err, &code) {
 		return int(code)
 	}
-	printer.New(s.Err).Failure("%v", err)
 	var usage UsageError
+	exit := exitcode.Failed
 	switch {
 	case errors.As(err, &usage), names.IsInvalid(err):
-		return exitcode.Usage
+		exit = exitcode.Usage
 	case errors.Is(err, context.DeadlineExceeded):
-		return exitcode.Timeout
-	default:
-		return exitcode.Failed
+		exit = exitcode.Timeout
 	}
+	if f := cmd.Flags().Lookup("log-format"); f != nil && f.Value.String() == "json" {
+		// Every line of a JSON log parses, the last one too.
+		slog.New(slog.NewJSONHandler(s.Err, nil)).Error(err.Error(), "exitCode", exit)
+		return exit
+	}
+	printer.New(s.Err).Failure("%v", err)
+	return exit
 }
 
 // unknownWithHelp refuses `upshift retry --help`: cobra answers a help
