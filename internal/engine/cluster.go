@@ -62,12 +62,16 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 	if err != nil {
 		return fail(err)
 	}
+	started := Event{Type: "Started", Message: "upgrading " + cs.Name}
+	if e.unparked && cs.Phase == v1alpha1.PhaseRunning {
+		started = Event{} // said before the run parked
+	}
 	t.set(func(c *v1alpha1.StageClusterStatus) {
 		c.Phase, c.Message = v1alpha1.PhaseRunning, ""
 		if c.Start == nil {
 			c.Start = now()
 		}
-	}, Event{Type: "Started", Message: "upgrading " + cs.Name})
+	}, started)
 	for k := range cs.Steps {
 		step := cs.Steps[k]
 		if step.Phase == v1alpha1.PhaseCompleted || step.Phase == v1alpha1.PhaseSkipped {
@@ -81,9 +85,16 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 			return err
 		}
 		err := e.waitWindow(ctx, fc, func(msg string) {
-			t.setStep(k, func(st *v1alpha1.StepStatus) { st.Phase, st.Message = v1alpha1.PhaseWaiting, msg }, Event{Type: "Waiting", Message: msg})
+			waiting := Event{Type: "Waiting", Message: msg}
+			if e.unparked && step.Phase == v1alpha1.PhaseWaiting {
+				waiting = Event{} // said before the run parked
+			}
+			t.setStep(k, func(st *v1alpha1.StepStatus) { st.Phase, st.Message = v1alpha1.PhaseWaiting, msg }, waiting)
 		})
+		var parked *ParkedError
 		switch {
+		case errors.As(err, &parked):
+			return err
 		case errors.Is(err, ErrStopped):
 			t.set(phase(v1alpha1.PhaseStopped), Event{Type: "Stopped", Message: "stopped while " + step.Name + " waited for the maintenance window"})
 			return ErrStopped

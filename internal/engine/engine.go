@@ -947,10 +947,17 @@ func (e *Engine) runClusters(ctx context.Context, stage int, spec v1alpha1.Stage
 	}
 	wg.Wait()
 	var stopped, failed []error
+	var parked *ParkedError // the one that wakes first
 	for _, err := range failures {
-		if errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled) {
+		var p *ParkedError
+		switch {
+		case errors.As(err, &p):
+			if parked == nil || p.Until.Before(parked.Until) {
+				parked = p
+			}
+		case errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled):
 			stopped = append(stopped, err)
-		} else {
+		default:
 			failed = append(failed, err)
 		}
 	}
@@ -972,6 +979,9 @@ func (e *Engine) runClusters(ctx context.Context, stage int, spec v1alpha1.Stage
 	}
 	if len(stopped) > 0 {
 		return ErrStopped
+	}
+	if parked != nil {
+		return parked // the others are done; the parked wait for their windows
 	}
 	if n := failedClusters(e.stage(stage)); n > 0 {
 		e.emit(Event{Stage: st.Name, Type: "Held", Message: fmt.Sprintf("%d cluster(s) failed or were skipped unreachable, %s", n, held(ls))})

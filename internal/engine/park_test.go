@@ -147,3 +147,50 @@ func TestParkedWaits(t *testing.T) {
 		t.Fatalf("without Park: %v", err)
 	}
 }
+
+// TestParkedWindow: with Park, a cluster whose maintenance window opens
+// later than Park from now parks its run until the opening; the other
+// clusters of its stage go on meanwhile, and the run, driven again once
+// the window is open, upgrades it.
+func TestParkedWindow(t *testing.T) {
+	ctx := context.Background()
+	e, p := instantEngine(t, []v1alpha1.Cluster{windowed(member("a1", "a")), member("a2", "a")})
+	e.Park = time.Minute
+	c := &clock{t: at("01:00")}
+	e.Now = c.now
+	s := stage("a", "a")
+	s.MaxConcurrency = one()
+	run, strategy := newRun("window", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor}, s)
+	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	st := e.Store.(*store.Store)
+	for i := range 2 {
+		got, err := e.Drive(ctx, "window")
+		var parked *engine.ParkedError
+		if !errors.As(err, &parked) || !parked.Until.Equal(at("02:00")) || got.Status.Phase != v1alpha1.PhaseWaiting {
+			t.Fatalf("drive %d: %v (%s)", i, err, got.Status.Phase)
+		}
+		if order := p.Order(); len(order) != 1 || order[0] != "a2" {
+			t.Fatalf("drive %d upgraded %v, want a2 alone while a1's window is closed", i, order)
+		}
+		if cs := clusterStatus(got, "a1"); cs.Steps[0].Phase != v1alpha1.PhaseWaiting {
+			t.Fatalf("a1's first step: %s", cs.Steps[0].Phase)
+		}
+	}
+	evs, _ := st.Events("window")
+	waits := 0
+	for _, ev := range evs {
+		if ev.Type == "Waiting" {
+			waits++
+		}
+	}
+	if waits != 1 {
+		t.Errorf("%d Waiting events for one closed window, want 1", waits)
+	}
+	c.set(at("02:30"))
+	got, err := e.Drive(ctx, "window")
+	if err != nil || got.Status.Phase != v1alpha1.PhaseCompleted || len(p.Order()) != 2 {
+		t.Fatalf("with the window open: %v, %s, upgraded %v", err, got.Status.Phase, p.Order())
+	}
+}

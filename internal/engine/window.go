@@ -188,7 +188,8 @@ func describeGates(gs []gate) string {
 // those its provider keeps (AKS's maintenance configurations). Each time
 // the opening it waits for changes, waiting is told why and until when.
 // It ends early on a stop request (ErrStopped) or a skip of the cluster
-// (errSkippedWhileWaiting).
+// (errSkippedWhileWaiting); with Park, a window that opens later than
+// Park from now ends it with a *ParkedError until the opening.
 func (e *Engine) waitWindow(ctx context.Context, fc v1alpha1.Cluster, waiting func(msg string)) error {
 	gs, err := e.gates(ctx, fc)
 	if err != nil || len(gs) == 0 {
@@ -226,6 +227,9 @@ func (e *Engine) waitWindow(ctx context.Context, fc v1alpha1.Cluster, waiting fu
 				msg += "; `" + e.command("resume %s --override-maintenance-windows --reason TEXT", e.run.Name) + "` overrides it"
 			}
 			waiting(msg)
+			if e.Park > 0 && opens.Sub(now) > e.Park {
+				return &ParkedError{Until: opens, Why: fmt.Sprintf("cluster %s %s", fc.Name, msg)}
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,8 +21,9 @@ type parkedRun struct {
 	// change ends it (an approval).
 	until time.Time
 	// waitsFor is what could end the wait early, as the watch cache
-	// showed it when the drive began: the requested state, the skips and
-	// the approvals. A change of any of them drives the run again.
+	// showed it when the drive began: the spec, the requested state, the
+	// skips and the approvals. A change of any of them drives the run
+	// again.
 	waitsFor string
 }
 
@@ -57,9 +59,12 @@ func (r *Reconciler) unpark(name string) {
 }
 
 // waitsFor sums up, from the watch cache, what could end a run's wait:
-// its requested state, its skips and its approved ApprovalRequests.
+// its spec's generation, its requested state, its skips and its approved
+// ApprovalRequests.
 func (r *Reconciler) waitsFor(ctx context.Context, run *v1alpha1.UpdateRun) string {
-	parts := []string{run.Spec.State, run.Annotations[hubstore.AnnotationSkips]}
+	// The generation moves with the spec (an emergency patch's override
+	// of the maintenance windows).
+	parts := []string{strconv.FormatInt(run.Generation, 10), run.Spec.State, run.Annotations[hubstore.AnnotationSkips]}
 	var list v1alpha1.ApprovalRequestList
 	if err := r.Cache.List(ctx, &list, client.InNamespace(run.Namespace), client.MatchingLabels{hubstore.LabelRun: run.Name}); err != nil {
 		return "unreadable at " + time.Now().String() // never equal to what a drive saw
