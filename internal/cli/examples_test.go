@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/fleet"
+	"upshift.dev/upshift/internal/frontdoor"
+	"upshift.dev/upshift/internal/nodeimages"
+	"upshift.dev/upshift/internal/plan"
+)
+
+// yamlBlock is a ```yaml block of a page, and the marker before it, if
+// any: `<!-- yaml: TYPE -->` on the line above the fence says which file
+// or fragment it is, where its contents cannot tell.
+type yamlBlock struct {
+	page, marker, text string
+	line               int
+}
+
+var markerRE = regexp.MustCompile(`^<!-- yaml: ([a-z-]+) -->$`)
+
+// documentedYAML lists the yaml blocks of the README and of every page
+// under docs/, each dedented (a block inside a list item is indented).
+func documentedYAML(t *testing.T) []yamlBlock {
+	t.Helper()
+	root := filepath.Join("..", "..")
+	pages, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	more, _ := filepath.Glob(filepath.Join(root, "docs", "*", "*.md"))
+	pages = append(append(pages, more...), filepath.Join(root, "README.md"))
+	var out []yamlBlock
+	for _, p := range pages {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(data), "\n")
+		for i := 0; i < len(lines); i++ {
+			fence := strings.TrimSpace(lines[i])
+			if fence != "```yaml" {
+				continue
+			}
+			indent := strings.Index(lines[i], "```")
+			b := yamlBlock{page: strings.TrimPrefix(p, root+"/"), line: i + 1}
+			if i > 0 {
+				if m := markerRE.FindStringSubmatch(strings.TrimSpace(lines[i-1])); m != nil {
+					b.marker = m[1]
+				}
+			}
+			var body []string
+			for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
+				l := lines[i]
+				if len(l) >= indent && strings.TrimSpace(l[:indent]) == "" {
+					l = l[indent:]
+				}
+				body = append(body, l)
+			}
+			b.text = strings.Join(body, "\n") + "\n"
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// readDocumented reads a documented block as upshift reads that kind of
+// file or fragment: strictly, unknown fields refused.
+func readDocumented(b yamlBlock) error {
+	name := fmt.Sprintf("%s:%d", b.page, b.line)
+	data := []byte(b.text)
+	kind := b.marker
+	if kind == "" {
+		switch {
+		case strings.Contains(b.text, "kind: Cluster"):
+			kind = "fleet"
+		case strings.Contains(b.text, "kind: UpdateRun"), strings.Contains(b.text, "kind: UpdateStrategy") && !strings.Contains(b.text, "kind: AutoUpgradeProfile"):
+			kind = "run"
+		case strings.Contains(b.text, "kind: AutoUpgradeProfile"):
+			kind = "profiles"
+		case strings.Contains(b.text, "kind: NodeImageFeed"):
+			kind = "node-images"
+		case regexp.MustCompile(`(?m)^steps:`).MatchString(b.text):
+			kind = "canary"
+		case regexp.MustCompile(`(?m)^traffic:`).MatchString(b.text):
+			kind = "bluegreen"
+		case regexp.MustCompile(`(?m)^routes:`).MatchString(b.text):
+			kind = "gateway"
+		}
+	}
+	switch kind {
+	case "fleet":
+		_, err := fleet.Parse(name, data)
+		return err
+	case "run":
+		if !strings.Contains(b.text, "kind: UpdateRun") {
+			_, err := plan.ParseStrategy(name, data, "")
+			return err
+		}
+		_, err := plan.Parse(name, data)
+		return err
+	case "profiles":
+		_, err := plan.ParseProfiles(name, data)
+		return err
+	case "node-images":
+		_, err := nodeimages.Parse(name, data)
+		return err
+	case "canary":
+		return yaml.UnmarshalStrict(data, &canaryFile{})
+	case "bluegreen":
+		return yaml.UnmarshalStrict(data, &v1alpha1.BlueGreenSpec{})
+	case "gateway":
+		_, err := frontdoor.ParseConfig(name, data)
+		return err
+	case "run-spec":
+		return yaml.UnmarshalStrict(data, &struct {
+			Spec v1alpha1.UpdateRunSpec `json:"spec"`
+		}{})
+	case "notifications":
+		return yaml.UnmarshalStrict(data, &[]v1alpha1.NotificationSink{})
+	}
+	return fmt.Errorf("upshift reads no file of this shape: put <!-- yaml: TYPE --> above the block (fleet, run, profiles, node-images, canary, bluegreen, gateway, run-spec, notifications)")
+}
+
+// TestDocumentedYAML reads every yaml block of the README and the docs as
+// upshift reads that kind of file, strictly: a field renamed or removed in
+// the API, or misspelt in a page, fails here before a user copies it.
+func TestDocumentedYAML(t *testing.T) {
+	builtin.Register() // a fleet's providers are checked by kind
+	blocks := documentedYAML(t)
+	if len(blocks) < 15 {
+		t.Fatalf("%d yaml blocks found in the README and docs: the test reads the wrong files", len(blocks))
+	}
+	for _, b := range blocks {
+		if err := readDocumented(b); err != nil {
+			t.Errorf("%s:%d: %v\n%s", b.page, b.line, err, b.text)
+		}
+	}
+}
