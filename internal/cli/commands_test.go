@@ -11,9 +11,9 @@ import (
 )
 
 // documentedCommands lists the upshift commands of the README and the
-// docs: the `$ upshift …` lines of their console blocks (continued lines
-// joined, comments cut) and their inline `upshift …` spans, except the
-// syntax summaries that hold […], | or ….
+// docs: the `upshift …` lines of their code blocks (with or without a
+// prompt, continued lines joined) and their inline `upshift …` spans,
+// except the syntax summaries that hold […], | or ….
 func documentedCommands(t *testing.T) map[string][]string {
 	t.Helper()
 	root := filepath.Join("..", "..")
@@ -40,8 +40,8 @@ func documentedCommands(t *testing.T) map[string][]string {
 				continue
 			}
 			if inBlock {
-				cmd, ok := strings.CutPrefix(l, "$ ")
-				if !ok || !strings.HasPrefix(cmd, "upshift ") {
+				cmd := strings.TrimPrefix(l, "$ ")
+				if !strings.HasPrefix(cmd, "upshift ") || strings.ContainsAny(strings.SplitN(cmd, "#", 2)[0], "[…") {
 					continue
 				}
 				for strings.HasSuffix(cmd, `\`) && i+1 < len(lines) {

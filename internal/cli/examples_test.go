@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
@@ -16,9 +19,11 @@ import (
 	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/plan"
+	"upshift.dev/upshift/internal/providers/cluster"
+	"upshift.dev/upshift/internal/providers/cluster/exec"
 )
 
-// yamlBlock is a ```yaml block of a page, and the marker before it, if
+// yamlBlock is a ```yaml (or ```json) block of a page, and the marker before it, if
 // any: `<!-- yaml: TYPE -->` on the line above the fence says which file
 // or fragment it is, where its contents cannot tell.
 type yamlBlock struct {
@@ -45,7 +50,7 @@ func documentedYAML(t *testing.T) []yamlBlock {
 		lines := strings.Split(string(data), "\n")
 		for i := 0; i < len(lines); i++ {
 			fence := strings.TrimSpace(lines[i])
-			if fence != "```yaml" {
+			if fence != "```yaml" && fence != "```json" {
 				continue
 			}
 			indent := strings.Index(lines[i], "```")
@@ -78,6 +83,8 @@ func readDocumented(b yamlBlock) error {
 	kind := b.marker
 	if kind == "" {
 		switch {
+		case strings.HasPrefix(strings.TrimSpace(b.text), "{") && strings.Contains(b.text, `"stages"`):
+			kind = "azure-stages"
 		case strings.Contains(b.text, "kind: Cluster"):
 			kind = "fleet"
 		case strings.Contains(b.text, "kind: UpdateRun"), strings.Contains(b.text, "kind: UpdateStrategy") && !strings.Contains(b.text, "kind: AutoUpgradeProfile"):
@@ -108,6 +115,9 @@ func readDocumented(b yamlBlock) error {
 	case "profiles":
 		_, err := plan.ParseProfiles(name, data)
 		return err
+	case "azure-stages":
+		_, err := plan.ParseAzureStages(name, data)
+		return err
 	case "node-images":
 		_, err := nodeimages.Parse(name, data)
 		return err
@@ -122,10 +132,16 @@ func readDocumented(b yamlBlock) error {
 		return yaml.UnmarshalStrict(data, &struct {
 			Spec v1alpha1.UpdateRunSpec `json:"spec"`
 		}{})
+	case "exec-request":
+		return strictJSON(data, &exec.Request{})
+	case "exec-cluster":
+		return strictJSON(data, &cluster.Cluster{})
+	case "ingress":
+		return yaml.UnmarshalStrict(data, &networkingv1.Ingress{})
 	case "notifications":
 		return yaml.UnmarshalStrict(data, &[]v1alpha1.NotificationSink{})
 	}
-	return fmt.Errorf("upshift reads no file of this shape: put <!-- yaml: TYPE --> above the block (fleet, run, profiles, node-images, canary, bluegreen, gateway, run-spec, notifications)")
+	return fmt.Errorf("upshift reads no file of this shape: put <!-- yaml: TYPE --> above the block (fleet, run, profiles, azure-stages, node-images, canary, bluegreen, gateway, run-spec, notifications, exec-request, exec-cluster, ingress)")
 }
 
 // TestDocumentedYAML reads every yaml block of the README and the docs as
@@ -142,4 +158,12 @@ func TestDocumentedYAML(t *testing.T) {
 			t.Errorf("%s:%d: %v\n%s", b.page, b.line, err, b.text)
 		}
 	}
+}
+
+// strictJSON decodes the exec contract's JSON as the exec provider does:
+// unknown fields refused.
+func strictJSON(data []byte, into any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(into)
 }
