@@ -2,6 +2,8 @@ package apis
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -14,11 +16,16 @@ import (
 const (
 	CheckRemoved    = "removed-api"
 	CheckDeprecated = "deprecated-api"
+	// CheckRBACGroup: a Role grants a resource in an API group that serves
+	// it in no version at the target (pluto#104): the grant grants
+	// nothing, and whoever relied on it loses access.
+	CheckRBACGroup = "rbac-removed-api-group"
 )
 
 func init() {
 	report.CheckTitles[CheckRemoved] = "API version removed in the target Kubernetes version"
 	report.CheckTitles[CheckDeprecated] = "Deprecated API version"
+	report.CheckTitles[CheckRBACGroup] = "RBAC rule grants resources in an API group that no longer serves them"
 }
 
 // Scanner classifies API versions against a target Kubernetes version.
@@ -75,6 +82,7 @@ func (s *Scanner) classify(apiVersion, kind string) (report.Finding, bool) {
 func (s *Scanner) Manifests(objs []manifest.Object) []report.Finding {
 	var out []report.Finding
 	for _, o := range objs {
+		out = append(out, s.grants(o)...)
 		f, ok := s.classify(o.APIVersion, o.Kind)
 		if !ok {
 			continue
@@ -82,6 +90,47 @@ func (s *Scanner) Manifests(objs []manifest.Object) []report.Finding {
 		f.Name, f.Namespace = o.Name, o.Namespace
 		f.File, f.Line, f.Source = o.File, o.Line, o.Location()
 		out = append(out, f)
+	}
+	return out
+}
+
+// grants finds the rules of a Role or ClusterRole that grant resources in
+// an API group serving them in no version at the target: one finding per
+// rule and group, naming the resources and where they moved.
+func (s *Scanner) grants(o manifest.Object) []report.Finding {
+	var out []report.Finding
+	for _, r := range o.Rules {
+		for _, group := range r.APIGroups {
+			var dead, moved []string
+			var removed rules.Version
+			for _, res := range r.Resources {
+				base, _, _ := strings.Cut(res, "/") // deployments/scale
+				g := s.Rules.GrantAt(group, base, s.Target)
+				if !g.Known || g.Served || slices.Contains(dead, res) {
+					continue
+				}
+				dead = append(dead, res)
+				if g.Removed.Compare(removed) > 0 {
+					removed = g.Removed
+				}
+				if !g.Replacement.Empty() && !slices.Contains(moved, g.Replacement.Group) {
+					moved = append(moved, g.Replacement.Group)
+				}
+			}
+			if len(dead) == 0 {
+				continue
+			}
+			f := report.Finding{Check: CheckRBACGroup, Severity: report.SeverityWarning, Kind: o.Kind, Name: o.Name, Namespace: o.Namespace,
+				File: o.File, Line: r.Line, Source: fmt.Sprintf("%s:%d", o.File, r.Line), RemovedIn: removed.String(),
+				Message: fmt.Sprintf("the rule grants %s in apiGroup %q, which serves them in no version at Kubernetes %s (the last removed in %s): it grants nothing there",
+					strings.Join(dead, ", "), group, s.Target, removed)}
+			if len(moved) > 0 {
+				f.Fix = "grant them in apiGroups " + strings.Join(moved, ", ")
+			} else {
+				f.Fix = "remove them from the rule: no API group serves them"
+			}
+			out = append(out, f)
+		}
 	}
 	return out
 }

@@ -126,3 +126,49 @@ func TestManifestFindings(t *testing.T) {
 		t.Errorf("vac finding %+v", got[1])
 	}
 }
+
+// TestRBACGrants: a Role's rule that grants resources in an API group
+// serving them in no version at the target is found, once per rule and
+// group, at the rule's line, with where the resources moved; grants that
+// still grant (policy poddisruptionbudgets, apps deployments, the core
+// group, wildcards) are not, and nothing is found before the removal.
+func TestRBACGrants(t *testing.T) {
+	doc := `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: legacy-deployer}
+rules:
+- apiGroups: [extensions]
+  resources: [ingresses, deployments, deployments/scale]
+  verbs: [get, list, update]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets, podsecuritypolicies]
+  verbs: [use]
+- apiGroups: [apps, "", "*"]
+  resources: [deployments, pods, "*"]
+  verbs: ["*"]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: rules-not-rbac}
+data: {}
+`
+	objs, errs := manifest.Read("role.yaml", []byte(doc))
+	if len(errs) > 0 || len(objs) != 2 {
+		t.Fatalf("read %d objects: %v", len(objs), errs)
+	}
+	got := New(rules.Version{Major: 1, Minor: 37}).Manifests(objs)
+	if len(got) != 2 {
+		t.Fatalf("%d findings, want 2: %+v", len(got), got)
+	}
+	ext, psp := got[0], got[1]
+	if ext.Check != CheckRBACGroup || ext.Line != 5 || ext.Name != "legacy-deployer" || ext.RemovedIn != "1.22" ||
+		!strings.Contains(ext.Message, `ingresses, deployments, deployments/scale in apiGroup "extensions"`) || !strings.Contains(ext.Fix, "networking.k8s.io") || !strings.Contains(ext.Fix, "apps") {
+		t.Errorf("extensions: %+v", ext)
+	}
+	if psp.Line != 8 || !strings.Contains(psp.Message, "podsecuritypolicies") || strings.Contains(psp.Message, "poddisruptionbudgets") || !strings.Contains(psp.Fix, "no API group serves them") {
+		t.Errorf("policy: %+v", psp)
+	}
+	if before := New(rules.Version{Major: 1, Minor: 15}).Manifests(objs); len(before) != 0 {
+		t.Errorf("at 1.15, before any removal: %+v", before)
+	}
+}

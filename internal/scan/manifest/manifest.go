@@ -26,6 +26,16 @@ type Object struct {
 	Namespace  string
 	File       string // path, or "-" for stdin
 	Line       int    // 1-based line where the object starts
+	// Rules of a Role or ClusterRole: the groups and resources each
+	// grants, for the check of grants in API groups that no longer serve
+	// them.
+	Rules []Rule
+}
+
+// Rule is one rule of a Role or ClusterRole.
+type Rule struct {
+	APIGroups, Resources []string
+	Line                 int
 }
 
 // Location renders file:line.
@@ -216,7 +226,7 @@ func listItems(node *yaml.Node, obj Object) ([]*yaml.Node, bool) {
 // decoding the rest of the object.
 func toObject(file string, line int, node *yaml.Node) (Object, error) {
 	o := Object{File: file, Line: line}
-	var meta *yaml.Node
+	var meta, rules *yaml.Node
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		k, v := node.Content[i], node.Content[i+1]
 		switch k.Value {
@@ -226,7 +236,12 @@ func toObject(file string, line int, node *yaml.Node) (Object, error) {
 			o.Kind = scalar(v)
 		case "metadata":
 			meta = v
+		case "rules":
+			rules = v
 		}
+	}
+	if rules != nil && (o.Kind == "Role" || o.Kind == "ClusterRole") && strings.HasPrefix(o.APIVersion, "rbac.authorization.k8s.io/") {
+		o.Rules = rbacRules(line-node.Line, rules)
 	}
 	switch {
 	case o.Kind == "":
@@ -393,5 +408,38 @@ func readFiles(files []string) []fileResult {
 	}
 	close(next)
 	wg.Wait()
+	return out
+}
+
+// rbacRules reads the apiGroups and resources of a Role's rules; offset
+// turns a node's line into the file's.
+func rbacRules(offset int, seq *yaml.Node) []Rule {
+	if seq.Kind != yaml.SequenceNode {
+		return nil
+	}
+	var out []Rule
+	for _, item := range seq.Content {
+		if item.Kind != yaml.MappingNode {
+			continue
+		}
+		r := Rule{Line: offset + item.Line}
+		for i := 0; i+1 < len(item.Content); i += 2 {
+			var into *[]string
+			switch item.Content[i].Value {
+			case "apiGroups":
+				into = &r.APIGroups
+			case "resources":
+				into = &r.Resources
+			default:
+				continue
+			}
+			if v := item.Content[i+1]; v.Kind == yaml.SequenceNode {
+				for _, s := range v.Content {
+					*into = append(*into, scalar(s))
+				}
+			}
+		}
+		out = append(out, r)
+	}
 	return out
 }

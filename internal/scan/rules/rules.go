@@ -181,3 +181,53 @@ func (t *Table) ReplacementAt(r Rule, target Version) schema.GroupVersionKind {
 	}
 	return rep
 }
+
+// Grant is what the table knows of an RBAC rule's group and resource
+// (`apiGroups: [extensions]`, `resources: [ingresses]`) at a target.
+type Grant struct {
+	// Known: some API version of the group served the resource and was
+	// deprecated or removed.
+	Known bool
+	// Served: a version of the group still serves the resource at the
+	// target (policy/v1 poddisruptionbudgets), so the grant still grants.
+	Served bool
+	// Removed is when the last version of the group that served the
+	// resource was removed; Replacement where the resource moved
+	// (extensions ingresses → networking.k8s.io/v1 Ingress), if anywhere.
+	Removed     Version
+	Replacement schema.GroupVersionKind
+}
+
+// GrantAt says whether an RBAC grant of resource in group still grants
+// anything at target: a grant of a resource that only removed API
+// versions served grants nothing there.
+func (t *Table) GrantAt(group, resource string, target Version) Grant {
+	var g Grant
+	for gvr, r := range t.byGVR {
+		if gvr.Group != group || gvr.Resource != resource {
+			continue
+		}
+		g.Known = true
+		if !r.Removed.MinorAtOrBefore(target) {
+			g.Served = true
+			continue
+		}
+		if r.Removed.Compare(g.Removed) > 0 {
+			g.Removed, g.Replacement = r.Removed, t.ReplacementAt(r, target)
+		}
+	}
+	if !g.Known || g.Served {
+		return g
+	}
+	// A version that was never deprecated (apps/v1 deployments) serves it.
+	for gvk := range scheme.Scheme.AllKnownTypes() {
+		if gvk.Group != group || gvk.Version == "__internal" || plural(gvk.Kind) != resource {
+			continue
+		}
+		if _, deprecated := t.byGVK[gvk]; !deprecated {
+			g.Served = true
+			break
+		}
+	}
+	return g
+}
