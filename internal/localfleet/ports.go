@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 )
 
 // listenRange is where listening ports are picked: below the kernel's
@@ -28,15 +29,27 @@ func listenRange() (lo, hi int) {
 // FreeLoopbackAddr is a loopback address free now, its port picked below
 // the kernel's ephemeral range (listenRange): unlike port 0's, no
 // outbound connection can take it before the caller binds it.
+// A port it returned is never returned again by this process: a caller
+// that picks several before binding any gets different ones.
 func FreeLoopbackAddr() (string, error) {
 	lo, hi := listenRange()
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 1000 {
-		if port := lo + rand.IntN(hi-lo); portFree(port) {
+		port := lo + rand.IntN(hi-lo)
+		if !handedOut.ports[port] && portFree(port) {
+			handedOut.ports[port] = true
 			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 		}
 	}
 	return "", fmt.Errorf("no free loopback port found in %d-%d", lo, hi)
 }
+
+// handedOut are the ports FreeLoopbackAddr returned.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // portFree reports whether a loopback port can be bound now.
 func portFree(port int) bool {
