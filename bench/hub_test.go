@@ -70,6 +70,51 @@ func resourceOf(path string) string {
 	return path
 }
 
+// benchHub is a real hub cluster with upshift's CRDs, for a hub
+// controller the benchmark runs in its own process.
+type benchHub struct {
+	// admin is the harness's client; controller is the controller's
+	// config, whose API requests are counted.
+	admin      client.Client
+	controller *rest.Config
+	requests   atomic.Int64
+	mu         sync.Mutex
+	verbs      map[string]int
+}
+
+// upBenchHub brings up the hub cluster name with upshift's CRDs.
+func upBenchHub(b *testing.B, ctx context.Context, name string) *benchHub {
+	hubCluster := testfleet.Up(b, localfleet.Spec{Name: name, KubernetesVersion: toolchain.Latest().Minor})
+	cfg, err := clientcmd.BuildConfigFromFlags("", hubCluster.KubeconfigPath())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = 500, 1000
+	if err := crds.Install(ctx, cfg, time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	h := &benchHub{verbs: map[string]int{}}
+	if h.admin, err = client.New(cfg, client.Options{Scheme: hubstore.Scheme()}); err != nil {
+		b.Fatal(err)
+	}
+	h.controller = rest.CopyConfig(cfg)
+	h.controller.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return countingTransport{next: rt, mu: &h.mu, verbs: h.verbs, total: &h.requests}
+	})
+	return h
+}
+
+// instantEngines are the hub's engines over a provider that completes
+// every action at once.
+func instantEngines(provider *instant.Provider) func([]v1alpha1.Cluster, store.Runs) *engine.Engine {
+	return func(clusters []v1alpha1.Cluster, runs store.Runs) *engine.Engine {
+		return &engine.Engine{Store: runs, Fleet: clusters, Poll: 100 * time.Millisecond,
+			Resolve: func(c v1alpha1.Cluster) (*engine.Member, error) {
+				return &engine.Member{Provider: provider, Name: c.Name}, nil
+			}}
+	}
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -89,21 +134,10 @@ func BenchmarkHubScale(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("UPSHIFT_BENCH_MEMBERS")); err == nil && v > 0 {
 		members = v
 	}
-	hubCluster := testfleet.Up(b, localfleet.Spec{Name: "bench-hub", KubernetesVersion: toolchain.Latest().Minor})
-	cfg, err := clientcmd.BuildConfigFromFlags("", hubCluster.KubeconfigPath())
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.QPS, cfg.Burst = 500, 1000
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
-	if err := crds.Install(ctx, cfg, time.Minute); err != nil {
-		b.Fatal(err)
-	}
-	admin, err := client.New(cfg, client.Options{Scheme: hubstore.Scheme()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	h := upBenchHub(b, ctx, "bench-hub")
+	admin, ctrlCfg := h.admin, h.controller
 	rings := []struct {
 		name  string
 		share int
@@ -144,13 +178,7 @@ func BenchmarkHubScale(b *testing.B) {
 		strategy.Stages = append(strategy.Stages, v1alpha1.StageSpec{Name: r.name, Groups: []v1alpha1.GroupRef{{Name: r.name}}, MaxConcurrency: ptrTo(intstr.FromString("25%"))})
 	}
 
-	var requests atomic.Int64
-	var mu sync.Mutex
-	verbs := map[string]int{}
-	ctrlCfg := rest.CopyConfig(cfg)
-	ctrlCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return countingTransport{next: rt, mu: &mu, verbs: verbs, total: &requests}
-	})
+	requests, mu, verbs := &h.requests, &h.mu, h.verbs
 	provider := &instant.Provider{}
 	// $UPSHIFT_BENCH_DASHBOARDS open dashboards (each reloads the runs
 	// page and the run's page every second, as a browser's live view
@@ -200,12 +228,7 @@ func BenchmarkHubScale(b *testing.B) {
 	runtime.ReadMemStats(&before)
 	go func() {
 		hubDone <- hub.Run(ctx, ctrlCfg, hub.Options{Namespace: "default", Identity: "bench", LeaseDuration: 15 * time.Second, Serve: serve,
-			NewEngine: func(clusters []v1alpha1.Cluster, runs store.Runs) *engine.Engine {
-				return &engine.Engine{Store: runs, Fleet: clusters, Poll: 100 * time.Millisecond,
-					Resolve: func(c v1alpha1.Cluster) (*engine.Member, error) {
-						return &engine.Member{Provider: provider, Name: c.Name}, nil
-					}}
-			}})
+			NewEngine: instantEngines(provider)})
 	}()
 	var peak atomic.Uint64
 	stopSampling := make(chan struct{})

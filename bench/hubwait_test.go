@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -13,20 +12,14 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/builtin"
-	"upshift.dev/upshift/internal/crds"
-	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/hub"
 	"upshift.dev/upshift/internal/hubstore"
-	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/providers/cluster/instant"
 	"upshift.dev/upshift/internal/store"
-	"upshift.dev/upshift/internal/testfleet"
 	"upshift.dev/upshift/internal/toolchain"
 )
 
@@ -42,21 +35,10 @@ func BenchmarkHubWaitingRuns(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("UPSHIFT_BENCH_RUNS")); err == nil && v > 0 {
 		runs = v
 	}
-	hubCluster := testfleet.Up(b, localfleet.Spec{Name: "bench-wait-hub", KubernetesVersion: toolchain.Latest().Minor})
-	cfg, err := clientcmd.BuildConfigFromFlags("", hubCluster.KubeconfigPath())
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.QPS, cfg.Burst = 500, 1000
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
-	if err := crds.Install(ctx, cfg, time.Minute); err != nil {
-		b.Fatal(err)
-	}
-	admin, err := client.New(cfg, client.Options{Scheme: hubstore.Scheme()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	h := upBenchHub(b, ctx, "bench-wait-hub")
+	admin := h.admin
 	if err := admin.Create(ctx, &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "m0", Namespace: "default"},
 		Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: "m0"}, Group: "prod"}}); err != nil {
 		b.Fatal(err)
@@ -64,23 +46,11 @@ func BenchmarkHubWaitingRuns(b *testing.B) {
 	strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "prod", Groups: []v1alpha1.GroupRef{{Name: "prod"}},
 		BeforeStageTasks: []v1alpha1.StageTask{{Type: v1alpha1.TaskApproval}}}}}
 
-	var requests atomic.Int64
-	var mu sync.Mutex
-	verbs := map[string]int{}
-	ctrlCfg := rest.CopyConfig(cfg)
-	ctrlCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return countingTransport{next: rt, mu: &mu, verbs: verbs, total: &requests}
-	})
-	provider := &instant.Provider{}
+	requests := &h.requests
 	hubDone := make(chan error, 1)
 	go func() {
-		hubDone <- hub.Run(ctx, ctrlCfg, hub.Options{Namespace: "default", Identity: "bench", LeaseDuration: 15 * time.Second,
-			NewEngine: func(clusters []v1alpha1.Cluster, runs store.Runs) *engine.Engine {
-				return &engine.Engine{Store: runs, Fleet: clusters, Poll: 100 * time.Millisecond,
-					Resolve: func(c v1alpha1.Cluster) (*engine.Member, error) {
-						return &engine.Member{Provider: provider, Name: c.Name}, nil
-					}}
-			}})
+		hubDone <- hub.Run(ctx, h.controller, hub.Options{Namespace: "default", Identity: "bench", LeaseDuration: 15 * time.Second,
+			NewEngine: instantEngines(&instant.Provider{})})
 	}()
 	st := &hubstore.Store{Client: admin, Namespace: "default"}
 	apply := func(from, to int) {
