@@ -106,6 +106,7 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 		case err != nil:
 			return fail(err)
 		}
+		e.wakeIfParked()
 		var since time.Time
 		t.setStep(k, func(st *v1alpha1.StepStatus) {
 			st.Phase, st.Message = v1alpha1.PhaseRunning, ""

@@ -465,11 +465,12 @@ func (e *Engine) Drive(ctx context.Context, name string) (*v1alpha1.UpdateRun, e
 		}
 		var parked *ParkedError
 		if errors.As(err, &parked) {
-			e.record(func(s *v1alpha1.UpdateRunStatus) {
-				if s.Phase != v1alpha1.PhaseWaiting || s.Message != parked.Why {
-					setRunPhase(s, v1alpha1.PhaseWaiting, parked.Why)
-				}
-			})
+			e.mu.Lock()
+			said := e.run.Status.Phase == v1alpha1.PhaseWaiting && e.run.Status.Message == parked.Why
+			e.mu.Unlock()
+			if !said { // parked again for the same reason: nothing to write
+				e.record(func(s *v1alpha1.UpdateRunStatus) { setRunPhase(s, v1alpha1.PhaseWaiting, parked.Why) })
+			}
 			return e.run, parked
 		}
 		if e.rollbackRequested() {

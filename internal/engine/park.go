@@ -31,6 +31,17 @@ func wake(s *v1alpha1.UpdateRunStatus) {
 	}
 }
 
+// wakeIfParked is wake for a step that starts: it writes only when the
+// run is Waiting (a cluster's maintenance window it was parked at opened).
+func (e *Engine) wakeIfParked() {
+	e.mu.Lock()
+	waiting := e.run.Status.Phase == v1alpha1.PhaseWaiting
+	e.mu.Unlock()
+	if waiting {
+		e.record(wake)
+	}
+}
+
 // stopWaiting stops a run parked at a wait: the wait, its stage and the
 // run are Stopped, to be resumed from there.
 func stopWaiting(s *v1alpha1.UpdateRunStatus, why string) {

@@ -189,8 +189,28 @@ func TestParkedWindow(t *testing.T) {
 		t.Errorf("%d Waiting events for one closed window, want 1", waits)
 	}
 	c.set(at("02:30"))
+	// While a1 upgrades, the run is Running again, not Waiting.
+	woke := make(chan string, 1)
+	e.Progress = func(ev engine.Event) {
+		if ev.Cluster == "a1" && ev.Type == "Started" && ev.Step != "" {
+			if r, err := st.Get("window"); err == nil {
+				select {
+				case woke <- r.Status.Phase:
+				default:
+				}
+			}
+		}
+	}
 	got, err := e.Drive(ctx, "window")
 	if err != nil || got.Status.Phase != v1alpha1.PhaseCompleted || len(p.Order()) != 2 {
 		t.Fatalf("with the window open: %v, %s, upgraded %v", err, got.Status.Phase, p.Order())
+	}
+	select {
+	case phase := <-woke:
+		if phase != v1alpha1.PhaseRunning {
+			t.Errorf("the run is %s while a1's step runs, want Running", phase)
+		}
+	default:
+		t.Error("a1's step never started")
 	}
 }
