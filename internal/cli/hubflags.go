@@ -20,7 +20,7 @@ import (
 )
 
 // Where a command keeps runs: the home's files, or a hub's API server
-// when --hub (or $UPSHIFT_HUB) names its kubeconfig context.
+// when its --context, --kubeconfig or -n (or $UPSHIFT_HUB) name one.
 const (
 	envHub          = "UPSHIFT_HUB"
 	envHubNamespace = "UPSHIFT_HUB_NAMESPACE"
