@@ -2,7 +2,6 @@ package cli
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,16 +15,10 @@ import (
 // except the syntax summaries that hold […], | or ….
 func documentedCommands(t *testing.T) map[string][]string {
 	t.Helper()
-	root := filepath.Join("..", "..")
-	pages, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
-	more, _ := filepath.Glob(filepath.Join(root, "docs", "*", "*.md"))
-	pages = append(append(pages, more...), filepath.Join(root, "README.md"))
+	root, pages := docPages()
 	inline := regexp.MustCompile("`(upshift [^`]+)`")
 	out := map[string][]string{}
 	for _, p := range pages {
-		if strings.Contains(p, filepath.Join("docs", "cli")) {
-			continue // generated from the commands themselves
-		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)

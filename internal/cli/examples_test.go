@@ -33,14 +33,25 @@ type yamlBlock struct {
 
 var markerRE = regexp.MustCompile(`^<!-- yaml: ([a-z-]+) -->$`)
 
+// docPages are the README and the pages under docs/ (the generated CLI
+// reference left out), and the repository's root they are relative to.
+func docPages() (root string, pages []string) {
+	root = filepath.Join("..", "..")
+	pages, _ = filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	more, _ := filepath.Glob(filepath.Join(root, "docs", "*", "*.md"))
+	for _, p := range more {
+		if !strings.HasPrefix(p, filepath.Join(root, "docs", "cli")+string(filepath.Separator)) {
+			pages = append(pages, p)
+		}
+	}
+	return root, append(pages, filepath.Join(root, "README.md"))
+}
+
 // documentedYAML lists the yaml blocks of the README and of every page
 // under docs/, each dedented (a block inside a list item is indented).
 func documentedYAML(t *testing.T) []yamlBlock {
 	t.Helper()
-	root := filepath.Join("..", "..")
-	pages, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
-	more, _ := filepath.Glob(filepath.Join(root, "docs", "*", "*.md"))
-	pages = append(append(pages, more...), filepath.Join(root, "README.md"))
+	root, pages := docPages()
 	var out []yamlBlock
 	for _, p := range pages {
 		data, err := os.ReadFile(p)

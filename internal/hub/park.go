@@ -2,13 +2,12 @@ package hub
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"upshift.dev/upshift/api/v1alpha1"
@@ -69,12 +68,6 @@ func (r *Reconciler) waitsFor(ctx context.Context, run *v1alpha1.UpdateRun) stri
 	if err := r.Cache.List(ctx, &list, client.InNamespace(run.Namespace), client.MatchingLabels{hubstore.LabelRun: run.Name}); err != nil {
 		return "unreadable at " + time.Now().String() // never equal to what a drive saw
 	}
-	var approved []string
-	for _, ar := range list.Items {
-		if c := meta.FindStatusCondition(ar.Status.Conditions, v1alpha1.ConditionApproved); c != nil && c.Status == metav1.ConditionTrue && ar.Spec.UpdateRun == run.Name {
-			approved = append(approved, ar.Spec.Key)
-		}
-	}
-	slices.Sort(approved)
+	approved := slices.Sorted(maps.Keys(hubstore.Approved(list.Items, run.Name)))
 	return strings.Join(append(parts, approved...), "\x00")
 }

@@ -500,10 +500,16 @@ func (s *Store) Approvals(name string) (map[string]store.Approval, error) {
 	if err := s.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabels{LabelRun: name}); err != nil {
 		return nil, err
 	}
+	return Approved(list.Items, name), nil
+}
+
+// Approved are the approvals of run among requests: those whose Approved
+// condition is True, by key.
+func Approved(requests []v1alpha1.ApprovalRequest, run string) map[string]store.Approval {
 	out := map[string]store.Approval{}
-	for _, ar := range list.Items {
+	for _, ar := range requests {
 		c := meta.FindStatusCondition(ar.Status.Conditions, v1alpha1.ConditionApproved)
-		if ar.Spec.UpdateRun != name || c == nil || c.Status != metav1.ConditionTrue {
+		if ar.Spec.UpdateRun != run || c == nil || c.Status != metav1.ConditionTrue {
 			continue
 		}
 		by := ar.Status.ApprovedBy
@@ -512,7 +518,7 @@ func (s *Store) Approvals(name string) (map[string]store.Approval, error) {
 		}
 		out[ar.Spec.Key] = store.Approval{Key: ar.Spec.Key, By: by, Time: c.LastTransitionTime.UTC()}
 	}
-	return out, nil
+	return out
 }
 
 // Skip records a skip request in the run's skips annotation.
