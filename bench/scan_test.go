@@ -48,7 +48,7 @@ func BenchmarkScanManifests(b *testing.B) {
 	scanner := apis.New(target)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		objs, errs := manifest.ReadPaths([]string{dir}, nil)
+		objs, errs := manifest.ReadPaths([]string{dir}, nil, nil)
 		findings := scanner.Manifests(objs)
 		if len(objs) != 10000 || len(errs) != 0 || len(findings) != 1000 {
 			b.Fatalf("%d objects, %d errors, %d findings", len(objs), len(errs), len(findings))

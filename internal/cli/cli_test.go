@@ -489,17 +489,21 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// TestScanChartFolder: a Helm chart's folder (Chart.yaml, values.yaml, a
-// clean Deployment) scans clean (exit 0, as Pluto does) with the two
-// non-objects skipped, listed with -v; a kind without apiVersion is still
-// unreadable (exit 6); SARIF with no findings has rules: [], not null; an
-// empty table prints no header.
+// TestScanChartFolder: a Helm chart's folder among -f is rendered, never
+// read as plain YAML ("could not read" its templates, as Pluto without
+// helm template would): clean, it exits 0 and says a chart was rendered;
+// a removed API in a template exits 5 naming the template file and line,
+// and --set changes what is rendered; a template that renders a kind
+// without apiVersion is unreadable (exit 6, naming the template); --set
+// without -f, or bad --set input, is bad input (exit 2); SARIF with no
+// findings has rules: [], not null; an empty table prints no header.
 func TestScanChartFolder(t *testing.T) {
 	dir := t.TempDir()
 	for name, data := range map[string]string{
 		"Chart.yaml":            "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
-		"values.yaml":           "replicas: 3\nimage: {tag: v1}\n",
-		"templates/deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: web, image: nginx}]}}}\n",
+		"values.yaml":           "replicas: 3\nlegacy: false\n",
+		"templates/deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: {{ .Release.Name }}-web}\nspec:\n  replicas: {{ .Values.replicas }}\n  selector: {matchLabels: {app: web}}\n  template: {metadata: {labels: {app: web}}, spec: {containers: [{name: web, image: nginx}]}}\n",
+		"templates/old.yaml":    "{{- if .Values.legacy }}\n# kept for old clusters\napiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: {{ .Release.Name }}-old}\nspec: {}\n{{- end }}\n",
 	} {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
@@ -511,17 +515,21 @@ func TestScanChartFolder(t *testing.T) {
 	}
 	scan := func(args ...string) (int, string, string) {
 		var out, errOut bytes.Buffer
-		code := Main(context.Background(), append([]string{"scan", "apis", "--target-version", "1.34", "-f", dir}, args...), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		code := Main(context.Background(), append([]string{"scan", "apis", "--target-version", "1.34"}, args...), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
 		return code, out.String(), errOut.String()
 	}
-	code, out, errOut := scan()
-	if code != 0 || strings.Contains(out+errOut, "could not read") || strings.Contains(out, "SEVERITY") || !strings.Contains(out+errOut, "2 document(s) skipped") {
-		t.Errorf("clean chart: exit %d\nstdout %q\nstderr %q; want 0, no header, two skipped", code, out, errOut)
+	code, out, errOut := scan("-f", dir)
+	if code != 0 || strings.Contains(out+errOut, "could not read:") || strings.Contains(out, "SEVERITY") {
+		t.Errorf("clean chart: exit %d\nstdout %q\nstderr %q; want 0, no header, nothing unread", code, out, errOut)
 	}
-	if code, _, errOut := scan("-v"); code != 0 || !strings.Contains(errOut, "Chart.yaml") || !strings.Contains(errOut, "values.yaml") {
-		t.Errorf("-v: exit %d, stderr %q; want the skipped files listed", code, errOut)
+	if code, out, _ := scan("-f", dir, "-o", "json"); code != 0 || !strings.Contains(out, "1 Helm chart(s) rendered for 1.34") {
+		t.Errorf("clean chart, JSON: exit %d, %s; want its sources to say the chart was rendered", code, out)
 	}
-	code, out, _ = scan("-o", "sarif")
+	code, out, errOut = scan("-f", dir, "--set", "legacy=true")
+	if want := filepath.Join(dir, "templates", "old.yaml") + ":3"; code != 5 || !strings.Contains(out, want) || !strings.Contains(out, "release-name-old") {
+		t.Errorf("--set legacy=true: exit %d\nstdout %q\nstderr %q; want 5 naming %s", code, out, errOut, want)
+	}
+	code, out, _ = scan("-f", dir, "-o", "sarif")
 	var sarif struct {
 		Runs []struct {
 			Tool struct {
@@ -535,10 +543,15 @@ func TestScanChartFolder(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &sarif); err != nil || code != 0 || len(sarif.Runs) != 1 || string(sarif.Runs[0].Tool.Driver.Rules) != "[]" || string(sarif.Runs[0].Results) != "[]" {
 		t.Errorf("SARIF without findings: exit %d, %v, rules %s, results %s", code, err, sarif.Runs[0].Tool.Driver.Rules, sarif.Runs[0].Results)
 	}
+	for _, args := range [][]string{{"--set", "legacy=true"}, {"-f", dir, "--set", "a.b"}} {
+		if code, _, errOut := scan(args...); code != ExitUsage || !strings.Contains(errOut, "--set") {
+			t.Errorf("%q: exit %d, stderr %q; want %d naming --set", args, code, errOut, ExitUsage)
+		}
+	}
 	if err := os.WriteFile(filepath.Join(dir, "templates", "broken.yaml"), []byte("kind: Service\nmetadata: {name: x}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errOut := scan(); code != 6 || !strings.Contains(out+errOut, "kind Service without apiVersion") {
+	if code, out, errOut := scan("-f", dir); code != 6 || !strings.Contains(out+errOut, "broken.yaml:1: kind Service without apiVersion") {
 		t.Errorf("a kind without apiVersion: exit %d, %q %q; want 6 naming it", code, out, errOut)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/restconfig"
 	"upshift.dev/upshift/internal/scan/apis"
+	"upshift.dev/upshift/internal/scan/chart"
 	"upshift.dev/upshift/internal/scan/manifest"
 	"upshift.dev/upshift/internal/scan/readiness"
 	"upshift.dev/upshift/internal/scan/report"
@@ -119,6 +120,7 @@ type scanAPIsOptions struct {
 	files   []string
 	output  string
 	verbose bool
+	charts  chart.Options
 
 	targetVersion rules.Version
 }
@@ -135,8 +137,10 @@ func newScanAPIsCommand(s cmdkit.Streams, opts Options) *cobra.Command {
 		Long: `Find deprecated and removed API versions before an upgrade.
 
 Sources, in any combination:
-  -f PATH        manifest files and folders (YAML streams, JSON, List kinds); -f - reads stdin
-                 (e.g. helm template ... | ` + opts.Name + ` apis -f - --target-version 1.37)
+  -f PATH        manifest files and folders (YAML streams, JSON, List kinds); -f - reads stdin.
+                 A folder holding Chart.yaml, or a packaged chart's .tgz, is rendered as
+                 helm template renders it (its values, then --values and --set), for the
+                 target version, and findings name the template file and line
   --context CTX  a live cluster: last-applied-configuration annotations cross-checked with
                  managedFields, Helm 3 release records (latest deployed revision), and the
                  API server's apiserver_requested_deprecated_apis metric
@@ -145,7 +149,8 @@ Sources, in any combination:
 Exit codes: 0 clean; 4 deprecated APIs only; 5 APIs removed in the target version;
 6 some input could not be read (and nothing worse); 1 the scan failed; 2 bad input.`,
 		Example: `  ` + opts.Name + ` apis --target-version 1.37 -f manifests/
-  helm template shop ./chart | ` + opts.Name + ` apis --target-version 1.37 -f -
+  ` + opts.Name + ` apis --target-version 1.37 -f ./chart --values prod-values.yaml --set ingress.enabled=true
+  kustomize build overlays/prod | ` + opts.Name + ` apis --target-version 1.37 -f -
   ` + opts.Name + ` apis --target-version 1.37 --context prod -o sarif > apis.sarif`,
 		Args: cmdkit.ExactArgs(0, ""),
 		RunE: cmdkit.RunE(o),
@@ -153,6 +158,9 @@ Exit codes: 0 clean; 4 deprecated APIs only; 5 APIs removed in the target versio
 	cmd.Flags().StringVar(&o.target, "target-version", "", "Kubernetes version you upgrade to, e.g. 1.37 (required)")
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "manifest file or folder, repeatable; - for stdin")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, json, yaml, sarif or junit")
+	cmd.Flags().StringArrayVar(&o.charts.ValueFiles, "values", nil, "values file for the charts among -f, as helm template --values; repeatable, later ones win")
+	cmd.Flags().StringArrayVar(&o.charts.Set, "set", nil, "value for the charts among -f, as helm template --set (key=value[,key=value]); repeatable")
+	cmd.Flags().StringArrayVar(&o.charts.SetString, "set-string", nil, "string value for the charts among -f, as helm template --set-string; repeatable")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "also list the documents skipped as no Kubernetes objects (Chart.yaml, values.yaml, …)")
 	o.addFlags(cmd)
 	return cmd
@@ -167,6 +175,13 @@ func (o *scanAPIsOptions) Validate() error {
 	var err error
 	if o.targetVersion, err = parseTarget(o.target); err != nil {
 		return err
+	}
+	o.charts.Target = o.targetVersion
+	if _, err := o.charts.Values(); err != nil {
+		return cmdkit.UsageError{Err: err}
+	}
+	if len(o.files) == 0 && len(o.charts.ValueFiles)+len(o.charts.Set)+len(o.charts.SetString) > 0 {
+		return cmdkit.Usagef("--values, --set and --set-string are for charts: name the chart's folder with -f")
 	}
 	for _, f := range o.files {
 		// A path that does not exist is a typo, not an input that failed.
@@ -187,8 +202,25 @@ func (o *scanAPIsOptions) Run(ctx context.Context) error {
 		p.Action("%s", note)
 	}
 	if len(o.files) > 0 {
-		objs, errs := manifest.ReadPaths(o.files, o.streams.In)
-		rep.Sources = append(rep.Sources, fmt.Sprintf("%d manifest object(s) from %s", len(objs), strings.Join(o.files, ", ")))
+		// Charts are rendered one at a time, while the folders are walked.
+		o.charts.Rules = scanner.Rules
+		charts := 0
+		readChart := func(path string) ([]manifest.Object, []error) {
+			charts++
+			r := chart.Render(path, o.charts)
+			rep.Findings = append(rep.Findings, r.Findings...)
+			for _, n := range r.Notes {
+				rep.Notes = append(rep.Notes, n)
+				p.Action("%s", n)
+			}
+			return r.Objects, r.Errors
+		}
+		objs, errs := manifest.ReadPaths(o.files, o.streams.In, readChart)
+		source := fmt.Sprintf("%d manifest object(s) from %s", len(objs), strings.Join(o.files, ", "))
+		if charts > 0 {
+			source += fmt.Sprintf(" (%d Helm chart(s) rendered for %s)", charts, o.targetVersion)
+		}
+		rep.Sources = append(rep.Sources, source)
 		rep.Findings = append(rep.Findings, scanner.Manifests(objs)...)
 		for _, err := range errs {
 			if manifest.IsNotObject(err) {

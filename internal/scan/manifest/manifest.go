@@ -318,9 +318,15 @@ func scalar(n *yaml.Node) string {
 	return n.Value
 }
 
+// ChartReader reads a Helm chart (a folder holding Chart.yaml, or a
+// packaged .tgz) as the objects it renders to.
+type ChartReader func(path string) ([]Object, []error)
+
 // ReadPaths reads files and folders (recursively: .yaml, .yml and .json
 // files); "-" reads stdin. Unreadable paths are errors; the rest goes on.
-func ReadPaths(paths []string, stdin io.Reader) ([]Object, []error) {
+// With charts, a folder holding Chart.yaml and a .tgz named as a path are
+// read by it, whole; without, their files are read as plain YAML.
+func ReadPaths(paths []string, stdin io.Reader, charts ChartReader) ([]Object, []error) {
 	var objs []Object
 	var errs []error
 	add := func(o []Object, e []error) {
@@ -342,6 +348,10 @@ func ReadPaths(paths []string, stdin io.Reader) ([]Object, []error) {
 			errs = append(errs, fmt.Errorf("reading %s: %w", p, err))
 			continue
 		}
+		if !st.IsDir() && charts != nil && strings.HasSuffix(p, ".tgz") {
+			add(charts(p))
+			continue
+		}
 		if !st.IsDir() {
 			data, err := os.ReadFile(p)
 			if err != nil {
@@ -351,13 +361,17 @@ func ReadPaths(paths []string, stdin io.Reader) ([]Object, []error) {
 			add(Read(p, data))
 			continue
 		}
-		var files []string
+		var files, chartDirs []string
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
 			if d.IsDir() && strings.HasPrefix(d.Name(), ".") && path != p {
 				return filepath.SkipDir
+			}
+			if d.IsDir() && charts != nil && isChart(path) {
+				chartDirs = append(chartDirs, path)
+				return filepath.SkipDir // its subcharts are the chart's
 			}
 			switch strings.ToLower(filepath.Ext(path)) {
 			case ".yaml", ".yml", ".json":
@@ -374,8 +388,17 @@ func ReadPaths(paths []string, stdin io.Reader) ([]Object, []error) {
 		for _, r := range readFiles(files) {
 			add(r.objs, r.errs)
 		}
+		for _, dir := range chartDirs {
+			add(charts(dir))
+		}
 	}
 	return objs, errs
+}
+
+// isChart reports whether dir holds a Chart.yaml.
+func isChart(dir string) bool {
+	st, err := os.Stat(filepath.Join(dir, "Chart.yaml"))
+	return err == nil && !st.IsDir()
 }
 
 type fileResult struct {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -84,7 +85,7 @@ func TestReadJSONAndFolders(t *testing.T) {
 	write("b/values.yaml", "replicas: 3\n")
 	write("b/readme.md", "apiVersion: v1\n")
 	write(".git/x.yaml", "apiVersion: v1\nkind: Secret\n")
-	objs, errs := ReadPaths([]string{dir, filepath.Join(dir, "missing.yaml"), "-"}, strings.NewReader("apiVersion: v1\nkind: Pod\nmetadata:\n  name: stdin\n"))
+	objs, errs := ReadPaths([]string{dir, filepath.Join(dir, "missing.yaml"), "-"}, strings.NewReader("apiVersion: v1\nkind: Pod\nmetadata:\n  name: stdin\n"), nil)
 	if len(objs) != 2 || objs[0].Kind != "PodDisruptionBudget" || objs[0].Line != 1 || objs[1].File != "-" {
 		t.Errorf("objects = %+v", objs)
 	}
@@ -126,5 +127,40 @@ func TestReadOnlyWhatItNeeds(t *testing.T) {
 	want := []string{`f.yaml:13: mapping key "replicas" already defined`, "f.yaml:15: kind Service without apiVersion"}
 	if len(msgs) != 2 || !strings.Contains(msgs[0], want[0][len("f.yaml:13: "):]) || !strings.HasPrefix(msgs[0], "f.yaml:13:") || msgs[1] != want[1] {
 		t.Fatalf("errors: %q, want %q", msgs, want)
+	}
+}
+
+// TestReadPathsCharts: a folder holding Chart.yaml, met while walking or
+// named itself, goes whole to the chart reader and none of its files is
+// read as YAML; without a reader, its files are read as they are.
+func TestReadPathsCharts(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"app.yaml":                     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\n",
+		"chart/Chart.yaml":             "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+		"chart/templates/svc.yaml":     "apiVersion: v1\nkind: Service\nmetadata: {name: {{ .Release.Name }}}\n",
+		"chart/charts/sub/Chart.yaml":  "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+		"chart/charts/sub/values.yaml": "a: 1\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var asked []string
+	reader := func(path string) ([]Object, []error) {
+		asked = append(asked, path)
+		return []Object{{APIVersion: "v1", Kind: "Service", Name: "rendered", File: path}}, nil
+	}
+	objs, errs := ReadPaths([]string{dir, filepath.Join(dir, "chart")}, nil, reader)
+	if want := []string{filepath.Join(dir, "chart"), filepath.Join(dir, "chart")}; !slices.Equal(asked, want) || len(errs) != 0 || len(objs) != 3 {
+		t.Errorf("with a reader: asked %q (want %q), %d objects, errors %v", asked, want, len(objs), errs)
+	}
+	objs, errs = ReadPaths([]string{dir}, nil, nil)
+	if len(objs) != 2 || len(errs) != 3 {
+		t.Errorf("without a reader: %d objects, errors %v; want the ConfigMap, the template read as it is, and the three other files skipped", len(objs), errs)
 	}
 }
