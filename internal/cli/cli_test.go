@@ -71,6 +71,10 @@ func TestBadInput(t *testing.T) {
 		{"readiness fail-on", []string{"scan", "readiness", "--fail-on", "fatal"}, "--fail-on"},
 		{"schedule interval", []string{"schedule", "--fleet", good, "-f", good, "--interval", "1ms"}, "--interval"},
 		{"scan a path that does not exist", []string{"scan", "apis", "--target-version", "1.37", "-f", filepath.Join(dir, "no-such-folder")}, "no such file or folder"},
+		{"scan an add-on not known", []string{"scan", "apis", "--target-version", "1.37", "-f", good, "--target", "linkerd=2.14"}, "the rules know cert-manager, istio"},
+		{"scan an add-on without version", []string{"scan", "apis", "--target-version", "1.37", "-f", good, "--target", "cert-manager"}, "ADDON=VERSION"},
+		{"scan an add-on's version", []string{"scan", "apis", "--target-version", "1.37", "-f", good, "--target", "cert-manager=one"}, "is not a release"},
+		{"scan Kubernetes as an add-on", []string{"scan", "apis", "--target", "k8s=v1.25.0", "--target-version", "1.37", "-f", good}, "--target-version"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -121,8 +122,10 @@ type scanAPIsOptions struct {
 	output  string
 	verbose bool
 	charts  chart.Options
+	addons  []string
 
 	targetVersion rules.Version
+	addonVersions map[string]rules.Version
 }
 
 func newScanAPIsCommand(s cmdkit.Streams, opts Options) *cobra.Command {
@@ -158,6 +161,7 @@ Exit codes: 0 clean; 4 deprecated APIs only; 5 APIs removed in the target versio
 	cmd.Flags().StringVar(&o.target, "target-version", "", "Kubernetes version you upgrade to, e.g. 1.37 (required)")
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "manifest file or folder, repeatable; - for stdin")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, json, yaml, sarif or junit")
+	cmd.Flags().StringArrayVar(&o.addons, "target", nil, "an add-on's release to check its APIs against, as ADDON=VERSION (cert-manager=1.6, istio=1.6); repeatable")
 	cmd.Flags().StringArrayVar(&o.charts.ValueFiles, "values", nil, "values file for the charts among -f, as helm template --values; repeatable, later ones win")
 	cmd.Flags().StringArrayVar(&o.charts.Set, "set", nil, "value for the charts among -f, as helm template --set (key=value[,key=value]); repeatable")
 	cmd.Flags().StringArrayVar(&o.charts.SetString, "set-string", nil, "string value for the charts among -f, as helm template --set-string; repeatable")
@@ -174,6 +178,9 @@ func (o *scanAPIsOptions) Validate() error {
 	}
 	var err error
 	if o.targetVersion, err = parseTarget(o.target); err != nil {
+		return err
+	}
+	if o.addonVersions, err = parseAddons(o.addons); err != nil {
 		return err
 	}
 	o.charts.Target = o.targetVersion
@@ -195,6 +202,7 @@ func (o *scanAPIsOptions) Validate() error {
 func (o *scanAPIsOptions) Run(ctx context.Context) error {
 	p := printer.New(o.streams.Err)
 	scanner := apis.New(o.targetVersion)
+	scanner.Addons = o.addonVersions
 	rep := &report.Report{Scan: "apis", TargetVersion: o.targetVersion.String()}
 	if known := rules.KnownThrough(); o.targetVersion.CompareMinor(known) > 0 {
 		note := fmt.Sprintf("the rules know Kubernetes APIs through %s: an API deprecated or removed after %s is not found by this scan", known, known)
@@ -322,6 +330,30 @@ func (o *scanReadinessOptions) Validate() error {
 		}
 	}
 	return nil
+}
+
+// parseAddons reads --target ADDON=VERSION; an add-on the rules do not
+// know, or a version that is none, is bad input.
+func parseAddons(in []string) (map[string]rules.Version, error) {
+	known := rules.Default().Components()
+	out := map[string]rules.Version{}
+	for _, a := range in {
+		name, version, ok := strings.Cut(a, "=")
+		switch {
+		case !ok:
+			return nil, cmdkit.Usagef("--target %q: write ADDON=VERSION, e.g. cert-manager=1.6", a)
+		case name == "k8s" || name == "kubernetes":
+			return nil, cmdkit.Usagef("--target %q: Kubernetes' version is --target-version", a)
+		case !slices.Contains(known, name):
+			return nil, cmdkit.Usagef("--target %q: no rules for add-on %q; the rules know %s", a, name, strings.Join(known, ", "))
+		}
+		v, err := rules.ParseAddonVersion(version)
+		if err != nil {
+			return nil, cmdkit.Usagef("--target %s: %v", a, err)
+		}
+		out[name] = v
+	}
+	return out, nil
 }
 
 // parseTarget reads --target-version; a version that is not one is bad

@@ -28,10 +28,15 @@ func init() {
 	report.CheckTitles[CheckRBACGroup] = "RBAC rule grants resources in an API group that no longer serves them"
 }
 
-// Scanner classifies API versions against a target Kubernetes version.
+// Scanner classifies API versions against a target Kubernetes version,
+// and add-ons' APIs against the add-on releases named.
 type Scanner struct {
 	Rules  *rules.Table
 	Target rules.Version
+	// Addons are the add-on releases to check against (--target
+	// cert-manager=1.6); an add-on not named here is checked against
+	// every release the rules know, and its findings do not block.
+	Addons map[string]rules.Version
 }
 
 // New returns a scanner with the default rules.
@@ -46,24 +51,45 @@ func (s *Scanner) classify(apiVersion, kind string) (report.Finding, bool) {
 	}
 	r, ok := s.Rules.Lookup(gv.WithKind(kind))
 	if !ok {
-		return report.Finding{}, false
+		if r, ok = s.Rules.LookupAddon(gv.WithKind(kind)); !ok {
+			return report.Finding{}, false
+		}
+	}
+	target, product, named := s.Target, "Kubernetes", true
+	if r.Component != "" {
+		product = r.Component
+		target, named = s.Addons[r.Component]
 	}
 	f := report.Finding{
 		Kind:         kind,
 		APIVersion:   apiVersion,
 		DeprecatedIn: r.Deprecated.String(),
 		RemovedIn:    r.Removed.String(),
+		Component:    r.Component,
 	}
-	if rep := s.Rules.ReplacementAt(r, s.Target); !rep.Empty() {
+	if rep := s.Rules.ReplacementAt(r, target); !rep.Empty() {
 		f.Replacement = rep.GroupVersion().String() + " " + rep.Kind
 	}
 	switch {
-	case r.Removed.MinorAtOrBefore(s.Target):
-		f.Check, f.Severity, f.BlocksTarget = CheckRemoved, report.SeverityError, true
-		f.Message = fmt.Sprintf("%s %s was removed in Kubernetes %s; the target %s no longer serves it", apiVersion, kind, r.Removed, s.Target)
-	case r.Deprecated.MinorAtOrBefore(s.Target):
+	case !named:
+		// An add-on whose release the user did not name: said, never
+		// blocking, with how to name it.
 		f.Check, f.Severity = CheckDeprecated, report.SeverityWarning
-		f.Message = fmt.Sprintf("%s %s is deprecated since Kubernetes %s", apiVersion, kind, r.Deprecated)
+		f.Message = fmt.Sprintf("%s %s is deprecated since %s %s", apiVersion, kind, product, r.Deprecated)
+		if !r.Removed.IsZero() {
+			f.Message += fmt.Sprintf(" and removed in %s", r.Removed)
+		}
+		f.Message += fmt.Sprintf("; name your %s release with --target %s=VERSION to know whether it still serves it", product, product)
+	case r.Removed.MinorAtOrBefore(target):
+		f.Check, f.Severity, f.BlocksTarget = CheckRemoved, report.SeverityError, true
+		if r.Component == "" {
+			f.Message = fmt.Sprintf("%s %s was removed in Kubernetes %s; the target %s no longer serves it", apiVersion, kind, r.Removed, target)
+		} else {
+			f.Message = fmt.Sprintf("%s %s was removed in %s %s; %s %s no longer serves it", apiVersion, kind, product, r.Removed, product, target)
+		}
+	case r.Deprecated.MinorAtOrBefore(target):
+		f.Check, f.Severity = CheckDeprecated, report.SeverityWarning
+		f.Message = fmt.Sprintf("%s %s is deprecated since %s %s", apiVersion, kind, product, r.Deprecated)
 		if !r.Removed.IsZero() {
 			f.Message += fmt.Sprintf(" and will be removed in %s", r.Removed)
 		}

@@ -172,3 +172,54 @@ data: {}
 		t.Errorf("at 1.15, before any removal: %+v", before)
 	}
 }
+
+// TestAddonAPIs: an add-on's API is checked against the add-on's release
+// named with --target (cert-manager 1.6 no longer serves v1alpha2: an
+// error that blocks; 1.5 deprecates it: a warning; 1.3 neither), and
+// without one it is a warning that says how to name it, never blocking.
+// The table and JSON name the add-on's releases as its own.
+func TestAddonAPIs(t *testing.T) {
+	objs := []manifest.Object{
+		{APIVersion: "cert-manager.io/v1alpha2", Kind: "Certificate", Name: "web", File: "tls.yaml", Line: 1},
+		{APIVersion: "acme.cert-manager.io/v1beta1", Kind: "Order", Name: "web-1", File: "tls.yaml", Line: 9},
+		{APIVersion: "rbac.istio.io/v1alpha1", Kind: "ServiceRole", Name: "reader", File: "mesh.yaml", Line: 1},
+		{APIVersion: "cert-manager.io/v1", Kind: "Certificate", Name: "api", File: "tls.yaml", Line: 20},
+	}
+	scan := func(addons map[string]rules.Version) []report.Finding {
+		s := New(target)
+		s.Addons = addons
+		return s.Manifests(objs)
+	}
+	v := func(minor int) rules.Version { return rules.Version{Major: 1, Minor: minor} }
+	for _, c := range []struct {
+		name   string
+		addons map[string]rules.Version
+		want   []string // check severity blocks, per finding
+	}{
+		{"cert-manager 1.6", map[string]rules.Version{"cert-manager": v(6)}, []string{"removed-api error true", "removed-api error true", "deprecated-api warning false"}},
+		{"cert-manager 1.5", map[string]rules.Version{"cert-manager": v(5), "istio": v(6)}, []string{"deprecated-api warning false", "deprecated-api warning false", "removed-api error true"}},
+		{"cert-manager 1.3, istio 1.3", map[string]rules.Version{"cert-manager": v(3), "istio": v(3)}, nil},
+		{"no add-on named", nil, []string{"deprecated-api warning false", "deprecated-api warning false", "deprecated-api warning false"}},
+	} {
+		var got []string
+		for _, f := range scan(c.addons) {
+			got = append(got, f.Check+" "+f.Severity+" "+map[bool]string{true: "true", false: "false"}[f.BlocksTarget])
+		}
+		if strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+	f := scan(nil)[0]
+	if f.Component != "cert-manager" || f.RemovedIn != "1.6" || f.Replacement != "cert-manager.io/v1 Certificate" || !strings.Contains(f.Message, "--target cert-manager=VERSION") {
+		t.Errorf("unnamed cert-manager finding %+v: want the add-on, its release 1.6, the replacement and how to name a release", f)
+	}
+	if f := scan(nil)[2]; f.Replacement != "security.istio.io/v1beta1 AuthorizationPolicy" {
+		t.Errorf("istio ServiceRole's replacement %q: want the kind that replaced it", f.Replacement)
+	}
+	var table strings.Builder
+	rep := &report.Report{Scan: "apis", Findings: scan(map[string]rules.Version{"cert-manager": v(6)})}
+	rep.Finish()
+	if err := rep.Write(&table, "table"); err != nil || !strings.Contains(table.String(), "cert-manager 1.4") || !strings.Contains(table.String(), "cert-manager 1.6") {
+		t.Errorf("table %q (%v): want the releases named as cert-manager's", table.String(), err)
+	}
+}

@@ -61,7 +61,7 @@ func (r *Report) table(w io.Writer) error {
 	case r.Scan == "apis":
 		fmt.Fprintln(tw, "SEVERITY\tOBJECT\tAPI VERSION\tDEPRECATED\tREMOVED\tREPLACEMENT\tSOURCE\tCONFIDENCE")
 		for _, f := range r.Findings {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Object(), f.APIVersion, dash(f.DeprecatedIn), dash(f.RemovedIn), dash(f.Replacement), clusterSource(f), dash(f.Confidence))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Object(), f.APIVersion, dash(f.release(f.DeprecatedIn)), dash(f.release(f.RemovedIn)), dash(f.Replacement), clusterSource(f), dash(f.Confidence))
 		}
 	default:
 		fmt.Fprintln(tw, "SEVERITY\tCHECK\tOBJECT\tSOURCE\tMESSAGE\tFIX")
@@ -248,4 +248,13 @@ func (r *Report) junit(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// release names an add-on's release with the add-on ("cert-manager
+// 1.6"); a Kubernetes release is the version alone.
+func (f Finding) release(v string) string {
+	if f.Component == "" || v == "" {
+		return v
+	}
+	return f.Component + " " + v
 }

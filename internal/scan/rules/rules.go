@@ -30,6 +30,10 @@ type Rule struct {
 	Removed     Version
 	Replacement schema.GroupVersionKind // empty if none
 	Source      string                  // where the rule comes from
+	// Component is the add-on whose API this is (cert-manager, istio),
+	// and whose own releases Deprecated and Removed are; "" for
+	// Kubernetes.
+	Component string
 }
 
 // APIVersion is the rule's apiVersion as manifests write it.
@@ -49,6 +53,8 @@ type Table struct {
 	// byGVR maps group/version/resource (plural, lowercase) for sources
 	// that name resources, such as the API server's metric.
 	byGVR map[schema.GroupVersionResource]Rule
+	// addons are the add-ons' own APIs (addons.yaml), by group/version/kind.
+	addons map[schema.GroupVersionKind]Rule
 }
 
 // Lookup returns the rule of a group/version/kind.
@@ -96,7 +102,14 @@ func KnownThrough() Version { return minor(APIModuleMinor) }
 
 // Default builds the table from k8s.io/api and the sourced extras.
 func Default() *Table {
-	t := &Table{byGVK: map[schema.GroupVersionKind]Rule{}, byGVR: map[schema.GroupVersionResource]Rule{}}
+	t := &Table{byGVK: map[schema.GroupVersionKind]Rule{}, byGVR: map[schema.GroupVersionResource]Rule{}, addons: map[schema.GroupVersionKind]Rule{}}
+	addons, err := addonRules()
+	if err != nil {
+		panic(err) // the embedded file; TestAddonRules reads it
+	}
+	for _, r := range addons {
+		t.addons[r.GVK] = r
+	}
 	for gvk, typ := range scheme.Scheme.AllKnownTypes() {
 		if strings.HasSuffix(gvk.Kind, "List") || gvk.Version == "__internal" {
 			continue

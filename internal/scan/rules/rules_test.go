@@ -4,6 +4,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -95,5 +96,35 @@ func TestAPIModuleMinor(t *testing.T) {
 	}
 	if got, _ := strconv.Atoi(string(m[1])); got != APIModuleMinor {
 		t.Errorf("go.mod requires k8s.io/api v0.%d, rules.APIModuleMinor is %d: update it", got, APIModuleMinor)
+	}
+}
+
+// TestAddonRules: addons.yaml reads strictly, every entry names its
+// source, and the add-ons users ask for are known (pluto#20, #541).
+func TestAddonRules(t *testing.T) {
+	rs, err := addonRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if !strings.HasPrefix(r.Source, "https://") || r.Removed.IsZero() || r.Deprecated.Compare(r.Removed) > 0 {
+			t.Errorf("%s: source %q, deprecated %s, removed %s", r.GVK, r.Source, r.Deprecated, r.Removed)
+		}
+	}
+	tab := Default()
+	if got := tab.Components(); strings.Join(got, ",") != "cert-manager,istio" {
+		t.Errorf("components %q", got)
+	}
+	r, ok := tab.LookupAddon(gvk("acme.cert-manager.io", "v1alpha3", "Challenge"))
+	if !ok || r.Component != "cert-manager" || r.Removed != (Version{Major: 1, Minor: 6}) || r.Replacement != gvk("acme.cert-manager.io", "v1", "Challenge") {
+		t.Errorf("acme v1alpha3 Challenge: %+v, %v", r, ok)
+	}
+	if _, ok := tab.Lookup(gvk("cert-manager.io", "v1alpha2", "Certificate")); ok {
+		t.Error("an add-on's rule is among Kubernetes' rules")
+	}
+	for _, bad := range []string{"x", "1", ""} {
+		if _, err := ParseAddonVersion(bad); err == nil {
+			t.Errorf("ParseAddonVersion(%q) accepted", bad)
+		}
 	}
 }
