@@ -36,7 +36,7 @@ type Finding struct {
 	RemovedIn    string `json:"removedIn,omitempty"`
 	// Component is the add-on whose releases DeprecatedIn and RemovedIn
 	// are (cert-manager, istio); empty for Kubernetes.
-	Component string `json:"component,omitempty"`
+	Component    string `json:"component,omitempty"`
 	Replacement  string `json:"replacement,omitempty"`
 	BlocksTarget bool   `json:"blocksTarget,omitempty"`
 	// Confidence of a live-cluster finding: high, medium or low, with why.
