@@ -15,13 +15,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/cli"
+	upcrds "upshift.dev/upshift/internal/crds"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/scan/apis"
 	"upshift.dev/upshift/internal/scan/report"
@@ -117,6 +123,8 @@ func TestScanLiveCluster(t *testing.T) {
 			t.Errorf("--fail-on none exited %d", code)
 		}
 	})
+
+	t.Run("policyreport", func(t *testing.T) { testPolicyReport(t, c) })
 
 	t.Run("fleet file", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "fleet.yaml")
@@ -244,4 +252,86 @@ func seed(t *testing.T, ctx context.Context, client kubernetes.Interface) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatal("seeded pods did not run")
+}
+
+// testPolicyReport: -o policyreport writes what the policy working
+// group's published CRDs (wgpolicyk8s.io/v1alpha2, in
+// internal/scan/report/testdata) accept on a real API server with strict
+// field validation: the live cluster's findings in a PolicyReport of
+// their namespace, a file's unnamespaced object and an unreadable input
+// in the ClusterPolicyReport, each result failing or warning as the
+// finding's severity says.
+func testPolicyReport(t *testing.T, c *localfleet.Cluster) {
+	ctx := t.Context()
+	var crds []*apiextensionsv1.CustomResourceDefinition
+	for _, name := range []string{"policyreports", "clusterpolicyreports"} {
+		data, err := os.ReadFile(filepath.Join("..", "scan", "report", "testdata", "wgpolicyk8s.io_"+name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.UnmarshalStrict(data, crd); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		crds = append(crds, crd)
+	}
+	cfg, err := c.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := upcrds.Apply(ctx, cfg, crds, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "cluster.yaml")
+	if err := os.WriteFile(file, []byte("apiVersion: rbac.authorization.k8s.io/v1beta1\nkind: ClusterRole\nmetadata: {name: old-reader}\nrules: []\n---\nkind: Service\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := run(t, "scan", "apis", "--target-version", "1.34", "--kubeconfig", c.KubeconfigPath(), "-f", file, "-o", "policyreport")
+	if code != report.ExitRemoved {
+		t.Errorf("exit %d, want %d (stderr %s)", code, report.ExitRemoved, stderr)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*unstructured.Unstructured{}
+	for _, doc := range strings.Split(out, "\n---\n") {
+		obj := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+			t.Fatalf("not YAML: %v\n%s", err, doc)
+		}
+		gvr := schema.GroupVersionResource{Group: "wgpolicyk8s.io", Version: "v1alpha2", Resource: strings.ToLower(obj.GetKind()) + "s"}
+		var api dynamic.ResourceInterface = dyn.Resource(gvr)
+		if ns := obj.GetNamespace(); ns != "" {
+			api = dyn.Resource(gvr).Namespace(ns)
+		}
+		_ = api.Delete(ctx, obj.GetName(), metav1.DeleteOptions{})
+		created, err := api.Create(ctx, obj, metav1.CreateOptions{FieldValidation: "Strict"})
+		if err != nil {
+			t.Fatalf("the API server refuses %s %s/%s: %v\n%s", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err, doc)
+		}
+		got[obj.GetKind()+" "+obj.GetNamespace()] = created
+	}
+	results := func(key string) []string {
+		var out []string
+		rs, _, _ := unstructured.NestedSlice(got[key].Object, "results")
+		for _, r := range rs {
+			m := r.(map[string]any)
+			line := m["policy"].(string) + " " + m["result"].(string)
+			if res, ok := m["resources"].([]any); ok {
+				line += " " + res[0].(map[string]any)["kind"].(string) + "/" + res[0].(map[string]any)["name"].(string)
+			}
+			out = append(out, line)
+		}
+		return out
+	}
+	if shop := results("PolicyReport shop"); !contains(shop, "removed-api fail Ingress/legacy") || !contains(shop, "removed-api fail CronJob/nightly") {
+		t.Errorf("PolicyReport shop: %q; want the legacy Ingress and the Helm release's CronJob failing", shop)
+	}
+	if fail, _, _ := unstructured.NestedInt64(got["PolicyReport shop"].Object, "summary", "fail"); fail < 2 {
+		t.Errorf("PolicyReport shop counts %d failures", fail)
+	}
+	if cluster := results("ClusterPolicyReport "); !contains(cluster, "removed-api fail ClusterRole/old-reader") || !contains(cluster, "readable-input error") {
+		t.Errorf("ClusterPolicyReport: %q; want the ClusterRole failing and the unreadable Service as an error", cluster)
+	}
 }

@@ -160,7 +160,7 @@ Exit codes: 0 clean; 4 deprecated APIs only; 5 APIs removed in the target versio
 	}
 	cmd.Flags().StringVar(&o.target, "target-version", "", "Kubernetes version you upgrade to, e.g. 1.37 (required)")
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "manifest file or folder, repeatable; - for stdin")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, json, yaml, sarif or junit")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, json, yaml, sarif, junit, or policyreport (wgpolicyk8s.io/v1alpha2 PolicyReports to kubectl apply)")
 	cmd.Flags().StringArrayVar(&o.addons, "target", nil, "an add-on's release to check its APIs against, as ADDON=VERSION (cert-manager=1.6, istio=1.6); repeatable")
 	cmd.Flags().StringArrayVar(&o.charts.ValueFiles, "values", nil, "values file for the charts among -f, as helm template --values; repeatable, later ones win")
 	cmd.Flags().StringArrayVar(&o.charts.Set, "set", nil, "value for the charts among -f, as helm template --set (key=value[,key=value]); repeatable")
@@ -307,7 +307,7 @@ Exit codes: 0 nothing at or above --fail-on; 7 findings at or above --fail-on;
 		RunE: cmdkit.RunE(o),
 	}
 	cmd.Flags().StringVar(&o.target, "target-version", "", "Kubernetes version you upgrade to, for skew checks")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, json, yaml, sarif or junit")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table, json, yaml, sarif, junit, or policyreport (wgpolicyk8s.io/v1alpha2 PolicyReports to kubectl apply)")
 	cmd.Flags().StringVar(&o.failOn, "fail-on", report.SeverityError, "lowest severity that fails the scan: error, warning, info or none")
 	cmd.Flags().BoolVar(&o.includeSystem, "include-system-namespaces", false, "also audit kube-system, kube-public and kube-node-lease")
 	o.addFlags(cmd)

@@ -7,12 +7,13 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
 
 // Formats lists what Write renders.
-var Formats = []string{"table", "json", "yaml", "sarif", "junit"}
+var Formats = []string{"table", "json", "yaml", "sarif", "junit", "policyreport"}
 
 // Write renders the report in format.
 func (r *Report) Write(w io.Writer, format string) error {
@@ -34,6 +35,8 @@ func (r *Report) Write(w io.Writer, format string) error {
 		return r.sarif(w)
 	case "junit":
 		return r.junit(w)
+	case "policyreport":
+		return r.policyReports(w, time.Now())
 	}
 	return fmt.Errorf("unknown output format %q: use one of %s", format, strings.Join(Formats, ", "))
 }

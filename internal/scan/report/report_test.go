@@ -84,3 +84,30 @@ func TestRenderings(t *testing.T) {
 		t.Error("unknown format accepted")
 	}
 }
+
+// TestPolicyReportShape: a clean scan is one ClusterPolicyReport with
+// nothing failing (a policy engine then shows the scan ran and passed);
+// findings go to their namespace's PolicyReport, counted in its summary,
+// with the object as the result's resource.
+func TestPolicyReportShape(t *testing.T) {
+	var out strings.Builder
+	clean := &Report{Scan: "apis", TargetVersion: "1.37"}
+	clean.Finish()
+	if err := clean.Write(&out, "policyreport"); err != nil || strings.Count(out.String(), "kind:") != 1 || !strings.Contains(out.String(), "kind: ClusterPolicyReport") || !strings.Contains(out.String(), "fail: 0") {
+		t.Errorf("clean scan (%v):\n%s", err, out.String())
+	}
+	out.Reset()
+	rep := &Report{Scan: "apis", Findings: []Finding{
+		{Check: "removed-api", Severity: SeverityError, Kind: "Ingress", Name: "web", Namespace: "shop", APIVersion: "extensions/v1beta1", Message: "removed"},
+		{Check: "deprecated-api", Severity: SeverityWarning, Kind: "FlowSchema", Name: "fs", APIVersion: "flowcontrol.apiserver.k8s.io/v1beta3", Message: "deprecated"},
+	}}
+	rep.Finish()
+	if err := rep.Write(&out, "policyreport"); err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(out.String(), "---\n")
+	if len(docs) != 2 || !strings.Contains(docs[0], "kind: ClusterPolicyReport") || !strings.Contains(docs[0], "warn: 1") ||
+		!strings.Contains(docs[1], "kind: PolicyReport") || !strings.Contains(docs[1], "namespace: shop") || !strings.Contains(docs[1], "fail: 1") || !strings.Contains(docs[1], "name: web") {
+		t.Errorf("reports:\n%s", out.String())
+	}
+}
