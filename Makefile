@@ -100,7 +100,7 @@ bench: tools bench-deps
 # Every parser of user files, fuzzed FUZZTIME each; a crasher is kept in
 # the package's testdata/fuzz and then runs in every `make test`.
 FUZZTIME ?= 20s
-FUZZ_TARGETS := ./internal/plan:FuzzParseAndValidate ./internal/scan/manifest:FuzzRead \
+FUZZ_TARGETS := ./internal/plan:FuzzParseAndValidate ./internal/scan/manifest:FuzzRead ./internal/scan/manifest:FuzzSkim \
 	./internal/fleet:FuzzParse ./internal/fleet:FuzzSetName ./internal/frontdoor:FuzzParseConfig ./internal/frontdoor:FuzzGatewayRequest \
 	./internal/frontdoor:FuzzStateFile ./internal/methods/bluegreen:FuzzBlueGreenConfig
 fuzz:

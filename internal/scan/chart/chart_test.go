@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+
 	"upshift.dev/upshift/internal/scan/apis"
 	"upshift.dev/upshift/internal/scan/report"
 	"upshift.dev/upshift/internal/scan/rules"
@@ -133,5 +136,28 @@ func writeFile(t *testing.T, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRenderPackagedChart: a chart packaged as helm package makes it
+// (a .tgz) renders as its folder does, findings named inside the archive.
+func TestRenderPackagedChart(t *testing.T) {
+	ch, err := loader.Load(filepath.Join("testdata", "shop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgz, err := chartutil.Save(ch, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Render(tgz, Options{Target: rules.Version{Major: 1, Minor: 37}})
+	var got []string
+	for _, f := range apis.New(rules.Version{Major: 1, Minor: 37}).Manifests(r.Objects) {
+		got = append(got, strings.TrimPrefix(f.Source, tgz+string(filepath.Separator)))
+	}
+	slices.Sort(got)
+	want := []string{"charts/cache/templates/hpa.yaml:1", "crds/widget.yaml:1", "templates/ingress.yaml:10", "templates/pdb.yaml:2", "templates/rbac.yaml:9"}
+	if !slices.Equal(got, want) || len(r.Errors) > 0 {
+		t.Errorf("packaged chart: %q, errors %v; want %q", got, r.Errors, want)
 	}
 }

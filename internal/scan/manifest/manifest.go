@@ -66,6 +66,35 @@ func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.
 // document is broken, the file is read again document by document, so
 // every other document is still found.
 func Read(file string, data []byte) ([]Object, []error) {
+	if objs, ok := skimAll(file, data); ok {
+		return objs, nil
+	}
+	return readFull(file, data)
+}
+
+// skimAll reads a file through skim when every document of it is one
+// skim reads, and its separators are bare "---" lines; ok false: the file
+// is for yaml.v3.
+func skimAll(file string, data []byte) ([]Object, bool) {
+	var objs []Object
+	var s skimmer
+	for _, doc := range split(data) {
+		if doc.separatorTail {
+			return nil, false
+		}
+		o, empty, ok := s.skim(file, doc)
+		if !ok {
+			return nil, false
+		}
+		if !empty {
+			objs = append(objs, o)
+		}
+	}
+	return objs, true
+}
+
+// readFull reads a file with yaml.v3, as Read does when skim cannot.
+func readFull(file string, data []byte) ([]Object, []error) {
 	if objs, errs, ok := readStream(file, data); ok {
 		return objs, errs
 	}
@@ -105,6 +134,9 @@ func readStream(file string, data []byte) (objs []Object, errs []error, ok bool)
 type document struct {
 	start int // 1-based line of the document's first line
 	data  []byte
+	// separatorTail: the "---" line before it goes on ("--- {a: 1}",
+	// "--- !tag"), which data does not hold.
+	separatorTail bool
 }
 
 // split cuts a YAML stream at its "---" lines (and "..." ends), keeping
@@ -128,7 +160,7 @@ func split(data []byte) []document {
 		if isSeparator(text) {
 			cur.data = data[from:pos]
 			docs = append(docs, cur)
-			cur = document{start: line + 1}
+			cur = document{start: line + 1, separatorTail: len(bytes.TrimRight(text, " ")) > 3}
 			from = next
 		}
 		pos = next
