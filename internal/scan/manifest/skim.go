@@ -130,6 +130,9 @@ func (s *skimmer) run() bool {
 // scalar's lines are consumed (n bytes).
 func (s *skimmer) node(indent int, content, rest []byte) (int, bool) {
 	item := isItem(content)
+	if len(s.frames) > 64 {
+		return 0, false // deeper than manifests go: yaml.v3 has its own limits
+	}
 	if s.pending {
 		s.pending = false
 		switch {
