@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,9 +77,10 @@ func Read(file string, data []byte) ([]Object, []error) {
 // skim reads, and its separators are bare "---" lines; ok false: the file
 // is for yaml.v3.
 func skimAll(file string, data []byte) ([]Object, bool) {
-	var objs []Object
+	docs := split(data)
+	objs := make([]Object, 0, len(docs))
 	var s skimmer
-	for _, doc := range split(data) {
+	for _, doc := range docs {
 		if doc.separatorTail {
 			return nil, false
 		}
@@ -417,7 +419,13 @@ func ReadPaths(paths []string, stdin io.Reader, charts ChartReader) ([]Object, [
 			errs = append(errs, fmt.Errorf("walking %s: %w", p, err))
 		}
 		sort.Strings(files)
-		for _, r := range readFiles(files) {
+		results := readFiles(files)
+		n := 0
+		for _, r := range results {
+			n += len(r.objs)
+		}
+		objs = slices.Grow(objs, n)
+		for _, r := range results {
 			add(r.objs, r.errs)
 		}
 		for _, dir := range chartDirs {
@@ -448,13 +456,16 @@ func readFiles(files []string) []fileResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// One buffer per worker: what Read returns holds copies,
+			// never the file's bytes.
+			var buf bytes.Buffer
 			for i := range next {
-				data, err := os.ReadFile(files[i])
-				if err != nil {
+				buf.Reset()
+				if err := readInto(&buf, files[i]); err != nil {
 					out[i].errs = []error{err}
 					continue
 				}
-				out[i].objs, out[i].errs = Read(files[i], data)
+				out[i].objs, out[i].errs = Read(files[i], buf.Bytes())
 			}
 		}()
 	}
@@ -464,6 +475,17 @@ func readFiles(files []string) []fileResult {
 	close(next)
 	wg.Wait()
 	return out
+}
+
+// readInto reads a file into buf.
+func readInto(buf *bytes.Buffer, file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = buf.ReadFrom(f)
+	return err
 }
 
 // rbacRules reads the apiGroups and resources of a Role's rules; offset

@@ -432,9 +432,10 @@ func stringScalar(v []byte) (string, bool) {
 		return "", false
 	}
 	word := v[:n]
-	switch string(bytes.ToLower(word)) {
-	case "true", "false", "null":
-		return "", false
+	for _, special := range []string{"true", "false", "null"} {
+		if bytes.EqualFold(word, []byte(special)) {
+			return "", false
+		}
 	}
 	return string(word), true
 }
@@ -450,7 +451,8 @@ func flow(v []byte, depth int) (int, bool) {
 	if mapping {
 		closing = '}'
 	}
-	var keys [][]byte
+	var keysBuf [8][]byte
+	keys := keysBuf[:0]
 	i := 1
 	skipSpaces := func() {
 		for i < len(v) && v[i] == ' ' {
