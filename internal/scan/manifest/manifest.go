@@ -92,6 +92,9 @@ func skimAll(file string, data []byte) ([]Object, bool) {
 			objs = append(objs, o)
 		}
 	}
+	if len(objs) == 0 {
+		return nil, true // as yaml.v3's reading answers
+	}
 	return objs, true
 }
 

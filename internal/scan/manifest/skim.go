@@ -49,6 +49,10 @@ func (s *skimmer) skim(file string, doc document) (o Object, empty, ok bool) {
 	return Object{APIVersion: s.apiVersion, Kind: s.kind, Name: name, Namespace: s.namespace, File: file, Line: doc.start + s.firstLine - 1}, false, true
 }
 
+// maxKeys bounds a mapping skim checks for duplicates key by key;
+// larger ones are yaml.v3's.
+const maxKeys = 256
+
 type frameKind uint8
 
 const (
@@ -220,6 +224,9 @@ func (s *skimmer) entry(indent int, content, rest []byte) (int, bool) {
 		return 0, false
 	}
 	top := &s.frames[len(s.frames)-1]
+	if len(top.keys) > maxKeys {
+		return 0, false // the duplicate check would grow quadratic
+	}
 	for _, k := range top.keys {
 		if bytes.Equal(k, key) {
 			return 0, false // yaml.v3 words the error
@@ -474,6 +481,9 @@ func flow(v []byte, depth int) (int, bool) {
 				return 0, false
 			}
 			key := v[start:i]
+			if len(keys) > maxKeys {
+				return 0, false
+			}
 			for _, k := range keys {
 				if bytes.Equal(k, key) {
 					return 0, false
