@@ -63,9 +63,10 @@ func IsNotObject(err error) bool {
 func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
 // Read parses the documents of one file. Broken documents become errors;
-// the others are returned. The stream is parsed by one decoder; when a
-// document is broken, the file is read again document by document, so
-// every other document is still found.
+// the others are returned. A file whose every document the skim
+// recognizes is read by it alone; any other is parsed by one yaml.v3
+// decoder, and when a document is broken, read again document by
+// document, so every other document is still found.
 func Read(file string, data []byte) ([]Object, []error) {
 	if objs, ok := skimAll(file, data); ok {
 		return objs, nil
