@@ -118,12 +118,6 @@ func (f *Fleet) componentSpec(c *Cluster, name string, bins map[string]string) p
 			"--max-mutating-requests-inflight=500",
 			"--event-ttl=30m",
 		}
-		// Half of an idle API server's memory is garbage waiting for a
-		// collection at twice the live heap: at 1.5× it holds 157 MiB
-		// instead of 204 (BenchmarkLocalUp). A memory limit would hold
-		// less at rest, but collects without pause once a scale test's
-		// live heap passes it.
-		spec.Env = append(spec.Env, "GOGC=50")
 		if c.etcdTLS() {
 			spec.Args = append(spec.Args, "--etcd-cafile="+c.path("pki", "ca.crt"),
 				"--etcd-certfile="+c.path("pki", "etcd-client.crt"), "--etcd-keyfile="+c.path("pki", "etcd-client.key"))
