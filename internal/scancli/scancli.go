@@ -126,6 +126,7 @@ type scanAPIsOptions struct {
 
 	targetVersion rules.Version
 	addonVersions map[string]rules.Version
+	rules         *rules.Table // built once: Validate needs its add-ons
 }
 
 func newScanAPIsCommand(s cmdkit.Streams, opts Options) *cobra.Command {
@@ -180,7 +181,8 @@ func (o *scanAPIsOptions) Validate() error {
 	if o.targetVersion, err = parseTarget(o.target); err != nil {
 		return err
 	}
-	if o.addonVersions, err = parseAddons(o.addons); err != nil {
+	o.rules = rules.Default()
+	if o.addonVersions, err = parseAddons(o.rules, o.addons); err != nil {
 		return err
 	}
 	o.charts.Target = o.targetVersion
@@ -201,8 +203,7 @@ func (o *scanAPIsOptions) Validate() error {
 
 func (o *scanAPIsOptions) Run(ctx context.Context) error {
 	p := printer.New(o.streams.Err)
-	scanner := apis.New(o.targetVersion)
-	scanner.Addons = o.addonVersions
+	scanner := &apis.Scanner{Rules: o.rules, Target: o.targetVersion, Addons: o.addonVersions}
 	rep := &report.Report{Scan: "apis", TargetVersion: o.targetVersion.String()}
 	if known := rules.KnownThrough(); o.targetVersion.CompareMinor(known) > 0 {
 		note := fmt.Sprintf("the rules know Kubernetes APIs through %s: an API deprecated or removed after %s is not found by this scan", known, known)
@@ -334,8 +335,8 @@ func (o *scanReadinessOptions) Validate() error {
 
 // parseAddons reads --target ADDON=VERSION; an add-on the rules do not
 // know, or a version that is none, is bad input.
-func parseAddons(in []string) (map[string]rules.Version, error) {
-	known := rules.Default().Components()
+func parseAddons(t *rules.Table, in []string) (map[string]rules.Version, error) {
+	known := t.Components()
 	out := map[string]rules.Version{}
 	for _, a := range in {
 		name, version, ok := strings.Cut(a, "=")
