@@ -72,6 +72,10 @@ func (o *moveOptions) validate(command string, settings any) error {
 		}
 		return usagef("%s: %v", o.configFile, err)
 	}
+	// The decoder matched a key that differs only in case; refuse it.
+	if unknown := yamlstream.UnknownField(o.configFile, data, 1, data, settings); unknown != nil {
+		return usageError{Err: unknown}
+	}
 	o.clusters, err = o.blueGreenFleet(o.cluster)
 	return err
 }

@@ -34,6 +34,7 @@ func TestBadInput(t *testing.T) {
 		return p
 	}
 	unknownField := write("unknown.yaml", "traffic:\n  provider: gateway\n  hostz: {}\n")
+	wrongCase := write("case.yaml", "traffic:\n  provider: dns\n  dns:\n    switchTtl: 30\n")
 	good := write("bg.yaml", "traffic:\n  provider: gateway\n  gateway: {adminURL: \"http://127.0.0.1:1\", tokenFile: token}\n  hosts: {public: a.example, cluster: b.example, blue: c.example, green: d.example}\n")
 	for _, tc := range []struct {
 		name string
@@ -54,6 +55,7 @@ func TestBadInput(t *testing.T) {
 		{"bluegreen unknown field", []string{"bluegreen", "shop", "--to", toolchain.Latest().Minor, "-f", unknownField}, `unknown.yaml: line 3: traffic.hostz: unknown field; did you mean hosts?`},
 		{"bluegreen unknown cluster", []string{"bluegreen", "ghost", "--to", toolchain.Latest().Minor, "-f", good}, `no such local cluster "ghost"`},
 		{"rollback unknown run", []string{"rollback", "ghost"}, "ghost"},
+		{"bluegreen field in the wrong case", []string{"bluegreen", "shop", "--to", toolchain.Latest().Minor, "-f", wrongCase}, `case.yaml: line 4: traffic.dns.switchTtl: unknown field; did you mean switchTTL?`},
 		{"canary unknown field", []string{"canary", "shop", "--to", toolchain.Latest().Minor, "-f", unknownField}, `traffic.hostz: unknown field; did you mean hosts?`},
 		{"bluegreen bad run name", []string{"bluegreen", "shop", "--to", toolchain.Latest().Minor, "-f", good, "--name", "../x"}, "run name"},
 		{"pool name a path", []string{"local", "upgrade-node-pool", "dev", "../user"}, "node pool name"},

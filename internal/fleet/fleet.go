@@ -46,6 +46,10 @@ func Parse(name string, data []byte) ([]v1alpha1.Cluster, error) {
 			}
 			return fmt.Errorf("%s: document %d: %w", name, i, err)
 		}
+		// The decoder matched a key that differs only in case; refuse it.
+		if unknown := yamlstream.UnknownField(name, data, i, doc, &c); unknown != nil {
+			return unknown
+		}
 		if err := validate(&c, dir); err != nil {
 			return fmt.Errorf("%s: document %d: %w", name, i, err)
 		}

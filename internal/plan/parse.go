@@ -125,20 +125,20 @@ func parse(name string, data []byte, holds string, kinds ...string) (*Documents,
 				return fmt.Errorf("%s: document %d: a run file holds one UpdateRun", name, i)
 			}
 			var run v1alpha1.UpdateRun
-			if err := yaml.UnmarshalStrict(doc, &run); err != nil {
-				return decodeError(name, data, i, doc, &run, err)
+			if err := decodeStrict(name, data, i, doc, &run); err != nil {
+				return err
 			}
 			docs.Run = &run
 		case "UpdateStrategy":
 			var s v1alpha1.UpdateStrategy
-			if err := yaml.UnmarshalStrict(doc, &s); err != nil {
-				return decodeError(name, data, i, doc, &s, err)
+			if err := decodeStrict(name, data, i, doc, &s); err != nil {
+				return err
 			}
 			docs.Strategies[s.Name] = &s
 		case "AutoUpgradeProfile":
 			var p v1alpha1.AutoUpgradeProfile
-			if err := yaml.UnmarshalStrict(doc, &p); err != nil {
-				return decodeError(name, data, i, doc, &p, err)
+			if err := decodeStrict(name, data, i, doc, &p); err != nil {
+				return err
 			}
 			docs.Profiles = append(docs.Profiles, &p)
 		}
@@ -148,6 +148,16 @@ func parse(name string, data []byte, holds string, kinds ...string) (*Documents,
 		return nil, err
 	}
 	return docs, nil
+}
+
+// decodeStrict decodes one document strictly. A key that names a field
+// only when case is ignored (switchTtl for switchTTL), which the JSON
+// decoder takes silently, is refused as an unknown field.
+func decodeStrict(name string, data []byte, i int, doc []byte, into any) error {
+	if err := yaml.UnmarshalStrict(doc, into); err != nil {
+		return decodeError(name, data, i, doc, into, err)
+	}
+	return yamlstream.UnknownField(name, data, i, doc, into)
 }
 
 // decodeError says where a document that does not decode goes wrong: an

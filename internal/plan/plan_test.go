@@ -258,6 +258,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown field", strings.Replace(runFile, "nodeUpgrade:", "nodeUpgrades:", 1), `run.yaml: line 7: spec.nodeUpgrades: unknown field; did you mean nodeUpgrade?`},
 		{"a typo inside a flow mapping", strings.Replace(runFile, "kubernetesVersion:", "kubernetesVerison:", 1), `run.yaml: line 6: spec.upgrade.kubernetesVerison: unknown field; did you mean kubernetesVersion?`},
 		{"a typo in a later document", strings.Replace(runFile, "afterStageWaitInSeconds", "afterStageWaitInSecond", 1), `run.yaml: line 17: spec.stages[0].afterStageWaitInSecond: unknown field; did you mean afterStageWaitInSeconds?`},
+		{"a name in the wrong case", strings.Replace(runFile, "afterStageWaitInSeconds", "afterStageWaitInseconds", 1), `run.yaml: line 17: spec.stages[0].afterStageWaitInseconds: unknown field; did you mean afterStageWaitInSeconds?`},
 		{"nothing close", strings.Replace(runFile, "nodeUpgrade:", "zzzzzz:", 1), `spec.zzzzzz: unknown field (known here: `},
 		{"no run", "apiVersion: upshift.dev/v1alpha1\nkind: UpdateStrategy\nmetadata: {name: s}\nspec: {stages: []}\n", "no UpdateRun"},
 		{"wrong kind", "apiVersion: upshift.dev/v1alpha1\nkind: Deployment\n", `kind "Deployment"`},
