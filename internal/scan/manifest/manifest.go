@@ -153,16 +153,9 @@ func split(data []byte) []document {
 	cur := document{start: 1}
 	from, line := 0, 0
 	for pos := 0; pos < len(data); {
-		end := bytes.IndexByte(data[pos:], '\n')
-		next := len(data)
-		if end >= 0 {
-			end += pos
-			next = end + 1
-		} else {
-			end = len(data)
-		}
+		raw, next := lineAt(data, pos)
 		line++
-		text := bytes.TrimSuffix(data[pos:end], []byte("\r"))
+		text := bytes.TrimSuffix(raw, []byte("\r"))
 		if isSeparator(text) {
 			cur.data = data[from:pos]
 			docs = append(docs, cur)
@@ -173,6 +166,16 @@ func split(data []byte) []document {
 	}
 	cur.data = data[from:]
 	return append(docs, cur)
+}
+
+// lineAt is the line of data starting at pos, without its newline, and
+// where the next line starts.
+func lineAt(data []byte, pos int) (line []byte, next int) {
+	end := bytes.IndexByte(data[pos:], '\n')
+	if end < 0 {
+		return data[pos:], len(data)
+	}
+	return data[pos : pos+end], pos + end + 1
 }
 
 // isSeparator matches "---", "--- anything" (a space or tab after the

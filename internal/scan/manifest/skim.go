@@ -91,17 +91,9 @@ type skimmer struct {
 func (s *skimmer) run() bool {
 	data := s.data
 	for pos := 0; pos < len(data); {
-		end := bytes.IndexByte(data[pos:], '\n')
-		next := len(data)
-		if end >= 0 {
-			end += pos
-			next = end + 1
-		} else {
-			end = len(data)
-		}
+		var line []byte
+		line, pos = lineAt(data, pos)
 		s.line++
-		line := data[pos:end]
-		pos = next
 		indent := 0
 		for indent < len(line) && line[indent] == ' ' {
 			indent++
@@ -326,15 +318,7 @@ func (s *skimmer) blockScalar(owner int, header, rest []byte) (int, bool) {
 	contentIndent := -1
 	pos := 0
 	for pos < len(rest) {
-		end := bytes.IndexByte(rest[pos:], '\n')
-		next := len(rest)
-		if end >= 0 {
-			end += pos
-			next = end + 1
-		} else {
-			end = len(rest)
-		}
-		line := rest[pos:end]
+		line, next := lineAt(rest, pos)
 		indent := 0
 		for indent < len(line) && line[indent] == ' ' {
 			indent++
