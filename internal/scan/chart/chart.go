@@ -210,7 +210,7 @@ func missingDependencies(dir string, ch *chartv2.Chart) []string {
 	}
 	var out []string
 	for _, d := range ch.Metadata.Dependencies {
-		if !have[d.Name] {
+		if !have[d.Name] && (d.Alias == "" || !have[d.Alias]) { // an aliased subchart goes by its alias
 			out = append(out, fmt.Sprintf("chart %s: dependency %s %s is not in its charts/ folder, so its templates were not scanned (run helm dependency build %s)", dir, d.Name, d.Version, dir))
 		}
 	}
