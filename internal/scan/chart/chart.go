@@ -18,6 +18,7 @@ import (
 	"helm.sh/helm/v4/pkg/strvals"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/internal/scan/manifest"
 	"upshift.dev/upshift/internal/scan/report"
@@ -135,6 +136,7 @@ func Render(dir string, o Options) Rendered {
 		return fail("rendering", fmt.Errorf("%w (values the chart requires can be given with --values or --set)", err))
 	}
 	sources := templates(ch)
+	disk := diskOf(dir)
 	keys := make([]string, 0, len(files))
 	for k := range files {
 		keys = append(keys, k)
@@ -145,12 +147,13 @@ func Render(dir string, o Options) Rendered {
 		if strings.HasSuffix(key, "NOTES.txt") || strings.TrimSpace(text) == "" {
 			continue
 		}
-		file := filepath.Join(dir, filepath.FromSlash(strings.SplitN(key, "/", 2)[1]))
+		t := sources[key]
+		file := filepath.Join(dir, filepath.FromSlash(path.Join(disk.locate(t.chart), t.name)))
 		objs, errs := manifest.Read(file, []byte(text))
-		out.Objects = append(out.Objects, placed(sources[key], objs)...)
+		out.Objects = append(out.Objects, placed(t.source, objs)...)
 		out.Errors = append(out.Errors, errs...)
 	}
-	for _, crd := range crds(ch) {
+	for _, crd := range crds(ch, disk) {
 		file := filepath.Join(dir, filepath.FromSlash(crd.name))
 		objs, errs := manifest.Read(file, crd.data)
 		out.Objects = append(out.Objects, objs...)
@@ -159,14 +162,21 @@ func Render(dir string, o Options) Rendered {
 	return out
 }
 
-// templates are the chart's and its subcharts' template sources by the
-// names the engine renders them under ("chart/charts/sub/templates/x").
-func templates(ch *chartv2.Chart) map[string]string {
-	out := map[string]string{}
+// template is one template of the chart or of a subchart.
+type template struct {
+	chart  string // the chart's full path in the tree: "shop/charts/cache"
+	name   string // in its chart: "templates/hpa.yaml"
+	source string
+}
+
+// templates are the chart's and its subcharts' templates by the names
+// the engine renders them under ("chart/charts/sub/templates/x").
+func templates(ch *chartv2.Chart) map[string]template {
+	out := map[string]template{}
 	var walk func(*chartv2.Chart)
 	walk = func(c *chartv2.Chart) {
 		for _, t := range c.Templates {
-			out[path.Join(c.ChartFullPath(), t.Name)] = string(t.Data)
+			out[path.Join(c.ChartFullPath(), t.Name)] = template{c.ChartFullPath(), t.Name, string(t.Data)}
 		}
 		for _, d := range c.Dependencies() {
 			walk(d)
@@ -183,21 +193,105 @@ type crdFile struct {
 
 // crds are the crds/ files of the chart and its subcharts: plain YAML
 // Helm installs as they are.
-func crds(ch *chartv2.Chart) []crdFile {
+func crds(ch *chartv2.Chart, disk diskTree) []crdFile {
 	var out []crdFile
-	var walk func(c *chartv2.Chart, prefix string)
-	walk = func(c *chartv2.Chart, prefix string) {
+	var walk func(c *chartv2.Chart)
+	walk = func(c *chartv2.Chart) {
 		for _, f := range c.Files {
 			if strings.HasPrefix(f.Name, "crds/") {
-				out = append(out, crdFile{path.Join(prefix, f.Name), f.Data})
+				out = append(out, crdFile{path.Join(disk.locate(c.ChartFullPath()), f.Name), f.Data})
 			}
 		}
 		for _, d := range c.Dependencies() {
-			walk(d, path.Join(prefix, "charts", d.Name()))
+			walk(d)
 		}
 	}
-	walk(ch, "")
+	walk(ch)
 	return out
+}
+
+// diskTree finds where the charts of a tree are on disk. The engine names
+// a subchart by its name or alias ("shop/charts/sessions"); on disk it is
+// whatever folder of charts/ holds its Chart.yaml, or the archive `helm
+// dependency build` wrote (charts/cache-0.1.0.tgz).
+type diskTree struct {
+	dir   string            // the top chart's folder; "" for a packaged chart
+	found map[string]string // child's answers, by rel and name
+}
+
+func diskOf(dir string) diskTree {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return diskTree{}
+	}
+	return diskTree{dir: dir, found: map[string]string{}}
+}
+
+// locate is the folder (relative to the top chart's, slash-separated) of
+// the chart at full, its path in the tree: a subchart inside an archive
+// is under the archive's name, as the archive holds it.
+func (d diskTree) locate(full string) string {
+	names := strings.Split(full, "/charts/")
+	rel := ""
+	for i, name := range names[1:] {
+		found, known := d.found[rel+"\x00"+name]
+		if !known && d.dir != "" {
+			found = d.child(rel, name)
+			d.found[rel+"\x00"+name] = found
+		}
+		if found == "" {
+			return path.Join(rel, "charts", strings.Join(names[1+i:], "/charts/"))
+		}
+		rel = found
+		if rest := names[2+i:]; strings.HasSuffix(found, ".tgz") && len(rest) > 0 {
+			return path.Join(rel, "charts", strings.Join(rest, "/charts/"))
+		}
+		if strings.HasSuffix(found, ".tgz") {
+			return rel
+		}
+	}
+	return rel
+}
+
+// child finds the entry of rel/charts that holds the subchart the tree
+// names name: the chart whose name it is, or the dependency it aliases.
+func (d diskTree) child(rel, name string) string {
+	want := name
+	if parent, err := loadMetadata(filepath.Join(d.dir, rel)); err == nil {
+		for _, dep := range parent.Dependencies {
+			if dep.Alias == name {
+				want = dep.Name
+			}
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(d.dir, rel, "charts"))
+	for _, e := range entries {
+		entry := path.Join(rel, "charts", e.Name())
+		if e.IsDir() {
+			if m, err := loadMetadata(filepath.Join(d.dir, entry)); err == nil && m.Name == want {
+				return entry
+			}
+			continue
+		}
+		if strings.HasSuffix(e.Name(), ".tgz") {
+			if c, err := loader.Load(filepath.Join(d.dir, entry)); err == nil && c.Name() == want {
+				return entry
+			}
+		}
+	}
+	return ""
+}
+
+// loadMetadata reads the Chart.yaml of a chart folder.
+func loadMetadata(dir string) (*chartv2.Metadata, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "Chart.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var m chartv2.Metadata
+	if err := yaml.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 // missingDependencies names the dependencies Chart.yaml declares that

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v4/pkg/chart/common"
+	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
 
@@ -37,13 +39,13 @@ func findings(t *testing.T, chart string, o Options) ([]string, Rendered) {
 // helpers and values.yaml give nothing; a capability branch takes the
 // target's side (batch/v1/CronJob is served at 1.37, so batch/v1 is
 // rendered, not the removed batch/v1beta1); a declared dependency that is
-// not vendored is a note.
+// not vendored is a note, unless the values disable it (tracing).
 func TestRenderChart(t *testing.T) {
 	got, r := findings(t, "shop", Options{})
 	want := []string{
 		"removed-api CustomResourceDefinition widgets.shop.example testdata/shop/crds/widget.yaml:1",
 		"rbac-removed-api-group ClusterRole release-name-shop-reader testdata/shop/templates/rbac.yaml:9",
-		"removed-api HorizontalPodAutoscaler release-name-cache testdata/shop/charts/cache/templates/hpa.yaml:1",
+		"removed-api HorizontalPodAutoscaler release-name-cache testdata/shop/charts/cache-0.1.0/templates/hpa.yaml:1",
 		"removed-api Ingress release-name-shop-legacy testdata/shop/templates/ingress.yaml:10",
 		"removed-api PodDisruptionBudget release-name-shop testdata/shop/templates/pdb.yaml:2",
 	}
@@ -159,5 +161,42 @@ func TestRenderPackagedChart(t *testing.T) {
 	want := []string{"charts/cache/templates/hpa.yaml:1", "crds/widget.yaml:1", "templates/ingress.yaml:10", "templates/pdb.yaml:2", "templates/rbac.yaml:9"}
 	if !slices.Equal(got, want) || len(r.Errors) > 0 {
 		t.Errorf("packaged chart: %q, errors %v; want %q", got, r.Errors, want)
+	}
+}
+
+// TestSubchartsFoundOnDisk: a subchart's findings name the file on disk,
+// not the name the chart tree gives it: a vendored folder named other
+// than its chart, an alias of it, and a packaged subchart (the archive
+// `helm dependency build` writes).
+func TestSubchartsFoundOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	pdb := "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: {{ .Chart.Name }}-{{ .Values.who | default \"x\" }}\nspec:\n  minAvailable: 1\n"
+	writeFile(t, filepath.Join(dir, "Chart.yaml"), "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n"+
+		"  - {name: lib, version: 0.1.0}\n  - {name: lib, version: 0.1.0, alias: sessions}\n  - {name: pkg, version: 1.0.0}\n")
+	writeFile(t, filepath.Join(dir, "values.yaml"), "sessions:\n  who: sessions\n")
+	lib := filepath.Join(dir, "charts", "lib-folder")
+	if err := os.MkdirAll(filepath.Join(lib, "templates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(lib, "Chart.yaml"), "apiVersion: v2\nname: lib\nversion: 0.1.0\n")
+	writeFile(t, filepath.Join(lib, "templates", "pdb.yaml"), pdb)
+	pkg := &chartv2.Chart{Metadata: &chartv2.Metadata{APIVersion: "v2", Name: "pkg", Version: "1.0.0"},
+		Templates: []*common.File{{Name: "templates/pdb.yaml", Data: []byte(pdb)}}}
+	if _, err := chartutil.Save(pkg, filepath.Join(dir, "charts")); err != nil {
+		t.Fatal(err)
+	}
+	r := Render(dir, Options{Target: rules.Version{Major: 1, Minor: 37}})
+	if len(r.Errors) > 0 || len(r.Notes) > 0 {
+		t.Fatalf("errors %v, notes %v", r.Errors, r.Notes)
+	}
+	var got []string
+	for _, f := range apis.New(rules.Version{Major: 1, Minor: 37}).Manifests(r.Objects) {
+		rel, _ := filepath.Rel(dir, f.File)
+		got = append(got, fmt.Sprintf("%s %s:%d", f.Name, filepath.ToSlash(rel), f.Line))
+	}
+	slices.Sort(got)
+	want := []string{"lib-x charts/lib-folder/templates/pdb.yaml:1", "pkg-x charts/pkg-1.0.0.tgz/templates/pdb.yaml:1", "sessions-sessions charts/lib-folder/templates/pdb.yaml:1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
