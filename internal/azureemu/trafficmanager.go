@@ -58,7 +58,7 @@ func (s *Server) trafficManager(w http.ResponseWriter, r *http.Request, group, n
 				return
 			}
 			delete(s.profiles, k)
-			w.WriteHeader(http.StatusOK)
+			deleted(w)
 		default:
 			writeError(w, errorf(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not allowed on a Traffic Manager profile", r.Method))
 		}
@@ -223,7 +223,7 @@ func (s *Server) endpoint(w http.ResponseWriter, r *http.Request, group, profile
 	s.profiles[key(group, profile)] = &next
 	s.logf("traffic manager profile %s/%s: %s", group, profile, describeProfile(&next))
 	if r.Method == http.MethodDelete {
-		w.WriteHeader(http.StatusOK)
+		deleted(w)
 		return
 	}
 	j := slices.IndexFunc(props.Endpoints, func(e tm.Endpoint) bool { return strings.EqualFold(e.Name, name) })
@@ -325,4 +325,12 @@ func describeProfile(p *tm.Profile) string {
 		parts = append(parts, fmt.Sprintf("%s=%s(%d%%)", e.Name, e.Properties.Target, shares[e.Name]))
 	}
 	return fmt.Sprintf("%s ttl=%d [%s]", p.Properties.DNSConfig.Fqdn, *p.Properties.DNSConfig.TTL, strings.Join(parts, " "))
+}
+
+// deleted answers a delete that removed something as Traffic Manager's
+// spec and example do: 200 with a DeleteOperationResult body ({}).
+func deleted(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("{}"))
 }

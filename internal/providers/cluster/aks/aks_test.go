@@ -17,6 +17,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/azurearm"
 	"upshift.dev/upshift/internal/azureemu"
+	"upshift.dev/upshift/internal/azurespec"
 	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/providers/cluster"
@@ -51,7 +52,9 @@ func faultyEmulator(t *testing.T) (*azureemu.Server, *httptest.Server, *testflee
 	emu := azureemu.New(testfleet.Fleet(t), "")
 	log := &testfleet.SyncBuffer{}
 	emu.Log = log
-	srv := httptest.NewServer(emu)
+	// Every request the provider sends, every answer the emulator gives,
+	// is held to Azure's published AKS contract.
+	srv := httptest.NewServer(azurespec.Hold(t, emu))
 	t.Cleanup(func() {
 		srv.Close()
 		emu.Close()

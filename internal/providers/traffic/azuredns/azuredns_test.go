@@ -15,6 +15,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/azurearm"
 	"upshift.dev/upshift/internal/azureemu"
+	"upshift.dev/upshift/internal/azurespec"
 	"upshift.dev/upshift/internal/methods/bluegreen"
 	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/providers/traffic/azuredns"
@@ -23,7 +24,7 @@ import (
 // emulator serves ARM with the zone example.test in resource group dns-rg.
 func emulator(t *testing.T) string {
 	t.Helper()
-	srv := httptest.NewServer(azureemu.New(nil, ""))
+	srv := httptest.NewServer(azurespec.Hold(t, azureemu.New(nil, "")))
 	t.Cleanup(srv.Close)
 	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/subscriptions/"+azureemu.DefaultSubscription+"/resourceGroups/dns-rg/providers/Microsoft.Network/dnsZones/example.test?api-version="+azuredns.APIVersion, strings.NewReader(`{"location":"global"}`))
 	req.Header.Set("Authorization", "Bearer "+azurearm.EmulatorToken)

@@ -177,14 +177,15 @@ func (p *Provider) Switch(ctx context.Context, route string, w traffic.Weights) 
 		props := *e.Properties
 		props.EndpointStatus, props.Weight = Enabled, to.Ptr(int64(v))
 		if v == 0 {
-			props.EndpointStatus = Disabled
-			if e.Properties.Weight != nil {
+			// The weight stays what it was, within Azure's 1 to 1000.
+			props.EndpointStatus, props.Weight = Disabled, to.Ptr(int64(1))
+			if e.Properties.Weight != nil && *e.Properties.Weight >= 1 {
 				props.Weight = e.Properties.Weight
 			}
 		}
 		prof.Properties.Endpoints[i].Properties = &props
 	}
-	if err := p.call(ctx, http.MethodPut, p.profileURL(name), fmt.Sprintf("switching profile %s to %s", name, w), prof, nil); err != nil {
+	if err := p.call(ctx, http.MethodPut, p.profileURL(name), fmt.Sprintf("switching profile %s to %s", name, w), prof.forPut(), nil); err != nil {
 		return err
 	}
 	got, err := p.Weights(ctx, route)

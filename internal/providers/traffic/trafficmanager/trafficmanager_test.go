@@ -13,6 +13,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/azureemu"
+	"upshift.dev/upshift/internal/azurespec"
 	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/providers/traffic"
 	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
@@ -55,7 +56,9 @@ func start(t *testing.T) *env {
 	testfleet.RunGateway(t, cfg, token)
 	emu := azureemu.New(nil, "")
 	emu.Gateway = trafficgateway.New("http://"+cfg.AdminListen, token)
-	srv := httptest.NewServer(emu)
+	// Every request the provider sends, every answer the emulator gives,
+	// is held to Azure's published Traffic Manager contract.
+	srv := httptest.NewServer(azurespec.Hold(t, emu))
 	t.Cleanup(srv.Close)
 	e := &env{arm: srv.URL, front: "http://" + cfg.Listen, hits: map[string]string{}}
 	for _, name := range []string{"blue", "green"} {

@@ -149,3 +149,15 @@ func enabledWeight(e Endpoint) int64 {
 	}
 	return *e.Properties.Weight
 }
+
+// forPut is the profile as a client sends it back: without what the spec
+// marks read-only (the FQDN Azure forms from the relative name).
+func (p Profile) forPut() Profile {
+	if p.Properties != nil && p.Properties.DNSConfig != nil {
+		props, dns := *p.Properties, *p.Properties.DNSConfig
+		dns.Fqdn = ""
+		props.DNSConfig = &dns
+		p.Properties = &props
+	}
+	return p
+}
