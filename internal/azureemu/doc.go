@@ -9,8 +9,9 @@
 // marshalled by armcontainerservice, long-running operations with
 // Azure-AsyncOperation and Location headers and Retry-After, an operation
 // status resource, ARM error bodies ({"error": {"code", "message"}}), and
-// 409 OperationNotAllowed while an operation is under way. It takes the
-// time the work takes, and provisioningState tells the truth.
+// 409 OperationNotAllowed while an operation is under way, and the abort
+// of a cluster's or a pool's latest operation (Canceling, then Canceled).
+// It takes the time the work takes, and provisioningState tells the truth.
 //
 // It accepts any bearer token unless its Entra is set: then only the
 // access tokens that emulated Entra ID issued in exchange for a federated

@@ -255,6 +255,10 @@ func (s *Server) managedCluster(w http.ResponseWriter, r *http.Request, group, n
 		s.power(w, r, group, name, low[0] == "stop")
 	case len(rest) == 1 && (low[0] == "listclusterusercredential" || low[0] == "listclusteradmincredential") && r.Method == http.MethodPost:
 		s.credentials(w, r, group, name)
+	case len(rest) == 1 && low[0] == "abort" && r.Method == http.MethodPost:
+		s.abort(w, r, group, name, "")
+	case len(rest) == 3 && low[0] == "agentpools" && low[2] == "abort" && r.Method == http.MethodPost:
+		s.abort(w, r, group, name, rest[1])
 	case len(rest) == 1 && low[0] == "maintenanceconfigurations" && r.Method == http.MethodGet:
 		s.listMaintenance(w, r, group, name)
 	case len(rest) == 2 && low[0] == "maintenanceconfigurations":

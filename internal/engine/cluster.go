@@ -10,6 +10,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/gates"
 	"upshift.dev/upshift/internal/methods"
+	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/steps"
 	"upshift.dev/upshift/internal/store"
 	"upshift.dev/upshift/internal/transient"
@@ -127,6 +128,15 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 				st.Phase, st.Message, st.End = v1alpha1.PhaseFailed, err.Error(), now()
 			}, Event{Type: v1alpha1.PhaseRolledBack, Message: err.Error()})
 			return fmt.Errorf("cluster %s: %w", cs.Name, err)
+		}
+		if errors.Is(err, cluster.ErrAborted) && e.stopAsked() {
+			// upshift stop --abort-cloud-operation: the step did not fail,
+			// it was stopped part-way in the cloud.
+			t.setStep(k, func(st *v1alpha1.StepStatus) {
+				st.Phase, st.Message, st.Output = v1alpha1.PhaseStopped, err.Error(), output
+			}, Event{})
+			t.set(phase(v1alpha1.PhaseStopped), Event{Type: "Stopped", Message: "stopped during " + step.Name + ": " + err.Error()})
+			return ErrStopped
 		}
 		if err != nil {
 			t.setStep(k, func(st *v1alpha1.StepStatus) {

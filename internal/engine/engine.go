@@ -648,6 +648,17 @@ func (e *Engine) stopped() bool {
 	}
 }
 
+// stopAsked is stopped, or a stop the store holds that the watch has not
+// brought yet (a stop that aborted a cloud operation, whose error comes
+// back at once).
+func (e *Engine) stopAsked() bool {
+	if e.stopped() {
+		return true
+	}
+	run, err := e.Store.Get(e.run.Name)
+	return err == nil && run.Spec.State == v1alpha1.StateStop
+}
+
 func (e *Engine) skipped(key string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -773,10 +784,18 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 	}
 	// again: the wait was announced when this run parked at it.
 	again := e.unparked && ts.Start != nil && (ts.Phase == v1alpha1.PhaseWaiting || ts.Phase == v1alpha1.PhaseRunning)
+	// A soak counts from its start, also across a resume: say what is
+	// left of it, until when, and how to end it now.
+	skip := e.command("skip %s --stage %s --task %s", e.run.Name, stageName, ts.Name)
+	soak := func(until time.Time) string {
+		return fmt.Sprintf("soaking until %s (%s of %s left); %s ends it now", until.UTC().Format("15:04:05 UTC"), soakLeft(until), task.WaitTime.Duration, skip)
+	}
 	var since time.Time
 	if again {
 		since = ts.Start.Time
 	} else {
+		// The phase and what it waits for are written together, so that
+		// no reader sees a running soak without its message.
 		e.record(func(s *v1alpha1.UpdateRunStatus) {
 			t := get(s)
 			if t.Start == nil {
@@ -784,9 +803,12 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 			}
 			since = t.Start.Time
 			t.Phase = v1alpha1.PhaseRunning
-			if task.Type == v1alpha1.TaskApproval {
+			switch task.Type {
+			case v1alpha1.TaskApproval:
 				t.Phase = v1alpha1.PhaseWaiting
 				t.Message = "waiting for approval: " + e.command("approve %s --stage %s", e.run.Name, stageName)
+			case v1alpha1.TaskTimedWait:
+				t.Message = soak(since.Add(task.WaitTime.Duration))
 			}
 		})
 	}
@@ -809,14 +831,9 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 		}
 	case v1alpha1.TaskTimedWait:
 		g = v1alpha1.GateSpec{Name: ts.Name, Type: v1alpha1.GateTimedWait, Duration: task.WaitTime}
-		// A soak counts from its start, also across a resume: say what
-		// is left of it, until when, and how to end it now.
 		until := since.Add(task.WaitTime.Duration)
-		skip := e.command("skip %s --stage %s --task %s", e.run.Name, stageName, ts.Name)
-		soak := fmt.Sprintf("soaking until %s (%s of %s left); %s ends it now", until.UTC().Format("15:04:05 UTC"), soakLeft(until), task.WaitTime.Duration, skip)
 		if !again {
-			e.record(func(s *v1alpha1.UpdateRunStatus) { get(s).Message = soak })
-			e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: soak, Command: skip})
+			e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: soak(until), Command: skip})
 		}
 		if e.Park > 0 && time.Until(until) > e.Park {
 			return &ParkedError{Until: until, Why: fmt.Sprintf("stage %s soaking until %s; %s ends it now", stageName, until.UTC().Format(time.RFC3339), skip)}

@@ -372,6 +372,9 @@ const (
 	EventScheduled         = "Scheduled"
 	EventEmergencyPatch    = "EmergencyPatch"
 	EventEmergencyPolicy   = "EmergencyPolicy"
+	// EventCloudOperationAborted: stop --abort-cloud-operation aborted a
+	// step's operation in the cloud.
+	EventCloudOperationAborted = "CloudOperationAborted"
 )
 
 // RequestedEvent is the audit type of a request that sets a run's state.

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -55,6 +56,21 @@ type PoolNodes struct {
 	KubeletVersion string
 	Labels         map[string]string
 }
+
+// Aborter is a provider whose cloud runs upgrades as long operations
+// that can be aborted part-way (AKS's abort of a cluster's or a pool's
+// latest operation). `upshift stop --abort-cloud-operation` asks it.
+type Aborter interface {
+	// AbortOperation aborts the operation under way on the cluster and
+	// waits until it has ended. It says what it aborted, in one line;
+	// "" when no operation was under way.
+	AbortOperation(ctx context.Context, name string) (string, error)
+}
+
+// ErrAborted marks a provider's error for an operation that was aborted
+// in the cloud, by upshift or by a person: the step did not fail on its
+// own, and its cloud resource is left as the abort left it.
+var ErrAborted = errors.New("the cloud operation was aborted")
 
 // IngressLocator is a provider that finds where a cluster's ingress
 // answers apart from Get, because it asks the cluster itself (aks reads a

@@ -50,6 +50,7 @@ type Provider struct {
 var (
 	_ cluster.Provider       = (*Provider)(nil)
 	_ cluster.IngressLocator = (*Provider)(nil)
+	_ cluster.Aborter        = (*Provider)(nil)
 )
 
 // terminal provisioning states: anything else is an operation under way.
@@ -221,7 +222,7 @@ func (p *Provider) UpgradeControlPlane(ctx context.Context, name, version string
 			return azureError(fmt.Sprintf("upgrading the control plane of %s/%s to %s", p.Group, name, version), err)
 		}
 		if _, err := poller.PollUntilDone(ctx, p.pollOptions()); err != nil {
-			return azureError(fmt.Sprintf("upgrading the control plane of %s/%s to %s", p.Group, name, version), err)
+			return p.ended(ctx, name, fmt.Sprintf("upgrading the control plane of %s/%s to %s", p.Group, name, version), err)
 		}
 		return nil
 	}
@@ -315,7 +316,7 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 				_, err = poller.PollUntilDone(ctx, p.pollOptions())
 			}
 			if err != nil {
-				return nodepool.Result{}, azureError("upgrading the node image of "+what, err)
+				return nodepool.Result{}, p.ended(ctx, name, "upgrading the node image of "+what, err)
 			}
 		} else {
 			ap.Properties.OrchestratorVersion = to.Ptr(aksVersion(up.KubernetesVersion))
@@ -328,7 +329,7 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 				_, err = poller.PollUntilDone(ctx, p.pollOptions())
 			}
 			if err != nil {
-				return nodepool.Result{}, azureError(fmt.Sprintf("upgrading %s to %s", what, up.KubernetesVersion), err)
+				return nodepool.Result{}, p.ended(ctx, name, fmt.Sprintf("upgrading %s to %s", what, up.KubernetesVersion), err)
 			}
 		}
 		surge, _ := intstr.GetScaledValueFromIntOrPercent(&up.MaxSurge, count, true)
@@ -423,6 +424,62 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 		}
 		return nil
 	}
+}
+
+// ended is the error of an operation that ended without succeeding: one
+// that was aborted in Azure (the cluster is Canceling or Canceled) is
+// cluster.ErrAborted, not a failure of the upgrade.
+func (p *Provider) ended(ctx context.Context, name, what string, err error) error {
+	if ctx.Err() == nil {
+		if mc, getErr := p.get(ctx, name); getErr == nil {
+			if state := str(mc.Properties.ProvisioningState); state == "Canceling" || state == "Canceled" {
+				return transient.MarkPermanent(fmt.Errorf("%s: %w (managed cluster %s/%s is %s)", what, cluster.ErrAborted, p.Group, name, state))
+			}
+		}
+	}
+	return azureError(what, err)
+}
+
+// AbortOperation aborts the operation under way on a managed cluster, or
+// on one of its pools, with AKS's abort of the latest operation, and
+// waits until Azure has ended it. The cluster is then Canceled: a run
+// goes on only once its owners have looked at it (`az aks update`).
+func (p *Provider) AbortOperation(ctx context.Context, name string) (string, error) {
+	mc, err := p.get(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	underway := func(state *string) bool { return state != nil && *state != "" && !slices.Contains(terminal, *state) }
+	pool := ""
+	for _, ap := range mc.Properties.AgentPoolProfiles {
+		if underway(ap.ProvisioningState) {
+			pool = str(ap.Name)
+		}
+	}
+	state := str(mc.Properties.ProvisioningState)
+	if !underway(mc.Properties.ProvisioningState) && pool == "" {
+		return "", nil
+	}
+	what := fmt.Sprintf("the %s operation of managed cluster %s/%s", state, p.Group, name)
+	var done func() error
+	if pool != "" {
+		what = fmt.Sprintf("the operation under way on node pool %s of managed cluster %s/%s", pool, p.Group, name)
+		poller, err := p.Pools.BeginAbortLatestOperation(ctx, p.Group, name, pool, nil)
+		if err != nil {
+			return "", azureError("aborting "+what, err)
+		}
+		done = func() error { _, err := poller.PollUntilDone(ctx, p.pollOptions()); return err }
+	} else {
+		poller, err := p.Clusters.BeginAbortLatestOperation(ctx, p.Group, name, nil)
+		if err != nil {
+			return "", azureError("aborting "+what, err)
+		}
+		done = func() error { _, err := poller.PollUntilDone(ctx, p.pollOptions()); return err }
+	}
+	if err := done(); err != nil {
+		return "", azureError("aborting "+what, err)
+	}
+	return fmt.Sprintf("aborted %s in Azure; it is Canceled: check it, bring it back with `az aks update -g %s -n %s`, then resume the run", what, p.Group, name), nil
 }
 
 // azureError says what Azure said in one line (azurearm.Error).
