@@ -333,6 +333,12 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, m *managed, want
 	m.mc.Properties.KubernetesVersion = to.Ptr(aks(target.Version))
 	m.mc.Tags = want.Tags
 	if !upgradeCP && len(pools) == 0 {
+		if state := m.mc.Properties.ProvisioningState; state != nil && (*state == statusFailed || *state == stateCanceled) {
+			// az aks update: a PUT that changes nothing reconciles a
+			// cluster whose last operation failed or was aborted.
+			s.start(w, r, m, "Updating", "reconcile", http.StatusOK, func() any { return m.mc }, nil, func(context.Context) error { return nil })
+			return
+		}
 		writeJSON(w, http.StatusOK, s.view(r.Context(), m))
 		return
 	}

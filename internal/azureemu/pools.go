@@ -8,6 +8,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
 
 	"upshift.dev/upshift/internal/nodeimages"
+	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/providers/cluster"
 )
 
@@ -97,6 +98,19 @@ func (s *Server) putPool(w http.ResponseWriter, r *http.Request, group, name, po
 	}
 	v := want.Properties.OrchestratorVersion
 	if v == nil || (current.Properties.CurrentOrchestratorVersion != nil && aks(*v) == *current.Properties.CurrentOrchestratorVersion) {
+		// The same version: AKS reconciles the pool to it, which moves
+		// nodes left behind by an operation aborted or failed part-way.
+		if behind := s.poolBehind(r.Context(), m, pool); v != nil && len(behind) > 0 {
+			s.logf("pool %s of %s: nodes %v are not at %s: reconciling", pool, *m.mc.Name, behind, aks(*v))
+			target, aerr := resolve(*v)
+			if aerr != nil {
+				writeError(w, aerr)
+				return
+			}
+			up.KubernetesVersion = target.Minor
+			s.startPool(w, r, m, pool, "upgrade pool "+pool, http.StatusOK, up)
+			return
+		}
 		pv, _ := s.poolView(r.Context(), m, pool)
 		writeJSON(w, http.StatusOK, pv)
 		return
@@ -188,4 +202,25 @@ func (s *Server) startPool(w http.ResponseWriter, r *http.Request, m *managed, p
 		_, err := s.provider().UpgradeNodePool(ctx, name, pool, up)
 		return err
 	})
+}
+
+// poolBehind names the nodes of a pool that do not run what its record
+// says (an upgrade aborted or failed part-way); none when they cannot be
+// read.
+func (s *Server) poolBehind(ctx context.Context, m *managed, pool string) []string {
+	name := *m.mc.Name
+	want, err := s.provider().PoolNodes(ctx, name, pool, cluster.NodePoolUpgrade{})
+	if err != nil {
+		return nil
+	}
+	c, err := s.Fleet.Get(name)
+	if err != nil {
+		return nil
+	}
+	client, err := c.Client()
+	if err != nil {
+		return nil
+	}
+	behind, _ := nodes.Behind(ctx, client, want.Selector, want.KubeletVersion, want.Labels)
+	return behind
 }

@@ -1,9 +1,11 @@
 package canary_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +16,9 @@ import (
 	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/providers/traffic"
+	"upshift.dev/upshift/internal/methods/canary"
 	"upshift.dev/upshift/internal/providers/traffic/gatewayapi"
+	"upshift.dev/upshift/internal/providers/traffic/haproxy"
 	"upshift.dev/upshift/internal/testfleet"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -36,6 +40,53 @@ func TestCanaryThroughHAProxy(t *testing.T) {
 	state := h.Command(t, "show servers state "+hosts.Cluster)
 	if strings.Contains(state, " hx ") || !strings.Contains(state, " hx-g2 ") {
 		t.Errorf("after the canary HAProxy runs:\n%s\nwant hx-g2 alone", state)
+	}
+}
+
+// TestCanaryThroughHAProxyRollsBackOnErrors: green fails 30% of its
+// answers; a Metrics gate reading HAProxy's own counters (show stat), with
+// no other monitoring, fails the first step within seconds and the canary
+// rolls back: all of HAProxy's traffic is on blue again.
+func TestCanaryThroughHAProxyRollsBackOnErrors(t *testing.T) {
+	e := setup(t, "hxbad", map[string]string{ingress.FaultErrorPercent: "30", ingress.FaultKubernetesVersion: "v" + toolchain.Latest().Minor + "."})
+	u, err := url.Parse(e.blue.IngressURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := testfleet.HAProxyForNames(t, hosts, "hxbad", u.Host)
+	e.front = "http://" + h.Listen
+	e.traffic = v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficHAProxy, Hosts: hosts, URL: e.front,
+		HAProxy: &v1alpha1.HAProxyTraffic{RuntimeAPI: h.Socket, ConfigFile: h.Config}}
+	if _, err := ingress.WaitServed(t.Context(), e.front, hosts.Public, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	eng := e.run(t, "canary-hxbad", []v1alpha1.CanaryStep{{Weight: 25, Pause: pause(30 * time.Second)}}, metricsGate(v1alpha1.MetricsGate{MinRequests: 5}))
+	users := e.users(t)
+	final, err := eng.Drive(t.Context(), "canary-hxbad")
+	stats := users.Stop()
+	t.Logf("users: %s; by cluster %v", stats, stats.ByServer)
+	if !errors.Is(err, engine.ErrRolledBack) {
+		t.Fatalf("run: %v, want rolled back\n%s", err, testfleet.StatusOf(final))
+	}
+	cs := clusterStatus(final)
+	t.Cleanup(func() { _ = testfleet.Fleet(t).Down(cs.BlueGreen.Green) })
+	failed := slices.IndexFunc(cs.Canary.Analysis, func(m v1alpha1.Measurement) bool { return m.Phase == v1alpha1.MeasurementFailed })
+	if failed < 0 || !strings.Contains(cs.Canary.Analysis[failed].Message, "green's error ratio") {
+		t.Fatalf("no failed measurement of green's errors through HAProxy: %+v", cs.Canary.Analysis)
+	}
+	step := slices.IndexFunc(cs.Steps, func(s v1alpha1.StepStatus) bool { return s.Kind == canary.StepTraffic })
+	if held := cs.Steps[step].End.Sub(cs.Steps[step].Start.Time); held > 20*time.Second {
+		t.Errorf("the failing step was held %s: HAProxy's counters should end it within seconds", held)
+	}
+	p, err := haproxy.FromSpec(e.traffic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, err := p.Weights(t.Context(), hosts.Cluster); err != nil || w[e.blue.Name] != 100 || w[cs.BlueGreen.Green] != 0 {
+		t.Errorf("HAProxy's weights after the rollback: %v %v; want all on blue", w, err)
+	}
+	if share := float64(stats.Failed) / float64(stats.Sent); share > 0.25*0.30+0.02 {
+		t.Errorf("users saw %.1f%% errors: more than green's share of its failures", share*100)
 	}
 }
 

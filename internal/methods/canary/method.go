@@ -79,12 +79,19 @@ func (Method) Validate(run *v1alpha1.UpdateRun) field.ErrorList {
 	for i, g := range c.Analysis {
 		gp := p.Child("analysis").Index(i)
 		errs = append(errs, gatespec.ValidateAnalysis(gp, &g)...)
-		if g.Type == v1alpha1.GateMetrics && run.Spec.BlueGreen != nil && run.Spec.BlueGreen.Traffic.Provider != v1alpha1.TrafficGateway {
-			errs = append(errs, field.Invalid(gp.Child("type"), g.Type, "Metrics gates read upshift's gateway counters: use traffic provider gateway"))
+		if g.Type == v1alpha1.GateMetrics && run.Spec.BlueGreen != nil && !slices.Contains(observers, run.Spec.BlueGreen.Traffic.Provider) {
+			errs = append(errs, field.Invalid(gp.Child("type"), g.Type, "Metrics gates read the front door's own counters of each backend: use traffic provider gateway or haproxy, or a Prometheus gate"))
+		}
+		if g.Type == v1alpha1.GateMetrics && g.Metrics != nil && g.Metrics.MaxP95IncreasePercent != nil && run.Spec.BlueGreen != nil && run.Spec.BlueGreen.Traffic.Provider == v1alpha1.TrafficHAProxy {
+			errs = append(errs, field.Invalid(gp.Child("metrics", "maxP95IncreasePercent"), *g.Metrics.MaxP95IncreasePercent, "HAProxy counts answers by class, not by time: its Metrics gates compare error ratios alone; compare latency with a Prometheus gate"))
 		}
 	}
 	return errs
 }
+
+// observers are the traffic providers that count what each backend
+// answers (traffic.Observer), which Metrics gates read.
+var observers = []string{v1alpha1.TrafficGateway, v1alpha1.TrafficHAProxy}
 
 // ValidateFleet refuses shared names when a run moves several clusters,
 // as blue-green does.

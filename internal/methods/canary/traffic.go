@@ -295,7 +295,7 @@ type meter struct {
 func newMeter(ctx context.Context, env methods.Env, mv *bluegreen.Move, index int, list []v1alpha1.GateSpec) (*meter, error) {
 	obs, ok := mv.Traffic.(traffic.Observer)
 	if !ok {
-		return nil, fmt.Errorf("the analysis's Metrics gates need a traffic provider that counts what each backend answers (gateway)")
+		return nil, fmt.Errorf("the analysis's Metrics gates need a traffic provider that counts what each backend answers (gateway, haproxy)")
 	}
 	st := mv.Status()
 	m := &meter{env: env, observer: obs, route: mv.ClusterName(), blue: st.Blue, green: st.Green, index: index, gates: list,

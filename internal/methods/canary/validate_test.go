@@ -53,7 +53,13 @@ func TestValidate(t *testing.T) {
 		{"Metrics without the gateway", func(r *v1alpha1.UpdateRun) {
 			r.Spec.BlueGreen.Traffic.Provider = v1alpha1.TrafficTrafficManager
 			r.Spec.BlueGreen.Traffic.TrafficManager = &v1alpha1.TrafficManagerTraffic{SubscriptionID: "s", ResourceGroup: "g"}
-		}, `spec.canary.analysis[0].type: Invalid value: "Metrics": Metrics gates read upshift's gateway counters`},
+		}, `spec.canary.analysis[0].type: Invalid value: "Metrics": Metrics gates read the front door's own counters of each backend: use traffic provider gateway or haproxy`},
+		{"p95 through HAProxy", func(r *v1alpha1.UpdateRun) {
+			r.Spec.BlueGreen.Traffic.Provider = v1alpha1.TrafficHAProxy
+			r.Spec.BlueGreen.Traffic.HAProxy = &v1alpha1.HAProxyTraffic{RuntimeAPI: "/run/haproxy/admin.sock"}
+			p95 := 50
+			r.Spec.Canary.Analysis[0].Metrics = &v1alpha1.MetricsGate{MaxP95IncreasePercent: &p95}
+		}, "spec.canary.analysis[0].metrics.maxP95IncreasePercent: Invalid value: 50: HAProxy counts answers by class, not by time"},
 		{"Metrics limits", func(r *v1alpha1.UpdateRun) {
 			bad := 101
 			r.Spec.Canary.Analysis[0].Metrics = &v1alpha1.MetricsGate{MaxErrorRatePercent: &bad}

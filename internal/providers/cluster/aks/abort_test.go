@@ -1,9 +1,7 @@
 package aks_test
 
 import (
-	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +20,8 @@ import (
 // abort, audits it, and the run ends Stopped — the step Stopped, not
 // Failed — with the managed cluster Canceled, as AKS leaves it. A resume
 // then refuses the Canceled cluster, saying what to do, and sends Azure
-// nothing but reads.
+// nothing but reads; once az aks update has reconciled it, a resume
+// upgrades the pool again.
 func TestStopAbortsTheCloudOperation(t *testing.T) {
 	srv, log := emulator(t)
 	ctx := t.Context()
@@ -32,24 +31,9 @@ func TestStopAbortsTheCloudOperation(t *testing.T) {
 	}
 	createAKS(t, p, "aks-abort", log)
 	home := testfleet.Fleet(t).Home
-	dir := t.TempDir()
-	fleetFile, runFile := filepath.Join(dir, "fleet.yaml"), filepath.Join(dir, "run.yaml")
-	write(t, fleetFile, fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
-kind: Cluster
-metadata: {name: shop}
-spec:
-  provider: aks
-  group: prod
-  aks: {subscriptionID: %s, resourceGroup: shop-rg, name: aks-abort, armEndpoint: %q}
-`, azureemu.DefaultSubscription, srv.URL))
-	write(t, runFile, fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
-kind: UpdateRun
-metadata: {name: abort-run}
-spec:
-  strategy: {stages: [{name: prod, groups: [{name: prod}]}]}
-  upgrade: {type: Full, kubernetesVersion: "%s"}
-  nodeUpgrade: {maxSurge: "1", nodeSoakDuration: 30s}
-`, higher.Minor))
+	// A soak of 30 s a node (a minute: AKS counts whole minutes) keeps the
+	// pool's operation under way long enough to abort it.
+	fleetFile, runFile := aksRun(t, srv.URL, "aks-abort", "shop", "abort-run", "  nodeUpgrade: {maxSurge: \"1\", nodeSoakDuration: 30s}\n")
 
 	driver := testfleet.CLI("run", "-f", runFile, "--fleet", fleetFile, "--home", home)
 	var driven testfleet.SyncBuffer
@@ -116,4 +100,16 @@ spec:
 	if after := strings.Count(log.String(), "operation op-"); after != before {
 		t.Errorf("the resume started an operation in Azure on a Canceled cluster\n%s", log)
 	}
+
+	// What the refusal says to do: az aks update (a PUT of the cluster as
+	// it is) reconciles it; a resume then upgrades the pool again.
+	poller, err := p.Clusters.BeginCreateOrUpdate(ctx, "shop-rg", "aks-abort", mc.ManagedCluster, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done, err := poller.PollUntilDone(ctx, nil); err != nil || *done.Properties.ProvisioningState != "Succeeded" {
+		t.Fatalf("az aks update after the abort: %v", err)
+	}
+	testfleet.KillWhen(t, 2*time.Minute, func() bool { return strings.Count(log.String(), ": upgrade pool user aks-abort") == 2 },
+		"resume", "abort-run", "--home", home)
 }

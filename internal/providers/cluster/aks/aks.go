@@ -16,11 +16,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"upshift.dev/upshift/internal/azurearm"
 	"upshift.dev/upshift/internal/kubeversion"
 	"upshift.dev/upshift/internal/nodepool"
+	"upshift.dev/upshift/internal/nodes"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/transient"
 )
@@ -275,7 +277,14 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 			done = up.NodeImage == "" || str(ap.Properties.NodeImageVersion) == up.NodeImage
 		}
 		if done {
-			return nodepool.Result{Duration: time.Since(start)}, nil
+			// Azure's record says what was asked of the pool; after an
+			// operation aborted or failed part-way, only its nodes say
+			// whether it runs there.
+			behind, err := p.nodesBehind(ctx, name, pool, up)
+			if err != nil || len(behind) == 0 {
+				return nodepool.Result{Duration: time.Since(start)}, nil
+			}
+			cluster.Progress(ctx, fmt.Sprintf("%s is at the target in Azure's record, but its nodes %s are not (an operation aborted or failed part-way): asking Azure again", what, strings.Join(behind, ", ")))
 		}
 		settings := &armcontainerservice.AgentPoolUpgradeSettings{}
 		if up.MaxSurge.String() != "0" && up.MaxSurge.String() != "" {
@@ -339,6 +348,24 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 		}
 		return nodepool.Result{Replaced: count, Batches: batches, Duration: time.Since(start)}, nil
 	}
+}
+
+// nodesBehind names the pool's nodes not at the upgrade's target, read
+// from the cluster's API server.
+func (p *Provider) nodesBehind(ctx context.Context, name, pool string, up cluster.NodePoolUpgrade) ([]string, error) {
+	want, err := p.PoolNodes(ctx, name, pool, up)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := p.restConfig(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return nodes.Behind(ctx, client, want.Selector, want.KubeletVersion, want.Labels)
 }
 
 // sameVersion compares an AKS version with a target that may be a minor

@@ -120,24 +120,7 @@ func TestAKSThroughTheEmulator(t *testing.T) {
 	stopWatch := testfleet.NodesAt(t, client, higher.Version)
 
 	home := testfleet.Fleet(t).Home
-	dir := t.TempDir()
-	fleetFile, runFile := filepath.Join(dir, "fleet.yaml"), filepath.Join(dir, "run.yaml")
-	write(t, fleetFile, fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
-kind: Cluster
-metadata: {name: shop}
-spec:
-  provider: aks
-  group: prod
-  aks: {subscriptionID: %s, resourceGroup: shop-rg, name: aks-shop, armEndpoint: %q}
-`, azureemu.DefaultSubscription, srv.URL))
-	write(t, runFile, fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
-kind: UpdateRun
-metadata: {name: aks-run}
-spec:
-  strategy: {stages: [{name: prod, groups: [{name: prod}]}]}
-  upgrade: {type: Full, kubernetesVersion: "%s"}
-  nodeUpgrade: {maxSurge: "50%%", drainTimeout: 1m}
-`, higher.Minor))
+	fleetFile, runFile := aksRun(t, srv.URL, "aks-shop", "shop", "aks-run", "  nodeUpgrade: {maxSurge: \"50%\", drainTimeout: 1m}\n")
 	// AKS's own maintenance windows show in the plan.
 	mcClient := p.Maintenance
 	start, end := time.Date(2026, 12, 24, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 26, 0, 0, 0, 0, time.UTC)
@@ -255,6 +238,31 @@ func createAKS(t *testing.T, p *aks.Provider, name string, log *testfleet.SyncBu
 	if to := created.Properties.ProvisioningState; to == nil || *to != "Succeeded" {
 		t.Errorf("created cluster provisioningState %v", to)
 	}
+}
+
+// aksRun writes a fleet file holding the managed cluster aksName as the
+// fleet cluster fleetName (group prod), and a Full run runName of it to
+// the higher version with the spec lines extra; it returns their paths.
+func aksRun(t *testing.T, arm, aksName, fleetName, runName, extra string) (fleetFile, runFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	fleetFile, runFile = filepath.Join(dir, "fleet.yaml"), filepath.Join(dir, "run.yaml")
+	write(t, fleetFile, fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
+kind: Cluster
+metadata: {name: %s}
+spec:
+  provider: aks
+  group: prod
+  aks: {subscriptionID: %s, resourceGroup: shop-rg, name: %s, armEndpoint: %q}
+`, fleetName, azureemu.DefaultSubscription, aksName, arm))
+	write(t, runFile, fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
+kind: UpdateRun
+metadata: {name: %s}
+spec:
+  strategy: {stages: [{name: prod, groups: [{name: prod}]}]}
+  upgrade: {type: Full, kubernetesVersion: "%s"}
+%s`, runName, higher.Minor, extra))
+	return fleetFile, runFile
 }
 
 func write(t *testing.T, path, data string) {

@@ -1,9 +1,7 @@
 package aks_test
 
 import (
-	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,25 +26,7 @@ func TestAzureThrottlingAndOutage(t *testing.T) {
 	}
 	createAKS(t, p, "aks-faults", log)
 	home := testfleet.Fleet(t).Home
-	dir := t.TempDir()
-	fleetFile, runFile := filepath.Join(dir, "fleet.yaml"), filepath.Join(dir, "run.yaml")
-	write(t, fleetFile, fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
-kind: Cluster
-metadata: {name: faults}
-spec:
-  provider: aks
-  group: prod
-  aks: {subscriptionID: %s, resourceGroup: shop-rg, name: aks-faults, armEndpoint: %q}
-`, azureemu.DefaultSubscription, srv.URL))
-	write(t, runFile, fmt.Sprintf(`apiVersion: upshift.dev/v1alpha1
-kind: UpdateRun
-metadata: {name: faults-run}
-spec:
-  strategy: {stages: [{name: prod, groups: [{name: prod}]}]}
-  upgrade: {type: Full, kubernetesVersion: "%s"}
-  nodeUpgrade: {maxSurge: "50%%", drainTimeout: 1m}
-  failurePolicy: {transientErrorTimeout: 3m}
-`, higher.Minor))
+	fleetFile, runFile := aksRun(t, srv.URL, "aks-faults", "faults", "faults-run", "  nodeUpgrade: {maxSurge: \"50%\", drainTimeout: 1m}\n  failurePolicy: {transientErrorTimeout: 3m}\n")
 
 	// The SDK tries a request 6 times: 10 faults in a row outlast it.
 	injected := make(chan struct{})

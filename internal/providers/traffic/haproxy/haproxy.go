@@ -36,6 +36,7 @@ type Provider struct {
 var (
 	_ traffic.Provider = (*Provider)(nil)
 	_ traffic.Router   = (*Provider)(nil)
+	_ traffic.Observer = (*Provider)(nil)
 )
 
 // FromSpec builds the provider of a run's traffic spec.
@@ -66,6 +67,20 @@ func (p *Provider) backend(host string) string {
 		return b
 	}
 	return strings.ToLower(host)
+}
+
+// Observe reads what each server of a route's backend answered, from
+// HAProxy's own counters (show stat), so that a canary's Metrics gates
+// judge green through HAProxy with no other monitoring. HAProxy counts
+// answers by class, not by time: the counters carry no latency, and the
+// gates compare error ratios alone (p95 needs a Prometheus gate).
+func (p *Provider) Observe(ctx context.Context, route string) (map[string]traffic.BackendStats, error) {
+	stats, err := p.api.serverStats(ctx, p.backend(route))
+	var nb errNoBackend
+	if errors.As(err, &nb) {
+		return nil, fmt.Errorf("%w, which serves %s (%w)", nb, route, traffic.ErrNoRoute)
+	}
+	return stats, err
 }
 
 // ErrNoServer is a switch naming a server its backend does not have:

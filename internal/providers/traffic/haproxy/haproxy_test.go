@@ -1,6 +1,10 @@
 package haproxy_test
 
 import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -130,5 +134,77 @@ func TestRefusesWhatHAProxyCannotServe(t *testing.T) {
 	}
 	if w, err := p.Weights(ctx, route); err != nil || w.String() != "blue=100,green=0" {
 		t.Errorf("refusals changed the weights: %s (%v)", w, err)
+	}
+}
+
+// TestObserveCountsEachServer: the counters a canary's Metrics gates read
+// come from HAProxy's own show stat, per server of the route's backend:
+// every answer counted once, a 5xx and a request the server never
+// answered (connection refused) as errors; an unknown route is
+// ErrNoRoute.
+func TestObserveCountsEachServer(t *testing.T) {
+	ctx := t.Context()
+	blue, _, _ := traffictest.Backends(t)
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			http.Error(w, "broken", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, "green")
+	}))
+	t.Cleanup(failing.Close)
+	h := startFront(t, blue, failing.URL)
+	p := open(t, h, false)
+	obs, ok := p.(traffic.Observer)
+	if !ok {
+		t.Fatal("the haproxy provider is no traffic.Observer")
+	}
+	before, err := obs.Observe(ctx, route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Switch(ctx, route, traffic.Weights{"blue": 50, "green": 50}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(path string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+h.Listen+path, nil)
+		req.Host = route
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for range 20 {
+		send("/fail") // blue answers 200, green 500: round robin, 10 each
+	}
+	after, err := obs.Observe(ctx, route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, g := after["blue"], after["green"]
+	if got := b.Requests - before["blue"].Requests + g.Requests - before["green"].Requests; got != 20 {
+		t.Errorf("%v requests counted, want 20 (blue %+v, green %+v)", got, b, g)
+	}
+	if g.Requests == 0 || g.Errors != g.Requests || b.Errors != 0 || b.Requests == 0 {
+		t.Errorf("blue %+v, green %+v: want green's answers all errors, blue's none", b, g)
+	}
+	if len(g.Latency) != 0 {
+		t.Errorf("latency %v: HAProxy's counters carry none, and none should be made up", g.Latency)
+	}
+	// A server that refuses connections: counted as requests not answered.
+	failing.Close()
+	for range 10 {
+		send("/")
+	}
+	down, err := obs.Observe(ctx, route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := down["green"]; d.Errors-g.Errors == 0 || d.Requests-g.Requests != d.Errors-g.Errors {
+		t.Errorf("green refusing connections: before %+v, after %+v; want the unanswered requests counted as errors", g, d)
+	}
+	if _, err := obs.Observe(ctx, "nowhere.upshift.test"); !errors.Is(err, traffic.ErrNoRoute) {
+		t.Errorf("an unknown route: %v, want ErrNoRoute", err)
 	}
 }

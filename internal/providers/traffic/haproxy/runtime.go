@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"upshift.dev/upshift/internal/providers/traffic"
 )
 
 // runtimeAPI sends commands to HAProxy's stats socket, one per connection
@@ -144,4 +146,52 @@ func (r runtimeAPI) servers(ctx context.Context, backend string) ([]server, erro
 		})
 	}
 	return out1, nil
+}
+
+// serverStats reads the counters of a backend's servers from show stat:
+// the HTTP answers each gave, by class, and the requests it never
+// answered (connection and response errors).
+func (r runtimeAPI) serverStats(ctx context.Context, backend string) (map[string]traffic.BackendStats, error) {
+	out, err := r.do(ctx, "show stat")
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(out, "\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "# ") {
+		return nil, fmt.Errorf("HAProxy runtime API %s: show stat answered %.200q", r.addr, out)
+	}
+	col := map[string]int{}
+	for i, name := range strings.Split(strings.TrimPrefix(lines[0], "# "), ",") {
+		col[name] = i
+	}
+	answers := []string{"hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"}
+	for _, need := range append([]string{"pxname", "svname", "econ", "eresp"}, answers...) {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("HAProxy runtime API %s: show stat has no %s column", r.addr, need)
+		}
+	}
+	stats := map[string]traffic.BackendStats{}
+	found := false
+	for _, line := range lines[1:] {
+		f := strings.Split(line, ",")
+		if len(f) < len(col) || f[col["pxname"]] != backend {
+			continue
+		}
+		found = true
+		if name := f[col["svname"]]; name != "BACKEND" && name != "FRONTEND" {
+			num := func(c string) float64 { n, _ := strconv.ParseFloat(f[col[c]], 64); return n }
+			unanswered := num("econ") + num("eresp")
+			var s traffic.BackendStats
+			for _, a := range answers {
+				s.Requests += num(a)
+			}
+			s.Requests += unanswered
+			s.Errors = num("hrsp_5xx") + unanswered
+			stats[name] = s
+		}
+	}
+	if !found {
+		return nil, errNoBackend(fmt.Sprintf("HAProxy at %s has no backend %q", r.addr, backend))
+	}
+	return stats, nil
 }
