@@ -22,6 +22,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/azureemu"
+	"upshift.dev/upshift/internal/azurespec"
 	"upshift.dev/upshift/internal/hubstore"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/testfleet"
@@ -80,7 +81,7 @@ func TestHubWorkloadIdentity(t *testing.T) {
 	emu.Entra = entra
 	emuLog := &testfleet.SyncBuffer{}
 	emu.Log = emuLog
-	arm := httptest.NewServer(emu)
+	arm := httptest.NewServer(azurespec.Hold(t, emu))
 	login := httptest.NewTLSServer(entra)
 	t.Cleanup(func() { login.Close(); arm.Close(); emu.Close() })
 	dir := t.TempDir()

@@ -12,6 +12,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/azureemu"
+	"upshift.dev/upshift/internal/azurespec"
 	"upshift.dev/upshift/internal/builtin"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/store"
@@ -67,7 +68,7 @@ func TestMixedFleetCrashAndResume(t *testing.T) {
 	}
 	home := testfleet.Fleet(t).Home
 	emu := azureemu.New(testfleet.Fleet(t), "")
-	arm := httptest.NewServer(emu)
+	arm := httptest.NewServer(azurespec.Hold(t, emu))
 	defer func() {
 		arm.Close()
 		emu.Close()
