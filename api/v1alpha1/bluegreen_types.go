@@ -37,14 +37,16 @@ const (
 	TrafficAzureDNS       = "azuredns"
 	TrafficHAProxy        = "haproxy"
 	TrafficGatewayAPI     = "gatewayapi"
+	TrafficFrontDoor      = "frontdoor"
 )
 
 // TrafficSpec is the four-hostname scheme of the reference architecture
 // and the provider that switches the cluster name.
 type TrafficSpec struct {
 	// Provider is gateway (upshift's front door), dns (RFC 2136),
-	// trafficmanager (Azure Traffic Manager's weighted endpoints) or
-	// azuredns (an Azure DNS zone's record sets), haproxy (servers of
+	// trafficmanager (Azure Traffic Manager's weighted endpoints),
+	// azuredns (an Azure DNS zone's record sets), frontdoor (weighted
+	// origins of Azure Front Door origin groups), haproxy (servers of
 	// HAProxy backends, through its runtime API) or gatewayapi (weighted
 	// backendRefs of Gateway API HTTPRoutes).
 	Provider string    `json:"provider"`
@@ -61,6 +63,8 @@ type TrafficSpec struct {
 	TrafficManager *TrafficManagerTraffic `json:"trafficManager,omitempty"`
 	// AzureDNS reaches an Azure DNS zone.
 	AzureDNS *AzureDNSTraffic `json:"azureDNS,omitempty"`
+	// FrontDoor reaches an Azure Front Door (Standard/Premium) profile.
+	FrontDoor *FrontDoorTraffic `json:"frontDoor,omitempty"`
 	// HAProxy reaches an HAProxy's runtime API.
 	HAProxy *HAProxyTraffic `json:"haproxy,omitempty"`
 	// GatewayAPI reaches the cluster whose HTTPRoutes carry the names.
@@ -208,6 +212,26 @@ type TrafficManagerTraffic struct {
 	// set around a switch (default 10 s).
 	TTL       int64 `json:"ttl,omitempty"`
 	SwitchTTL int64 `json:"switchTTL,omitempty"`
+}
+
+// FrontDoorTraffic reaches the origin groups of one Azure Front Door
+// (Standard or Premium) profile: each name (hosts.cluster, hosts.blue,
+// hosts.green) is an origin group, named after the name's first label
+// unless OriginGroups says otherwise, and each cluster an origin of it
+// named after the cluster. The profile, its endpoint and the routes that
+// send the names to the origin groups are the user's; upshift writes the
+// origin groups' origins: a weight of 1 to 1000, Disabled for none.
+type FrontDoorTraffic struct {
+	SubscriptionID string `json:"subscriptionID"`
+	ResourceGroup  string `json:"resourceGroup"`
+	// Profile is the Front Door profile's name.
+	Profile string `json:"profile"`
+	// ARMEndpoint as for spec.aks.armEndpoint: empty for Azure's public
+	// cloud, or the local emulator's (loopback only).
+	ARMEndpoint string `json:"armEndpoint,omitempty"`
+	// OriginGroups maps a host to its origin group where the name is not
+	// the host's first label.
+	OriginGroups map[string]string `json:"originGroups,omitempty"`
 }
 
 // DNSTarget is what the cluster name points to for one cluster.

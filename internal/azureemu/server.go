@@ -16,6 +16,7 @@ import (
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/providers/traffic/azuredns"
+	fd "upshift.dev/upshift/internal/providers/traffic/frontdoor"
 	tm "upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 )
 
@@ -55,9 +56,11 @@ type Server struct {
 	faults   []int
 	clusters map[string]*managed // by lower-case resource group/name
 	profiles map[string]*tm.Profile
-	zones    map[string]*zone
-	ops      map[string]*operation
-	seq      int
+	// fdProfiles are Front Door profiles by lower-case resource group/name.
+	fdProfiles map[string]*fdProfile
+	zones      map[string]*zone
+	ops        map[string]*operation
+	seq        int
 	// work is cancelled when the server is closed.
 	work   context.Context
 	cancel context.CancelFunc
@@ -84,7 +87,7 @@ func New(fleet *localfleet.Fleet, subscription string) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{Fleet: fleet, Subscription: subscription, RetryAfter: time.Second,
-		clusters: map[string]*managed{}, profiles: map[string]*tm.Profile{}, zones: map[string]*zone{}, ops: map[string]*operation{}, work: ctx, cancel: cancel}
+		clusters: map[string]*managed{}, profiles: map[string]*tm.Profile{}, fdProfiles: map[string]*fdProfile{}, zones: map[string]*zone{}, ops: map[string]*operation{}, work: ctx, cancel: cancel}
 }
 
 // Close stops the operations under way (their resources are left Failed)
@@ -214,6 +217,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			want, speaks = azuredns.APIVersion, "Azure DNS's"
 		}
 	}
+	if len(low) >= 4 && low[2] == "providers" && low[3] == "microsoft.cdn" {
+		want, speaks = fd.APIVersion, "Front Door's"
+	}
 	if v := r.URL.Query().Get("api-version"); v != want {
 		writeError(w, errorf(http.StatusBadRequest, "InvalidApiVersionParameter", "The api-version '%s' is invalid. The supported version is '%s' (%s).", v, want, speaks))
 		return
@@ -229,6 +235,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.managedCluster(w, r, seg[1], seg[5], seg[6:], low[6:])
 	case len(low) >= 6 && low[0] == "resourcegroups" && low[2] == "providers" && low[3] == "microsoft.network" && low[4] == "trafficmanagerprofiles":
 		s.trafficManager(w, r, seg[1], seg[5], seg[6:], low[6:])
+	case len(low) >= 6 && low[0] == "resourcegroups" && low[2] == "providers" && low[3] == "microsoft.cdn" && low[4] == "profiles":
+		s.frontDoor(w, r, seg[1], seg[5], seg[6:], low[6:])
+	case len(low) == 6 && low[0] == "resourcegroups" && low[2] == "providers" && low[3] == "microsoft.cdn" && low[4] == "operationresults":
+		s.operationStatus(w, r, seg[5])
 	case len(low) >= 6 && low[0] == "resourcegroups" && low[2] == "providers" && low[3] == "microsoft.network" && low[4] == "dnszones":
 		s.dnsZone(w, r, seg[1], seg[5], seg[6:])
 	default:

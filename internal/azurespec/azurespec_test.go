@@ -114,6 +114,9 @@ func TestCheckerRefusesWhatAzureWouldNot(t *testing.T) {
 		},
 			"answer 409: a 409 answer that is not ARM's error body"},
 		{"no such operation", "aks-2025-02-01", func(ex *example, _ *string) { ex.Path += "/upgrade" }, "no operation of the published contract"},
+		{"an origin's weight 0", "frontdoor-2025-06-01", func(ex *example, _ *string) {
+			ex.Request = json.RawMessage(strings.Replace(string(ex.Request), `"enabledState": "Enabled"`, `"enabledState": "Enabled", "weight": 0`, 1))
+		}, "properties.weight is 0, out of the spec's range 1 to 1000"},
 		{"SDK model", "aks-2025-02-01", func(ex *example, _ *string) {
 			ex.Answer = json.RawMessage(strings.Replace(string(ex.Answer), `"maxPods": 110`, `"maxPods": 110, "undrainableNodeBehavior": "Cordon"`, 1))
 		}, "properties.undrainableNodeBehavior is no property of the SDK's AgentPool"},

@@ -122,6 +122,9 @@ func (c *Contract) checkBody(b *Body, raw []byte, request bool) []string {
 		}
 		return out
 	}
+	if b.Model == "" {
+		return out // a resource the facts check by type and required properties alone
+	}
 	return append(out, c.walk(b.Model, body, "", request)...)
 }
 

@@ -121,7 +121,7 @@ func Load(name string) (*Contract, error) {
 // All are the contracts of every Azure API upshift speaks.
 func All() ([]*Contract, error) {
 	var out []*Contract
-	for _, name := range []string{"aks-2025-02-01", "trafficmanager-2022-04-01", "dns-2018-05-01"} {
+	for _, name := range []string{"aks-2025-02-01", "trafficmanager-2022-04-01", "dns-2018-05-01", "frontdoor-2025-06-01"} {
 		c, err := Load(name)
 		if err != nil {
 			return nil, err

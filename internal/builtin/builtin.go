@@ -15,6 +15,7 @@ import (
 	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/providers/traffic/azuredns"
 	"upshift.dev/upshift/internal/providers/traffic/dns"
+	"upshift.dev/upshift/internal/providers/traffic/frontdoor"
 	"upshift.dev/upshift/internal/providers/traffic/gateway"
 	"upshift.dev/upshift/internal/providers/traffic/gatewayapi"
 	"upshift.dev/upshift/internal/providers/traffic/haproxy"
@@ -49,6 +50,7 @@ func Register() {
 		traffickinds.Register(v1alpha1.TrafficDNS, dns.FromSpec)
 		traffickinds.Register(v1alpha1.TrafficTrafficManager, trafficmanager.FromSpec)
 		traffickinds.Register(v1alpha1.TrafficAzureDNS, azuredns.FromSpec)
+		traffickinds.Register(v1alpha1.TrafficFrontDoor, frontdoor.FromSpec)
 		traffickinds.Register(v1alpha1.TrafficHAProxy, haproxy.FromSpec)
 		traffickinds.Register(v1alpha1.TrafficGatewayAPI, gatewayapi.FromSpec)
 	})

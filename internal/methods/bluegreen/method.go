@@ -292,6 +292,10 @@ func validateSpec(p *field.Path, bg *v1alpha1.BlueGreenSpec) field.ErrorList {
 				errs = append(errs, field.Invalid(tp.Child("hosts", h.name), h.sample, "with provider trafficmanager each switched name is a profile's DNS name, NAME.trafficmanager.net"))
 			}
 		}
+	case v1alpha1.TrafficFrontDoor:
+		if fd := t.FrontDoor; fd == nil || fd.SubscriptionID == "" || fd.ResourceGroup == "" || fd.Profile == "" {
+			errs = append(errs, field.Required(tp.Child("frontDoor"), "subscriptionID, resourceGroup and profile of the Front Door profile"))
+		}
 	case v1alpha1.TrafficAzureDNS:
 		if a := t.AzureDNS; a == nil || a.SubscriptionID == "" || a.ResourceGroup == "" || a.Zone == "" || len(a.Targets) < 2 {
 			errs = append(errs, field.Required(tp.Child("azureDNS"), "subscriptionID, resourceGroup, zone and the targets of blue and green"))

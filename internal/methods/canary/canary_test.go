@@ -53,6 +53,8 @@ type canaryEnv struct {
 	dir     string
 	// traffic is how the run reaches the front door.
 	traffic v1alpha1.TrafficSpec
+	// userHost is the name users send requests to (default hosts.Public).
+	userHost string
 	// onEvent, when set, sees each event as the run makes it.
 	onEvent func(engine.Event)
 	events  []engine.Event
@@ -159,9 +161,17 @@ func clusterStatus(run *v1alpha1.UpdateRun) v1alpha1.StageClusterStatus {
 	return run.Status.Stages[0].Clusters[0]
 }
 
+// usersHost is the name users send requests to.
+func (e *canaryEnv) usersHost() string {
+	if e.userHost != "" {
+		return e.userHost
+	}
+	return hosts.Public
+}
+
 // users sends requests through the cluster name, as users would.
 func (e *canaryEnv) users(t *testing.T) *loadgen.Stream {
-	return loadgen.Start(t.Context(), loadgen.Target{URL: e.front + "/", Host: hosts.Public}, 4, 10*time.Millisecond)
+	return loadgen.Start(t.Context(), loadgen.Target{URL: e.front + "/", Host: e.usersHost()}, 4, 10*time.Millisecond)
 }
 
 func TestCanaryStepsAndPromote(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -11,12 +12,18 @@ import (
 	"time"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/azurearm"
+	"upshift.dev/upshift/internal/azureemu"
+	"upshift.dev/upshift/internal/azurespec"
 	"upshift.dev/upshift/internal/engine"
+	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/methods/canary"
 	"upshift.dev/upshift/internal/providers/traffic"
+	fd "upshift.dev/upshift/internal/providers/traffic/frontdoor"
+	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
 	"upshift.dev/upshift/internal/providers/traffic/gatewayapi"
 	"upshift.dev/upshift/internal/providers/traffic/haproxy"
 	"upshift.dev/upshift/internal/testfleet"
@@ -40,6 +47,43 @@ func TestCanaryThroughHAProxy(t *testing.T) {
 	state := h.Command(t, "show servers state "+hosts.Cluster)
 	if strings.Contains(state, " hx ") || !strings.Contains(state, " hx-g2 ") {
 		t.Errorf("after the canary HAProxy runs:\n%s\nwant hx-g2 alone", state)
+	}
+}
+
+// TestCanaryThroughFrontDoor adopts the target version step by step
+// through Azure Front Door, via the Azure emulator (its edge played by a
+// real gateway), every request and answer held to Azure's published
+// Front Door contract: the cluster name is an origin group, blue and
+// green its origins, and users keep using the name through the edge.
+func TestCanaryThroughFrontDoor(t *testing.T) {
+	ctx := t.Context()
+	e := setup(t, "fdc", nil)
+	gw := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), HealthInterval: frontdoor.Duration{Duration: 200 * time.Millisecond}}
+	testfleet.RunGateway(t, gw, token)
+	emu := azureemu.New(nil, "")
+	emu.Gateway = trafficgateway.New("http://"+gw.AdminListen, token)
+	arm := httptest.NewServer(azurespec.Hold(t, emu))
+	t.Cleanup(arm.Close)
+	req, _ := http.NewRequest(http.MethodPut, arm.URL+"/subscriptions/"+azureemu.DefaultSubscription+"/resourceGroups/edge-rg/providers/Microsoft.Cdn/profiles/edge?api-version="+fd.APIVersion,
+		strings.NewReader(`{"location": "Global", "sku": {"name": "Standard_AzureFrontDoor"}}`))
+	req.Header.Set("Authorization", "Bearer "+azurearm.EmulatorToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("creating the Front Door profile: %v %v", resp, err)
+	}
+	names := v1alpha1.HostNames{Public: hosts.Public, Cluster: "fdc" + fd.DNSSuffix, Blue: "fdc-blue" + fd.DNSSuffix, Green: "fdc-green" + fd.DNSSuffix}
+	spec := v1alpha1.FrontDoorTraffic{SubscriptionID: azureemu.DefaultSubscription, ResourceGroup: "edge-rg", Profile: "edge", ARMEndpoint: arm.URL}
+	p, err := fd.New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ApplyRoute(ctx, traffic.Route{Host: names.Cluster, UpstreamHost: hosts.Public, Backends: []traffic.Backend{{Name: "fdc", URL: e.blue.IngressURL(), Weight: 100}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.front, e.userHost = "http://"+gw.Listen, names.Cluster
+	e.traffic = v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficFrontDoor, Hosts: names, URL: e.front, FrontDoor: &spec}
+	canaryThrough(t, e, "fdc", false)
+	if w, err := p.Weights(ctx, names.Cluster); err != nil || w.String() != "fdc-g2=100" {
+		t.Errorf("after the canary the origin group of %s holds %s (%v), want fdc-g2 alone", names.Cluster, w, err)
 	}
 }
 
@@ -126,7 +170,7 @@ func TestCanaryThroughGatewayAPI(t *testing.T) {
 func canaryThrough(t *testing.T, e *canaryEnv, blue string, testers bool) {
 	t.Helper()
 	ctx := t.Context()
-	if _, err := ingress.WaitServed(ctx, e.front, hosts.Public, 1, time.Minute); err != nil {
+	if _, err := ingress.WaitServed(ctx, e.front, e.usersHost(), 1, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	green := blue + "-g2"
