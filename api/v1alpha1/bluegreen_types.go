@@ -83,6 +83,11 @@ type GatewayAPITraffic struct {
 	// the kubeconfig loading rules and its current context).
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 	Context    string `json:"context,omitempty"`
+	// KubeconfigSecretRef is, on a hub, the kubeconfig of the routes'
+	// cluster: a Secret of the hub's namespace labelled
+	// upshift.dev/traffic-credentials=true (key "kubeconfig"), with its
+	// credentials embedded (no exec plugin, no file).
+	KubeconfigSecretRef *SecretKeyRef `json:"kubeconfigSecretRef,omitempty"`
 	// Namespace of the routes and Services (default "default").
 	Namespace string `json:"namespace,omitempty"`
 	// ParentRef is the Gateway the routes attach to.

@@ -66,6 +66,11 @@ func (r *Reconciler) memberKubeconfig(ctx context.Context, run string, cl *v1alp
 	if plugins := kubeconfigPlugins(kc); len(plugins) > 0 && !r.Options.AllowExec {
 		return fmt.Errorf("cluster %s: the kubeconfig of Secret %s: %w", cl.Name, ref.Name, execRefused(plugins))
 	}
+	// A file it names would be one of the hub's pod: its own ServiceAccount
+	// token, sent to the server the kubeconfig names.
+	if files := kubeconfigFiles(kc); len(files) > 0 && !r.Options.AllowExec {
+		return fmt.Errorf("cluster %s: the kubeconfig of Secret %s reads files of the hub's pod (%s): embed the data (token, client-certificate-data, certificate-authority-data), or start the hub with --allow-exec if the files are mounted for it", cl.Name, ref.Name, strings.Join(files, ", "))
+	}
 	path, err := r.privateFile(run, cl.Name+".kubeconfig", data)
 	if err != nil {
 		return err

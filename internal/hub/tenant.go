@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -101,6 +102,26 @@ func kubeconfigPlugins(kc *clientcmdapi.Config) []string {
 			out = append(out, fmt.Sprintf("user %s runs auth-provider %s", name, a.AuthProvider.Name))
 		}
 	}
+	return out
+}
+
+// kubeconfigFiles lists the files a kubeconfig reads: on a hub, files of
+// its pod.
+func kubeconfigFiles(kc *clientcmdapi.Config) []string {
+	var out []string
+	for name, a := range kc.AuthInfos {
+		for field, path := range map[string]string{"tokenFile": a.TokenFile, "client-certificate": a.ClientCertificate, "client-key": a.ClientKey} {
+			if path != "" {
+				out = append(out, fmt.Sprintf("user %s %s %s", name, field, path))
+			}
+		}
+	}
+	for name, c := range kc.Clusters {
+		if c.CertificateAuthority != "" {
+			out = append(out, fmt.Sprintf("cluster %s certificate-authority %s", name, c.CertificateAuthority))
+		}
+	}
+	slices.Sort(out)
 	return out
 }
 

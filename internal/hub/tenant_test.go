@@ -124,6 +124,48 @@ func TestHubTenantBoundary(t *testing.T) {
 		t.Errorf("a gateway tokenFile on a hub: %q", r.Status.Message)
 	}
 
+	// Provider gatewayapi: a kubeconfig file would be the pod's, and a
+	// kubeconfig from a Secret that reads a file of the pod (its own
+	// ServiceAccount token, sent to the server the kubeconfig names) is
+	// refused too.
+	podFile := clientcmdapi.NewConfig()
+	podFile.Clusters["edge"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:1"}
+	podFile.AuthInfos["edge"] = &clientcmdapi.AuthInfo{TokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token"}
+	podFile.Contexts["edge"] = &clientcmdapi.Context{Cluster: "edge", AuthInfo: "edge"}
+	podFile.CurrentContext = "edge"
+	podFileData, err := clientcmd.Write(*podFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "edge-kubeconfig", Namespace: "default", Labels: map[string]string{v1alpha1.LabelTrafficCredentials: "true"}},
+		Data: map[string][]byte{"kubeconfig": podFileData}}); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		ga   v1alpha1.GatewayAPITraffic
+		says string
+	}{
+		"routes-file":      {v1alpha1.GatewayAPITraffic{Kubeconfig: "/root/.kube/config", ParentRef: v1alpha1.GatewayParentRef{Name: "front"}}, "spec.blueGreen.traffic.gatewayAPI.kubeconfig is a file of the hub's pod: give kubeconfigSecretRef"},
+		"routes-identity":  {v1alpha1.GatewayAPITraffic{ParentRef: v1alpha1.GatewayParentRef{Name: "front"}}, "spec.blueGreen.traffic.gatewayAPI needs kubeconfigSecretRef on a hub"},
+		"routes-pod-token": {v1alpha1.GatewayAPITraffic{KubeconfigSecretRef: &v1alpha1.SecretKeyRef{Name: "edge-kubeconfig"}, ParentRef: v1alpha1.GatewayParentRef{Name: "front"}}, "reads files of the hub's pod (user edge tokenFile /var/run/secrets/kubernetes.io/serviceaccount/token)"},
+	} {
+		r := run(name)
+		r.Spec.Method = v1alpha1.MethodBlueGreen
+		ga := tc.ga
+		r.Spec.BlueGreen = &v1alpha1.BlueGreenSpec{Traffic: v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficGatewayAPI, GatewayAPI: &ga,
+			Hosts: v1alpha1.HostNames{Public: "shop.example.com", Cluster: "aks.example.com", Blue: "aks-blue.example.com", Green: "aks-green.example.com"}}}
+		if err := tenant.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "run "+name+" to be refused", replicas, func() bool {
+			r, err := st.Get(name)
+			return err == nil && r.Status.Phase == v1alpha1.PhaseFailed
+		})
+		if r, _ := st.Get(name); !strings.Contains(r.Status.Message, tc.says) {
+			t.Errorf("run %s refused with %q, want it to say %q", name, r.Status.Message, tc.says)
+		}
+	}
+
 	// The ways of those who may write Clusters and Secrets.
 	if err := admin.Create(ctx, &v1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "scripted", Namespace: "default"},
 		Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderExec, Group: "all", Exec: &v1alpha1.ExecCluster{Name: "scripted", Command: []string{"touch", marker}}}}); err != nil {
@@ -177,6 +219,14 @@ func TestHubTenantBoundary(t *testing.T) {
 		t.Fatal(err)
 	}
 	refused("exec-plugin", "user m runs exec plugin touch")
+	other.Data["kubeconfig"] = podFileData
+	if err := admin.Update(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := tenant.Create(ctx, run("member-pod-file")); err != nil {
+		t.Fatal(err)
+	}
+	refused("member-pod-file", "reads files of the hub's pod (user edge tokenFile /var/run/secrets/kubernetes.io/serviceaccount/token)")
 
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("a command of a refused run ran in the hub")

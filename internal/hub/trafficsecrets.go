@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/client-go/tools/clientcmd"
+
 	"upshift.dev/upshift/api/v1alpha1"
 )
 
@@ -35,9 +37,14 @@ func podFiles(spec *v1alpha1.UpdateRunSpec, allowExec bool) []string {
 		}
 	}
 	if bg.Traffic.Provider == v1alpha1.TrafficGatewayAPI || bg.Traffic.GatewayAPI != nil {
-		// Its kubeconfig would be a file of the pod, and without one the
-		// pod's own ServiceAccount would write the routes.
-		out = append(out, "spec.blueGreen.traffic.gatewayAPI reaches its cluster with a kubeconfig file or the pod's own identity: a hub does not run provider gatewayapi yet; run the move from the CLI")
+		// A kubeconfig file would be the pod's, and without one the pod's
+		// own ServiceAccount would write the routes.
+		switch ga := bg.Traffic.GatewayAPI; {
+		case ga != nil && ga.Kubeconfig != "":
+			out = append(out, "spec.blueGreen.traffic.gatewayAPI.kubeconfig is a file of the hub's pod: give kubeconfigSecretRef (a Secret labelled "+label+")")
+		case ga == nil || ga.KubeconfigSecretRef == nil:
+			out = append(out, "spec.blueGreen.traffic.gatewayAPI needs kubeconfigSecretRef on a hub (a Secret labelled "+label+"), or the hub's own identity would write the routes")
+		}
 	}
 	if bg.Sync.Manifests != "" && !allowExec {
 		out = append(out, "spec.blueGreen.sync.manifests reads a folder of the hub's pod: allowed only on a hub started with --allow-exec")
@@ -84,7 +91,13 @@ func (r *Reconciler) trafficSecrets(ctx context.Context, run *v1alpha1.UpdateRun
 			return nil, err
 		}
 	}
-	if token == "" && key == "" {
+	var kubeconfig string
+	if ga := bg.Traffic.GatewayAPI; ga != nil && ga.KubeconfigSecretRef != nil {
+		if kubeconfig, err = r.routesKubeconfig(ctx, run.Name, ga.KubeconfigSecretRef); err != nil {
+			return nil, err
+		}
+	}
+	if token == "" && key == "" && kubeconfig == "" {
 		return nil, nil
 	}
 	return func(run *v1alpha1.UpdateRun) {
@@ -95,6 +108,38 @@ func (r *Reconciler) trafficSecrets(ctx context.Context, run *v1alpha1.UpdateRun
 			if d := bg.Traffic.DNS; d != nil && key != "" {
 				d.KeySecretFile = key
 			}
+			if ga := bg.Traffic.GatewayAPI; ga != nil && kubeconfig != "" {
+				ga.Kubeconfig = kubeconfig
+			}
 		}
 	}, nil
+}
+
+// routesKubeconfig writes the kubeconfig of the Gateway API routes'
+// cluster, from the Secret the run names, to a private file. It must
+// carry its credentials itself: a plugin would run a command in the hub,
+// and a file it names would be one of the hub's pod (its own
+// ServiceAccount token, sent to a server the kubeconfig names).
+func (r *Reconciler) routesKubeconfig(ctx context.Context, run string, ref *v1alpha1.SecretKeyRef) (string, error) {
+	const field = "spec.blueGreen.traffic.gatewayAPI.kubeconfigSecretRef"
+	key := ref.Key
+	if key == "" {
+		key = "kubeconfig"
+	}
+	data, err := r.markedSecret(ctx, ref.Name, key, v1alpha1.LabelTrafficCredentials, "the kubeconfig of the Gateway API routes' cluster", "--from-file="+key+"=KUBECONFIG")
+	if err != nil {
+		return "", fmt.Errorf("%s %w", field, err)
+	}
+	kc, err := clientcmd.Load(data)
+	if err != nil {
+		return "", fmt.Errorf("%s: key %q of Secret %s is not a kubeconfig", field, key, ref.Name)
+	}
+	r.scrub.add(secretsOf(kc)...)
+	if plugins := kubeconfigPlugins(kc); len(plugins) > 0 {
+		return "", fmt.Errorf("%s: the kubeconfig of Secret %s: %w", field, ref.Name, execRefused(plugins))
+	}
+	if files := kubeconfigFiles(kc); len(files) > 0 {
+		return "", fmt.Errorf("%s: the kubeconfig of Secret %s reads files of the hub's pod (%s): embed the data (token, client-certificate-data, certificate-authority-data)", field, ref.Name, strings.Join(files, ", "))
+	}
+	return r.privateFile(run, "gatewayapi.kubeconfig", data)
 }

@@ -215,8 +215,8 @@ func TestValidate(t *testing.T) {
 		}, "spec.upgrade.type: Invalid value: \"ControlPlaneOnly\": a blue-green move builds a whole new cluster"},
 		{"blue-green unknown provider", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
 			r.Spec.Method, r.Spec.BlueGreen = v1alpha1.MethodBlueGreen, validBlueGreen()
-			r.Spec.BlueGreen.Traffic.Provider = "frontdoor"
-		}, "spec.blueGreen.traffic.provider: Unsupported value: \"frontdoor\""},
+			r.Spec.BlueGreen.Traffic.Provider = "cloudflare"
+		}, "spec.blueGreen.traffic.provider: Unsupported value: \"cloudflare\""},
 		{"blue-green names not distinct", func(r *v1alpha1.UpdateRun, _ *v1alpha1.UpdateStrategySpec) {
 			r.Spec.Method, r.Spec.BlueGreen = v1alpha1.MethodBlueGreen, validBlueGreen()
 			r.Spec.BlueGreen.Traffic.Hosts.Green = r.Spec.BlueGreen.Traffic.Hosts.Blue

@@ -313,7 +313,7 @@ func validateSpec(p *field.Path, bg *v1alpha1.BlueGreenSpec) field.ErrorList {
 			errs = append(errs, field.Invalid(tp.Child("gatewayAPI", "acceptTimeout"), g.AcceptTimeout.Duration.String(), "must be positive"))
 		}
 	default:
-		errs = append(errs, field.NotSupported(tp.Child("provider"), t.Provider, []string{v1alpha1.TrafficGateway, v1alpha1.TrafficDNS, v1alpha1.TrafficTrafficManager, v1alpha1.TrafficAzureDNS, v1alpha1.TrafficHAProxy, v1alpha1.TrafficGatewayAPI}))
+		errs = append(errs, field.NotSupported(tp.Child("provider"), t.Provider, []string{v1alpha1.TrafficGateway, v1alpha1.TrafficDNS, v1alpha1.TrafficTrafficManager, v1alpha1.TrafficAzureDNS, v1alpha1.TrafficFrontDoor, v1alpha1.TrafficHAProxy, v1alpha1.TrafficGatewayAPI}))
 	}
 	hp := tp.Child("hosts")
 	seen := map[string]string{}
