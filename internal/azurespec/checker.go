@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -55,11 +56,7 @@ func (c *Checker) Problems() []string {
 func (c *Checker) Seen() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range c.seen {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.seen)
 }
 
 func (c *Checker) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,7 @@ import (
 	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/providers/traffic/azuredns"
 	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
+	fd "upshift.dev/upshift/internal/providers/traffic/frontdoor"
 	tm "upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 )
 
@@ -36,15 +37,18 @@ address is in its LoadBalancer Service ` + azureemu.IngressService + `, as
 with AKS's application routing add-on.
 
 It also serves Azure DNS zones (A and CNAME record sets, api-version
-` + azuredns.APIVersion + `, stored only) and Traffic Manager profiles with external
-endpoints (api-version ` + tm.APIVersion + `). With --gateway, each profile's DNS
-name (NAME.trafficmanager.net) is a route of that upshift gateway, standing
-for the resolvers users go through: a switch of the profile's endpoints is
-what users of the gateway see.
+` + azuredns.APIVersion + `, stored only), Traffic Manager profiles with external
+endpoints (api-version ` + tm.APIVersion + `), and Front Door profiles with their
+origin groups and origins (Microsoft.Cdn, api-version ` + fd.APIVersion + `). With
+--gateway, each Traffic Manager profile's DNS name (NAME.trafficmanager.net)
+and each Front Door origin group G (G.azurefd.net) is a route of that
+upshift gateway, standing for the resolvers or the edge users go through: a
+switch of the endpoints or origins is what users of the gateway see.
 
 Point a fleet file's aks cluster at it with spec.aks.armEndpoint. It accepts
-any bearer token, so it listens on loopback only. It is not Azure: the
-README's Providers table says what was tested against it only.`,
+any bearer token, so it listens on loopback only. It is not Azure:
+docs/providers.md says what was tested against it only, and what against
+Azure's published REST specs.`,
 		Example: `  upshift local azure --listen 127.0.0.1:8443
   # fleet.yaml: spec: {provider: aks, aks: {subscriptionID: ` + azureemu.DefaultSubscription + `,
   #                     resourceGroup: ` + azureemu.AdoptGroup + `, name: prod, armEndpoint: http://127.0.0.1:8443}}`,

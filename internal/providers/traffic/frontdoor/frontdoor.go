@@ -51,7 +51,7 @@ func FromSpec(spec v1alpha1.TrafficSpec) (traffic.Provider, error) {
 		return nil, err
 	}
 	for field, host := range map[string]string{"cluster": spec.Hosts.Cluster, "blue": spec.Hosts.Blue, "green": spec.Hosts.Green} {
-		if host == "" || strings.Contains(host, "{") {
+		if host == "" || strings.Contains(host, v1alpha1.ClusterPlaceholder) {
 			continue
 		}
 		if _, err := p.group(host); err != nil {
