@@ -12,8 +12,8 @@ import (
 
 	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/providers/traffic/azuredns"
-	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
 	fd "upshift.dev/upshift/internal/providers/traffic/frontdoor"
+	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
 	tm "upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 )
 
