@@ -26,6 +26,7 @@ import (
 	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
 	"upshift.dev/upshift/internal/providers/traffic/gatewayapi"
 	"upshift.dev/upshift/internal/providers/traffic/haproxy"
+	tm "upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 	"upshift.dev/upshift/internal/testfleet"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -84,6 +85,36 @@ func TestCanaryThroughFrontDoor(t *testing.T) {
 	canaryThrough(t, e, "fdc", false)
 	if w, err := p.Weights(ctx, names.Cluster); err != nil || w.String() != "fdc-g2=100" {
 		t.Errorf("after the canary the origin group of %s holds %s (%v), want fdc-g2 alone", names.Cluster, w, err)
+	}
+}
+
+// TestCanaryThroughTrafficManager does the same through Azure Traffic
+// Manager, via the emulator (a gateway stands for the resolvers users go
+// through): the cluster name is a Weighted profile, blue and green its
+// endpoints.
+func TestCanaryThroughTrafficManager(t *testing.T) {
+	ctx := t.Context()
+	e := setup(t, "tmc", nil)
+	gw := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), HealthInterval: frontdoor.Duration{Duration: 200 * time.Millisecond}}
+	testfleet.RunGateway(t, gw, token)
+	emu := azureemu.New(nil, "")
+	emu.Gateway = trafficgateway.New("http://"+gw.AdminListen, token)
+	arm := httptest.NewServer(azurespec.Hold(t, emu))
+	t.Cleanup(arm.Close)
+	names := v1alpha1.HostNames{Public: hosts.Public, Cluster: "tmc" + tm.DNSSuffix, Blue: "tmc-blue" + tm.DNSSuffix, Green: "tmc-green" + tm.DNSSuffix}
+	spec := v1alpha1.TrafficManagerTraffic{SubscriptionID: azureemu.DefaultSubscription, ResourceGroup: "traffic-rg", ARMEndpoint: arm.URL, TTL: 2, SwitchTTL: 1}
+	p, err := tm.New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ApplyRoute(ctx, traffic.Route{Host: names.Cluster, UpstreamHost: hosts.Public, Backends: []traffic.Backend{{Name: "tmc", URL: e.blue.IngressURL(), Weight: 100}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.front, e.userHost = "http://"+gw.Listen, names.Cluster
+	e.traffic = v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficTrafficManager, Hosts: names, URL: e.front, TrafficManager: &spec}
+	canaryThrough(t, e, "tmc", false)
+	if w, err := p.Weights(ctx, names.Cluster); err != nil || w.String() != "tmc-g2=100" {
+		t.Errorf("after the canary the profile %s holds %s (%v), want tmc-g2 alone", names.Cluster, w, err)
 	}
 }
 
