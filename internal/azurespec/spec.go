@@ -1,6 +1,7 @@
 package azurespec
 
 import (
+	"bytes"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -39,6 +40,8 @@ type Operation struct {
 	// gives an enum.
 	Params   map[string][]string `json:"params"`
 	Statuses []int               `json:"statuses"`
+	// StatusesFrom says where the statuses were read when no example was.
+	StatusesFrom string `json:"statusesFrom"`
 	// Headers an answer of a status carries (the long-running ones).
 	Headers map[string][]string `json:"headers"`
 	Request *Body               `json:"request"`
@@ -88,8 +91,10 @@ func (c *Contract) Source(op *Operation) string {
 	switch {
 	case op.Example != "" && op.Commit != "":
 		parts = append(parts, fmt.Sprintf("%s@%s %s/%s", c.Repository, short(op.Commit), folder, op.Example))
+	case op.StatusesFrom != "":
+		parts = append(parts, fmt.Sprintf("%s %s, statuses from %s", c.Repository, folder, op.StatusesFrom))
 	case c.Spec == "":
-		parts = append(parts, fmt.Sprintf("%s %s, statuses from the Go SDK generated from its spec", c.Repository, folder))
+		parts = append(parts, c.Repository+" "+folder)
 	}
 	return strings.Join(parts, "; ")
 }
@@ -101,7 +106,9 @@ func Load(name string) (*Contract, error) {
 		return nil, fmt.Errorf("no facts %s: %w", name, err)
 	}
 	var c Contract
-	if err := json.Unmarshal(data, &c); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields() // a misspelt fact would check nothing
+	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("facts %s: %w", name, err)
 	}
 	for i := range c.Operations {
