@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/azurearm"
 	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/azurespec"
 	"upshift.dev/upshift/internal/engine"
@@ -59,20 +58,10 @@ func TestCanaryThroughHAProxy(t *testing.T) {
 func TestCanaryThroughFrontDoor(t *testing.T) {
 	ctx := t.Context()
 	e := setup(t, "fdc", nil)
-	gw := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), HealthInterval: frontdoor.Duration{Duration: 200 * time.Millisecond}}
-	testfleet.RunGateway(t, gw, token)
-	emu := azureemu.New(nil, "")
-	emu.Gateway = trafficgateway.New("http://"+gw.AdminListen, token)
-	arm := httptest.NewServer(azurespec.Hold(t, emu))
-	t.Cleanup(arm.Close)
-	req, _ := http.NewRequest(http.MethodPut, arm.URL+"/subscriptions/"+azureemu.DefaultSubscription+"/resourceGroups/edge-rg/providers/Microsoft.Cdn/profiles/edge?api-version="+fd.APIVersion,
-		strings.NewReader(`{"location": "Global", "sku": {"name": "Standard_AzureFrontDoor"}}`))
-	req.Header.Set("Authorization", "Bearer "+azurearm.EmulatorToken)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("creating the Front Door profile: %v %v", resp, err)
-	}
+	arm, front := azureEdge(t)
+	testfleet.FrontDoorProfile(t, arm, "edge-rg", "edge")
 	names := v1alpha1.HostNames{Public: hosts.Public, Cluster: "fdc" + fd.DNSSuffix, Blue: "fdc-blue" + fd.DNSSuffix, Green: "fdc-green" + fd.DNSSuffix}
-	spec := v1alpha1.FrontDoorTraffic{SubscriptionID: azureemu.DefaultSubscription, ResourceGroup: "edge-rg", Profile: "edge", ARMEndpoint: arm.URL}
+	spec := v1alpha1.FrontDoorTraffic{SubscriptionID: azureemu.DefaultSubscription, ResourceGroup: "edge-rg", Profile: "edge", ARMEndpoint: arm}
 	p, err := fd.New(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -80,12 +69,27 @@ func TestCanaryThroughFrontDoor(t *testing.T) {
 	if err := p.ApplyRoute(ctx, traffic.Route{Host: names.Cluster, UpstreamHost: hosts.Public, Backends: []traffic.Backend{{Name: "fdc", URL: e.blue.IngressURL(), Weight: 100}}}); err != nil {
 		t.Fatal(err)
 	}
-	e.front, e.userHost = "http://"+gw.Listen, names.Cluster
+	e.front, e.userHost = front, names.Cluster
 	e.traffic = v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficFrontDoor, Hosts: names, URL: e.front, FrontDoor: &spec}
 	canaryThrough(t, e, "fdc", false)
 	if w, err := p.Weights(ctx, names.Cluster); err != nil || w.String() != "fdc-g2=100" {
 		t.Errorf("after the canary the origin group of %s holds %s (%v), want fdc-g2 alone", names.Cluster, w, err)
 	}
+}
+
+// azureEdge serves the Azure emulator (its requests and answers held to
+// Azure's published contract) with a real gateway standing for what users
+// go through: Traffic Manager's resolvers, Front Door's edge. It returns
+// the emulator's and the gateway's URLs.
+func azureEdge(t *testing.T) (arm, front string) {
+	t.Helper()
+	gw := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), HealthInterval: frontdoor.Duration{Duration: 200 * time.Millisecond}}
+	testfleet.RunGateway(t, gw, token)
+	emu := azureemu.New(nil, "")
+	emu.Gateway = trafficgateway.New("http://"+gw.AdminListen, token)
+	srv := httptest.NewServer(azurespec.Hold(t, emu))
+	t.Cleanup(srv.Close)
+	return srv.URL, "http://" + gw.Listen
 }
 
 // TestCanaryThroughTrafficManager does the same through Azure Traffic
@@ -95,14 +99,9 @@ func TestCanaryThroughFrontDoor(t *testing.T) {
 func TestCanaryThroughTrafficManager(t *testing.T) {
 	ctx := t.Context()
 	e := setup(t, "tmc", nil)
-	gw := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), HealthInterval: frontdoor.Duration{Duration: 200 * time.Millisecond}}
-	testfleet.RunGateway(t, gw, token)
-	emu := azureemu.New(nil, "")
-	emu.Gateway = trafficgateway.New("http://"+gw.AdminListen, token)
-	arm := httptest.NewServer(azurespec.Hold(t, emu))
-	t.Cleanup(arm.Close)
+	arm, front := azureEdge(t)
 	names := v1alpha1.HostNames{Public: hosts.Public, Cluster: "tmc" + tm.DNSSuffix, Blue: "tmc-blue" + tm.DNSSuffix, Green: "tmc-green" + tm.DNSSuffix}
-	spec := v1alpha1.TrafficManagerTraffic{SubscriptionID: azureemu.DefaultSubscription, ResourceGroup: "traffic-rg", ARMEndpoint: arm.URL, TTL: 2, SwitchTTL: 1}
+	spec := v1alpha1.TrafficManagerTraffic{SubscriptionID: azureemu.DefaultSubscription, ResourceGroup: "traffic-rg", ARMEndpoint: arm, TTL: 2, SwitchTTL: 1}
 	p, err := tm.New(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +109,7 @@ func TestCanaryThroughTrafficManager(t *testing.T) {
 	if err := p.ApplyRoute(ctx, traffic.Route{Host: names.Cluster, UpstreamHost: hosts.Public, Backends: []traffic.Backend{{Name: "tmc", URL: e.blue.IngressURL(), Weight: 100}}}); err != nil {
 		t.Fatal(err)
 	}
-	e.front, e.userHost = "http://"+gw.Listen, names.Cluster
+	e.front, e.userHost = front, names.Cluster
 	e.traffic = v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficTrafficManager, Hosts: names, URL: e.front, TrafficManager: &spec}
 	canaryThrough(t, e, "tmc", false)
 	if w, err := p.Weights(ctx, names.Cluster); err != nil || w.String() != "tmc-g2=100" {

@@ -1,7 +1,6 @@
 package aks_test
 
 import (
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/azurearm"
 	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/azurespec"
 	"upshift.dev/upshift/internal/engine"
@@ -217,12 +215,7 @@ func TestAKSBlueGreenWithFrontDoor(t *testing.T) {
 	names := v1alpha1.HostNames{Public: public, Cluster: "shop-prod" + fd.DNSSuffix, Blue: "shop-blue" + fd.DNSSuffix, Green: "shop-green" + fd.DNSSuffix}
 	fdSpec := v1alpha1.FrontDoorTraffic{SubscriptionID: azureemu.DefaultSubscription, ResourceGroup: "edge-rg", Profile: "edge", ARMEndpoint: e.arm}
 	// The user's profile, and the origin group of the cluster name on blue.
-	req, _ := http.NewRequest(http.MethodPut, e.arm+"/subscriptions/"+azureemu.DefaultSubscription+"/resourceGroups/edge-rg/providers/Microsoft.Cdn/profiles/edge?api-version="+fd.APIVersion,
-		strings.NewReader(`{"location": "Global", "sku": {"name": "Standard_AzureFrontDoor"}}`))
-	req.Header.Set("Authorization", "Bearer "+azurearm.EmulatorToken)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("creating the Front Door profile: %v %v", resp, err)
-	}
+	testfleet.FrontDoorProfile(t, e.arm, "edge-rg", "edge")
 	origins, err := fd.New(fdSpec)
 	if err != nil {
 		t.Fatal(err)

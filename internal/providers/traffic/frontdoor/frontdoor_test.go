@@ -1,14 +1,12 @@
 package frontdoor_test
 
 import (
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"upshift.dev/upshift/api/v1alpha1"
-	"upshift.dev/upshift/internal/azurearm"
 	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/azurespec"
 	"upshift.dev/upshift/internal/frontdoor"
@@ -37,14 +35,7 @@ func start(t *testing.T) *env {
 	emu.Gateway = trafficgateway.New("http://"+cfg.AdminListen, token)
 	srv := httptest.NewServer(azurespec.Hold(t, emu))
 	t.Cleanup(srv.Close)
-	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/subscriptions/"+azureemu.DefaultSubscription+"/resourceGroups/edge-rg/providers/Microsoft.Cdn/profiles/edge?api-version="+fd.APIVersion,
-		strings.NewReader(`{"location": "Global", "sku": {"name": "Standard_AzureFrontDoor"}}`))
-	req.Header.Set("Authorization", "Bearer "+azurearm.EmulatorToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("creating the profile: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	testfleet.FrontDoorProfile(t, srv.URL, "edge-rg", "edge")
 	return &env{arm: srv.URL, front: "http://" + cfg.Listen}
 }
 
