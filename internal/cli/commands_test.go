@@ -73,7 +73,12 @@ func words(line string) []string {
 				out, in = append(out, cur.String()), false
 				cur.Reset()
 			}
-		case (r == '#' || r == '|' || r == '>' || r == '&' || r == ';') && !in:
+		case r == '#' && !in:
+			return out
+		case r == '|' || r == '>' || r == '&' || r == ';':
+			if in {
+				out = append(out, cur.String())
+			}
 			return out
 		default:
 			cur.WriteRune(r)

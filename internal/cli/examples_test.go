@@ -70,6 +70,9 @@ func documentedYAML(t *testing.T) []yamlBlock {
 				if m := markerRE.FindStringSubmatch(strings.TrimSpace(lines[i-1])); m != nil {
 					b.marker = m[1]
 				}
+				if strings.HasPrefix(strings.TrimSpace(lines[i-1]), "<!-- file: ") {
+					continue // a file the console examples use: internal/doctest runs them
+				}
 			}
 			var body []string
 			for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {

@@ -150,7 +150,7 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 		t.setStep(k, func(st *v1alpha1.StepStatus) {
 			st.Phase, st.Message, st.Output, st.End = v1alpha1.PhaseCompleted, msg, output, now()
 			st.NodePool = res.NodePool
-		}, Event{Type: "Completed", Message: msg + " " + e.progressBar()})
+		}, Event{Type: "Completed", Message: msg})
 	}
 	if err := e.update(func(s *v1alpha1.UpdateRunStatus) { ended(v1alpha1.PhaseCompleted)(t.status(s)) }); err != nil {
 		return err
@@ -178,11 +178,15 @@ func (t clusterTurn) set(fn func(*v1alpha1.StageClusterStatus), ev Event) {
 	t.tell(ev)
 }
 
-// setStep is set for the cluster's step k.
+// setStep is set for the cluster's step k. A step's completion is told
+// with the run's progress, this step counted.
 func (t clusterTurn) setStep(k int, fn func(*v1alpha1.StepStatus), ev Event) {
 	t.e.record(func(s *v1alpha1.UpdateRunStatus) { fn(&t.status(s).Steps[k]) })
 	if ev.Type != "" {
 		ev.Step = t.e.stepName(t.stage, t.idx, k)
+	}
+	if ev.Type == "Completed" {
+		ev.Message += " " + t.e.progressBar()
 	}
 	t.tell(ev)
 }

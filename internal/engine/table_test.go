@@ -3,7 +3,9 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -130,5 +132,37 @@ func TestEngineTable(t *testing.T) {
 			}
 			t.Logf("%s", time.Since(start).Round(time.Millisecond))
 		})
+	}
+}
+
+// TestProgressCountsTheStepDone: each step's completion line counts that
+// step, so the last one reads N/N.
+func TestProgressCountsTheStepDone(t *testing.T) {
+	e, _ := instantEngine(t, []v1alpha1.Cluster{member("a1", "a"), member("a2", "a")})
+	s := stage("a", "a")
+	s.MaxConcurrency = one()
+	var mu sync.Mutex
+	var done []string
+	e.Progress = func(ev engine.Event) {
+		if ev.Type == "Completed" && ev.Step != "" {
+			mu.Lock()
+			defer mu.Unlock()
+			done = append(done, ev.Message[strings.LastIndex(ev.Message, "] ")+2:])
+		}
+	}
+	run, strategy := newRun("progress", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor}, s)
+	if _, err := e.Initialize(context.Background(), run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Drive(context.Background(), "progress"); err != nil {
+		t.Fatal(err)
+	}
+	if len(done) < 2 {
+		t.Fatalf("%d step completions told: %v", len(done), done)
+	}
+	for k, got := range done {
+		if want := fmt.Sprintf("%d/%d steps", k+1, len(done)); got != want {
+			t.Errorf("completion %d says %q, want %q (all: %v)", k+1, got, want, done)
+		}
 	}
 }

@@ -45,8 +45,15 @@ func (r *Report) Write(w io.Writer, format string) error {
 func (r *Report) SummaryLine() string {
 	s := r.Summary
 	if r.Scan == "apis" {
-		line := fmt.Sprintf("%d finding(s): %d removed in %s (blocking), %d deprecated; %d input(s) could not be read",
-			len(r.Findings), s.Blocking, r.TargetVersion, len(r.Findings)-s.Blocking, s.InputsFailed)
+		where := "in " + r.TargetVersion
+		for _, f := range r.Findings {
+			if f.Component != "" && f.BlocksTarget {
+				where += " or in an add-on's target" // --target cert-manager=1.6 blocks too
+				break
+			}
+		}
+		line := fmt.Sprintf("%d finding(s): %d removed %s (blocking), %d deprecated; %d input(s) could not be read",
+			len(r.Findings), s.Blocking, where, len(r.Findings)-s.Blocking, s.InputsFailed)
 		if len(r.Skipped) > 0 {
 			line += fmt.Sprintf("; %d document(s) skipped as no Kubernetes objects (-v lists them)", len(r.Skipped))
 		}
