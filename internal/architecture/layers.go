@@ -37,7 +37,7 @@ var Layers = []Layer{
 		"internal/cli",
 	}},
 	{Name: "programs", Doc: "binaries, test harnesses and benchmarks", Packages: []string{
-		"cmd/...", "internal/testfleet", "internal/doctest", "bench",
+		"cmd/...", "tools/kubectl", "internal/testfleet", "internal/doctest", "bench",
 	}},
 }
 

@@ -31,7 +31,21 @@ type Command struct {
 var (
 	fileMarker   = regexp.MustCompile(`^<!-- file: (\S+) -->$`)
 	notRunMarker = regexp.MustCompile(`^<!-- not run: (.+) -->$`)
+	portsMarker  = regexp.MustCompile(`^<!-- ports: ([0-9 ]+) -->$`)
 )
+
+// Ports lists the ports a page's `<!-- ports: 8080 9090 -->` marker names:
+// fixed ports its examples listen on, which a test replaces with free
+// ones (as `:PORT` in files and commands), so that it runs beside others.
+func Ports(data []byte) []string {
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if m := portsMarker.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+			out = append(out, strings.Fields(m[1])...)
+		}
+	}
+	return out
+}
 
 // Parse returns the file blocks and sessions of a page, in page order.
 // Blocks that are neither (yaml read by no example, output without a
@@ -128,6 +142,7 @@ var loose = []struct{ shape, any string }{
 	{`\b\d{8}-\d{6}\b`, `\d{8}-\d{6}`},
 	{`\b\d{2}:\d{2}:\d{2}\b`, `\d{2}:\d{2}:\d{2}`},
 	{`127\.0\.0\.1:\d+`, `127\.0\.0\.1:\d+`},
+	{`\b\d+ req/s`, `\d+ req/s`},
 	{`\b\d+(?:\.\d+)?(?:ns|µs|ms|h|m|s)(?:\d+(?:\.\d+)?(?:ms|h|m|s))*\b`, `\d+(?:\.\d+)?(?:ns|µs|ms|h|m|s)(?:\d+(?:\.\d+)?(?:ms|h|m|s))*`},
 }
 

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,7 +75,7 @@ func TestConsoleExamples(t *testing.T) {
 		}
 		ran += len(sessions)
 		t.Run(strings.TrimSuffix(page, ".md"), func(t *testing.T) {
-			runPage(t, bin, blocks)
+			runPage(t, bin, blocks, freePorts(t, Ports(data)))
 		})
 	}
 	t.Logf("%d session(s) run as written, %d left out (each with its reason above)", ran, left)
@@ -82,21 +84,48 @@ func TestConsoleExamples(t *testing.T) {
 	}
 }
 
-// buildUpshift builds the CLI once for the sessions, as `make build` does.
+// buildUpshift builds the CLI once for the sessions, as `make build` does,
+// and kubectl (tools/kubectl), which the pages use and this machine need
+// not have.
 func buildUpshift(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "upshift"), "./cmd/upshift")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/upshift: %v\n%s", err, out)
+	for name, pkg := range map[string]string{"upshift": "./cmd/upshift", "kubectl": "./tools/kubectl"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
 	}
 	return dir
 }
 
+// freePorts maps each port a page names to a free one.
+func freePorts(t *testing.T, ports []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, p := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[p] = strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+	}
+	return out
+}
+
+// withPorts writes s with each named port (as `:PORT`) replaced.
+func withPorts(s string, ports map[string]string) string {
+	for from, to := range ports {
+		s = strings.ReplaceAll(s, ":"+from, ":"+to)
+	}
+	return s
+}
+
 // runPage runs a page's blocks in order in one folder and home: files are
 // written, sessions run. Local clusters a session left are removed.
-func runPage(t *testing.T, bin string, blocks []Block) {
+func runPage(t *testing.T, bin string, blocks []Block, ports map[string]string) {
 	work, home := t.TempDir(), t.TempDir()
 	// bin/upshift, as the docs that follow a `make build` write it.
 	if err := os.Symlink(bin, filepath.Join(work, "bin")); err != nil {
@@ -108,7 +137,11 @@ func runPage(t *testing.T, bin string, blocks []Block) {
 		"UPSHIFT_CACHE="+toolchain.DefaultCacheDir(), // the built Kubernetes binaries, not the fresh home's
 		"UPSHIFT_HOME=", "UPSHIFT_HUB=", "KUBECONFIG=", "NO_COLOR=1",
 	)
+	var groups []int // the sessions' process groups, background jobs with them
 	t.Cleanup(func() {
+		for _, g := range groups {
+			_ = syscall.Kill(-g, syscall.SIGTERM)
+		}
 		down := exec.Command(filepath.Join(bin, "upshift"), "local", "down", "--all")
 		down.Env = env
 		_ = down.Run()
@@ -119,7 +152,7 @@ func runPage(t *testing.T, bin string, blocks []Block) {
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(p, []byte(b.Text), 0o644); err != nil {
+			if err := os.WriteFile(p, []byte(withPorts(b.Text, ports)), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			continue
@@ -127,7 +160,12 @@ func runPage(t *testing.T, bin string, blocks []Block) {
 		if b.NotRun != "" {
 			continue
 		}
-		outs, codes, err := runSession(work, env, b.Commands)
+		cmds := make([]Command, len(b.Commands))
+		for k, c := range b.Commands {
+			c.Run = withPorts(c.Run, ports)
+			cmds[k] = c
+		}
+		outs, codes, err := runSession(work, env, cmds, &groups)
 		if err != nil {
 			t.Fatalf("%s:%d: %v", b.Page, b.Line, err)
 		}
@@ -158,7 +196,7 @@ const separator = "\x1eupshift-doctest"
 // runSession runs a session's commands in one bash, in the page's
 // folder, each command's output (both streams, in order) and exit code
 // kept apart. `$?` reads the command before, as in a terminal.
-func runSession(work string, env []string, cmds []Command) (outs []string, codes []int, err error) {
+func runSession(work string, env []string, cmds []Command, groups *[]int) (outs []string, codes []int, err error) {
 	var script strings.Builder
 	script.WriteString("exec 2>&1\n__rc=0\n")
 	for _, c := range cmds {
@@ -171,7 +209,16 @@ func runSession(work string, env []string, cmds []Command) (outs []string, codes
 	cmd.Dir, cmd.Env = work, env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	// Its own process group, so that what it leaves in the background
+	// is stopped with the page; and no wait for a job that kept the
+	// output open.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	*groups = append(*groups, cmd.Process.Pid)
+	if err := cmd.Wait(); err != nil {
 		return nil, nil, fmt.Errorf("the session's shell: %v\n%s", err, out.String())
 	}
 	parts := strings.Split(out.String(), "\n"+separator+" ")

@@ -136,7 +136,11 @@ func trafficStep(ctx context.Context, env methods.Env, index int) (methods.Resul
 	if s.Pause != nil {
 		pause = s.Pause.Duration
 	}
-	env.Progress(fmt.Sprintf("step %d of %d: %d%% of %s on green; analysing for %s", index, len(plan), s.Weight, mv.ClusterName(), pause))
+	doing := "analysing"
+	if len(env.Run().Spec.Canary.Analysis) == 0 {
+		doing = "holding" // no analysis: the pause is all the step does
+	}
+	env.Progress(fmt.Sprintf("step %d of %d: %d%% of %s on green; %s for %s", index, len(plan), s.Weight, mv.ClusterName(), doing, pause))
 	verdict, err := analyse(ctx, env, mv, index, started.Add(pause), s.Testers, promoted)
 	if errors.Is(err, errPromoted) {
 		by, _ := promoted()
