@@ -15,6 +15,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/builtin"
+	"upshift.dev/upshift/internal/doctest"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/nodeimages"
@@ -49,6 +50,8 @@ func docPages() (root string, pages []string) {
 
 // documentedYAML lists the yaml blocks of the README and of every page
 // under docs/, each dedented (a block inside a list item is indented).
+// Files the console examples use are left to internal/doctest, which runs
+// those examples.
 func documentedYAML(t *testing.T) []yamlBlock {
 	t.Helper()
 	root, pages := docPages()
@@ -58,31 +61,19 @@ func documentedYAML(t *testing.T) []yamlBlock {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lines := strings.Split(string(data), "\n")
-		for i := 0; i < len(lines); i++ {
-			fence := strings.TrimSpace(lines[i])
-			if fence != "```yaml" && fence != "```json" {
+		page := strings.TrimPrefix(p, root+"/")
+		fences, err := doctest.Fences(page, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fences {
+			if (f.Lang != "yaml" && f.Lang != "json") || f.IsFile() {
 				continue
 			}
-			indent := strings.Index(lines[i], "```")
-			b := yamlBlock{page: strings.TrimPrefix(p, root+"/"), line: i + 1}
-			if i > 0 {
-				if m := markerRE.FindStringSubmatch(strings.TrimSpace(lines[i-1])); m != nil {
-					b.marker = m[1]
-				}
-				if strings.HasPrefix(strings.TrimSpace(lines[i-1]), "<!-- file: ") {
-					continue // a file the console examples use: internal/doctest runs them
-				}
+			b := yamlBlock{page: page, line: f.Line, text: f.Text()}
+			if m := markerRE.FindStringSubmatch(f.Above); m != nil {
+				b.marker = m[1]
 			}
-			var body []string
-			for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
-				l := lines[i]
-				if len(l) >= indent && strings.TrimSpace(l[:indent]) == "" {
-					l = l[indent:]
-				}
-				body = append(body, l)
-			}
-			b.text = strings.Join(body, "\n") + "\n"
 			out = append(out, b)
 		}
 	}

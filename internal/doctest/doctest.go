@@ -47,45 +47,68 @@ func Ports(data []byte) []string {
 	return out
 }
 
-// Parse returns the file blocks and sessions of a page, in page order.
-// Blocks that are neither (yaml read by no example, output without a
-// prompt) are left out.
-func Parse(page string, data []byte) ([]Block, error) {
+// Fence is a fenced block of a page: its language (yaml, console, or
+// none), the line above its opening fence (where markers go), that
+// fence's line (1-based), and its lines, dedented as far as the fence is
+// (a block inside a list item is indented).
+type Fence struct {
+	Lang, Above string
+	Line        int
+	Body        []string
+}
+
+// Text is the block's contents as a file holds them.
+func (f Fence) Text() string { return strings.Join(f.Body, "\n") + "\n" }
+
+// Fences returns the fenced blocks of a page, in page order.
+func Fences(page string, data []byte) ([]Fence, error) {
 	lines := strings.Split(string(data), "\n")
-	var out []Block
+	var out []Fence
 	for i := 0; i < len(lines); i++ {
-		fence := strings.TrimSpace(lines[i])
-		if !strings.HasPrefix(fence, "```") {
+		open := strings.TrimSpace(lines[i])
+		if !strings.HasPrefix(open, "```") {
 			continue
 		}
 		indent := strings.Index(lines[i], "```")
-		b := Block{Page: page, Line: i + 1}
+		f := Fence{Lang: strings.TrimPrefix(open, "```"), Line: i + 1}
 		if i > 0 {
-			above := strings.TrimSpace(lines[i-1])
-			if m := fileMarker.FindStringSubmatch(above); m != nil {
-				b.File = m[1]
-			}
-			if m := notRunMarker.FindStringSubmatch(above); m != nil {
-				b.NotRun = m[1]
-			}
+			f.Above = strings.TrimSpace(lines[i-1])
 		}
-		var body []string
 		for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
 			l := lines[i]
 			if len(l) >= indent && strings.TrimSpace(l[:indent]) == "" {
 				l = l[indent:]
 			}
-			body = append(body, l)
+			f.Body = append(f.Body, l)
 		}
 		if i == len(lines) {
-			return nil, fmt.Errorf("%s:%d: the block is never closed", page, b.Line)
+			return nil, fmt.Errorf("%s:%d: the block is never closed", page, f.Line)
 		}
-		if b.File != "" {
-			b.Text = strings.Join(body, "\n") + "\n"
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// Parse returns the file blocks and sessions of a page, in page order.
+// Blocks that are neither (yaml read by no example, output without a
+// prompt) are left out.
+func Parse(page string, data []byte) ([]Block, error) {
+	fences, err := Fences(page, data)
+	if err != nil {
+		return nil, err
+	}
+	var out []Block
+	for _, f := range fences {
+		b := Block{Page: page, Line: f.Line}
+		if m := fileMarker.FindStringSubmatch(f.Above); m != nil {
+			b.File, b.Text = m[1], f.Text()
 			out = append(out, b)
 			continue
 		}
-		b.Commands = commands(b.Line, body)
+		if m := notRunMarker.FindStringSubmatch(f.Above); m != nil {
+			b.NotRun = m[1]
+		}
+		b.Commands = commands(b.Line, f.Body)
 		if len(b.Commands) > 0 {
 			out = append(out, b)
 		} else if b.NotRun != "" {
@@ -94,6 +117,9 @@ func Parse(page string, data []byte) ([]Block, error) {
 	}
 	return out, nil
 }
+
+// IsFile says whether a fence is a file the sessions use (`<!-- file: PATH -->`).
+func (f Fence) IsFile() bool { return fileMarker.MatchString(f.Above) }
 
 // commands splits a session's lines into its commands and their output.
 // A session is a block whose first line is a command.
