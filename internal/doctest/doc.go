@@ -23,6 +23,7 @@
 // any lines. What differs from run to run and only that is matched
 // loosely: durations (6.3s, 1m08s, 440µs), rates (2781 req/s), times and
 // dates, the timestamps in generated run names, local ports
-// (127.0.0.1:PORT), and the home folder (shown as ~ or /root). Everything
-// else, versions and counts included, is matched as written.
+// (127.0.0.1:PORT), the home folder (shown as ~ or /root) and the user
+// (root, "as root" and "by root"). Everything else, versions and counts
+// included, is matched as written.
 package doctest

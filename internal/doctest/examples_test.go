@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -173,7 +174,7 @@ func runPage(t *testing.T, bin string, blocks []Block, ports map[string]string) 
 			got := strings.Split(strings.ReplaceAll(outs[k], home, "~"), "\n")
 			want := make([]string, len(c.Want))
 			for j, w := range c.Want {
-				want[j] = strings.ReplaceAll(w, "/root/", "~/")
+				want[j] = asUser(strings.ReplaceAll(w, "/root/", "~/"))
 			}
 			if codes[k] != 0 && (k+1 == len(b.Commands) || !ReadsExit(b.Commands[k+1].Run)) {
 				t.Errorf("%s:%d: `%s` exited %d, and the page does not show it failing:\n%s", b.Page, c.Line, c.Run, codes[k], outs[k])
@@ -241,4 +242,14 @@ func runSession(work string, env []string, cmds []Command, groups *[]int) (outs 
 		return nil, nil, fmt.Errorf("%d command(s), %d output(s) read", len(cmds), len(outs))
 	}
 	return outs, codes, nil
+}
+
+// asUser writes the user the pages ran as (root, in "as root" and "by
+// root") as the one running the test.
+func asUser(line string) string {
+	u, err := user.Current()
+	if err != nil || u.Username == "root" {
+		return line
+	}
+	return strings.NewReplacer(" as root", " as "+u.Username, " by root", " by "+u.Username).Replace(line)
 }
