@@ -155,7 +155,7 @@ func (u *Upgrade) Run(ctx context.Context) (nodepool.Result, error) {
 		}
 		if len(old) == 0 {
 			res.Duration = time.Since(start)
-			u.emit("Done", nil, "every node of the pool is at the target (%d replaced in %d batches)", res.Replaced, res.Batches)
+			u.emit("Done", nil, "every node of the pool is at the target (%d replaced in %d batch(es))", res.Replaced, res.Batches)
 			return res, nil
 		}
 		if err := u.pass(ctx, surge, len(current), old, &res); err != nil {
