@@ -115,8 +115,16 @@ func observe(ctx context.Context, m *fleetmember.Member, ob *compliance.Observed
 		return err
 	}
 	ob.KubernetesVersion = got.KubernetesVersion
+	ps, named := m.Provider.(nodeimages.PoolSource)
 	for _, np := range got.NodePools {
-		ob.Pools = append(ob.Pools, compliance.Pool{Name: np.Name, Image: np.NodeImage})
+		pool := compliance.Pool{Name: np.Name, Image: np.NodeImage}
+		if named && ob.Images == nil {
+			if pool.Newest, err = ps.NewestPoolImage(ctx, m.Name, np.Name); err != nil {
+				return err
+			}
+			pool.NewestFrom = ob.Provider + " upgrade profile"
+		}
+		ob.Pools = append(ob.Pools, pool)
 	}
 	return nil
 }

@@ -92,7 +92,17 @@ type Pool struct {
 	// with no catalogue it cannot be known (ImageKnown false).
 	Behind     int  `json:"releasesBehind"`
 	ImageKnown bool `json:"imageKnown"`
+	// Newest is, where the provider keeps no catalogue but names each
+	// pool's newest image (AKS's upgrade profile), that image, and
+	// NewestFrom where it was read. The pool is behind when it differs;
+	// by how many releases, and which CVEs are open, is not known.
+	Newest     string `json:"newestNodeImage,omitempty"`
+	NewestFrom string `json:"newestFrom,omitempty"`
 }
+
+// BehindNewest says whether the provider names a newer image for the pool
+// than the one it runs.
+func (p Pool) BehindNewest() bool { return p.Newest != "" && p.Newest != p.Image }
 
 // Run is a cluster's last upgrade run.
 type Run struct {
@@ -178,7 +188,11 @@ func Build(now time.Time, observed []Observed, runs []*v1alpha1.UpdateRun) Repor
 		}
 		seen := map[string]bool{}
 		if o.Images == nil && len(o.Pools) > 0 {
-			c.Unknown = append(c.Unknown, fmt.Sprintf("node images and CVEs: provider %s has no node-image catalogue", orUnnamed(o.Provider)))
+			what := "node images and CVEs"
+			if !slices.ContainsFunc(o.Pools, func(p Pool) bool { return p.Newest == "" }) {
+				what = "CVEs" // each pool's newest image is named; its CVEs are in no catalogue
+			}
+			c.Unknown = append(c.Unknown, fmt.Sprintf("%s: provider %s has no node-image catalogue", what, orUnnamed(o.Provider)))
 		}
 		for _, p := range o.Pools {
 			r.Totals.Pools++
@@ -193,7 +207,7 @@ func Build(now time.Time, observed []Observed, runs []*v1alpha1.UpdateRun) Repor
 					open[cve.ID] = true
 				}
 			}
-			if p.Behind > 0 {
+			if p.Behind > 0 || p.BehindNewest() {
 				r.Totals.PoolsBehind++
 			}
 			c.Pools = append(c.Pools, p)

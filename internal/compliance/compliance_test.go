@@ -34,6 +34,12 @@ func TestBuild(t *testing.T) {
 		// either; unless its version alone makes it not compliant.
 		{Cluster: member("scripted"), Provider: "exec", KubernetesVersion: "v1.37.2", Available: available, Pools: []Pool{{Name: "system", Image: "ubuntu-2204-2025.01"}}},
 		{Cluster: member("ancient"), Provider: "kubeconfig", KubernetesVersion: "v1.33.1", Available: available, Pools: []Pool{{Name: "system", Image: "x"}}},
+		// AKS names each pool's newest image (its upgrade profile), with
+		// no catalogue: behind is known, by how much and the CVEs are not.
+		{Cluster: member("managed"), Provider: "aks", KubernetesVersion: "v1.37.2", Available: available, Pools: []Pool{
+			{Name: "system", Image: "AKSUbuntu-2204gen2containerd-202411.12.0", Newest: "AKSUbuntu-2204gen2containerd-202412.01.0", NewestFrom: "aks upgrade profile"},
+			{Name: "win", Image: "AKSWindows-2022-containerd-20348.2849.241112", Newest: "AKSWindows-2022-containerd-20348.2849.241112", NewestFrom: "aks upgrade profile"},
+		}},
 	}
 	start, end := metav1.NewTime(now.Add(-48*time.Hour)), metav1.NewTime(now.Add(-47*time.Hour))
 	later := metav1.NewTime(now.Add(-2 * time.Hour))
@@ -49,7 +55,11 @@ func TestBuild(t *testing.T) {
 	for _, c := range r.Clusters {
 		byName[c.Name] = c
 	}
-	fresh, mid, old, gone, scripted, ancient := byName["fresh"], byName["mid"], byName["old"], byName["gone"], byName["scripted"], byName["ancient"]
+	fresh, mid, old, gone, scripted, ancient, managed := byName["fresh"], byName["mid"], byName["old"], byName["gone"], byName["scripted"], byName["ancient"], byName["managed"]
+	if managed.Compliant || managed.Verdict() != "unknown" || len(managed.Unknown) != 1 || !strings.Contains(managed.Unknown[0], "CVEs: provider aks has no node-image catalogue") ||
+		strings.Contains(managed.Unknown[0], "node images") || !managed.Pools[0].BehindNewest() || managed.Pools[1].BehindNewest() {
+		t.Errorf("managed (newest images named by AKS): %+v", managed)
+	}
 	if scripted.Compliant || scripted.Verdict() != "unknown" || scripted.Pools[0].ImageKnown || len(scripted.OpenCVEs) != 0 || len(scripted.Unknown) != 1 || !strings.Contains(scripted.Unknown[0], "provider exec has no node-image catalogue") {
 		t.Errorf("scripted (no catalogue): %+v", scripted)
 	}
@@ -74,7 +84,7 @@ func TestBuild(t *testing.T) {
 	if gone.Error == "" || gone.Compliant {
 		t.Errorf("gone: %+v", gone)
 	}
-	want := Totals{Clusters: 6, Compliant: 1, NotKnown: 1, Unsupported: 2, Unreadable: 1, Pools: 6, PoolsBehind: 3, OpenCVEs: 4, ClustersCritical: 2}
+	want := Totals{Clusters: 7, Compliant: 1, NotKnown: 2, Unsupported: 2, Unreadable: 1, Pools: 8, PoolsBehind: 4, OpenCVEs: 4, ClustersCritical: 2}
 	if r.Totals != want {
 		t.Errorf("totals %+v, want %+v", r.Totals, want)
 	}
@@ -83,7 +93,9 @@ func TestBuild(t *testing.T) {
 	if err := WriteText(&text, r); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"old        v1.34.2", "Unsupported (N-3)", "a=ubuntu-2204-2025.01 (3)", "4 (worst Critical)", "2026-12-06 02:00 UTC", "1 of 6 cluster(s) compliant; 1 not known", "no (unreadable: connection refused)",
+	for _, s := range []string{"old        v1.34.2", "Unsupported (N-3)", "a=ubuntu-2204-2025.01 (3)", "4 (worst Critical)", "2026-12-06 02:00 UTC", "1 of 7 cluster(s) compliant; 2 not known",
+		"system=AKSUbuntu-2204gen2containerd-202411.12.0 (behind AKSUbuntu-2204gen2containerd-202412.01.0, per aks upgrade profile)",
+		"win=AKSWindows-2022-containerd-20348.2849.241112 (newest, per aks upgrade profile)", "no (unreadable: connection refused)",
 		"system=ubuntu-2204-2025.01 (?)", "unknown (node images and CVEs: provider exec has no node-image catalogue)"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("text lacks %q:\n%s", s, text.String())
@@ -92,7 +104,7 @@ func TestBuild(t *testing.T) {
 	if err := WriteHTML(&page, r); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{`id="total-compliant"><div class="n">1/6</div>`, `id="total-not-known"><div class="n">1</div>`, `id="cluster-old"`, "CVE-2026-1111", "<script"} {
+	for _, s := range []string{`id="total-compliant"><div class="n">1/7</div>`, `id="total-not-known"><div class="n">2</div>`, `id="cluster-old"`, "CVE-2026-1111", "<script"} {
 		if got := strings.Contains(page.String(), s); got != (s != "<script") {
 			t.Errorf("page has %q: %v", s, got)
 		}

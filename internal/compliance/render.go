@@ -49,7 +49,13 @@ func dash(s string) string {
 // behindText is how many releases a pool's image is behind, or "?"
 // where its provider has no catalogue.
 func behindText(p Pool) string {
-	if !p.ImageKnown {
+	switch {
+	case p.ImageKnown:
+	case p.BehindNewest():
+		return "behind " + p.Newest + ", per " + p.NewestFrom
+	case p.Newest != "":
+		return "newest, per " + p.NewestFrom
+	default:
 		return "?"
 	}
 	return fmt.Sprint(p.Behind)

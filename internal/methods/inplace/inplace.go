@@ -130,7 +130,7 @@ type escalator interface{ Escalated(msg string) }
 func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Result, error) {
 	spec := env.Run().Spec
 	m := env.Member()
-	image, err := poolImage(ctx, env)
+	image, err := poolImage(ctx, env, pool)
 	if err != nil {
 		return methods.Result{}, err
 	}
@@ -165,12 +165,22 @@ func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Res
 // poolImage is the node image a pool moves to: the one the run chose when
 // it started, except that a Latest selection (AKS's default) takes the
 // newest image the cluster's provider offers when the pool's step starts,
-// as AKS does; Consistent keeps the run's image on every cluster.
-func poolImage(ctx context.Context, env methods.Env) (string, error) {
+// as AKS does; Consistent keeps the run's image on every cluster. A
+// provider that names each pool's newest image (AKS) is asked for this
+// pool's, and is asked too when the run chose none (no catalogue).
+func poolImage(ctx context.Context, env methods.Env, pool string) (string, error) {
 	run := env.Run()
 	image := run.Status.NodeImage
 	sel := run.Spec.Upgrade.NodeImageSelection
-	if image == "" || (sel != nil && sel.Type != v1alpha1.NodeImageLatest) {
+	latest := sel == nil || sel.Type == v1alpha1.NodeImageLatest
+	if ps, ok := env.Member().Provider.(nodeimages.PoolSource); ok && run.Spec.Upgrade.Type == v1alpha1.UpgradeNodeImageOnly && (latest || image == "") {
+		newest, err := ps.NewestPoolImage(ctx, env.Member().Name, pool)
+		if err != nil {
+			return "", fmt.Errorf("reading the newest node image of pool %s: %w", pool, err)
+		}
+		return newest, nil
+	}
+	if image == "" || !latest {
 		return image, nil
 	}
 	ni, ok := env.Member().Provider.(nodeimages.Source)

@@ -235,18 +235,33 @@ func (p *Provider) UpgradeControlPlane(ctx context.Context, name, version string
 // asked for one image by name, so a Custom image (or a Consistent one
 // that is no longer the newest) would not be what the pool gets.
 func (p *Provider) checkNewestImage(ctx context.Context, name, pool, want string) error {
+	latest, err := p.NewestPoolImage(ctx, name, pool)
+	if err != nil {
+		return err
+	}
+	if latest != want {
+		return fmt.Errorf("node pool %s of %s/%s: AKS moves a pool only to its newest node image (%s), not to %s: use nodeImageSelection Latest, or the image AKS offers", pool, p.Group, name, latest, want)
+	}
+	return nil
+}
+
+// NewestPoolImage is the node image AKS names for a pool: its upgrade
+// profile's latestNodeImageVersion, the one image upgradeNodeImageVersion
+// moves it to (nodeimages.PoolSource).
+func (p *Provider) NewestPoolImage(ctx context.Context, name, pool string) (string, error) {
+	what := fmt.Sprintf("node pool %s of %s/%s", pool, p.Group, name)
 	prof, err := p.Pools.GetUpgradeProfile(ctx, p.Group, name, pool, nil)
 	if err != nil {
-		return azureError(fmt.Sprintf("reading the upgrade profile of node pool %s of %s/%s", pool, p.Group, name), err)
+		return "", azureError("reading the upgrade profile of "+what, err)
 	}
 	latest := ""
 	if prof.Properties != nil {
 		latest = str(prof.Properties.LatestNodeImageVersion)
 	}
-	if latest != "" && latest != want {
-		return fmt.Errorf("node pool %s of %s/%s: AKS moves a pool only to its newest node image (%s), not to %s: use nodeImageSelection Latest, or the image AKS offers", pool, p.Group, name, latest, want)
+	if latest == "" {
+		return "", fmt.Errorf("the upgrade profile of %s names no latestNodeImageVersion", what)
 	}
-	return nil
+	return latest, nil
 }
 
 // UpgradeNodePool upgrades a pool with AKS's upgradeSettings: to a
@@ -272,6 +287,13 @@ func (p *Provider) UpgradeNodePool(ctx context.Context, name, pool string, up cl
 			count = int(*ap.Properties.Count)
 		}
 		imageOnly := up.KubernetesVersion == ""
+		if imageOnly && up.NodeImage == "" {
+			// No image chosen (no catalogue in the fleet): the newest AKS
+			// names for the pool, never "already there".
+			if up.NodeImage, err = p.NewestPoolImage(ctx, name, pool); err != nil {
+				return nodepool.Result{}, err
+			}
+		}
 		done := sameVersion(str(ap.Properties.CurrentOrchestratorVersion), up.KubernetesVersion)
 		if imageOnly {
 			done = up.NodeImage == "" || str(ap.Properties.NodeImageVersion) == up.NodeImage
