@@ -140,8 +140,15 @@ func (o *runOptions) emergencyPatch(ctx context.Context, req patch.Request, stra
 	if err != nil {
 		return usageError{Err: err}
 	}
+	named, err := namedImages(ctx, e, clusters, feed, img, req.CVEs)
+	if err != nil {
+		return usageError{Err: err}
+	}
 	run, strategy, changes := patch.Build(req, img, clusters)
 	o.printer.Action("emergency patch to node image %s, released %s%s", img.Version, img.Released.UTC().Format(time.RFC3339), fixes(img, req.CVEs))
+	for _, n := range named {
+		o.printer.Action("%s", n)
+	}
 	for _, c := range changes {
 		o.printer.Action("emergency policy: %s", c)
 	}
@@ -163,6 +170,9 @@ func (o *runOptions) emergencyPatch(ctx context.Context, req patch.Request, stra
 		_ = st.Audit(run.Name, store.Event{Time: time.Now().UTC(), Type: typ, Message: msg})
 	}
 	audit(store.EventEmergencyPatch, fmt.Sprintf("node image %s released %s%s, requested by %s", img.Version, img.Released.UTC().Format(time.RFC3339), fixes(img, req.CVEs), req.By))
+	for _, n := range named {
+		audit(store.EventEmergencyPatch, n)
+	}
 	for _, c := range changes {
 		audit(store.EventEmergencyPolicy, c)
 	}
@@ -214,7 +224,44 @@ func catalogue(ctx context.Context, e *engine.Engine, clusters []v1alpha1.Cluste
 			return ni.NodeImages(ctx)
 		}
 	}
-	return nil, usagef("no cluster of the fleet has a provider with a node-image catalogue (the local provider has one)")
+	return nil, usagef("no cluster of the fleet has a provider with a node-image catalogue (the local provider has one), so no image is known to fix a CVE; aks pools can still be taken to the image AKS names for each: an update run with upgrade.type NodeImageOnly (nodeImageSelection Latest)")
+}
+
+// namedImages judges, for each pool of a provider that names the one image
+// the pool can move to (AKS), that image against the patch's: a pool that
+// would not get the fix is refused before anything is created; the others
+// may move elsewhere than img, each said in a note.
+func namedImages(ctx context.Context, e *engine.Engine, clusters []v1alpha1.Cluster, feed *nodeimages.Feed, img nodeimages.Image, cves []string) ([]string, error) {
+	var notes []string
+	for _, c := range clusters {
+		m, err := e.Resolve(c)
+		if err != nil {
+			return nil, &engine.UnresolvedError{Cluster: c.Name, Err: err}
+		}
+		ps, ok := m.Provider.(nodeimages.PoolSource)
+		if !ok {
+			continue
+		}
+		got, err := m.Provider.Get(ctx, m.Name)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("cluster %s: the images its provider names could not be read (%v); its steps read them again", c.Name, err))
+			continue
+		}
+		for _, np := range got.NodePools {
+			named, err := ps.NewestPoolImage(ctx, m.Name, np.Name)
+			if err != nil {
+				return nil, err
+			}
+			note, err := patch.NamedImage(feed, img, cves, fmt.Sprintf("pool %s of %s", np.Name, c.Name), named)
+			if err != nil {
+				return nil, err
+			}
+			if note != "" {
+				notes = append(notes, note)
+			}
+		}
+	}
+	return notes, nil
 }
 
 // writePatch reports an emergency patch: per cluster, the time from the

@@ -203,3 +203,27 @@ func Report(run *v1alpha1.UpdateRun) []Patched {
 	}
 	return out
 }
+
+// NamedImage judges the image a provider names for a pool (AKS's upgrade
+// profile), which is the only one the pool can move to, against the
+// patch's image img: the same, or one the catalogue lists as released
+// with it or after (which carries its fixes), is fine; one the catalogue
+// lists as older is refused, since it lacks the fix; one the catalogue
+// does not list goes ahead with a note saying that its fixes are not known.
+func NamedImage(feed *nodeimages.Feed, img nodeimages.Image, cves []string, where, named string) (note string, err error) {
+	if named == img.Version {
+		return "", nil
+	}
+	got, listed := feed.Find(named)
+	switch {
+	case !listed:
+		what := "the fixes of " + img.Version
+		if len(cves) > 0 {
+			what = strings.Join(cves, ", ")
+		}
+		return fmt.Sprintf("%s moves to %s, the only image its provider names for it; the catalogue does not list it, so whether it fixes %s is not known", where, named, what), nil
+	case got.Released.Before(&img.Released):
+		return "", fmt.Errorf("%s can only move to %s, the image its provider names for it, released before %s: it does not carry the fix yet; wait until the provider names a newer image, or patch without this cluster", where, named, img.Version)
+	}
+	return fmt.Sprintf("%s moves to %s, the image its provider names for it, released after %s", where, named, img.Version), nil
+}

@@ -127,3 +127,32 @@ func TestReport(t *testing.T) {
 		t.Errorf("report %+v", got)
 	}
 }
+
+// TestNamedImage: a pool that can only move to the image its provider
+// names (AKS) gets it when it carries the fix, is refused when the
+// catalogue says it is older than the fix, and goes with a note saying its
+// fixes are not known when the catalogue does not list it.
+func TestNamedImage(t *testing.T) {
+	f := nodeimages.Default()
+	fix, _ := f.Find("ubuntu-2204-2025.02")
+	cves := []string{"CVE-2025-10001"}
+	for _, tc := range []struct {
+		named, note, err string
+	}{
+		{named: "ubuntu-2204-2025.02"},
+		{named: "ubuntu-2204-2025.03", note: "pool user of aks1 moves to ubuntu-2204-2025.03, the image its provider names for it, released after ubuntu-2204-2025.02"},
+		{named: "ubuntu-2204-2025.01", err: "pool user of aks1 can only move to ubuntu-2204-2025.01, the image its provider names for it, released before ubuntu-2204-2025.02: it does not carry the fix yet"},
+		{named: "AKSUbuntu-2204gen2containerd-202412.01.0", note: "the catalogue does not list it, so whether it fixes CVE-2025-10001 is not known"},
+	} {
+		note, err := NamedImage(f, fix, cves, "pool user of aks1", tc.named)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: %q, %v; want the error %q", tc.named, note, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !strings.Contains(note, tc.note) || (tc.note == "") != (note == "") {
+			t.Errorf("%s: %q, %v; want the note %q", tc.named, note, err, tc.note)
+		}
+	}
+}

@@ -167,13 +167,14 @@ func upgradePool(ctx context.Context, env methods.Env, pool string) (methods.Res
 // newest image the cluster's provider offers when the pool's step starts,
 // as AKS does; Consistent keeps the run's image on every cluster. A
 // provider that names each pool's newest image (AKS) is asked for this
-// pool's, and is asked too when the run chose none (no catalogue).
+// pool's, and is asked too when the run chose none (no catalogue) and in
+// an emergency patch (which judged that image before it started).
 func poolImage(ctx context.Context, env methods.Env, pool string) (string, error) {
 	run := env.Run()
 	image := run.Status.NodeImage
 	sel := run.Spec.Upgrade.NodeImageSelection
 	latest := sel == nil || sel.Type == v1alpha1.NodeImageLatest
-	if ps, ok := env.Member().Provider.(nodeimages.PoolSource); ok && run.Spec.Upgrade.Type == v1alpha1.UpgradeNodeImageOnly && (latest || image == "") {
+	if ps, ok := env.Member().Provider.(nodeimages.PoolSource); ok && run.Spec.Upgrade.Type == v1alpha1.UpgradeNodeImageOnly && (latest || image == "" || run.Spec.Patch != nil) {
 		newest, err := ps.NewestPoolImage(ctx, env.Member().Name, pool)
 		if err != nil {
 			return "", fmt.Errorf("reading the newest node image of pool %s: %w", pool, err)

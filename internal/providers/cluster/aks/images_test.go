@@ -8,6 +8,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/azureemu"
 	"upshift.dev/upshift/internal/exitcode"
+	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/providers/cluster/aks"
 	"upshift.dev/upshift/internal/store"
@@ -69,6 +70,35 @@ func TestNodeImagesFromAKS(t *testing.T) {
 	code, out = testfleet.RunCLI(t, "report", "compliance", "--fleet", fleetFile, "--home", home)
 	if want := "user=" + latest + " (newest, per aks upgrade profile)"; !strings.Contains(out, want) || !strings.Contains(out, "0 of 1 pool(s) behind") {
 		t.Errorf("compliance after: exit %d\n%s\nwant %q", code, out, want)
+	}
+
+	// An emergency patch over a local cluster (whose catalogue says which
+	// image fixes the CVE) and the aks one: the fix, then a newer image,
+	// are published; AKS names the newer for its pool, which carries the
+	// fix, so the aks pool moves there, and the patch says so.
+	if _, err := testfleet.Fleet(t).Up(ctx, localfleet.Spec{Name: "img-local", KubernetesVersion: lower.Minor, NodePools: []localfleet.PoolSpec{{Name: "user", Count: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = testfleet.Fleet(t).Down("img-local") })
+	fix, newer := "ubuntu-2204-2026.12.07-fix", "ubuntu-2204-2026.12.08"
+	for _, args := range [][]string{{fix, "--cve", "CVE-2026-7001:Critical"}, {newer}} {
+		if code, out := testfleet.RunCLI(t, append([]string{"local", "images", "publish", "--home", home}, args...)...); code != 0 {
+			t.Fatalf("publish %v: %s", args, out)
+		}
+	}
+	mixed := readFile(t, fleetFile) + "---\napiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: img-local}\nspec: {provider: local, local: {name: img-local}, group: prod}\n"
+	write(t, fleetFile, mixed)
+	code, out = testfleet.RunCLI(t, "patch", "--cve", "CVE-2026-7001", "--fleet", fleetFile, "--home", home)
+	if want := "pool user of img moves to " + newer + ", the image its provider names for it, released after " + fix; code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("patch: exit %d\n%s\nwant %q", code, out, want)
+	}
+	pool, err = p.Pools.Get(ctx, "shop-rg", "aks-img", "user", nil)
+	if err != nil || pool.Properties.NodeImageVersion == nil || *pool.Properties.NodeImageVersion != newer {
+		t.Errorf("aks pool after the patch: %+v, %v; want %s", pool.Properties, err, newer)
+	}
+	local, err := testfleet.Fleet(t).Get("img-local")
+	if err != nil || local.NodePools[0].NodeImage != fix {
+		t.Errorf("local pool after the patch: %v; want %s", err, fix)
 	}
 }
 
