@@ -167,3 +167,45 @@ func TestRunNameAndActive(t *testing.T) {
 		t.Error("a run asked to stop holds its profile")
 	}
 }
+
+// TestWantNamedImages: where a provider names each pool's newest image
+// (AKS) and keeps no catalogue, the NodeImage channel wants a run per image
+// named that a pool does not run yet, over the clusters it is new to; the
+// run takes each pool to the image named for it (Latest), since pools of
+// one cluster may run different images.
+func TestWantNamedImages(t *testing.T) {
+	fleet := []v1alpha1.Cluster{member("aks-a", "prod"), member("aks-b", "prod"), member("aks-c", "prod")}
+	ubuntu, ubuntuNew, windows, windowsNew := "AKSUbuntu-2204gen2containerd-202411.12.0", "AKSUbuntu-2204gen2containerd-202412.01.0", "AKSWindows-2022-containerd-20348.2849.241112", "AKSWindows-2022-containerd-20348.2966.241210"
+	obs := Observed{Clusters: map[string]ClusterState{
+		"aks-a": {PoolImages: []string{ubuntu, windows}, PoolNewest: []string{ubuntuNew, windowsNew}},
+		"aks-b": {PoolImages: []string{ubuntu}, PoolNewest: []string{ubuntuNew}},
+		"aks-c": {PoolImages: []string{ubuntuNew}, PoolNewest: []string{ubuntuNew}},
+	}}
+	p := &v1alpha1.AutoUpgradeProfile{ObjectMeta: metav1.ObjectMeta{Name: "images"}, Spec: v1alpha1.AutoUpgradeProfileSpec{Channel: v1alpha1.ChannelNodeImage}}
+	got := Want(p, nil, fleet, obs)
+	if len(got) != 2 {
+		t.Fatalf("%d runs wanted, want 2 (one per image named): %+v", len(got), got)
+	}
+	byTarget := map[string]Desired{}
+	for _, d := range got {
+		byTarget[d.Target] = d
+		if sel := d.Run.Spec.Upgrade.NodeImageSelection; d.Run.Spec.Upgrade.Type != v1alpha1.UpgradeNodeImageOnly || sel == nil || sel.Type != v1alpha1.NodeImageLatest {
+			t.Errorf("run %s: %+v, want NodeImageOnly with the Latest selection", d.Run.Name, d.Run.Spec.Upgrade)
+		}
+	}
+	var names []string
+	for _, c := range byTarget[ubuntuNew].Clusters {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "aks-a,aks-b" {
+		t.Errorf("%s is new to %v, want aks-a and aks-b", ubuntuNew, names)
+	}
+	if w := byTarget[windowsNew].Clusters; len(w) != 1 || w[0].Name != "aks-a" {
+		t.Errorf("%s is new to %+v, want aks-a", windowsNew, w)
+	}
+	// Every pool on the image named for it: nothing wanted.
+	obs.Clusters = map[string]ClusterState{"aks-c": obs.Clusters["aks-c"]}
+	if got := Want(p, nil, fleet, obs); len(got) != 0 {
+		t.Errorf("nothing new, yet: %+v", got)
+	}
+}

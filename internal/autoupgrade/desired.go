@@ -34,6 +34,10 @@ type ClusterState struct {
 	Available []kubeversion.Version
 	// PoolImages are its pools' node images.
 	PoolImages []string
+	// PoolNewest are, where its provider names each pool's newest image
+	// rather than keeping a catalogue (AKS's upgrade profiles), those
+	// images, pool by pool as PoolImages.
+	PoolNewest []string
 }
 
 // Desired is a run a profile wants.
@@ -55,12 +59,23 @@ func Want(p *v1alpha1.AutoUpgradeProfile, strategies map[string]*v1alpha1.Update
 		return nil
 	}
 	byTarget := map[string][]v1alpha1.Cluster{}
+	// named are targets only a provider's naming offers (not the
+	// catalogue's newest): their runs take each pool to the image named
+	// for it (Latest), since a cluster's pools may run different images.
+	named := map[string]bool{}
 	for _, c := range fleet {
 		st, ok := obs.Clusters[c.Name]
 		if !ok {
 			continue
 		}
 		if p.Spec.Channel == v1alpha1.ChannelNodeImage {
+			if len(st.PoolNewest) > 0 {
+				for _, t := range newerNamed(st) {
+					byTarget[t] = append(byTarget[t], c)
+					named[t] = named[t] || obs.Images == nil || obs.Images.Latest().Version != t
+				}
+				continue
+			}
 			if obs.Images == nil {
 				continue
 			}
@@ -84,8 +99,25 @@ func Want(p *v1alpha1.AutoUpgradeProfile, strategies map[string]*v1alpha1.Update
 	for _, t := range targets {
 		clusters := byTarget[t]
 		strategy := narrow(strategyOf(p, strategies), clusters)
-		out = append(out, Desired{Profile: p.Name, Target: t, Run: runFor(p, t, strategy), Strategy: strategy, Clusters: clusters})
+		run := runFor(p, t, strategy)
+		if named[t] {
+			run.Spec.Upgrade.NodeImageSelection = &v1alpha1.NodeImageSelection{Type: v1alpha1.NodeImageLatest}
+		}
+		out = append(out, Desired{Profile: p.Name, Target: t, Run: run, Strategy: strategy, Clusters: clusters})
 	}
+	return out
+}
+
+// newerNamed are the images a cluster's provider names for its pools that
+// the pools do not run yet, each once, sorted.
+func newerNamed(st ClusterState) []string {
+	var out []string
+	for i, newest := range st.PoolNewest {
+		if newest != "" && i < len(st.PoolImages) && st.PoolImages[i] != newest && !slices.Contains(out, newest) {
+			out = append(out, newest)
+		}
+	}
+	sort.Strings(out)
 	return out
 }
 

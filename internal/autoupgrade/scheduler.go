@@ -77,8 +77,19 @@ func (sc *Scheduler) observe(ctx context.Context) Observed {
 			sc.Printer.Failure("cluster %s: %v; left out of this round", c.Name, err)
 			continue
 		}
+		ps, named := m.Provider.(nodeimages.PoolSource)
+		_, catalogued := m.Provider.(nodeimages.Source)
 		for _, np := range got.NodePools {
 			st.PoolImages = append(st.PoolImages, np.NodeImage)
+			if named && !catalogued && err == nil {
+				var newest string
+				newest, err = ps.NewestPoolImage(ctx, m.Name, np.Name)
+				st.PoolNewest = append(st.PoolNewest, newest)
+			}
+		}
+		if err != nil {
+			sc.Printer.Failure("cluster %s: %v; left out of this round", c.Name, err)
+			continue
 		}
 		obs.Clusters[c.Name] = st
 	}

@@ -2,6 +2,7 @@ package aks_test
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -86,7 +87,8 @@ func TestNodeImagesFromAKS(t *testing.T) {
 			t.Fatalf("publish %v: %s", args, out)
 		}
 	}
-	mixed := readFile(t, fleetFile) + "---\napiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: img-local}\nspec: {provider: local, local: {name: img-local}, group: prod}\n"
+	aksOnly := readFile(t, fleetFile)
+	mixed := aksOnly + "---\napiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata: {name: img-local}\nspec: {provider: local, local: {name: img-local}, group: prod}\n"
 	write(t, fleetFile, mixed)
 	code, out = testfleet.RunCLI(t, "patch", "--cve", "CVE-2026-7001", "--fleet", fleetFile, "--home", home)
 	if want := "pool user of img moves to " + newer + ", the image its provider names for it, released after " + fix; code != 0 || !strings.Contains(out, want) {
@@ -99,6 +101,24 @@ func TestNodeImagesFromAKS(t *testing.T) {
 	local, err := testfleet.Fleet(t).Get("img-local")
 	if err != nil || local.NodePools[0].NodeImage != fix {
 		t.Errorf("local pool after the patch: %v; want %s", err, fix)
+	}
+
+	// The NodeImage channel over the aks cluster alone: AKS names a newer
+	// image (published after), and one run takes the pool there.
+	next := "ubuntu-2204-2026.12.09"
+	if code, out := testfleet.RunCLI(t, "local", "images", "publish", next, "--home", home); code != 0 {
+		t.Fatalf("publish: %s", out)
+	}
+	write(t, fleetFile, aksOnly)
+	profiles := filepath.Join(t.TempDir(), "profiles.yaml")
+	write(t, profiles, "apiVersion: upshift.dev/v1alpha1\nkind: AutoUpgradeProfile\nmetadata: {name: images}\nspec: {channel: NodeImage}\n")
+	code, out = testfleet.RunCLI(t, "schedule", "--fleet", fleetFile, "-f", profiles, "--once", "--home", home)
+	if want := "run images-" + next + " brings node image " + next + " to img"; code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("schedule --once: exit %d\n%s\nwant %q", code, out, want)
+	}
+	pool, err = p.Pools.Get(ctx, "shop-rg", "aks-img", "user", nil)
+	if err != nil || pool.Properties.NodeImageVersion == nil || *pool.Properties.NodeImageVersion != next {
+		t.Errorf("aks pool after the schedule's run: %+v, %v; want %s", pool.Properties, err, next)
 	}
 }
 
