@@ -47,7 +47,7 @@ downtime its users can notice: staged update runs with gates and approvals,
 blue-green and canary moves with traffic switching, node-image patching in
 maintenance windows, and readiness audits. It upgrades AKS clusters, the
 clusters an exec provider drives (examples/exec-provider holds providers
-for EKS and GKE; write one for kubeadm or Cluster API) and its local
+for EKS, GKE and kubeadm; write one for Cluster API) and its local
 fleet's; any cluster can be scanned and gated through a kubeconfig. In hub
 mode it runs as a controller on a hub cluster.
 

@@ -21,9 +21,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The example providers' tests run this binary as their cloud's CLI.
-	if cli := filepath.Base(os.Args[0]); cli == "aws" || cli == "gcloud" {
+	// The example providers' tests run this binary as their cloud's CLI,
+	// or as kubectl and ssh for a kubeadm cluster.
+	switch cli := filepath.Base(os.Args[0]); cli {
+	case "aws", "gcloud":
 		os.Exit(fakeCloudCLI(cli, os.Args[1:]))
+	case "kubectl", "ssh":
+		os.Exit(fakeKubeadmCLI(cli, os.Args[1:]))
 	}
 	builtin.Register()
 	testfleet.Main(m)
