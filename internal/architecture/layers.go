@@ -34,7 +34,7 @@ var Layers = []Layer{
 		"internal/hub", "internal/hubclient", "internal/dashboard", "internal/dashboard/kubeauth",
 	}},
 	{Name: "commands", Doc: "the CLI's commands", Packages: []string{
-		"internal/cli",
+		"internal/cli", "internal/demo",
 	}},
 	{Name: "programs", Doc: "binaries, test harnesses and benchmarks", Packages: []string{
 		"cmd/...", "tools/kubectl", "internal/testfleet", "internal/doctest", "bench",

@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/engine"
 	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/names"
+	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/yamlstream"
 )
@@ -129,7 +129,7 @@ func (o *blueGreenOptions) Validate() error {
 	if err := o.validate("bluegreen", &bg); err != nil {
 		return err
 	}
-	o.run = blueGreenRun(o.name, o.to, &bg)
+	o.run = plan.BlueGreenRun(o.name, o.to, &bg)
 	return nil
 }
 
@@ -142,29 +142,10 @@ func runName(command, clusterName, given string) string {
 	return fmt.Sprintf("%s-%s-%s", command, clusterName, time.Now().UTC().Format("20060102-150405"))
 }
 
-// blueGreenRun is the run of a bluegreen command: one stage holding the
-// fleet's clusters, moved to version.
-func blueGreenRun(name, version string, bg *v1alpha1.BlueGreenSpec) *v1alpha1.UpdateRun {
-	return &v1alpha1.UpdateRun{
-		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "UpdateRun"},
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: v1alpha1.UpdateRunSpec{
-			Method:    v1alpha1.MethodBlueGreen,
-			BlueGreen: bg,
-			Upgrade:   v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: version},
-			Strategy:  &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "bluegreen", LabelSelector: &metav1.LabelSelector{}}}},
-		},
-	}
-}
-
 // blueGreenFleet is the one-cluster fleet of a bluegreen command.
 func (o *runOptions) blueGreenFleet(clusterName string) ([]v1alpha1.Cluster, error) {
 	if o.fleetFile == "" {
-		return []v1alpha1.Cluster{{
-			TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "Cluster"},
-			ObjectMeta: metav1.ObjectMeta{Name: clusterName},
-			Spec:       v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: clusterName}},
-		}}, nil
+		return []v1alpha1.Cluster{fleet.Local(clusterName)}, nil
 	}
 	all, err := fleet.Load(o.fleetFile)
 	if err != nil {

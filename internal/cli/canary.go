@@ -10,17 +10,9 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/methods/canary"
+	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/store"
 )
-
-// canaryFile is a canary command's settings: the blueGreen section of an
-// UpdateRun (how green is built, filled and retired) with the canary's
-// steps and analysis beside it.
-type canaryFile struct {
-	v1alpha1.BlueGreenSpec `json:",inline"`
-	Steps                  []v1alpha1.CanaryStep `json:"steps"`
-	Analysis               []v1alpha1.GateSpec   `json:"analysis,omitempty"`
-}
 
 type canaryOptions struct{ moveOptions }
 
@@ -66,11 +58,11 @@ Exit codes: 0 completed; 1 failed; 2 bad input (nothing changed); 10 stopped;
 }
 
 func (o *canaryOptions) Validate() error {
-	var c canaryFile
+	var c plan.CanaryFile
 	if err := o.validate("canary", &c); err != nil {
 		return err
 	}
-	o.run = blueGreenRun(o.name, o.to, &c.BlueGreenSpec)
+	o.run = plan.BlueGreenRun(o.name, o.to, &c.BlueGreenSpec)
 	o.run.Spec.Method = v1alpha1.MethodCanary
 	o.run.Spec.Canary = &v1alpha1.CanarySpec{Steps: c.Steps, Analysis: c.Analysis}
 	o.run.Spec.Strategy.Stages[0].Name = "canary"

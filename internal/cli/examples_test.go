@@ -127,7 +127,7 @@ func readDocumented(b yamlBlock) error {
 		_, err := nodeimages.Parse(name, data)
 		return err
 	case "canary":
-		return yaml.UnmarshalStrict(data, &canaryFile{})
+		return yaml.UnmarshalStrict(data, &plan.CanaryFile{})
 	case "bluegreen":
 		return yaml.UnmarshalStrict(data, &v1alpha1.BlueGreenSpec{})
 	case "gateway":

@@ -13,6 +13,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/clusterstatus"
 	"upshift.dev/upshift/internal/fleet"
+	"upshift.dev/upshift/internal/printer"
 )
 
 type fleetOptions struct {
@@ -83,7 +84,7 @@ func (o *fleetOptions) Run(ctx context.Context) error {
 		}
 		rows = append(rows, []string{c.Name, c.Spec.Group, c.Spec.Provider, orUnknown(c.Status.KubernetesVersion), strings.Join(pools, " "), reach})
 	}
-	return table(o.streams.Out, []string{"NAME", "GROUP", "PROVIDER", "VERSION", "NODE POOLS", "REACHABLE"}, rows)
+	return printer.Table(o.streams.Out, []string{"NAME", "GROUP", "PROVIDER", "VERSION", "NODE POOLS", "REACHABLE"}, rows)
 }
 
 // orUnknown is s, or "unknown" where nothing could tell it.

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/printer"
 )
 
 type historyOptions struct {
@@ -74,5 +75,5 @@ func (o *historyOptions) Run(ctx context.Context) error {
 		}
 		rows = append(rows, []string{r.Name, phase, target, fmt.Sprint(len(r.Status.Clusters)), started, took, retryOf})
 	}
-	return table(o.streams.Out, []string{"NAME", "PHASE", "TARGET", "CLUSTERS", "STARTED", "DURATION", "RETRY OF"}, rows)
+	return printer.Table(o.streams.Out, []string{"NAME", "PHASE", "TARGET", "CLUSTERS", "STARTED", "DURATION", "RETRY OF"}, rows)
 }

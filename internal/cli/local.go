@@ -268,7 +268,7 @@ func (o *localListOptions) Run(ctx context.Context) error {
 		}
 		rows = append(rows, row)
 	}
-	return table(o.streams.Out, header, rows)
+	return printer.Table(o.streams.Out, header, rows)
 }
 
 // namedLocalOptions are those of a command about one local cluster.
@@ -500,7 +500,7 @@ func (o *localToolsOptions) Run(ctx context.Context) error {
 		}
 		rows = append(rows, []string{b.Name, b.Version, state, path})
 	}
-	return table(o.streams.Out, []string{"BINARY", "VERSION", "STATE", "PATH"}, rows)
+	return printer.Table(o.streams.Out, []string{"BINARY", "VERSION", "STATE", "PATH"}, rows)
 }
 
 type serveIngressOptions struct {

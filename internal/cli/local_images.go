@@ -13,6 +13,7 @@ import (
 	"upshift.dev/upshift/internal/filelock"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/nodeimages"
+	"upshift.dev/upshift/internal/printer"
 )
 
 type localImagesOptions struct {
@@ -63,7 +64,7 @@ func (o *localImagesOptions) Run(context.Context) error {
 		}
 		rows = append(rows, []string{img.Version, img.Released.UTC().Format(time.RFC3339), orNone(strings.Join(fixes, ", "))})
 	}
-	return table(o.streams.Out, []string{"IMAGE", "RELEASED", "FIXES"}, rows)
+	return printer.Table(o.streams.Out, []string{"IMAGE", "RELEASED", "FIXES"}, rows)
 }
 
 func orNone(s string) string {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"sigs.k8s.io/yaml"
 
@@ -39,25 +38,6 @@ func writeData(w io.Writer, format string, v any) error {
 		return err
 	}
 	return fmt.Errorf("writeData: format %q is not data", format)
-}
-
-// table writes aligned columns.
-func table(w io.Writer, header []string, rows [][]string) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	write := func(cols []string) {
-		for i, c := range cols {
-			if i > 0 {
-				fmt.Fprint(tw, "\t")
-			}
-			fmt.Fprint(tw, c)
-		}
-		fmt.Fprintln(tw)
-	}
-	write(header)
-	for _, r := range rows {
-		write(r)
-	}
-	return tw.Flush()
 }
 
 // choice is a flag whose value is one of a few: a value outside them is

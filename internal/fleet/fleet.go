@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
@@ -101,4 +102,14 @@ func Marshal(clusters []v1alpha1.Cluster) ([]byte, error) {
 		out = append(out, data...)
 	}
 	return out, nil
+}
+
+// Local is the fleet entry of the local cluster name, as `upshift
+// bluegreen NAME` takes it without a fleet file.
+func Local(name string) v1alpha1.Cluster {
+	return v1alpha1.Cluster{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "Cluster"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal, Local: &v1alpha1.LocalClusterRef{Name: name}},
+	}
 }

@@ -1,4 +1,4 @@
-package cli
+package demo
 
 import (
 	"context"
@@ -37,12 +37,12 @@ spec:
     beforeStageTasks: [{type: Approval, name: change-board}]
 `
 
-// runPatchDemo publishes a node image that fixes a critical CVE and patches
+// runPatch publishes a node image that fixes a critical CVE and patches
 // the fleet with it: production only inside its maintenance window (open
 // now), soaks cut by the emergency policy; the compliance report before
 // and after, and each cluster's time from the image's release to patched.
-func runPatchDemo(ctx context.Context, o *runOptions, dir string) error {
-	out := o.streams.Out
+func runPatch(ctx context.Context, d *Demo, dir string) error {
+	out := d.Out
 	data, err := os.ReadFile(filepath.Join(dir, "fleet.yaml"))
 	if err != nil {
 		return err
@@ -64,9 +64,9 @@ func runPatchDemo(ctx context.Context, o *runOptions, dir string) error {
 	if err != nil {
 		return err
 	}
-	o.fleetFile = filepath.Join(dir, "patch-fleet.yaml")
+	fleetFile := filepath.Join(dir, "patch-fleet.yaml")
 	strategy := filepath.Join(dir, "patch-strategy.yaml")
-	for path, doc := range map[string][]byte{o.fleetFile: data, strategy: []byte(demoPatchStrategy)} {
+	for path, doc := range map[string][]byte{fleetFile: data, strategy: []byte(demoPatchStrategy)} {
 		if err := os.WriteFile(path, doc, 0o600); err != nil {
 			return err
 		}
@@ -74,11 +74,11 @@ func runPatchDemo(ctx context.Context, o *runOptions, dir string) error {
 	img := nodeimages.Image{Version: "ubuntu-2204-" + now.Format("2006.01.02-150405"), Released: metav1.NewTime(now.Truncate(time.Second)),
 		Fixes: []nodeimages.CVE{{ID: "CVE-2026-50001", Severity: "Critical", Summary: "demo: a remote code execution in the node's container runtime"}}}
 	fmt.Fprintf(out, "\n== Emergency patch: node image %s fixes %s (Critical) ==\n", img.Version, img.Fixes[0].ID)
-	if _, err := publishImage(ctx, o.home, img); err != nil {
+	if err := d.CLI.PublishImage(ctx, img); err != nil {
 		return err
 	}
-	o.printer.Action("published %s into the local catalogue (as `upshift local images publish %s --cve %s:Critical`)", img.Version, img.Version, img.Fixes[0].ID)
-	before, err := o.compliance(ctx)
+	d.Printer.Action("published %s into the local catalogue (as `upshift local images publish %s --cve %s:Critical`)", img.Version, img.Version, img.Fixes[0].ID)
+	before, err := d.CLI.Compliance(ctx, fleetFile)
 	if err != nil {
 		return err
 	}
@@ -88,12 +88,12 @@ func runPatchDemo(ctx context.Context, o *runOptions, dir string) error {
 	}
 	// The image is named: a home that ran the demo before holds older
 	// images fixing the same CVE, each patched by a run of its own.
-	fmt.Fprintf(out, "\n$ upshift patch --cve %s --node-image %s --fleet %s -f %s\n", img.Fixes[0].ID, img.Version, o.fleetFile, strategy)
+	fmt.Fprintf(out, "\n$ upshift patch --cve %s --node-image %s --fleet %s -f %s\n", img.Fixes[0].ID, img.Version, fleetFile, strategy)
 	req := patch.Request{Image: img.Version, CVEs: []string{img.Fixes[0].ID}, By: "demo-security-team", MaxSurge: intstr.FromString("50%"), DrainTimeout: 5 * time.Minute}
-	if err := o.emergencyPatch(ctx, req, strategy, "", false); err != nil {
+	if err := d.CLI.Patch(ctx, fleetFile, strategy, req); err != nil {
 		return err
 	}
-	after, err := o.compliance(ctx)
+	after, err := d.CLI.Compliance(ctx, fleetFile)
 	if err != nil {
 		return err
 	}
@@ -104,6 +104,6 @@ func runPatchDemo(ctx context.Context, o *runOptions, dir string) error {
 	if after.Totals.Compliant != after.Totals.Clusters {
 		return fmt.Errorf("after the patch %d of %d clusters are compliant", after.Totals.Compliant, after.Totals.Clusters)
 	}
-	o.printer.Success("every pool on %s, production inside its window, %s closed everywhere", img.Version, img.Fixes[0].ID)
+	d.Printer.Success("every pool on %s, production inside its window, %s closed everywhere", img.Version, img.Fixes[0].ID)
 	return nil
 }

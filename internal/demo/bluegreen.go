@@ -1,4 +1,4 @@
-package cli
+package demo
 
 import (
 	"context"
@@ -18,10 +18,13 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/plan"
+	"upshift.dev/upshift/internal/printer"
 	"upshift.dev/upshift/internal/sampleapp"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -75,11 +78,11 @@ func loopbackAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// runBlueGreenDemo puts blue behind a gateway, starts users, and moves
+// runBlueGreen puts blue behind a gateway, starts users, and moves
 // them to a green cluster at the higher version through T0–T4.
-func runBlueGreenDemo(ctx context.Context, o *runOptions, blue *localfleet.Cluster, dir string) error {
-	out := o.streams.Out
-	gw, err := startDemoGateway(ctx, o, dir, demoHosts, blue)
+func runBlueGreen(ctx context.Context, d *Demo, blue *localfleet.Cluster, dir string) error {
+	out := d.Out
+	gw, err := startGateway(ctx, d, dir, demoHosts, blue)
 	if err != nil {
 		return err
 	}
@@ -108,15 +111,11 @@ func runBlueGreenDemo(ctx context.Context, o *runOptions, blue *localfleet.Clust
 	}
 	fmt.Fprintf(out, "\nBlue-green (the same as `upshift bluegreen %s --to %s -f %s`):\n\n%s\n", demoShop, toolchain.Latest().Minor, bgFile, bgYAML)
 
-	o.fleetFile = "" // demo-shop is a local cluster of its own fleet
-	clusters, err := o.blueGreenFleet(demoShop)
-	if err != nil {
-		return err
-	}
+	clusters := []v1alpha1.Cluster{fleet.Local(demoShop)} // a local cluster of its own fleet
 	runName := "demo-bluegreen-" + time.Now().UTC().Format("20060102-150405")
-	run := blueGreenRun(runName, toolchain.Latest().Minor, &bg)
-	e := o.engine(clusters)
-	if _, err := o.initialize(ctx, e, run, run.Spec.Strategy); err != nil {
+	run := plan.BlueGreenRun(runName, toolchain.Latest().Minor, &bg)
+	e := d.CLI.Engine(clusters)
+	if err := d.CLI.Initialize(ctx, e, run, run.Spec.Strategy); err != nil {
 		return err
 	}
 
@@ -127,7 +126,7 @@ func runBlueGreenDemo(ctx context.Context, o *runOptions, blue *localfleet.Clust
 	stats := users.Stop()
 	if final != nil {
 		fmt.Fprintln(out)
-		writeRunReport(out, final)
+		d.CLI.WriteRunReport(out, final)
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -149,7 +148,7 @@ func runBlueGreenDemo(ctx context.Context, o *runOptions, blue *localfleet.Clust
 	if bgs := final.Status.Stages[0].Clusters[0].BlueGreen; bgs != nil && bgs.SwitchDuration != nil {
 		fmt.Fprintf(out, "  switch of %s to green: %s (weights applied and verified through the gateway's admin API)\n", demoHosts.Cluster, bgs.SwitchDuration.Duration.Round(time.Millisecond))
 	}
-	if err := table(out, []string{"SERVED BY", "REQUESTS"}, rows); err != nil {
+	if err := printer.Table(out, []string{"SERVED BY", "REQUESTS"}, rows); err != nil {
 		return err
 	}
 	if stats.Failed > 0 {
@@ -164,9 +163,9 @@ type demoGateway struct {
 	stop                    func()
 }
 
-// startDemoGateway runs a gateway whose cluster name (the public name an
+// startGateway runs a gateway whose cluster name (the public name an
 // alias) sends all traffic to blue, with a fresh admin token in dir.
-func startDemoGateway(ctx context.Context, o *runOptions, dir string, hosts v1alpha1.HostNames, blue *localfleet.Cluster) (*demoGateway, error) {
+func startGateway(ctx context.Context, d *Demo, dir string, hosts v1alpha1.HostNames, blue *localfleet.Cluster) (*demoGateway, error) {
 	listen, err := loopbackAddr()
 	if err != nil {
 		return nil, err
@@ -202,7 +201,7 @@ func startDemoGateway(ctx context.Context, o *runOptions, dir string, hosts v1al
 		stop()
 		return nil, fmt.Errorf("the gateway does not serve %s: %w", hosts.Public, err)
 	}
-	o.printer.Success("gateway at %s: %s (alias %s) → %s", front, hosts.Cluster, hosts.Public, blue.Name)
+	d.Printer.Success("gateway at %s: %s (alias %s) → %s", front, hosts.Cluster, hosts.Public, blue.Name)
 	return &demoGateway{front: front, admin: "http://" + admin, tokenFile: tokenFile, stop: stop}, nil
 }
 

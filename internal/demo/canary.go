@@ -1,4 +1,4 @@
-package cli
+package demo
 
 import (
 	"context"
@@ -16,9 +16,11 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/engine"
+	"upshift.dev/upshift/internal/fleet"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/localfleet"
+	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/sampleapp"
 	"upshift.dev/upshift/internal/toolchain"
 )
@@ -41,16 +43,16 @@ func upDemoWeb(ctx context.Context, lf *localfleet.Fleet) (*localfleet.Cluster, 
 	return upDemoBlue(ctx, lf, demoWeb, demoWebGreen, demoWebApp)
 }
 
-// runCanaryDemo runs the canary of demo-web under users: the broken green
+// runCanary runs the canary of demo-web under users: the broken green
 // rolled back automatically, then, with the app fixed, promoted.
-func runCanaryDemo(ctx context.Context, o *runOptions, blue *localfleet.Cluster, dir string) error {
-	out := o.streams.Out
-	gw, err := startDemoGateway(ctx, o, dir, demoWebHosts, blue)
+func runCanary(ctx context.Context, d *Demo, blue *localfleet.Cluster, dir string) error {
+	out := d.Out
+	gw, err := startGateway(ctx, d, dir, demoWebHosts, blue)
 	if err != nil {
 		return err
 	}
 	defer gw.stop()
-	file := canaryFile{
+	file := plan.CanaryFile{
 		BlueGreenSpec: v1alpha1.BlueGreenSpec{
 			Traffic: v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficGateway, Hosts: demoWebHosts, URL: gw.front,
 				Gateway: &v1alpha1.GatewayTraffic{AdminURL: gw.admin, TokenFile: gw.tokenFile}},
@@ -73,17 +75,13 @@ func runCanaryDemo(ctx context.Context, o *runOptions, blue *localfleet.Cluster,
 	fmt.Fprintf(out, "\nCanary (the same as `upshift canary %s --to %s -f %s`); the app of %s fails 20%% of its answers on %s:\n\n%s\n",
 		demoWeb, toolchain.Latest().Minor, path, demoWeb, toolchain.Latest().Minor, data)
 
-	o.fleetFile = ""
-	clusters, err := o.blueGreenFleet(demoWeb)
-	if err != nil {
-		return err
-	}
+	clusters := []v1alpha1.Cluster{fleet.Local(demoWeb)} // a local cluster of its own fleet
 	runName := "demo-canary-" + time.Now().UTC().Format("20060102-150405")
-	run := blueGreenRun(runName, toolchain.Latest().Minor, &file.BlueGreenSpec)
+	run := plan.BlueGreenRun(runName, toolchain.Latest().Minor, &file.BlueGreenSpec)
 	run.Spec.Method, run.Spec.Canary = v1alpha1.MethodCanary, &v1alpha1.CanarySpec{Steps: file.Steps, Analysis: file.Analysis}
 	run.Spec.Strategy.Stages[0].Name = "canary"
-	e := o.engine(clusters)
-	if _, err := o.initialize(ctx, e, run, run.Spec.Strategy); err != nil {
+	e := d.CLI.Engine(clusters)
+	if err := d.CLI.Initialize(ctx, e, run, run.Spec.Strategy); err != nil {
 		return err
 	}
 
@@ -109,13 +107,13 @@ func runCanaryDemo(ctx context.Context, o *runOptions, blue *localfleet.Cluster,
 	e.Progress = show
 	if !errors.Is(err, engine.ErrRolledBack) {
 		if final != nil {
-			writeRunReport(out, final)
+			d.CLI.WriteRunReport(out, final)
 		}
 		return fmt.Errorf("the canary of a green that fails 20%% of its answers was not rolled back: %w", err)
 	}
 	cs := final.Status.Stages[0].Clusters[0]
 	fmt.Fprintln(out)
-	writeCanary(out, cs.Canary)
+	d.CLI.WriteCanary(out, cs.Canary)
 	mu.Lock()
 	if !reached.IsZero() && !back.IsZero() {
 		fmt.Fprintf(out, "  users reached green (10%%) at %s, and were all back on blue at %s: %s of exposure, the first bad answers included\n",
@@ -124,7 +122,7 @@ func runCanaryDemo(ctx context.Context, o *runOptions, blue *localfleet.Cluster,
 	mu.Unlock()
 	fmt.Fprintf(out, "  users meanwhile: %d requests, %d failed (%.2f%%, the error budget spent); green %s kept for inspection\n",
 		bad.Sent, bad.Failed, 100*bad.ErrorRate(), cs.BlueGreen.Green)
-	o.printer.Success("the broken green was caught at the first step and rolled back (exit code 11 from `upshift canary`)")
+	d.Printer.Success("the broken green was caught at the first step and rolled back (exit code 11 from `upshift canary`)")
 
 	// The app is fixed on blue; resume copies the fix to green and runs
 	// the steps again.
@@ -136,14 +134,14 @@ func runCanaryDemo(ctx context.Context, o *runOptions, blue *localfleet.Cluster,
 	if _, err := client.NetworkingV1().Ingresses("shop").Patch(ctx, "web", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("fixing the app: %w", err)
 	}
-	o.printer.Action("the app is fixed on blue; `upshift resume %s` syncs green again and runs the steps", runName)
+	d.Printer.Action("the app is fixed on blue; `upshift resume %s` syncs green again and runs the steps", runName)
 	users = loadgen.Start(ctx, loadgen.Target{URL: gw.front + "/", Host: demoWebHosts.Public}, 4, 10*time.Millisecond)
 	start := time.Now()
 	final, err = e.Drive(ctx, runName)
 	good := users.Stop()
 	if final != nil {
 		fmt.Fprintln(out)
-		writeRunReport(out, final)
+		d.CLI.WriteRunReport(out, final)
 	}
 	if err != nil {
 		return fmt.Errorf("canary run after the fix: %w", err)
