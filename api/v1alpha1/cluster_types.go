@@ -108,6 +108,13 @@ type AKSCluster struct {
 	// to the address it got (default app-routing-system/nginx, the
 	// application routing add-on's).
 	IngressService string `json:"ingressService,omitempty"`
+	// NodeImageFeed is a NodeImageFeed file listing the node images this
+	// cluster's pools run, with the CVEs each fixes: AKS names each pool's
+	// newest image but publishes no CVE data. The compliance report,
+	// upshift patch and the NodeImage channel read CVEs from it. A
+	// relative path is taken from the fleet file's folder; a hub refuses
+	// it (it would read a file of the controller's pod).
+	NodeImageFeed string `json:"nodeImageFeed,omitempty"`
 }
 
 // ClusterStatus is what upshift last observed of the cluster.

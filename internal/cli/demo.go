@@ -77,7 +77,8 @@ func (c demoCLI) Load(runFile, fleetFile, stages string) (*v1alpha1.UpdateRun, *
 
 func (c demoCLI) Engine(clusters []v1alpha1.Cluster) *engine.Engine { return c.o.engine(clusters) }
 
-func (c demoCLI) Initialize(ctx context.Context, e *engine.Engine, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) error {
+func (c demoCLI) Initialize(ctx context.Context, e *engine.Engine, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, fleetFile string) error {
+	c.o.fleetFile = fleetFile
 	_, err := c.o.initialize(ctx, e, run, strategy)
 	return err
 }

@@ -115,7 +115,7 @@ func runBlueGreen(ctx context.Context, d *Demo, blue *localfleet.Cluster, dir st
 	runName := "demo-bluegreen-" + time.Now().UTC().Format("20060102-150405")
 	run := plan.BlueGreenRun(runName, toolchain.Latest().Minor, &bg)
 	e := d.CLI.Engine(clusters)
-	if err := d.CLI.Initialize(ctx, e, run, run.Spec.Strategy); err != nil {
+	if err := d.CLI.Initialize(ctx, e, run, run.Spec.Strategy, ""); err != nil {
 		return err
 	}
 

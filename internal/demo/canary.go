@@ -81,7 +81,7 @@ func runCanary(ctx context.Context, d *Demo, blue *localfleet.Cluster, dir strin
 	run.Spec.Method, run.Spec.Canary = v1alpha1.MethodCanary, &v1alpha1.CanarySpec{Steps: file.Steps, Analysis: file.Analysis}
 	run.Spec.Strategy.Stages[0].Name = "canary"
 	e := d.CLI.Engine(clusters)
-	if err := d.CLI.Initialize(ctx, e, run, run.Spec.Strategy); err != nil {
+	if err := d.CLI.Initialize(ctx, e, run, run.Spec.Strategy, ""); err != nil {
 		return err
 	}
 

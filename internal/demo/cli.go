@@ -22,8 +22,9 @@ type CLI interface {
 	// Engine is the engine over a fleet, on the home's store.
 	Engine(clusters []v1alpha1.Cluster) *engine.Engine
 	// Initialize stores a run and prints its plan (`upshift run`, before
-	// it drives).
-	Initialize(ctx context.Context, e *engine.Engine, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec) error
+	// it drives); fleetFile is the file a blue-green or canary run
+	// rewrites when green replaces blue (`--fleet`), empty for none.
+	Initialize(ctx context.Context, e *engine.Engine, run *v1alpha1.UpdateRun, strategy *v1alpha1.UpdateStrategySpec, fleetFile string) error
 	// Progress prints an engine's event (`upshift run`).
 	Progress(ev engine.Event)
 	// Approve gives an approval (`upshift approve`).

@@ -159,7 +159,9 @@ func Run(ctx context.Context, d *Demo) error {
 		}
 		fmt.Fprintf(&fleetYAML, "apiVersion: upshift.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: %s\nspec:\n  provider: %s\n", dc.name, dc.provider)
 		if dc.provider == v1alpha1.ProviderAKS {
-			fmt.Fprintf(&fleetYAML, "  aks: {subscriptionID: %s, resourceGroup: %s, name: %s, armEndpoint: %q}\n", azureemu.DefaultSubscription, azureemu.AdoptGroup, dc.name, armURL)
+			// AKS publishes no CVE data: the catalogue of the images the
+			// emulator offers (the local fleet's) says which each fixes.
+			fmt.Fprintf(&fleetYAML, "  aks: {subscriptionID: %s, resourceGroup: %s, name: %s, armEndpoint: %q, nodeImageFeed: %q}\n", azureemu.DefaultSubscription, azureemu.AdoptGroup, dc.name, armURL, lf.NodeImagesPath())
 		} else {
 			fmt.Fprintf(&fleetYAML, "  local: {name: %s}\n", dc.name)
 		}
@@ -208,7 +210,7 @@ spec:
 		return err
 	}
 	e := d.CLI.Engine(clusters)
-	if err := d.CLI.Initialize(ctx, e, run, strategy); err != nil {
+	if err := d.CLI.Initialize(ctx, e, run, strategy, filepath.Join(dir, "fleet.yaml")); err != nil {
 		stopSampling()
 		return err
 	}

@@ -41,6 +41,9 @@ func execPaths(spec *v1alpha1.UpdateRunSpec, strategy *v1alpha1.UpdateStrategySp
 		if c.Spec.Provider == v1alpha1.ProviderExec || c.Spec.Exec != nil {
 			out = append(out, fmt.Sprintf("Cluster %s uses the exec provider", c.Name))
 		}
+		if a := c.Spec.AKS; a != nil && a.NodeImageFeed != "" {
+			out = append(out, fmt.Sprintf("Cluster %s reads spec.aks.nodeImageFeed, a file of the controller's pod", c.Name))
+		}
 	}
 	return out
 }

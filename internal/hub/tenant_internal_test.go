@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"upshift.dev/upshift/api/v1alpha1"
 )
 
@@ -21,8 +23,10 @@ func TestExecPathsFindsGatesAnywhere(t *testing.T) {
 		Canary:    &v1alpha1.CanarySpec{Analysis: []v1alpha1.GateSpec{http, cmd}},
 	}
 	strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "s", AfterStageTasks: []v1alpha1.StageTask{{Type: "Gate", Gate: &cmd}}}}}
-	got := execPaths(spec, strategy, []v1alpha1.Cluster{{Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal}}})
+	got := execPaths(spec, strategy, []v1alpha1.Cluster{{Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderLocal}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "aks1"}, Spec: v1alpha1.ClusterSpec{Provider: v1alpha1.ProviderAKS, AKS: &v1alpha1.AKSCluster{Name: "aks1", NodeImageFeed: "/var/run/secrets/kubernetes.io/serviceaccount/token"}}}})
 	want := []string{
+		"Cluster aks1 reads spec.aks.nodeImageFeed, a file of the controller's pod",
 		"spec.blueGreen.validation.gates[0] (gate x) is a Command gate",
 		"spec.blueGreen.postSwitch.gates[0] (gate x) is a Command gate",
 		"spec.canary.analysis[1] (gate x) is a Command gate",

@@ -120,6 +120,15 @@ func TestNodeImagesFromAKS(t *testing.T) {
 	if err != nil || pool.Properties.NodeImageVersion == nil || *pool.Properties.NodeImageVersion != next {
 		t.Errorf("aks pool after the schedule's run: %+v, %v; want %s", pool.Properties, err, next)
 	}
+
+	// A catalogue of the cluster's images (spec.aks.nodeImageFeed; AKS
+	// publishes no CVE data) makes its CVEs known: the pool runs the
+	// newest image, so the cluster is compliant.
+	write(t, fleetFile, strings.Replace(aksOnly, "armEndpoint:", "nodeImageFeed: "+testfleet.Fleet(t).NodeImagesPath()+", armEndpoint:", 1))
+	code, out = testfleet.RunCLI(t, "report", "compliance", "--fleet", fleetFile, "--home", home)
+	if want := "user=" + next + " (0)"; code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "1 of 1 cluster(s) compliant") {
+		t.Errorf("compliance with a catalogue: exit %d\n%s\nwant exit 0 and %q", code, out, want)
+	}
 }
 
 func readFile(t *testing.T, path string) string {

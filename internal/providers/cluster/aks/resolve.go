@@ -15,6 +15,7 @@ import (
 	"upshift.dev/upshift/internal/atomicfile"
 	"upshift.dev/upshift/internal/azurearm"
 	"upshift.dev/upshift/internal/names"
+	"upshift.dev/upshift/internal/nodeimages"
 	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/restconfig"
 )
@@ -23,8 +24,9 @@ import (
 // cluster: a blue-green move points the entry at green through it.
 var NameField = []string{"spec", "aks", "name"}
 
-// Validate checks a fleet Cluster of provider aks.
-func Validate(c *v1alpha1.Cluster, _ string) error {
+// Validate checks a fleet Cluster of provider aks, and takes a relative
+// nodeImageFeed from dir, the fleet file's folder.
+func Validate(c *v1alpha1.Cluster, dir string) error {
 	a := c.Spec.AKS
 	if a == nil {
 		return fmt.Errorf("cluster %s: spec.aks (subscriptionID, resourceGroup, name) is required with provider aks", c.Name)
@@ -49,7 +51,26 @@ func Validate(c *v1alpha1.Cluster, _ string) error {
 	if err := azurearm.ValidateEndpoint("spec.aks.armEndpoint", a.ARMEndpoint); err != nil {
 		return fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
+	if a.NodeImageFeed != "" && !filepath.IsAbs(a.NodeImageFeed) && dir != "" {
+		a.NodeImageFeed = filepath.Join(dir, a.NodeImageFeed)
+	}
 	return nil
+}
+
+// catalogued is the provider of a cluster whose fleet entry names a
+// catalogue of its images (spec.aks.nodeImageFeed): a nodeimages.Source.
+type catalogued struct {
+	*Provider
+	feed string
+}
+
+// NodeImages reads the cluster's catalogue.
+func (c catalogued) NodeImages(context.Context) (*nodeimages.Feed, error) {
+	feed, err := nodeimages.Load(c.feed)
+	if err != nil {
+		return nil, fmt.Errorf("spec.aks.nodeImageFeed: %w", err)
+	}
+	return feed, nil
 }
 
 // New opens the provider of a fleet cluster of provider aks.
@@ -120,6 +141,10 @@ func Open(env fleetmember.Env) (fleetmember.Resolver, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &fleetmember.Member{Provider: p, Name: a.Name, RESTConfig: cfg, Kubeconfig: kubeconfig, Context: kubeContext}, nil
+		m := &fleetmember.Member{Provider: p, Name: a.Name, RESTConfig: cfg, Kubeconfig: kubeconfig, Context: kubeContext}
+		if a.NodeImageFeed != "" {
+			m.Provider = catalogued{Provider: p, feed: a.NodeImageFeed}
+		}
+		return m, nil
 	}, nil
 }
