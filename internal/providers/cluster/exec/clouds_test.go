@@ -1,7 +1,6 @@
 package exec_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -34,25 +33,11 @@ type pool struct {
 
 // fakeCloudCLI answers as `aws eks` or `gcloud container` would, for the
 // commands the example providers run, in the output formats they ask for
-// (the CLIs' documented `--output text` and `--format value(...)`). Its
-// state is the JSON file $FAKE_CLOUD; each call is appended to
-// $FAKE_CLOUD.calls. A command it does not know fails the test's run.
+// (the CLIs' documented `--output text` and `--format value(...)`), over
+// an account's state (fakeCall). A command it does not know fails the
+// test's run.
 func fakeCloudCLI(cli string, args []string) int {
-	path := os.Getenv("FAKE_CLOUD")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	var st map[string]*cloud
-	if err := json.Unmarshal(data, &st); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if f, err := os.OpenFile(path+".calls", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
-		fmt.Fprintln(f, cli+" "+strings.Join(args, " "))
-		_ = f.Close()
-	}
 	flag := func(name string) string {
 		for i, a := range args {
 			if a == name && i+1 < len(args) {
@@ -64,15 +49,12 @@ func fakeCloudCLI(cli string, args []string) int {
 		}
 		return ""
 	}
-	var code int
-	if cli == "aws" {
-		code = fakeAWS(st, args, flag)
-	} else {
-		code = fakeGcloud(st, args, flag)
-	}
-	out, _ := json.Marshal(st)
-	_ = os.WriteFile(path, out, 0o600)
-	return code
+	return fakeCall(cli, args, &st, func() int {
+		if cli == "aws" {
+			return fakeAWS(st, args, flag)
+		}
+		return fakeGcloud(st, args, flag)
+	})
 }
 
 func fakeAWS(st map[string]*cloud, args []string, flag func(string) string) int {
@@ -233,25 +215,8 @@ func fakeGcloud(st map[string]*cloud, args []string, flag func(string) string) i
 // PATH over state, and returns where its calls are logged.
 func withCloud(t *testing.T, cli string, state map[string]*cloud) (calls func() []string) {
 	t.Helper()
-	dir := t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(exe, filepath.Join(dir, cli)); err != nil {
-		t.Fatal(err)
-	}
-	data, _ := json.Marshal(state)
-	path := filepath.Join(dir, "cloud.json")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	t.Setenv("FAKE_CLOUD", path)
-	return func() []string {
-		data, _ := os.ReadFile(path + ".calls")
-		return strings.Split(strings.TrimSpace(string(data)), "\n")
-	}
+	_, calls = withFakes(t, state, cli)
+	return calls
 }
 
 func example(t *testing.T, name string) string {

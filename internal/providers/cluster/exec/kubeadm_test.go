@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -37,35 +36,18 @@ type kubeadmNode struct {
 }
 
 // fakeKubeadmCLI answers as kubectl (against the cluster) or ssh (on one
-// of its nodes, as root) would, for the commands kubeadm.sh runs, from
-// the state in $FAKE_KUBEADM; each call is appended to $FAKE_KUBEADM.calls.
-// What a node would refuse (kubeadm upgrade apply with an older kubeadm
-// installed, a package of another minor than the repository's) fails.
+// of its nodes, as root) would, for the commands kubeadm.sh runs, over the
+// cluster's state (fakeCall). What a node would refuse (kubeadm upgrade
+// apply with an older kubeadm installed, a package of another minor than
+// the repository's) fails.
 func fakeKubeadmCLI(cli string, args []string) int {
-	path := os.Getenv("FAKE_KUBEADM")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	var c kubeadmCluster
-	if err := json.Unmarshal(data, &c); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if f, err := os.OpenFile(path+".calls", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
-		fmt.Fprintln(f, cli+" "+strings.Join(args, " "))
-		_ = f.Close()
-	}
-	var code int
-	if cli == "kubectl" {
-		code = fakeKubectl(&c, args)
-	} else {
-		code = fakeSSH(&c, args)
-	}
-	out, _ := json.Marshal(c)
-	_ = os.WriteFile(path, out, 0o600)
-	return code
+	return fakeCall(cli, args, &c, func() int {
+		if cli == "kubectl" {
+			return fakeKubectl(&c, args)
+		}
+		return fakeSSH(&c, args)
+	})
 }
 
 func (c *kubeadmCluster) node(name string) *kubeadmNode {
@@ -196,16 +178,6 @@ func fakeSSH(c *kubeadmCluster, args []string) int {
 // place one by one; done again (as after a crash) nothing is; a node-image
 // upgrade and create are refused.
 func TestKubeadmExample(t *testing.T) {
-	dir := t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, cli := range []string{"kubectl", "ssh"} {
-		if err := os.Symlink(exe, filepath.Join(dir, cli)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	state := kubeadmCluster{Server: "v1.36.3", Stable: map[string]string{"1.36": "v1.36.3", "1.37": "v1.37.2"}, Nodes: []*kubeadmNode{
 		{Name: "cp-1", ControlPlane: true, Kubelet: "v1.36.3", Repo: "1.36"},
 		{Name: "cp-2", ControlPlane: true, Kubelet: "v1.36.3", Repo: "1.36"},
@@ -213,13 +185,7 @@ func TestKubeadmExample(t *testing.T) {
 		{Name: "web-2", Pool: "web", Kubelet: "v1.36.3", Repo: "1.36"},
 		{Name: "batch-1", Kubelet: "v1.36.3", Repo: "1.36"},
 	}}
-	data, _ := json.Marshal(state)
-	path := filepath.Join(dir, "cluster.json")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	t.Setenv("FAKE_KUBEADM", path)
+	path, calls := withFakes(t, state, "kubectl", "ssh")
 	t.Setenv("TMPDIR", t.TempDir())
 	read := func() kubeadmCluster {
 		var c kubeadmCluster
@@ -262,18 +228,17 @@ func TestKubeadmExample(t *testing.T) {
 			t.Errorf("node %s: kubelet %s, %d drain(s), cordoned %v; want %s, %d, uncordoned", n.Name, n.Kubelet, n.Drains, n.Cordoned, want, drains)
 		}
 	}
-	data, _ = os.ReadFile(path + ".calls")
-	calls := strings.Split(strings.TrimSpace(string(data)), "\n")
+	log := calls()
 	for _, want := range []string{
 		"ssh -o BatchMode=yes admin@cp-1 sudo kubeadm upgrade apply -y v1.37.2",
 		"ssh -o BatchMode=yes admin@cp-2 sudo kubeadm upgrade node",
 		"kubectl drain web-1 --ignore-daemonsets --delete-emptydir-data --timeout=1800s",
 	} {
-		if !called(calls, want) {
-			t.Errorf("no call %q in:\n%s", want, strings.Join(calls, "\n"))
+		if !called(log, want) {
+			t.Errorf("no call %q in:\n%s", want, strings.Join(log, "\n"))
 		}
 	}
-	if n := strings.Count(string(data), "kubeadm upgrade apply"); n != 1 {
+	if n := strings.Count(strings.Join(log, "\n"), "kubeadm upgrade apply"); n != 1 {
 		t.Errorf("kubeadm upgrade apply ran %d times, want once (the second round must do nothing)", n)
 	}
 	if _, err := p.UpgradeNodePool(ctx, "onprem", "web", cluster.NodePoolUpgrade{NodeImage: "ubuntu-2404"}); err == nil || !strings.Contains(err.Error(), "does not change node images") {
