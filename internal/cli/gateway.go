@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -234,7 +235,9 @@ func (o *trafficOptions) Validate() error {
 	if err != nil {
 		return usageError{Err: err}
 	}
-	o.provider = trafficgateway.New(o.admin, token)
+	gw := trafficgateway.New(o.admin, token)
+	gw.StartWait = 5 * time.Second // a gateway started just before, in the background
+	o.provider = gw
 	return nil
 }
 

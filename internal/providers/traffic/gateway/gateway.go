@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -34,6 +35,10 @@ type Provider struct {
 	// Token is the admin API's bearer token; never logged.
 	Token  string
 	Client *http.Client
+	// StartWait is how long a request refused at connect (a gateway
+	// still starting, as right after `upshift gateway … &`) is tried
+	// again; nothing was sent, so trying again changes nothing.
+	StartWait time.Duration
 }
 
 var (
@@ -182,15 +187,26 @@ func (p *Provider) do(ctx context.Context, method, path string, body []byte, out
 	if rest != "" {
 		u += "/" + rest
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+p.Token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := p.Client.Do(req)
-	if err != nil {
-		return fmt.Errorf("gateway admin API %s: %w", p.AdminURL, err)
+	var resp *http.Response
+	for start := time.Now(); ; {
+		req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+p.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err = p.Client.Do(req)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) || time.Since(start) >= p.StartWait {
+			return fmt.Errorf("gateway admin API %s: %w", p.AdminURL, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
