@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -53,18 +54,38 @@ func (s *Store) Create(run *v1alpha1.UpdateRun) error {
 	if err := checkName(run.Name); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(s.Dir, "runs"), 0o700); err != nil {
+	runs := filepath.Join(s.Dir, "runs")
+	if err := os.MkdirAll(runs, 0o700); err != nil {
 		return err
 	}
-	if err := os.Mkdir(s.runDir(run.Name), 0o700); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return ExistsError(run.Name)
-		}
+	// The run's folder appears whole, its spec inside, or not at all: a
+	// process killed while creating it leaves a hidden folder, not an
+	// empty run folder that Get cannot read and Create refuses. An empty
+	// one, as such a kill left before, is taken over.
+	tmp, err := os.MkdirTemp(runs, "."+run.Name+".creating-")
+	if err != nil {
 		return err
 	}
 	spec := *run
 	spec.Status = v1alpha1.UpdateRunStatus{}
-	return s.SaveSpec(&spec)
+	data, err := yaml.Marshal(&spec)
+	if err == nil {
+		err = writeAtomic(filepath.Join(tmp, "run.yaml"), data)
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.runDir(run.Name))
+		if errors.Is(err, os.ErrExist) && os.Remove(s.runDir(run.Name)) == nil { // only an empty folder goes
+			err = os.Rename(tmp, s.runDir(run.Name))
+		}
+	}
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		if errors.Is(err, os.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+			return ExistsError(run.Name)
+		}
+		return err
+	}
+	return nil
 }
 
 // SaveFleet freezes the fleet a run started with.

@@ -125,3 +125,31 @@ func TestCorruptStatus(t *testing.T) {
 		t.Errorf("torn first status: %v", err)
 	}
 }
+
+// TestCreateIsWhole: a run's folder appears with its spec or not at all.
+// The empty folder an interrupted create used to leave (Get: not found;
+// Create: exists, "resume it") is taken over; an existing run is refused,
+// and a create leaves no hidden folder behind.
+func TestCreateIsWhole(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	if err := os.MkdirAll(filepath.Join(s.Dir, "runs", "killed"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("killed"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get of an empty folder: %v", err)
+	}
+	run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "killed"}}
+	if err := s.Create(run); err != nil {
+		t.Fatalf("Create over the empty folder an interrupted create left: %v", err)
+	}
+	if got, err := s.Get("killed"); err != nil || got.Name != "killed" {
+		t.Fatalf("Get after Create: %+v, %v", got, err)
+	}
+	if err := s.Create(run); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("a second Create: %v, want already exists", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(s.Dir, "runs"))
+	if len(entries) != 1 {
+		t.Errorf("runs/ holds %d entries, want the run alone: %v", len(entries), entries)
+	}
+}
