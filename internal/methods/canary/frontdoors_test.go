@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -13,16 +12,13 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/azureemu"
-	"upshift.dev/upshift/internal/azurespec"
 	"upshift.dev/upshift/internal/engine"
-	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/ingress"
 	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/localfleet"
 	"upshift.dev/upshift/internal/methods/canary"
 	"upshift.dev/upshift/internal/providers/traffic"
 	fd "upshift.dev/upshift/internal/providers/traffic/frontdoor"
-	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
 	"upshift.dev/upshift/internal/providers/traffic/gatewayapi"
 	"upshift.dev/upshift/internal/providers/traffic/haproxy"
 	tm "upshift.dev/upshift/internal/providers/traffic/trafficmanager"
@@ -58,7 +54,7 @@ func TestCanaryThroughHAProxy(t *testing.T) {
 func TestCanaryThroughFrontDoor(t *testing.T) {
 	ctx := t.Context()
 	e := setup(t, "fdc", nil)
-	arm, front := azureEdge(t)
+	arm, front := testfleet.AzureEdge(t, token, 200*time.Millisecond)
 	testfleet.FrontDoorProfile(t, arm, "edge-rg", "edge")
 	names := v1alpha1.HostNames{Public: hosts.Public, Cluster: "fdc" + fd.DNSSuffix, Blue: "fdc-blue" + fd.DNSSuffix, Green: "fdc-green" + fd.DNSSuffix}
 	spec := v1alpha1.FrontDoorTraffic{SubscriptionID: azureemu.DefaultSubscription, ResourceGroup: "edge-rg", Profile: "edge", ARMEndpoint: arm}
@@ -77,21 +73,6 @@ func TestCanaryThroughFrontDoor(t *testing.T) {
 	}
 }
 
-// azureEdge serves the Azure emulator (its requests and answers held to
-// Azure's published contract) with a real gateway standing for what users
-// go through: Traffic Manager's resolvers, Front Door's edge. It returns
-// the emulator's and the gateway's URLs.
-func azureEdge(t *testing.T) (arm, front string) {
-	t.Helper()
-	gw := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), HealthInterval: frontdoor.Duration{Duration: 200 * time.Millisecond}}
-	testfleet.RunGateway(t, gw, token)
-	emu := azureemu.New(nil, "")
-	emu.Gateway = trafficgateway.New("http://"+gw.AdminListen, token)
-	srv := httptest.NewServer(azurespec.Hold(t, emu))
-	t.Cleanup(srv.Close)
-	return srv.URL, "http://" + gw.Listen
-}
-
 // TestCanaryThroughTrafficManager does the same through Azure Traffic
 // Manager, via the emulator (a gateway stands for the resolvers users go
 // through): the cluster name is a Weighted profile, blue and green its
@@ -99,7 +80,7 @@ func azureEdge(t *testing.T) (arm, front string) {
 func TestCanaryThroughTrafficManager(t *testing.T) {
 	ctx := t.Context()
 	e := setup(t, "tmc", nil)
-	arm, front := azureEdge(t)
+	arm, front := testfleet.AzureEdge(t, token, 200*time.Millisecond)
 	names := v1alpha1.HostNames{Public: hosts.Public, Cluster: "tmc" + tm.DNSSuffix, Blue: "tmc-blue" + tm.DNSSuffix, Green: "tmc-green" + tm.DNSSuffix}
 	spec := v1alpha1.TrafficManagerTraffic{SubscriptionID: azureemu.DefaultSubscription, ResourceGroup: "traffic-rg", ARMEndpoint: arm, TTL: 2, SwitchTTL: 1}
 	p, err := tm.New(spec)

@@ -1,19 +1,15 @@
 package frontdoor_test
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/azureemu"
-	"upshift.dev/upshift/internal/azurespec"
-	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/loadgen"
 	"upshift.dev/upshift/internal/providers/traffic"
 	fd "upshift.dev/upshift/internal/providers/traffic/frontdoor"
-	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
 	"upshift.dev/upshift/internal/providers/traffic/traffictest"
 	"upshift.dev/upshift/internal/testfleet"
 )
@@ -29,14 +25,9 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
-	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), HealthInterval: frontdoor.Duration{Duration: 100 * time.Millisecond}}
-	testfleet.RunGateway(t, cfg, token)
-	emu := azureemu.New(nil, "")
-	emu.Gateway = trafficgateway.New("http://"+cfg.AdminListen, token)
-	srv := httptest.NewServer(azurespec.Hold(t, emu))
-	t.Cleanup(srv.Close)
-	testfleet.FrontDoorProfile(t, srv.URL, "edge-rg", "edge")
-	return &env{arm: srv.URL, front: "http://" + cfg.Listen}
+	arm, front := testfleet.AzureEdge(t, token, 100*time.Millisecond)
+	testfleet.FrontDoorProfile(t, arm, "edge-rg", "edge")
+	return &env{arm: arm, front: front}
 }
 
 func (e *env) open(t *testing.T) traffic.Provider {

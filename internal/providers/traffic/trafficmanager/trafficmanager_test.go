@@ -13,10 +13,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/azureemu"
-	"upshift.dev/upshift/internal/azurespec"
-	"upshift.dev/upshift/internal/frontdoor"
 	"upshift.dev/upshift/internal/providers/traffic"
-	trafficgateway "upshift.dev/upshift/internal/providers/traffic/gateway"
 	tm "upshift.dev/upshift/internal/providers/traffic/trafficmanager"
 	"upshift.dev/upshift/internal/testfleet"
 )
@@ -52,15 +49,10 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
-	cfg := frontdoor.Config{Listen: testfleet.LoopbackAddr(t), AdminListen: testfleet.LoopbackAddr(t), HealthInterval: frontdoor.Duration{Duration: 100 * time.Millisecond}}
-	testfleet.RunGateway(t, cfg, token)
-	emu := azureemu.New(nil, "")
-	emu.Gateway = trafficgateway.New("http://"+cfg.AdminListen, token)
 	// Every request the provider sends, every answer the emulator gives,
 	// is held to Azure's published Traffic Manager contract.
-	srv := httptest.NewServer(azurespec.Hold(t, emu))
-	t.Cleanup(srv.Close)
-	e := &env{arm: srv.URL, front: "http://" + cfg.Listen, hits: map[string]string{}}
+	arm, front := testfleet.AzureEdge(t, token, 100*time.Millisecond)
+	e := &env{arm: arm, front: front, hits: map[string]string{}}
 	for _, name := range []string{"blue", "green"} {
 		b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Host != "web.example" {
