@@ -23,12 +23,13 @@ import (
 	"upshift.dev/upshift/internal/toolchain"
 )
 
-// BenchmarkHubWaitingRuns applies runs that wait for a stage's approval
-// to a hub (in this process, against a real kube-apiserver): 10, then
-// 1,000 ($UPSHIFT_BENCH_RUNS). A waiting run is parked, not driven, so
-// the hub's goroutines and its API requests stay flat however many wait.
-// Then every run is approved, and each must wake and complete: parking
-// loses no run.
+// BenchmarkHubWaitingRuns applies runs that wait to a hub (in this
+// process, against a real kube-apiserver): 10, then 1,000
+// ($UPSHIFT_BENCH_RUNS). Even runs wait for their stage's approval, odd
+// ones inside their cluster's first step, for an Approval gate. A
+// waiting run is parked, not driven, so the hub's goroutines and its API
+// requests stay flat however many wait. Then every run is approved, and
+// each must wake and complete: parking loses no run.
 func BenchmarkHubWaitingRuns(b *testing.B) {
 	builtin.Register()
 	runs := 1000
@@ -45,6 +46,13 @@ func BenchmarkHubWaitingRuns(b *testing.B) {
 	}
 	strategy := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "prod", Groups: []v1alpha1.GroupRef{{Name: "prod"}},
 		BeforeStageTasks: []v1alpha1.StageTask{{Type: v1alpha1.TaskApproval}}}}}
+	inStep := &v1alpha1.UpdateStrategySpec{Stages: []v1alpha1.StageSpec{{Name: "prod", Groups: []v1alpha1.GroupRef{{Name: "prod"}}}}}
+	approval := func(i int) string {
+		if i%2 == 1 {
+			return store.ClusterGateKey("m0", "ticket")
+		}
+		return store.StageKey("prod")
+	}
 
 	requests := &h.requests
 	hubDone := make(chan error, 1)
@@ -62,6 +70,10 @@ func BenchmarkHubWaitingRuns(b *testing.B) {
 				for i := range work {
 					run := &v1alpha1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("wait-%04d", i), Namespace: "default"},
 						Spec: v1alpha1.UpdateRunSpec{Strategy: strategy, Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor}}}
+					if i%2 == 1 {
+						run.Spec.Strategy = inStep
+						run.Spec.Gates.Preflight = []v1alpha1.GateSpec{{Name: "ticket", Type: v1alpha1.GateApproval}}
+					}
 					if err := admin.Create(ctx, run); err != nil {
 						applyErr.Store(err)
 					}
@@ -128,7 +140,7 @@ func BenchmarkHubWaitingRuns(b *testing.B) {
 	for range 16 {
 		wg.Go(func() {
 			for i := range work {
-				if err := st.Approve(fmt.Sprintf("wait-%04d", i), store.Approval{Key: store.StageKey("prod"), By: "bench", Time: time.Now()}); err != nil {
+				if err := st.Approve(fmt.Sprintf("wait-%04d", i), store.Approval{Key: approval(i), By: "bench", Time: time.Now()}); err != nil {
 					b.Error(err)
 				}
 			}

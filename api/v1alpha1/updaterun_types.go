@@ -128,7 +128,9 @@ type GateSpec struct {
 	Type string `json:"type"`
 	// Interval between attempts (default 5s).
 	Interval *metav1.Duration `json:"interval,omitempty"`
-	// Timeout of the whole gate (default 5m).
+	// Timeout of the whole gate (default 5m; an Approval gate has none
+	// unless set, and counts it from when it began to wait, across
+	// resumes).
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 	// FailureThreshold is how many failed attempts fail the gate (default 3).
 	FailureThreshold int `json:"failureThreshold,omitempty"`
@@ -624,9 +626,20 @@ type StepStatus struct {
 	Attempts int          `json:"attempts,omitempty"`
 	// Output of a Command gate, truncated.
 	Output string `json:"output,omitempty"`
+	// GateWaits are when each of the step's waiting gates (Approval,
+	// TimedWait) began to wait: a step driven again (resumed, or parked
+	// on a hub) counts a soak and an approval's timeout from then.
+	GateWaits []GateWait `json:"gateWaits,omitempty"`
 	// NodePool is what a completed NodePool step measured, which
 	// upshift plan --simulate predicts later upgrades from.
 	NodePool *NodePoolRecord `json:"nodePool,omitempty"`
+}
+
+// GateWait is when a step's gate began to wait.
+type GateWait struct {
+	Gate string `json:"gate"`
+	// Since is kept to the microsecond: a soak of seconds counts true.
+	Since metav1.MicroTime `json:"since"`
 }
 
 // NodePoolRecord is what one node pool's upgrade took.

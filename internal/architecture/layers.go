@@ -9,7 +9,7 @@ var Layers = []Layer{
 	{Name: "leaves", Doc: "API types and helpers that know nothing of runs, providers or clusters' state", Packages: []string{
 		"api/v1alpha1", "internal/atomicfile", "internal/azurearm", "internal/azurespec", "internal/cmdkit", "internal/crds", "internal/exitcode",
 		"internal/filelock", "internal/freeze", "internal/gates/gatespec", "internal/gctune", "internal/ingress",
-		"internal/kubeversion", "internal/loadgen", "internal/names", "internal/nodeimages", "internal/nodepool",
+		"internal/kubeversion", "internal/loadgen", "internal/names", "internal/nodeimages", "internal/nodepool", "internal/park",
 		"internal/pki", "internal/printer", "internal/procs", "internal/proxyprobe", "internal/registry",
 		"internal/restconfig", "internal/runmetrics", "internal/sampleapp", "internal/scan/...", "internal/statesync",
 		"internal/tail", "internal/testdns", "internal/toolchain", "internal/transient",

@@ -10,6 +10,7 @@ import (
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/gates"
 	"upshift.dev/upshift/internal/methods"
+	"upshift.dev/upshift/internal/park"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/steps"
 	"upshift.dev/upshift/internal/store"
@@ -85,6 +86,9 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 		if err := e.saved(); err != nil {
 			return err
 		}
+		// inStep: the run parked inside this step, which goes on from
+		// there (once in a window, as any step).
+		inStep := e.unparked && step.Phase == v1alpha1.PhaseWaiting && step.Start != nil
 		err := e.waitWindow(ctx, fc, func(msg string) {
 			waiting := Event{Type: "Waiting", Message: msg}
 			if e.unparked && step.Phase == v1alpha1.PhaseWaiting {
@@ -109,17 +113,33 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 		}
 		e.wakeIfParked()
 		var since time.Time
-		t.setStep(k, func(st *v1alpha1.StepStatus) {
-			st.Phase, st.Message = v1alpha1.PhaseRunning, ""
-			st.Attempts++
-			if st.Start == nil {
-				st.Start = now()
-			}
-			since = st.Start.Time
-		}, Event{Type: "Started", Message: step.Name})
+		if inStep {
+			since = step.Start.Time // still Waiting until it moves on
+		} else {
+			t.setStep(k, func(st *v1alpha1.StepStatus) {
+				if st.Phase == v1alpha1.PhaseNotStarted || st.Phase == v1alpha1.PhaseRolledBack {
+					st.GateWaits = nil // done anew (it failed, or was undone): so are its waits
+				}
+				st.Phase, st.Message = v1alpha1.PhaseRunning, ""
+				st.Attempts++
+				if st.Start == nil {
+					st.Start = now()
+				}
+				since = st.Start.Time
+			}, Event{Type: "Started", Message: step.Name})
+		}
 		env := &clusterEnv{e: e, stage: stage, idx: idx, fc: fc, member: m, since: since, step: step.Name}
-		res, err := e.execute(ctx, method, env, steps.Of(step), Event{Stage: t.stageName, Cluster: cs.Name, Step: step.Name})
+		// A wait inside the step parks where the engine may (a hub).
+		res, err := e.execute(park.Allow(ctx, e.Park), method, env, steps.Of(step), Event{Stage: t.stageName, Cluster: cs.Name, Step: step.Name})
 		msg, output := res.Message, res.Output
+		if errors.As(err, &parked) {
+			waiting := Event{Type: "Waiting", Message: parked.Why}
+			if inStep && step.Message == parked.Why {
+				waiting = Event{} // parked again for the same reason
+			}
+			t.setStep(k, func(st *v1alpha1.StepStatus) { st.Phase, st.Message = v1alpha1.PhaseWaiting, parked.Why }, waiting)
+			return parkedInStep{parked}
+		}
 		var rolledBack *methods.RolledBackError
 		if errors.As(err, &rolledBack) {
 			// The method undid its move and marked what to redo; the
@@ -158,6 +178,13 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 	e.emit(Event{Stage: t.stageName, Cluster: cs.Name, Type: "Completed", Message: cs.Name + " upgraded"})
 	return nil
 }
+
+// parkedInStep is a cluster parked inside a step under way: unlike one
+// parked at a maintenance window before its step, it keeps its place in
+// its group's concurrency.
+type parkedInStep struct{ *ParkedError }
+
+func (p parkedInStep) Unwrap() error { return p.ParkedError }
 
 // clusterTurn is one cluster's turn in a drive: each of its transitions,
 // and each of its steps', is recorded and told as one (set, setStep).
@@ -239,9 +266,9 @@ func (e *Engine) progressBar() string {
 }
 
 // runGates evaluates a cluster's gates in order.
-func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, list []v1alpha1.GateSpec, nodeVersion string, since time.Time) (string, string, error) {
+func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, list []v1alpha1.GateSpec, nodeVersion string, since time.Time, waitSince func(string) time.Time) (string, string, error) {
 	t := gates.Target{Cluster: fc.Name, Run: e.run.Name, Dir: e.run.Annotations[v1alpha1.AnnotationWorkDir],
-		Kubeconfig: m.Kubeconfig, Context: m.Context, RESTConfig: m.RESTConfig, NodeVersion: nodeVersion, Since: since}
+		Kubeconfig: m.Kubeconfig, Context: m.Context, RESTConfig: m.RESTConfig, NodeVersion: nodeVersion, Since: since, WaitSince: waitSince}
 	if v := e.run.Spec.Upgrade.KubernetesVersion; v != "" {
 		t.TargetVersion = v
 	} else if cv := e.clusterVersion(fc.Name); cv != "" {
@@ -255,6 +282,16 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 		res, err := gates.Run(ctx, g, t, e.approvals(), store.ClusterGateKey(fc.Name, g.Name))
 		output += res.Output
 		if err != nil {
+			var parked *ParkedError
+			if errors.As(err, &parked) {
+				// The gates before it are run again when the step is:
+				// each is a check, or a wait that counts from the step's start.
+				why := fmt.Sprintf("cluster %s: %s", fc.Name, parked.Why)
+				if g.Type == v1alpha1.GateApproval {
+					why = fmt.Sprintf("cluster %s waits for the approval of gate %s: %s", fc.Name, g.Name, e.command("approve %s --cluster %s --gate %s", e.run.Name, fc.Name, g.Name))
+				}
+				return "", output, &ParkedError{Until: parked.Until, Why: why}
+			}
 			var failed *gates.Failed
 			if errors.As(err, &failed) {
 				failed.Gate, failed.Type = g.Name, g.Type // an approval's reads as its gate

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -932,29 +933,33 @@ func (e *Engine) runClusters(ctx context.Context, stage int, spec v1alpha1.Stage
 	var mu sync.Mutex
 	var failures []error
 	// Each group starts its clusters in the plan's order, as many at once
-	// as its concurrency allows.
+	// as its concurrency allows; those a parked drive left under way go
+	// first, to take back their places.
 	for _, g := range order {
 		idx := groups[g]
-		sem := make(chan struct{}, plan.Concurrency(maxConc, len(idx)))
+		slices.SortStableFunc(idx, func(a, b int) int {
+			return cmp.Compare(underWay(st.Clusters[b]), underWay(st.Clusters[a]))
+		})
+		sl := newSlots(plan.Concurrency(maxConc, len(idx)))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for _, j := range idx {
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					return
+				if !sl.take() {
+					return // every place is kept by a cluster parked in a step
 				}
-				// Once a failure limit is crossed, no cluster starts.
-				if crossedLimit(e.limits(stage, spec)) != nil {
-					<-sem
+				// Once a failure limit is crossed, or the drive ends, no
+				// cluster starts.
+				if ctx.Err() != nil || crossedLimit(e.limits(stage, spec)) != nil {
+					sl.done(false)
 					return
 				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					defer func() { <-sem }()
-					if err := e.runCluster(ctx, stage, j); err != nil {
+					err := e.runCluster(ctx, stage, j)
+					sl.done(errors.As(err, new(parkedInStep)))
+					if err != nil {
 						mu.Lock()
 						failures = append(failures, err)
 						mu.Unlock()

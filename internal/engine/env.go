@@ -1,8 +1,12 @@
 package engine
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/methods"
@@ -60,7 +64,7 @@ func (c *clusterEnv) Escalated(msg string) {
 func (c *clusterEnv) Approval(key string) (string, time.Time, bool) { return c.e.approvals()(key) }
 
 func (c *clusterEnv) Gates(ctx context.Context, list []v1alpha1.GateSpec, m *fleetmember.Member, nodeVersion string) (methods.Result, error) {
-	msg, output, err := c.e.runGates(ctx, c.fc, m, list, nodeVersion, c.since)
+	msg, output, err := c.e.runGates(ctx, c.fc, m, list, nodeVersion, c.since, c.gateWaitSince)
 	return methods.Result{Message: msg, Output: output}, err
 }
 
@@ -77,3 +81,33 @@ func (c *clusterEnv) Reach(name string) (*fleetmember.Member, error) {
 func (c *clusterEnv) Traffic() (traffic.Provider, error) { return c.e.trafficProvider() }
 
 func (c *clusterEnv) Replaced(green string) error { return c.e.replaceMember(c.fc, green) }
+
+// gateWaitSince is when the step's gate began to wait, kept in the step's
+// status: recorded now the first time it is asked.
+func (c *clusterEnv) gateWaitSince(gate string) time.Time {
+	find := func(s *v1alpha1.UpdateRunStatus) (*v1alpha1.StepStatus, int) {
+		cs := &s.Stages[c.stage].Clusters[c.idx]
+		k := slices.IndexFunc(cs.Steps, func(st v1alpha1.StepStatus) bool { return st.Name == c.step })
+		if k < 0 {
+			return nil, -1
+		}
+		return &cs.Steps[k], slices.IndexFunc(cs.Steps[k].GateWaits, func(w v1alpha1.GateWait) bool { return w.Gate == gate })
+	}
+	c.e.mu.Lock()
+	st, i := find(&c.e.run.Status)
+	var since time.Time
+	if st != nil && i >= 0 {
+		since = st.GateWaits[i].Since.Time
+	}
+	c.e.mu.Unlock()
+	if st == nil || i >= 0 {
+		return cmp.Or(since, time.Now())
+	}
+	at := metav1.NewMicroTime(time.Now().UTC().Truncate(time.Microsecond))
+	c.e.record(func(s *v1alpha1.UpdateRunStatus) {
+		if st, i := find(s); st != nil && i < 0 {
+			st.GateWaits = append(st.GateWaits, v1alpha1.GateWait{Gate: gate, Since: at})
+		}
+	})
+	return at.Time
+}

@@ -1,28 +1,13 @@
 package engine
 
 import (
-	"fmt"
-	"time"
-
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/park"
 )
 
 // ParkedError ends a drive that parked at a wait (Engine.Park): nothing
-// failed and nothing is held. Drive the run again at Until, or sooner
-// when something it waits for changes (an approval, a skip, a stop);
-// Until is zero for a wait only a change ends.
-type ParkedError struct {
-	Until time.Time
-	// Why is what the run waits for, as its status says it.
-	Why string
-}
-
-func (e *ParkedError) Error() string {
-	if e.Until.IsZero() {
-		return "parked: " + e.Why
-	}
-	return fmt.Sprintf("parked until %s: %s", e.Until.UTC().Format(time.RFC3339), e.Why)
-}
+// failed and nothing is held (see package park).
+type ParkedError = park.Error
 
 // wake puts a run parked at a wait back to Running once the wait ended.
 func wake(s *v1alpha1.UpdateRunStatus) {
@@ -42,8 +27,8 @@ func (e *Engine) wakeIfParked() {
 	}
 }
 
-// stopWaiting stops a run parked at a wait: the wait, its stage and the
-// run are Stopped, to be resumed from there.
+// stopWaiting stops a run parked at a wait: the wait, its stage, the
+// clusters under way and the run are Stopped, to be resumed from there.
 func stopWaiting(s *v1alpha1.UpdateRunStatus, why string) {
 	for i := range s.Stages {
 		st := &s.Stages[i]
@@ -51,6 +36,18 @@ func stopWaiting(s *v1alpha1.UpdateRunStatus, why string) {
 			continue
 		}
 		st.Phase = v1alpha1.PhaseStopped
+		for j := range st.Clusters {
+			c := &st.Clusters[j]
+			if c.Phase != v1alpha1.PhaseRunning {
+				continue
+			}
+			c.Phase = v1alpha1.PhaseStopped
+			for k := range c.Steps {
+				if c.Steps[k].Phase == v1alpha1.PhaseWaiting || c.Steps[k].Phase == v1alpha1.PhaseRunning {
+					c.Steps[k].Phase = v1alpha1.PhaseStopped
+				}
+			}
+		}
 		for _, tasks := range [][]v1alpha1.TaskStatus{st.BeforeTasks, st.AfterTasks} {
 			for k := range tasks {
 				if tasks[k].Phase == v1alpha1.PhaseWaiting || tasks[k].Phase == v1alpha1.PhaseRunning {

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,5 +213,150 @@ func TestParkedWindow(t *testing.T) {
 		}
 	default:
 		t.Error("a1's step never started")
+	}
+}
+
+// TestParkedInsideAStep: with Park, a wait inside a cluster's step (an
+// Approval gate, a TimedWait gate) parks the run as a stage's does. The
+// cluster keeps its place: with maxConcurrency 1 the next cluster does
+// not start while it is half-way. Driving it again says nothing twice and
+// counts no new attempt; the approval, then the soak's end, let it go on.
+func TestParkedInsideAStep(t *testing.T) {
+	ctx := context.Background()
+	e, p := instantEngine(t, []v1alpha1.Cluster{member("prod-1", "prod"), member("prod-2", "prod")})
+	e.Park = time.Second
+	soak := 2 * time.Second
+	s := stage("prod", "prod")
+	s.MaxConcurrency = one()
+	run, strategy := newRun("in-step", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor}, s)
+	run.Spec.Gates.Preflight = []v1alpha1.GateSpec{{Name: "change-ticket", Type: v1alpha1.GateApproval}}
+	run.Spec.Gates.PostUpgrade = []v1alpha1.GateSpec{{Name: "settle", Type: v1alpha1.GateTimedWait, Duration: &metav1.Duration{Duration: soak}}}
+	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	st := e.Store.(*store.Store)
+	drive := func(wantUntil bool) *v1alpha1.UpdateRun {
+		t.Helper()
+		got, err := e.Drive(ctx, "in-step")
+		var parked *engine.ParkedError
+		if !errors.As(err, &parked) || parked.Until.IsZero() == wantUntil || got.Status.Phase != v1alpha1.PhaseWaiting {
+			t.Fatalf("drive: %v (%s), want parked (until set: %v)", err, got.Status.Phase, wantUntil)
+		}
+		if unlock, err := st.Lock("in-step"); err != nil {
+			t.Fatalf("a parked run is still locked: %v", err)
+		} else {
+			unlock()
+		}
+		return got
+	}
+	step := func(r *v1alpha1.UpdateRun, cluster string, k int) v1alpha1.StepStatus {
+		return clusterStatus(r, cluster).Steps[k]
+	}
+	events := func() int {
+		evs, err := st.Events("in-step")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs)
+	}
+
+	got := drive(false)
+	pre := step(got, "prod-1", 0)
+	if pre.Phase != v1alpha1.PhaseWaiting || !strings.Contains(pre.Message, "upshift approve in-step --cluster prod-1 --gate change-ticket") {
+		t.Fatalf("prod-1's preflight: %s %q", pre.Phase, pre.Message)
+	}
+	if c := clusterStatus(got, "prod-2"); c.Phase != v1alpha1.PhaseNotStarted {
+		t.Fatalf("prod-2 is %s while prod-1 waits half-way under maxConcurrency 1", c.Phase)
+	}
+	said := events()
+	drive(false)
+	got = drive(false)
+	if n := events(); n != said {
+		t.Errorf("driving a run parked in a step again wrote %d audit events, want none", n-said)
+	}
+	if a := step(got, "prod-1", 0).Attempts; a != 1 {
+		t.Errorf("prod-1's preflight counts %d attempts after two drives that found it parked, want 1", a)
+	}
+
+	// Approved: prod-1 upgrades, then parks in its post-upgrade soak.
+	if err := st.Approve("in-step", store.Approval{Key: store.ClusterGateKey("prod-1", "change-ticket"), By: "oncall", Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	got = drive(true)
+	if order := p.Order(); len(order) != 1 || order[0] != "prod-1" {
+		t.Fatalf("after the approval: upgraded %v", order)
+	}
+	_, first := e.Drive(ctx, "in-step")
+	_, again := e.Drive(ctx, "in-step")
+	var p1, p2 *engine.ParkedError
+	if !errors.As(first, &p1) || !errors.As(again, &p2) || !p1.Until.Equal(p2.Until) {
+		t.Fatalf("the soak parked until %v, then %v: it must count from when it began, kept with the step", first, again)
+	}
+	last := len(clusterStatus(got, "prod-1").Steps) - 1
+	if post := step(got, "prod-1", last); post.Phase != v1alpha1.PhaseWaiting || !strings.Contains(post.Message, "gate settle waits until") {
+		t.Fatalf("prod-1's post-upgrade step: %s %q", post.Phase, post.Message)
+	}
+	if c := clusterStatus(got, "prod-2"); c.Phase != v1alpha1.PhaseNotStarted {
+		t.Fatalf("prod-2 is %s while prod-1 soaks", c.Phase)
+	}
+	time.Sleep(soak)
+	// The soak is over: prod-1 completes, and prod-2 takes its place and
+	// waits for its own approval.
+	got = drive(false)
+	if c := clusterStatus(got, "prod-1"); c.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("prod-1 after its soak: %s", c.Phase)
+	}
+	if pre := step(got, "prod-2", 0); pre.Phase != v1alpha1.PhaseWaiting {
+		t.Fatalf("prod-2's preflight: %s", pre.Phase)
+	}
+
+	// A stop while parked in a step stops the cluster there; a resume
+	// takes it up again.
+	if err := st.SetState("in-step", v1alpha1.StateStop); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.Drive(ctx, "in-step")
+	if !errors.Is(err, engine.ErrStopped) || clusterStatus(got, "prod-2").Phase != v1alpha1.PhaseStopped || step(got, "prod-2", 0).Phase != v1alpha1.PhaseStopped {
+		t.Fatalf("stop while parked in a step: %v, prod-2 %s", err, clusterStatus(got, "prod-2").Phase)
+	}
+	if err := st.SetState("in-step", v1alpha1.StateRun); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Approve("in-step", store.Approval{Key: store.ClusterGateKey("prod-2", "change-ticket"), By: "oncall", Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	e.Park = 0 // the CLI: the soak is waited out in place
+	got, err = e.Drive(ctx, "in-step")
+	if err != nil || got.Status.Phase != v1alpha1.PhaseCompleted || len(p.Order()) != 2 {
+		t.Fatalf("resumed: %v, %s, upgraded %v", err, got.Status.Phase, p.Order())
+	}
+}
+
+// TestGateWaitsCountFromTheirOwnStart: a step's waiting gates count from
+// when each began to wait, kept in the step's status: an approval's
+// timeout behind a soak starts once the soak is over, not with the step.
+func TestGateWaitsCountFromTheirOwnStart(t *testing.T) {
+	ctx := context.Background()
+	e, _ := instantEngine(t, []v1alpha1.Cluster{member("dev-1", "dev")})
+	soak := 1500 * time.Millisecond
+	run, strategy := newRun("waits", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor}, stage("dev", "dev"))
+	run.Spec.Gates.Preflight = []v1alpha1.GateSpec{
+		{Name: "settle", Type: v1alpha1.GateTimedWait, Duration: &metav1.Duration{Duration: soak}},
+		{Name: "ok", Type: v1alpha1.GateApproval, Timeout: &metav1.Duration{Duration: time.Second}},
+	}
+	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(soak + 600*time.Millisecond) // past a timeout counted from the step's start
+		_ = e.Store.Approve("waits", store.Approval{Key: store.ClusterGateKey("dev-1", "ok"), By: "oncall", Time: time.Now()})
+	}()
+	got, err := e.Drive(ctx, "waits")
+	if err != nil || got.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("drive: %v\n%+v", err, clusterStatus(got, "dev-1").Steps[0])
+	}
+	waits := clusterStatus(got, "dev-1").Steps[0].GateWaits
+	if len(waits) != 2 || waits[0].Gate != "settle" || waits[1].Gate != "ok" || waits[1].Since.Sub(waits[0].Since.Time) < time.Second {
+		t.Errorf("the preflight step keeps %+v, want settle, then ok at least a second later", waits)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"upshift.dev/upshift/internal/drainsim"
 	"upshift.dev/upshift/internal/gates/gatespec"
 	"upshift.dev/upshift/internal/nodes"
+	"upshift.dev/upshift/internal/park"
 	"upshift.dev/upshift/internal/tail"
 )
 
@@ -45,11 +46,28 @@ type Target struct {
 	// Since is when the step began, so a restarted TimedWait does not start
 	// over.
 	Since time.Time
+	// WaitSince, if set, is when a gate of the step began to wait, kept
+	// with the step (recorded now the first time it is asked): a soak and
+	// an approval's timeout count from it. Without it they count from
+	// Since.
+	WaitSince func(gate string) time.Time
 	// TargetVersion is the run's target, for DeprecatedAPIs and Readiness.
 	TargetVersion string
 	// Simulate replays the cluster's node pool upgrades as the run will
 	// do them (DrainSimulation); nil when the run upgrades no pool.
 	Simulate func(ctx context.Context) []drainsim.Replay
+}
+
+// began is when gate began to wait: WaitSince's record, else Since,
+// else now.
+func (t Target) began(gate string) time.Time {
+	switch {
+	case t.WaitSince != nil:
+		return t.WaitSince(gate)
+	case !t.Since.IsZero():
+		return t.Since
+	}
+	return time.Now()
 }
 
 // Approvals answers whether key was approved, by whom and when.
@@ -128,10 +146,10 @@ func Register(name string, t Type) {
 // The gate types of the API (their validation is gatespec's).
 func init() {
 	Register(v1alpha1.GateTimedWait, Type{Wait: func(ctx context.Context, g v1alpha1.GateSpec, t Target, _ Waiting) (Result, error) {
-		return timedWait(ctx, g.Duration.Duration, t.Since)
+		return timedWait(ctx, g.Name, g.Duration.Duration, t.began(g.Name))
 	}})
-	Register(v1alpha1.GateApproval, Type{Wait: func(ctx context.Context, g v1alpha1.GateSpec, _ Target, w Waiting) (Result, error) {
-		return waitApproval(ctx, w.Approvals, w.ApprovalKey, w.Interval, g.Timeout)
+	Register(v1alpha1.GateApproval, Type{Wait: func(ctx context.Context, g v1alpha1.GateSpec, t Target, w Waiting) (Result, error) {
+		return waitApproval(ctx, w.Approvals, w.ApprovalKey, w.Interval, g.Timeout, t.began(g.Name))
 	}})
 	Register(v1alpha1.GatePrometheus, Type{Wait: func(ctx context.Context, g v1alpha1.GateSpec, t Target, w Waiting) (Result, error) {
 		return prometheus(ctx, g, t, w.Interval)
@@ -214,11 +232,15 @@ func Run(ctx context.Context, g v1alpha1.GateSpec, t Target, approvals Approvals
 	}
 }
 
-func timedWait(ctx context.Context, d time.Duration, since time.Time) (Result, error) {
-	if since.IsZero() {
-		since = time.Now()
+// timedWait waits until d after since (when the gate began to wait, so
+// that a step driven again waits only what is left); where the driver
+// allows it (package park), a long wait parks instead.
+func timedWait(ctx context.Context, name string, d time.Duration, since time.Time) (Result, error) {
+	until := since.Add(d)
+	if err := park.Until(ctx, until, fmt.Sprintf("gate %s waits until %s", name, until.UTC().Format(time.RFC3339))); err != nil {
+		return Result{}, err
 	}
-	remaining := time.Until(since.Add(d))
+	remaining := time.Until(until)
 	if remaining > 0 {
 		select {
 		case <-ctx.Done():
@@ -229,18 +251,27 @@ func timedWait(ctx context.Context, d time.Duration, since time.Time) (Result, e
 	return Result{Attempts: 1, Message: fmt.Sprintf("waited %s", d)}, nil
 }
 
-func waitApproval(ctx context.Context, approvals Approvals, key string, interval time.Duration, timeout *metav1.Duration) (Result, error) {
+// waitApproval waits for the approval of key. Its timeout counts from
+// since (when the gate began to wait), so that neither a resume nor a
+// parked wait driven again starts it anew; where the driver allows it
+// (package park), the wait parks instead of polling.
+func waitApproval(ctx context.Context, approvals Approvals, key string, interval time.Duration, timeout *metav1.Duration, since time.Time) (Result, error) {
 	var deadline time.Time
 	if timeout != nil {
-		deadline = time.Now().Add(timeout.Duration)
+		deadline = since.Add(timeout.Duration)
 	}
 	interval = min(interval, time.Second)
-	for {
+	for first := true; ; first = false {
 		if by, at, ok := approvals(key); ok {
 			return Result{Attempts: 1, Message: "approved by " + by, ApprovedBy: by, ApprovedAt: at}, nil
 		}
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			return Result{Message: "not approved in time"}, &Failed{Gate: key, Result: Result{Message: "no approval within " + timeout.Duration.String()}}
+		}
+		if first {
+			if err := park.ForChange(ctx, deadline, "waiting for the approval of "+key); err != nil {
+				return Result{}, err
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -10,6 +10,7 @@ import (
 
 	"upshift.dev/upshift/api/v1alpha1"
 	"upshift.dev/upshift/internal/loadgen"
+	"upshift.dev/upshift/internal/park"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/traffic"
 )
@@ -209,7 +210,8 @@ func (m *Move) watch(ctx context.Context, gc Cluster) (string, error) {
 	gates := m.gatesFor(m.Spec.PostSwitch.Gates, m.hosts().Cluster)
 	for {
 		if len(gates) > 0 {
-			if _, err := m.Gates(ctx, gates, gc); err != nil {
+			// The window probes while its gates run: they cannot park.
+			if _, err := m.Gates(park.Forbid(ctx), gates, gc); err != nil {
 				return "failed: " + err.Error(), err
 			}
 		}

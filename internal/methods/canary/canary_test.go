@@ -480,3 +480,64 @@ analysis:
 		t.Errorf("promoting a finished canary: %v %s", err, msg)
 	}
 }
+
+// TestCanaryParksItsWaits: where the engine parks (a hub), a canary step
+// that only holds (no analysis) ends its drive for its pause, and its
+// approval too: the run is Waiting, green keeps its 25%, users see
+// nothing. Driven again before the pause is over it parks again and moves
+// nothing; after it, the step waits for its approval, then goes on to
+// 100% and retires blue.
+func TestCanaryParksItsWaits(t *testing.T) {
+	ctx := t.Context()
+	e := setup(t, "cp", nil)
+	hold := 8 * time.Second
+	eng := e.run(t, "canary-park", []v1alpha1.CanaryStep{{Weight: 25, Pause: pause(hold), Approval: true}}, nil)
+	eng.Park = 2 * time.Second
+	users := e.users(t)
+	defer users.Stop()
+	gw := trafficgateway.New(e.admin, token)
+	parks := func(what string, wantUntil bool) (*v1alpha1.UpdateRun, *engine.ParkedError) {
+		t.Helper()
+		got, err := eng.Drive(ctx, "canary-park")
+		var parked *engine.ParkedError
+		if !errors.As(err, &parked) || parked.Until.IsZero() == wantUntil || got.Status.Phase != v1alpha1.PhaseWaiting {
+			t.Fatalf("%s: %v\n%s", what, err, testfleet.StatusOf(got))
+		}
+		if w, err := gw.Weights(ctx, hosts.Cluster); err != nil || w["cp"] != 75 || w["cp-g2"] != 25 {
+			t.Fatalf("%s: weights %v %v, want 75/25", what, w, err)
+		}
+		return got, parked
+	}
+	got, first := parks("the pause", true)
+	step := clusterStatus(got).Steps[3]
+	if step.Phase != v1alpha1.PhaseWaiting || !strings.Contains(step.Message, "canary step 1 of shop holds until") {
+		t.Fatalf("the canary step while parked: %s %q", step.Phase, step.Message)
+	}
+	if left := time.Until(first.Until); left <= 0 || left > hold {
+		t.Errorf("parked until %v: want the end of the %s pause", first.Until, hold)
+	}
+	if _, again := parks("driven again before the pause is over", true); !again.Until.Equal(first.Until) {
+		t.Errorf("driven again, parked until %v, want %v: the pause counts from the step's start", again.Until, first.Until)
+	}
+	time.Sleep(time.Until(first.Until))
+	got, _ = parks("the approval", false)
+	if msg := clusterStatus(got).Steps[3].Message; !strings.Contains(msg, "upshift approve canary-park --cluster shop --gate canary-step-1") {
+		t.Fatalf("the parked approval says %q", msg)
+	}
+	if err := eng.Store.Approve("canary-park", store.Approval{Key: store.ClusterGateKey("shop", canary.ApprovalGate(1)), By: "alice", Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	final, err := eng.Drive(ctx, "canary-park")
+	if err != nil || final.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("after the approval: %v\n%s", err, testfleet.StatusOf(final))
+	}
+	t.Cleanup(func() { _ = testfleet.Fleet(t).Down("cp-g2") })
+	stats := users.Stop()
+	t.Logf("users through a canary parked twice: %s; by cluster %v", stats, stats.ByServer)
+	if stats.Failed != 0 || stats.ByServer["cp-g2"] == 0 {
+		t.Errorf("users: %s (%v), by cluster %v: want none failed and some served by green", stats, stats.Errors, stats.ByServer)
+	}
+	if w, err := gw.Weights(ctx, hosts.Cluster); err != nil || w["cp-g2"] != 100 || len(w) != 1 {
+		t.Errorf("weights after the canary: %v %v; want green alone", w, err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"upshift.dev/upshift/internal/gates"
 	"upshift.dev/upshift/internal/methods"
 	"upshift.dev/upshift/internal/methods/bluegreen"
+	"upshift.dev/upshift/internal/park"
 	"upshift.dev/upshift/internal/providers/traffic"
 	"upshift.dev/upshift/internal/store"
 )
@@ -126,7 +127,9 @@ func trafficStep(ctx context.Context, env methods.Env, index int) (methods.Resul
 			c.Canary = &v1alpha1.CanaryStatus{}
 		}
 		if c.Canary.Step != index || c.Canary.StepStarted == nil {
-			t := metav1.Now()
+			// As the status keeps it (to the second): a pause counts the
+			// same from the first drive and from one that reads it back.
+			t := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
 			c.Canary.StepStarted = &t
 		}
 		c.Canary.Step, c.Canary.Weight = index, s.Weight
@@ -195,13 +198,22 @@ func analyse(ctx context.Context, env methods.Env, mv *bluegreen.Move, index int
 			metrics = append(metrics, g)
 		}
 	}
+	if len(metrics) == 0 && len(others) == 0 {
+		// Nothing to measure: the step holds, which a hub parks.
+		why := fmt.Sprintf("canary step %d of %s holds until %s; %s ends it now", index, env.Cluster().Name, deadline.UTC().Format(time.RFC3339),
+			fmt.Sprintf("`upshift promote %s --cluster %s`", env.Run().Name, env.Cluster().Name))
+		if err := park.Until(ctx, deadline, why); err != nil {
+			return "", err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	othersDone := make(chan error, 1)
 	var othersMsg string
 	if len(others) > 0 {
 		go func() {
-			msg, err := mv.CheckGreen(ctx, others)
+			// Run beside the pause's measurements: they cannot park.
+			msg, err := mv.CheckGreen(park.Forbid(ctx), others)
 			othersMsg = msg
 			othersDone <- err
 		}()
