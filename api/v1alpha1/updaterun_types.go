@@ -627,8 +627,10 @@ type StepStatus struct {
 	// Output of a Command gate, truncated.
 	Output string `json:"output,omitempty"`
 	// GateWaits are when each of the step's waiting gates (Approval,
-	// TimedWait) began to wait: a step driven again (resumed, or parked
-	// on a hub) counts a soak and an approval's timeout from then.
+	// TimedWait) began to wait, and what a check parked between its
+	// attempts has failed: a step driven again (resumed, or parked on a
+	// hub) counts a soak, an approval's timeout and a check's attempts
+	// from them.
 	GateWaits []GateWait `json:"gateWaits,omitempty"`
 	// NodePool is what a completed NodePool step measured, which
 	// upshift plan --simulate predicts later upgrades from.
@@ -639,7 +641,12 @@ type StepStatus struct {
 type GateWait struct {
 	Gate string `json:"gate"`
 	// Since is kept to the microsecond: a soak of seconds counts true.
+	// For a check, it is its first attempt.
 	Since metav1.MicroTime `json:"since"`
+	// Failures are the failed attempts of a check parked between them,
+	// and Next when it tries again.
+	Failures int               `json:"failures,omitempty"`
+	Next     *metav1.MicroTime `json:"next,omitempty"`
 }
 
 // NodePoolRecord is what one node pool's upgrade took.

@@ -266,9 +266,9 @@ func (e *Engine) progressBar() string {
 }
 
 // runGates evaluates a cluster's gates in order.
-func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, list []v1alpha1.GateSpec, nodeVersion string, since time.Time, waitSince func(string) time.Time) (string, string, error) {
+func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, list []v1alpha1.GateSpec, nodeVersion string, since time.Time, waits gates.Waits) (string, string, error) {
 	t := gates.Target{Cluster: fc.Name, Run: e.run.Name, Dir: e.run.Annotations[v1alpha1.AnnotationWorkDir],
-		Kubeconfig: m.Kubeconfig, Context: m.Context, RESTConfig: m.RESTConfig, NodeVersion: nodeVersion, Since: since, WaitSince: waitSince}
+		Kubeconfig: m.Kubeconfig, Context: m.Context, RESTConfig: m.RESTConfig, NodeVersion: nodeVersion, Since: since, Waits: waits}
 	if v := e.run.Spec.Upgrade.KubernetesVersion; v != "" {
 		t.TargetVersion = v
 	} else if cv := e.clusterVersion(fc.Name); cv != "" {

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -9,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/gates"
 	"upshift.dev/upshift/internal/methods"
 	"upshift.dev/upshift/internal/providers/fleetmember"
 	"upshift.dev/upshift/internal/providers/traffic"
@@ -64,7 +64,7 @@ func (c *clusterEnv) Escalated(msg string) {
 func (c *clusterEnv) Approval(key string) (string, time.Time, bool) { return c.e.approvals()(key) }
 
 func (c *clusterEnv) Gates(ctx context.Context, list []v1alpha1.GateSpec, m *fleetmember.Member, nodeVersion string) (methods.Result, error) {
-	msg, output, err := c.e.runGates(ctx, c.fc, m, list, nodeVersion, c.since, c.gateWaitSince)
+	msg, output, err := c.e.runGates(ctx, c.fc, m, list, nodeVersion, c.since, stepWaits{c})
 	return methods.Result{Message: msg, Output: output}, err
 }
 
@@ -82,32 +82,80 @@ func (c *clusterEnv) Traffic() (traffic.Provider, error) { return c.e.trafficPro
 
 func (c *clusterEnv) Replaced(green string) error { return c.e.replaceMember(c.fc, green) }
 
-// gateWaitSince is when the step's gate began to wait, kept in the step's
-// status: recorded now the first time it is asked.
-func (c *clusterEnv) gateWaitSince(gate string) time.Time {
-	find := func(s *v1alpha1.UpdateRunStatus) (*v1alpha1.StepStatus, int) {
-		cs := &s.Stages[c.stage].Clusters[c.idx]
-		k := slices.IndexFunc(cs.Steps, func(st v1alpha1.StepStatus) bool { return st.Name == c.step })
-		if k < 0 {
-			return nil, -1
-		}
-		return &cs.Steps[k], slices.IndexFunc(cs.Steps[k].GateWaits, func(w v1alpha1.GateWait) bool { return w.Gate == gate })
+// stepWaits keeps the waits of a cluster's step under way in its status
+// (gates.Waits).
+type stepWaits struct{ c *clusterEnv }
+
+var _ gates.Waits = stepWaits{}
+
+// find is the step's status and the index of gate's wait in it (-1:
+// none); nil when the step is not found.
+func (w stepWaits) find(s *v1alpha1.UpdateRunStatus, gate string) (*v1alpha1.StepStatus, int) {
+	cs := &s.Stages[w.c.stage].Clusters[w.c.idx]
+	k := slices.IndexFunc(cs.Steps, func(st v1alpha1.StepStatus) bool { return st.Name == w.c.step })
+	if k < 0 {
+		return nil, -1
 	}
-	c.e.mu.Lock()
-	st, i := find(&c.e.run.Status)
-	var since time.Time
-	if st != nil && i >= 0 {
-		since = st.GateWaits[i].Since.Time
+	return &cs.Steps[k], slices.IndexFunc(cs.Steps[k].GateWaits, func(g v1alpha1.GateWait) bool { return g.Gate == gate })
+}
+
+// get reads gate's wait under the engine's lock.
+func (w stepWaits) get(gate string) (v1alpha1.GateWait, bool) {
+	w.c.e.mu.Lock()
+	defer w.c.e.mu.Unlock()
+	st, i := w.find(&w.c.e.run.Status, gate)
+	if st == nil || i < 0 {
+		return v1alpha1.GateWait{}, false
 	}
-	c.e.mu.Unlock()
-	if st == nil || i >= 0 {
-		return cmp.Or(since, time.Now())
-	}
-	at := metav1.NewMicroTime(time.Now().UTC().Truncate(time.Microsecond))
-	c.e.record(func(s *v1alpha1.UpdateRunStatus) {
-		if st, i := find(s); st != nil && i < 0 {
-			st.GateWaits = append(st.GateWaits, v1alpha1.GateWait{Gate: gate, Since: at})
+	return st.GateWaits[i], true
+}
+
+// set records gate's wait (nil: drops it).
+func (w stepWaits) set(gate string, wait *v1alpha1.GateWait) {
+	w.c.e.record(func(s *v1alpha1.UpdateRunStatus) {
+		st, i := w.find(s, gate)
+		switch {
+		case st == nil:
+		case wait == nil && i >= 0:
+			st.GateWaits = slices.Delete(st.GateWaits, i, i+1)
+		case wait != nil && i >= 0:
+			st.GateWaits[i] = *wait
+		case wait != nil:
+			st.GateWaits = append(st.GateWaits, *wait)
 		}
 	})
+}
+
+// micro is t as a status keeps it.
+func micro(t time.Time) metav1.MicroTime {
+	return metav1.NewMicroTime(t.UTC().Truncate(time.Microsecond))
+}
+
+func (w stepWaits) Began(gate string) time.Time {
+	if g, ok := w.get(gate); ok {
+		return g.Since.Time
+	}
+	at := micro(time.Now())
+	w.set(gate, &v1alpha1.GateWait{Gate: gate, Since: at})
 	return at.Time
+}
+
+func (w stepWaits) Checked(gate string) (time.Time, int, time.Time, bool) {
+	g, ok := w.get(gate)
+	var next time.Time
+	if g.Next != nil {
+		next = g.Next.Time
+	}
+	return g.Since.Time, g.Failures, next, ok && g.Failures > 0
+}
+
+func (w stepWaits) Hold(gate string, since time.Time, failures int, next time.Time) {
+	at := micro(next)
+	w.set(gate, &v1alpha1.GateWait{Gate: gate, Since: micro(since), Failures: failures, Next: &at})
+}
+
+func (w stepWaits) Forget(gate string) {
+	if _, ok := w.get(gate); ok {
+		w.set(gate, nil)
+	}
 }

@@ -3,7 +3,11 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -358,5 +362,76 @@ func TestGateWaitsCountFromTheirOwnStart(t *testing.T) {
 	waits := clusterStatus(got, "dev-1").Steps[0].GateWaits
 	if len(waits) != 2 || waits[0].Gate != "settle" || waits[1].Gate != "ok" || waits[1].Since.Sub(waits[0].Since.Time) < time.Second {
 		t.Errorf("the preflight step keeps %+v, want settle, then ok at least a second later", waits)
+	}
+}
+
+// TestParkedChecks: with Park, a check retried at an interval longer than
+// Park parks between its attempts ("look again at T") instead of
+// sleeping: the step keeps its failures and the next attempt's time, a
+// drive before that time tries nothing, and the attempts go on across
+// drives until it passes (what was kept is then dropped) or reaches its
+// failure threshold.
+func TestParkedChecks(t *testing.T) {
+	ctx := context.Background()
+	var hits atomic.Int32
+	okFrom := int32(3)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if hits.Add(1) < okFrom {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	interval := 1500 * time.Millisecond
+	ready := func(threshold int) v1alpha1.GateSpec {
+		return v1alpha1.GateSpec{Name: "ready", Type: v1alpha1.GateHTTP, Interval: &metav1.Duration{Duration: interval}, FailureThreshold: threshold,
+			Timeout: &metav1.Duration{Duration: time.Minute}, HTTP: &v1alpha1.HTTPGate{URL: srv.URL}}
+	}
+	e, _ := instantEngine(t, []v1alpha1.Cluster{member("dev-1", "dev")})
+	e.Park = time.Second
+	start := func(name string, g v1alpha1.GateSpec) {
+		run, strategy := newRun(name, v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor}, stage("dev", "dev"))
+		run.Spec.Gates.Preflight = []v1alpha1.GateSpec{g}
+		if _, err := e.Initialize(ctx, run, strategy); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parks := func(name string, failures int) (*engine.ParkedError, v1alpha1.StepStatus) {
+		t.Helper()
+		got, err := e.Drive(ctx, name)
+		var parked *engine.ParkedError
+		if !errors.As(err, &parked) || parked.Until.IsZero() {
+			t.Fatalf("drive: %v, want parked until the next attempt", err)
+		}
+		pre := clusterStatus(got, "dev-1").Steps[0]
+		if len(pre.GateWaits) != 1 || pre.GateWaits[0].Failures != failures || !strings.Contains(pre.Message, fmt.Sprintf("gate ready failed %d of", failures)) {
+			t.Fatalf("the preflight step keeps %+v, says %q; want %d failure(s)", pre.GateWaits, pre.Message, failures)
+		}
+		return parked, pre
+	}
+
+	start("checks", ready(5))
+	first, _ := parks("checks", 1)
+	if again, _ := parks("checks", 1); !again.Until.Equal(first.Until) || hits.Load() != 1 {
+		t.Fatalf("driven again before the next attempt was due: parked until %v (want %v), %d attempts made (want 1)", again.Until, first.Until, hits.Load())
+	}
+	time.Sleep(time.Until(first.Until))
+	second, _ := parks("checks", 2)
+	time.Sleep(time.Until(second.Until))
+	got, err := e.Drive(ctx, "checks")
+	if err != nil || got.Status.Phase != v1alpha1.PhaseCompleted || hits.Load() != 3 {
+		t.Fatalf("the third attempt: %v, %s, %d attempts made", err, got.Status.Phase, hits.Load())
+	}
+	if pre := clusterStatus(got, "dev-1").Steps[0]; len(pre.GateWaits) != 0 {
+		t.Errorf("a passed check is still kept: %+v", pre.GateWaits)
+	}
+
+	// A check that keeps failing fails at its threshold, across drives.
+	okFrom = 1 << 30
+	start("failing", ready(2))
+	first, _ = parks("failing", 1)
+	time.Sleep(time.Until(first.Until))
+	got, err = e.Drive(ctx, "failing")
+	if !errors.Is(err, engine.ErrFailed) || !strings.Contains(clusterStatus(got, "dev-1").Steps[0].Message, "2 failed attempt(s), the threshold") {
+		t.Fatalf("at its threshold: %v, %q", err, clusterStatus(got, "dev-1").Steps[0].Message)
 	}
 }

@@ -46,11 +46,11 @@ type Target struct {
 	// Since is when the step began, so a restarted TimedWait does not start
 	// over.
 	Since time.Time
-	// WaitSince, if set, is when a gate of the step began to wait, kept
-	// with the step (recorded now the first time it is asked): a soak and
-	// an approval's timeout count from it. Without it they count from
-	// Since.
-	WaitSince func(gate string) time.Time
+	// Waits, if set, keeps the step's gates' waits across drives: a soak
+	// and an approval's timeout count from when each began, and a check
+	// parked between its attempts goes on with its failures. Without it
+	// waits count from Since, and checks never park.
+	Waits Waits
 	// TargetVersion is the run's target, for DeprecatedAPIs and Readiness.
 	TargetVersion string
 	// Simulate replays the cluster's node pool upgrades as the run will
@@ -58,12 +58,27 @@ type Target struct {
 	Simulate func(ctx context.Context) []drainsim.Replay
 }
 
-// began is when gate began to wait: WaitSince's record, else Since,
-// else now.
+// Waits keeps a step's gates' waits across drives (the engine: in the
+// step's status).
+type Waits interface {
+	// Began is when gate began to wait; the first call records now.
+	Began(gate string) time.Time
+	// Checked is what a check parked between its attempts left: when its
+	// first attempt was, how many failed, and when the next is due; ok
+	// false when none.
+	Checked(gate string) (since time.Time, failures int, next time.Time, ok bool)
+	// Hold keeps a check's attempts while it is parked; Forget drops
+	// what is kept of gate once it has passed or failed.
+	Hold(gate string, since time.Time, failures int, next time.Time)
+	Forget(gate string)
+}
+
+// began is when gate began to wait: the Waits' record, else Since, else
+// now.
 func (t Target) began(gate string) time.Time {
 	switch {
-	case t.WaitSince != nil:
-		return t.WaitSince(gate)
+	case t.Waits != nil:
+		return t.Waits.Began(gate)
 	case !t.Since.IsZero():
 		return t.Since
 	}
@@ -200,16 +215,60 @@ func Run(ctx context.Context, g v1alpha1.GateSpec, t Target, approvals Approvals
 	if typ.Wait != nil {
 		return typ.Wait(ctx, g, t, Waiting{Approvals: approvals, ApprovalKey: approvalKey, Interval: interval})
 	}
-	deadline := time.Now().Add(timeout)
-	var res Result
-	failures := 0
+	return check(ctx, g, typ, t, interval, timeout, threshold)
+}
+
+// check runs a check gate's attempts at its interval until one passes,
+// its failure threshold is reached or its timeout runs out. Where the
+// driver allows it (package park) and the interval is longer than it
+// allows, a failed attempt parks until the next one instead of sleeping:
+// Target.Waits keeps the first attempt's time and the failures.
+func check(ctx context.Context, g v1alpha1.GateSpec, typ Type, t Target, interval, timeout time.Duration, threshold int) (Result, error) {
+	// Times to the microsecond, as a status keeps them (metav1.MicroTime):
+	// a drive that reads them back parks until the same time.
+	since, failures, next := time.Now().Truncate(time.Microsecond), 0, time.Time{}
+	if t.Waits != nil {
+		if s, n, at, ok := t.Waits.Checked(g.Name); ok {
+			since, failures, next = s, n, at
+		}
+	}
+	deadline := since.Add(timeout)
+	res := Result{Attempts: failures}
+	// parkTillNext parks until the next attempt where it may; nil: sleep.
+	parkTillNext := func(last string) error {
+		if t.Waits == nil {
+			return nil
+		}
+		why := fmt.Sprintf("gate %s failed %d of %d attempt(s)%s; the next is at %s", g.Name, failures, threshold, last, next.UTC().Format(time.RFC3339))
+		parked := park.Until(ctx, next, why)
+		if parked != nil {
+			t.Waits.Hold(g.Name, since, failures, next)
+		}
+		return parked
+	}
+	if wait := time.Until(next); wait > 0 { // driven again before it was due
+		if parked := parkTillNext(""); parked != nil {
+			return res, parked
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	end := func(r Result, err error) (Result, error) {
+		if t.Waits != nil && failures > 0 {
+			t.Waits.Forget(g.Name)
+		}
+		return r, err
+	}
 	for {
 		res.Attempts++
 		msg, output, err := typ.Check(ctx, g, t, timeout)
 		res.Output = output
 		if err == nil {
 			res.Message = msg
-			return res, nil
+			return end(res, nil)
 		}
 		if ctx.Err() != nil {
 			return res, ctx.Err()
@@ -218,11 +277,15 @@ func Run(ctx context.Context, g v1alpha1.GateSpec, t Target, approvals Approvals
 		res.Message = err.Error()
 		if failures >= threshold {
 			res.Message = fmt.Sprintf("%d failed attempt(s), the threshold: %s", failures, err)
-			return res, &Failed{Gate: g.Name, Type: g.Type, Result: res}
+			return end(res, &Failed{Gate: g.Name, Type: g.Type, Result: res})
 		}
-		if time.Now().Add(interval).After(deadline) {
+		next = time.Now().Add(interval).Truncate(time.Microsecond)
+		if next.After(deadline) {
 			res.Message = fmt.Sprintf("did not pass within %s: %s", timeout, err)
-			return res, &Failed{Gate: g.Name, Type: g.Type, Result: res}
+			return end(res, &Failed{Gate: g.Name, Type: g.Type, Result: res})
+		}
+		if parked := parkTillNext(" (" + err.Error() + ")"); parked != nil {
+			return res, parked
 		}
 		select {
 		case <-ctx.Done():
