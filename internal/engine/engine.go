@@ -21,6 +21,7 @@ import (
 	"upshift.dev/upshift/internal/gates"
 	"upshift.dev/upshift/internal/methods"
 	"upshift.dev/upshift/internal/nodeimages"
+	"upshift.dev/upshift/internal/park"
 	"upshift.dev/upshift/internal/plan"
 	"upshift.dev/upshift/internal/providers/cluster"
 	"upshift.dev/upshift/internal/providers/fleetmember"
@@ -842,7 +843,11 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 		defer e.soakProgress(stageName, ts.Name, until)()
 	default:
 		g = *task.Gate
-		e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Started", Message: "gate " + g.Name})
+		if !again {
+			e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Started", Message: "gate " + g.Name})
+		}
+		// An Approval or TimedWait gate parks as the tasks above do.
+		ctx = park.Allow(ctx, e.Park)
 	}
 	// Waits end early on stop or skip; they are safe to interrupt.
 	waitCtx, cancel := context.WithCancel(ctx)
@@ -864,6 +869,18 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 		}
 	}()
 	res, err := gates.Run(waitCtx, g, gates.Target{Since: since}, e.approvals(store.StageKey(stageName)), key)
+	var parked *ParkedError
+	if errors.As(err, &parked) {
+		why := fmt.Sprintf("stage %s: %s", stageName, parked.Why)
+		if g.Type == v1alpha1.GateApproval {
+			why = fmt.Sprintf("stage %s waits for the approval of gate %s: %s", stageName, g.Name, e.command("approve %s --stage %s", e.run.Name, stageName))
+		}
+		if !again || ts.Message != why {
+			e.record(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase, t.Message = v1alpha1.PhaseWaiting, why })
+			e.emit(Event{Stage: stageName, Step: ts.Name, Type: "Waiting", Message: why})
+		}
+		return &ParkedError{Until: parked.Until, Why: why}
+	}
 	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
 		if e.skipped(key) {
 			e.record(func(s *v1alpha1.UpdateRunStatus) { t := get(s); t.Phase, t.End = v1alpha1.PhaseSkipped, now() })

@@ -435,3 +435,43 @@ func TestParkedChecks(t *testing.T) {
 		t.Fatalf("at its threshold: %v, %q", err, clusterStatus(got, "dev-1").Steps[0].Message)
 	}
 }
+
+// TestParkedGateTask: a stage's Gate task (after its clusters) of type
+// Approval parks like an Approval task, says once how to give it, and
+// goes on once given.
+func TestParkedGateTask(t *testing.T) {
+	ctx := context.Background()
+	e, p := instantEngine(t, []v1alpha1.Cluster{member("dev-1", "dev")})
+	e.Park = time.Second
+	s := stage("dev", "dev")
+	s.AfterStageTasks = []v1alpha1.StageTask{{Type: v1alpha1.TaskGate, Name: "cab", Gate: &v1alpha1.GateSpec{Name: "cab", Type: v1alpha1.GateApproval}}}
+	run, strategy := newRun("gate-task", v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeFull, KubernetesVersion: toolchain.Latest().Minor}, s)
+	if _, err := e.Initialize(ctx, run, strategy); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		got, err := e.Drive(ctx, "gate-task")
+		if !errors.As(err, new(*engine.ParkedError)) || got.Status.Phase != v1alpha1.PhaseWaiting {
+			t.Fatalf("drive: %v (%s)", err, got.Status.Phase)
+		}
+		if tsk := got.Status.Stages[0].AfterTasks[0]; tsk.Phase != v1alpha1.PhaseWaiting || !strings.Contains(tsk.Message, "upshift approve gate-task --stage dev") {
+			t.Fatalf("the gate task: %s %q", tsk.Phase, tsk.Message)
+		}
+	}
+	evs, _ := e.Store.(*store.Store).Events("gate-task")
+	waits := 0
+	for _, ev := range evs {
+		if ev.Type == "Waiting" {
+			waits++
+		}
+	}
+	if waits != 1 || len(p.Order()) != 1 {
+		t.Errorf("%d Waiting events (want 1), upgraded %v", waits, p.Order())
+	}
+	if err := e.Store.Approve("gate-task", store.Approval{Key: store.StageKey("dev"), By: "cab", Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.Drive(ctx, "gate-task"); err != nil || got.Status.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("after the approval: %v", err)
+	}
+}
