@@ -53,11 +53,14 @@ func BenchmarkLocalUp(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		name := fmt.Sprintf("up-%d", i)
 		b.StartTimer()
+		began := time.Now()
 		c, err := fleet.Up(ctx, localfleet.Spec{Name: name, KubernetesVersion: toolchain.Latest().Minor, NodePools: []localfleet.PoolSpec{{Name: "system", Count: 3}}})
+		took := time.Since(began)
 		b.StopTimer()
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.Logf("local up to Ready at %s: %s (goal < 5 s: %s)", toolchain.Latest().Version, took.Round(10*time.Millisecond), met(took < 5*time.Second))
 		// Let start-up allocations settle before reading idle memory.
 		time.Sleep(20 * time.Second)
 		mem, err := c.Memory()

@@ -98,6 +98,8 @@ func (e *Engine) runCluster(ctx context.Context, stage, idx int) error {
 		})
 		var parked *ParkedError
 		switch {
+		case errors.As(err, &parked) && inStep:
+			return parkedInStep{parked} // half-way: it keeps its place
 		case errors.As(err, &parked):
 			return err
 		case errors.Is(err, ErrStopped):
@@ -285,7 +287,7 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 			var parked *ParkedError
 			if errors.As(err, &parked) {
 				// The gates before it are run again when the step is:
-				// each is a check, or a wait that counts from the step's start.
+				// each is a check, or a wait kept in the step's gateWaits.
 				why := fmt.Sprintf("cluster %s: %s", fc.Name, parked.Why)
 				if g.Type == v1alpha1.GateApproval {
 					why = fmt.Sprintf("cluster %s waits for the approval of gate %s: %s", fc.Name, g.Name, e.command("approve %s --cluster %s --gate %s", e.run.Name, fc.Name, g.Name))

@@ -154,15 +154,30 @@ func (m *Move) CheckGreen(ctx context.Context, list []v1alpha1.GateSpec) (string
 	return m.Gates(ctx, m.gatesFor(list, m.hosts().Cluster), gc)
 }
 
+// Pins says whether requests can pin themselves to a backend of the
+// cluster name's route with a header (upshift's gateway, Gateway API);
+// elsewhere testers reach green by its own name.
+func (m *Move) Pins() bool {
+	_, router := m.Traffic.(traffic.Router)
+	_, pins := m.Traffic.(traffic.HeaderPinner)
+	return router && pins
+}
+
+// GreenName is the name that reaches green alone through the front door.
+func (m *Move) GreenName() string { return m.hosts().Green }
+
 // AllowPin lets requests pin themselves to a backend of the cluster
 // name's route (testers reaching green at weight 0), or stops them, on a
 // provider whose routes upshift edits; it returns the header testers send.
+// Stopping them where nothing pins (Pins false) changes nothing.
 func (m *Move) AllowPin(ctx context.Context, allow bool) (string, error) {
-	router, ok := m.Traffic.(traffic.Router)
-	pinner, pins := m.Traffic.(traffic.HeaderPinner)
-	if !ok || !pins {
-		return "", fmt.Errorf("traffic provider %s cannot let testers pin themselves to green", m.Spec.Traffic.Provider)
+	if !m.Pins() {
+		if !allow {
+			return "", nil
+		}
+		return "", fmt.Errorf("traffic provider %s cannot let testers pin themselves to green: they reach it by its own name, %s", m.Spec.Traffic.Provider, m.GreenName())
 	}
+	router, pinner := m.Traffic.(traffic.Router), m.Traffic.(traffic.HeaderPinner)
 	r, err := router.Route(ctx, m.hosts().Cluster)
 	if err != nil {
 		return "", fmt.Errorf("route %s: %w", m.hosts().Cluster, err)

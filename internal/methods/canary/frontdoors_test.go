@@ -28,7 +28,8 @@ import (
 
 // TestCanaryThroughHAProxy adopts the target version step by step behind
 // a real HAProxy, driven through its runtime API, while users keep using
-// the public name; blue leaves HAProxy at the end.
+// the public name; testers reach green first by its own name (its
+// backend, which the provider fills), and blue leaves HAProxy at the end.
 func TestCanaryThroughHAProxy(t *testing.T) {
 	e := setup(t, "hx", nil)
 	u, err := url.Parse(e.blue.IngressURL())
@@ -39,7 +40,7 @@ func TestCanaryThroughHAProxy(t *testing.T) {
 	e.front = "http://" + h.Listen
 	e.traffic = v1alpha1.TrafficSpec{Provider: v1alpha1.TrafficHAProxy, Hosts: hosts, URL: e.front,
 		HAProxy: &v1alpha1.HAProxyTraffic{RuntimeAPI: h.Socket, ConfigFile: h.Config, ServerOptions: "check inter 300ms"}}
-	canaryThrough(t, e, "hx", false)
+	canaryThrough(t, e, "hx", true)
 	state := h.Command(t, "show servers state "+hosts.Cluster)
 	if strings.Contains(state, " hx ") || !strings.Contains(state, " hx-g2 ") {
 		t.Errorf("after the canary HAProxy runs:\n%s\nwant hx-g2 alone", state)
@@ -198,7 +199,10 @@ func canaryThrough(t *testing.T, e *canaryEnv, blue string, testers bool) {
 		switch {
 		case strings.HasPrefix(ev.Message, "testers reach green with the header "+gatewayapi.PinHeader+": "+green):
 			atTesters = users.Snapshot()
-			go func() { tester <- testerRequest(t, e.front, green) }()
+			go func() { tester <- testerRequest(t, e.front, hosts.Public, green) }()
+		case strings.HasPrefix(ev.Message, "testers reach green "+green+" by its own name "+hosts.Green):
+			atTesters = users.Snapshot()
+			go func() { tester <- testerRequest(t, e.front, hosts.Green, "") }()
 		case strings.HasPrefix(ev.Message, "0% on green for"):
 			testersDone = users.Snapshot()
 		case strings.HasPrefix(ev.Message, fmt.Sprintf("step %d of %d", n-1, n)):
@@ -235,14 +239,16 @@ func canaryThrough(t *testing.T, e *canaryEnv, blue string, testers bool) {
 	}
 }
 
-// testerRequest sends a tester's request with the pin header for green
-// and returns who answered; green may not be healthy at the gateway
-// yet, so a 503 is tried again.
-func testerRequest(t *testing.T, front, green string) string {
+// testerRequest sends a tester's request for host, with the pin header
+// for pin if set, and returns who answered; green may not be healthy at
+// the front door yet, so a 503 is tried again.
+func testerRequest(t *testing.T, front, host, pin string) string {
 	for range 50 {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, front+"/", nil)
-		req.Host = hosts.Public
-		req.Header.Set(gatewayapi.PinHeader, green)
+		req.Host = host
+		if pin != "" {
+			req.Header.Set(gatewayapi.PinHeader, pin)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err.Error()

@@ -60,8 +60,6 @@ func (Method) Validate(run *v1alpha1.UpdateRun) field.ErrorList {
 				errs = append(errs, field.Invalid(sp.Child("testers"), true, "only the first step lets testers in before users"))
 			case s.Weight != 0:
 				errs = append(errs, field.Invalid(sp.Child("weight"), s.Weight, "a testers step keeps users on blue: weight 0"))
-			case run.Spec.BlueGreen != nil && run.Spec.BlueGreen.Traffic.Provider != v1alpha1.TrafficGateway && run.Spec.BlueGreen.Traffic.Provider != v1alpha1.TrafficGatewayAPI:
-				errs = append(errs, field.Invalid(sp.Child("testers"), true, "testers reach green with upshift's gateway's pin header or a Gateway API header match: use traffic provider gateway or gatewayapi"))
 			}
 			continue
 		}
