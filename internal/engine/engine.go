@@ -790,11 +790,14 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 	// left of it, until when, and how to end it now.
 	skip := e.command("skip %s --stage %s --task %s", e.run.Name, stageName, ts.Name)
 	soak := func(until time.Time) string {
-		return fmt.Sprintf("soaking until %s (%s of %s left); %s ends it now", until.UTC().Format("15:04:05 UTC"), soakLeft(until), task.WaitTime.Duration, skip)
+		return fmt.Sprintf("soaking until %s (%s of %s left); %s ends it now", until.UTC().Format("15:04:05 UTC"), min(soakLeft(until), task.WaitTime.Duration), task.WaitTime.Duration, skip)
 	}
 	var since time.Time
+	// The start is kept to the second, truncated: the task began within
+	// the second after it. Counting from the end of that second, a soak
+	// is never shorter than asked, and reads the same in every drive.
 	if again {
-		since = ts.Start.Time
+		since = ts.Start.Time.Add(time.Second)
 	} else {
 		// The phase and what it waits for are written together, so that
 		// no reader sees a running soak without its message.
@@ -803,7 +806,7 @@ func (e *Engine) runTask(ctx context.Context, stage, idx int, before bool, task 
 			if t.Start == nil {
 				t.Start = now()
 			}
-			since = t.Start.Time
+			since = t.Start.Time.Add(time.Second)
 			t.Phase = v1alpha1.PhaseRunning
 			switch task.Type {
 			case v1alpha1.TaskApproval:
