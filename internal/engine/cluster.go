@@ -281,7 +281,11 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 	var msgs []string
 	var output string
 	for _, g := range list {
-		res, err := gates.Run(ctx, g, t, e.approvals(), store.ClusterGateKey(fc.Name, g.Name))
+		key := store.ClusterGateKey(fc.Name, g.Name)
+		if g.Type == v1alpha1.GateApproval {
+			e.requestApproval(key, fmt.Sprintf("approve gate %s of cluster %s in run %s", g.Name, fc.Name, e.run.Name))
+		}
+		res, err := gates.Run(ctx, g, t, e.approvals(), key)
 		output += res.Output
 		if err != nil {
 			var parked *ParkedError
@@ -341,4 +345,20 @@ func (e *Engine) clusterVersion(name string) string {
 		}
 	}
 	return ""
+}
+
+// requestApproval makes the request of an approval not given yet where
+// the store keeps requests (a hub's ApprovalRequests: `kubectl get
+// approvalrequests` lists what waits, and an approver approves it there).
+func (e *Engine) requestApproval(key, message string) {
+	r, ok := e.Store.(store.ApprovalRequester)
+	if !ok {
+		return
+	}
+	if _, _, approved := e.approvals()(key); approved {
+		return
+	}
+	if err := r.RequestApproval(e.run.Name, key, message); err != nil {
+		e.emit(Event{Type: "Warning", Message: "could not ask for the approval of " + key + ": " + err.Error()})
+	}
 }
