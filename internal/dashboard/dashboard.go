@@ -304,16 +304,27 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, render func() (s
 
 func (s *Server) approve(r *http.Request, name, who string) error {
 	stage, task := r.PostFormValue("stage"), r.PostFormValue("task")
+	cluster, gate := r.PostFormValue("cluster"), r.PostFormValue("gate")
 	run, err := s.Runs.Get(name)
 	if err != nil {
 		return err
 	}
-	if err := engine.CheckApproval(run, stage, task, "", ""); err != nil {
-		return err
-	}
-	key := store.StageKey(stage)
-	if task != "" {
-		key = store.StageTaskKey(stage, task)
+	var key string
+	switch {
+	case cluster != "":
+		// A cluster's Approval gate: the stage only says where it is.
+		if err := engine.CheckApproval(run, "", "", cluster, gate); err != nil {
+			return err
+		}
+		key = store.ClusterGateKey(cluster, gate)
+	default:
+		if err := engine.CheckApproval(run, stage, task, "", ""); err != nil {
+			return err
+		}
+		key = store.StageKey(stage)
+		if task != "" {
+			key = store.StageTaskKey(stage, task)
+		}
 	}
 	now := time.Now().UTC()
 	if err := s.Runs.Approve(name, store.Approval{Key: key, By: who, Time: now}); err != nil {

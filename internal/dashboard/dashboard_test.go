@@ -23,12 +23,14 @@ import (
 func TestActionsNeedTheToken(t *testing.T) {
 	st := &store.Store{Dir: t.TempDir()}
 	run := &v1alpha1.UpdateRun{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "UpdateRun"}, ObjectMeta: metav1.ObjectMeta{Name: "r1"},
-		Spec: v1alpha1.UpdateRunSpec{Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly}}}
+		Spec: v1alpha1.UpdateRunSpec{Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly},
+			Gates: v1alpha1.RunGates{Preflight: []v1alpha1.GateSpec{{Name: "change-ticket", Type: v1alpha1.GateApproval}}}}}
 	if err := st.Create(run); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.SaveStatus("r1", &v1alpha1.UpdateRunStatus{Phase: v1alpha1.PhaseRunning, Stages: []v1alpha1.StageStatus{{Name: "prod", Phase: v1alpha1.PhaseRunning,
-		BeforeTasks: []v1alpha1.TaskStatus{{Name: "go", Type: v1alpha1.TaskApproval, Phase: v1alpha1.PhaseWaiting}}}}}); err != nil {
+		BeforeTasks: []v1alpha1.TaskStatus{{Name: "go", Type: v1alpha1.TaskApproval, Phase: v1alpha1.PhaseWaiting}},
+		Clusters:    []v1alpha1.StageClusterStatus{{Name: "c1", Phase: v1alpha1.PhaseRunning}}}}}); err != nil {
 		t.Fatal(err)
 	}
 	const token = "0123456789abcdef0123"
@@ -65,8 +67,17 @@ func TestActionsNeedTheToken(t *testing.T) {
 	if code := post("/runs/nope/stop", token, nil); code != http.StatusNotFound {
 		t.Errorf("stop a run that does not exist: %d", code)
 	}
+	if code := post("/runs/r1/approve", token, url.Values{"cluster": {"c1"}, "gate": {"chnage-ticket"}}); code != http.StatusBadRequest {
+		t.Errorf("approve of a cluster gate that does not exist: %d", code)
+	}
 	if code := post("/runs/r1/approve", token, url.Values{"stage": {"prod"}}); code != http.StatusNoContent {
 		t.Errorf("approve with the bearer token: %d", code)
+	}
+	if code := post("/runs/r1/approve", token, url.Values{"cluster": {"c1"}, "gate": {"change-ticket"}}); code != http.StatusNoContent {
+		t.Errorf("approve of a cluster's gate with the bearer token: %d", code)
+	}
+	if a, _ := st.Approvals("r1"); a["cluster/c1/change-ticket"].By != "api" {
+		t.Errorf("approvals after the API approved c1's gate: %v", a)
 	}
 	if a, _ := st.Approvals("r1"); a["stage/prod"].By != "api" {
 		t.Errorf("approvals after the API approved: %v", a)
@@ -94,7 +105,8 @@ func TestActionsNeedTheToken(t *testing.T) {
 func TestSessionsAcrossReplicas(t *testing.T) {
 	st := &store.Store{Dir: t.TempDir()}
 	run := &v1alpha1.UpdateRun{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion, Kind: "UpdateRun"}, ObjectMeta: metav1.ObjectMeta{Name: "r1"},
-		Spec: v1alpha1.UpdateRunSpec{Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly}}}
+		Spec: v1alpha1.UpdateRunSpec{Upgrade: v1alpha1.UpgradeSpec{Type: v1alpha1.UpgradeNodeImageOnly},
+			Gates: v1alpha1.RunGates{Preflight: []v1alpha1.GateSpec{{Name: "change-ticket", Type: v1alpha1.GateApproval}}}}}
 	if err := st.Create(run); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"upshift.dev/upshift/api/v1alpha1"
+	"upshift.dev/upshift/internal/engine"
 )
 
 func orDefault(s, def string) string {
@@ -38,9 +39,19 @@ func clock(t *metav1.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
-// approval is an approval task that waits.
+// approval is an approval that waits: a stage's task, or a cluster's
+// Approval gate inside a step (Cluster and Gate set).
 type approval struct {
-	Stage, Task string
+	Stage, Task   string
+	Cluster, Gate string
+}
+
+// ID tells the approvals of a page apart (the buttons' ids).
+func (a approval) ID() string {
+	if a.Cluster != "" {
+		return a.Cluster + "-" + a.Gate
+	}
+	return a.Stage + "-" + a.Task
 }
 
 func waitingApprovals(run *v1alpha1.UpdateRun) []approval {
@@ -51,6 +62,9 @@ func waitingApprovals(run *v1alpha1.UpdateRun) []approval {
 				out = append(out, approval{Stage: s.Name, Task: t.Name})
 			}
 		}
+	}
+	for _, g := range engine.WaitingGateApprovals(run) {
+		out = append(out, approval{Stage: g.Stage, Cluster: g.Cluster, Gate: g.Gate})
 	}
 	return out
 }

@@ -135,3 +135,29 @@ func orNone(names []string) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// GateApproval is a cluster's Approval gate that waits, inside a step.
+type GateApproval struct{ Stage, Cluster, Gate string }
+
+// WaitingGateApprovals are the cluster Approval gates the run waits for:
+// a step under way keeps the approval gates that wait (gateWaits) until
+// they are given.
+func WaitingGateApprovals(run *v1alpha1.UpdateRun) []GateApproval {
+	names := approvalGates(run)
+	var out []GateApproval
+	for _, st := range run.Status.Stages {
+		for _, c := range st.Clusters {
+			for _, step := range c.Steps {
+				if step.Phase != v1alpha1.PhaseWaiting && step.Phase != v1alpha1.PhaseRunning {
+					continue
+				}
+				for _, w := range step.GateWaits {
+					if w.Failures == 0 && slices.Contains(names, w.Gate) {
+						out = append(out, GateApproval{Stage: st.Name, Cluster: c.Name, Gate: w.Gate})
+					}
+				}
+			}
+		}
+	}
+	return out
+}

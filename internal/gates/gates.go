@@ -68,7 +68,8 @@ type Waits interface {
 	// false when none.
 	Checked(gate string) (since time.Time, failures int, next time.Time, ok bool)
 	// Hold keeps a check's attempts while it is parked; Forget drops
-	// what is kept of gate once it has passed or failed.
+	// what is kept of gate once it has passed or failed (a check), or was
+	// given (an approval: the step then keeps only approvals that wait).
 	Hold(gate string, since time.Time, failures int, next time.Time)
 	Forget(gate string)
 }
@@ -164,7 +165,17 @@ func init() {
 		return timedWait(ctx, g.Name, g.Duration.Duration, t.began(g.Name))
 	}})
 	Register(v1alpha1.GateApproval, Type{Wait: func(ctx context.Context, g v1alpha1.GateSpec, t Target, w Waiting) (Result, error) {
-		return waitApproval(ctx, w.Approvals, w.ApprovalKey, w.Interval, g.Timeout, t.began(g.Name))
+		// The step keeps only approvals that wait: one given is dropped.
+		given := func(res Result, err error) (Result, error) {
+			if err == nil && t.Waits != nil {
+				t.Waits.Forget(g.Name)
+			}
+			return res, err
+		}
+		if by, at, ok := w.Approvals(w.ApprovalKey); ok {
+			return given(approved(by, at), nil)
+		}
+		return given(waitApproval(ctx, w.Approvals, w.ApprovalKey, w.Interval, g.Timeout, t.began(g.Name)))
 	}})
 	Register(v1alpha1.GatePrometheus, Type{Wait: func(ctx context.Context, g v1alpha1.GateSpec, t Target, w Waiting) (Result, error) {
 		return prometheus(ctx, g, t, w.Interval)
@@ -326,7 +337,7 @@ func waitApproval(ctx context.Context, approvals Approvals, key string, interval
 	interval = min(interval, time.Second)
 	for first := true; ; first = false {
 		if by, at, ok := approvals(key); ok {
-			return Result{Attempts: 1, Message: "approved by " + by, ApprovedBy: by, ApprovedAt: at}, nil
+			return approved(by, at), nil
 		}
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			return Result{Message: "not approved in time"}, &Failed{Gate: key, Result: Result{Message: "no approval within " + timeout.Duration.String()}}
@@ -342,6 +353,10 @@ func waitApproval(ctx context.Context, approvals Approvals, key string, interval
 		case <-time.After(interval):
 		}
 	}
+}
+
+func approved(by string, at time.Time) Result {
+	return Result{Attempts: 1, Message: "approved by " + by, ApprovedBy: by, ApprovedAt: at}
 }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}
