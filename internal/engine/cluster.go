@@ -267,10 +267,11 @@ func (e *Engine) progressBar() string {
 	return fmt.Sprintf("[%s%s] %d/%d steps", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total)
 }
 
-// runGates evaluates a cluster's gates in order.
-func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, list []v1alpha1.GateSpec, nodeVersion string, since time.Time, waits gates.Waits) (string, string, error) {
+// runGates evaluates the gates of a cluster's step in order, against m.
+func (e *Engine) runGates(ctx context.Context, c *clusterEnv, m *Member, list []v1alpha1.GateSpec, nodeVersion string) (string, string, error) {
+	fc, w := c.fc, stepWaits{c}
 	t := gates.Target{Cluster: fc.Name, Run: e.run.Name, Dir: e.run.Annotations[v1alpha1.AnnotationWorkDir],
-		Kubeconfig: m.Kubeconfig, Context: m.Context, RESTConfig: m.RESTConfig, NodeVersion: nodeVersion, Since: since, Waits: waits}
+		Kubeconfig: m.Kubeconfig, Context: m.Context, RESTConfig: m.RESTConfig, NodeVersion: nodeVersion, Since: c.since, Waits: w}
 	if v := e.run.Spec.Upgrade.KubernetesVersion; v != "" {
 		t.TargetVersion = v
 	} else if cv := e.clusterVersion(fc.Name); cv != "" {
@@ -282,11 +283,20 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 	var output string
 	for _, g := range list {
 		key := store.ClusterGateKey(fc.Name, g.Name)
+		approve := e.command("approve %s --cluster %s --gate %s", e.run.Name, fc.Name, g.Name)
+		waiting := fmt.Sprintf("cluster %s waits for the approval of gate %s: %s", fc.Name, g.Name, approve)
 		if g.Type == v1alpha1.GateApproval {
 			e.requestApproval(key, fmt.Sprintf("approve gate %s of cluster %s in run %s", g.Name, fc.Name, e.run.Name))
+			if _, _, ok := e.approvals()(key); !ok && park.Longer(ctx) == 0 {
+				// Waited in place (the CLI): say for what, and how to end it.
+				w.say(v1alpha1.PhaseWaiting, waiting, Event{Type: "Waiting", Message: waiting, Command: approve})
+			}
 		}
 		res, err := gates.Run(ctx, g, t, e.approvals(), key)
 		output += res.Output
+		if g.Type == v1alpha1.GateApproval && err == nil {
+			w.say(v1alpha1.PhaseRunning, "", Event{}) // the step goes on
+		}
 		if err != nil {
 			var parked *ParkedError
 			if errors.As(err, &parked) {
@@ -294,7 +304,7 @@ func (e *Engine) runGates(ctx context.Context, fc v1alpha1.Cluster, m *Member, l
 				// each is a check, or a wait kept in the step's gateWaits.
 				why := fmt.Sprintf("cluster %s: %s", fc.Name, parked.Why)
 				if g.Type == v1alpha1.GateApproval {
-					why = fmt.Sprintf("cluster %s waits for the approval of gate %s: %s", fc.Name, g.Name, e.command("approve %s --cluster %s --gate %s", e.run.Name, fc.Name, g.Name))
+					why = waiting
 				}
 				return "", output, &ParkedError{Until: parked.Until, Why: why}
 			}

@@ -64,7 +64,7 @@ func (c *clusterEnv) Escalated(msg string) {
 func (c *clusterEnv) Approval(key string) (string, time.Time, bool) { return c.e.approvals()(key) }
 
 func (c *clusterEnv) Gates(ctx context.Context, list []v1alpha1.GateSpec, m *fleetmember.Member, nodeVersion string) (methods.Result, error) {
-	msg, output, err := c.e.runGates(ctx, c.fc, m, list, nodeVersion, c.since, stepWaits{c})
+	msg, output, err := c.e.runGates(ctx, c, m, list, nodeVersion)
 	return methods.Result{Message: msg, Output: output}, err
 }
 
@@ -152,6 +152,28 @@ func (w stepWaits) Checked(gate string) (time.Time, int, time.Time, bool) {
 func (w stepWaits) Hold(gate string, since time.Time, failures int, next time.Time) {
 	at := micro(next)
 	w.set(gate, &v1alpha1.GateWait{Gate: gate, Since: micro(since), Failures: failures, Next: &at})
+}
+
+// say sets the step's phase and message while a gate waits in it, and
+// tells ev (unless it has no type); a step already so changes nothing.
+func (w stepWaits) say(phase, msg string, ev Event) {
+	c := w.c
+	c.e.mu.Lock()
+	st, _ := w.find(&c.e.run.Status, "")
+	same := st == nil || st.Phase == phase && st.Message == msg
+	c.e.mu.Unlock()
+	if same {
+		return
+	}
+	c.e.record(func(s *v1alpha1.UpdateRunStatus) {
+		if st, _ := w.find(s, ""); st != nil {
+			st.Phase, st.Message = phase, msg
+		}
+	})
+	if ev.Type != "" {
+		ev.Stage, ev.Cluster, ev.Step = c.Stage(), c.fc.Name, c.step
+		c.e.emit(ev)
+	}
 }
 
 func (w stepWaits) Forget(gate string) {

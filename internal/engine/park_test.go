@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -357,13 +358,29 @@ func TestGateWaitsCountFromTheirOwnStart(t *testing.T) {
 	if _, err := e.Initialize(ctx, run, strategy); err != nil {
 		t.Fatal(err)
 	}
+	waiting := make(chan v1alpha1.StepStatus, 1)
 	go func() {
 		time.Sleep(soak + 600*time.Millisecond) // past a timeout counted from the step's start
+		if r, err := e.Store.Get("waits"); err == nil {
+			waiting <- clusterStatus(r, "dev-1").Steps[0]
+		}
 		_ = e.Store.Approve("waits", store.Approval{Key: store.ClusterGateKey("dev-1", "ok"), By: "oncall", Time: time.Now()})
 	}()
 	got, err := e.Drive(ctx, "waits")
 	if err != nil || got.Status.Phase != v1alpha1.PhaseCompleted {
 		t.Fatalf("drive: %v\n%+v", err, clusterStatus(got, "dev-1").Steps[0])
+	}
+	// Waited in place, as the CLI does: the step said for what, and how
+	// to end it, then went on.
+	approve := "upshift approve waits --cluster dev-1 --gate ok"
+	if pre := <-waiting; pre.Phase != v1alpha1.PhaseWaiting || !strings.Contains(pre.Message, approve) {
+		t.Errorf("while the gate waited the step was %s %q, want Waiting with %q", pre.Phase, pre.Message, approve)
+	}
+	evs, _ := e.Store.(*store.Store).Events("waits")
+	if !slices.ContainsFunc(evs, func(ev store.Event) bool {
+		return ev.Type == "Waiting" && ev.Command == approve && ev.Cluster == "dev-1"
+	}) {
+		t.Errorf("no Waiting event with %q", approve)
 	}
 	// The soak's start is kept; the approval, once given, is not.
 	if waits := clusterStatus(got, "dev-1").Steps[0].GateWaits; len(waits) != 1 || waits[0].Gate != "settle" {

@@ -176,7 +176,7 @@ func trafficStep(ctx context.Context, env methods.Env, index int) (methods.Resul
 		msg += "; " + verdict
 	}
 	if s.Approval {
-		env.Progress(fmt.Sprintf("step %d holds %d%% on green until `upshift approve %s --cluster %s --gate %s`", index, s.Weight, run.Name, env.Cluster().Name, ApprovalGate(index)))
+		// The engine says what the gate waits for, and how to approve it.
 		res, err := env.Gates(ctx, []v1alpha1.GateSpec{{Name: ApprovalGate(index), Type: v1alpha1.GateApproval}}, env.Member(), "")
 		if err != nil {
 			return methods.Result{}, err
