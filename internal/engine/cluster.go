@@ -285,9 +285,9 @@ func (e *Engine) runGates(ctx context.Context, c *clusterEnv, m *Member, list []
 		key := store.ClusterGateKey(fc.Name, g.Name)
 		approve := e.command("approve %s --cluster %s --gate %s", e.run.Name, fc.Name, g.Name)
 		waiting := fmt.Sprintf("cluster %s waits for the approval of gate %s: %s", fc.Name, g.Name, approve)
-		if g.Type == v1alpha1.GateApproval {
+		if _, _, given := e.approvals()(key); g.Type == v1alpha1.GateApproval && !given {
 			e.requestApproval(key, fmt.Sprintf("approve gate %s of cluster %s in run %s", g.Name, fc.Name, e.run.Name))
-			if _, _, ok := e.approvals()(key); !ok && park.Longer(ctx) == 0 {
+			if park.Longer(ctx) == 0 {
 				// Waited in place (the CLI): say for what, and how to end it.
 				w.say(v1alpha1.PhaseWaiting, waiting, Event{Type: "Waiting", Message: waiting, Command: approve})
 			}
@@ -363,9 +363,6 @@ func (e *Engine) clusterVersion(name string) string {
 func (e *Engine) requestApproval(key, message string) {
 	r, ok := e.Store.(store.ApprovalRequester)
 	if !ok {
-		return
-	}
-	if _, _, approved := e.approvals()(key); approved {
 		return
 	}
 	if err := r.RequestApproval(e.run.Name, key, message); err != nil {

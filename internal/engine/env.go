@@ -88,15 +88,23 @@ type stepWaits struct{ c *clusterEnv }
 
 var _ gates.Waits = stepWaits{}
 
+// step is the status of the step under way; nil when it is not found.
+func (w stepWaits) step(s *v1alpha1.UpdateRunStatus) *v1alpha1.StepStatus {
+	cs := &s.Stages[w.c.stage].Clusters[w.c.idx]
+	if k := slices.IndexFunc(cs.Steps, func(st v1alpha1.StepStatus) bool { return st.Name == w.c.step }); k >= 0 {
+		return &cs.Steps[k]
+	}
+	return nil
+}
+
 // find is the step's status and the index of gate's wait in it (-1:
 // none); nil when the step is not found.
 func (w stepWaits) find(s *v1alpha1.UpdateRunStatus, gate string) (*v1alpha1.StepStatus, int) {
-	cs := &s.Stages[w.c.stage].Clusters[w.c.idx]
-	k := slices.IndexFunc(cs.Steps, func(st v1alpha1.StepStatus) bool { return st.Name == w.c.step })
-	if k < 0 {
+	st := w.step(s)
+	if st == nil {
 		return nil, -1
 	}
-	return &cs.Steps[k], slices.IndexFunc(cs.Steps[k].GateWaits, func(g v1alpha1.GateWait) bool { return g.Gate == gate })
+	return st, slices.IndexFunc(st.GateWaits, func(g v1alpha1.GateWait) bool { return g.Gate == gate })
 }
 
 // get reads gate's wait under the engine's lock.
@@ -159,14 +167,14 @@ func (w stepWaits) Hold(gate string, since time.Time, failures int, next time.Ti
 func (w stepWaits) say(phase, msg string, ev Event) {
 	c := w.c
 	c.e.mu.Lock()
-	st, _ := w.find(&c.e.run.Status, "")
+	st := w.step(&c.e.run.Status)
 	same := st == nil || st.Phase == phase && st.Message == msg
 	c.e.mu.Unlock()
 	if same {
 		return
 	}
 	c.e.record(func(s *v1alpha1.UpdateRunStatus) {
-		if st, _ := w.find(s, ""); st != nil {
+		if st := w.step(s); st != nil {
 			st.Phase, st.Message = phase, msg
 		}
 	})

@@ -68,10 +68,7 @@ func (s *Store) Create(run *v1alpha1.UpdateRun) error {
 	}
 	spec := *run
 	spec.Status = v1alpha1.UpdateRunStatus{}
-	data, err := yaml.Marshal(&spec)
-	if err == nil {
-		err = writeAtomic(filepath.Join(tmp, "run.yaml"), data)
-	}
+	err = writeSpec(filepath.Join(tmp, "run.yaml"), &spec)
 	if err == nil {
 		err = os.Rename(tmp, s.runDir(run.Name))
 		if errors.Is(err, os.ErrExist) && os.Remove(s.runDir(run.Name)) == nil { // only an empty folder goes
@@ -106,11 +103,16 @@ func (s *Store) Fleet(name string) ([]byte, error) {
 
 // SaveSpec writes the run as submitted (its spec).
 func (s *Store) SaveSpec(run *v1alpha1.UpdateRun) error {
+	return writeSpec(s.path(run.Name, "run.yaml"), run)
+}
+
+// writeSpec writes a run's run.yaml at path, atomically.
+func writeSpec(path string, run *v1alpha1.UpdateRun) error {
 	data, err := yaml.Marshal(run)
 	if err != nil {
 		return err
 	}
-	return writeAtomic(s.path(run.Name, "run.yaml"), data)
+	return writeAtomic(path, data)
 }
 
 // CorruptError is a run whose files cannot be read whole: a run.yaml or

@@ -204,8 +204,8 @@ func analyse(ctx context.Context, env methods.Env, mv *bluegreen.Move, index int
 	}
 	if len(metrics) == 0 && len(others) == 0 {
 		// Nothing to measure: the step holds, which a hub parks.
-		why := fmt.Sprintf("canary step %d of %s holds until %s; %s ends it now", index, env.Cluster().Name, deadline.UTC().Format(time.RFC3339),
-			fmt.Sprintf("`upshift promote %s --cluster %s`", env.Run().Name, env.Cluster().Name))
+		c := env.Cluster().Name
+		why := fmt.Sprintf("canary step %d of %s holds until %s; `upshift promote %s --cluster %s` ends it now", index, c, deadline.UTC().Format(time.RFC3339), env.Run().Name, c)
 		if err := park.Until(ctx, deadline, why); err != nil {
 			return "", err
 		}
